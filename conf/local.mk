@@ -1,0 +1,1 @@
+dist_phconf_DATA = conf/posthorn.conf

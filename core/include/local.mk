@@ -1,0 +1,13 @@
+pkginclude_HEADERS += \
+	core/include/posthorn/common.h \
+	core/include/posthorn/config.h \
+	core/include/posthorn/endpoint-impl.h \
+	core/include/posthorn/log.h \
+	core/include/posthorn/module.h \
+	core/include/posthorn/message.h \
+	core/include/posthorn/normalize.h \
+	core/include/posthorn/storage.h \
+	core/include/posthorn/storage-impl.h \
+	core/include/posthorn/table.h \
+	core/include/posthorn/table-impl.h \
+	core/include/posthorn/tls.h

@@ -1,0 +1,132 @@
+/* posthorn SDK: implementing a storage module.
+ *
+ * The module's account and mailbox structs embed struct ph_account and
+ * struct ph_mailbox as their first member and fill in the public fields;
+ * the caller API (storage.h) dispatches through acct->v / mb->v.
+ *
+ * Threads: the storage instance is shared by every worker thread; one
+ * account or mailbox handle is used by one session, so by one thread at a
+ * time. Blocking I/O is fine: storage calls run on workers.
+ *
+ * Errors: return a negative enum ph_storage_err and set *error_r to a
+ * static or thread-owned text ready for a tagged NO.
+ *
+ * Appends: the core normalizes line endings and parses the message on the
+ * way (shared by every storage); the module gets the normalized bytes in
+ * append_write and the serialized parse result in append_finish. */
+#ifndef POSTHORN_STORAGE_IMPL_H
+#define POSTHORN_STORAGE_IMPL_H
+
+#include <posthorn/module.h>
+#include <posthorn/storage.h>
+
+struct ph_storage_vfuncs;
+
+struct ph_account {
+    const struct ph_storage_vfuncs *v;
+    struct ph_instance *storage;
+    char *name;           /* owned by the module */
+    uint64_t appendlimit; /* 0: none */
+};
+
+struct ph_mailbox {
+    const struct ph_storage_vfuncs *v;
+    struct ph_account *acct;
+    char *name; /* owned by the module */
+    uint32_t uidvalidity;
+    bool readonly;
+};
+
+struct ph_append_meta {
+    const struct ph_flags *flags; /* never NULL */
+    time_t internal_date;
+    int internal_tz;
+    uint64_t size; /* normalized bytes written */
+    const void *info; /* serialized struct ph_message_info */
+    size_t info_size;
+};
+
+struct ph_storage_vfuncs {
+    /* Accounts; ctx is the instance's context. */
+    int (*account_get)(void *ctx, const char *name, bool create,
+                       struct ph_account **acct_r, const char **error_r);
+    void (*account_release)(struct ph_account *acct);
+    int (*account_create)(void *ctx, const char *name, const char **error_r);
+    int (*account_delete)(void *ctx, const char *name, const char **error_r);
+    int (*account_list)(void *ctx, struct ph_strlist *names_r,
+                        const char **error_r);
+    /* Delivery: recipient -> account name through delivery_normalize and
+     * delivery_map (malloc'ed); PH_STORAGE_ERR_NO_ACCOUNT on a map miss. */
+    int (*deliver_resolve)(void *ctx, const char *recipient,
+                           char **account_r, const char **error_r);
+
+    /* Mailboxes of an account. */
+    int (*mailbox_list)(struct ph_account *acct, struct ph_mailbox_list *list_r,
+                        const char **error_r);
+    int (*mailbox_create)(struct ph_account *acct, const char *name,
+                          uint32_t special_use, const char **error_r);
+    int (*mailbox_delete)(struct ph_account *acct, const char *name,
+                          const char **error_r);
+    int (*mailbox_rename)(struct ph_account *acct, const char *from,
+                          const char *to, const char **error_r);
+    int (*mailbox_subscribe)(struct ph_account *acct, const char *name,
+                             bool on, const char **error_r);
+    int (*mailbox_status)(struct ph_account *acct, const char *name,
+                          struct ph_mailbox_status *st_r,
+                          const char **error_r);
+
+    /* Open mailboxes. */
+    int (*mailbox_open)(struct ph_account *acct, const char *name,
+                        bool readonly, struct ph_mailbox **mb_r,
+                        const char **error_r);
+    void (*mailbox_close)(struct ph_mailbox *mb);
+    int (*fetch)(struct ph_mailbox *mb, const struct ph_uidset *set,
+                 unsigned what, ph_meta_cb *cb, void *arg,
+                 const char **error_r);
+    int (*read)(struct ph_mailbox *mb, uint32_t uid, uint64_t offset,
+                uint64_t len, ph_data_cb *cb, void *arg, const char **error_r);
+    int (*store)(struct ph_mailbox *mb, const struct ph_uidset *set,
+                 enum ph_store_op op, const struct ph_flags *flags,
+                 uint64_t unchangedsince, struct ph_uidset *modified_r,
+                 ph_meta_cb *cb, void *arg, const char **error_r);
+    int (*copy)(struct ph_mailbox *mb, const struct ph_uidset *set,
+                const char *dest, bool move, struct ph_uidset *src_r,
+                struct ph_uidset *dst_r, uint32_t *dest_uidvalidity_r,
+                const char **error_r);
+    int (*expunge)(struct ph_mailbox *mb, const struct ph_uidset *set,
+                   struct ph_uidset *expunged_r, const char **error_r);
+    int (*changes)(struct ph_mailbox *mb, uint64_t modseq,
+                   struct ph_uidset *expunged_r, uint64_t *highest_r,
+                   ph_meta_cb *cb, void *arg, const char **error_r);
+    int (*watch)(struct ph_mailbox *mb, void (*wake)(void *arg), void *arg,
+                 const char **error_r);
+
+    /* Appends: begin (check the mailbox and the size), write normalized
+     * bytes, finish (commit atomically, durable on return) or abort. */
+    int (*append_begin)(struct ph_account *acct, const char *mailbox,
+                        uint64_t size, void **handle_r, const char **error_r);
+    int (*append_write)(void *handle, const void *data, size_t len,
+                        const char **error_r);
+    int (*append_finish)(void *handle, const struct ph_append_meta *meta,
+                         uint32_t *uid_r, uint32_t *uidvalidity_r,
+                         const char **error_r);
+    void (*append_abort)(void *handle);
+};
+
+/* Mailbox name rules shared by every storage: valid UTF-8, no control
+ * characters, no empty hierarchy levels, no leading or trailing '.', at most
+ * PH_MAILBOX_NAME_MAX bytes and PH_MAILBOX_DEPTH_MAX levels; "INBOX" in any
+ * case becomes "INBOX". Returns a malloc'ed canonical name, or NULL with a
+ * reason. */
+#define PH_MAILBOX_NAME_MAX 1024
+#define PH_MAILBOX_DEPTH_MAX 32
+char *ph_mailbox_name_canonical(const char *name, const char **error_r);
+
+/* The default special-use mailboxes created with an account. */
+struct ph_default_mailbox {
+    const char *name;
+    uint32_t special_use;
+};
+extern const struct ph_default_mailbox ph_default_mailboxes[]; /* NULL-ended */
+
+#endif

@@ -1,0 +1,291 @@
+/* posthorn SDK: using a storage (caller side: the imap endpoint, the CLI).
+ *
+ * The model (DESIGN.md): every change to a mailbox (append, flag change,
+ * expunge) takes that mailbox's next modification sequence (modseq) and is
+ * recorded with it; an expunge leaves a tombstone (uid, modseq). A session
+ * with a mailbox open remembers the highest modseq it has shown its client
+ * and asks "what changed since N?" (ph_mailbox_changes). Notifications only
+ * wake sessions up (ph_mailbox_watch).
+ *
+ * Every fallible call returns 0 on success or a negative enum ph_storage_err
+ * value, with *error_r set to a text ready for a tagged NO ("Mailbox does
+ * not exist"). The text is static or owned by the calling thread and stays
+ * valid until that thread's next storage call.
+ *
+ * Names are UTF-8 (the endpoint converts modified UTF-7); the hierarchy
+ * delimiter is '.'; "INBOX" is case-insensitive. */
+#ifndef POSTHORN_STORAGE_H
+#define POSTHORN_STORAGE_H
+
+#include <time.h>
+
+#include <posthorn/common.h>
+
+struct ph_instance;
+struct ph_account; /* a user's mail: from ph_storage_account_get */
+struct ph_mailbox; /* an open (selected) mailbox of an account */
+
+#define PH_STORAGE_DELIMITER '.'
+
+enum ph_storage_err {
+    PH_STORAGE_OK = 0,
+    PH_STORAGE_ERR_NOT_FOUND = -1,   /* no such mailbox or message */
+    PH_STORAGE_ERR_EXISTS = -2,      /* the name is taken */
+    PH_STORAGE_ERR_LIMIT = -3,       /* over a size or count limit */
+    PH_STORAGE_ERR_TEMP = -4,        /* try again later (busy, unavailable) */
+    PH_STORAGE_ERR_CORRUPTED = -5,   /* stored data is damaged */
+    PH_STORAGE_ERR_INVALID = -6,     /* bad name or argument */
+    PH_STORAGE_ERR_NOT_ALLOWED = -7, /* e.g. deleting INBOX */
+    PH_STORAGE_ERR_NO_ACCOUNT = -8,  /* unknown account (no auto-create) */
+    PH_STORAGE_ERR_MODIFIED = -9,    /* UNCHANGEDSINCE failed for all */
+    PH_STORAGE_ERR_UNSUPPORTED = -10 /* optional operation not provided */
+};
+
+/* The IMAP response code that fits an error ("NONEXISTENT", "ALREADYEXISTS",
+ * "LIMIT", "UNAVAILABLE", "CORRUPTION", "CANNOT", ...), RFC 5530. */
+const char *ph_storage_err_code(int err);
+
+/* ---- Flags -------------------------------------------------------------- */
+
+enum ph_flag {
+    PH_FLAG_SEEN = 1u << 0,
+    PH_FLAG_ANSWERED = 1u << 1,
+    PH_FLAG_FLAGGED = 1u << 2,
+    PH_FLAG_DELETED = 1u << 3,
+    PH_FLAG_DRAFT = 1u << 4,
+};
+
+/* System flags and keywords. Keywords are atoms, compared
+ * case-insensitively, kept as first written. */
+struct ph_flags {
+    uint32_t system; /* enum ph_flag bits */
+    struct ph_strlist keywords;
+};
+
+void ph_flags_clear(struct ph_flags *f);
+/* Parses "\\Seen", "\\Deleted", ... (case-insensitive) or a keyword atom.
+ * Returns -1 for "\\Recent" and unknown system flags. */
+int ph_flags_add_name(struct ph_flags *f, const char *name) PH_WUR;
+
+/* ---- UID sets ----------------------------------------------------------- */
+
+struct ph_uid_range {
+    uint32_t lo, hi; /* inclusive, lo <= hi, lo >= 1 */
+};
+
+/* Sorted, non-overlapping, non-adjacent ranges. */
+struct ph_uidset {
+    struct ph_uid_range *r;
+    size_t n, cap;
+};
+
+void ph_uidset_add_range(struct ph_uidset *s, uint32_t lo, uint32_t hi);
+void ph_uidset_add(struct ph_uidset *s, uint32_t uid);
+bool ph_uidset_contains(const struct ph_uidset *s, uint32_t uid);
+uint64_t ph_uidset_count(const struct ph_uidset *s);
+void ph_uidset_clear(struct ph_uidset *s);
+/* "1:3,7,9:12", as IMAP writes a sequence set; malloc'ed. */
+char *ph_uidset_format(const struct ph_uidset *s);
+
+/* ---- Accounts ----------------------------------------------------------- */
+
+/* Looks an account up by its storage name (after storage_map). With create,
+ * a missing account is created when the storage allows auto-create
+ * (otherwise PH_STORAGE_ERR_NO_ACCOUNT). Release with ph_account_release. */
+int ph_storage_account_get(struct ph_instance *storage, const char *name,
+                           bool create, struct ph_account **acct_r,
+                           const char **error_r) PH_WUR;
+void ph_account_release(struct ph_account **acct);
+const char *ph_account_name(const struct ph_account *acct);
+/* Creates an account with INBOX and the default special-use mailboxes. */
+int ph_storage_account_create(struct ph_instance *storage, const char *name,
+                              const char **error_r) PH_WUR;
+/* Deletes an account and all its mail. */
+int ph_storage_account_delete(struct ph_instance *storage, const char *name,
+                              const char **error_r) PH_WUR;
+int ph_storage_account_list(struct ph_instance *storage,
+                            struct ph_strlist *names_r,
+                            const char **error_r) PH_WUR;
+/* The largest message APPEND accepts for this account, 0 for no limit. */
+uint64_t ph_account_appendlimit(const struct ph_account *acct);
+
+/* ---- Mailboxes ---------------------------------------------------------- */
+
+enum ph_mailbox_attr {
+    PH_MBOX_NOSELECT = 1u << 0,   /* exists only as a parent */
+    PH_MBOX_NOINFERIORS = 1u << 1,
+    PH_MBOX_HASCHILDREN = 1u << 2,
+    PH_MBOX_HASNOCHILDREN = 1u << 3,
+    PH_MBOX_SUBSCRIBED = 1u << 4,
+    PH_MBOX_NONEXISTENT = 1u << 5, /* subscribed, but deleted */
+    /* Special use (RFC 6154). */
+    PH_MBOX_SENT = 1u << 8,
+    PH_MBOX_DRAFTS = 1u << 9,
+    PH_MBOX_TRASH = 1u << 10,
+    PH_MBOX_JUNK = 1u << 11,
+    PH_MBOX_ARCHIVE = 1u << 12,
+    PH_MBOX_ALL = 1u << 13,
+    PH_MBOX_FLAGGED = 1u << 14,
+};
+#define PH_MBOX_SPECIAL_USE_MASK 0x7f00u
+
+/* "\\Sent" ... for a special-use bit; NULL for others. */
+const char *ph_mailbox_special_use_name(uint32_t bit);
+/* The bit for "\\Sent" (case-insensitive), 0 when unknown. */
+uint32_t ph_mailbox_special_use_parse(const char *name);
+
+struct ph_mailbox_entry {
+    char *name;
+    uint32_t attrs; /* enum ph_mailbox_attr */
+};
+
+struct ph_mailbox_list {
+    struct ph_mailbox_entry *v;
+    size_t n;
+};
+void ph_mailbox_list_clear(struct ph_mailbox_list *l);
+
+/* Every mailbox of the account, sorted by name, with attributes; names only
+ * subscribed (deleted since) come with PH_MBOX_NONEXISTENT. */
+int ph_mailbox_list(struct ph_account *acct, struct ph_mailbox_list *list_r,
+                    const char **error_r) PH_WUR;
+/* Creates name and any missing parents; special_use is 0 or one bit. */
+int ph_mailbox_create(struct ph_account *acct, const char *name,
+                      uint32_t special_use, const char **error_r) PH_WUR;
+/* RFC 3501 6.3.4: INBOX cannot be deleted; a mailbox with inferiors loses
+ * its messages and becomes \Noselect; a \Noselect mailbox with inferiors
+ * cannot be deleted. */
+int ph_mailbox_delete(struct ph_account *acct, const char *name,
+                      const char **error_r) PH_WUR;
+/* Renames with inferiors; renaming INBOX moves its messages to a new
+ * mailbox and leaves INBOX empty (RFC 3501 6.3.5). */
+int ph_mailbox_rename(struct ph_account *acct, const char *from,
+                      const char *to, const char **error_r) PH_WUR;
+/* Subscriptions are names: they survive deletion (RFC 3501 6.3.6). */
+int ph_mailbox_subscribe(struct ph_account *acct, const char *name, bool on,
+                         const char **error_r) PH_WUR;
+
+struct ph_mailbox_status {
+    uint32_t messages, recent, uidnext, uidvalidity, unseen;
+    uint64_t highestmodseq, size;
+};
+int ph_mailbox_status(struct ph_account *acct, const char *name,
+                      struct ph_mailbox_status *st_r,
+                      const char **error_r) PH_WUR;
+
+/* ---- Open mailboxes ----------------------------------------------------- */
+
+/* Opens a mailbox for SELECT (readonly false: this session takes \Recent
+ * for messages no session has seen yet, RFC 3501 2.3.1.4) or EXAMINE. */
+int ph_mailbox_open(struct ph_account *acct, const char *name, bool readonly,
+                    struct ph_mailbox **mb_r, const char **error_r) PH_WUR;
+void ph_mailbox_close(struct ph_mailbox **mb);
+const char *ph_mailbox_name(const struct ph_mailbox *mb);
+uint32_t ph_mailbox_uidvalidity(const struct ph_mailbox *mb);
+
+/* What storage knows of one message. Pointers are valid only during the
+ * callback that receives it. */
+struct ph_message_meta {
+    uint32_t uid;
+    uint64_t modseq;
+    uint32_t flags; /* enum ph_flag bits */
+    char *const *keywords;
+    size_t nkeywords;
+    bool recent; /* \Recent belongs to this open mailbox */
+    time_t internal_date;
+    int internal_tz; /* minutes east of UTC */
+    uint64_t size;   /* RFC822.SIZE */
+    /* Serialized struct ph_message_info (ph_message_info_deserialize),
+     * present when PH_META_INFO was asked for. */
+    const void *info;
+    size_t info_size;
+};
+
+#define PH_META_INFO 0x1 /* include the parsed structure */
+
+typedef int ph_meta_cb(void *arg, const struct ph_message_meta *meta);
+
+/* Calls cb for each message of set (NULL: all) in UID order; a non-zero
+ * return from cb stops and is returned. */
+int ph_mailbox_fetch(struct ph_mailbox *mb, const struct ph_uidset *set,
+                     unsigned what, ph_meta_cb *cb, void *arg,
+                     const char **error_r) PH_WUR;
+
+typedef int ph_data_cb(void *arg, const void *data, size_t len);
+
+/* Streams bytes [offset, offset+len) of a message (clamped to its size) to
+ * cb in chunks, never reading the whole message into memory. */
+int ph_mailbox_read(struct ph_mailbox *mb, uint32_t uid, uint64_t offset,
+                    uint64_t len, ph_data_cb *cb, void *arg,
+                    const char **error_r) PH_WUR;
+
+enum ph_store_op {
+    PH_STORE_REPLACE,
+    PH_STORE_ADD,
+    PH_STORE_REMOVE,
+};
+
+/* Changes flags of set. unchangedsince (0: none) skips messages whose
+ * modseq is higher and adds them to *modified_r (RFC 7162). cb gets each
+ * message whose flags changed, with its new modseq. */
+int ph_mailbox_store(struct ph_mailbox *mb, const struct ph_uidset *set,
+                     enum ph_store_op op, const struct ph_flags *flags,
+                     uint64_t unchangedsince, struct ph_uidset *modified_r,
+                     ph_meta_cb *cb, void *arg, const char **error_r) PH_WUR;
+
+/* Copies (or moves) set to the mailbox named dest. *src_r and *dst_r get
+ * the UID pairs in order (COPYUID), *dest_uidvalidity_r the destination's
+ * UIDVALIDITY. A move expunges the sources. */
+int ph_mailbox_copy(struct ph_mailbox *mb, const struct ph_uidset *set,
+                    const char *dest, bool move, struct ph_uidset *src_r,
+                    struct ph_uidset *dst_r, uint32_t *dest_uidvalidity_r,
+                    const char **error_r) PH_WUR;
+
+/* Expunges the messages of set (NULL: all) that have \Deleted; their UIDs
+ * go to *expunged_r. */
+int ph_mailbox_expunge(struct ph_mailbox *mb, const struct ph_uidset *set,
+                       struct ph_uidset *expunged_r,
+                       const char **error_r) PH_WUR;
+
+/* What changed since modseq: cb gets every message appended or changed
+ * after it (new ones claim \Recent for a read-write open mailbox),
+ * *expunged_r the UIDs expunged after it, *highest_r the mailbox's
+ * HIGHESTMODSEQ now. */
+int ph_mailbox_changes(struct ph_mailbox *mb, uint64_t modseq,
+                       struct ph_uidset *expunged_r, uint64_t *highest_r,
+                       ph_meta_cb *cb, void *arg,
+                       const char **error_r) PH_WUR;
+
+/* Asks to be woken (from any thread) when the mailbox changes, by this
+ * process, another session, another process (the CLI) or another node.
+ * wake must only signal: it must not call back into storage. NULL stops. */
+int ph_mailbox_watch(struct ph_mailbox *mb, void (*wake)(void *arg), void *arg,
+                     const char **error_r) PH_WUR;
+
+/* ---- Appending ---------------------------------------------------------- */
+
+struct ph_append;
+
+/* Starts an APPEND to mailbox; size is the literal's size (it is checked
+ * against the append limit now, PH_STORAGE_ERR_LIMIT). Raw bytes are then
+ * written in any pieces: line endings are normalized (CRLF) and the
+ * message is parsed on the way, once. */
+int ph_append_begin(struct ph_account *acct, const char *mailbox,
+                    uint64_t size, struct ph_append **app_r,
+                    const char **error_r) PH_WUR;
+int ph_append_write(struct ph_append *app, const void *data, size_t len,
+                    const char **error_r) PH_WUR;
+/* Commits: the message is durable and visible when this returns 0. */
+int ph_append_finish(struct ph_append **app, const struct ph_flags *flags,
+                     time_t internal_date, int internal_tz, uint32_t *uid_r,
+                     uint32_t *uidvalidity_r, const char **error_r) PH_WUR;
+/* Drops an unfinished append; nothing of it becomes visible. */
+void ph_append_abort(struct ph_append **app);
+
+/* Delivery (an MTA handing mail in): never creates an account; the account
+ * name goes through the storage's delivery_normalize and delivery_map. */
+int ph_storage_deliver(struct ph_instance *storage, const char *recipient,
+                       const char *mailbox, const void *data, size_t len,
+                       uint32_t *uid_r, const char **error_r) PH_WUR;
+
+#endif

@@ -1,0 +1,38 @@
+/* The module graph: a parsed config turned into shared instances.
+ * Private to libposthorn and the posthorn program (not installed). */
+#ifndef PH_GRAPH_H
+#define PH_GRAPH_H
+
+#include <posthorn/config.h>
+#include <posthorn/module.h>
+
+struct ph_graph;
+
+#define PH_GRAPH_NO_ENDPOINTS 0x01 /* CLI: create instances, skip endpoints */
+#define PH_GRAPH_LAZY 0x02         /* CLI: only what is asked for, no
+                                      "unused block" check */
+
+/* Builds the graph: globals, then every endpoint, then whatever they
+ * reference. Returns 0 or -1 with "FILE:LINE: ..." in *error_r. */
+int ph_graph_load(const struct ph_cfg_node *root, unsigned flags,
+                  struct ph_graph **graph_r, char **error_r) PH_WUR;
+/* Parses a file and builds its graph in one step. */
+int ph_graph_load_file(const char *path, unsigned flags,
+                       struct ph_graph **graph_r, char **error_r) PH_WUR;
+/* Same from text (tests). */
+int ph_graph_load_string(const char *text, unsigned flags,
+                         struct ph_graph **graph_r, char **error_r) PH_WUR;
+
+/* Finds (with PH_GRAPH_LAZY: creates) a top-level instance by name or
+ * alias. NULL with *error_r when it is not defined or fails to build. */
+struct ph_instance *ph_graph_instance(struct ph_graph *g, const char *name,
+                                      char **error_r);
+/* The global `log` target as written: stderr, syslog, off or a path. */
+const char *ph_graph_log_target(const struct ph_graph *g);
+
+/* Endpoints in config order. */
+size_t ph_graph_endpoint_count(const struct ph_graph *g);
+struct ph_instance *ph_graph_endpoint(const struct ph_graph *g, size_t i);
+
+
+#endif

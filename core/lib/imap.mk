@@ -1,0 +1,1 @@
+# core/lib: filled in by its component

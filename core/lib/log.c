@@ -1,0 +1,110 @@
+/* Logging: one event a line, key=value fields, to stderr, syslog or a file. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <posthorn/log.h>
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static enum ph_log_target log_target = PH_LOG_TARGET_STDERR;
+static FILE *log_file;
+static bool log_debug;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+bool ph_log_debug_enabled(void)
+{
+    return log_debug;
+}
+
+void ph_log_set_debug(bool on)
+{
+    log_debug = on;
+}
+
+int ph_log_set_target(enum ph_log_target target, const char *path,
+                      const char **error_r)
+{
+    FILE *f = NULL;
+    if (target == PH_LOG_TARGET_FILE) {
+        f = fopen(path, "ae");
+        if (f == NULL) {
+            *error_r = strerror(errno);
+            return -1;
+        }
+        setvbuf(f, NULL, _IOLBF, 0);
+    }
+    pthread_mutex_lock(&log_lock);
+    if (log_file != NULL)
+        fclose(log_file);
+    log_file = f;
+    if (target == PH_LOG_TARGET_SYSLOG && log_target != PH_LOG_TARGET_SYSLOG)
+        openlog("posthorn", LOG_PID | LOG_NDELAY, LOG_MAIL);
+    log_target = target;
+    pthread_mutex_unlock(&log_lock);
+    return 0;
+}
+
+void ph_log(enum ph_log_level level, const char *fmt, ...)
+{
+    if (level == PH_LOG_DEBUG && !log_debug)
+        return;
+    if (log_target == PH_LOG_TARGET_OFF)
+        return;
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* One event is one line, whatever the message held. */
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+
+    if (log_target == PH_LOG_TARGET_SYSLOG) {
+        static const int prio[] = {LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR};
+        syslog(prio[level], "level=%s %s", level_names[level], msg);
+        return;
+    }
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    char ts[40];
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    pthread_mutex_lock(&log_lock);
+    FILE *out = log_target == PH_LOG_TARGET_FILE && log_file ? log_file
+                                                              : stderr;
+    fprintf(out, "%s.%03dZ level=%s %s\n", ts, (int)(tv.tv_usec / 1000),
+            level_names[level], msg);
+    fflush(out);
+    pthread_mutex_unlock(&log_lock);
+}
+
+char *ph_log_escape(const char *value)
+{
+    bool plain = *value != '\0';
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p == 0x7f)
+            plain = false;
+    if (plain)
+        return ph_strdup(value);
+    struct ph_buf b = {0};
+    ph_buf_putc(&b, '"');
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            ph_buf_printf(&b, "\\%c", *p);
+        else if (*p < ' ' || *p == 0x7f)
+            ph_buf_printf(&b, "\\x%02x", *p);
+        else
+            ph_buf_putc(&b, (char)*p);
+    }
+    ph_buf_putc(&b, '"');
+    return ph_buf_steal(&b);
+}

@@ -1,0 +1,576 @@
+/* Storage caller API: dispatch to the module's vtable, plus what every
+ * storage shares (flags, UID sets, mailbox names, the append pipeline that
+ * normalizes line endings and parses the message once). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistr.h>
+
+#include <posthorn/message.h>
+#include <posthorn/storage-impl.h>
+
+static const struct ph_storage_vfuncs *svf(struct ph_instance *storage)
+{
+    ph_assert(ph_instance_kind(storage) == PH_MODULE_STORAGE);
+    return ph_instance_iface(storage);
+}
+
+const char *ph_storage_err_code(int err)
+{
+    switch (err) {
+    case PH_STORAGE_ERR_NOT_FOUND: return "NONEXISTENT";
+    case PH_STORAGE_ERR_EXISTS: return "ALREADYEXISTS";
+    case PH_STORAGE_ERR_LIMIT: return "LIMIT";
+    case PH_STORAGE_ERR_TEMP: return "UNAVAILABLE";
+    case PH_STORAGE_ERR_CORRUPTED: return "CORRUPTION";
+    case PH_STORAGE_ERR_INVALID: return "CANNOT";
+    case PH_STORAGE_ERR_NOT_ALLOWED: return "CANNOT";
+    case PH_STORAGE_ERR_NO_ACCOUNT: return "NONEXISTENT";
+    case PH_STORAGE_ERR_MODIFIED: return "MODIFIED";
+    case PH_STORAGE_ERR_UNSUPPORTED: return "CANNOT";
+    default: return "SERVERBUG";
+    }
+}
+
+/* ---- flags -------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    uint32_t bit;
+} system_flags[] = {
+    {"\\Seen", PH_FLAG_SEEN},       {"\\Answered", PH_FLAG_ANSWERED},
+    {"\\Flagged", PH_FLAG_FLAGGED}, {"\\Deleted", PH_FLAG_DELETED},
+    {"\\Draft", PH_FLAG_DRAFT},
+};
+
+void ph_flags_clear(struct ph_flags *f)
+{
+    ph_strlist_clear(&f->keywords);
+    f->system = 0;
+}
+
+int ph_flags_add_name(struct ph_flags *f, const char *name)
+{
+    if (name[0] == '\\') {
+        for (size_t i = 0; i < PH_N_ELEMENTS(system_flags); i++) {
+            if (strcasecmp(system_flags[i].name, name) == 0) {
+                f->system |= system_flags[i].bit;
+                return 0;
+            }
+        }
+        return -1; /* \Recent and unknown system flags */
+    }
+    /* A keyword is an atom: no specials, no 8-bit, not empty. */
+    if (*name == '\0' || strlen(name) > 255)
+        return -1;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f || strchr("(){%*\"\\]", *p))
+            return -1;
+    for (size_t i = 0; i < f->keywords.n; i++)
+        if (strcasecmp(f->keywords.v[i], name) == 0)
+            return 0;
+    ph_strlist_add(&f->keywords, name);
+    return 0;
+}
+
+/* ---- UID sets ----------------------------------------------------------- */
+
+void ph_uidset_add_range(struct ph_uidset *s, uint32_t lo, uint32_t hi)
+{
+    if (lo > hi) {
+        uint32_t t = lo;
+        lo = hi;
+        hi = t;
+    }
+    if (lo == 0)
+        lo = 1;
+    if (hi == 0)
+        return;
+    /* Find the first range that could touch [lo, hi]. */
+    size_t i = 0;
+    while (i < s->n && s->r[i].hi != UINT32_MAX && s->r[i].hi + 1 < lo)
+        i++;
+    if (i == s->n || (lo != 0 && hi != UINT32_MAX && hi + 1 < s->r[i].lo)) {
+        ph_array_grow(&s->r, &s->cap, s->n + 1, sizeof(*s->r));
+        memmove(&s->r[i + 1], &s->r[i], (s->n - i) * sizeof(*s->r));
+        s->r[i] = (struct ph_uid_range){lo, hi};
+        s->n++;
+        return;
+    }
+    /* Merge with range i and every following one it reaches. */
+    if (lo < s->r[i].lo)
+        s->r[i].lo = lo;
+    if (hi > s->r[i].hi)
+        s->r[i].hi = hi;
+    size_t j = i + 1;
+    while (j < s->n && (s->r[i].hi == UINT32_MAX || s->r[j].lo <= s->r[i].hi + 1)) {
+        if (s->r[j].hi > s->r[i].hi)
+            s->r[i].hi = s->r[j].hi;
+        j++;
+    }
+    memmove(&s->r[i + 1], &s->r[j], (s->n - j) * sizeof(*s->r));
+    s->n -= j - i - 1;
+}
+
+void ph_uidset_add(struct ph_uidset *s, uint32_t uid)
+{
+    ph_uidset_add_range(s, uid, uid);
+}
+
+bool ph_uidset_contains(const struct ph_uidset *s, uint32_t uid)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (uid < s->r[mid].lo)
+            hi = mid;
+        else if (uid > s->r[mid].hi)
+            lo = mid + 1;
+        else
+            return true;
+    }
+    return false;
+}
+
+uint64_t ph_uidset_count(const struct ph_uidset *s)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        n += (uint64_t)s->r[i].hi - s->r[i].lo + 1;
+    return n;
+}
+
+void ph_uidset_clear(struct ph_uidset *s)
+{
+    free(s->r);
+    s->r = NULL;
+    s->n = s->cap = 0;
+}
+
+char *ph_uidset_format(const struct ph_uidset *s)
+{
+    struct ph_buf b = {0};
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->r[i].lo == s->r[i].hi)
+            ph_buf_printf(&b, "%s%u", i ? "," : "", s->r[i].lo);
+        else
+            ph_buf_printf(&b, "%s%u:%u", i ? "," : "", s->r[i].lo, s->r[i].hi);
+    }
+    return ph_buf_steal(&b);
+}
+
+/* ---- mailbox names and defaults ----------------------------------------- */
+
+const struct ph_default_mailbox ph_default_mailboxes[] = {
+    {"Sent", PH_MBOX_SENT},   {"Drafts", PH_MBOX_DRAFTS},
+    {"Trash", PH_MBOX_TRASH}, {"Junk", PH_MBOX_JUNK},
+    {"Archive", PH_MBOX_ARCHIVE}, {NULL, 0},
+};
+
+static const struct {
+    const char *name;
+    uint32_t bit;
+} special_uses[] = {
+    {"\\Sent", PH_MBOX_SENT},       {"\\Drafts", PH_MBOX_DRAFTS},
+    {"\\Trash", PH_MBOX_TRASH},     {"\\Junk", PH_MBOX_JUNK},
+    {"\\Archive", PH_MBOX_ARCHIVE}, {"\\All", PH_MBOX_ALL},
+    {"\\Flagged", PH_MBOX_FLAGGED},
+};
+
+const char *ph_mailbox_special_use_name(uint32_t bit)
+{
+    for (size_t i = 0; i < PH_N_ELEMENTS(special_uses); i++)
+        if (special_uses[i].bit == bit)
+            return special_uses[i].name;
+    return NULL;
+}
+
+uint32_t ph_mailbox_special_use_parse(const char *name)
+{
+    for (size_t i = 0; i < PH_N_ELEMENTS(special_uses); i++)
+        if (strcasecmp(special_uses[i].name, name) == 0)
+            return special_uses[i].bit;
+    return 0;
+}
+
+char *ph_mailbox_name_canonical(const char *name, const char **error_r)
+{
+    size_t len = strlen(name);
+    if (len == 0) {
+        *error_r = "Mailbox name is empty";
+        return NULL;
+    }
+    if (len > PH_MAILBOX_NAME_MAX) {
+        *error_r = "Mailbox name is too long";
+        return NULL;
+    }
+    if (u8_check((const uint8_t *)name, len) != NULL) {
+        *error_r = "Mailbox name is not valid UTF-8";
+        return NULL;
+    }
+    size_t depth = 1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < 0x20 || c == 0x7f) {
+            *error_r = "Mailbox name contains a control character";
+            return NULL;
+        }
+        /* Wildcards would make LIST patterns ambiguous (RFC 3501 5.1). */
+        if (c == '*' || c == '%') {
+            *error_r = "Mailbox name contains a wildcard character";
+            return NULL;
+        }
+        if (c == PH_STORAGE_DELIMITER) {
+            if (i == 0 || i == len - 1 || name[i + 1] == PH_STORAGE_DELIMITER) {
+                *error_r = "Mailbox name has an empty hierarchy level";
+                return NULL;
+            }
+            depth++;
+        }
+    }
+    if (depth > PH_MAILBOX_DEPTH_MAX) {
+        *error_r = "Mailbox name is nested too deeply";
+        return NULL;
+    }
+    char *out = ph_strdup(name);
+    /* INBOX is case-insensitive, also as the first level of a path. */
+    if (strncasecmp(out, "INBOX", 5) == 0 &&
+        (out[5] == '\0' || out[5] == PH_STORAGE_DELIMITER))
+        memcpy(out, "INBOX", 5);
+    return out;
+}
+
+void ph_mailbox_list_clear(struct ph_mailbox_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].name);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+/* ---- accounts ----------------------------------------------------------- */
+
+int ph_storage_account_get(struct ph_instance *storage, const char *name,
+                           bool create, struct ph_account **acct_r,
+                           const char **error_r)
+{
+    *acct_r = NULL;
+    return svf(storage)->account_get(ph_instance_ctx(storage), name, create,
+                                     acct_r, error_r);
+}
+
+void ph_account_release(struct ph_account **acct)
+{
+    if (*acct == NULL)
+        return;
+    (*acct)->v->account_release(*acct);
+    *acct = NULL;
+}
+
+const char *ph_account_name(const struct ph_account *acct)
+{
+    return acct->name;
+}
+
+int ph_storage_account_create(struct ph_instance *storage, const char *name,
+                              const char **error_r)
+{
+    return svf(storage)->account_create(ph_instance_ctx(storage), name, error_r);
+}
+
+int ph_storage_account_delete(struct ph_instance *storage, const char *name,
+                              const char **error_r)
+{
+    return svf(storage)->account_delete(ph_instance_ctx(storage), name, error_r);
+}
+
+int ph_storage_account_list(struct ph_instance *storage,
+                            struct ph_strlist *names_r, const char **error_r)
+{
+    return svf(storage)->account_list(ph_instance_ctx(storage), names_r,
+                                      error_r);
+}
+
+uint64_t ph_account_appendlimit(const struct ph_account *acct)
+{
+    return acct->appendlimit;
+}
+
+/* ---- mailboxes ---------------------------------------------------------- */
+
+int ph_mailbox_list(struct ph_account *acct, struct ph_mailbox_list *list_r,
+                    const char **error_r)
+{
+    return acct->v->mailbox_list(acct, list_r, error_r);
+}
+
+int ph_mailbox_create(struct ph_account *acct, const char *name,
+                      uint32_t special_use, const char **error_r)
+{
+    return acct->v->mailbox_create(acct, name, special_use, error_r);
+}
+
+int ph_mailbox_delete(struct ph_account *acct, const char *name,
+                      const char **error_r)
+{
+    return acct->v->mailbox_delete(acct, name, error_r);
+}
+
+int ph_mailbox_rename(struct ph_account *acct, const char *from,
+                      const char *to, const char **error_r)
+{
+    return acct->v->mailbox_rename(acct, from, to, error_r);
+}
+
+int ph_mailbox_subscribe(struct ph_account *acct, const char *name, bool on,
+                         const char **error_r)
+{
+    return acct->v->mailbox_subscribe(acct, name, on, error_r);
+}
+
+int ph_mailbox_status(struct ph_account *acct, const char *name,
+                      struct ph_mailbox_status *st_r, const char **error_r)
+{
+    memset(st_r, 0, sizeof(*st_r));
+    return acct->v->mailbox_status(acct, name, st_r, error_r);
+}
+
+int ph_mailbox_open(struct ph_account *acct, const char *name, bool readonly,
+                    struct ph_mailbox **mb_r, const char **error_r)
+{
+    *mb_r = NULL;
+    return acct->v->mailbox_open(acct, name, readonly, mb_r, error_r);
+}
+
+void ph_mailbox_close(struct ph_mailbox **mb)
+{
+    if (*mb == NULL)
+        return;
+    (*mb)->v->mailbox_close(*mb);
+    *mb = NULL;
+}
+
+const char *ph_mailbox_name(const struct ph_mailbox *mb)
+{
+    return mb->name;
+}
+
+uint32_t ph_mailbox_uidvalidity(const struct ph_mailbox *mb)
+{
+    return mb->uidvalidity;
+}
+
+int ph_mailbox_fetch(struct ph_mailbox *mb, const struct ph_uidset *set,
+                     unsigned what, ph_meta_cb *cb, void *arg,
+                     const char **error_r)
+{
+    return mb->v->fetch(mb, set, what, cb, arg, error_r);
+}
+
+int ph_mailbox_read(struct ph_mailbox *mb, uint32_t uid, uint64_t offset,
+                    uint64_t len, ph_data_cb *cb, void *arg,
+                    const char **error_r)
+{
+    return mb->v->read(mb, uid, offset, len, cb, arg, error_r);
+}
+
+int ph_mailbox_store(struct ph_mailbox *mb, const struct ph_uidset *set,
+                     enum ph_store_op op, const struct ph_flags *flags,
+                     uint64_t unchangedsince, struct ph_uidset *modified_r,
+                     ph_meta_cb *cb, void *arg, const char **error_r)
+{
+    if (mb->readonly) {
+        *error_r = "Mailbox is read-only";
+        return PH_STORAGE_ERR_NOT_ALLOWED;
+    }
+    return mb->v->store(mb, set, op, flags, unchangedsince, modified_r, cb,
+                        arg, error_r);
+}
+
+int ph_mailbox_copy(struct ph_mailbox *mb, const struct ph_uidset *set,
+                    const char *dest, bool move, struct ph_uidset *src_r,
+                    struct ph_uidset *dst_r, uint32_t *dest_uidvalidity_r,
+                    const char **error_r)
+{
+    if (move && mb->readonly) {
+        *error_r = "Mailbox is read-only";
+        return PH_STORAGE_ERR_NOT_ALLOWED;
+    }
+    return mb->v->copy(mb, set, dest, move, src_r, dst_r, dest_uidvalidity_r,
+                       error_r);
+}
+
+int ph_mailbox_expunge(struct ph_mailbox *mb, const struct ph_uidset *set,
+                       struct ph_uidset *expunged_r, const char **error_r)
+{
+    if (mb->readonly) {
+        *error_r = "Mailbox is read-only";
+        return PH_STORAGE_ERR_NOT_ALLOWED;
+    }
+    return mb->v->expunge(mb, set, expunged_r, error_r);
+}
+
+int ph_mailbox_changes(struct ph_mailbox *mb, uint64_t modseq,
+                       struct ph_uidset *expunged_r, uint64_t *highest_r,
+                       ph_meta_cb *cb, void *arg, const char **error_r)
+{
+    return mb->v->changes(mb, modseq, expunged_r, highest_r, cb, arg, error_r);
+}
+
+int ph_mailbox_watch(struct ph_mailbox *mb, void (*wake)(void *arg), void *arg,
+                     const char **error_r)
+{
+    return mb->v->watch(mb, wake, arg, error_r);
+}
+
+/* ---- appends ------------------------------------------------------------ */
+
+struct ph_append {
+    struct ph_account *acct;
+    void *handle;
+    struct ph_crlf_normalizer norm;
+    struct ph_message_parser *parser;
+    uint64_t limit;
+    char *buf;
+    size_t buf_size;
+};
+
+int ph_append_begin(struct ph_account *acct, const char *mailbox,
+                    uint64_t size, struct ph_append **app_r,
+                    const char **error_r)
+{
+    *app_r = NULL;
+    /* Normalizing may add a CR per line: the limit is on what is stored,
+     * but a literal already over it can be refused before reading it. */
+    if (acct->appendlimit != 0 && size > acct->appendlimit) {
+        *error_r = "Message is larger than the append limit";
+        return PH_STORAGE_ERR_LIMIT;
+    }
+    void *handle;
+    int r = acct->v->append_begin(acct, mailbox, size, &handle, error_r);
+    if (r < 0)
+        return r;
+    struct ph_append *app = ph_calloc(1, sizeof(*app));
+    app->acct = acct;
+    app->handle = handle;
+    app->limit = acct->appendlimit;
+    ph_crlf_normalizer_init(&app->norm);
+    app->parser = ph_message_parser_new(NULL);
+    *app_r = app;
+    return 0;
+}
+
+static int append_pass(struct ph_append *app, const void *data, size_t len,
+                       const char **error_r)
+{
+    if (len == 0)
+        return 0;
+    ph_message_parser_feed(app->parser, data, len);
+    return app->acct->v->append_write(app->handle, data, len, error_r);
+}
+
+int ph_append_write(struct ph_append *app, const void *data, size_t len,
+                    const char **error_r)
+{
+    const char *p = data;
+    while (len > 0) {
+        size_t chunk = len > 65536 ? 65536 : len;
+        size_t need = 2 * chunk + 2;
+        if (app->buf_size < need) {
+            app->buf = ph_realloc(app->buf, need);
+            app->buf_size = need;
+        }
+        size_t n = ph_crlf_normalize(&app->norm, p, chunk, app->buf);
+        if (app->limit != 0 && app->norm.out_size > app->limit) {
+            *error_r = "Message is larger than the append limit";
+            return PH_STORAGE_ERR_LIMIT;
+        }
+        int r = append_pass(app, app->buf, n, error_r);
+        if (r < 0)
+            return r;
+        p += chunk;
+        len -= chunk;
+    }
+    return 0;
+}
+
+int ph_append_finish(struct ph_append **appp, const struct ph_flags *flags,
+                     time_t internal_date, int internal_tz, uint32_t *uid_r,
+                     uint32_t *uidvalidity_r, const char **error_r)
+{
+    struct ph_append *app = *appp;
+    char tail[4];
+    size_t n = ph_crlf_normalize_finish(&app->norm, tail);
+    int r = append_pass(app, tail, n, error_r);
+    if (r == 0 && app->limit != 0 && app->norm.out_size > app->limit) {
+        *error_r = "Message is larger than the append limit";
+        r = PH_STORAGE_ERR_LIMIT;
+    }
+    if (r < 0) {
+        ph_append_abort(appp);
+        return r;
+    }
+    struct ph_message_info *info = ph_message_parser_finish(&app->parser);
+    void *blob;
+    size_t blob_size;
+    ph_message_info_serialize(info, &blob, &blob_size);
+    ph_message_info_free(&info);
+    static const struct ph_flags no_flags;
+    struct ph_append_meta meta = {
+        .flags = flags ? flags : &no_flags,
+        .internal_date = internal_date,
+        .internal_tz = internal_tz,
+        .size = app->norm.out_size,
+        .info = blob,
+        .info_size = blob_size,
+    };
+    r = app->acct->v->append_finish(app->handle, &meta, uid_r, uidvalidity_r,
+                                    error_r);
+    free(blob);
+    free(app->buf);
+    free(app);
+    *appp = NULL;
+    return r;
+}
+
+void ph_append_abort(struct ph_append **appp)
+{
+    struct ph_append *app = *appp;
+    if (app == NULL)
+        return;
+    app->acct->v->append_abort(app->handle);
+    ph_message_parser_free(&app->parser);
+    free(app->buf);
+    free(app);
+    *appp = NULL;
+}
+
+int ph_storage_deliver(struct ph_instance *storage, const char *recipient,
+                       const char *mailbox, const void *data, size_t len,
+                       uint32_t *uid_r, const char **error_r)
+{
+    char *account = NULL;
+    int r = svf(storage)->deliver_resolve(ph_instance_ctx(storage), recipient,
+                                          &account, error_r);
+    if (r < 0)
+        return r;
+    struct ph_account *acct;
+    r = ph_storage_account_get(storage, account, false, &acct, error_r);
+    free(account);
+    if (r < 0)
+        return r;
+    struct ph_append *app;
+    uint32_t uidvalidity;
+    r = ph_append_begin(acct, mailbox ? mailbox : "INBOX", len, &app, error_r);
+    if (r == 0)
+        r = ph_append_write(app, data, len, error_r);
+    if (r == 0)
+        r = ph_append_finish(&app, NULL, time(NULL), 0, uid_r, &uidvalidity,
+                             error_r);
+    else if (app != NULL)
+        ph_append_abort(&app);
+    ph_account_release(&acct);
+    return r;
+}

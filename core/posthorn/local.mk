@@ -1,0 +1,8 @@
+bin_PROGRAMS += core/posthorn/posthorn
+core_posthorn_posthorn_SOURCES = \
+	core/posthorn/main.c \
+	core/posthorn/cli.h \
+	core/posthorn/run.c \
+	core/posthorn/cmd_modules.c
+core_posthorn_posthorn_LDADD = core/lib/libposthorn.la $(PTHREAD_LIBS)
+core_posthorn_posthorn_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/lib

@@ -1,0 +1,7 @@
+include modules/table_identity/local.mk
+include modules/table_email_localpart/local.mk
+include modules/table_static/local.mk
+include modules/table_file/local.mk
+include modules/table_regexp/local.mk
+include modules/table_chain/local.mk
+include modules/storage_sqlite/local.mk

@@ -1,0 +1,1 @@
+# modules/storage_sqlite: filled in by its component

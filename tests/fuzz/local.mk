@@ -1,0 +1,5 @@
+EXTRA_DIST += tests/fuzz
+include tests/fuzz/cfg.mk
+include tests/fuzz/normalize.mk
+include tests/fuzz/message.mk
+include tests/fuzz/imap.mk

@@ -1,0 +1,6 @@
+/* A shared object without a posthorn descriptor. */
+int test_nodesc_marker(void);
+int test_nodesc_marker(void)
+{
+    return 42;
+}

@@ -1,0 +1,1 @@
+# tests/storage: filled in by its component

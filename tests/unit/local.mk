@@ -1,0 +1,6 @@
+include tests/unit/core.mk
+include tests/unit/cfg.mk
+include tests/unit/normalize.mk
+include tests/unit/message.mk
+include tests/unit/tables.mk
+include tests/unit/imap.mk
