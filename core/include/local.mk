@@ -1,4 +1,6 @@
 pkginclude_HEADERS += \
+	core/include/posthorn/auth.h \
+	core/include/posthorn/auth-impl.h \
 	core/include/posthorn/common.h \
 	core/include/posthorn/config.h \
 	core/include/posthorn/endpoint-impl.h \

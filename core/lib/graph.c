@@ -481,7 +481,7 @@ int ph_graph_load(const struct ph_cfg_node *root, unsigned flags,
             if (instance_create(g->endpoints[i], error_r) < 0)
                 goto fail;
     }
-    if (!(flags & (PH_GRAPH_LAZY | PH_GRAPH_NO_ENDPOINTS))) {
+    if (!(flags & (PH_GRAPH_LAZY | PH_GRAPH_NO_ENDPOINTS | PH_GRAPH_ALL))) {
         for (size_t i = 0; i < g->nall; i++) {
             struct ph_instance *inst = g->all[i];
             if (inst->toplevel && !inst->referenced) {
@@ -491,8 +491,9 @@ int ph_graph_load(const struct ph_cfg_node *root, unsigned flags,
             }
         }
     }
-    if (flags & PH_GRAPH_NO_ENDPOINTS && !(flags & PH_GRAPH_LAZY)) {
-        /* check-config without binding: build every instance anyway. */
+    if ((flags & (PH_GRAPH_NO_ENDPOINTS | PH_GRAPH_ALL)) &&
+        !(flags & PH_GRAPH_LAZY)) {
+        /* Build every top-level instance, referenced or not. */
         for (size_t i = 0; i < g->nall; i++)
             if (g->all[i]->toplevel && !g->all[i]->endpoint &&
                 instance_create(g->all[i], error_r) < 0)
@@ -548,6 +549,16 @@ struct ph_instance *ph_graph_instance(struct ph_graph *g, const char *name,
     if (instance_create(inst, error_r) < 0)
         return NULL;
     return inst;
+}
+
+size_t ph_graph_instance_count(const struct ph_graph *g)
+{
+    return g->ncreated;
+}
+
+struct ph_instance *ph_graph_instance_at(const struct ph_graph *g, size_t i)
+{
+    return i < g->ncreated ? g->created[i] : NULL;
 }
 
 size_t ph_graph_endpoint_count(const struct ph_graph *g)

@@ -11,6 +11,8 @@ struct ph_graph;
 #define PH_GRAPH_NO_ENDPOINTS 0x01 /* CLI: create instances, skip endpoints */
 #define PH_GRAPH_LAZY 0x02         /* CLI: only what is asked for, no
                                       "unused block" check */
+#define PH_GRAPH_ALL 0x04          /* CLI: endpoints and every top-level
+                                      instance, used or not */
 
 /* Builds the graph: globals, then every endpoint, then whatever they
  * reference. Returns 0 or -1 with "FILE:LINE: ..." in *error_r. */
@@ -29,6 +31,11 @@ struct ph_instance *ph_graph_instance(struct ph_graph *g, const char *name,
                                       char **error_r);
 /* The global `log` target as written: stderr, syslog, off or a path. */
 const char *ph_graph_log_target(const struct ph_graph *g);
+
+/* Every instance created so far, in creation order (the CLI looks for the
+ * one it administers). */
+size_t ph_graph_instance_count(const struct ph_graph *g);
+struct ph_instance *ph_graph_instance_at(const struct ph_graph *g, size_t i);
 
 /* Endpoints in config order. */
 size_t ph_graph_endpoint_count(const struct ph_graph *g);

@@ -12,10 +12,11 @@ core_lib_libposthorn_la_SOURCES = \
 	core/lib/listen.c \
 	core/lib/listen.h \
 	core/lib/tls_conf.c \
-	core/lib/storage.c
-core_lib_libposthorn_la_CFLAGS = $(AM_CFLAGS) $(IDN2_CFLAGS) $(GNUTLS_CFLAGS)
+	core/lib/storage.c \
+	core/lib/auth.c
+core_lib_libposthorn_la_CFLAGS = $(AM_CFLAGS) $(IDN2_CFLAGS) $(GNUTLS_CFLAGS) $(CRYPT_CFLAGS)
 core_lib_libposthorn_la_LIBADD = $(LTDL_LIBS) $(DL_LIBS) $(UNISTRING_LIBS) \
-	$(IDN2_LIBS) $(GNUTLS_LIBS) $(PTHREAD_LIBS)
+	$(IDN2_LIBS) $(GNUTLS_LIBS) $(CRYPT_LIBS) $(PTHREAD_LIBS)
 # Only the SDK (ph_*) is exported; the library is versioned with the ABI.
 core_lib_libposthorn_la_LDFLAGS = -no-undefined -export-symbols-regex '^ph_' \
 	-version-info $(PH_ABI_MAJOR):0:0

@@ -146,6 +146,15 @@ static void node_end(struct ph_message_parser *p, uint32_t idx, uint64_t end,
         if (n->header_offset > end)
             n->header_offset = end;
         n->header_size = end - n->header_offset;
+        /* The empty message of an encoded RFC822 part moves along. */
+        if ((n->flags & PH_MESSAGE_PART_RFC822) &&
+            n->first_child != PH_MESSAGE_PART_NONE) {
+            struct node *c = &p->nodes[n->first_child];
+            if (c->header_offset > end) {
+                c->header_offset = c->body_offset = end;
+                c->header_size = c->body_size = c->body_lines = 0;
+            }
+        }
     }
     n->body_size = end - n->body_offset;
     n->body_lines = lf_end > n->lf_at_body ? lf_end - n->lf_at_body : 0;

@@ -137,6 +137,9 @@ static bool get_varint(struct reader *r, uint64_t *v_r)
             return fail(r, "integer out of range in message info");
         v |= (uint64_t)(c & 0x7f) << shift;
         if ((c & 0x80) == 0) {
+            /* One spelling per value: a stored info is canonical. */
+            if (c == 0 && shift > 0)
+                return fail(r, "non-canonical integer in message info");
             *v_r = v;
             return true;
         }

@@ -159,7 +159,8 @@ int ph_rfc5322_date_parse(const char *value, size_t len, time_t *time_r,
     if (c.p < c.end && (*c.p == '+' || *c.p == '-')) {
         int sign = *c.p++ == '-' ? -1 : 1;
         int hhmm;
-        if (read_num(&c, 4, &hhmm) == 4 && hhmm % 100 < 60)
+        /* An impossible offset (over 23:59) counts as an unknown zone. */
+        if (read_num(&c, 4, &hhmm) == 4 && hhmm % 100 < 60 && hhmm / 100 < 24)
             tz = sign * ((hhmm / 100) * 60 + hhmm % 100);
     } else if (c.p < c.end && is_alpha(*c.p)) {
         wl = read_word(&c, &w);

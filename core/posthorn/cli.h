@@ -21,5 +21,10 @@ int cmd_run(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_modules(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_accounts(int argc, char **argv);
+int cmd_mailboxes(int argc, char **argv);
+int cmd_messages(int argc, char **argv);
+int cmd_creds(int argc, char **argv);
+int cmd_hash(int argc, char **argv);
 
 #endif

@@ -34,6 +34,14 @@ static const struct cli_command commands[] = {
      cmd_modules},
     {"version", "print the version and module ABI",
      "usage: posthorn version\n", cmd_version},
+    {"accounts", "list, create or remove storage accounts", NULL,
+     cmd_accounts},
+    {"mailboxes", "list, create, remove or rename mailboxes", NULL,
+     cmd_mailboxes},
+    {"messages", "add, list, dump, flag or remove messages", NULL,
+     cmd_messages},
+    {"creds", "manage the users of a password table", NULL, cmd_creds},
+    {"hash", "print the crypt(3) hash of a password", NULL, cmd_hash},
 };
 
 static void usage(FILE *out)
@@ -96,7 +104,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;
-        if (cli_wants_help(argc - 1, argv + 1)) {
+        /* Commands without a usage here print their own on --help. */
+        if (commands[i].usage != NULL && cli_wants_help(argc - 1, argv + 1)) {
             fputs(commands[i].usage, stdout);
             return 0;
         }

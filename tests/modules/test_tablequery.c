@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <posthorn/auth.h>
 #include <posthorn/endpoint-impl.h>
 #include <posthorn/log.h>
 #include <posthorn/table.h>
@@ -23,6 +24,7 @@ struct tq_conf {
     struct ph_instance *storage;
     char *tag;
     bool debug;
+    struct ph_instance_list auth;
 };
 
 struct tq {
@@ -88,6 +90,23 @@ static void *serve(void *arg)
         struct ph_buf out = {0};
         if (strcmp(line, "GRAPH") == 0) {
             ph_buf_printf(&out, "GRAPH %s\n", tq->conf->tag ? tq->conf->tag : "-");
+        } else if (strncmp(line, "AUTH ", 5) == 0 && strchr(line + 5, ' ')) {
+            /* "AUTH user password": every provider in order, first OK wins. */
+            char *user = line + 5, *pass = strchr(user, ' ');
+            *pass++ = '\0';
+            const char *verdict = "FAILED";
+            for (size_t i = 0; i < tq->conf->auth.n; i++) {
+                const char *err;
+                enum ph_auth_result r =
+                    ph_auth_check(tq->conf->auth.v[i], user, pass, &err);
+                if (r == PH_AUTH_OK) {
+                    verdict = "OK";
+                    break;
+                }
+                if (r == PH_AUTH_TEMPFAIL)
+                    verdict = "TEMPFAIL";
+            }
+            ph_buf_printf(&out, "AUTH %s\n", verdict);
         } else if (strcmp(line, "DEBUG") == 0) {
             ph_buf_printf(&out, "DEBUG %s\n", tq->conf->debug ? "yes" : "no");
         } else {
@@ -208,6 +227,8 @@ static const struct ph_directive tq_directives[] = {
     {.name = "storage", .type = PH_DT_MODULE, .offset = OFF(storage),
      .kind = PH_MODULE_STORAGE, .prefix = "storage"},
     {.name = "tag", .type = PH_DT_STRING, .offset = OFF(tag)},
+    {.name = "auth", .type = PH_DT_MODULE, .flags = PH_DF_REPEAT,
+     .offset = OFF(auth), .kind = PH_MODULE_AUTH, .prefix = "auth"},
     {.name = "debug", .type = PH_DT_BOOL, .flags = PH_DF_INHERIT,
      .offset = OFF(debug), .def = "no"},
     {.name = NULL},

@@ -1,1 +1,12 @@
-# tests/storage: filled in by its component
+# The storage contract suite: one program, run against each storage module
+# by a small wrapper that writes its config.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/storage/test_contract
+TESTS += tests/storage/contract-sqlite.sh
+tests_storage_test_contract_SOURCES = tests/storage/test_contract.c
+tests_storage_test_contract_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/lib
+tests_storage_test_contract_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_storage_test_contract_LDADD = core/lib/libposthorn.la $(CMOCKA_LIBS) \
+	$(PTHREAD_LIBS)
+endif
+EXTRA_DIST += tests/storage/contract-sqlite.sh

@@ -1,6 +1,6 @@
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_conf tests/unit/test_registry
-TESTS += tests/unit/test_conf tests/unit/test_registry
+check_PROGRAMS += tests/unit/test_conf tests/unit/test_registry tests/unit/test_auth
+TESTS += tests/unit/test_conf tests/unit/test_registry tests/unit/test_auth
 tests_unit_test_conf_SOURCES = tests/unit/test_conf.c
 tests_unit_test_conf_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/lib
 tests_unit_test_conf_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
@@ -9,4 +9,8 @@ tests_unit_test_registry_SOURCES = tests/unit/test_registry.c
 tests_unit_test_registry_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/lib
 tests_unit_test_registry_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_registry_LDADD = core/lib/libposthorn.la $(CMOCKA_LIBS)
+tests_unit_test_auth_SOURCES = tests/unit/test_auth.c
+tests_unit_test_auth_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/lib
+tests_unit_test_auth_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_auth_LDADD = core/lib/libposthorn.la $(CMOCKA_LIBS)
 endif

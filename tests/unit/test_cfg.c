@@ -704,7 +704,7 @@ static void test_import_depth_limit_is_reachable(void **state)
 {
     (void)state;
     /* posthorn.conf -> f1 -> ... -> f8: eight imports nested. */
-    char names[PH_CFG_MAX_IMPORT_DEPTH + 1][16];
+    char names[PH_CFG_MAX_IMPORT_DEPTH + 1][32];
     char data[PH_CFG_MAX_IMPORT_DEPTH + 1][32];
     struct mem_file fs[PH_CFG_MAX_IMPORT_DEPTH + 1];
     for (int i = 1; i <= PH_CFG_MAX_IMPORT_DEPTH; i++) {
@@ -1348,7 +1348,7 @@ static void test_error_import_too_deep(void **state)
 {
     (void)state;
     /* posthorn.conf -> f1 -> ... -> f9: one import too many. */
-    char names[PH_CFG_MAX_IMPORT_DEPTH + 2][16];
+    char names[PH_CFG_MAX_IMPORT_DEPTH + 2][32];
     char data[PH_CFG_MAX_IMPORT_DEPTH + 2][32];
     struct mem_file fs[PH_CFG_MAX_IMPORT_DEPTH + 2];
     for (int i = 1; i <= PH_CFG_MAX_IMPORT_DEPTH + 1; i++) {

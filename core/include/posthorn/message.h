@@ -10,7 +10,28 @@
  * serialized (ph_message_info_serialize) beside the bytes; FETCH deserializes
  * it and never re-parses.
  *
- * Every offset is into the bytes that were fed to the parser. */
+ * Every offset is into the bytes that were fed to the parser.
+ *
+ * How the FETCH values are built (RFC 3501 7.4.2; tests/unit/
+ * test_message_corpus.c lists where this differs from Dovecot and why):
+ *   - strings are quoted, or literals when they hold CR, LF or 8-bit bytes;
+ *   - ENVELOPE fields are the raw values, unfolded by removing CRLF (RFC 5322
+ *     2.2.3), encoded words left as they are; repeated address fields are
+ *     joined; an address without mailbox or host gets MISSING_MAILBOX /
+ *     MISSING_DOMAIN (a NIL host would mean a group), an unparsable
+ *     angle-address SYNTAX_ERROR;
+ *   - types, subtypes and parameters as sent; message/rfc822 written in
+ *     lower case; no or an invalid Content-Type is text/plain (RFC 2045
+ *     5.2), message/rfc822 in a multipart/digest (RFC 2046 5.1.5); text
+ *     parts without a charset get ("charset" "us-ascii");
+ *   - RFC 2231: continuations (name*0, name*1...) are joined; a value with
+ *     a charset stays encoded under "name*" ("utf-8''%C3%A9"), so the list
+ *     stays 7-bit and the client, which knows its charsets, decodes it;
+ *   - the CRLF before a boundary line belongs to the boundary (RFC 2046
+ *     5.1.1), always; line counts are the LFs of a body;
+ *   - a multipart without any body part shows one empty text/plain part
+ *     (the grammar needs one); a base64 or quoted-printable message/rfc822
+ *     shows an empty message (RFC 2046 5.2.1 forbids the encoding). */
 #ifndef POSTHORN_MESSAGE_H
 #define POSTHORN_MESSAGE_H
 
@@ -137,7 +158,7 @@ struct ph_message_limits {
     size_t max_total_header_size; /* all blocks together; default 16 MiB */
     uint32_t max_depth;           /* nesting of parts; default 100 */
     uint32_t max_parts;           /* nodes in the tree; default 5000 */
-    size_t max_boundary_size;     /* longer boundaries are ignored; 1000 */
+    size_t max_boundary_size;     /* longer boundaries are ignored; 8192 */
 };
 
 void ph_message_limits_default(struct ph_message_limits *limits_r);

@@ -102,7 +102,9 @@ struct ph_storage_vfuncs {
                  const char **error_r);
 
     /* Appends: begin (check the mailbox and the size), write normalized
-     * bytes, finish (commit atomically, durable on return) or abort. */
+     * bytes, finish (commit atomically, durable on return) or abort.
+     * finish frees the handle whether it succeeds or fails; abort is for
+     * a handle that never reached finish. */
     int (*append_begin)(struct ph_account *acct, const char *mailbox,
                         uint64_t size, void **handle_r, const char **error_r);
     int (*append_write)(void *handle, const void *data, size_t len,

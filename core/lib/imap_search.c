@@ -1,0 +1,689 @@
+/* SEARCH programs: parsing from command values, normalizing, writing back,
+ * and evaluating against one message. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <posthorn/imap-search.h>
+#include <posthorn/message.h>
+#include <posthorn/storage.h>
+
+#define DEFAULT_MAX_DEPTH 1000
+
+/* Error texts that name a key are formatted here (see the header). */
+static _Thread_local char error_buf[128];
+
+enum arg_kind {
+    ARG_NONE,
+    ARG_ASTRING, /* BODY, TEXT, FROM... */
+    ARG_HEADER,  /* field-name and string */
+    ARG_DATE,
+    ARG_NUMBER,
+    ARG_KEYWORD,
+    ARG_UIDSET,
+    ARG_KEY1,   /* NOT */
+    ARG_KEY2,   /* OR */
+    ARG_MODSEQ, /* [entry-name entry-type-req] mod-sequence-valzer */
+};
+
+struct key_def {
+    const char *name;
+    enum ph_imap_search_op op;
+    enum arg_kind arg;
+    uint32_t flag; /* FLAG keys */
+    bool negate;   /* UN... keys, OLD */
+};
+
+static const struct key_def key_defs[] = {
+    {"ALL", PH_IMAP_SEARCH_ALL, ARG_NONE, 0, false},
+    {"ANSWERED", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_ANSWERED, false},
+    {"BCC", PH_IMAP_SEARCH_HEADER, ARG_ASTRING, 0, false},
+    {"BEFORE", PH_IMAP_SEARCH_BEFORE, ARG_DATE, 0, false},
+    {"BODY", PH_IMAP_SEARCH_BODY, ARG_ASTRING, 0, false},
+    {"CC", PH_IMAP_SEARCH_HEADER, ARG_ASTRING, 0, false},
+    {"DELETED", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_DELETED, false},
+    {"DRAFT", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_DRAFT, false},
+    {"FLAGGED", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_FLAGGED, false},
+    {"FROM", PH_IMAP_SEARCH_HEADER, ARG_ASTRING, 0, false},
+    {"HEADER", PH_IMAP_SEARCH_HEADER, ARG_HEADER, 0, false},
+    {"KEYWORD", PH_IMAP_SEARCH_KEYWORD, ARG_KEYWORD, 0, false},
+    {"LARGER", PH_IMAP_SEARCH_LARGER, ARG_NUMBER, 0, false},
+    {"MODSEQ", PH_IMAP_SEARCH_MODSEQ, ARG_MODSEQ, 0, false},
+    {"NEW", PH_IMAP_SEARCH_AND, ARG_NONE, 0, false},
+    {"NOT", PH_IMAP_SEARCH_NOT, ARG_KEY1, 0, false},
+    {"OLD", PH_IMAP_SEARCH_RECENT, ARG_NONE, 0, true},
+    {"ON", PH_IMAP_SEARCH_ON, ARG_DATE, 0, false},
+    {"OR", PH_IMAP_SEARCH_OR, ARG_KEY2, 0, false},
+    {"RECENT", PH_IMAP_SEARCH_RECENT, ARG_NONE, 0, false},
+    {"SEEN", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_SEEN, false},
+    {"SENTBEFORE", PH_IMAP_SEARCH_SENTBEFORE, ARG_DATE, 0, false},
+    {"SENTON", PH_IMAP_SEARCH_SENTON, ARG_DATE, 0, false},
+    {"SENTSINCE", PH_IMAP_SEARCH_SENTSINCE, ARG_DATE, 0, false},
+    {"SINCE", PH_IMAP_SEARCH_SINCE, ARG_DATE, 0, false},
+    {"SMALLER", PH_IMAP_SEARCH_SMALLER, ARG_NUMBER, 0, false},
+    {"SUBJECT", PH_IMAP_SEARCH_HEADER, ARG_ASTRING, 0, false},
+    {"TEXT", PH_IMAP_SEARCH_TEXT, ARG_ASTRING, 0, false},
+    {"TO", PH_IMAP_SEARCH_HEADER, ARG_ASTRING, 0, false},
+    {"UID", PH_IMAP_SEARCH_UIDSET, ARG_UIDSET, 0, false},
+    {"UNANSWERED", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_ANSWERED, true},
+    {"UNDELETED", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_DELETED, true},
+    {"UNDRAFT", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_DRAFT, true},
+    {"UNFLAGGED", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_FLAGGED, true},
+    {"UNKEYWORD", PH_IMAP_SEARCH_KEYWORD, ARG_KEYWORD, 0, true},
+    {"UNSEEN", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_SEEN, true},
+};
+
+static const struct {
+    uint32_t flag;
+    const char *name;
+} flag_names[] = {
+    {PH_FLAG_ANSWERED, "ANSWERED"}, {PH_FLAG_DELETED, "DELETED"},
+    {PH_FLAG_DRAFT, "DRAFT"},       {PH_FLAG_FLAGGED, "FLAGGED"},
+    {PH_FLAG_SEEN, "SEEN"},
+};
+
+struct parse_ctx {
+    const struct ph_imap_search_params *params;
+    unsigned max_depth;
+    bool has_modseq;
+    const char *error;
+};
+
+/* A list of keys being read (the items of an AND). */
+struct key_list {
+    struct ph_imap_search_key *v;
+    size_t n, cap;
+};
+
+static void key_clear(struct ph_imap_search_key *k)
+{
+    for (size_t i = 0; i < k->n_children; i++)
+        key_clear(&k->children[i]);
+    free(k->children);
+    free(k->field);
+    free(k->str);
+    ph_imap_seqset_clear(&k->set);
+    memset(k, 0, sizeof(*k));
+}
+
+static void key_list_clear(struct key_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        key_clear(&l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+static struct ph_imap_search_key *key_list_add(struct key_list *l)
+{
+    ph_array_grow(&l->v, &l->cap, l->n + 1, sizeof(*l->v));
+    struct ph_imap_search_key *k = &l->v[l->n++];
+    memset(k, 0, sizeof(*k));
+    return k;
+}
+
+static int fail_key(struct parse_ctx *c, const char *fmt, const char *name)
+{
+    snprintf(error_buf, sizeof(error_buf), fmt, name);
+    c->error = error_buf;
+    return -1;
+}
+
+/* Makes k a NOT over what k was. */
+static void negate(struct ph_imap_search_key *k)
+{
+    struct ph_imap_search_key *child = ph_malloc(sizeof(*child));
+    *child = *k;
+    memset(k, 0, sizeof(*k));
+    k->op = PH_IMAP_SEARCH_NOT;
+    k->children = child;
+    k->n_children = 1;
+}
+
+static int parse_key(struct parse_ctx *c, const struct ph_imap_value *args,
+                     size_t n, size_t *pos, struct ph_imap_search_key *k,
+                     unsigned depth);
+
+/* Reads keys from args[*pos..n) into an AND node. */
+static int parse_keys(struct parse_ctx *c, const struct ph_imap_value *args,
+                      size_t n, size_t *pos, struct ph_imap_search_key *k,
+                      unsigned depth)
+{
+    struct key_list l = {0};
+    while (*pos < n) {
+        if (parse_key(c, args, n, pos, key_list_add(&l), depth) < 0) {
+            key_list_clear(&l);
+            return -1;
+        }
+    }
+    k->op = PH_IMAP_SEARCH_AND;
+    k->children = l.v;
+    k->n_children = l.n;
+    return 0;
+}
+
+static int parse_set(struct parse_ctx *c, const struct ph_imap_value *v,
+                     bool uid, struct ph_imap_search_key *k)
+{
+    const char *s;
+    if (!ph_imap_value_get_atom(v, &s)) {
+        c->error = "Invalid sequence set";
+        return -1;
+    }
+    if (strcmp(s, "$") == 0) {
+        c->error = "Saved search results ($) are not supported";
+        return -1;
+    }
+    k->op = uid ? PH_IMAP_SEARCH_UIDSET : PH_IMAP_SEARCH_SEQSET;
+    if (ph_imap_seqset_parse(s, v->len,
+                             uid ? c->params->max_uid : c->params->max_seq,
+                             c->params->max_ranges, &k->set, &c->error) < 0)
+        return -1;
+    ph_imap_seqset_sort(&k->set);
+    return 0;
+}
+
+static bool is_keyword_char(unsigned char c)
+{
+    /* ATOM-CHAR */
+    return c > 0x20 && c < 0x7f && strchr("(){%*\"\\]", c) == NULL;
+}
+
+static int parse_modseq(struct parse_ctx *c, const struct ph_imap_value *args,
+                        size_t n, size_t *pos, struct ph_imap_search_key *k)
+{
+    const char *s;
+    /* entry-name entry-type-req: checked, then not used (we keep one
+     * modseq per message, not one per flag). */
+    if (*pos < n && ph_imap_value_get_string(&args[*pos], &s)) {
+        if (strncasecmp(s, "/flags/", 7) != 0 || s[7] == '\0') {
+            c->error = "Invalid MODSEQ entry name";
+            return -1;
+        }
+        (*pos)++;
+        if (*pos >= n || !(ph_imap_value_is_atom(&args[*pos], "priv") ||
+                           ph_imap_value_is_atom(&args[*pos], "shared") ||
+                           ph_imap_value_is_atom(&args[*pos], "all"))) {
+            c->error = "Invalid MODSEQ entry type";
+            return -1;
+        }
+        (*pos)++;
+    }
+    if (*pos >= n ||
+        !ph_imap_value_get_number(&args[*pos], INT64_MAX, &k->number)) {
+        c->error = "Invalid MODSEQ value";
+        return -1;
+    }
+    (*pos)++;
+    c->has_modseq = true;
+    return 0;
+}
+
+static int parse_arg(struct parse_ctx *c, const struct key_def *def,
+                     const struct ph_imap_value *args, size_t n, size_t *pos,
+                     struct ph_imap_search_key *k, unsigned depth)
+{
+    const char *s;
+    if (def->arg != ARG_NONE && def->arg != ARG_MODSEQ && *pos >= n)
+        return fail_key(c, "Missing argument for %s", def->name);
+    const struct ph_imap_value *v = &args[*pos];
+    switch (def->arg) {
+    case ARG_NONE:
+        return 0;
+    case ARG_ASTRING:
+        if (!ph_imap_value_get_astring(v, &s))
+            return fail_key(c, "Invalid string for %s", def->name);
+        k->str = ph_strndup(s, v->len);
+        k->len = v->len;
+        if (k->op == PH_IMAP_SEARCH_HEADER)
+            k->field = ph_strdup(def->name);
+        break;
+    case ARG_HEADER:
+        if (!ph_imap_value_get_astring(v, &s) || v->len == 0)
+            return fail_key(c, "Invalid field name for %s", def->name);
+        for (size_t i = 0; i < v->len; i++) {
+            unsigned char ch = (unsigned char)s[i];
+            if (ch <= 0x20 || ch >= 0x7f || ch == ':')
+                return fail_key(c, "Invalid field name for %s", def->name);
+        }
+        k->field = ph_strdup(s);
+        if (++*pos >= n)
+            return fail_key(c, "Missing argument for %s", def->name);
+        v = &args[*pos];
+        if (!ph_imap_value_get_astring(v, &s))
+            return fail_key(c, "Invalid string for %s", def->name);
+        k->str = ph_strndup(s, v->len);
+        k->len = v->len;
+        break;
+    case ARG_DATE:
+        if (!ph_imap_value_get_astring(v, &s) ||
+            ph_imap_date_parse(s, v->len, &k->day, &s) < 0)
+            return fail_key(c, "Invalid date for %s", def->name);
+        break;
+    case ARG_NUMBER:
+        if (!ph_imap_value_get_number(v, UINT64_MAX, &k->number))
+            return fail_key(c, "Invalid number for %s", def->name);
+        break;
+    case ARG_KEYWORD:
+        if (!ph_imap_value_get_atom(v, &s) || v->type != PH_IMAP_VALUE_ATOM)
+            return fail_key(c, "Invalid keyword for %s", def->name);
+        for (size_t i = 0; i < v->len; i++) {
+            if (!is_keyword_char((unsigned char)s[i]))
+                return fail_key(c, "Invalid keyword for %s", def->name);
+        }
+        k->str = ph_strdup(s);
+        k->len = v->len;
+        break;
+    case ARG_UIDSET:
+        if (parse_set(c, v, true, k) < 0)
+            return -1;
+        break;
+    case ARG_KEY1:
+    case ARG_KEY2: {
+        size_t nk = def->arg == ARG_KEY1 ? 1 : 2;
+        k->children = ph_calloc(nk, sizeof(*k->children));
+        for (size_t i = 0; i < nk; i++) {
+            if (*pos >= n) {
+                key_clear(k);
+                return fail_key(c, "Missing argument for %s", def->name);
+            }
+            k->n_children = i + 1;
+            if (parse_key(c, args, n, pos, &k->children[i], depth + 1) < 0) {
+                key_clear(k);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    case ARG_MODSEQ:
+        return parse_modseq(c, args, n, pos, k);
+    }
+    (*pos)++;
+    return 0;
+}
+
+static int parse_key(struct parse_ctx *c, const struct ph_imap_value *args,
+                     size_t n, size_t *pos, struct ph_imap_search_key *k,
+                     unsigned depth)
+{
+    if (depth > c->max_depth) {
+        c->error = "Search program nested too deeply";
+        return -1;
+    }
+    const struct ph_imap_value *v = &args[(*pos)++];
+    if (v->type == PH_IMAP_VALUE_LIST) {
+        if (v->len == 0) {
+            c->error = "Empty search key list";
+            return -1;
+        }
+        size_t sub = 0;
+        return parse_keys(c, v->list, v->len, &sub, k, depth + 1);
+    }
+    const char *name;
+    if (v->type != PH_IMAP_VALUE_ATOM || !ph_imap_value_get_atom(v, &name)) {
+        c->error = "Invalid search key";
+        return -1;
+    }
+    if ((name[0] >= '0' && name[0] <= '9') || name[0] == '*' ||
+        name[0] == '$')
+        return parse_set(c, v, false, k);
+    const struct key_def *def = NULL;
+    for (size_t i = 0; i < PH_N_ELEMENTS(key_defs); i++) {
+        if (strcasecmp(name, key_defs[i].name) == 0) {
+            def = &key_defs[i];
+            break;
+        }
+    }
+    if (def == NULL)
+        return fail_key(c, "Unknown search key %.40s", name);
+    k->op = def->op;
+    k->flag = def->flag;
+    if (strcmp(def->name, "NEW") == 0) {
+        /* NEW is (RECENT NOT SEEN), and nests as deep. */
+        if (depth + 2 > c->max_depth) {
+            c->error = "Search program nested too deeply";
+            return -1;
+        }
+        k->children = ph_calloc(2, sizeof(*k->children));
+        k->n_children = 2;
+        k->children[0].op = PH_IMAP_SEARCH_RECENT;
+        k->children[1].op = PH_IMAP_SEARCH_FLAG;
+        k->children[1].flag = PH_FLAG_SEEN;
+        negate(&k->children[1]);
+        return 0;
+    }
+    if (parse_arg(c, def, args, n, pos, k, depth) < 0) {
+        key_clear(k);
+        return -1;
+    }
+    if (def->negate)
+        negate(k);
+    return 0;
+}
+
+/* ---- Normalizing -------------------------------------------------------- */
+
+static void normalize(struct ph_imap_search_key *k)
+{
+    for (size_t i = 0; i < k->n_children; i++)
+        normalize(&k->children[i]);
+    switch (k->op) {
+    case PH_IMAP_SEARCH_AND: {
+        /* Flatten nested groups, then order by cost (stable). */
+        size_t total = 0;
+        for (size_t i = 0; i < k->n_children; i++)
+            total += k->children[i].op == PH_IMAP_SEARCH_AND
+                         ? k->children[i].n_children
+                         : 1;
+        struct ph_imap_search_key *flat = ph_calloc(total, sizeof(*flat));
+        size_t out = 0;
+        for (unsigned cost = 0; cost <= PH_IMAP_SEARCH_COST_BODY; cost++) {
+            for (size_t i = 0; i < k->n_children; i++) {
+                struct ph_imap_search_key *ch = &k->children[i];
+                if (ch->op != PH_IMAP_SEARCH_AND) {
+                    if (ch->cost == cost)
+                        flat[out++] = *ch;
+                    continue;
+                }
+                for (size_t j = 0; j < ch->n_children; j++) {
+                    if (ch->children[j].cost == cost)
+                        flat[out++] = ch->children[j];
+                }
+            }
+        }
+        ph_assert(out == total);
+        for (size_t i = 0; i < k->n_children; i++) {
+            if (k->children[i].op == PH_IMAP_SEARCH_AND)
+                free(k->children[i].children);
+        }
+        free(k->children);
+        k->children = flat;
+        k->n_children = total;
+        if (total == 1) {
+            /* A group of one key is that key. */
+            struct ph_imap_search_key only = flat[0];
+            free(flat);
+            *k = only;
+            return;
+        }
+        k->cost = total ? flat[total - 1].cost : PH_IMAP_SEARCH_COST_META;
+        return;
+    }
+    case PH_IMAP_SEARCH_OR:
+        if (k->children[1].cost < k->children[0].cost) {
+            struct ph_imap_search_key t = k->children[0];
+            k->children[0] = k->children[1];
+            k->children[1] = t;
+        }
+        k->cost = k->children[1].cost;
+        return;
+    case PH_IMAP_SEARCH_NOT:
+        k->cost = k->children[0].cost;
+        return;
+    case PH_IMAP_SEARCH_HEADER:
+        k->cost = PH_IMAP_SEARCH_COST_HEADER;
+        return;
+    case PH_IMAP_SEARCH_BODY:
+    case PH_IMAP_SEARCH_TEXT:
+        k->cost = PH_IMAP_SEARCH_COST_BODY;
+        return;
+    default:
+        k->cost = PH_IMAP_SEARCH_COST_META;
+        return;
+    }
+}
+
+int ph_imap_search_parse(const struct ph_imap_value *args, size_t n_args,
+                         const struct ph_imap_search_params *params,
+                         struct ph_imap_search **prog_r, const char **error_r)
+{
+    struct parse_ctx c = {.params = params};
+    c.max_depth = params->max_depth ? params->max_depth : DEFAULT_MAX_DEPTH;
+    size_t pos = 0;
+    *prog_r = NULL;
+    if (n_args > 0 && ph_imap_value_is_atom(&args[0], "CHARSET")) {
+        const char *charset;
+        if (n_args < 2 || !ph_imap_value_get_astring(&args[1], &charset)) {
+            *error_r = "Missing charset";
+            return PH_IMAP_SEARCH_BAD;
+        }
+        if (strcasecmp(charset, "UTF-8") != 0 &&
+            strcasecmp(charset, "US-ASCII") != 0) {
+            *error_r = "Unsupported charset";
+            return PH_IMAP_SEARCH_BADCHARSET;
+        }
+        pos = 2;
+    }
+    if (pos >= n_args) {
+        *error_r = "Missing search key";
+        return PH_IMAP_SEARCH_BAD;
+    }
+    struct ph_imap_search *prog = ph_calloc(1, sizeof(*prog));
+    if (parse_keys(&c, args, n_args, &pos, &prog->root, 0) < 0) {
+        free(prog);
+        *error_r = c.error;
+        return PH_IMAP_SEARCH_BAD;
+    }
+    normalize(&prog->root);
+    prog->has_modseq = c.has_modseq;
+    *prog_r = prog;
+    return PH_IMAP_SEARCH_OK;
+}
+
+void ph_imap_search_free(struct ph_imap_search **prog)
+{
+    if (*prog == NULL)
+        return;
+    key_clear(&(*prog)->root);
+    free(*prog);
+    *prog = NULL;
+}
+
+enum ph_imap_search_cost
+ph_imap_search_cost(const struct ph_imap_search *prog)
+{
+    return prog->root.cost;
+}
+
+/* ---- Writing ------------------------------------------------------------ */
+
+static void write_day(struct ph_buf *out, int64_t day)
+{
+    /* ph_imap_date_time_write gives "dd-Mon-yyyy ...": take the date. */
+    struct ph_buf tmp = {0};
+    ph_imap_date_time_write(&tmp, (time_t)(day * 86400), 0);
+    const char *d = tmp.data + 1;
+    if (d[0] == '0')
+        d++;
+    const char *end = strchr(d, ' ');
+    ph_buf_append(out, d, (size_t)(end - d));
+    ph_buf_free(&tmp);
+}
+
+static void write_key(struct ph_buf *out, const struct ph_imap_search_key *k,
+                      bool top)
+{
+    static const char *const date_names[] = {
+        [PH_IMAP_SEARCH_BEFORE] = "BEFORE",
+        [PH_IMAP_SEARCH_ON] = "ON",
+        [PH_IMAP_SEARCH_SINCE] = "SINCE",
+        [PH_IMAP_SEARCH_SENTBEFORE] = "SENTBEFORE",
+        [PH_IMAP_SEARCH_SENTON] = "SENTON",
+        [PH_IMAP_SEARCH_SENTSINCE] = "SENTSINCE",
+    };
+    switch (k->op) {
+    case PH_IMAP_SEARCH_AND:
+        if (!top)
+            ph_buf_putc(out, '(');
+        for (size_t i = 0; i < k->n_children; i++) {
+            if (i > 0)
+                ph_buf_putc(out, ' ');
+            write_key(out, &k->children[i], false);
+        }
+        if (!top)
+            ph_buf_putc(out, ')');
+        break;
+    case PH_IMAP_SEARCH_OR:
+        ph_buf_puts(out, "OR ");
+        write_key(out, &k->children[0], false);
+        ph_buf_putc(out, ' ');
+        write_key(out, &k->children[1], false);
+        break;
+    case PH_IMAP_SEARCH_NOT:
+        ph_buf_puts(out, "NOT ");
+        write_key(out, &k->children[0], false);
+        break;
+    case PH_IMAP_SEARCH_ALL: ph_buf_puts(out, "ALL"); break;
+    case PH_IMAP_SEARCH_FLAG:
+        for (size_t i = 0; i < PH_N_ELEMENTS(flag_names); i++) {
+            if (flag_names[i].flag == k->flag)
+                ph_buf_puts(out, flag_names[i].name);
+        }
+        break;
+    case PH_IMAP_SEARCH_RECENT: ph_buf_puts(out, "RECENT"); break;
+    case PH_IMAP_SEARCH_KEYWORD:
+        ph_buf_printf(out, "KEYWORD %s", k->str);
+        break;
+    case PH_IMAP_SEARCH_SEQSET:
+    case PH_IMAP_SEARCH_UIDSET:
+        if (k->set.n == 0) {
+            ph_buf_puts(out, "NOT ALL");
+            break;
+        }
+        if (k->op == PH_IMAP_SEARCH_UIDSET)
+            ph_buf_puts(out, "UID ");
+        ph_imap_seqset_write(out, &k->set);
+        break;
+    case PH_IMAP_SEARCH_LARGER:
+    case PH_IMAP_SEARCH_SMALLER:
+    case PH_IMAP_SEARCH_MODSEQ:
+        ph_buf_printf(out, "%s %llu",
+                      k->op == PH_IMAP_SEARCH_LARGER    ? "LARGER"
+                      : k->op == PH_IMAP_SEARCH_SMALLER ? "SMALLER"
+                                                        : "MODSEQ",
+                      (unsigned long long)k->number);
+        break;
+    case PH_IMAP_SEARCH_BEFORE:
+    case PH_IMAP_SEARCH_ON:
+    case PH_IMAP_SEARCH_SINCE:
+    case PH_IMAP_SEARCH_SENTBEFORE:
+    case PH_IMAP_SEARCH_SENTON:
+    case PH_IMAP_SEARCH_SENTSINCE:
+        ph_buf_printf(out, "%s ", date_names[k->op]);
+        write_day(out, k->day);
+        break;
+    case PH_IMAP_SEARCH_HEADER:
+        ph_buf_puts(out, "HEADER ");
+        ph_imap_write_astring(out, k->field, strlen(k->field));
+        ph_buf_putc(out, ' ');
+        ph_imap_write_astring(out, k->str, k->len);
+        break;
+    case PH_IMAP_SEARCH_BODY:
+    case PH_IMAP_SEARCH_TEXT:
+        ph_buf_puts(out, k->op == PH_IMAP_SEARCH_BODY ? "BODY " : "TEXT ");
+        ph_imap_write_astring(out, k->str, k->len);
+        break;
+    }
+}
+
+void ph_imap_search_write(struct ph_buf *out, const struct ph_imap_search *prog)
+{
+    write_key(out, &prog->root, true);
+}
+
+/* ---- Evaluating --------------------------------------------------------- */
+
+static int match_header(const struct ph_imap_search_key *k,
+                        const struct ph_imap_search_msg *msg)
+{
+    const char *const *values;
+    size_t n;
+    if (msg->header == NULL ||
+        msg->header(msg->context, k->field, &values, &n) < 0)
+        return -1;
+    /* An empty string matches every message that has the field. */
+    if (k->len == 0)
+        return n > 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ph_message_text_contains(values[i], strlen(values[i]), k->str,
+                                     k->len))
+            return 1;
+    }
+    return 0;
+}
+
+static int match_key(const struct ph_imap_search_key *k,
+                     const struct ph_imap_search_msg *msg)
+{
+    switch (k->op) {
+    case PH_IMAP_SEARCH_AND:
+    case PH_IMAP_SEARCH_OR: {
+        /* AND stops at the first false, OR at the first true; a failure
+         * counts only when no other child decides. */
+        int decisive = k->op == PH_IMAP_SEARCH_OR;
+        bool failed = false;
+        for (size_t i = 0; i < k->n_children; i++) {
+            int r = match_key(&k->children[i], msg);
+            if (r == decisive)
+                return decisive;
+            if (r < 0)
+                failed = true;
+        }
+        return failed ? -1 : !decisive;
+    }
+    case PH_IMAP_SEARCH_NOT: {
+        int r = match_key(&k->children[0], msg);
+        return r < 0 ? -1 : !r;
+    }
+    case PH_IMAP_SEARCH_ALL: return 1;
+    case PH_IMAP_SEARCH_FLAG: return (msg->flags & k->flag) != 0;
+    case PH_IMAP_SEARCH_RECENT: return msg->recent;
+    case PH_IMAP_SEARCH_KEYWORD:
+        for (size_t i = 0; i < msg->n_keywords; i++) {
+            if (strcasecmp(msg->keywords[i], k->str) == 0)
+                return 1;
+        }
+        return 0;
+    case PH_IMAP_SEARCH_SEQSET:
+        return ph_imap_seqset_contains(&k->set, msg->seq);
+    case PH_IMAP_SEARCH_UIDSET:
+        return ph_imap_seqset_contains(&k->set, msg->uid);
+    case PH_IMAP_SEARCH_LARGER: return msg->size > k->number;
+    case PH_IMAP_SEARCH_SMALLER: return msg->size < k->number;
+    case PH_IMAP_SEARCH_MODSEQ: return msg->modseq >= k->number;
+    case PH_IMAP_SEARCH_BEFORE:
+        return ph_imap_day_of(msg->internal_date, msg->internal_tz) < k->day;
+    case PH_IMAP_SEARCH_ON:
+        return ph_imap_day_of(msg->internal_date, msg->internal_tz) == k->day;
+    case PH_IMAP_SEARCH_SINCE:
+        return ph_imap_day_of(msg->internal_date, msg->internal_tz) >= k->day;
+    case PH_IMAP_SEARCH_SENTBEFORE:
+        return msg->has_date && ph_imap_day_of(msg->date, msg->date_tz) < k->day;
+    case PH_IMAP_SEARCH_SENTON:
+        return msg->has_date &&
+               ph_imap_day_of(msg->date, msg->date_tz) == k->day;
+    case PH_IMAP_SEARCH_SENTSINCE:
+        return msg->has_date &&
+               ph_imap_day_of(msg->date, msg->date_tz) >= k->day;
+    case PH_IMAP_SEARCH_HEADER: return match_header(k, msg);
+    case PH_IMAP_SEARCH_BODY:
+    case PH_IMAP_SEARCH_TEXT: {
+        if (k->len == 0)
+            return 1;
+        bool match = false;
+        if (msg->text_contains == NULL ||
+            msg->text_contains(msg->context, k->op == PH_IMAP_SEARCH_TEXT,
+                               k->str, k->len, &match) < 0)
+            return -1;
+        return match;
+    }
+    }
+    return 0;
+}
+
+int ph_imap_search_match(const struct ph_imap_search *prog,
+                         const struct ph_imap_search_msg *msg)
+{
+    return match_key(&prog->root, msg);
+}

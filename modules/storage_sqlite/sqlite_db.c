@@ -1,0 +1,609 @@
+/* storage.sqlite: connections, prepared statements, transactions, the
+ * schema and its migrations, and the mapping of SQLite errors. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <posthorn/log.h>
+
+#include "sqlite_private.h"
+
+#define SQ_APPLICATION_ID 0x50487331 /* "PHs1": a posthorn mail database */
+#define SQ_BUSY_TIMEOUT_MS 10000
+#define SQ_MAX_CONNS 8
+
+/* Each entry upgrades the schema from version i to i + 1; the database
+ * records its version in PRAGMA user_version. Never edit a released entry:
+ * add the next one. */
+static const char *const migrations[] = {
+    /* 1: the data model of DESIGN.md. Counters on mailboxes are kept by
+     * triggers so that STATUS never scans messages. */
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+    "  WITHOUT ROWID;"
+    "CREATE TABLE accounts ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  created INTEGER NOT NULL,"
+    "  appendlimit INTEGER);"
+    "CREATE TABLE mailboxes ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  uidvalidity INTEGER NOT NULL,"
+    "  uidnext INTEGER NOT NULL DEFAULT 1,"
+    "  highestmodseq INTEGER NOT NULL DEFAULT 1,"
+    "  recent_uid INTEGER NOT NULL DEFAULT 1,"
+    "  special_use INTEGER NOT NULL DEFAULT 0,"
+    "  noselect INTEGER NOT NULL DEFAULT 0,"
+    "  messages INTEGER NOT NULL DEFAULT 0,"
+    "  unseen INTEGER NOT NULL DEFAULT 0,"
+    "  size INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (account_id, name));"
+    "CREATE TABLE bodies ("
+    "  id INTEGER PRIMARY KEY,"
+    "  size INTEGER NOT NULL,"
+    "  info BLOB NOT NULL,"
+    "  data BLOB NOT NULL);"
+    "CREATE TABLE messages ("
+    "  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"
+    "  uid INTEGER NOT NULL,"
+    "  modseq INTEGER NOT NULL,"
+    "  flags INTEGER NOT NULL,"
+    "  keywords TEXT,"
+    "  internal_date INTEGER NOT NULL,"
+    "  internal_tz INTEGER NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  body_id INTEGER NOT NULL REFERENCES bodies(id),"
+    "  PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
+    "CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);"
+    "CREATE INDEX messages_body ON messages (body_id);"
+    /* EXPUNGE visits only what has \Deleted. */
+    "CREATE INDEX messages_deleted ON messages (mailbox_id, uid)"
+    "  WHERE (flags & 8) != 0;"
+    "CREATE TABLE tombstones ("
+    "  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"
+    "  uid INTEGER NOT NULL,"
+    "  modseq INTEGER NOT NULL,"
+    "  PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
+    "CREATE INDEX tombstones_modseq ON tombstones (mailbox_id, modseq);"
+    "CREATE TABLE subscriptions ("
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  PRIMARY KEY (account_id, name)) WITHOUT ROWID;"
+    "CREATE TRIGGER messages_insert AFTER INSERT ON messages BEGIN"
+    "  UPDATE mailboxes SET messages = messages + 1,"
+    "    unseen = unseen + (NEW.flags & 1 = 0), size = size + NEW.size"
+    "    WHERE id = NEW.mailbox_id;"
+    "END;"
+    /* Bodies are shared by copies: the last message to go takes its body. */
+    "CREATE TRIGGER messages_delete AFTER DELETE ON messages BEGIN"
+    "  UPDATE mailboxes SET messages = messages - 1,"
+    "    unseen = unseen - (OLD.flags & 1 = 0), size = size - OLD.size"
+    "    WHERE id = OLD.mailbox_id;"
+    "  DELETE FROM bodies WHERE id = OLD.body_id AND NOT EXISTS"
+    "    (SELECT 1 FROM messages WHERE body_id = OLD.body_id);"
+    "END;"
+    "CREATE TRIGGER messages_seen AFTER UPDATE OF flags ON messages"
+    "  WHEN (OLD.flags & 1) != (NEW.flags & 1) BEGIN"
+    "  UPDATE mailboxes SET unseen = unseen + (NEW.flags & 1 = 0)"
+    "    - (OLD.flags & 1 = 0) WHERE id = NEW.mailbox_id;"
+    "END;"
+    "CREATE TRIGGER messages_moved AFTER UPDATE OF mailbox_id ON messages"
+    "  WHEN OLD.mailbox_id != NEW.mailbox_id BEGIN"
+    "  UPDATE mailboxes SET messages = messages - 1,"
+    "    unseen = unseen - (OLD.flags & 1 = 0), size = size - OLD.size"
+    "    WHERE id = OLD.mailbox_id;"
+    "  UPDATE mailboxes SET messages = messages + 1,"
+    "    unseen = unseen + (NEW.flags & 1 = 0), size = size + NEW.size"
+    "    WHERE id = NEW.mailbox_id;"
+    "END;",
+};
+
+#define MBOX_COLUMNS                                                           \
+    "id, uidvalidity, uidnext, highestmodseq, recent_uid, special_use, "       \
+    "noselect, messages, unseen, size"
+#define MSG_COLUMNS                                                            \
+    "uid, modseq, flags, keywords, internal_date, internal_tz, size, body_id"
+
+static const char *const stmt_sql[SQ_STMT_COUNT] = {
+    [SQ_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [SQ_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [SQ_ACCT_GET] = "SELECT id, appendlimit FROM accounts WHERE name = ?1",
+    [SQ_ACCT_INSERT] = "INSERT INTO accounts (name, created) VALUES (?1, ?2)",
+    [SQ_ACCT_DELETE] = "DELETE FROM accounts WHERE id = ?1",
+    [SQ_ACCT_LIST] = "SELECT name FROM accounts ORDER BY name",
+    [SQ_ACCT_MAILBOX_IDS] = "SELECT id FROM mailboxes WHERE account_id = ?1",
+    [SQ_MBOX_BY_NAME] = "SELECT " MBOX_COLUMNS " FROM mailboxes "
+                        "WHERE account_id = ?1 AND name = ?2",
+    [SQ_MBOX_BY_ID] = "SELECT " MBOX_COLUMNS " FROM mailboxes WHERE id = ?1",
+    [SQ_MBOX_INSERT] = "INSERT INTO mailboxes (account_id, name, uidvalidity, "
+                       "special_use, noselect) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [SQ_MBOX_LIST] = "SELECT name, special_use, noselect FROM mailboxes "
+                     "WHERE account_id = ?1 ORDER BY name",
+    /* Names in [?2, ?3): a mailbox's inferiors are those in
+     * ["name.", "name/"), '/' being the byte after '.'. */
+    [SQ_MBOX_RANGE] = "SELECT id, name, noselect FROM mailboxes "
+                      "WHERE account_id = ?1 AND name >= ?2 AND name < ?3 "
+                      "ORDER BY name",
+    [SQ_MBOX_DELETE] = "DELETE FROM mailboxes WHERE id = ?1",
+    [SQ_MBOX_REVIVE] = "UPDATE mailboxes SET noselect = 0, uidvalidity = ?2, "
+                       "special_use = ?3 WHERE id = ?1",
+    [SQ_MBOX_RENAME] = "UPDATE mailboxes SET name = ?2 WHERE id = ?1",
+    [SQ_MBOX_SET_NEXT] = "UPDATE mailboxes SET uidnext = ?2, "
+                         "highestmodseq = ?3 WHERE id = ?1",
+    [SQ_MBOX_SET_MODSEQ] = "UPDATE mailboxes SET highestmodseq = ?2 "
+                           "WHERE id = ?1",
+    [SQ_MBOX_SET_RECENT] = "UPDATE mailboxes SET recent_uid = ?2 "
+                           "WHERE id = ?1 AND recent_uid < ?2",
+    [SQ_MBOX_TAKE_OVER] = "UPDATE mailboxes SET uidnext = ?2, "
+                          "highestmodseq = ?3, recent_uid = ?4 WHERE id = ?1",
+    [SQ_MBOX_RECENT_COUNT] = "SELECT count(*) FROM messages "
+                             "WHERE mailbox_id = ?1 AND uid >= ?2",
+    [SQ_SUB_ADD] = "INSERT OR IGNORE INTO subscriptions (account_id, name) "
+                   "VALUES (?1, ?2)",
+    [SQ_SUB_DEL] = "DELETE FROM subscriptions WHERE account_id = ?1 "
+                   "AND name = ?2",
+    [SQ_SUB_LIST] = "SELECT name FROM subscriptions WHERE account_id = ?1 "
+                    "ORDER BY name",
+    [SQ_SUB_RENAME] = "UPDATE OR REPLACE subscriptions SET name = ?3 "
+                      "WHERE account_id = ?1 AND name = ?2",
+    [SQ_MSG_RANGE] = "SELECT " MSG_COLUMNS ", NULL FROM messages "
+                     "WHERE mailbox_id = ?1 AND uid >= ?2 AND uid <= ?3 "
+                     "ORDER BY uid LIMIT ?4",
+    [SQ_MSG_RANGE_INFO] =
+        "SELECT m.uid, m.modseq, m.flags, m.keywords, m.internal_date, "
+        "m.internal_tz, m.size, m.body_id, b.info "
+        "FROM messages m JOIN bodies b ON b.id = m.body_id "
+        "WHERE m.mailbox_id = ?1 AND m.uid >= ?2 AND m.uid <= ?3 "
+        "ORDER BY m.uid LIMIT ?4",
+    /* Changed UIDs come from the modseq index, then their rows by UID
+     * range (`+modseq` keeps the planner on the primary key there). */
+    [SQ_MSG_CHANGED_UIDS] = "SELECT uid FROM messages INDEXED BY "
+                            "messages_modseq WHERE mailbox_id = ?1 "
+                            "AND modseq > ?2 AND modseq <= ?3",
+    [SQ_MSG_CHANGED] = "SELECT " MSG_COLUMNS ", NULL FROM messages "
+                       "WHERE mailbox_id = ?1 AND uid >= ?2 AND uid <= ?3 "
+                       "AND +modseq > ?4 AND +modseq <= ?5 "
+                       "ORDER BY uid LIMIT ?6",
+    [SQ_MSG_BODY] = "SELECT body_id, size FROM messages "
+                    "WHERE mailbox_id = ?1 AND uid = ?2",
+    [SQ_MSG_INSERT] = "INSERT INTO messages (mailbox_id, uid, modseq, flags, "
+                      "keywords, internal_date, internal_tz, size, body_id) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [SQ_MSG_SET_FLAGS] = "UPDATE messages SET flags = ?3, keywords = ?4, "
+                         "modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2",
+    [SQ_MSG_DELETED] = "SELECT uid FROM messages INDEXED BY "
+                       "messages_deleted WHERE mailbox_id = ?1 "
+                       "AND uid >= ?2 AND uid <= ?3 AND (flags & 8) != 0 "
+                       "ORDER BY uid",
+    [SQ_MSG_DELETE] = "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+    [SQ_MSG_MOVE_ALL] = "UPDATE messages SET mailbox_id = ?2 "
+                        "WHERE mailbox_id = ?1",
+    [SQ_BODY_INSERT] = "INSERT INTO bodies (size, info, data) "
+                       "VALUES (?1, ?2, zeroblob(?1))",
+    [SQ_TOMB_INSERT] = "INSERT OR REPLACE INTO tombstones (mailbox_id, uid, "
+                       "modseq) VALUES (?1, ?2, ?3)",
+    [SQ_TOMB_FROM_MAILBOX] = "INSERT OR REPLACE INTO tombstones "
+                             "(mailbox_id, uid, modseq) SELECT mailbox_id, "
+                             "uid, ?2 FROM messages WHERE mailbox_id = ?1",
+    [SQ_TOMB_SINCE] = "SELECT uid FROM tombstones INDEXED BY "
+                      "tombstones_modseq WHERE mailbox_id = ?1 "
+                      "AND modseq > ?2 AND modseq <= ?3",
+};
+
+static _Thread_local char sq_error_buf[512];
+
+const char *sq_errorf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sq_error_buf, sizeof(sq_error_buf), fmt, ap);
+    va_end(ap);
+    return sq_error_buf;
+}
+
+void sq_debug(const struct sq_ctx *ctx, const char *fmt, ...)
+{
+    if (!ctx->debug && !ph_log_debug_enabled())
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    /* The module's own `debug` shows its lines without the global one. */
+    ph_log(ctx->debug ? PH_LOG_INFO : PH_LOG_DEBUG, "%s debug=1 %s", SQ_MOD,
+           line);
+}
+
+int sq_fail(struct sq_ctx *ctx, struct sq_conn *c, int rc, const char *what,
+            const char **error_r)
+{
+    const char *msg = c != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
+    char *emsg = ph_log_escape(msg);
+
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        ph_log_warn("%s event=busy db=%s op=%s", SQ_MOD, ctx->path, what);
+        free(emsg);
+        *error_r = "Mail storage is busy, try again later";
+        return PH_STORAGE_ERR_TEMP;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        ph_log_error("%s event=corrupt db=%s op=%s reason=%s", SQ_MOD,
+                     ctx->path, what, emsg);
+        free(emsg);
+        *error_r = "Mail storage is damaged";
+        return PH_STORAGE_ERR_CORRUPTED;
+    case SQLITE_TOOBIG:
+        free(emsg);
+        *error_r = "Message is too large for this storage";
+        return PH_STORAGE_ERR_LIMIT;
+    case SQLITE_FULL:
+        ph_log_error("%s event=disk_full db=%s op=%s", SQ_MOD, ctx->path, what);
+        free(emsg);
+        *error_r = "Mail storage is full";
+        return PH_STORAGE_ERR_TEMP;
+    case SQLITE_CONSTRAINT:
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+            free(emsg);
+            *error_r = "The account or mailbox was deleted meanwhile";
+            return PH_STORAGE_ERR_NOT_FOUND;
+        }
+        break;
+    default: break;
+    }
+    ph_log_error("%s event=sqlite_error db=%s op=%s code=%d reason=%s", SQ_MOD,
+                 ctx->path, what, rc, emsg);
+    free(emsg);
+    *error_r = "Internal mail storage error";
+    return PH_STORAGE_ERR_TEMP;
+}
+
+/* ---- Connections -------------------------------------------------------- */
+
+static void conn_close(struct sq_conn *c)
+{
+    for (size_t i = 0; i < SQ_STMT_COUNT; i++)
+        sqlite3_finalize(c->stmts[i]);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static int conn_open(struct sq_ctx *ctx, struct sq_conn **c_r,
+                     const char **error_r)
+{
+    struct sq_conn *c = ph_calloc(1, sizeof(*c));
+    /* NOMUTEX: a connection is used by one thread at a time (the pool). */
+    int rc = sqlite3_open_v2(
+        ctx->path, &c->db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_extended_result_codes(c->db, 1);
+        sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
+        /* synchronous=FULL: with WAL, NORMAL already survives kill -9, but
+         * a mail server that said OK to APPEND (or to an MTA) must also
+         * survive a power cut, so every commit is fsync'ed. */
+        rc = sqlite3_exec(c->db,
+                          "PRAGMA foreign_keys = ON;"
+                          "PRAGMA synchronous = FULL;"
+                          "PRAGMA cache_size = -8192;"
+                          "PRAGMA journal_size_limit = 67108864;",
+                          NULL, NULL, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        int err = sq_fail(ctx, c, rc, "open", error_r);
+        *error_r = sq_errorf("Cannot open the mail database: %s",
+                             sqlite3_errmsg(c->db));
+        conn_close(c);
+        return err;
+    }
+    *c_r = c;
+    return 0;
+}
+
+int sq_conn_get(struct sq_ctx *ctx, struct sq_conn **c_r, const char **error_r)
+{
+    pthread_mutex_lock(&ctx->pool_lock);
+    while (ctx->idle == NULL && ctx->nconns >= ctx->max_conns)
+        pthread_cond_wait(&ctx->pool_cond, &ctx->pool_lock);
+    struct sq_conn *c = ctx->idle;
+    if (c != NULL) {
+        ctx->idle = c->next;
+        pthread_mutex_unlock(&ctx->pool_lock);
+        c->next = NULL;
+        *c_r = c;
+        return 0;
+    }
+    ctx->nconns++;
+    pthread_mutex_unlock(&ctx->pool_lock);
+
+    int ret = conn_open(ctx, c_r, error_r);
+    if (ret < 0) {
+        pthread_mutex_lock(&ctx->pool_lock);
+        ctx->nconns--;
+        pthread_cond_signal(&ctx->pool_cond);
+        pthread_mutex_unlock(&ctx->pool_lock);
+    }
+    return ret;
+}
+
+void sq_conn_put(struct sq_ctx *ctx, struct sq_conn **cp)
+{
+    struct sq_conn *c = *cp;
+    if (c == NULL)
+        return;
+    *cp = NULL;
+    /* A caller that forgot its transaction must not hand it on. */
+    ph_assert(sqlite3_get_autocommit(c->db));
+    pthread_mutex_lock(&ctx->pool_lock);
+    c->next = ctx->idle;
+    ctx->idle = c;
+    pthread_cond_signal(&ctx->pool_cond);
+    pthread_mutex_unlock(&ctx->pool_lock);
+}
+
+void sq_pool_close(struct sq_ctx *ctx)
+{
+    pthread_mutex_lock(&ctx->pool_lock);
+    ph_assert(ctx->nconns == 0 || ctx->idle != NULL);
+    while (ctx->idle != NULL) {
+        struct sq_conn *c = ctx->idle;
+        ctx->idle = c->next;
+        ctx->nconns--;
+        conn_close(c);
+    }
+    pthread_mutex_unlock(&ctx->pool_lock);
+}
+
+sqlite3_stmt *sq_stmt(struct sq_conn *c, enum sq_stmt id)
+{
+    sqlite3_stmt *st = c->stmts[id];
+    if (st == NULL) {
+        int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1,
+                                    SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        /* The SQL is ours and the schema is migrated: a failure here is a
+         * bug, not a condition to handle. */
+        if (rc != SQLITE_OK)
+            ph_log_error("%s event=prepare_failed stmt=%d reason=\"%s\"",
+                         SQ_MOD, (int)id, sqlite3_errmsg(c->db));
+        ph_assert(rc == SQLITE_OK);
+        c->stmts[id] = st;
+    } else {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    return st;
+}
+
+int sq_step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? SQLITE_DONE : rc;
+}
+
+/* ---- Transactions ------------------------------------------------------- */
+
+int sq_write_begin(struct sq_ctx *ctx, struct sq_conn *c, const char **error_r)
+{
+    pthread_mutex_lock(&ctx->write_lock);
+    int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        pthread_mutex_unlock(&ctx->write_lock);
+        return sq_fail(ctx, c, rc, "begin", error_r);
+    }
+    return 0;
+}
+
+int sq_write_commit(struct sq_ctx *ctx, struct sq_conn *c, const char **error_r)
+{
+    int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        int err = sq_fail(ctx, c, rc, "commit", error_r);
+        if (!sqlite3_get_autocommit(c->db))
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        pthread_mutex_unlock(&ctx->write_lock);
+        return err;
+    }
+    pthread_mutex_unlock(&ctx->write_lock);
+    return 0;
+}
+
+void sq_write_rollback(struct sq_ctx *ctx, struct sq_conn *c)
+{
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&ctx->write_lock);
+}
+
+int sq_read_begin(struct sq_ctx *ctx, struct sq_conn *c, const char **error_r)
+{
+    int rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : sq_fail(ctx, c, rc, "begin", error_r);
+}
+
+void sq_read_end(struct sq_conn *c)
+{
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+}
+
+/* ---- Rows --------------------------------------------------------------- */
+
+int sq_next_uidvalidity(struct sq_ctx *ctx, struct sq_conn *c,
+                        uint32_t *uidvalidity_r, const char **error_r)
+{
+    sqlite3_stmt *st = sq_stmt(c, SQ_META_GET);
+    sqlite3_bind_text(st, 1, "uidvalidity", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int64_t last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_fail(ctx, c, rc, "uidvalidity", error_r);
+
+    /* The clock, as usual, but never a value given before. */
+    int64_t now = (int64_t)time(NULL) & 0xffffffff;
+    int64_t next = now > last ? now : last + 1;
+    if (next > UINT32_MAX)
+        next = 1;
+    st = sq_stmt(c, SQ_META_SET);
+    sqlite3_bind_text(st, 1, "uidvalidity", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, next);
+    rc = sq_step_done(st);
+    if (rc != SQLITE_DONE)
+        return sq_fail(ctx, c, rc, "uidvalidity", error_r);
+    *uidvalidity_r = (uint32_t)next;
+    return 0;
+}
+
+static int mbox_row(struct sq_ctx *ctx, struct sq_conn *c, sqlite3_stmt *st,
+                    struct sq_mbox *mb_r, const char **error_r)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *mb_r = (struct sq_mbox){
+            .id = sqlite3_column_int64(st, 0),
+            .uidvalidity = (uint32_t)sqlite3_column_int64(st, 1),
+            .uidnext = (uint32_t)sqlite3_column_int64(st, 2),
+            .highestmodseq = (uint64_t)sqlite3_column_int64(st, 3),
+            .recent_uid = (uint32_t)sqlite3_column_int64(st, 4),
+            .special_use = (uint32_t)sqlite3_column_int64(st, 5),
+            .noselect = sqlite3_column_int(st, 6) != 0,
+            .messages = (uint32_t)sqlite3_column_int64(st, 7),
+            .unseen = (uint32_t)sqlite3_column_int64(st, 8),
+            .size = (uint64_t)sqlite3_column_int64(st, 9),
+        };
+        sqlite3_reset(st);
+        return 1;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    return sq_fail(ctx, c, rc, "mailbox", error_r);
+}
+
+int sq_mbox_by_name(struct sq_ctx *ctx, struct sq_conn *c, int64_t account_id,
+                    const char *name, struct sq_mbox *mb_r,
+                    const char **error_r)
+{
+    sqlite3_stmt *st = sq_stmt(c, SQ_MBOX_BY_NAME);
+    sqlite3_bind_int64(st, 1, account_id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    return mbox_row(ctx, c, st, mb_r, error_r);
+}
+
+int sq_mbox_by_id(struct sq_ctx *ctx, struct sq_conn *c, int64_t id,
+                  struct sq_mbox *mb_r, const char **error_r)
+{
+    sqlite3_stmt *st = sq_stmt(c, SQ_MBOX_BY_ID);
+    sqlite3_bind_int64(st, 1, id);
+    return mbox_row(ctx, c, st, mb_r, error_r);
+}
+
+/* ---- Schema ------------------------------------------------------------- */
+
+static int pragma_int(sqlite3 *db, const char *sql, int64_t *v_r)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *v_r = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sq_schema_init(struct sq_ctx *ctx, char **error_r)
+{
+    struct sq_conn *c = NULL;
+    const char *err = NULL;
+    int64_t version = 0, app_id = 0, ntables = 0;
+    const int64_t latest = (int64_t)PH_N_ELEMENTS(migrations);
+
+    if (sq_conn_get(ctx, &c, &err) < 0) {
+        *error_r = ph_strdup_printf("%s: %s", ctx->path, err);
+        return -1;
+    }
+    /* WAL is a property of the database file: set once, kept. */
+    char *msg = NULL;
+    int rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        goto fail;
+    rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        goto fail;
+    if ((rc = pragma_int(c->db, "PRAGMA user_version", &version)) !=
+            SQLITE_OK ||
+        (rc = pragma_int(c->db, "PRAGMA application_id", &app_id)) !=
+            SQLITE_OK ||
+        (rc = pragma_int(c->db, "SELECT count(*) FROM sqlite_schema",
+                         &ntables)) != SQLITE_OK)
+        goto fail_tx;
+    if (app_id != SQ_APPLICATION_ID && (app_id != 0 || ntables != 0)) {
+        *error_r =
+            ph_strdup_printf("%s is not a posthorn mail database", ctx->path);
+        goto out_tx;
+    }
+    if (version > latest) {
+        *error_r = ph_strdup_printf("%s has schema version %" PRId64
+                                    ", newer than this posthorn knows (%" PRId64
+                                    "): upgrade posthorn",
+                                    ctx->path, version, latest);
+        goto out_tx;
+    }
+    for (int64_t v = version; v < latest; v++) {
+        rc = sqlite3_exec(c->db, migrations[v], NULL, NULL, &msg);
+        if (rc != SQLITE_OK)
+            goto fail_tx;
+        ph_log_info("%s event=schema_upgraded db=%s version=%" PRId64, SQ_MOD,
+                    ctx->path, v + 1);
+    }
+    char *set = ph_strdup_printf("PRAGMA user_version = %" PRId64 ";"
+                                 "PRAGMA application_id = %d;",
+                                 latest, SQ_APPLICATION_ID);
+    rc = sqlite3_exec(c->db, set, NULL, NULL, &msg);
+    free(set);
+    if (rc != SQLITE_OK)
+        goto fail_tx;
+    rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        goto fail_tx;
+    sq_conn_put(ctx, &c);
+    return 0;
+
+fail_tx:
+    *error_r = ph_strdup_printf("%s: %s", ctx->path,
+                                msg ? msg : sqlite3_errmsg(c->db));
+out_tx:
+    sqlite3_free(msg);
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    sq_conn_put(ctx, &c);
+    return -1;
+fail:
+    *error_r = ph_strdup_printf("%s: %s", ctx->path,
+                                msg ? msg : sqlite3_errmsg(c->db));
+    sqlite3_free(msg);
+    sq_conn_put(ctx, &c);
+    return -1;
+}
+
+void sq_ctx_init(struct sq_ctx *ctx)
+{
+    ctx->send_fd = ctx->recv_fd = -1;
+    ctx->stop_pipe[0] = ctx->stop_pipe[1] = -1;
+    pthread_mutex_init(&ctx->watch_lock, NULL);
+    pthread_mutex_init(&ctx->pool_lock, NULL);
+    pthread_cond_init(&ctx->pool_cond, NULL);
+    pthread_mutex_init(&ctx->write_lock, NULL);
+    ctx->max_conns = SQ_MAX_CONNS;
+}

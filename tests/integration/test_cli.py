@@ -1,0 +1,133 @@
+"""The admin CLI through the real binary: creds, hash, accounts, mailboxes
+and messages against storage.sqlite and auth.pass_table over table.file."""
+import hashlib
+import os
+import random
+
+import phtest
+
+
+class CliTest(phtest.TempDirTest):
+    def setUp(self):
+        super().setUp()
+        self.conf = self.write("posthorn.conf", """
+state_dir %(d)s/state
+storage.sqlite local_mailboxes { }
+auth.pass_table local_authdb {
+    table file %(d)s/passwd
+}
+""" % {"d": self.dir})
+
+    def ph(self, *args, input=None):
+        return phtest.posthorn(*args, "--config", self.conf, input=input)
+
+    def ok(self, *args, input=None):
+        rc, out, err = self.ph(*args, input=input)
+        self.assertEqual(rc, 0, "posthorn %s: %s" % (" ".join(args), err))
+        return out
+
+    def test_creds_lifecycle(self):
+        self.ok("creds", "create", "bob", "-p", "s3cret")
+        self.ok("creds", "create", "alice", input=b"from stdin\n")
+        self.assertEqual(self.ok("creds", "list"), "alice\nbob\n")
+        with open(os.path.join(self.dir, "passwd")) as f:
+            text = f.read()
+        # yescrypt hashes, never the password itself.
+        self.assertRegex(text, r"(?m)^bob: \$y\$")
+        self.assertNotIn("s3cret", text)
+        self.assertNotIn("from stdin", text)
+        rc, _, err = self.ph("creds", "create", "bob", "-p", "x")
+        self.assertEqual(rc, 1)
+        self.assertIn("user bob already exists", err)
+        old = text
+        self.ok("creds", "password", "bob", "-p", "n3w")
+        with open(os.path.join(self.dir, "passwd")) as f:
+            self.assertNotEqual(f.read(), old)
+        self.ok("creds", "remove", "alice")
+        self.assertEqual(self.ok("creds", "list"), "bob\n")
+        rc, _, err = self.ph("creds", "remove", "alice")
+        self.assertEqual(rc, 1)
+        self.assertIn("user alice does not exist", err)
+
+    def test_hash_methods(self):
+        for method, prefix in (("yescrypt", "$y$"), ("bcrypt", "$2b$"),
+                               ("sha512-crypt", "$6$"), ("sha256-crypt", "$5$")):
+            rc, out, err = phtest.posthorn("hash", "--hash", method, "-p", "pw")
+            self.assertEqual(rc, 0, err)
+            self.assertTrue(out.startswith(prefix), out)
+        rc, _, err = phtest.posthorn("hash", "--hash", "md5", "-p", "pw")
+        self.assertEqual(rc, 1)
+        self.assertIn("unknown hash method", err)
+
+    def test_accounts_and_mailboxes(self):
+        self.ok("accounts", "create", "bob")
+        self.ok("accounts", "create", "carol")
+        self.assertEqual(self.ok("accounts", "list"), "bob\ncarol\n")
+        out = self.ok("mailboxes", "list", "bob")
+        self.assertIn("INBOX\t", out)
+        self.assertRegex(out, r"(?m)^Sent\t.*\\Sent")
+        self.assertRegex(out, r"(?m)^Trash\t.*\\Trash")
+        self.ok("mailboxes", "create", "bob", "Lists.posthorn", "--special", "archive")
+        self.ok("mailboxes", "rename", "bob", "Lists", "Groups")
+        out = self.ok("mailboxes", "list", "bob")
+        self.assertRegex(out, r"(?m)^Groups\t.*\\HasChildren")
+        self.assertRegex(out, r"(?m)^Groups\.posthorn\t.*\\Archive")
+        self.ok("mailboxes", "remove", "bob", "Groups.posthorn")
+        self.assertNotIn("Groups.posthorn", self.ok("mailboxes", "list", "bob"))
+        rc, _, err = self.ph("mailboxes", "remove", "bob", "INBOX")
+        self.assertEqual(rc, 1)
+        self.ok("accounts", "remove", "carol")
+        self.assertEqual(self.ok("accounts", "list"), "bob\n")
+        rc, _, err = self.ph("mailboxes", "list", "nobody")
+        self.assertEqual(rc, 1)
+
+    def roundtrip(self, data):
+        uid = self.ok("messages", "add", "bob", "INBOX", input=data).strip()
+        self.assertRegex(uid, r"^\d+$")
+        rc = phtest.subprocess.run(
+            [phtest.POSTHORN, "messages", "dump", "bob", "INBOX", uid, "--config", self.conf],
+            capture_output=True, env=phtest.env(), timeout=120)
+        self.assertEqual(rc.returncode, 0, rc.stderr)
+        return uid, rc.stdout
+
+    def test_messages_roundtrip_byte_exact(self):
+        self.ok("accounts", "create", "bob")
+        msg = b"From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
+        uid, back = self.roundtrip(msg)
+        self.assertEqual(back, msg)
+        # 20 MB, CRLF lines of random printable text: compared byte for byte.
+        rnd = random.Random(20)
+        lines = [b"From: big@example.org", b"Subject: twenty megabytes", b""]
+        size = sum(len(l) + 2 for l in lines)
+        while size < 20 * 1024 * 1024:
+            line = bytes(rnd.choice(b"abcdefghijklmnopqrstuvwxyz0123456789 ") for _ in range(76))
+            lines.append(line)
+            size += 78
+        big = b"\r\n".join(lines) + b"\r\n"
+        uid2, back = self.roundtrip(big)
+        self.assertEqual(len(back), len(big))
+        self.assertEqual(hashlib.sha256(back).hexdigest(), hashlib.sha256(big).hexdigest())
+        self.assertGreater(int(uid2), int(uid))
+
+    def test_messages_flags_list_remove(self):
+        self.ok("accounts", "create", "bob")
+        for i in range(3):
+            self.ok("messages", "add", "bob", "INBOX", "--flag", "\\Seen",
+                    "--date", "2026-01-0%dT10:00:00+02:00" % (i + 1),
+                    input=b"Subject: %d\r\n\r\nx\r\n" % i)
+        out = self.ok("messages", "list", "bob", "INBOX")
+        self.assertEqual(out.count("\n"), 3)
+        self.assertIn("1\t1\t2026-01-01T10:00:00+02:00\t", out)
+        self.ok("messages", "flags", "bob", "INBOX", "2:3", "+\\Flagged", "-\\Seen", "+todo")
+        out = self.ok("messages", "list", "bob", "INBOX", "2")
+        self.assertEqual(out.strip().split("\t")[-1], "(\\Flagged todo)")
+        self.assertEqual(self.ok("messages", "remove", "bob", "INBOX", "1,3"), "expunged 1,3\n")
+        out = self.ok("messages", "list", "bob", "INBOX")
+        self.assertEqual([l.split("\t")[1] for l in out.splitlines()], ["2"])
+        rc, _, err = self.ph("messages", "add", "bob", "INBOX", "--date", "yesterday", input=b"x")
+        self.assertEqual(rc, 2)
+        self.assertIn("invalid date", err)
+
+
+if __name__ == "__main__":
+    phtest.main()

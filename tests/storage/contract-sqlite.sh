@@ -1,0 +1,18 @@
+#!/bin/sh
+# The storage contract suite against storage.sqlite, in a fresh state_dir.
+# The second instance (INSTANCE_limits) serves the tests of auto_create off
+# and of the APPEND limit.
+set -eu
+: "${top_builddir:=.}"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ph-contract-sqlite.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+cat >"$tmp/posthorn.conf" <<EOF
+state_dir $tmp
+storage.sqlite s { }
+storage.sqlite s_limits {
+    dsn limits.db
+    auto_create no
+    appendlimit 1M
+}
+EOF
+"$top_builddir/tests/storage/test_contract" "$tmp/posthorn.conf" s
