@@ -4,6 +4,9 @@ pkginclude_HEADERS += \
 	core/include/posthorn/common.h \
 	core/include/posthorn/config.h \
 	core/include/posthorn/endpoint-impl.h \
+	core/include/posthorn/imap-parser.h \
+	core/include/posthorn/imap-search.h \
+	core/include/posthorn/imap-util.h \
 	core/include/posthorn/log.h \
 	core/include/posthorn/module.h \
 	core/include/posthorn/message.h \
@@ -12,4 +15,5 @@ pkginclude_HEADERS += \
 	core/include/posthorn/storage-impl.h \
 	core/include/posthorn/table.h \
 	core/include/posthorn/table-impl.h \
-	core/include/posthorn/tls.h
+	core/include/posthorn/tls.h \
+	core/include/posthorn/tls-session.h

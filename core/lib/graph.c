@@ -551,6 +551,44 @@ struct ph_instance *ph_graph_instance(struct ph_graph *g, const char *name,
     return inst;
 }
 
+static bool cfg_equal(const struct ph_cfg_node *a, const struct ph_cfg_node *b)
+{
+    if (strcmp(a->name, b->name) != 0 || a->nargs != b->nargs ||
+        a->nchildren != b->nchildren || a->has_block != b->has_block)
+        return false;
+    for (size_t i = 0; i < a->nargs; i++)
+        if (strcmp(a->args[i], b->args[i]) != 0)
+            return false;
+    for (size_t i = 0; i < a->nchildren; i++)
+        if (!cfg_equal(&a->children[i], &b->children[i]))
+            return false;
+    return true;
+}
+
+int ph_graph_reload_if_same(struct ph_graph *g, const char *path,
+                            char **error_r)
+{
+    struct ph_cfg_node *root;
+    if (ph_cfg_parse_file(path, NULL, &root, error_r) < 0)
+        return -1;
+    bool same = g->root != NULL && cfg_equal(root, g->root);
+    ph_cfg_free(&root);
+    if (!same)
+        return 0;
+    for (size_t i = 0; i < g->ncreated; i++) {
+        struct ph_instance *inst = g->created[i];
+        char *msg = NULL;
+        if (inst->desc->reload == NULL || inst->desc->reload(inst->ctx, &msg) == 0)
+            continue;
+        char *e = ph_log_escape(msg ? msg : "reload failed");
+        ph_log_error("event=instance_reload_failed instance=%s at=%s error=%s",
+                     inst->name, inst->where, e);
+        free(e);
+        free(msg);
+    }
+    return 1;
+}
+
 size_t ph_graph_instance_count(const struct ph_graph *g)
 {
     return g->ncreated;

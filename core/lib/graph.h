@@ -29,6 +29,14 @@ int ph_graph_load_string(const char *text, unsigned flags,
  * alias. NULL with *error_r when it is not defined or fails to build. */
 struct ph_instance *ph_graph_instance(struct ph_graph *g, const char *name,
                                       char **error_r);
+/* SIGHUP with an unchanged configuration: parses path and, when it holds
+ * the same directives as g's (file positions aside), calls reload() on
+ * every instance of g and returns 1 (errors of reload() are logged; the
+ * instances keep running). Returns 0 when the configuration changed (the
+ * caller builds a new graph), -1 when path cannot be parsed. */
+int ph_graph_reload_if_same(struct ph_graph *g, const char *path,
+                            char **error_r) PH_WUR;
+
 /* The global `log` target as written: stderr, syslog, off or a path. */
 const char *ph_graph_log_target(const struct ph_graph *g);
 

@@ -137,10 +137,10 @@ struct ph_imap_parser {
     struct arena_block *arena;
     struct ph_buf tok; /* the token being read (tag, name, atom, string) */
     char *tag, *name;
-    size_t line_len;  /* bytes of this line, CR and LF not counted */
-    size_t cmd_size;  /* bytes held for this command */
+    size_t line_len; /* bytes of this line, CR and LF not counted */
+    size_t cmd_size; /* bytes held for this command */
     size_t n_values;
-    bool lf_pending;  /* line mode: a CR waits for its LF */
+    bool lf_pending; /* line mode: a CR waits for its LF */
 
     struct level *levels;
     size_t depth, levels_cap;
@@ -185,8 +185,7 @@ static bool is_ctl(unsigned char c)
  * flags and list-mailbox; the getters check the precise shapes. */
 static bool is_token_char(unsigned char c)
 {
-    return c > 0x20 && c < 0x7f && c != '(' && c != ')' && c != '{' &&
-           c != '"';
+    return c > 0x20 && c < 0x7f && c != '(' && c != ')' && c != '{' && c != '"';
 }
 
 /* ATOM-CHAR. */
@@ -333,8 +332,7 @@ static void tail_feed(struct ph_imap_parser *p, unsigned char c)
             return;
         }
         break;
-    default:
-        break;
+    default: break;
     }
     tail_reset(p);
     if (c == '{')
@@ -446,8 +444,7 @@ static int open_list(struct ph_imap_parser *p, unsigned char c)
         return fail(p, c, E_SIZE);
     p->depth++;
     size_t old_cap = p->levels_cap;
-    ph_array_grow(&p->levels, &p->levels_cap, p->depth + 1,
-                  sizeof(*p->levels));
+    ph_array_grow(&p->levels, &p->levels_cap, p->depth + 1, sizeof(*p->levels));
     memset(p->levels + old_cap, 0,
            (p->levels_cap - old_cap) * sizeof(*p->levels));
     return EV_NONE;
@@ -544,8 +541,7 @@ int ph_imap_parser_literal_accept(struct ph_imap_parser *p,
         snprintf(p->error_text, sizeof(p->error_text),
                  "%s (%llu bytes, at most %llu)", E_LIT_LARGE,
                  (unsigned long long)p->lit_size,
-                 (unsigned long long)(p->lit_size >
-                                              p->limits.max_literal_size
+                 (unsigned long long)(p->lit_size > p->limits.max_literal_size
                                           ? p->limits.max_literal_size
                                           : p->limits.max_command_size -
                                                 p->cmd_size));
@@ -629,19 +625,14 @@ static int bad_byte(struct ph_imap_parser *p, unsigned char c)
 static int step_value(struct ph_imap_parser *p, unsigned char c)
 {
     switch (c) {
-    case ' ':
-        return EV_NONE;
+    case ' ': return EV_NONE;
     case '(':
         if (!count_value(p))
             return fail(p, c, E_ARGS);
         return open_list(p, c);
-    case ')':
-        return close_list(p, c);
-    case '\r':
-        p->state = S_CR;
-        return EV_NONE;
-    case '\n':
-        return end_of_line(p);
+    case ')': return close_list(p, c);
+    case '\r': p->state = S_CR; return EV_NONE;
+    case '\n': return end_of_line(p);
     case '"':
         if (!count_value(p))
             return fail(p, c, E_ARGS);
@@ -862,8 +853,7 @@ static int step(struct ph_imap_parser *p, unsigned char c)
             return fail(p, c, E_NUL);
         return fail(p, c, E_COMMAND);
 
-    case S_VALUE:
-        return step_value(p, c);
+    case S_VALUE: return step_value(p, c);
 
     case S_AFTER_VALUE:
         switch (c) {
@@ -901,8 +891,7 @@ static int step(struct ph_imap_parser *p, unsigned char c)
     case S_SECTION_QUOTED:
     case S_SECTION_ESC:
     case S_SECTION_END:
-    case S_PARTIAL:
-        return step_section(p, c);
+    case S_PARTIAL: return step_section(p, c);
 
     case S_QUOTED:
         if (c == '"') {
@@ -937,8 +926,7 @@ static int step(struct ph_imap_parser *p, unsigned char c)
     case S_LIT_DIGITS:
     case S_LIT_PLUS:
     case S_LIT_CLOSE:
-    case S_LIT_CR:
-        return step_literal_header(p, c);
+    case S_LIT_CR: return step_literal_header(p, c);
 
     case S_CR:
         if (c == '\n')
@@ -1054,11 +1042,8 @@ enum ph_imap_parse_event ph_imap_parser_feed(struct ph_imap_parser *p,
             }
             continue;
         }
-        case S_DEAD:
-            i = len;
-            continue;
-        default:
-            break;
+        case S_DEAD: i = len; continue;
+        default: break;
         }
         unsigned char c = in[i++];
         if (counts_line(p->state) && c != '\r' && c != '\n' &&
@@ -1207,8 +1192,7 @@ bool ph_imap_value_get_astring(const struct ph_imap_value *v,
     return true;
 }
 
-bool ph_imap_value_get_string(const struct ph_imap_value *v,
-                              const char **str_r)
+bool ph_imap_value_get_string(const struct ph_imap_value *v, const char **str_r)
 {
     if (!is_text(v))
         return false;

@@ -229,8 +229,7 @@ static int parse_arg(struct parse_ctx *c, const struct key_def *def,
         return fail_key(c, "Missing argument for %s", def->name);
     const struct ph_imap_value *v = &args[*pos];
     switch (def->arg) {
-    case ARG_NONE:
-        return 0;
+    case ARG_NONE: return 0;
     case ARG_ASTRING:
         if (!ph_imap_value_get_astring(v, &s))
             return fail_key(c, "Invalid string for %s", def->name);
@@ -296,8 +295,7 @@ static int parse_arg(struct parse_ctx *c, const struct key_def *def,
         }
         return 0;
     }
-    case ARG_MODSEQ:
-        return parse_modseq(c, args, n, pos, k);
+    case ARG_MODSEQ: return parse_modseq(c, args, n, pos, k);
     }
     (*pos)++;
     return 0;
@@ -325,8 +323,7 @@ static int parse_key(struct parse_ctx *c, const struct ph_imap_value *args,
         c->error = "Invalid search key";
         return -1;
     }
-    if ((name[0] >= '0' && name[0] <= '9') || name[0] == '*' ||
-        name[0] == '$')
+    if ((name[0] >= '0' && name[0] <= '9') || name[0] == '*' || name[0] == '$')
         return parse_set(c, v, false, k);
     const struct key_def *def = NULL;
     for (size_t i = 0; i < PH_N_ELEMENTS(key_defs); i++) {
@@ -418,19 +415,11 @@ static void normalize(struct ph_imap_search_key *k)
         }
         k->cost = k->children[1].cost;
         return;
-    case PH_IMAP_SEARCH_NOT:
-        k->cost = k->children[0].cost;
-        return;
-    case PH_IMAP_SEARCH_HEADER:
-        k->cost = PH_IMAP_SEARCH_COST_HEADER;
-        return;
+    case PH_IMAP_SEARCH_NOT: k->cost = k->children[0].cost; return;
+    case PH_IMAP_SEARCH_HEADER: k->cost = PH_IMAP_SEARCH_COST_HEADER; return;
     case PH_IMAP_SEARCH_BODY:
-    case PH_IMAP_SEARCH_TEXT:
-        k->cost = PH_IMAP_SEARCH_COST_BODY;
-        return;
-    default:
-        k->cost = PH_IMAP_SEARCH_COST_META;
-        return;
+    case PH_IMAP_SEARCH_TEXT: k->cost = PH_IMAP_SEARCH_COST_BODY; return;
+    default: k->cost = PH_IMAP_SEARCH_COST_META; return;
     }
 }
 
@@ -480,8 +469,7 @@ void ph_imap_search_free(struct ph_imap_search **prog)
     *prog = NULL;
 }
 
-enum ph_imap_search_cost
-ph_imap_search_cost(const struct ph_imap_search *prog)
+enum ph_imap_search_cost ph_imap_search_cost(const struct ph_imap_search *prog)
 {
     return prog->root.cost;
 }
@@ -659,7 +647,8 @@ static int match_key(const struct ph_imap_search_key *k,
     case PH_IMAP_SEARCH_SINCE:
         return ph_imap_day_of(msg->internal_date, msg->internal_tz) >= k->day;
     case PH_IMAP_SEARCH_SENTBEFORE:
-        return msg->has_date && ph_imap_day_of(msg->date, msg->date_tz) < k->day;
+        return msg->has_date &&
+               ph_imap_day_of(msg->date, msg->date_tz) < k->day;
     case PH_IMAP_SEARCH_SENTON:
         return msg->has_date &&
                ph_imap_day_of(msg->date, msg->date_tz) == k->day;

@@ -33,8 +33,8 @@ void ph_imap_seqset_add(struct ph_imap_seqset *set, uint32_t lo, uint32_t hi)
 }
 
 /* One seq-number: nz-number or "*" (*star_r, value 0). */
-static int parse_seq_number(const char *s, size_t len, size_t *i,
-                            uint32_t *n_r, bool *star_r, const char **error_r)
+static int parse_seq_number(const char *s, size_t len, size_t *i, uint32_t *n_r,
+                            bool *star_r, const char **error_r)
 {
     *star_r = false;
     if (*i < len && s[*i] == '*') {
@@ -249,8 +249,8 @@ static bool digits(const char *s, size_t len, size_t *i, size_t n, int *v_r)
 
 /* "d-Mon-yyyy" with the day as 1*2DIGIT (after an optional space when
  * space_ok). */
-static bool parse_date_text(const char *s, size_t len, size_t *i,
-                            bool space_ok, int64_t *day_r)
+static bool parse_date_text(const char *s, size_t len, size_t *i, bool space_ok,
+                            int64_t *day_r)
 {
     int d, m = 0, y;
     if (space_ok && *i < len && s[*i] == ' ') {

@@ -25,3 +25,4 @@ include core/lib/cfg.mk
 include core/lib/normalize.mk
 include core/lib/message.mk
 include core/lib/imap.mk
+include core/lib/tls.mk

@@ -425,6 +425,17 @@ int ph_mailbox_watch(struct ph_mailbox *mb, void (*wake)(void *arg), void *arg,
     return mb->v->watch(mb, wake, arg, error_r);
 }
 
+int ph_mailbox_search(struct ph_mailbox *mb,
+                      const struct ph_imap_search_key *key,
+                      struct ph_uidset *result_r, const char **error_r)
+{
+    if (mb->v->search == NULL) {
+        *error_r = "This storage does not search by itself";
+        return PH_STORAGE_ERR_UNSUPPORTED;
+    }
+    return mb->v->search(mb, key, result_r, error_r);
+}
+
 /* ---- appends ------------------------------------------------------------ */
 
 struct ph_append {

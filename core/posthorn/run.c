@@ -134,7 +134,14 @@ static void reload(const char *path, struct ph_graph **cur,
     ph_log_info("event=reload config=%s", path);
     struct ph_graph *g;
     char *err = NULL;
-    if (ph_graph_load_file(path, 0, &g, &err) < 0) {
+    int same = ph_graph_reload_if_same(*cur, path, &err);
+    if (same == 1) {
+        ph_log_info("event=reloaded mode=in_place msg=\"configuration "
+                    "unchanged; instances re-read their files\"");
+        notify_systemd("READY=1");
+        return;
+    }
+    if (same < 0 || ph_graph_load_file(path, 0, &g, &err) < 0) {
         char *e = ph_log_escape(err);
         ph_log_error("event=reload_failed error=%s msg=\"keeping the running "
                      "configuration\"", e);

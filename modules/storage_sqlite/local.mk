@@ -4,6 +4,7 @@ modules_storage_sqlite_la_SOURCES = \
 	modules/storage_sqlite/sqlite_db.c \
 	modules/storage_sqlite/sqlite_mailbox.c \
 	modules/storage_sqlite/sqlite_message.c \
+	modules/storage_sqlite/sqlite_search.c \
 	modules/storage_sqlite/sqlite_watch.c \
 	modules/storage_sqlite/sqlite_private.h
 modules_storage_sqlite_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)

@@ -100,6 +100,17 @@ static const char *const migrations[] = {
     "    unseen = unseen + (NEW.flags & 1 = 0), size = size + NEW.size"
     "    WHERE id = NEW.mailbox_id;"
     "END;",
+    /* 2: SEARCH pushdown (sqlite_search.c). What a large mailbox holds few
+     * of (unseen, flagged; deleted has its index) gets a partial index,
+     * and internal dates are indexed as seconds of their own zone, which
+     * BEFORE/ON/SINCE compare. The expressions must stay as
+     * sqlite_search.c writes them, or the planner will not match them. */
+    "CREATE INDEX messages_unseen ON messages (mailbox_id, uid)"
+    "  WHERE (flags & 1) = 0;"
+    "CREATE INDEX messages_flagged ON messages (mailbox_id, uid)"
+    "  WHERE (flags & 4) != 0;"
+    "CREATE INDEX messages_local_date ON messages"
+    "  (mailbox_id, internal_date + internal_tz * 60);",
 };
 
 #define MBOX_COLUMNS                                                           \

@@ -279,23 +279,19 @@ static int account_insert(struct sq_ctx *ctx, struct sq_conn *c,
     if (ret == 0)
         ret = subscribe(ctx, c, id, "INBOX", true, error_r);
     const struct sq_defaults *d = &ctx->conf->defaults;
-    if (d->set) {
-        for (size_t i = 0; ret == 0 && i < d->n; i++) {
-            ret = mbox_make(ctx, c, id, d->v[i].name, d->v[i].special_use,
-                            error_r);
-            if (ret == 0)
-                ret = subscribe(ctx, c, id, d->v[i].name, true, error_r);
-        }
-    } else {
-        for (size_t i = 0; ret == 0 && ph_default_mailboxes[i].name; i++) {
-            const struct ph_default_mailbox *m = &ph_default_mailboxes[i];
-            ret = mbox_make(ctx, c, id, m->name, m->special_use, error_r);
-            if (ret == 0)
-                ret = subscribe(ctx, c, id, m->name, true, error_r);
-        }
+    for (size_t i = 0; ret == 0; i++) {
+        const char *mbox = d->set ? (i < d->n ? d->v[i].name : NULL)
+                                  : ph_default_mailboxes[i].name;
+        if (mbox == NULL)
+            break;
+        uint32_t use =
+            d->set ? d->v[i].special_use : ph_default_mailboxes[i].special_use;
+        ret = mbox_make(ctx, c, id, mbox, use, error_r);
+        if (ret == PH_STORAGE_ERR_EXISTS)
+            ret = 0; /* two defaults naming one mailbox, or a parent */
+        if (ret == 0)
+            ret = subscribe(ctx, c, id, mbox, true, error_r);
     }
-    if (ret == PH_STORAGE_ERR_EXISTS)
-        ret = 0; /* two defaults naming one mailbox */
     *id_r = id;
     return ret;
 }

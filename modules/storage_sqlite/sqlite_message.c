@@ -43,8 +43,7 @@ static int uid_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Adds UIDs to s, sorting them first; cheap for an empty s. */
-static void uidset_add_many(struct ph_uidset *s, uint32_t *v, size_t n)
+void sq_uidset_add_many(struct ph_uidset *s, uint32_t *v, size_t n)
 {
     if (n == 0)
         return;
@@ -230,10 +229,8 @@ static struct sq_mailbox *mbox(struct ph_mailbox *mb)
     return (struct sq_mailbox *)mb;
 }
 
-/* Reads the handle's mailbox row: NOT_FOUND once the mailbox is gone (or
- * was deleted and made again). */
-static int mb_row(struct sq_mailbox *mb, struct sq_conn *c,
-                  struct sq_mbox *row_r, const char **error_r)
+int sq_mb_row(struct sq_mailbox *mb, struct sq_conn *c, struct sq_mbox *row_r,
+              const char **error_r)
 {
     int ret = sq_mbox_by_id(mb->ctx, c, mb->id, row_r, error_r);
     if (ret < 0)
@@ -254,12 +251,12 @@ static int recent_claim(struct sq_mailbox *mb, struct sq_conn *c,
 {
     struct sq_ctx *ctx = mb->ctx;
     struct sq_mbox row = {0};
-    int ret = mb_row(mb, c, &row, error_r);
+    int ret = sq_mb_row(mb, c, &row, error_r);
     if (ret < 0 || row.recent_uid >= row.uidnext)
         return ret;
     if ((ret = sq_write_begin(ctx, c, error_r)) < 0)
         return ret;
-    ret = mb_row(mb, c, &row, error_r);
+    ret = sq_mb_row(mb, c, &row, error_r);
     if (ret == 0 && row.recent_uid < row.uidnext) {
         sqlite3_stmt *st = sq_stmt(c, SQ_MBOX_SET_RECENT);
         sqlite3_bind_int64(st, 1, mb->id);
@@ -352,7 +349,7 @@ int sq_fetch(struct ph_mailbox *pub, const struct ph_uidset *set, unsigned what,
                 break;
             if (!checked) {
                 struct sq_mbox row;
-                ret = mb_row(mb, c, &row, error_r);
+                ret = sq_mb_row(mb, c, &row, error_r);
                 checked = true;
             }
             if (ret == 0) {
@@ -555,7 +552,7 @@ int sq_store(struct ph_mailbox *pub, const struct ph_uidset *set,
         return ret;
     if ((ret = sq_write_begin(ctx, c, error_r)) < 0)
         goto out;
-    ret = mb_row(mb, c, &row, error_r);
+    ret = sq_mb_row(mb, c, &row, error_r);
     if (ret == 0)
         ret = rows_collect(mb, c, set, &rows, error_r);
     modseq = row.highestmodseq + 1;
@@ -595,7 +592,7 @@ int sq_store(struct ph_mailbox *pub, const struct ph_uidset *set,
 out:
     sq_conn_put(ctx, &c);
     if (ret == 0 && modified_r != NULL)
-        uidset_add_many(modified_r, mod, nmod);
+        sq_uidset_add_many(modified_r, mod, nmod);
     free(mod);
     if (ret == 0 && changed.n > 0) {
         sq_notify(ctx, mb->id);
@@ -654,7 +651,7 @@ int sq_copy(struct ph_mailbox *pub, const struct ph_uidset *set,
         goto out;
     if ((ret = sq_write_begin(ctx, c, error_r)) < 0)
         goto out;
-    ret = mb_row(mb, c, &src, error_r);
+    ret = sq_mb_row(mb, c, &src, error_r);
     if (ret == 0) {
         ret = sq_mbox_by_name(ctx, c, mb->account_id, canon, &dst, error_r);
         if (ret == 0) {
@@ -721,7 +718,7 @@ int sq_copy(struct ph_mailbox *pub, const struct ph_uidset *set,
         if (move && rows.n > 0)
             sq_notify(ctx, src.id);
         if (src_r != NULL)
-            uidset_add_many(src_r, uids, rows.n);
+            sq_uidset_add_many(src_r, uids, rows.n);
         if (dst_r != NULL && rows.n > 0)
             ph_uidset_add_range(dst_r, dst.uidnext,
                                 dst.uidnext + (uint32_t)(rows.n - 1));
@@ -755,7 +752,7 @@ int sq_expunge(struct ph_mailbox *pub, const struct ph_uidset *set,
         return ret;
     if ((ret = sq_write_begin(ctx, c, error_r)) < 0)
         goto out;
-    ret = mb_row(mb, c, &row, error_r);
+    ret = sq_mb_row(mb, c, &row, error_r);
     size_t nranges;
     const struct ph_uid_range *ranges = set_ranges(set, &nranges);
     for (size_t i = 0; i < nranges && ret == 0; i++) {
@@ -782,7 +779,7 @@ int sq_expunge(struct ph_mailbox *pub, const struct ph_uidset *set,
     if (ret == 0 && n > 0) {
         sq_notify(ctx, mb->id);
         if (expunged_r != NULL)
-            uidset_add_many(expunged_r, uids, n);
+            sq_uidset_add_many(expunged_r, uids, n);
     }
 out:
     sq_conn_put(ctx, &c);
@@ -803,7 +800,7 @@ static int uids_select(struct sq_ctx *ctx, struct sq_conn *c, sqlite3_stmt *st,
     }
     sqlite3_reset(st);
     if (rc == SQLITE_DONE)
-        uidset_add_many(s, v, n);
+        sq_uidset_add_many(s, v, n);
     free(v);
     return rc == SQLITE_DONE ? 0 : sq_fail(ctx, c, rc, "changes", error_r);
 }
@@ -830,7 +827,7 @@ int sq_changes(struct ph_mailbox *pub, uint64_t modseq,
         goto out;
     if ((ret = sq_read_begin(ctx, c, error_r)) < 0)
         goto out;
-    ret = mb_row(mb, c, &row, error_r);
+    ret = sq_mb_row(mb, c, &row, error_r);
     bool any = ret == 0 && modseq < row.highestmodseq;
     if (any && expunged_r != NULL) {
         sqlite3_stmt *st = sq_stmt(c, SQ_TOMB_SINCE);

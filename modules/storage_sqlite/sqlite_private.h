@@ -231,6 +231,12 @@ int sq_expunge(struct ph_mailbox *mb, const struct ph_uidset *set,
 int sq_changes(struct ph_mailbox *mb, uint64_t modseq,
                struct ph_uidset *expunged_r, uint64_t *highest_r,
                ph_meta_cb *cb, void *arg, const char **error_r);
+/* Reads the handle's mailbox row: NOT_FOUND once the mailbox is gone (or
+ * was deleted and made again). */
+int sq_mb_row(struct sq_mailbox *mb, struct sq_conn *c, struct sq_mbox *row_r,
+              const char **error_r) PH_WUR;
+/* Adds UIDs to s, sorting v first; cheap for an empty s. */
+void sq_uidset_add_many(struct ph_uidset *s, uint32_t *v, size_t n);
 int sq_append_begin(struct ph_account *acct, const char *mailbox, uint64_t size,
                     void **handle_r, const char **error_r);
 int sq_append_write(void *handle, const void *data, size_t len,
@@ -239,6 +245,10 @@ int sq_append_finish(void *handle, const struct ph_append_meta *meta,
                      uint32_t *uid_r, uint32_t *uidvalidity_r,
                      const char **error_r);
 void sq_append_abort(void *handle);
+
+/* sqlite_search.c: SEARCH pushdown. */
+int sq_search(struct ph_mailbox *mb, const struct ph_imap_search_key *key,
+              struct ph_uidset *result_r, const char **error_r);
 
 /* sqlite_watch.c: waking sessions, in this process and in others. */
 int sq_watch_init(struct sq_ctx *ctx, char **error_r);

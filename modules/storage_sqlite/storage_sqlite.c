@@ -33,9 +33,13 @@
  * transaction and keeps what it took, so one session sees each message as
  * recent. STATUS RECENT counts the messages nobody has claimed yet.
  *
+ * SEARCH: a program of flags, keywords, UIDs, sizes, internal dates,
+ * modseqs and \Recent becomes one SQL query; headers and bodies are left
+ * to the endpoint (UNSUPPORTED).
+ *
  * The files: sqlite_db.c (connections, schema, errors), sqlite_mailbox.c
  * (accounts, mailboxes), sqlite_message.c (messages, appends),
- * sqlite_watch.c (waking sessions). */
+ * sqlite_search.c (SEARCH), sqlite_watch.c (waking sessions). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -250,6 +254,7 @@ const struct ph_storage_vfuncs sq_vfuncs = {
     .append_write = sq_append_write,
     .append_finish = sq_append_finish,
     .append_abort = sq_append_abort,
+    .search = sq_search,
 };
 
 PH_MODULE(.names = (const char *const[]){"storage.sqlite", NULL},

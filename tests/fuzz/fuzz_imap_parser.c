@@ -69,13 +69,12 @@ static void dump_value(struct ph_buf *b, const struct ph_imap_value *v,
     uint64_t n;
     const struct ph_imap_value *items;
     size_t count;
-    ph_buf_printf(b, "[%d%d%d%d%d%d%d]", ph_imap_value_get_atom(v, &s),
-                  ph_imap_value_get_astring(v, &s),
-                  ph_imap_value_get_string(v, &s),
-                  ph_imap_value_get_nstring(v, &s),
-                  ph_imap_value_get_list_mailbox(v, &s),
-                  ph_imap_value_get_list(v, &items, &count),
-                  ph_imap_value_get_number(v, UINT32_MAX, &n));
+    ph_buf_printf(
+        b, "[%d%d%d%d%d%d%d]", ph_imap_value_get_atom(v, &s),
+        ph_imap_value_get_astring(v, &s), ph_imap_value_get_string(v, &s),
+        ph_imap_value_get_nstring(v, &s), ph_imap_value_get_list_mailbox(v, &s),
+        ph_imap_value_get_list(v, &items, &count),
+        ph_imap_value_get_number(v, UINT32_MAX, &n));
 }
 
 static void sink(void *context, const void *data, size_t len)
@@ -118,7 +117,8 @@ static void on_event(struct run *r, enum ph_imap_parse_event ev)
                       lit->name, (unsigned long long)lit->size, lit->sync,
                       lit->literal8, lit->arg_index, lit->depth);
         unsigned h = (unsigned)(lit->size * 7 + lit->arg_index * 3 +
-                                lit->depth + lit->sync) % 4;
+                                lit->depth + lit->sync) %
+                     4;
         const char *error;
         switch (h) {
         case 0:
@@ -160,9 +160,9 @@ static void on_event(struct run *r, enum ph_imap_parse_event ev)
 }
 
 /* split: 0 one piece, 1 byte by byte, else a seed for random pieces. */
-static void run(const struct ph_imap_parser_limits *limits,
-                const uint8_t *data, size_t size, unsigned split,
-                struct ph_buf *log_r, struct ph_buf *stream_r)
+static void run(const struct ph_imap_parser_limits *limits, const uint8_t *data,
+                size_t size, unsigned split, struct ph_buf *log_r,
+                struct ph_buf *stream_r)
 {
     struct run r = {0};
     r.p = ph_imap_parser_new(limits);
@@ -204,8 +204,8 @@ static void run(const struct ph_imap_parser_limits *limits,
 
 static bool buf_equal(const struct ph_buf *a, const struct ph_buf *b)
 {
-    return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data,
-                                                      a->len) == 0);
+    return a->len == b->len &&
+           (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

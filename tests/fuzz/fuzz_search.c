@@ -54,7 +54,9 @@ static struct ph_imap_parser *parse_command(const char *line, size_t len,
 }
 
 static const char *const msg_values[] = {"Joe <joe@example.org>",
-                                         ("Stra\xc3\x9f" "e"), "", "re: x"};
+                                         ("Stra\xc3\x9f"
+                                          "e"),
+                                         "", "re: x"};
 
 static int header_cb(void *context, const char *name,
                      const char *const **values_r, size_t *n_r)
@@ -85,8 +87,9 @@ static void evaluate(const struct ph_imap_search *a,
         struct ph_imap_search_msg m = {
             .seq = (uint32_t)which * 3 + 1,
             .uid = (uint32_t)which * 17 + 5,
-            .flags = which == 0 ? PH_FLAG_SEEN | PH_FLAG_DRAFT
-                                : which == 1 ? PH_FLAG_DELETED : 0,
+            .flags = which == 0   ? PH_FLAG_SEEN | PH_FLAG_DRAFT
+                     : which == 1 ? PH_FLAG_DELETED
+                                  : 0,
             .recent = which == 1,
             .keywords = keywords,
             .n_keywords = (size_t)which,
@@ -127,8 +130,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     struct ph_imap_search *prog = NULL;
     const char *error = NULL;
-    int r = ph_imap_search_parse(cmd->args, cmd->n_args, &params, &prog,
-                                 &error);
+    int r =
+        ph_imap_search_parse(cmd->args, cmd->n_args, &params, &prog, &error);
     if (r != PH_IMAP_SEARCH_OK) {
         check(r == PH_IMAP_SEARCH_BAD || r == PH_IMAP_SEARCH_BADCHARSET,
               "result code");
@@ -147,8 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ph_imap_parser *p2 = parse_command(line.data, line.len, true, &cmd2);
     check(p2 != NULL, "written program is not a command");
     struct ph_imap_search *prog2 = NULL;
-    r = ph_imap_search_parse(cmd2->args, cmd2->n_args, &params, &prog2,
-                             &error);
+    r = ph_imap_search_parse(cmd2->args, cmd2->n_args, &params, &prog2, &error);
     if (r != PH_IMAP_SEARCH_OK)
         fprintf(stderr, "%s: %s\n", w1.data, error);
     check(r == PH_IMAP_SEARCH_OK, "written program does not parse");

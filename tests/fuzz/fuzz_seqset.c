@@ -68,8 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The same numbers, probed at every range edge. */
     for (size_t i = 0; i < set.n; i++) {
         const uint32_t probes[] = {set.ranges[i].lo, set.ranges[i].hi,
-                                   set.ranges[i].lo - 1,
-                                   set.ranges[i].hi + 1u};
+                                   set.ranges[i].lo - 1, set.ranges[i].hi + 1u};
         for (size_t k = 0; k < 4; k++)
             check(raw_contains(&set, probes[k]) ==
                       ph_imap_seqset_contains(&sorted, probes[k]),

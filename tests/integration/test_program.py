@@ -133,6 +133,12 @@ tablequery unix://%(dir)s/q4.sock \\
         self.assertEqual(ask(os.path.join(self.dir, "q5.sock"), "z"), "FOUND z")
         self.assertTrue(os.path.isdir(os.path.join(self.dir, "state", "run")))
 
+    def test_shipped_config_checks_ok(self):
+        shipped = os.path.join(phtest.SRC, "conf", "posthorn.conf")
+        path = self.conf("import %s\n" % shipped)
+        rc, out, err = phtest.posthorn("check-config", config=path)
+        self.assertEqual((rc, out), (0, "ok\n"), err)
+
     def test_check_config_reports_file_line(self):
         path = self.conf("tablequery unix://%s/q.sock {\n    table identity\n    tsl on\n}\n" % self.dir)
         rc, out, err = phtest.posthorn("check-config", config=path)
@@ -182,18 +188,37 @@ tablequery unix://%(dir)s/q4.sock \\
 
     def test_reload_keeps_tcp_listener(self):
         port = phtest.free_port()
-        path = self.conf("tablequery tcp://127.0.0.1:%d {\n table identity\n tag a\n}\n" % port)
+        conf = "tablequery tcp://127.0.0.1:%d {\n table identity\n tag %s\n}\n"
+        path = self.conf(conf % (port, "a"))
         srv = self.start(path)
         c = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.assertEqual(ask(None, "x", c), "FOUND x")
-        c.close()
+        self.conf(conf % (port, "b"))
         srv.signal(signal.SIGHUP)
         srv.wait_log("configuration reloaded")
-        # The same socket is kept: no "listener_closed" for it.
+        # The same socket is kept: no "listener_closed", and the session
+        # that was open goes on.
         self.assertNotIn("event=listener_closed", srv.log_text())
-        c = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.assertEqual(ask(None, "y", c), "FOUND y")
+        self.assertEqual(ask(None, "GRAPH", c), "GRAPH a")
         c.close()
+        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.assertEqual(ask(None, "GRAPH", c), "GRAPH b")
+        c.close()
+
+    def test_reload_unchanged_config_rereads_files(self):
+        users = self.write("users.txt", "k: v1\n")
+        sock = os.path.join(self.dir, "q.sock")
+        path = self.conf("table.file t {\n file %s\n check_interval 1h\n}\n"
+                         "tablequery unix://%s {\n table &t\n}\n" % (users, sock))
+        srv = self.start(path)
+        self.assertEqual(ask(sock, "k"), "FOUND v1")
+        self.write("users.txt", "k: v2\n")
+        # The table polls once an hour: only the SIGHUP makes it look.
+        self.assertEqual(ask(sock, "k"), "FOUND v1")
+        srv.signal(signal.SIGHUP)
+        srv.wait_log("event=reloaded mode=in_place")
+        self.assertEqual(ask(sock, "k"), "FOUND v2")
+        self.assertNotIn("configuration reloaded", srv.log_text())
 
     def test_notify_socket_gets_ready(self):
         ns = os.path.join(self.dir, "notify.sock")

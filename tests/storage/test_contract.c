@@ -8,7 +8,9 @@
  * `auto_create no` and `appendlimit 1M`), the tests of those settings run
  * against it; otherwise they are skipped. Tests share one database, so each
  * works in accounts of its own. */
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -27,7 +29,9 @@
 
 #include <cmocka.h>
 
+#include <posthorn/imap-search.h>
 #include <posthorn/message.h>
+#include <posthorn/module.h>
 #include <posthorn/storage.h>
 
 #include "graph.h"
@@ -1706,6 +1710,599 @@ static void test_examine_claims_no_recent(void **state)
     ph_account_release(&acct);
 }
 
+/* ---- SEARCH pushdown ------------------------------------------------------
+ */
+
+/* storage.sqlite answers every program of metadata keys itself; another
+ * storage may say UNSUPPORTED, and then only that it changed nothing is
+ * checked. */
+static bool search_pushdown_required(void)
+{
+    return strcmp(ph_instance_module(storage), "storage.sqlite") == 0;
+}
+
+/* keys parsed as the endpoint parses "SEARCH keys", with "*" resolved from
+ * the mailbox as it is now. */
+static struct ph_imap_search *search_program(struct ph_mailbox *mb,
+                                             const char *keys)
+{
+    struct metas l = {0};
+    fetch_all(mb, 0, &l);
+    struct ph_imap_search_params params = {
+        .max_seq = (uint32_t)l.n,
+        .max_uid = l.n > 0 ? l.v[l.n - 1].uid : 0,
+    };
+    metas_clear(&l);
+    struct ph_buf line = {0};
+    ph_buf_printf(&line, "a SEARCH %s\r\n", keys);
+    struct ph_imap_parser *p = ph_imap_parser_new(NULL);
+    size_t used = 0;
+    if (ph_imap_parser_feed(p, line.data, line.len, &used) !=
+        PH_IMAP_PARSE_COMMAND)
+        fail_msg("\"%s\" does not parse", keys);
+    const struct ph_imap_command *cmd = ph_imap_parser_command(p);
+    struct ph_imap_search *prog = NULL;
+    const char *err = NULL;
+    if (ph_imap_search_parse(cmd->args, cmd->n_args, &params, &prog, &err) !=
+        PH_IMAP_SEARCH_OK)
+        fail_msg("\"%s\" is no search program: %s", keys, err);
+    ph_imap_parser_free(&p);
+    ph_buf_free(&line);
+    return prog;
+}
+
+struct search_eval {
+    const struct ph_imap_search *prog;
+    struct ph_uidset *out;
+    uint32_t seq;
+};
+
+static int search_eval_meta(void *arg, const struct ph_message_meta *m)
+{
+    struct search_eval *e = arg;
+    const struct ph_imap_search_msg msg = {
+        .seq = ++e->seq,
+        .uid = m->uid,
+        .flags = m->flags,
+        .recent = m->recent,
+        .keywords = m->keywords,
+        .n_keywords = m->nkeywords,
+        .size = m->size,
+        .internal_date = m->internal_date,
+        .internal_tz = m->internal_tz,
+        .modseq = m->modseq,
+    };
+    int r = ph_imap_search_match(e->prog, &msg);
+    assert_true(r >= 0);
+    if (r == 1)
+        ph_uidset_add(e->out, m->uid);
+    return 0;
+}
+
+/* The UIDs keys finds in mb, as "1:3,7". The storage's answer must equal
+ * the evaluation over fetched metadata (the endpoint's fallback), which is
+ * what is returned; storage.sqlite must answer unless may_refuse. */
+static char *search_uids_ex(struct ph_mailbox *mb, const char *keys,
+                            bool may_refuse)
+{
+    struct ph_imap_search *prog = search_program(mb, keys);
+    struct ph_uidset got = {0}, want = {0};
+    struct search_eval e = {.prog = prog, .out = &want};
+    const char *err = NULL;
+    assert_int_equal(ph_mailbox_fetch(mb, NULL, 0, search_eval_meta, &e, &err),
+                     0);
+    int r = ph_mailbox_search(mb, &prog->root, &got, &err);
+    char *w = ph_uidset_format(&want);
+    if (r == PH_STORAGE_ERR_UNSUPPORTED &&
+        (may_refuse || !search_pushdown_required())) {
+        assert_int_equal(got.n, 0);
+    } else if (r != 0) {
+        fail_msg("SEARCH %s: storage says %d: %s", keys, r, err);
+    } else {
+        char *g = ph_uidset_format(&got);
+        if (strcmp(g, w) != 0) {
+            struct ph_buf b = {0};
+            ph_imap_search_write(&b, prog);
+            fail_msg("SEARCH %s (%s): storage found \"%s\", evaluation "
+                     "\"%s\"",
+                     keys, b.data, g, w);
+        }
+        free(g);
+    }
+    ph_uidset_clear(&got);
+    ph_uidset_clear(&want);
+    ph_imap_search_free(&prog);
+    return w;
+}
+
+static char *search_uids(struct ph_mailbox *mb, const char *keys)
+{
+    return search_uids_ex(mb, keys, false);
+}
+
+#define assert_search(mb, keys, expected)                                      \
+    do {                                                                       \
+        char *found_ = search_uids((mb), (keys));                              \
+        if (strcmp(found_, (expected)) != 0)                                   \
+            fail_msg("SEARCH %s found \"%s\", expected \"%s\"", (keys),        \
+                     found_, (expected));                                      \
+        free(found_);                                                          \
+    } while (0)
+
+/* Asks the storage for keys it must refuse: UNSUPPORTED (storage.sqlite;
+ * others may answer), and nothing added to a result that held 999. */
+static void assert_search_unsupported(struct ph_mailbox *mb, const char *keys,
+                                      bool any_storage)
+{
+    struct ph_imap_search *prog = search_program(mb, keys);
+    struct ph_uidset got = {0};
+    const char *err = NULL;
+    ph_uidset_add(&got, 999);
+    int r = ph_mailbox_search(mb, &prog->root, &got, &err);
+    if (any_storage || search_pushdown_required()) {
+        if (r != PH_STORAGE_ERR_UNSUPPORTED)
+            fail_msg("SEARCH %s: %d, expected UNSUPPORTED", keys, r);
+        assert_non_null(err);
+        assert_true(uidset_is(&got, "999"));
+    } else {
+        assert_true(r == 0 || r == PH_STORAGE_ERR_UNSUPPORTED);
+    }
+    ph_uidset_clear(&got);
+    ph_imap_search_free(&prog);
+}
+
+static uint32_t append_dated(struct ph_account *acct, const char *subject,
+                             uint32_t sysflags, const char *keywords,
+                             size_t body_len, time_t date, int tz)
+{
+    struct ph_flags flags = {.system = sysflags};
+    if (keywords != NULL) {
+        char *copy = ph_strdup(keywords), *save = NULL;
+        for (char *k = strtok_r(copy, " ", &save); k != NULL;
+             k = strtok_r(NULL, " ", &save))
+            assert_int_equal(ph_flags_add_name(&flags, k), 0);
+        free(copy);
+    }
+    char *body = ph_malloc(body_len + 1);
+    for (size_t i = 0; i < body_len; i++)
+        body[i] = i % 60 == 59 ? ' ' : (char)('a' + i % 26);
+    body[body_len] = '\0';
+    char *text = message_text(subject, body);
+    uint32_t uid = 0;
+    assert_int_equal(append_raw(acct, "INBOX", text, strlen(text), 4096, &flags,
+                                date, tz, &uid, NULL),
+                     0);
+    free(text);
+    free(body);
+    ph_flags_clear(&flags);
+    return uid;
+}
+
+static void test_search_nested_not_and_or(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-nest");
+    append_msg(acct, "INBOX", "1", PH_FLAG_SEEN, "$Work");
+    append_msg(acct, "INBOX", "2", PH_FLAG_FLAGGED, NULL);
+    append_msg(acct, "INBOX", "3", PH_FLAG_SEEN | PH_FLAG_FLAGGED, "Urgent");
+    append_msg(acct, "INBOX", "4", 0, NULL);
+    append_msg(acct, "INBOX", "5", PH_FLAG_DRAFT, "$WORK");
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+
+    assert_search(mb, "ALL", "1:5");
+    assert_search(mb, "NOT (OR SEEN FLAGGED)", "4:5");
+    assert_search(mb, "OR NOT SEEN NOT FLAGGED", "1:2,4:5");
+    assert_search(mb, "NOT NOT SEEN", "1,3");
+    assert_search(mb, "OR (SEEN NOT KEYWORD Urgent) (FLAGGED UNSEEN)", "1:2");
+    assert_search(mb, "NOT (OR SEEN (OR FLAGGED (NOT DRAFT)))", "5");
+    assert_search(mb, "UNSEEN UNFLAGGED NOT (UID 4)", "5");
+    assert_search(mb, "NOT (SEEN (OR KEYWORD $work UID 2:3))", "2,4:5");
+    /* Flags a large mailbox holds few of, alone and together. */
+    assert_search(mb, "FLAGGED", "2:3");
+    assert_search(mb, "UNSEEN", "2,4:5");
+    assert_search(mb, "FLAGGED UNSEEN UID 2:*", "2");
+    assert_search(mb, "DELETED", "");
+    assert_search(mb, "DELETED UNSEEN UID 1:2", "");
+    assert_search(mb, "UNDELETED FLAGGED NOT UID 9:*", "2:3");
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+static void test_search_with_no_match_is_an_empty_answer(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-empty");
+    append_msg(acct, "INBOX", "1", PH_FLAG_SEEN, NULL);
+    append_msg(acct, "INBOX", "2", 0, NULL);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    assert_search(mb, "SEEN UNSEEN", "");
+    assert_search(mb, "UID 100:200", "");
+    assert_search(mb, "KEYWORD nothere", "");
+    assert_search(mb, "NOT ALL", "");
+    assert_search(mb, "LARGER 4000000000", "");
+    ph_mailbox_close(&mb);
+
+    /* An empty mailbox. */
+    mb = open_mb(acct, "Sent", false);
+    assert_search(mb, "ALL", "");
+    assert_search(mb, "UID 1:*", "");
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+static void test_search_keyword_is_case_insensitive(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-kw");
+    append_msg(acct, "INBOX", "1", 0, "$Work");
+    append_msg(acct, "INBOX", "2", 0, NULL);
+    append_msg(acct, "INBOX", "3", 0, "a_b");
+    append_msg(acct, "INBOX", "4", 0, "axb");
+    append_msg(acct, "INBOX", "5", 0, "$WORK");
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    assert_search(mb, "KEYWORD $WORK", "1,5");
+    assert_search(mb, "KEYWORD $work", "1,5");
+    assert_search(mb, "UNKEYWORD $wOrK", "2:4");
+    assert_search(mb, "KEYWORD $Wor", ""); /* a whole keyword, */
+    assert_search(mb, "KEYWORD Work", ""); /* not part of one */
+    assert_search(mb, "KEYWORD A_B", "3"); /* '_' is no wildcard */
+    /* A keyword added later, in another case, is found too. */
+    struct ph_uidset s = uids(2, 2);
+    struct ph_flags f = {0};
+    const char *err = NULL;
+    assert_int_equal(ph_flags_add_name(&f, "$wORK"), 0);
+    assert_int_equal(
+        ph_mailbox_store(mb, &s, PH_STORE_ADD, &f, 0, NULL, NULL, NULL, &err),
+        0);
+    assert_search(mb, "KEYWORD $Work", "1:2,5");
+    assert_search(mb, "OR KEYWORD axb UNKEYWORD $work", "3:4");
+    ph_flags_clear(&f);
+    ph_uidset_clear(&s);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+static void test_search_uid_ranges_with_star_resolved(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-uid");
+    for (int i = 0; i < 5; i++)
+        append_msg(acct, "INBOX", "m", 0, NULL);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    assert_search(mb, "UID 3:*", "3:5");
+    assert_search(mb, "UID *", "5");
+    assert_search(mb, "UID 7:*", "5"); /* 5:7, "*" being 5 (RFC 3501 6.4.8) */
+    assert_search(mb, "UID 2,4:*", "2,4:5");
+    assert_search(mb, "UID 1:2 UID 2:3", "2");
+    assert_search(mb, "OR UID 1 UID 4:*", "1,4:5");
+    assert_search(mb, "NOT UID 2:4", "1,5");
+
+    /* Expunged UIDs are not found. */
+    const char *err = NULL;
+    set_flags(mb, 4, PH_FLAG_DELETED);
+    struct ph_uidset gone = {0};
+    assert_int_equal(ph_mailbox_expunge(mb, NULL, &gone, &err), 0);
+    ph_uidset_clear(&gone);
+    assert_search(mb, "UID 3:5", "3,5");
+    assert_search(mb, "UID 4", "");
+
+    /* A storage may refuse a set of many ranges (storage.sqlite takes a
+     * few hundred); the fallback answers then. */
+    struct ph_buf many = {0};
+    ph_buf_puts(&many, "UID 1");
+    for (unsigned u = 3; u < 1000; u += 2)
+        ph_buf_printf(&many, ",%u", u);
+    char *found = search_uids_ex(mb, many.data, true);
+    assert_string_equal(found, "1,3,5");
+    free(found);
+    ph_buf_free(&many);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+static void test_search_recent_only_for_the_handle_that_claimed(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-recent");
+    const char *err = NULL;
+    for (int i = 0; i < 3; i++)
+        append_msg(acct, "INBOX", "old", 0, NULL);
+    struct ph_mailbox *a = open_mb(acct, "INBOX", false);
+    append_msg(acct, "INBOX", "new", 0, NULL);
+    struct ph_mailbox *b = open_mb(acct, "INBOX", false);
+    struct ph_mailbox *ro = open_mb(acct, "INBOX", true);
+    assert_search(a, "RECENT", "1:3");
+    assert_search(b, "RECENT", "4");
+    assert_search(ro, "RECENT", "");
+    assert_search(ro, "OLD", "1:4");
+    set_flags(a, 2, PH_FLAG_SEEN);
+    assert_search(a, "NEW", "1,3");
+    assert_search(b, "NEW", "4");
+    assert_search(b, "OLD", "1:3");
+    assert_search(b, "OR RECENT UID 1", "1,4");
+
+    /* A later arrival is a's once a has asked for changes. */
+    uint64_t h = status_of(acct, "INBOX").highestmodseq;
+    append_msg(acct, "INBOX", "newer", 0, NULL);
+    uint64_t ha = 0;
+    assert_int_equal(ph_mailbox_changes(a, h, NULL, &ha, NULL, NULL, &err), 0);
+    assert_search(a, "RECENT", "1:3,5");
+    assert_search(a, "RECENT UID 3:*", "3,5");
+    assert_search(b, "RECENT", "4");
+    ph_mailbox_close(&ro);
+    ph_mailbox_close(&b);
+    ph_mailbox_close(&a);
+    ph_account_release(&acct);
+}
+
+/* 2026-01-11T00:00:00Z */
+#define JAN11 ((time_t)1768089600)
+
+static void test_search_dates_are_days_of_the_internal_zone(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-date");
+    /* 10-Jan-2026 23:30 -0500, which is 11-Jan in UTC. */
+    append_dated(acct, "1", 0, NULL, 10, JAN11 + 4 * 3600 + 1800, -300);
+    /* 11-Jan-2026 00:30 +0200, which is 10-Jan in UTC. */
+    append_dated(acct, "2", 0, NULL, 10, JAN11 - 3600 - 1800, 120);
+    /* The first and last second of a day. */
+    append_dated(acct, "3", 0, NULL, 10, JAN11, 0);
+    append_dated(acct, "4", 0, NULL, 10, JAN11 - 1, 0);
+    /* 31-Dec-1969 23:00 +0100: a day before the epoch. */
+    append_dated(acct, "5", 0, NULL, 10, -2 * 3600, 60);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    assert_search(mb, "ON 10-Jan-2026", "1,4");
+    assert_search(mb, "ON 11-Jan-2026", "2:3");
+    assert_search(mb, "BEFORE 11-Jan-2026", "1,4:5");
+    assert_search(mb, "SINCE 11-Jan-2026", "2:3");
+    assert_search(mb, "NOT ON 10-Jan-2026", "2:3,5");
+    assert_search(mb, "SINCE 10-Jan-2026 BEFORE 12-Jan-2026", "1:4");
+    assert_search(mb, "ON 31-Dec-1969", "5");
+    assert_search(mb, "BEFORE 1-Jan-1970", "5");
+    assert_search(mb, "SINCE 1-Jan-1970", "1:4");
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+static void test_search_sizes_and_modseq(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-size");
+    uint32_t u1 = append_dated(acct, "1", 0, NULL, 10, JAN11, 0);
+    append_dated(acct, "2", 0, NULL, 1000, JAN11, 0);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    struct meta m1 = fetch_one(mb, u1);
+    free(m1.keywords);
+    char *k = ph_strdup_printf("LARGER %" PRIu64, m1.size);
+    assert_search(mb, k, "2");
+    free(k);
+    k = ph_strdup_printf("SMALLER %" PRIu64, m1.size);
+    assert_search(mb, k, "");
+    free(k);
+    k = ph_strdup_printf("SMALLER %" PRIu64, m1.size + 1);
+    assert_search(mb, k, "1");
+    free(k);
+    set_flags(mb, u1, PH_FLAG_ANSWERED);
+    struct meta m = fetch_one(mb, u1);
+    free(m.keywords);
+    k = ph_strdup_printf("MODSEQ %" PRIu64, m.modseq);
+    assert_search(mb, k, "1");
+    free(k);
+    assert_search(mb, "MODSEQ 1", "1:2");
+    k = ph_strdup_printf("NOT MODSEQ %" PRIu64, m.modseq);
+    assert_search(mb, k, "2");
+    free(k);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+static void
+test_search_of_headers_text_or_sequence_numbers_is_unsupported(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-unsup");
+    append_msg(acct, "INBOX", "1", PH_FLAG_SEEN, NULL);
+    append_msg(acct, "INBOX", "2", 0, NULL);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    assert_search_unsupported(mb, "FROM alice", false);
+    assert_search_unsupported(mb, "OR SEEN SUBJECT hello", false);
+    assert_search_unsupported(mb, "NOT HEADER Message-ID x", false);
+    assert_search_unsupported(mb, "UNSEEN BODY there", false);
+    assert_search_unsupported(mb, "TEXT there", false);
+    assert_search_unsupported(mb, "SENTON 26-Nov-2026", false);
+    /* Sequence numbers are the session's: the caller converts them. */
+    assert_search_unsupported(mb, "1:2", true);
+    assert_search_unsupported(mb, "SEEN OR 1 UID 2", true);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+/* A small deterministic generator (xorshift64*), so a failure repeats. */
+static uint64_t rng = 0x9e3779b97f4a7c15u;
+
+static uint32_t rnd(uint32_t n)
+{
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return (uint32_t)((rng * 0x2545f4914f6cdd1dull) >> 32) % n;
+}
+
+static const char *const rnd_keywords[] = {"$Work",   "Urgent", "todo",
+                                           "$Label1", "a_b",    "Later"};
+
+/* A keyword of the pool in random case, or "nope". */
+static void rnd_keyword(struct ph_buf *b)
+{
+    uint32_t i = rnd(PH_N_ELEMENTS(rnd_keywords) + 1);
+    const char *k = i < PH_N_ELEMENTS(rnd_keywords) ? rnd_keywords[i] : "nope";
+    for (const char *p = k; *p; p++)
+        ph_buf_putc(b, (char)(rnd(2) ? toupper((unsigned char)*p)
+                                     : tolower((unsigned char)*p)));
+}
+
+static const int rnd_zones[] = {-720, -600, -300, -59, 0, 60, 330, 545, 840};
+
+/* 01-Jan-2026: the generated dates spread over ten days from it. */
+#define RND_BASE ((time_t)1767225600)
+
+static void rnd_day(struct ph_buf *b)
+{
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr",
+                                         "May", "Jun", "Jul", "Aug",
+                                         "Sep", "Oct", "Nov", "Dec"};
+    time_t t = RND_BASE + ((time_t)rnd(13) - 1) * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    ph_buf_printf(b, "%d-%s-%d", tm.tm_mday, months[tm.tm_mon],
+                  tm.tm_year + 1900);
+}
+
+static void rnd_key(struct ph_buf *b, unsigned depth, uint32_t max_uid,
+                    uint64_t max_modseq)
+{
+    static const char *const flags[] = {
+        "SEEN",      "UNSEEN",  "ANSWERED",  "UNANSWERED", "FLAGGED",
+        "UNFLAGGED", "DELETED", "UNDELETED", "DRAFT",      "UNDRAFT"};
+    static const char *const dates[] = {"BEFORE", "ON", "SINCE"};
+    static const char *const recent[] = {"RECENT", "NEW", "OLD", "ALL"};
+    switch (rnd(depth < 3 ? 13 : 10)) {
+    case 0:
+    case 1: ph_buf_puts(b, flags[rnd(PH_N_ELEMENTS(flags))]); break;
+    case 2:
+        ph_buf_puts(b, rnd(2) ? "KEYWORD " : "UNKEYWORD ");
+        rnd_keyword(b);
+        break;
+    case 3:
+        ph_buf_printf(b, "%s %u", rnd(2) ? "LARGER" : "SMALLER",
+                      200 + rnd(3000));
+        break;
+    case 4:
+    case 5:
+        ph_buf_printf(b, "%s ", dates[rnd(3)]);
+        rnd_day(b);
+        break;
+    case 6:
+        ph_buf_printf(b, "MODSEQ %u", 1 + rnd((uint32_t)max_modseq + 2));
+        break;
+    case 7: {
+        ph_buf_puts(b, "UID ");
+        unsigned n = 1 + rnd(4);
+        for (unsigned i = 0; i < n; i++) {
+            uint32_t lo = 1 + rnd(max_uid + 5);
+            if (i > 0)
+                ph_buf_putc(b, ',');
+            if (rnd(4) == 0)
+                ph_buf_printf(b, "%u:*", lo);
+            else if (rnd(2) == 0)
+                ph_buf_printf(b, "%u", lo);
+            else
+                ph_buf_printf(b, "%u:%u", lo, 1 + rnd(max_uid + 5));
+        }
+        break;
+    }
+    case 8: ph_buf_puts(b, recent[rnd(PH_N_ELEMENTS(recent))]); break;
+    case 9: ph_buf_puts(b, flags[rnd(PH_N_ELEMENTS(flags))]); break;
+    case 10:
+        ph_buf_puts(b, "NOT ");
+        rnd_key(b, depth + 1, max_uid, max_modseq);
+        break;
+    case 11:
+        ph_buf_puts(b, "OR ");
+        rnd_key(b, depth + 1, max_uid, max_modseq);
+        ph_buf_putc(b, ' ');
+        rnd_key(b, depth + 1, max_uid, max_modseq);
+        break;
+    default: {
+        unsigned n = 2 + rnd(2);
+        ph_buf_putc(b, '(');
+        for (unsigned i = 0; i < n; i++) {
+            if (i > 0)
+                ph_buf_putc(b, ' ');
+            rnd_key(b, depth + 1, max_uid, max_modseq);
+        }
+        ph_buf_putc(b, ')');
+        break;
+    }
+    }
+}
+
+#define SEARCH_MESSAGES 300
+#define SEARCH_LATE 20
+#define SEARCH_PROGRAMS 40
+
+static void test_search_answers_as_evaluation_over_fetch(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-random");
+    const char *err = NULL;
+    uint32_t max_uid = 0;
+    for (unsigned i = 0; i < SEARCH_MESSAGES + SEARCH_LATE; i++) {
+        struct ph_buf kw = {0};
+        for (unsigned n = rnd(4); n > 0; n--) {
+            if (kw.len > 0)
+                ph_buf_putc(&kw, ' ');
+            rnd_keyword(&kw);
+        }
+        time_t date = RND_BASE + (time_t)rnd(10 * 86400);
+        /* Some right at a midnight, in UTC or in their zone. */
+        int tz = rnd_zones[rnd(PH_N_ELEMENTS(rnd_zones))];
+        if (rnd(8) == 0)
+            date -= date % 86400 + (rnd(2) ? (time_t)tz * 60 : 0);
+        max_uid = append_dated(acct, "r", rnd(32), kw.len ? kw.data : NULL,
+                               rnd(3000), date, tz);
+        ph_buf_free(&kw);
+        if (i == SEARCH_MESSAGES - 1) {
+            /* a claims \Recent for these; later ones change flags. */
+            struct ph_mailbox *a = open_mb(acct, "INBOX", false);
+            ph_mailbox_close(&a);
+        }
+    }
+    /* a holds nothing recent: the first open, closed, claimed those; b
+     * claims the late ones. Then flag changes spread the modseqs. */
+    struct ph_mailbox *b = open_mb(acct, "INBOX", false);
+    struct ph_mailbox *a = open_mb(acct, "INBOX", false);
+    for (unsigned i = 0; i < 60; i++) {
+        struct ph_uidset s = uids(1 + rnd(max_uid), 1 + rnd(max_uid));
+        struct ph_flags f = {.system = 1u << rnd(5)};
+        if (rnd(3) == 0)
+            assert_int_equal(ph_flags_add_name(&f, "Later"), 0);
+        assert_int_equal(
+            ph_mailbox_store(a, &s, rnd(2) ? PH_STORE_ADD : PH_STORE_REMOVE, &f,
+                             0, NULL, NULL, NULL, &err),
+            0);
+        ph_flags_clear(&f);
+        ph_uidset_clear(&s);
+    }
+    uint64_t max_modseq = status_of(acct, "INBOX").highestmodseq;
+    char *late = ph_strdup_printf("%u:%u", SEARCH_MESSAGES + 1, max_uid);
+    assert_search(b, "RECENT", late);
+    assert_search(a, "RECENT", "");
+    free(late);
+
+    unsigned nonempty = 0;
+    for (unsigned i = 0; i < SEARCH_PROGRAMS; i++) {
+        struct ph_buf keys = {0};
+        for (unsigned n = 1 + rnd(3); n > 0; n--) {
+            if (keys.len > 0)
+                ph_buf_putc(&keys, ' ');
+            rnd_key(&keys, 0, max_uid, max_modseq);
+        }
+        char *fa = search_uids(a, keys.data);
+        char *fb = search_uids(b, keys.data);
+        nonempty += fa[0] != '\0';
+        free(fa);
+        free(fb);
+        ph_buf_free(&keys);
+    }
+    /* The programs are no trivial ones. */
+    assert_true(nonempty >= SEARCH_PROGRAMS / 4);
+    ph_mailbox_close(&a);
+    ph_mailbox_close(&b);
+    ph_account_release(&acct);
+}
+
 /* ---- concurrency -----------------------------------------------------------
  */
 
@@ -2126,6 +2723,16 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_modseq_increases_with_every_change),
         cmocka_unit_test(test_recent_goes_to_exactly_one_session),
         cmocka_unit_test(test_examine_claims_no_recent),
+        cmocka_unit_test(test_search_nested_not_and_or),
+        cmocka_unit_test(test_search_with_no_match_is_an_empty_answer),
+        cmocka_unit_test(test_search_keyword_is_case_insensitive),
+        cmocka_unit_test(test_search_uid_ranges_with_star_resolved),
+        cmocka_unit_test(test_search_recent_only_for_the_handle_that_claimed),
+        cmocka_unit_test(test_search_dates_are_days_of_the_internal_zone),
+        cmocka_unit_test(test_search_sizes_and_modseq),
+        cmocka_unit_test(
+            test_search_of_headers_text_or_sequence_numbers_is_unsupported),
+        cmocka_unit_test(test_search_answers_as_evaluation_over_fetch),
         cmocka_unit_test(
             test_two_threads_appending_get_distinct_increasing_uids),
         cmocka_unit_test(test_watch_wakes_after_append_from_another_thread),

@@ -4,3 +4,4 @@ include tests/unit/normalize.mk
 include tests/unit/message.mk
 include tests/unit/tables.mk
 include tests/unit/imap.mk
+include tests/unit/tls.mk

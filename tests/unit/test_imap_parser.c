@@ -157,8 +157,8 @@ static void on_event(struct run *r, enum ph_imap_parse_event ev)
     }
     case PH_IMAP_PARSE_ERROR: {
         const struct ph_imap_parse_error *e = ph_imap_parser_error(r->p);
-        ph_buf_printf(&r->log, "BAD %s %s%s\n", e->tag ? e->tag : "*",
-                      e->text, e->fatal ? " (fatal)" : "");
+        ph_buf_printf(&r->log, "BAD %s %s%s\n", e->tag ? e->tag : "*", e->text,
+                      e->fatal ? " (fatal)" : "");
         break;
     }
     }
@@ -220,8 +220,8 @@ static void check_log(const struct ph_imap_parser_limits *limits,
     static const unsigned splits[] = {0, 1, 2, 3, 7, 1234};
     for (size_t i = 0; i < sizeof(splits) / sizeof(splits[0]); i++) {
         char *stream = NULL;
-        char *got = run_split(limits, policy, line_after, input, len,
-                              splits[i], &stream);
+        char *got = run_split(limits, policy, line_after, input, len, splits[i],
+                              &stream);
         if (strcmp(got, want) != 0) {
             print_error("split %u of:\n%.*s\nwant:\n%sgot:\n%s", splits[i],
                         (int)(len > 400 ? 400 : len), input, want, got);
@@ -230,8 +230,8 @@ static void check_log(const struct ph_imap_parser_limits *limits,
             _fail(file, line);
         }
         if (want_stream != NULL && strcmp(stream, want_stream) != 0) {
-            print_error("split %u: stream want \"%s\" got \"%s\"\n",
-                        splits[i], want_stream, stream);
+            print_error("split %u: stream want \"%s\" got \"%s\"\n", splits[i],
+                        want_stream, stream);
             free(got);
             free(stream);
             _fail(file, line);
@@ -242,19 +242,20 @@ static void check_log(const struct ph_imap_parser_limits *limits,
 }
 
 #define CHECK(input, want)                                                     \
-    check_log(NULL, ACCEPT, NULL, input, strlen(input), want, NULL, __FILE__, \
+    check_log(NULL, ACCEPT, NULL, input, strlen(input), want, NULL, __FILE__,  \
               __LINE__)
 #define CHECK_LIMITS(limits, input, want)                                      \
-    check_log(limits, ACCEPT, NULL, input, strlen(input), want, NULL,         \
+    check_log(limits, ACCEPT, NULL, input, strlen(input), want, NULL,          \
               __FILE__, __LINE__)
 #define CHECK_POLICY(policy, input, want)                                      \
-    check_log(NULL, policy, NULL, input, strlen(input), want, NULL, __FILE__, \
+    check_log(NULL, policy, NULL, input, strlen(input), want, NULL, __FILE__,  \
               __LINE__)
 #define CHECK_BYTES(input, want)                                               \
-    check_log(NULL, ACCEPT, NULL, input, sizeof(input) - 1, want, NULL,       \
+    check_log(NULL, ACCEPT, NULL, input, sizeof(input) - 1, want, NULL,        \
               __FILE__, __LINE__)
 
-/* ---- Every RFC 3501 command ----------------------------------------------- */
+/* ---- Every RFC 3501 command -----------------------------------------------
+ */
 
 static void test_any_state_commands(void **state)
 {
@@ -291,8 +292,7 @@ static void test_authenticated_commands(void **state)
 {
     (void)state;
     CHECK("A142 SELECT INBOX\r\n", "CMD A142 SELECT INBOX\n");
-    CHECK("a SELECT INBOX (CONDSTORE)\r\n",
-          "CMD a SELECT INBOX (CONDSTORE)\n");
+    CHECK("a SELECT INBOX (CONDSTORE)\r\n", "CMD a SELECT INBOX (CONDSTORE)\n");
     CHECK("A932 EXAMINE blurdybloop\r\n", "CMD A932 EXAMINE blurdybloop\n");
     CHECK("A003 CREATE owatagusiam/\r\n", "CMD A003 CREATE owatagusiam/\n");
     CHECK("t CREATE \"Sent Items\" (USE (\\Sent))\r\n",
@@ -335,9 +335,8 @@ static void test_append(void **state)
               "21:52:25 -0800\" {21 stream}\n",
               "Date: Mon\r\n\r\nHello!\r\n|END|", __FILE__, __LINE__);
     /* Buffered when the caller says so. */
-    CHECK("a APPEND INBOX {3+}\r\nabc\r\n",
-          "LIT a APPEND 3 arg=1 depth=0\n"
-          "CMD a APPEND INBOX {3}\"abc\"\n");
+    CHECK("a APPEND INBOX {3+}\r\nabc\r\n", "LIT a APPEND 3 arg=1 depth=0\n"
+                                            "CMD a APPEND INBOX {3}\"abc\"\n");
     /* A mailbox name literal is buffered, the message streamed. */
     static const char two[] = "a APPEND {5}\r\nDraft {4+}\r\nxy\r\n\r\n";
     check_log(NULL, STREAM_APPEND, NULL, two, sizeof(two) - 1,
@@ -480,13 +479,11 @@ static void test_sync_literal_reject(void **state)
     (void)state;
     /* A rejected synchronizing literal ends the command: the client does
      * not send it, the next line is a new command. */
-    CHECK_POLICY(REJECT_SYNC,
-                 "a LOGIN {4}\r\nb NOOP\r\n",
+    CHECK_POLICY(REJECT_SYNC, "a LOGIN {4}\r\nb NOOP\r\n",
                  "LIT a LOGIN 4 sync arg=0 depth=0\n"
                  "NO a rejected\n"
                  "CMD b NOOP\n");
-    CHECK_POLICY(REJECT_SYNC,
-                 "a X (({4}\r\nb NOOP\r\n",
+    CHECK_POLICY(REJECT_SYNC, "a X (({4}\r\nb NOOP\r\n",
                  "LIT a X 4 sync arg=0 depth=2\n"
                  "NO a rejected\n"
                  "CMD b NOOP\n");
@@ -497,15 +494,15 @@ static void test_nonsync_literal_reject(void **state)
     (void)state;
     /* RFC 7888 section 4: read and discard the literal and the rest of the
      * command, which may hold more literals. */
-    CHECK_POLICY(REJECT_ALL,
-                 "a APPEND x {10+}\r\nb NOOP\r\n\r\n) {3+}\r\nabc\r\nc NOOP\r\n",
-                 "LIT a APPEND 10 arg=1 depth=0\n"
-                 "NO a rejected\n"
-                 "CMD c NOOP\n");
+    CHECK_POLICY(
+        REJECT_ALL,
+        "a APPEND x {10+}\r\nb NOOP\r\n\r\n) {3+}\r\nabc\r\nc NOOP\r\n",
+        "LIT a APPEND 10 arg=1 depth=0\n"
+        "NO a rejected\n"
+        "CMD c NOOP\n");
     /* ... up to a synchronizing literal, which the client then never
      * sends. */
-    CHECK_POLICY(REJECT_ALL,
-                 "a X {2+}\r\nab {3}\r\nb NOOP\r\n",
+    CHECK_POLICY(REJECT_ALL, "a X {2+}\r\nab {3}\r\nb NOOP\r\n",
                  "LIT a X 2 arg=0 depth=0\n"
                  "NO a rejected\n"
                  "CMD b NOOP\n");
@@ -651,7 +648,8 @@ static void test_bad_syntax(void **state)
           "BAD a Unterminated section\nCMD b NOOP\n");
     CHECK("a FETCH 1 BODY[[]\r\n", "BAD a Invalid character in section\n");
     CHECK("a FETCH 1 BODY[\"x]\r\n", "BAD a Unterminated quoted string\n");
-    CHECK("a FETCH 1 BODY[]x\r\n", "BAD a Unexpected character after section\n");
+    CHECK("a FETCH 1 BODY[]x\r\n",
+          "BAD a Unexpected character after section\n");
     CHECK("a FETCH 1 BODY[]<>\r\n", "BAD a Invalid partial\n");
     CHECK("a FETCH 1 BODY[]<1.>\r\n", "BAD a Invalid partial\n");
     CHECK("a FETCH 1 BODY[]<.1>\r\n", "BAD a Invalid partial\n");
@@ -666,7 +664,8 @@ static void test_bad_syntax(void **state)
 static void test_nul_and_8bit(void **state)
 {
     (void)state;
-    CHECK_BYTES("\0a NOOP\r\nb NOOP\r\n", "BAD * NUL byte in command\nCMD b NOOP\n");
+    CHECK_BYTES("\0a NOOP\r\nb NOOP\r\n",
+                "BAD * NUL byte in command\nCMD b NOOP\n");
     CHECK_BYTES("a\0 NOOP\r\n", "BAD * NUL byte in command\n");
     CHECK_BYTES("a NO\0OP\r\n", "BAD a NUL byte in command\n");
     CHECK_BYTES("a X a\0\r\n", "BAD a NUL byte in command\n");
@@ -766,7 +765,8 @@ static void test_too_many_args(void **state)
     CHECK_LIMITS(&limits, "a X a (b c)\r\n", "CMD a X a (b c)\n");
     CHECK_LIMITS(&limits, "a X a (b c) d\r\nb NOOP\r\n",
                  "BAD a Too many arguments\nCMD b NOOP\n");
-    CHECK_LIMITS(&limits, "a X a b c d \"e\"\r\n", "BAD a Too many arguments\n");
+    CHECK_LIMITS(&limits, "a X a b c d \"e\"\r\n",
+                 "BAD a Too many arguments\n");
     /* Met at a literal: the literal is not requested; the non-synchronizing
      * one is skipped. */
     CHECK_LIMITS(&limits, "a X a b c d {4+}\r\nabcd\r\nb NOOP\r\n",
@@ -785,8 +785,7 @@ static void test_command_size(void **state)
         ph_buf_puts(&in, " abcdefghij");
     ph_buf_puts(&in, "\r\nb NOOP\r\n");
     check_log(&limits, ACCEPT, NULL, in.data, in.len,
-              "BAD a Command too long\nCMD b NOOP\n", NULL, __FILE__,
-              __LINE__);
+              "BAD a Command too long\nCMD b NOOP\n", NULL, __FILE__, __LINE__);
     ph_buf_free(&in);
 }
 
@@ -811,8 +810,8 @@ static void test_line_mode(void **state)
               "CMD a IDLE\nLINE \"* (\\\"x\\x0d\\x00\\x0d\"\nCMD b NOOP\n",
               NULL, __FILE__, __LINE__);
     in = "a IDLE\r\n\r\n";
-    check_log(NULL, ACCEPT, "IDLE", in, strlen(in),
-              "CMD a IDLE\nLINE \"\"\n", NULL, __FILE__, __LINE__);
+    check_log(NULL, ACCEPT, "IDLE", in, strlen(in), "CMD a IDLE\nLINE \"\"\n",
+              NULL, __FILE__, __LINE__);
     struct ph_imap_parser_limits limits;
     ph_imap_parser_limits_default(&limits);
     limits.max_line_length = 6;
@@ -848,8 +847,9 @@ static void test_pipelined_commands(void **state)
             break;
         case 2:
             ph_buf_printf(&in, "t%d LOGIN {2+}\r\nab \"c\"\r\n", i);
-            ph_buf_printf(&want, "LIT t%d LOGIN 2 arg=0 depth=0\n"
-                                 "CMD t%d LOGIN {2}\"ab\" \"c\"\n",
+            ph_buf_printf(&want,
+                          "LIT t%d LOGIN 2 arg=0 depth=0\n"
+                          "CMD t%d LOGIN {2}\"ab\" \"c\"\n",
                           i, i);
             break;
         default:

@@ -57,8 +57,7 @@ static char *search_str(const char *keys, size_t len,
     struct ph_imap_parser *p = parse_line(keys, len, &cmd);
     struct ph_imap_search *prog = NULL;
     const char *error = NULL;
-    int r = ph_imap_search_parse(cmd->args, cmd->n_args, params, &prog,
-                                 &error);
+    int r = ph_imap_search_parse(cmd->args, cmd->n_args, params, &prog, &error);
     char *out;
     if (r == PH_IMAP_SEARCH_OK) {
         struct ph_buf b = {0};
@@ -69,8 +68,8 @@ static char *search_str(const char *keys, size_t len,
         const struct ph_imap_command *cmd2;
         struct ph_imap_parser *p2 = parse_line(out + 3, strlen(out + 3), &cmd2);
         struct ph_imap_search *prog2 = NULL;
-        assert_int_equal(ph_imap_search_parse(cmd2->args, cmd2->n_args,
-                                              params, &prog2, &error),
+        assert_int_equal(ph_imap_search_parse(cmd2->args, cmd2->n_args, params,
+                                              &prog2, &error),
                          PH_IMAP_SEARCH_OK);
         struct ph_buf b2 = {0};
         ph_imap_search_write(&b2, prog2);
@@ -83,10 +82,9 @@ static char *search_str(const char *keys, size_t len,
         assert_null(prog);
     } else {
         assert_null(prog);
-        out = ph_strdup_printf("%s %s",
-                               r == PH_IMAP_SEARCH_BADCHARSET ? "BADCHARSET"
-                                                              : "BAD",
-                               error);
+        out = ph_strdup_printf(
+            "%s %s", r == PH_IMAP_SEARCH_BADCHARSET ? "BADCHARSET" : "BAD",
+            error);
     }
     ph_imap_parser_free(&p);
     return out;
@@ -444,30 +442,53 @@ static int text_cb(void *context, bool whole, const char *key, size_t len,
 
 /* Messages 1..5 of a mailbox. */
 static const struct test_msg msgs[] = {
-    {.uid = 10, .flags = PH_FLAG_SEEN | PH_FLAG_ANSWERED, .size = 500,
+    {.uid = 10,
+     .flags = PH_FLAG_SEEN | PH_FLAG_ANSWERED,
+     .size = 500,
      .keywords = {"$Forwarded"},
      /* 1994-02-01 23:30 -0800: Feb 2 in UTC, Feb 1 in its zone. */
-     .internal_date = 760174200, .internal_tz = -480,
-     .has_date = true, .date = 760174200, .date_tz = -480, .modseq = 3,
+     .internal_date = 760174200,
+     .internal_tz = -480,
+     .has_date = true,
+     .date = 760174200,
+     .date_tz = -480,
+     .modseq = 3,
      .headers = {"From: Joe Smith <joe@example.org>", "To: ann@example.org",
-                 "Subject: Stra\xc3\x9f" "e und Platz"},
+                 "Subject: Stra\xc3\x9f"
+                 "e und Platz"},
      .body = "Hello world\r\n"},
-    {.uid = 20, .flags = PH_FLAG_FLAGGED, .recent = true, .size = 2000,
-     .internal_date = 760160000, .internal_tz = 0, .has_date = false,
+    {.uid = 20,
+     .flags = PH_FLAG_FLAGGED,
+     .recent = true,
+     .size = 2000,
+     .internal_date = 760160000,
+     .internal_tz = 0,
+     .has_date = false,
      .modseq = 7,
-     .headers = {"From: ann@example.org", "Cc: joe@example.org",
-                 "X-Empty: "},
+     .headers = {"From: ann@example.org", "Cc: joe@example.org", "X-Empty: "},
      .body = "Meeting minutes"},
-    {.uid = 30, .flags = PH_FLAG_DELETED | PH_FLAG_DRAFT, .size = 1000,
-     .keywords = {"$junk", "work"}, .internal_date = 0, .has_date = true,
-     .date = 86400 * 365, .modseq = 12,
+    {.uid = 30,
+     .flags = PH_FLAG_DELETED | PH_FLAG_DRAFT,
+     .size = 1000,
+     .keywords = {"$junk", "work"},
+     .internal_date = 0,
+     .has_date = true,
+     .date = 86400 * 365,
+     .modseq = 12,
      .headers = {"Subject: Re: hello", "Bcc: secret@example.org",
                  "Subject: second subject"},
      .body = ""},
-    {.uid = 40, .recent = true, .size = 1001, .internal_date = 760160000,
-     .modseq = 1, .headers = {"Subject: \xce\xa3\xce\x91\xce\xa3"},
+    {.uid = 40,
+     .recent = true,
+     .size = 1001,
+     .internal_date = 760160000,
+     .modseq = 1,
+     .headers = {"Subject: \xce\xa3\xce\x91\xce\xa3"},
      .body = "\xcf\x83\xce\xb1\xcf\x82 text"},
-    {.uid = 50, .flags = PH_FLAG_SEEN, .size = 999, .fail = true,
+    {.uid = 50,
+     .flags = PH_FLAG_SEEN,
+     .size = 999,
+     .fail = true,
      .headers = {"From: x"}},
 };
 
@@ -525,8 +546,7 @@ static void check_run(const char *keys, const char *want, const char *file,
 {
     char *got = run(keys, NULL);
     if (strcmp(got, want) != 0) {
-        print_error("SEARCH %s\nwant: \"%s\"\ngot:  \"%s\"\n", keys, want,
-                    got);
+        print_error("SEARCH %s\nwant: \"%s\"\ngot:  \"%s\"\n", keys, want, got);
         free(got);
         _fail(file, line);
     }

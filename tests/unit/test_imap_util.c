@@ -124,7 +124,9 @@ static void test_mutf7_invalid(void **state)
     expect_encode_error("\xf5\x80\x80\x80", 4, E_UTF8);
     expect_encode_error("\xe6\x97", 2, E_UTF8);
     expect_encode_error("a\x80", 2, E_UTF8);
-    expect_encode_error("\xe6\x97" "a", 3, E_UTF8);
+    expect_encode_error("\xe6\x97"
+                        "a",
+                        3, E_UTF8);
     expect_encode_error("a\0b", 3, E_NUL);
 }
 
@@ -164,8 +166,7 @@ static void test_mutf7_all_bmp_round_trip(void **state)
     }
     ph_buf_reset(&m);
     ph_buf_reset(&back);
-    assert_int_equal(ph_imap_utf8_to_mutf7(utf8.data, utf8.len, &m, &error),
-                     0);
+    assert_int_equal(ph_imap_utf8_to_mutf7(utf8.data, utf8.len, &m, &error), 0);
     assert_int_equal(ph_imap_mutf7_to_utf8(m.data, m.len, &back, &error), 0);
     assert_int_equal(back.len, utf8.len);
     assert_memory_equal(back.data, utf8.data, utf8.len);
@@ -176,8 +177,8 @@ static void test_mutf7_all_bmp_round_trip(void **state)
 
 /* ---- Sequence sets ------------------------------------------------------ */
 
-static char *seqset(const char *s, uint32_t star, size_t max_ranges,
-                    bool sort, bool *star_r)
+static char *seqset(const char *s, uint32_t star, size_t max_ranges, bool sort,
+                    bool *star_r)
 {
     struct ph_imap_seqset set;
     const char *error = NULL;
@@ -428,9 +429,18 @@ static void test_search_date(void **state)
     assert_int_equal(ph_imap_date_parse("1-Jan-0001", 10, &day, &error), 0);
     assert_int_equal(day, -719162);
     static const char *const bad[] = {
-        "", "1-Feb-94", "001-Feb-1994", " 1-Feb-1994", "1-Feb-1994x",
-        "1-Feb-1994 ", "30-Feb-2020", "0-Feb-2020", "1-Fe-1994", "1/Feb/1994",
-        "1-February-1994", "-Feb-1994",
+        "",
+        "1-Feb-94",
+        "001-Feb-1994",
+        " 1-Feb-1994",
+        "1-Feb-1994x",
+        "1-Feb-1994 ",
+        "30-Feb-2020",
+        "0-Feb-2020",
+        "1-Fe-1994",
+        "1/Feb/1994",
+        "1-February-1994",
+        "-Feb-1994",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         error = NULL;
@@ -458,7 +468,8 @@ static void expect_astring(const char *s, size_t len, const char *want,
     ph_buf_free(&out);
 }
 
-#define ASTRING(s, want) expect_astring(s, sizeof(s) - 1, want, sizeof(want) - 1)
+#define ASTRING(s, want)                                                       \
+    expect_astring(s, sizeof(s) - 1, want, sizeof(want) - 1)
 
 static void test_writers(void **state)
 {

@@ -181,8 +181,8 @@ ph_imap_parser_error(const struct ph_imap_parser *p);
 
 struct ph_imap_literal {
     uint64_t size;
-    bool sync;     /* "{n}": send a continuation once accepted */
-    bool literal8; /* "~{n}" */
+    bool sync;              /* "{n}": send a continuation once accepted */
+    bool literal8;          /* "~{n}" */
     const char *tag, *name; /* of the command being read */
     /* Which top-level argument the literal is (0: the first after the
      * command name) or, when depth > 0, lies in. */
@@ -204,8 +204,7 @@ int ph_imap_parser_literal_accept(struct ph_imap_parser *p,
  * they are fed; after the last byte it is called once with NULL, 0. It is
  * never called again for a literal the parser is reset or freed in the
  * middle of. */
-typedef void ph_imap_literal_sink(void *context, const void *data,
-                                  size_t len);
+typedef void ph_imap_literal_sink(void *context, const void *data, size_t len);
 void ph_imap_parser_literal_stream(struct ph_imap_parser *p,
                                    ph_imap_literal_sink *sink, void *context);
 void ph_imap_parser_literal_reject(struct ph_imap_parser *p);
@@ -218,8 +217,7 @@ void ph_imap_parser_literal_reject(struct ph_imap_parser *p);
 void ph_imap_parser_line_mode(struct ph_imap_parser *p);
 /* After PH_IMAP_PARSE_LINE: the line without its CRLF, NUL-terminated (it
  * may contain NUL bytes: *len_r counts them all). */
-const char *ph_imap_parser_line(const struct ph_imap_parser *p,
-                                size_t *len_r);
+const char *ph_imap_parser_line(const struct ph_imap_parser *p, size_t *len_r);
 
 /* ---- Reading values ----------------------------------------------------- */
 
@@ -245,8 +243,7 @@ bool ph_imap_value_get_list_mailbox(const struct ph_imap_value *v,
                                     const char **str_r);
 /* A parenthesized list. */
 bool ph_imap_value_get_list(const struct ph_imap_value *v,
-                            const struct ph_imap_value **items_r,
-                            size_t *n_r);
+                            const struct ph_imap_value **items_r, size_t *n_r);
 /* An atom of digits without a leading zero (but "0"), at most max. */
 bool ph_imap_value_get_number(const struct ph_imap_value *v, uint64_t max,
                               uint64_t *n_r);

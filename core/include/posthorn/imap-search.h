@@ -21,7 +21,7 @@ enum ph_imap_search_op {
     PH_IMAP_SEARCH_OR,  /* two children */
     PH_IMAP_SEARCH_NOT, /* one child */
     PH_IMAP_SEARCH_ALL,
-    PH_IMAP_SEARCH_FLAG,    /* flag: one enum ph_flag bit is set */
+    PH_IMAP_SEARCH_FLAG, /* flag: one enum ph_flag bit is set */
     PH_IMAP_SEARCH_RECENT,
     PH_IMAP_SEARCH_KEYWORD, /* str: the keyword */
     PH_IMAP_SEARCH_SEQSET,  /* set: sequence numbers */
@@ -52,12 +52,12 @@ struct ph_imap_search_key {
     enum ph_imap_search_cost cost; /* of the key and all below it */
     struct ph_imap_search_key *children;
     size_t n_children;
-    uint32_t flag;     /* FLAG: enum ph_flag bit (posthorn/storage.h) */
-    char *field;       /* HEADER: the field name as sent */
-    char *str;         /* KEYWORD, HEADER, BODY, TEXT (NUL-terminated) */
-    size_t len;        /* bytes of str */
-    uint64_t number;   /* LARGER, SMALLER, MODSEQ */
-    int64_t day;       /* dates: days since 1970-01-01 */
+    uint32_t flag;   /* FLAG: enum ph_flag bit (posthorn/storage.h) */
+    char *field;     /* HEADER: the field name as sent */
+    char *str;       /* KEYWORD, HEADER, BODY, TEXT (NUL-terminated) */
+    size_t len;      /* bytes of str */
+    uint64_t number; /* LARGER, SMALLER, MODSEQ */
+    int64_t day;     /* dates: days since 1970-01-01 */
     struct ph_imap_seqset set; /* SEQSET, UIDSET: sorted and merged */
 };
 
@@ -118,8 +118,8 @@ struct ph_imap_search_msg {
     /* The values of every header field called name (case-insensitive),
      * unfolded and RFC 2047-decoded to UTF-8; none: *n_r = 0. The values
      * stay valid while this message is evaluated. -1 on failure. */
-    int (*header)(void *context, const char *name,
-                  const char *const **values_r, size_t *n_r);
+    int (*header)(void *context, const char *name, const char *const **values_r,
+                  size_t *n_r);
     /* Does the body (whole = false: BODY) or the whole message (whole =
      * true: TEXT, header included) contain key, as ph_message_matcher
      * compares? -1 on failure. */
@@ -135,7 +135,6 @@ int ph_imap_search_match(const struct ph_imap_search *prog,
 
 /* The most expensive kind of key in the program: whether the caller must
  * get headers or bodies ready. */
-enum ph_imap_search_cost
-ph_imap_search_cost(const struct ph_imap_search *prog);
+enum ph_imap_search_cost ph_imap_search_cost(const struct ph_imap_search *prog);
 
 #endif

@@ -64,8 +64,7 @@ uint64_t ph_imap_seqset_count(const struct ph_imap_seqset *set);
 uint32_t ph_imap_seqset_max(const struct ph_imap_seqset *set);
 void ph_imap_seqset_add(struct ph_imap_seqset *set, uint32_t lo, uint32_t hi);
 /* Writes "1:3,5" (nothing for an empty set). */
-void ph_imap_seqset_write(struct ph_buf *out,
-                          const struct ph_imap_seqset *set);
+void ph_imap_seqset_write(struct ph_buf *out, const struct ph_imap_seqset *set);
 
 /* ---- Dates -------------------------------------------------------------- */
 

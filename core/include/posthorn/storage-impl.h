@@ -113,6 +113,12 @@ struct ph_storage_vfuncs {
                          uint32_t *uid_r, uint32_t *uidvalidity_r,
                          const char **error_r);
     void (*append_abort)(void *handle);
+
+    /* Optional (NULL: PH_STORAGE_ERR_UNSUPPORTED): SEARCH pushdown, as
+     * ph_mailbox_search describes. Appended last: slots are only ever
+     * added at the end of this struct. */
+    int (*search)(struct ph_mailbox *mb, const struct ph_imap_search_key *key,
+                  struct ph_uidset *result_r, const char **error_r);
 };
 
 /* Mailbox name rules shared by every storage: valid UTF-8, no control

@@ -22,8 +22,9 @@
 #include <posthorn/common.h>
 
 struct ph_instance;
-struct ph_account; /* a user's mail: from ph_storage_account_get */
-struct ph_mailbox; /* an open (selected) mailbox of an account */
+struct ph_account;         /* a user's mail: from ph_storage_account_get */
+struct ph_mailbox;         /* an open (selected) mailbox of an account */
+struct ph_imap_search_key; /* a SEARCH program: posthorn/imap-search.h */
 
 #define PH_STORAGE_DELIMITER '.'
 
@@ -261,6 +262,28 @@ int ph_mailbox_changes(struct ph_mailbox *mb, uint64_t modseq,
  * wake must only signal: it must not call back into storage. NULL stops. */
 int ph_mailbox_watch(struct ph_mailbox *mb, void (*wake)(void *arg), void *arg,
                      const char **error_r) PH_WUR;
+
+/* ---- Searching ---------------------------------------------------------- */
+
+/* SEARCH pushdown: adds to *result_r the UIDs of the messages of mb that
+ * match key (a normalized tree of posthorn/imap-search.h, usually
+ * &prog->root), when the storage can evaluate every key in the tree
+ * itself. When it cannot, it returns PH_STORAGE_ERR_UNSUPPORTED having
+ * changed nothing, and the caller evaluates the program over
+ * ph_mailbox_fetch with ph_imap_search_match; a storage without pushdown
+ * always answers so. On any error *result_r is left as it was.
+ *
+ * - Sequence numbers are the session's view, which storage does not know:
+ *   the caller converts SEQSET keys to UIDSET keys before asking (storage
+ *   answers UNSUPPORTED for SEQSET).
+ * - RECENT is this handle's \Recent, as ph_message_meta.recent says.
+ * - BEFORE/ON/SINCE compare the day of the internal date in its own zone
+ *   (internal_tz), as ph_imap_day_of computes it.
+ * - The answer is the mailbox as stored now, like ph_mailbox_fetch: it may
+ *   hold UIDs the session has not announced yet, which the caller drops. */
+int ph_mailbox_search(struct ph_mailbox *mb,
+                      const struct ph_imap_search_key *key,
+                      struct ph_uidset *result_r, const char **error_r) PH_WUR;
 
 /* ---- Appending ---------------------------------------------------------- */
 

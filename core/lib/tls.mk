@@ -1,0 +1,2 @@
+# core/lib/tls: GnuTLS credentials, priorities and sessions for endpoints.
+core_lib_libposthorn_la_SOURCES += core/lib/tls.c
