@@ -1,6 +1,7 @@
 pkginclude_HEADERS += \
 	core/include/posthorn/auth.h \
 	core/include/posthorn/auth-impl.h \
+	core/include/posthorn/base64.h \
 	core/include/posthorn/common.h \
 	core/include/posthorn/config.h \
 	core/include/posthorn/endpoint-impl.h \

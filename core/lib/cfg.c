@@ -198,17 +198,8 @@ static int fail(struct cfg_ctx *ctx, const char *file, int line,
         return -1;
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    ctx->error = cfg_error_vformat(file, line, fmt, ap);
     va_end(ap);
-    if (line > 0)
-        ctx->error = ph_strdup_printf("%s:%d: %s", file, line,
-                                      msg ? msg : "out of memory");
-    else
-        ctx->error =
-            ph_strdup_printf("%s: %s", file, msg ? msg : "out of memory");
-    free(msg);
     return -1;
 }
 
@@ -896,15 +887,7 @@ char *ph_cfg_error(const struct ph_cfg_node *node, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    char *s = cfg_error_vformat(node->file, node->line, fmt, ap);
     va_end(ap);
-    char *s = node->line > 0
-                  ? ph_strdup_printf("%s:%d: %s", node->file, node->line,
-                                     msg ? msg : "out of memory")
-                  : ph_strdup_printf("%s: %s", node->file,
-                                     msg ? msg : "out of memory");
-    free(msg);
     return s;
 }

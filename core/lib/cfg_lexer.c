@@ -36,21 +36,26 @@ static bool is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
 }
 
+char *cfg_error_vformat(const char *file, int line, const char *fmt, va_list ap)
+{
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    const char *text = msg ? msg : "out of memory";
+    char *error = line > 0 ? ph_strdup_printf("%s:%d: %s", file, line, text)
+                           : ph_strdup_printf("%s: %s", file, text);
+    free(msg);
+    return error;
+}
+
 PH_PRINTF(4, 5)
 static int lex_fail(const struct cfg_lexer *lx, int line, char **error_r,
                     const char *fmt, ...)
 {
-    struct ph_buf b = {0};
-    ph_buf_printf(&b, "%s:%d: ", lx->file, line);
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    *error_r = cfg_error_vformat(lx->file, line, fmt, ap);
     va_end(ap);
-    ph_buf_puts(&b, msg ? msg : "out of memory");
-    free(msg);
-    *error_r = ph_buf_steal(&b);
     return -1;
 }
 

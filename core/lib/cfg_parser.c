@@ -20,17 +20,10 @@ struct syntax {
 PH_PRINTF(3, 4)
 static int syntax_fail(struct syntax *sx, int line, const char *fmt, ...)
 {
-    struct ph_buf b = {0};
-    ph_buf_printf(&b, "%s:%d: ", sx->lx.file, line);
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    *sx->error_r = cfg_error_vformat(sx->lx.file, line, fmt, ap);
     va_end(ap);
-    ph_buf_puts(&b, msg ? msg : "out of memory");
-    free(msg);
-    *sx->error_r = ph_buf_steal(&b);
     return -1;
 }
 

@@ -4,7 +4,14 @@
 #ifndef PH_CFG_PRIVATE_H
 #define PH_CFG_PRIVATE_H
 
+#include <stdarg.h>
+
 #include <posthorn/config.h>
+
+/* Every error of the config parser: "FILE:LINE: message", or "FILE: message"
+ * when line is 0 (the file as a whole). Malloc'ed. */
+char *cfg_error_vformat(const char *file, int line, const char *fmt, va_list ap)
+    PH_PRINTF(3, 0);
 
 struct cfg_token {
     char *text;

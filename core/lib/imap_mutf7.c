@@ -2,6 +2,7 @@
  * a name decodes only if encoding the result gives the same bytes back. */
 #include <string.h>
 
+#include <posthorn/base64.h>
 #include <posthorn/imap-util.h>
 
 #define E_CHAR "Invalid character in mailbox name"
@@ -11,24 +12,6 @@
 #define E_UTF16 "Invalid UTF-16 in mailbox name"
 #define E_UTF8 "Mailbox name is not valid UTF-8"
 #define E_NUL "NUL in mailbox name"
-
-static const char b64_chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == ',')
-        return 63;
-    return -1;
-}
 
 static bool is_printable(uint32_t c)
 {
@@ -78,7 +61,7 @@ static int decode_run(const char *in, size_t len, size_t *pos,
         unsigned char c = (unsigned char)in[i];
         if (c == '-')
             break;
-        int v = b64_value(c);
+        int v = ph_base64_value(PH_BASE64_IMAP, c);
         if (v < 0) {
             *error_r = is_printable(c) ? E_BASE64 : E_CHAR;
             return -1;
@@ -215,17 +198,20 @@ static void b64_put16(struct b64_writer *w, uint32_t u)
 {
     w->bits = (w->bits << 16) | u;
     w->nbits += 16;
+    const char *chars = ph_base64_chars(PH_BASE64_IMAP);
     while (w->nbits >= 6) {
         w->nbits -= 6;
-        ph_buf_putc(w->out, b64_chars[(w->bits >> w->nbits) & 0x3f]);
+        ph_buf_putc(w->out, chars[(w->bits >> w->nbits) & 0x3f]);
     }
     w->bits &= (1u << w->nbits) - 1;
 }
 
 static void b64_finish(struct b64_writer *w)
 {
-    if (w->nbits > 0)
-        ph_buf_putc(w->out, b64_chars[(w->bits << (6 - w->nbits)) & 0x3f]);
+    if (w->nbits > 0) {
+        const char *chars = ph_base64_chars(PH_BASE64_IMAP);
+        ph_buf_putc(w->out, chars[(w->bits << (6 - w->nbits)) & 0x3f]);
+    }
     w->bits = 0;
     w->nbits = 0;
 }

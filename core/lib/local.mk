@@ -26,3 +26,4 @@ include core/lib/normalize.mk
 include core/lib/message.mk
 include core/lib/imap.mk
 include core/lib/tls.mk
+core_lib_libposthorn_la_SOURCES += core/lib/base64.c

@@ -120,15 +120,6 @@ void charset_conv_feed(struct charset_conv *conv, const unsigned char *in,
                        size_t len, bool last, struct ph_buf *out);
 void charset_conv_free(struct charset_conv **conv);
 
-struct base64_state {
-    uint32_t acc;
-    unsigned bits;
-};
-/* Appends the bytes that in decodes to; anything outside the alphabet is
- * skipped, '=' ends a quantum. */
-void base64_decode_step(struct base64_state *st, const unsigned char *in,
-                        size_t len, struct ph_buf *out);
-
 #define QP_PENDING_MAX 256
 struct qp_state {
     unsigned char pending[QP_PENDING_MAX]; /* '=' sequence or whitespace */

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <posthorn/base64.h>
+
 #include "message-private.h"
 
 #define REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
@@ -185,52 +187,6 @@ void charset_conv_feed(struct charset_conv *conv, const unsigned char *in,
     ph_buf_free(&tmp);
 }
 
-/* ---- Base64 ---- */
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-void base64_decode_step(struct base64_state *st, const unsigned char *in,
-                        size_t len, struct ph_buf *out)
-{
-    unsigned char buf[CHUNK];
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (in[i] == '=') {
-            st->acc = 0;
-            st->bits = 0;
-            continue;
-        }
-        int v = b64_value(in[i]);
-        if (v < 0)
-            continue;
-        st->acc = (st->acc << 6) | (uint32_t)v;
-        st->bits += 6;
-        if (st->bits >= 8) {
-            st->bits -= 8;
-            buf[n++] = (unsigned char)(st->acc >> st->bits);
-            st->acc &= (1u << st->bits) - 1;
-            if (n == sizeof(buf)) {
-                ph_buf_append(out, buf, n);
-                n = 0;
-            }
-        }
-    }
-    ph_buf_append(out, buf, n);
-}
-
 /* ---- Quoted-printable ---- */
 
 static int hex_value(unsigned char c)
@@ -343,7 +299,7 @@ struct ph_message_decoder {
     enum ph_message_encoding encoding;
     struct charset_conv *conv; /* NULL: raw bytes out */
     bool convert;
-    struct base64_state b64;
+    struct ph_base64_decoder b64;
     struct qp_state qp;
     ph_message_decoder_cb *cb;
     void *context;
@@ -389,7 +345,7 @@ void ph_message_decoder_feed(struct ph_message_decoder *d, const void *data,
         size_t n = len < CHUNK ? len : CHUNK;
         switch (d->encoding) {
         case PH_MESSAGE_ENCODING_BASE64:
-            base64_decode_step(&d->b64, in, n, &d->decoded);
+            ph_base64_decoder_feed(&d->b64, in, n, &d->decoded);
             break;
         case PH_MESSAGE_ENCODING_QUOTED_PRINTABLE:
             qp_decode_step(&d->qp, in, n, &d->decoded);

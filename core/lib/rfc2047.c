@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <posthorn/base64.h>
+
 #include "message-private.h"
 
 struct eword {
@@ -66,8 +68,8 @@ static void decode_text(const struct eword *w, struct ph_buf *out)
     const unsigned char *t = (const unsigned char *)w->text;
     size_t n = w->text_len;
     if (w->encoding == 'B') {
-        struct base64_state st = {0, 0};
-        base64_decode_step(&st, t, n, out);
+        struct ph_base64_decoder dec = {0};
+        ph_base64_decoder_feed(&dec, t, n, out);
         return;
     }
     /* Q (RFC 2047 4.2): "_" is a space, "=XX" a byte. */

@@ -15,7 +15,8 @@ tests_fuzz_fuzz_imap_parser_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_imap_parser_LDADD = core/lib/libposthorn.la
 
-tests_fuzz_fuzz_mutf7_SOURCES = tests/fuzz/fuzz_mutf7.c core/lib/imap_mutf7.c
+tests_fuzz_fuzz_mutf7_SOURCES = tests/fuzz/fuzz_mutf7.c core/lib/imap_mutf7.c \
+	core/lib/base64.c
 tests_fuzz_fuzz_mutf7_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_mutf7_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_mutf7_LDADD = core/lib/libposthorn.la

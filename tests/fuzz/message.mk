@@ -8,6 +8,7 @@
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_message tests/fuzz/fuzz_message_blob
 fuzz_message_sources = \
+	core/lib/base64.c \
 	core/lib/message-private.h \
 	core/lib/message_header.c \
 	core/lib/message_imap.c \

@@ -5,3 +5,4 @@ include tests/unit/message.mk
 include tests/unit/tables.mk
 include tests/unit/imap.mk
 include tests/unit/tls.mk
+include tests/unit/base64.mk
