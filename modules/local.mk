@@ -6,3 +6,4 @@ include modules/table_regexp/local.mk
 include modules/table_chain/local.mk
 include modules/storage_sqlite/local.mk
 include modules/auth_pass_table/local.mk
+include modules/imap/local.mk

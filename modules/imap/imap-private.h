@@ -1,0 +1,226 @@
+/* The imap endpoint's private declarations, shared by its files. */
+#ifndef IMAP_PRIVATE_H
+#define IMAP_PRIVATE_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include <posthorn/endpoint-impl.h>
+#include <posthorn/imap-parser.h>
+#include <posthorn/imap-util.h>
+#include <posthorn/log.h>
+#include <posthorn/normalize.h>
+#include <posthorn/storage.h>
+#include <posthorn/tls-session.h>
+
+struct imap_conf {
+    struct ph_strlist listen;
+    struct ph_tls_conf tls;
+    bool io_debug, io_errors, debug;
+    char *insecure_auth; /* unset: yes without TLS, no with it */
+    struct ph_instance_list auth;
+    struct ph_instance *storage;
+    struct ph_instance *auth_map;
+    int auth_map_normalize;
+    struct ph_instance *storage_map;
+    int storage_map_normalize;
+    bool sasl_login;
+    int64_t max_connections, max_connections_per_ip;
+    int64_t idle_timeout; /* ms */
+    uint64_t max_line_length;
+    uint64_t appendlimit;
+    int64_t auth_fail_delay; /* ms */
+    int64_t workers;
+};
+
+struct imap_reactor;
+
+struct imap_server {
+    struct imap_conf *conf;
+    struct ph_instance *inst;
+    struct ph_graph *graph;
+    bool insecure_auth;
+    bool tls_enabled;
+    struct ph_tls_server *tls_srv; /* when TLS is configured */
+    ph_normalize_fn *auth_normalize, *storage_normalize;
+    struct ph_listen_addr addrs[16];
+    size_t naddrs;
+    struct imap_reactor *reactor;
+    /* Failed logins per client address, for auth_fail_delay. */
+    pthread_mutex_t fail_lock;
+    struct imap_fail {
+        char addr[64];
+        unsigned count;
+        int64_t last_ms;
+    } fails[256];
+};
+
+enum imap_state {
+    IMAP_STATE_NOT_AUTH = 1u << 0,
+    IMAP_STATE_AUTH = 1u << 1,
+    IMAP_STATE_SELECTED = 1u << 2,
+    IMAP_STATE_LOGOUT = 1u << 3,
+};
+#define IMAP_STATE_ANY                                                         \
+    (IMAP_STATE_NOT_AUTH | IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+#define IMAP_STATE_LOGGED_IN (IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+
+struct imap_session {
+    struct imap_server *srv;
+    struct ph_graph *graph;
+    int fd;
+    char addr[64]; /* client address for logs and limits */
+    struct ph_imap_parser *parser;
+    char inbuf[16384];
+    size_t inpos, inlen;
+    struct ph_buf out;
+    enum imap_state state;
+    bool closing; /* after LOGOUT or a fatal error */
+    bool greeted;
+    bool tls;              /* the connection is encrypted */
+    bool implicit_tls;     /* accepted on a tls:// listener */
+    bool starttls_pending; /* STARTTLS answered: handshake next */
+    struct ph_tls_session *tls_sess;
+    bool io_failed;    /* a write failed: the session ends */
+    bool io_mask_next; /* io_debug: the next client line holds a secret */
+    bool io_in_sasl;   /* io_debug: every client line is a SASL response */
+    /* FETCH responses this command sent itself (uid, modseq), sorted by
+     * UID, so the updates after it do not repeat them. */
+    struct imap_reported {
+        uint32_t uid;
+        uint64_t modseq;
+    } * reported;
+    size_t nreported, cap_reported;
+    char *tag;          /* of the command being run */
+    bool allow_expunge; /* untagged EXPUNGE may go out now */
+
+    char *user; /* as logged in */
+    struct ph_account *acct;
+
+    /* Selected mailbox: the session's seq -> UID view. */
+    struct ph_mailbox *mb;
+    bool readonly;
+    uint32_t *uids;
+    bool *recent; /* beside uids: \Recent belongs to this session */
+    size_t nuids, cap_uids, cap_recent;
+    uint32_t nrecent;
+    uint64_t modseq;                  /* highest modseq shown to the client */
+    struct ph_uidset pending_expunge; /* waiting for a point to send */
+
+    /* Command in progress. */
+    bool cmd_uid; /* UID FETCH ... */
+
+    /* APPEND: its message literal is spooled to a temporary file while
+     * it arrives, then handed to storage when the command is complete. */
+    struct ph_append *app;
+    FILE *app_spool;
+    bool app_spool_failed;
+    uint64_t app_size;
+
+    /* IDLE. */
+    bool idling;
+    char *idle_tag;
+
+    /* Reactor bookkeeping, under the reactor's lock. */
+    bool parked, queued, wake_pending, timed_out, dead, in_notify,
+        shutting_down;
+    int64_t last_active_ms;
+    int64_t park_timeout_ms; /* 0: idle_timeout */
+    /* A reply held back (failed login delay): the session parks without
+     * reading until resume_at_ms, then sends it. */
+    int64_t resume_at_ms;
+    char *delayed_reply;
+    struct imap_session *next_all, *prev_all, *next_q, *next_notify;
+};
+
+/* imap_reactor.c */
+int imap_reactor_start(struct imap_server *srv, const int *fds, size_t nfds,
+                       char **error_r);
+void imap_reactor_stop(struct imap_reactor *r);
+void imap_reactor_shutdown(struct imap_reactor *r);
+void imap_reactor_free(struct imap_reactor **r);
+/* A watch callback: marks the session woken and tells the reactor. */
+void imap_session_wake(void *arg);
+/* Parks s in the reactor until input or a wake; false when a wake is
+ * already pending (then the caller keeps running the session). */
+bool imap_reactor_park(struct imap_session *s);
+/* Reads and clears the session's wake flag. */
+bool imap_reactor_take_wake(struct imap_session *s);
+int64_t imap_now_ms(void);
+
+/* imap_session.c */
+struct imap_session *imap_session_new(struct imap_server *srv, int fd,
+                                      const char *addr, bool implicit_tls);
+
+void imap_session_free(struct imap_session **s);
+/* Ends an IDLE watch: no wake for s comes after it returns. */
+void imap_session_stop_watch(struct imap_session *s);
+/* Runs a session on a worker until it has to wait for input: true when
+ * parked, false when it ended (the reactor frees it). */
+bool imap_session_run(struct imap_session *s);
+void imap_reply(struct imap_session *s, const char *fmt, ...) PH_PRINTF(2, 3);
+void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
+                 ...) PH_PRINTF(3, 4);
+int imap_flush(struct imap_session *s);
+void imap_capability_write(struct imap_session *s, struct ph_buf *out);
+/* Blocking read of one raw line (AUTHENTICATE). 0, or -1 on EOF/error. */
+int imap_read_line(struct imap_session *s, char **line_r, size_t *len_r);
+/* Untagged EXISTS/EXPUNGE/FETCH from storage changes; expunges only when
+ * allowed. */
+void imap_send_updates(struct imap_session *s, bool allow_expunge);
+/* Sends "* n EXPUNGE" for the UIDs of set in the view and drops them. */
+void imap_send_expunges(struct imap_session *s, const struct ph_uidset *set);
+void imap_view_reset(struct imap_session *s);
+uint32_t imap_view_seq(const struct imap_session *s, uint32_t uid);
+/* Turns a sequence set or UID set argument into UIDs of the view. 0, or -1
+ * with a tagged BAD/NO sent. */
+int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
+                   bool uid, struct ph_uidset *set_r);
+/* Remembers that a FETCH with this message's flags went out. */
+void imap_reported_add(struct imap_session *s, uint32_t uid, uint64_t modseq);
+void imap_write_flags(struct ph_buf *out, uint32_t flags, char *const *keywords,
+                      size_t nkeywords, bool recent);
+void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
+                   size_t len);
+
+/* imap_commands.c */
+/* args: the arguments after the command name (after "UID NAME" for the
+ * UID forms, with s->cmd_uid set). */
+typedef void imap_cmd_fn(struct imap_session *s,
+                         const struct ph_imap_value *args, size_t n);
+#define IMAP_CMD_USES_SEQ 0x1 /* no EXPUNGE responses after it */
+struct imap_command_def {
+    const char *name;
+    unsigned states;
+    imap_cmd_fn *fn;
+    unsigned flags;
+};
+const struct imap_command_def *imap_command_find(const char *name);
+void imap_dispatch(struct imap_session *s, const struct ph_imap_command *cmd);
+
+/* Handlers, one file per family. */
+imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_login,
+    imap_cmd_authenticate, imap_cmd_starttls, imap_cmd_list, imap_cmd_lsub,
+    imap_cmd_create, imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe,
+    imap_cmd_unsubscribe, imap_cmd_status, imap_cmd_select, imap_cmd_examine,
+    imap_cmd_namespace, imap_cmd_enable, imap_cmd_id, imap_cmd_check,
+    imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge, imap_cmd_fetch,
+    imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_search, imap_cmd_uid,
+    imap_cmd_append, imap_cmd_idle;
+
+/* imap_mailbox.c: a mailbox name argument in UTF-8 (malloc'ed); NULL with
+ * a tagged answer sent. */
+char *imap_mailbox_arg(struct imap_session *s, const struct ph_imap_value *v);
+void imap_storage_no(struct imap_session *s, int err, const char *error);
+/* Closes the selected mailbox (no expunge) and returns to AUTH. */
+void imap_close_selected(struct imap_session *s);
+
+/* imap_append.c: the parser found APPEND's message literal. */
+void imap_append_literal(struct imap_session *s,
+                         const struct ph_imap_literal *lit);
+
+/* imap_idle.c: the line after IDLE arrived (done: it was DONE). */
+void imap_idle_done(struct imap_session *s, bool done);
+
+#endif

@@ -1,0 +1,237 @@
+/* Endpoint `imap`: an IMAP4rev1 server (RFC 3501). This file holds the
+ * descriptor, the directives and the lifecycle; the reactor, the session
+ * and the commands live beside it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <posthorn/module.h>
+
+#include "imap-private.h"
+
+static int imap_create(struct ph_instance *inst, void *conf, void **ctx_r,
+                       char **error_r)
+{
+    struct imap_conf *c = conf;
+    if (c->listen.n == 0 || c->listen.n > 16) {
+        *error_r = ph_strdup("imap needs 1 to 16 listen addresses");
+        return -1;
+    }
+    struct imap_server *srv = ph_calloc(1, sizeof(*srv));
+    srv->conf = c;
+    srv->inst = inst;
+    srv->graph = ph_instance_graph(inst);
+    srv->tls_enabled =
+        c->tls.mode == PH_TLS_FILES || c->tls.mode == PH_TLS_SELF_SIGNED;
+    pthread_mutex_init(&srv->fail_lock, NULL);
+    for (size_t i = 0; i < c->listen.n; i++) {
+        const char *err;
+        if (ph_listen_addr_parse(c->listen.v[i], &srv->addrs[i], &err) < 0) {
+            *error_r =
+                ph_strdup_printf("bad address \"%s\": %s", c->listen.v[i], err);
+            goto fail;
+        }
+        srv->naddrs++;
+        if (srv->addrs[i].scheme == PH_ADDR_TLS && !srv->tls_enabled) {
+            *error_r =
+                ph_strdup_printf("%s needs TLS, but no tls directive applies "
+                                 "(add `tls CERT KEY` or `tls self_signed`)",
+                                 c->listen.v[i]);
+            goto fail;
+        }
+    }
+    if (srv->tls_enabled &&
+        ph_tls_server_new(&c->tls, NULL, &srv->tls_srv, error_r) < 0)
+        goto fail;
+    srv->insecure_auth = !srv->tls_enabled;
+    if (c->insecure_auth != NULL) {
+        const char *err;
+        if (ph_parse_bool(c->insecure_auth, &srv->insecure_auth, &err) < 0) {
+            *error_r = ph_strdup_printf("insecure_auth: %s", err);
+            goto fail;
+        }
+    }
+    srv->auth_normalize =
+        ph_normalize_find(ph_normalize_names[c->auth_map_normalize]);
+    srv->storage_normalize =
+        ph_normalize_find(ph_normalize_names[c->storage_map_normalize]);
+    if (c->idle_timeout < 30 * 60 * 1000) {
+        *error_r =
+            ph_strdup("idle_timeout must be at least 30m (RFC 3501 5.4)");
+        goto fail;
+    }
+    *ctx_r = srv;
+    return 0;
+fail:
+    ph_tls_server_free(&srv->tls_srv);
+    for (size_t i = 0; i < srv->naddrs; i++)
+        ph_listen_addr_clear(&srv->addrs[i]);
+    pthread_mutex_destroy(&srv->fail_lock);
+    free(srv);
+    return -1;
+}
+
+static int imap_start(void *ctx, struct ph_listeners *pool, char **error_r)
+{
+    struct imap_server *srv = ctx;
+    int fds[16];
+    for (size_t i = 0; i < srv->naddrs; i++)
+        if (ph_listeners_get(pool, &srv->addrs[i], &fds[i], error_r) < 0)
+            return -1;
+    return imap_reactor_start(srv, fds, srv->naddrs, error_r);
+}
+
+static void imap_stop(void *ctx)
+{
+    struct imap_server *srv = ctx;
+    if (srv->reactor)
+        imap_reactor_stop(srv->reactor);
+}
+
+static void imap_shutdown(void *ctx)
+{
+    struct imap_server *srv = ctx;
+    if (srv->reactor)
+        imap_reactor_shutdown(srv->reactor);
+}
+
+static void imap_destroy(void *ctx)
+{
+    struct imap_server *srv = ctx;
+    imap_reactor_free(&srv->reactor);
+    ph_tls_server_free(&srv->tls_srv);
+    for (size_t i = 0; i < srv->naddrs; i++)
+        ph_listen_addr_clear(&srv->addrs[i]);
+    pthread_mutex_destroy(&srv->fail_lock);
+    free(srv);
+}
+
+/* SIGHUP with an unchanged configuration: re-read the certificates. */
+static int imap_reload(void *ctx, char **error_r)
+{
+    struct imap_server *srv = ctx;
+    return srv->tls_srv ? ph_tls_server_reload(srv->tls_srv, error_r) : 0;
+}
+
+static const struct ph_endpoint_vfuncs imap_vfuncs = {
+    .start = imap_start,
+    .stop = imap_stop,
+    .shutdown = imap_shutdown,
+};
+
+#define OFF(f) offsetof(struct imap_conf, f)
+static const struct ph_directive imap_directives[] = {
+    {.name = "listen",
+     .type = PH_DT_LIST,
+     .flags = PH_DF_HIDDEN,
+     .offset = OFF(listen)},
+    {.name = "tls",
+     .type = PH_DT_CUSTOM,
+     .flags = PH_DF_INHERIT,
+     .offset = OFF(tls),
+     .min_args = 0,
+     .max_args = -1,
+     .parse = ph_tls_conf_parse,
+     .free = ph_tls_conf_free,
+     .help = "TLS certificates for tls:// and STARTTLS"},
+    {.name = "io_debug",
+     .type = PH_DT_BOOL,
+     .offset = OFF(io_debug),
+     .def = "no"},
+    {.name = "io_errors",
+     .type = PH_DT_BOOL,
+     .offset = OFF(io_errors),
+     .def = "no"},
+    {.name = "debug",
+     .type = PH_DT_BOOL,
+     .flags = PH_DF_INHERIT,
+     .offset = OFF(debug),
+     .def = "no"},
+    {.name = "insecure_auth",
+     .type = PH_DT_STRING,
+     .offset = OFF(insecure_auth),
+     .help = "allow LOGIN/AUTHENTICATE without TLS (default: yes only when TLS "
+             "is off)"},
+    {.name = "auth",
+     .type = PH_DT_MODULE,
+     .flags = PH_DF_REQUIRED | PH_DF_REPEAT,
+     .offset = OFF(auth),
+     .kind = PH_MODULE_AUTH,
+     .prefix = "auth"},
+    {.name = "storage",
+     .type = PH_DT_MODULE,
+     .flags = PH_DF_REQUIRED,
+     .offset = OFF(storage),
+     .kind = PH_MODULE_STORAGE,
+     .prefix = "storage"},
+    {.name = "auth_map",
+     .type = PH_DT_MODULE,
+     .flags = PH_DF_INHERIT,
+     .offset = OFF(auth_map),
+     .def = "identity",
+     .kind = PH_MODULE_TABLE,
+     .prefix = "table"},
+    {.name = "auth_map_normalize",
+     .type = PH_DT_ENUM,
+     .flags = PH_DF_INHERIT,
+     .offset = OFF(auth_map_normalize),
+     .def = "auto",
+     .values = ph_normalize_names},
+    {.name = "storage_map",
+     .type = PH_DT_MODULE,
+     .offset = OFF(storage_map),
+     .def = "identity",
+     .kind = PH_MODULE_TABLE,
+     .prefix = "table"},
+    {.name = "storage_map_normalize",
+     .type = PH_DT_ENUM,
+     .offset = OFF(storage_map_normalize),
+     .def = "auto",
+     .values = ph_normalize_names},
+    {.name = "sasl_login",
+     .type = PH_DT_BOOL,
+     .offset = OFF(sasl_login),
+     .def = "no"},
+    {.name = "max_connections",
+     .type = PH_DT_INT,
+     .offset = OFF(max_connections),
+     .def = "10000",
+     .min = 1,
+     .max = 1000000},
+    {.name = "max_connections_per_ip",
+     .type = PH_DT_INT,
+     .offset = OFF(max_connections_per_ip),
+     .def = "50",
+     .min = 1,
+     .max = 1000000},
+    {.name = "idle_timeout",
+     .type = PH_DT_DURATION,
+     .offset = OFF(idle_timeout),
+     .def = "30m"},
+    {.name = "max_line_length",
+     .type = PH_DT_SIZE,
+     .offset = OFF(max_line_length),
+     .def = "64K"},
+    {.name = "appendlimit",
+     .type = PH_DT_SIZE,
+     .offset = OFF(appendlimit),
+     .def = "0"},
+    {.name = "auth_fail_delay",
+     .type = PH_DT_DURATION,
+     .offset = OFF(auth_fail_delay),
+     .def = "1s"},
+    {.name = "workers",
+     .type = PH_DT_INT,
+     .offset = OFF(workers),
+     .def = "16",
+     .min = 1,
+     .max = 1024},
+    {.name = NULL},
+};
+
+PH_MODULE(.names = (const char *const[]){"imap", NULL},
+          .kind = PH_MODULE_ENDPOINT,
+          .description = "IMAP4rev1 server (RFC 3501)",
+          .directives = imap_directives, .conf_size = sizeof(struct imap_conf),
+          .inline_directive = "listen", .create = imap_create,
+          .destroy = imap_destroy, .reload = imap_reload,
+          .iface = &imap_vfuncs);

@@ -1,0 +1,195 @@
+/* The command table and dispatch, and the small commands of any state. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap-private.h"
+
+static const struct imap_command_def commands[] = {
+    {"CAPABILITY", IMAP_STATE_ANY, imap_cmd_capability, 0},
+    {"NOOP", IMAP_STATE_ANY, imap_cmd_noop, 0},
+    {"LOGOUT", IMAP_STATE_ANY, imap_cmd_logout, 0},
+    {"ID", IMAP_STATE_ANY, imap_cmd_id, 0},
+    {"STARTTLS", IMAP_STATE_NOT_AUTH, imap_cmd_starttls, 0},
+    {"LOGIN", IMAP_STATE_NOT_AUTH, imap_cmd_login, 0},
+    {"AUTHENTICATE", IMAP_STATE_NOT_AUTH, imap_cmd_authenticate, 0},
+    {"ENABLE", IMAP_STATE_LOGGED_IN, imap_cmd_enable, 0},
+    {"NAMESPACE", IMAP_STATE_LOGGED_IN, imap_cmd_namespace, 0},
+    {"LIST", IMAP_STATE_LOGGED_IN, imap_cmd_list, 0},
+    {"LSUB", IMAP_STATE_LOGGED_IN, imap_cmd_lsub, 0},
+    {"CREATE", IMAP_STATE_LOGGED_IN, imap_cmd_create, 0},
+    {"DELETE", IMAP_STATE_LOGGED_IN, imap_cmd_delete, 0},
+    {"RENAME", IMAP_STATE_LOGGED_IN, imap_cmd_rename, 0},
+    {"SUBSCRIBE", IMAP_STATE_LOGGED_IN, imap_cmd_subscribe, 0},
+    {"UNSUBSCRIBE", IMAP_STATE_LOGGED_IN, imap_cmd_unsubscribe, 0},
+    {"STATUS", IMAP_STATE_LOGGED_IN, imap_cmd_status, 0},
+    {"SELECT", IMAP_STATE_LOGGED_IN, imap_cmd_select, 0},
+    {"EXAMINE", IMAP_STATE_LOGGED_IN, imap_cmd_examine, 0},
+    {"APPEND", IMAP_STATE_LOGGED_IN, imap_cmd_append, 0},
+    {"IDLE", IMAP_STATE_LOGGED_IN, imap_cmd_idle, 0},
+    {"CHECK", IMAP_STATE_SELECTED, imap_cmd_check, 0},
+    {"CLOSE", IMAP_STATE_SELECTED, imap_cmd_close, 0},
+    {"UNSELECT", IMAP_STATE_SELECTED, imap_cmd_unselect, 0},
+    {"EXPUNGE", IMAP_STATE_SELECTED, imap_cmd_expunge, 0},
+    {"FETCH", IMAP_STATE_SELECTED, imap_cmd_fetch, IMAP_CMD_USES_SEQ},
+    {"STORE", IMAP_STATE_SELECTED, imap_cmd_store, IMAP_CMD_USES_SEQ},
+    {"SEARCH", IMAP_STATE_SELECTED, imap_cmd_search, IMAP_CMD_USES_SEQ},
+    {"COPY", IMAP_STATE_SELECTED, imap_cmd_copy, IMAP_CMD_USES_SEQ},
+    {"MOVE", IMAP_STATE_SELECTED, imap_cmd_move, 0},
+    {"UID", IMAP_STATE_SELECTED, imap_cmd_uid, 0},
+};
+
+const struct imap_command_def *imap_command_find(const char *name)
+{
+    for (size_t i = 0; i < PH_N_ELEMENTS(commands); i++)
+        if (strcasecmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+void imap_dispatch(struct imap_session *s, const struct ph_imap_command *cmd)
+{
+    free(s->tag);
+    s->tag = ph_strdup(cmd->tag);
+    s->cmd_uid = false;
+    s->nreported = 0;
+    const struct imap_command_def *def = imap_command_find(cmd->name);
+    s->allow_expunge = def == NULL || !(def->flags & IMAP_CMD_USES_SEQ);
+    if (def == NULL) {
+        imap_tagged(s, "BAD", "Unknown command");
+        return;
+    }
+    if (!(def->states & s->state)) {
+        if (s->state == IMAP_STATE_NOT_AUTH)
+            imap_tagged(s, "BAD", "Log in first");
+        else if (def->states == IMAP_STATE_NOT_AUTH)
+            imap_tagged(s, "BAD", "Already logged in");
+        else
+            imap_tagged(s, "BAD", "No mailbox selected");
+        return;
+    }
+    int64_t t0 = imap_now_ms();
+    def->fn(s, cmd->args, cmd->n_args);
+    if (s->srv->conf->debug)
+        ph_log_info(
+            "mod=imap event=command client=%s user=%s command=%s ms=%lld",
+            s->addr, s->user ? s->user : "-", def->name,
+            (long long)(imap_now_ms() - t0));
+}
+
+void imap_cmd_uid(struct imap_session *s, const struct ph_imap_value *args,
+                  size_t n)
+{
+    static const char *const allowed[] = {"FETCH", "STORE", "SEARCH",
+                                          "COPY",  "MOVE",  "EXPUNGE"};
+    const char *name;
+    if (n == 0 || !ph_imap_value_get_atom(&args[0], &name)) {
+        imap_tagged(s, "BAD", "UID needs a command");
+        return;
+    }
+    for (size_t i = 0; i < PH_N_ELEMENTS(allowed); i++) {
+        if (strcasecmp(name, allowed[i]) == 0) {
+            const struct imap_command_def *def = imap_command_find(name);
+            s->cmd_uid = true;
+            s->allow_expunge = true;
+            if (def->fn == imap_cmd_expunge)
+                imap_cmd_expunge(s, args + 1, n - 1);
+            else
+                def->fn(s, args + 1, n - 1);
+            return;
+        }
+    }
+    imap_tagged(s, "BAD", "Unknown UID command");
+}
+
+static bool no_args(struct imap_session *s, size_t n)
+{
+    if (n == 0)
+        return true;
+    imap_tagged(s, "BAD", "Unexpected arguments");
+    return false;
+}
+
+void imap_cmd_capability(struct imap_session *s,
+                         const struct ph_imap_value *args, size_t n)
+{
+    (void)args;
+    if (!no_args(s, n))
+        return;
+    ph_buf_puts(&s->out, "* CAPABILITY ");
+    imap_capability_write(s, &s->out);
+    ph_buf_puts(&s->out, "\r\n");
+    imap_tagged(s, "OK", "CAPABILITY completed");
+}
+
+void imap_cmd_noop(struct imap_session *s, const struct ph_imap_value *args,
+                   size_t n)
+{
+    (void)args;
+    if (no_args(s, n))
+        imap_tagged(s, "OK", "NOOP completed");
+}
+
+void imap_cmd_check(struct imap_session *s, const struct ph_imap_value *args,
+                    size_t n)
+{
+    (void)args;
+    if (no_args(s, n))
+        imap_tagged(s, "OK", "CHECK completed");
+}
+
+void imap_cmd_logout(struct imap_session *s, const struct ph_imap_value *args,
+                     size_t n)
+{
+    (void)args;
+    if (!no_args(s, n))
+        return;
+    ph_buf_puts(&s->out, "* BYE Logging out\r\n");
+    s->state = IMAP_STATE_LOGOUT;
+    imap_tagged(s, "OK", "LOGOUT completed");
+    s->closing = true;
+}
+
+void imap_cmd_namespace(struct imap_session *s,
+                        const struct ph_imap_value *args, size_t n)
+{
+    (void)args;
+    if (!no_args(s, n))
+        return;
+    ph_buf_puts(&s->out, "* NAMESPACE ((\"\" \".\")) NIL NIL\r\n");
+    imap_tagged(s, "OK", "NAMESPACE completed");
+}
+
+void imap_cmd_enable(struct imap_session *s, const struct ph_imap_value *args,
+                     size_t n)
+{
+    const char *name;
+    for (size_t i = 0; i < n; i++) {
+        if (!ph_imap_value_get_atom(&args[i], &name)) {
+            imap_tagged(s, "BAD", "ENABLE takes capability names");
+            return;
+        }
+    }
+    if (n == 0) {
+        imap_tagged(s, "BAD", "ENABLE needs a capability name");
+        return;
+    }
+    /* None of our extensions needs enabling (RFC 5161: ignore unknown). */
+    ph_buf_puts(&s->out, "* ENABLED\r\n");
+    imap_tagged(s, "OK", "ENABLE completed");
+}
+
+void imap_cmd_id(struct imap_session *s, const struct ph_imap_value *args,
+                 size_t n)
+{
+    const struct ph_imap_value *items;
+    size_t ni;
+    if (n != 1 || (args[0].type != PH_IMAP_VALUE_NIL &&
+                   (!ph_imap_value_get_list(&args[0], &items, &ni) ||
+                    ni % 2 != 0 || ni > 60))) {
+        imap_tagged(s, "BAD", "ID takes NIL or a list of field/value pairs");
+        return;
+    }
+    ph_buf_puts(&s->out, "* ID (\"name\" \"posthorn\")\r\n");
+    imap_tagged(s, "OK", "ID completed");
+}

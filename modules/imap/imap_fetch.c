@@ -1,0 +1,399 @@
+/* FETCH and UID FETCH (RFC 3501 6.4.5, 7.4.2): metadata from storage, the
+ * parsed structure stored with each message (ENVELOPE, BODYSTRUCTURE and
+ * the byte ranges of BODY[section]), message bytes streamed to the client. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <posthorn/message.h>
+
+#include "imap-private.h"
+
+enum item_kind {
+    ITEM_FLAGS,
+    ITEM_UID,
+    ITEM_INTERNALDATE,
+    ITEM_SIZE,
+    ITEM_ENVELOPE,
+    ITEM_BODYSTRUCTURE,
+    ITEM_BODY,
+    ITEM_SECTION, /* BODY[...], BODY.PEEK[...], RFC822, RFC822.HEADER/TEXT */
+};
+
+struct item {
+    enum item_kind kind;
+    char *name; /* SECTION: as the response names it, without <origin> */
+    char *spec; /* SECTION: between the brackets */
+    bool partial;
+    uint64_t start, count;
+};
+
+struct items {
+    struct item v[64];
+    size_t n;
+    bool need_info, sets_seen, has_flags, has_uid;
+};
+
+static void items_clear(struct items *it)
+{
+    for (size_t i = 0; i < it->n; i++) {
+        free(it->v[i].name);
+        free(it->v[i].spec);
+    }
+}
+
+static bool add_simple(struct items *it, enum item_kind k)
+{
+    if (it->n >= PH_N_ELEMENTS(it->v))
+        return false;
+    it->v[it->n++] = (struct item){.kind = k};
+    if (k == ITEM_ENVELOPE || k == ITEM_BODYSTRUCTURE || k == ITEM_BODY)
+        it->need_info = true;
+    if (k == ITEM_FLAGS)
+        it->has_flags = true;
+    if (k == ITEM_UID)
+        it->has_uid = true;
+    return true;
+}
+
+static bool add_section(struct items *it, const char *name, const char *spec,
+                        size_t speclen, bool seen, const char *partial)
+{
+    if (it->n >= PH_N_ELEMENTS(it->v))
+        return false;
+    struct ph_message_section sec;
+    const char *err;
+    if (ph_message_section_parse(spec, speclen, &sec, &err) < 0)
+        return false;
+    ph_message_section_clear(&sec);
+    struct item *x = &it->v[it->n];
+    *x = (struct item){.kind = ITEM_SECTION};
+    if (partial) {
+        char *end;
+        if (partial[0] != '<')
+            return false;
+        unsigned long long a = strtoull(partial + 1, &end, 10);
+        if (end == partial + 1 || *end != '.')
+            return false;
+        const char *p2 = end + 1;
+        unsigned long long b = strtoull(p2, &end, 10);
+        if (end == p2 || strcmp(end, ">") != 0 || b == 0)
+            return false;
+        x->partial = true;
+        x->start = a;
+        x->count = b;
+    }
+    x->spec = ph_strndup(spec, speclen);
+    x->name = name ? ph_strdup(name) : ph_strdup_printf("BODY[%s]", x->spec);
+    it->n++;
+    it->need_info = true;
+    if (seen)
+        it->sets_seen = true;
+    return true;
+}
+
+static bool parse_item(struct items *it, const char *a)
+{
+    static const struct {
+        const char *name;
+        enum item_kind kind;
+    } simple[] = {{"FLAGS", ITEM_FLAGS},
+                  {"UID", ITEM_UID},
+                  {"INTERNALDATE", ITEM_INTERNALDATE},
+                  {"RFC822.SIZE", ITEM_SIZE},
+                  {"ENVELOPE", ITEM_ENVELOPE},
+                  {"BODYSTRUCTURE", ITEM_BODYSTRUCTURE},
+                  {"BODY", ITEM_BODY}};
+    for (size_t i = 0; i < PH_N_ELEMENTS(simple); i++)
+        if (strcasecmp(a, simple[i].name) == 0)
+            return add_simple(it, simple[i].kind);
+    if (strcasecmp(a, "RFC822") == 0)
+        return add_section(it, "RFC822", "", 0, true, NULL);
+    if (strcasecmp(a, "RFC822.HEADER") == 0)
+        return add_section(it, "RFC822.HEADER", "HEADER", 6, false, NULL);
+    if (strcasecmp(a, "RFC822.TEXT") == 0)
+        return add_section(it, "RFC822.TEXT", "TEXT", 4, true, NULL);
+    bool peek = strncasecmp(a, "BODY.PEEK[", 10) == 0;
+    if (!peek && strncasecmp(a, "BODY[", 5) != 0)
+        return false;
+    const char *spec = a + (peek ? 10 : 5);
+    const char *close = strrchr(spec, ']');
+    if (close == NULL)
+        return false;
+    return add_section(it, NULL, spec, (size_t)(close - spec), !peek,
+                       close[1] ? close + 1 : NULL);
+}
+
+static bool parse_items(struct items *it, const struct ph_imap_value *v)
+{
+    const char *a;
+    const struct ph_imap_value *list;
+    size_t n;
+    if (ph_imap_value_get_list(v, &list, &n)) {
+        if (n == 0)
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if (!ph_imap_value_get_atom(&list[i], &a) ||
+                list[i].type == PH_IMAP_VALUE_NIL || !parse_item(it, a))
+                return false;
+        return true;
+    }
+    if (!ph_imap_value_get_atom(v, &a))
+        return false;
+    if (strcasecmp(a, "ALL") == 0 || strcasecmp(a, "FAST") == 0 ||
+        strcasecmp(a, "FULL") == 0) {
+        add_simple(it, ITEM_FLAGS);
+        add_simple(it, ITEM_INTERNALDATE);
+        add_simple(it, ITEM_SIZE);
+        if (strcasecmp(a, "FAST") != 0)
+            add_simple(it, ITEM_ENVELOPE);
+        if (strcasecmp(a, "FULL") == 0)
+            add_simple(it, ITEM_BODY);
+        return true;
+    }
+    return parse_item(it, a);
+}
+
+/* What one message needs for its response, copied out of the callback. */
+struct msg {
+    uint32_t uid;
+    uint64_t modseq;
+    uint32_t flags;
+    bool recent, seen_now;
+    struct ph_strlist keywords;
+    time_t internal_date;
+    int internal_tz;
+    uint64_t size;
+    void *info;
+    size_t info_size;
+};
+
+struct collect {
+    struct msg *v;
+    size_t n, cap;
+};
+
+static int collect_cb(void *arg, const struct ph_message_meta *m)
+{
+    struct collect *c = arg;
+    ph_array_grow(&c->v, &c->cap, c->n + 1, sizeof(*c->v));
+    struct msg *x = &c->v[c->n++];
+    memset(x, 0, sizeof(*x));
+    x->uid = m->uid;
+    x->modseq = m->modseq;
+    x->flags = m->flags;
+    x->recent = m->recent;
+    for (size_t i = 0; i < m->nkeywords; i++)
+        ph_strlist_add(&x->keywords, m->keywords[i]);
+    x->internal_date = m->internal_date;
+    x->internal_tz = m->internal_tz;
+    x->size = m->size;
+    if (m->info && m->info_size) {
+        x->info = ph_malloc(m->info_size);
+        memcpy(x->info, m->info, m->info_size);
+        x->info_size = m->info_size;
+    }
+    return 0;
+}
+
+static int seen_cb(void *arg, const struct ph_message_meta *m)
+{
+    struct ph_uidset *set = arg;
+    ph_uidset_add(set, m->uid);
+    return 0;
+}
+
+static int buf_cb(void *arg, const void *data, size_t len)
+{
+    ph_buf_append(arg, data, len);
+    return 0;
+}
+
+struct stream_ctx {
+    struct imap_session *s;
+    uint64_t written;
+};
+
+static int stream_cb(void *arg, const void *data, size_t len)
+{
+    struct stream_ctx *c = arg;
+    ph_buf_append(&c->s->out, data, len);
+    c->written += len;
+    if (c->s->out.len >= 256 * 1024 && imap_flush(c->s) < 0)
+        return -1;
+    return 0;
+}
+
+/* Writes one BODY[...] item's value. -1 when the storage failed. */
+static int write_section(struct imap_session *s, const struct item *x,
+                         const struct msg *m,
+                         const struct ph_message_info *info)
+{
+    struct ph_message_section sec;
+    const char *err;
+    uint64_t off = 0, size = 0;
+    if (ph_message_section_parse(x->spec, strlen(x->spec), &sec, &err) < 0)
+        return -1;
+    bool found = info ? ph_message_section_lookup(info, &sec, &off, &size) ==
+                            PH_MESSAGE_SECTION_FOUND
+                      : (x->spec[0] == '\0' && (size = m->size, true));
+    ph_buf_puts(&s->out, x->name);
+    if (x->partial)
+        ph_buf_printf(&s->out, "<%llu>", (unsigned long long)x->start);
+    ph_buf_putc(&s->out, ' ');
+    int ret = 0;
+    if (!found) {
+        ph_buf_puts(&s->out, "\"\"");
+    } else if (sec.text == PH_MESSAGE_SECTION_HEADER_FIELDS ||
+               sec.text == PH_MESSAGE_SECTION_HEADER_FIELDS_NOT) {
+        struct ph_buf hdr = {0}, filtered = {0};
+        if (ph_mailbox_read(s->mb, m->uid, off, size, buf_cb, &hdr, &err) < 0) {
+            ph_log_warn(
+                "mod=imap event=read_failed user=%s uid=%u error=\"%s\"",
+                s->user, m->uid, err);
+            ret = -1;
+        }
+        ph_message_header_filter(
+            hdr.data ? hdr.data : "", hdr.len, &sec.fields,
+            sec.text == PH_MESSAGE_SECTION_HEADER_FIELDS_NOT, &filtered);
+        uint64_t foff = 0, fsize = filtered.len;
+        if (x->partial)
+            ph_message_range_partial(&foff, &fsize, x->start, x->count);
+        ph_imap_write_literal(
+            &s->out, filtered.data ? filtered.data + foff : "", (size_t)fsize);
+        ph_buf_free(&hdr);
+        ph_buf_free(&filtered);
+    } else {
+        if (x->partial)
+            ph_message_range_partial(&off, &size, x->start, x->count);
+        ph_buf_printf(&s->out, "{%llu}\r\n", (unsigned long long)size);
+        struct stream_ctx c = {.s = s};
+        if (size > 0 && ph_mailbox_read(s->mb, m->uid, off, size, stream_cb, &c,
+                                        &err) < 0) {
+            ph_log_warn(
+                "mod=imap event=read_failed user=%s uid=%u error=\"%s\"",
+                s->user, m->uid, err);
+            ret = -1;
+        }
+        /* Keep the literal's promise even when storage came up short. */
+        for (; c.written < size; c.written++)
+            ph_buf_putc(&s->out, ' ');
+    }
+    ph_message_section_clear(&sec);
+    return ret;
+}
+
+void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
+                    size_t n)
+{
+    struct items it = {0};
+    if (n != 2 || !parse_items(&it, &args[1])) {
+        items_clear(&it);
+        imap_tagged(s, "BAD", "Invalid FETCH items");
+        return;
+    }
+    if (s->cmd_uid && !it.has_uid)
+        add_simple(&it, ITEM_UID);
+    struct ph_uidset set = {0}, seen_now = {0};
+    if (imap_parse_set(s, &args[0], s->cmd_uid, &set) < 0) {
+        items_clear(&it);
+        return;
+    }
+    const char *err;
+    if (it.sets_seen && !s->readonly && set.n > 0) {
+        struct ph_flags seen = {.system = PH_FLAG_SEEN};
+        if (ph_mailbox_store(s->mb, &set, PH_STORE_ADD, &seen, 0, NULL, seen_cb,
+                             &seen_now, &err) < 0)
+            ph_log_warn("mod=imap event=set_seen_failed user=%s error=\"%s\"",
+                        s->user, err);
+    }
+    struct collect c = {0};
+    int r = set.n
+                ? ph_mailbox_fetch(s->mb, &set, it.need_info ? PH_META_INFO : 0,
+                                   collect_cb, &c, &err)
+                : 0;
+    if (r < 0) {
+        imap_storage_no(s, r, err);
+        goto out;
+    }
+    bool failed = false;
+    for (size_t i = 0; i < c.n && !s->io_failed; i++) {
+        struct msg *m = &c.v[i];
+        uint32_t seq = imap_view_seq(s, m->uid);
+        if (seq == 0)
+            continue;
+        struct ph_message_info *info = NULL;
+        if (it.need_info && m->info &&
+            ph_message_info_deserialize(m->info, m->info_size, &info, &err) <
+                0) {
+            ph_log_warn(
+                "mod=imap event=bad_message_info user=%s uid=%u error=\"%s\"",
+                s->user, m->uid, err);
+            failed = true;
+            continue;
+        }
+        bool show_flags = it.has_flags || ph_uidset_contains(&seen_now, m->uid);
+        ph_buf_printf(&s->out, "* %u FETCH (", seq);
+        bool first = true;
+        if (show_flags) {
+            ph_buf_puts(&s->out, "FLAGS ");
+            imap_write_flags(&s->out, m->flags, m->keywords.v, m->keywords.n,
+                             m->recent);
+            imap_reported_add(s, m->uid, m->modseq);
+            first = false;
+        }
+        for (size_t k = 0; k < it.n; k++) {
+            const struct item *x = &it.v[k];
+            if (x->kind == ITEM_FLAGS)
+                continue;
+            if (!first)
+                ph_buf_putc(&s->out, ' ');
+            first = false;
+            switch (x->kind) {
+            case ITEM_FLAGS: break;
+            case ITEM_UID: ph_buf_printf(&s->out, "UID %u", m->uid); break;
+            case ITEM_INTERNALDATE:
+                ph_buf_puts(&s->out, "INTERNALDATE ");
+                ph_imap_date_time_write(&s->out, m->internal_date,
+                                        m->internal_tz);
+                break;
+            case ITEM_SIZE:
+                ph_buf_printf(&s->out, "RFC822.SIZE %llu",
+                              (unsigned long long)m->size);
+                break;
+            case ITEM_ENVELOPE:
+                ph_buf_printf(&s->out, "ENVELOPE %s",
+                              info ? info->envelope : "NIL");
+                break;
+            case ITEM_BODYSTRUCTURE:
+                ph_buf_printf(&s->out, "BODYSTRUCTURE %s",
+                              info ? info->bodystructure : "NIL");
+                break;
+            case ITEM_BODY:
+                ph_buf_printf(&s->out, "BODY %s", info ? info->body : "NIL");
+                break;
+            case ITEM_SECTION:
+                if (write_section(s, x, m, info) < 0)
+                    failed = true;
+                break;
+            }
+        }
+        ph_buf_puts(&s->out, ")\r\n");
+        ph_message_info_free(&info);
+        if (s->out.len >= 256 * 1024)
+            (void)imap_flush(s);
+    }
+    if (failed)
+        imap_tagged(s, "NO", "[SERVERBUG] Some messages could not be fetched");
+    else
+        imap_tagged(s, "OK", "FETCH completed");
+out:
+    for (size_t i = 0; i < c.n; i++) {
+        ph_strlist_clear(&c.v[i].keywords);
+        free(c.v[i].info);
+    }
+    free(c.v);
+    ph_uidset_clear(&set);
+    ph_uidset_clear(&seen_now);
+    items_clear(&it);
+}

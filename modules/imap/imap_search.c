@@ -1,0 +1,276 @@
+/* SEARCH and UID SEARCH (RFC 3501 6.4.4): the program is parsed and
+ * evaluated by libposthorn; this file feeds it messages of the view, with
+ * header values from the stored structure and bodies decoded on demand. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <posthorn/imap-search.h>
+#include <posthorn/message.h>
+
+#include "imap-private.h"
+
+struct smsg {
+    uint32_t uid;
+    uint64_t modseq;
+    uint32_t flags;
+    bool recent;
+    struct ph_strlist keywords;
+    time_t internal_date;
+    int internal_tz;
+    uint64_t size;
+    void *info;
+    size_t info_size;
+};
+
+struct scollect {
+    struct smsg *v;
+    size_t n, cap;
+};
+
+static int scollect_cb(void *arg, const struct ph_message_meta *m)
+{
+    struct scollect *c = arg;
+    ph_array_grow(&c->v, &c->cap, c->n + 1, sizeof(*c->v));
+    struct smsg *x = &c->v[c->n++];
+    memset(x, 0, sizeof(*x));
+    x->uid = m->uid;
+    x->modseq = m->modseq;
+    x->flags = m->flags;
+    x->recent = m->recent;
+    for (size_t i = 0; i < m->nkeywords; i++)
+        ph_strlist_add(&x->keywords, m->keywords[i]);
+    x->internal_date = m->internal_date;
+    x->internal_tz = m->internal_tz;
+    x->size = m->size;
+    if (m->info && m->info_size) {
+        x->info = ph_malloc(m->info_size);
+        memcpy(x->info, m->info, m->info_size);
+        x->info_size = m->info_size;
+    }
+    return 0;
+}
+
+/* Per message: the parsed structure and the header values handed out. */
+struct eval_ctx {
+    struct imap_session *s;
+    const struct smsg *m;
+    struct ph_message_info *info;
+    struct ph_strlist **lists;
+    size_t nlists, caplists;
+};
+
+static int header_cb(void *context, const char *name,
+                     const char *const **values_r, size_t *n_r)
+{
+    struct eval_ctx *c = context;
+    struct ph_strlist *vals = ph_calloc(1, sizeof(*vals));
+    ph_array_grow(&c->lists, &c->caplists, c->nlists + 1, sizeof(*c->lists));
+    c->lists[c->nlists++] = vals;
+    if (c->info && c->info->header) {
+        struct ph_strlist names = {0};
+        ph_strlist_add(&names, name);
+        struct ph_buf f = {0};
+        ph_message_header_filter(c->info->header, c->info->header_size, &names,
+                                 false, &f);
+        ph_strlist_clear(&names);
+        /* Fields start at a line that does not begin with white space. */
+        const char *p = f.data ? f.data : "", *end = p + f.len;
+        while (p < end) {
+            const char *colon = memchr(p, ':', (size_t)(end - p));
+            if (colon == NULL)
+                break;
+            struct ph_buf raw = {0};
+            const char *q = colon + 1;
+            for (;;) {
+                const char *nl = memchr(q, '\n', (size_t)(end - q));
+                const char *le = nl ? nl : end;
+                size_t l = (size_t)(le - q);
+                if (l > 0 && q[l - 1] == '\r')
+                    l--;
+                ph_buf_append(&raw, q, l);
+                q = nl ? nl + 1 : end;
+                if (q >= end || (*q != ' ' && *q != '\t'))
+                    break;
+            }
+            const char *v = raw.data ? raw.data : "";
+            while (*v == ' ' || *v == '\t')
+                v++;
+            struct ph_buf dec = {0};
+            ph_rfc2047_decode(v, strlen(v), &dec);
+            ph_strlist_add(vals, dec.data ? dec.data : "");
+            ph_buf_free(&dec);
+            ph_buf_free(&raw);
+            p = q;
+            if (p < end && (*p == '\r' || *p == '\n'))
+                break;
+        }
+        ph_buf_free(&f);
+    }
+    *values_r = (const char *const *)vals->v;
+    *n_r = vals->n;
+    return 0;
+}
+
+struct match_ctx {
+    struct ph_message_matcher *matcher;
+    struct ph_message_decoder *dec;
+    bool matched;
+};
+
+static void decoded_cb(void *context, const char *data, size_t len)
+{
+    struct match_ctx *mc = context;
+    if (!mc->matched && ph_message_matcher_feed(mc->matcher, data, len))
+        mc->matched = true;
+}
+
+static int raw_cb(void *arg, const void *data, size_t len)
+{
+    struct match_ctx *mc = arg;
+    if (!mc->matched)
+        ph_message_decoder_feed(mc->dec, data, len);
+    return 0;
+}
+
+static int text_cb(void *context, bool whole, const char *key, size_t key_len,
+                   bool *match_r)
+{
+    struct eval_ctx *c = context;
+    struct match_ctx mc = {.matcher = ph_message_matcher_new(key, key_len)};
+    const char *err;
+    int ret = 0;
+    if (whole && c->info && c->info->header) {
+        struct ph_buf dec = {0};
+        ph_rfc2047_decode(c->info->header, c->info->header_size, &dec);
+        decoded_cb(&mc, dec.data ? dec.data : "", dec.len);
+        ph_buf_free(&dec);
+    }
+    if (c->info == NULL) {
+        mc.dec = ph_message_decoder_new(PH_MESSAGE_ENCODING_8BIT, NULL,
+                                        decoded_cb, &mc);
+        if (ph_mailbox_read(c->s->mb, c->m->uid, 0, c->m->size, raw_cb, &mc,
+                            &err) < 0)
+            ret = -1;
+        ph_message_decoder_finish(&mc.dec);
+    }
+    for (uint32_t i = 0;
+         c->info && i < c->info->n_parts && !mc.matched && ret == 0; i++) {
+        const struct ph_message_part *p = &c->info->parts[i];
+        if (p->n_children > 0 || !(p->flags & PH_MESSAGE_PART_TEXT) ||
+            p->body_size == 0)
+            continue;
+        mc.dec =
+            ph_message_decoder_new(p->encoding, p->charset, decoded_cb, &mc);
+        if (ph_mailbox_read(c->s->mb, c->m->uid, p->body_offset, p->body_size,
+                            raw_cb, &mc, &err) < 0)
+            ret = -1;
+        ph_message_decoder_finish(&mc.dec);
+    }
+    *match_r = mc.matched;
+    ph_message_matcher_free(&mc.matcher);
+    return ret;
+}
+
+/* SENTBEFORE/SENTON/SENTSINCE are cheap keys but need the Date header,
+ * which comes with the stored structure. */
+static bool uses_sent_date(const struct ph_imap_search_key *k)
+{
+    if (k->op == PH_IMAP_SEARCH_SENTBEFORE || k->op == PH_IMAP_SEARCH_SENTON ||
+        k->op == PH_IMAP_SEARCH_SENTSINCE)
+        return true;
+    for (size_t i = 0; i < k->n_children; i++)
+        if (uses_sent_date(&k->children[i]))
+            return true;
+    return false;
+}
+
+void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
+                     size_t n)
+{
+    struct ph_imap_search_params params = {
+        .max_seq = (uint32_t)s->nuids,
+        .max_uid = s->nuids ? s->uids[s->nuids - 1] : 0,
+    };
+    struct ph_imap_search *prog = NULL;
+    const char *err;
+    int r = ph_imap_search_parse(args, n, &params, &prog, &err);
+    if (r == PH_IMAP_SEARCH_BADCHARSET) {
+        imap_tagged(s, "NO", "[BADCHARSET %s] %s", PH_IMAP_SEARCH_CHARSETS,
+                    err);
+        return;
+    }
+    if (r != PH_IMAP_SEARCH_OK) {
+        imap_tagged(s, "BAD", "%s", err);
+        return;
+    }
+    bool need_info = ph_imap_search_cost(prog) != PH_IMAP_SEARCH_COST_META ||
+                     uses_sent_date(&prog->root);
+    struct ph_uidset all = {0};
+    for (size_t i = 0; i < s->nuids; i++)
+        ph_uidset_add(&all, s->uids[i]);
+    struct scollect c = {0};
+    r = all.n ? ph_mailbox_fetch(s->mb, &all, need_info ? PH_META_INFO : 0,
+                                 scollect_cb, &c, &err)
+              : 0;
+    ph_uidset_clear(&all);
+    if (r < 0) {
+        imap_storage_no(s, r, err);
+        goto out;
+    }
+    struct ph_buf res = {0};
+    bool failed = false;
+    for (size_t i = 0; i < c.n && !failed; i++) {
+        const struct smsg *m = &c.v[i];
+        uint32_t seq = imap_view_seq(s, m->uid);
+        if (seq == 0)
+            continue;
+        struct eval_ctx ec = {.s = s, .m = m};
+        if (m->info && ph_message_info_deserialize(m->info, m->info_size,
+                                                   &ec.info, &err) < 0)
+            ec.info = NULL;
+        struct ph_imap_search_msg sm = {
+            .seq = seq,
+            .uid = m->uid,
+            .flags = m->flags,
+            .recent = m->recent,
+            .keywords = m->keywords.v,
+            .n_keywords = m->keywords.n,
+            .size = m->size,
+            .internal_date = m->internal_date,
+            .internal_tz = m->internal_tz,
+            .has_date = ec.info && ec.info->has_date,
+            .date = ec.info ? ec.info->date : 0,
+            .date_tz = ec.info ? ec.info->date_tz_offset : 0,
+            .modseq = m->modseq,
+            .header = header_cb,
+            .text_contains = text_cb,
+            .context = &ec,
+        };
+        int mr = ph_imap_search_match(prog, &sm);
+        if (mr < 0)
+            failed = true;
+        else if (mr == 1)
+            ph_buf_printf(&res, " %u", s->cmd_uid ? m->uid : seq);
+        for (size_t k = 0; k < ec.nlists; k++) {
+            ph_strlist_clear(ec.lists[k]);
+            free(ec.lists[k]);
+        }
+        free(ec.lists);
+        ph_message_info_free(&ec.info);
+    }
+    if (failed) {
+        imap_tagged(s, "NO", "[SERVERBUG] Search failed");
+    } else {
+        ph_buf_printf(&s->out, "* SEARCH%s\r\n", res.data ? res.data : "");
+        imap_tagged(s, "OK", "SEARCH completed");
+    }
+    ph_buf_free(&res);
+out:
+    for (size_t i = 0; i < c.n; i++) {
+        ph_strlist_clear(&c.v[i].keywords);
+        free(c.v[i].info);
+    }
+    free(c.v);
+    ph_imap_search_free(&prog);
+}

@@ -1,0 +1,771 @@
+/* An IMAP session: socket I/O, driving the command parser, the seq -> UID
+ * view of the selected mailbox and the untagged updates. Everything lives
+ * in struct imap_session, so a worker can leave it parked at any point
+ * between parser events. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "imap-private.h"
+
+struct imap_session *imap_session_new(struct imap_server *srv, int fd,
+                                      const char *addr, bool implicit_tls)
+{
+    struct imap_session *s = ph_calloc(1, sizeof(*s));
+    s->srv = srv;
+    s->graph = srv->graph;
+    ph_graph_ref(s->graph);
+    s->fd = fd;
+    s->implicit_tls = implicit_tls;
+    snprintf(s->addr, sizeof(s->addr), "%s", addr);
+    struct ph_imap_parser_limits lim;
+    ph_imap_parser_limits_default(&lim);
+    lim.max_line_length = (size_t)srv->conf->max_line_length;
+    s->parser = ph_imap_parser_new(&lim);
+    s->state = IMAP_STATE_NOT_AUTH;
+    s->last_active_ms = imap_now_ms();
+    return s;
+}
+
+void imap_session_stop_watch(struct imap_session *s)
+{
+    const char *err;
+    if (s->mb && s->idling && ph_mailbox_watch(s->mb, NULL, NULL, &err) < 0)
+        ph_log_warn("mod=imap event=unwatch_failed error=\"%s\"", err);
+    s->idling = false;
+}
+
+static void close_mailbox(struct imap_session *s)
+{
+    imap_session_stop_watch(s);
+    if (s->mb)
+        ph_mailbox_close(&s->mb);
+    imap_view_reset(s);
+}
+
+void imap_session_free(struct imap_session **sp)
+{
+    struct imap_session *s = *sp;
+    if (s == NULL)
+        return;
+    *sp = NULL;
+    close_mailbox(s);
+    if (s->app)
+        ph_append_abort(&s->app);
+    if (s->app_spool)
+        fclose(s->app_spool);
+    ph_account_release(&s->acct);
+    ph_imap_parser_free(&s->parser);
+    ph_buf_free(&s->out);
+    ph_uidset_clear(&s->pending_expunge);
+    free(s->user);
+    free(s->tag);
+    free(s->idle_tag);
+    free(s->uids);
+    free(s->reported);
+    free(s->delayed_reply);
+    ph_tls_session_free(&s->tls_sess);
+    close(s->fd);
+    if (s->graph)
+        ph_graph_unref(&s->graph);
+    free(s);
+}
+
+void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
+                   size_t len)
+{
+    if (!s->srv->conf->io_debug)
+        return;
+    const char *p = data, *end = data + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        size_t shown = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
+        char *line = ph_strndup(p, shown);
+        if (*dir == 'C') {
+            /* Mask passwords and SASL payloads: LOGIN's arguments after the
+             * user name, AUTHENTICATE's initial response, the lines that
+             * follow them (continuations, literals). */
+            if (s->io_in_sasl || s->io_mask_next) {
+                free(line);
+                line = ph_strdup("<masked>");
+                s->io_mask_next = shown > 0 && p[shown - 1] == '}';
+            } else {
+                char *sp1 = strchr(line, ' ');
+                char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+                if (sp1 && (strncasecmp(sp1 + 1, "LOGIN ", 6) == 0 ||
+                            strncasecmp(sp1 + 1, "AUTHENTICATE ", 13) == 0)) {
+                    char *sp3 = sp2 ? strchr(sp2 + 1, ' ') : NULL;
+                    if (sp3) {
+                        sp3[1] = '\0';
+                        char *m = ph_strdup_printf("%s<masked>", line);
+                        free(line);
+                        line = m;
+                    }
+                    s->io_mask_next = true;
+                }
+            }
+        }
+        char *esc = ph_log_escape(line);
+        ph_log_info("mod=imap event=io client=%s dir=%s data=%s", s->addr, dir,
+                    esc);
+        free(esc);
+        free(line);
+        p += n + (nl ? 1 : 0);
+    }
+}
+
+/* Inside a command a client gets a minute per step (a continuation line, a
+ * chunk of a slow write): a worker is held meanwhile. Between commands the
+ * session is parked and idle_timeout applies. */
+#define IMAP_STEP_TIMEOUT_MS 60000
+#define IMAP_HANDSHAKE_TIMEOUT_MS 30000
+
+static int wait_fd(struct imap_session *s, short events)
+{
+    struct pollfd pfd = {.fd = s->fd, .events = events};
+    int64_t timeout = s->srv->conf->idle_timeout < IMAP_STEP_TIMEOUT_MS
+                          ? s->srv->conf->idle_timeout
+                          : IMAP_STEP_TIMEOUT_MS;
+    for (;;) {
+        int r = poll(&pfd, 1, timeout > INT32_MAX ? INT32_MAX : (int)timeout);
+        if (r > 0)
+            return 0;
+        if (r == 0)
+            return -1;
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
+int imap_flush(struct imap_session *s)
+{
+    if (s->out.len == 0 || s->io_failed) {
+        ph_buf_reset(&s->out);
+        return s->io_failed ? -1 : 0;
+    }
+    imap_io_debug(s, "S", s->out.data, s->out.len);
+    if (s->tls_sess) {
+        if (ph_tls_write_all(s->tls_sess, s->out.data, s->out.len) < 0) {
+            if (s->srv->conf->io_errors)
+                ph_log_warn(
+                    "mod=imap event=io_error client=%s op=write error=\"%s\"",
+                    s->addr, ph_tls_error(s->tls_sess));
+            s->io_failed = true;
+            s->closing = true;
+        }
+        ph_buf_reset(&s->out);
+        return s->io_failed ? -1 : 0;
+    }
+    size_t off = 0;
+    while (off < s->out.len) {
+        ssize_t w = send(s->fd, s->out.data + off, s->out.len - off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            off += (size_t)w;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_fd(s, POLLOUT) < 0)
+                goto fail;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else {
+            goto fail;
+        }
+    }
+    ph_buf_reset(&s->out);
+    return 0;
+fail:
+    if (s->srv->conf->io_errors)
+        ph_log_warn("mod=imap event=io_error client=%s op=write error=\"%s\"",
+                    s->addr, strerror(errno));
+    s->io_failed = true;
+    s->closing = true;
+    ph_buf_reset(&s->out);
+    return -1;
+}
+
+void imap_reply(struct imap_session *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text;
+    if (vasprintf(&text, fmt, ap) < 0)
+        text = NULL;
+    va_end(ap);
+    if (text) {
+        ph_buf_puts(&s->out, text);
+        free(text);
+    }
+    ph_buf_puts(&s->out, "\r\n");
+    if (s->out.len > 65536)
+        (void)imap_flush(s);
+}
+
+void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
+                 ...)
+{
+    if (s->mb && s->state == IMAP_STATE_SELECTED)
+        imap_send_updates(s, s->allow_expunge);
+    va_list ap;
+    va_start(ap, fmt);
+    char *text;
+    if (vasprintf(&text, fmt, ap) < 0)
+        text = NULL;
+    va_end(ap);
+    ph_buf_printf(&s->out, "%s %s %s\r\n", s->tag ? s->tag : "*", status,
+                  text ? text : "");
+    free(text);
+}
+
+void imap_capability_write(struct imap_session *s, struct ph_buf *out)
+{
+    const struct imap_conf *c = s->srv->conf;
+    ph_buf_puts(out,
+                "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
+                "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE");
+    uint64_t limit = c->appendlimit;
+    if (limit == 0 && s->acct)
+        limit = ph_account_appendlimit(s->acct);
+    if (limit > 0)
+        ph_buf_printf(out, " APPENDLIMIT=%llu", (unsigned long long)limit);
+    else
+        ph_buf_puts(out, " APPENDLIMIT");
+    if (s->state != IMAP_STATE_NOT_AUTH)
+        return;
+    if (s->srv->tls_enabled && !s->tls)
+        ph_buf_puts(out, " STARTTLS");
+    if (!s->tls && !s->srv->insecure_auth) {
+        ph_buf_puts(out, " LOGINDISABLED");
+        return;
+    }
+    ph_buf_puts(out, " AUTH=PLAIN");
+    if (c->sasl_login)
+        ph_buf_puts(out, " AUTH=LOGIN");
+}
+
+/* Reads what the socket has. 1: data, 0: nothing now (EAGAIN), -1: EOF or
+ * error. */
+static int read_some(struct imap_session *s)
+{
+    while (s->tls_sess) {
+        ssize_t n = ph_tls_read_nb(s->tls_sess, s->inbuf, sizeof(s->inbuf));
+        if (n > 0) {
+            s->inpos = 0;
+            s->inlen = (size_t)n;
+            imap_io_debug(s, "C", s->inbuf, (size_t)n);
+            return 1;
+        }
+        if (n == PH_TLS_WANT_READ)
+            return 0;
+        if (n == PH_TLS_WANT_WRITE) {
+            if (wait_fd(s, POLLOUT) < 0)
+                return -1;
+            continue;
+        }
+        if (n < 0 && s->srv->conf->io_errors)
+            ph_log_warn(
+                "mod=imap event=io_error client=%s op=read error=\"%s\"",
+                s->addr, ph_tls_error(s->tls_sess));
+        return -1;
+    }
+    for (;;) {
+        ssize_t n = recv(s->fd, s->inbuf, sizeof(s->inbuf), MSG_DONTWAIT);
+        if (n > 0) {
+            s->inpos = 0;
+            s->inlen = (size_t)n;
+            imap_io_debug(s, "C", s->inbuf, (size_t)n);
+            return 1;
+        }
+        if (n == 0)
+            return -1;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        if (s->srv->conf->io_errors)
+            ph_log_warn(
+                "mod=imap event=io_error client=%s op=read error=\"%s\"",
+                s->addr, strerror(errno));
+        return -1;
+    }
+}
+
+int imap_read_line(struct imap_session *s, char **line_r, size_t *len_r)
+{
+    ph_imap_parser_line_mode(s->parser);
+    for (;;) {
+        while (s->inpos < s->inlen) {
+            size_t used;
+            enum ph_imap_parse_event ev = ph_imap_parser_feed(
+                s->parser, s->inbuf + s->inpos, s->inlen - s->inpos, &used);
+            s->inpos += used;
+            if (ev == PH_IMAP_PARSE_LINE) {
+                const char *l = ph_imap_parser_line(s->parser, len_r);
+                *line_r = ph_strndup(l, *len_r);
+                return 0;
+            }
+            if (ev == PH_IMAP_PARSE_ERROR)
+                return -2;
+        }
+        if (imap_flush(s) < 0)
+            return -1;
+        int r = read_some(s);
+        if (r < 0)
+            return -1;
+        if (r == 0 && wait_fd(s, POLLIN) < 0)
+            return -1;
+    }
+}
+
+/* ---- The seq -> UID view ------------------------------------------------ */
+
+void imap_view_reset(struct imap_session *s)
+{
+    free(s->uids);
+    free(s->recent);
+    s->uids = NULL;
+    s->recent = NULL;
+    s->nuids = s->cap_uids = s->cap_recent = 0;
+    s->nrecent = 0;
+    s->modseq = 0;
+    ph_uidset_clear(&s->pending_expunge);
+}
+
+uint32_t imap_view_seq(const struct imap_session *s, uint32_t uid)
+{
+    size_t lo = 0, hi = s->nuids;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->uids[mid] < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->nuids && s->uids[lo] == uid ? (uint32_t)lo + 1 : 0;
+}
+
+static size_t view_lower_bound(const struct imap_session *s, uint32_t uid)
+{
+    size_t lo = 0, hi = s->nuids;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->uids[mid] < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
+                   bool uid, struct ph_uidset *set_r)
+{
+    const char *str, *err;
+    if (!ph_imap_value_get_atom(v, &str)) {
+        imap_tagged(s, "BAD", "Invalid sequence set");
+        return -1;
+    }
+    uint32_t star =
+        uid ? (s->nuids ? s->uids[s->nuids - 1] : 0) : (uint32_t)s->nuids;
+    struct ph_imap_seqset set;
+    if (ph_imap_seqset_parse(str, strlen(str), star, 0, &set, &err) < 0) {
+        ph_imap_seqset_clear(&set);
+        imap_tagged(s, "BAD", "%s", err);
+        return -1;
+    }
+    if (!uid &&
+        ((set.has_star && star == 0) || ph_imap_seqset_max(&set) > s->nuids)) {
+        ph_imap_seqset_clear(&set);
+        imap_tagged(s, "BAD", "Invalid message sequence number");
+        return -1;
+    }
+    memset(set_r, 0, sizeof(*set_r));
+    for (size_t i = 0; i < set.n; i++) {
+        if (uid) {
+            for (size_t k = view_lower_bound(s, set.ranges[i].lo);
+                 k < s->nuids && s->uids[k] <= set.ranges[i].hi; k++)
+                ph_uidset_add(set_r, s->uids[k]);
+        } else {
+            for (uint32_t q = set.ranges[i].lo; q <= set.ranges[i].hi; q++)
+                ph_uidset_add(set_r, s->uids[q - 1]);
+        }
+    }
+    ph_imap_seqset_clear(&set);
+    return 0;
+}
+
+void imap_write_flags(struct ph_buf *out, uint32_t flags, char *const *keywords,
+                      size_t nkeywords, bool recent)
+{
+    static const struct {
+        uint32_t bit;
+        const char *name;
+    } names[] = {{PH_FLAG_SEEN, "\\Seen"},
+                 {PH_FLAG_ANSWERED, "\\Answered"},
+                 {PH_FLAG_FLAGGED, "\\Flagged"},
+                 {PH_FLAG_DELETED, "\\Deleted"},
+                 {PH_FLAG_DRAFT, "\\Draft"}};
+    ph_buf_putc(out, '(');
+    bool first = true;
+    for (size_t i = 0; i < PH_N_ELEMENTS(names); i++) {
+        if (flags & names[i].bit) {
+            ph_buf_printf(out, "%s%s", first ? "" : " ", names[i].name);
+            first = false;
+        }
+    }
+    if (recent) {
+        ph_buf_printf(out, "%s\\Recent", first ? "" : " ");
+        first = false;
+    }
+    for (size_t i = 0; i < nkeywords; i++) {
+        ph_buf_printf(out, "%s%s", first ? "" : " ", keywords[i]);
+        first = false;
+    }
+    ph_buf_putc(out, ')');
+}
+
+/* ---- Untagged updates (RFC 3501 5.5, 7.4.1) ----------------------------- */
+
+void imap_reported_add(struct imap_session *s, uint32_t uid, uint64_t modseq)
+{
+    ph_array_grow(&s->reported, &s->cap_reported, s->nreported + 1,
+                  sizeof(*s->reported));
+    s->reported[s->nreported].uid = uid;
+    s->reported[s->nreported++].modseq = modseq;
+}
+
+static int cmp_reported(const void *a, const void *b)
+{
+    uint32_t x = ((const struct imap_reported *)a)->uid;
+    uint32_t y = ((const struct imap_reported *)b)->uid;
+    return x < y ? -1 : x > y;
+}
+
+static bool already_reported(const struct imap_session *s, uint32_t uid,
+                             uint64_t modseq)
+{
+    struct imap_reported key = {.uid = uid};
+    const struct imap_reported *r =
+        s->nreported ? bsearch(&key, s->reported, s->nreported, sizeof(key),
+                               cmp_reported)
+                     : NULL;
+    return r && r->modseq == modseq;
+}
+
+struct changes_ctx {
+    struct imap_session *s;
+    struct added_msg {
+        uint32_t uid;
+        bool recent;
+    } * added;
+    size_t nadded, cap;
+    struct flag_change {
+        uint32_t uid;
+        char *flags;
+    } * changed;
+    size_t nchanged, capchanged;
+};
+
+static int changes_cb(void *arg, const struct ph_message_meta *m)
+{
+    struct changes_ctx *c = arg;
+    struct imap_session *s = c->s;
+    uint32_t last = s->nuids ? s->uids[s->nuids - 1] : 0;
+    if (m->uid > last) {
+        ph_array_grow(&c->added, &c->cap, c->nadded + 1, sizeof(*c->added));
+        c->added[c->nadded].uid = m->uid;
+        c->added[c->nadded++].recent = m->recent;
+    } else if (imap_view_seq(s, m->uid) &&
+               !already_reported(s, m->uid, m->modseq)) {
+        struct ph_buf b = {0};
+        imap_write_flags(&b, m->flags, m->keywords, m->nkeywords, m->recent);
+        ph_array_grow(&c->changed, &c->capchanged, c->nchanged + 1,
+                      sizeof(*c->changed));
+        c->changed[c->nchanged].uid = m->uid;
+        c->changed[c->nchanged++].flags = ph_buf_steal(&b);
+    }
+    return 0;
+}
+
+static int cmp_added(const void *a, const void *b)
+{
+    uint32_t x = ((const struct added_msg *)a)->uid;
+    uint32_t y = ((const struct added_msg *)b)->uid;
+    return x < y ? -1 : x > y;
+}
+
+void imap_send_expunges(struct imap_session *s, const struct ph_uidset *set)
+{
+    /* Descending, so each number is right after the ones before it went. */
+    size_t kept = 0;
+    for (size_t i = s->nuids; i > 0; i--)
+        if (ph_uidset_contains(set, s->uids[i - 1]))
+            ph_buf_printf(&s->out, "* %zu EXPUNGE\r\n", i);
+    for (size_t i = 0; i < s->nuids; i++) {
+        if (!ph_uidset_contains(set, s->uids[i])) {
+            s->recent[kept] = s->recent[i];
+            s->uids[kept++] = s->uids[i];
+        } else if (s->recent[i]) {
+            s->nrecent--;
+        }
+    }
+    s->nuids = kept;
+}
+
+void imap_send_updates(struct imap_session *s, bool allow_expunge)
+{
+    if (s->mb == NULL)
+        return;
+    struct changes_ctx c = {.s = s};
+    struct ph_uidset expunged = {0};
+    if (s->nreported > 1)
+        qsort(s->reported, s->nreported, sizeof(*s->reported), cmp_reported);
+    uint64_t highest = s->modseq;
+    const char *err;
+    int r = ph_mailbox_changes(s->mb, s->modseq, &expunged, &highest,
+                               changes_cb, &c, &err);
+    if (r < 0) {
+        ph_log_warn("mod=imap event=changes_failed user=%s error=\"%s\"",
+                    s->user, err);
+    } else {
+        s->modseq = highest;
+        for (size_t i = 0; i < expunged.n; i++)
+            ph_uidset_add_range(&s->pending_expunge, expunged.r[i].lo,
+                                expunged.r[i].hi);
+    }
+    if (allow_expunge && s->pending_expunge.n > 0) {
+        imap_send_expunges(s, &s->pending_expunge);
+        ph_uidset_clear(&s->pending_expunge);
+    }
+    if (c.nadded > 0) {
+        qsort(c.added, c.nadded, sizeof(*c.added), cmp_added);
+        ph_array_grow(&s->uids, &s->cap_uids, s->nuids + c.nadded,
+                      sizeof(uint32_t));
+        ph_array_grow(&s->recent, &s->cap_recent, s->nuids + c.nadded,
+                      sizeof(bool));
+        for (size_t i = 0; i < c.nadded; i++) {
+            s->uids[s->nuids] = c.added[i].uid;
+            s->recent[s->nuids++] = c.added[i].recent;
+            if (c.added[i].recent)
+                s->nrecent++;
+        }
+        ph_buf_printf(&s->out, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nuids,
+                      s->nrecent);
+    }
+    for (size_t i = 0; i < c.nchanged; i++) {
+        uint32_t seq = imap_view_seq(s, c.changed[i].uid);
+        if (seq)
+            ph_buf_printf(&s->out, "* %u FETCH (FLAGS %s)\r\n", seq,
+                          c.changed[i].flags);
+        free(c.changed[i].flags);
+    }
+    free(c.changed);
+    free(c.added);
+    ph_uidset_clear(&expunged);
+    s->nreported = 0;
+}
+
+/* ---- Running ------------------------------------------------------------ */
+
+static void handle_literal(struct imap_session *s)
+{
+    const struct ph_imap_literal *lit = ph_imap_parser_literal(s->parser);
+    if (lit->name && strcasecmp(lit->name, "APPEND") == 0 && lit->depth == 0 &&
+        lit->arg_index >= 1) {
+        imap_append_literal(s, lit);
+        return;
+    }
+    const char *err;
+    if (ph_imap_parser_literal_accept(s->parser, &err) < 0) {
+        ph_buf_printf(&s->out, "%s BAD %s\r\n", lit->tag ? lit->tag : "*", err);
+        ph_imap_parser_literal_reject(s->parser);
+        return;
+    }
+    if (lit->sync)
+        ph_buf_puts(&s->out, "+ Ready for literal data\r\n");
+}
+
+static void handle_line(struct imap_session *s)
+{
+    size_t len;
+    const char *line = ph_imap_parser_line(s->parser, &len);
+    if (s->idling) {
+        imap_idle_done(s, len == 4 && strncasecmp(line, "DONE", 4) == 0);
+        return;
+    }
+    ph_buf_puts(&s->out, "* BAD Unexpected line\r\n");
+}
+
+static bool end_session(struct imap_session *s)
+{
+    (void)imap_flush(s);
+    if (s->tls_sess && s->tls && !s->io_failed)
+        (void)ph_tls_bye(s->tls_sess);
+    return false;
+}
+
+static void log_tls(struct imap_session *s)
+{
+    if (s->srv->conf->debug || ph_log_debug_enabled())
+        ph_log_info("mod=imap event=tls client=%s protocol=%s cipher=%s",
+                    s->addr, ph_tls_protocol(s->tls_sess),
+                    ph_tls_cipher(s->tls_sess));
+}
+
+/* Implicit TLS and STARTTLS: the handshake runs in steps and the session parks
+ * while it waits for the client, so slow or silent clients hold no worker. 0:
+ * done, 1: parked, -1: failed (logged). */
+static int handshake_step(struct imap_session *s)
+{
+    if (s->tls_sess == NULL) {
+        char *err = NULL;
+        if (ph_tls_session_new(s->srv->tls_srv, s->fd, &s->tls_sess, &err) <
+            0) {
+            ph_log_warn("mod=imap event=tls_failed client=%s error=\"%s\"",
+                        s->addr, err);
+            free(err);
+            return -1;
+        }
+        ph_tls_set_timeout(s->tls_sess, IMAP_STEP_TIMEOUT_MS);
+        s->park_timeout_ms = IMAP_HANDSHAKE_TIMEOUT_MS;
+    }
+    for (;;) {
+        int r = ph_tls_handshake_nb(s->tls_sess);
+        if (r == 0) {
+            s->tls = true;
+            s->park_timeout_ms = 0;
+            log_tls(s);
+            return 0;
+        }
+        if (r == PH_TLS_WANT_READ) {
+            if (imap_reactor_park(s))
+                return 1;
+            if (s->shutting_down)
+                return -1;
+            continue;
+        }
+        if (r == PH_TLS_WANT_WRITE) {
+            if (wait_fd(s, POLLOUT) < 0)
+                return -1;
+            continue;
+        }
+        char *e = ph_log_escape(ph_tls_error(s->tls_sess));
+        ph_log_warn("mod=imap event=tls_failed client=%s error=%s", s->addr, e);
+        free(e);
+        return -1;
+    }
+}
+
+bool imap_session_run(struct imap_session *s)
+{
+    if (!s->greeted) {
+        /* Nothing may go out in the clear on a tls:// port. */
+        if (s->timed_out || s->shutting_down)
+            return false;
+        if (s->implicit_tls && !s->tls) {
+            int r = handshake_step(s);
+            if (r != 0)
+                return r > 0;
+        }
+        s->greeted = true;
+        ph_buf_puts(&s->out, "* OK [CAPABILITY ");
+        imap_capability_write(s, &s->out);
+        ph_buf_puts(&s->out, "] posthorn ready\r\n");
+        if (imap_flush(s) < 0)
+            return false;
+    }
+    for (;;) {
+        if (s->starttls_pending) {
+            /* Mid-handshake nothing goes out, not even a BYE. */
+            if (s->timed_out || s->shutting_down)
+                return false;
+            int r = handshake_step(s);
+            if (r != 0)
+                return r > 0;
+            s->starttls_pending = false;
+        }
+        if (s->timed_out) {
+            ph_buf_puts(&s->out, "* BYE Autologout; idle for too long\r\n");
+            return end_session(s);
+        }
+        if (s->shutting_down) {
+            ph_buf_puts(&s->out, "* BYE Server shutting down\r\n");
+            return end_session(s);
+        }
+        if (s->resume_at_ms) {
+            if (imap_now_ms() < s->resume_at_ms) {
+                (void)imap_reactor_take_wake(s); /* not idling: moot */
+                if (imap_reactor_park(s))
+                    return true;
+                continue;
+            }
+            s->resume_at_ms = 0;
+            ph_buf_puts(&s->out, s->delayed_reply);
+            free(s->delayed_reply);
+            s->delayed_reply = NULL;
+            if (imap_flush(s) < 0)
+                return false;
+        }
+        if (imap_reactor_take_wake(s) && s->idling) {
+            imap_send_updates(s, true);
+            if (imap_flush(s) < 0)
+                return false;
+        }
+        while (s->inpos < s->inlen && !s->closing) {
+            size_t used;
+            enum ph_imap_parse_event ev = ph_imap_parser_feed(
+                s->parser, s->inbuf + s->inpos, s->inlen - s->inpos, &used);
+            s->inpos += used;
+            switch (ev) {
+            case PH_IMAP_PARSE_MORE: break;
+            case PH_IMAP_PARSE_COMMAND:
+                imap_dispatch(s, ph_imap_parser_command(s->parser));
+                break;
+            case PH_IMAP_PARSE_LITERAL: handle_literal(s); break;
+            case PH_IMAP_PARSE_LINE: handle_line(s); break;
+            case PH_IMAP_PARSE_ERROR: {
+                const struct ph_imap_parse_error *e =
+                    ph_imap_parser_error(s->parser);
+                if (s->app_spool) {
+                    fclose(s->app_spool);
+                    s->app_spool = NULL;
+                }
+                if (s->idling) {
+                    imap_idle_done(s, false);
+                    break;
+                }
+                ph_buf_printf(&s->out, "%s BAD %s\r\n", e->tag ? e->tag : "*",
+                              e->text);
+                if (e->fatal) {
+                    ph_buf_puts(&s->out,
+                                "* BYE Cannot continue after this error\r\n");
+                    s->closing = true;
+                }
+                break;
+            }
+            }
+            if (imap_flush(s) < 0)
+                return false;
+            if (s->resume_at_ms || s->starttls_pending)
+                break;
+        }
+        if (s->resume_at_ms || s->starttls_pending)
+            continue;
+        if (s->closing)
+            return end_session(s);
+        s->inpos = s->inlen = 0;
+        int r = read_some(s);
+        if (r < 0)
+            return end_session(s);
+        /* Bytes TLS already decrypted never make the socket readable. */
+        if (r == 0 && s->tls_sess && ph_tls_pending(s->tls_sess) > 0)
+            continue;
+        if (r == 0 && imap_reactor_park(s))
+            return true;
+    }
+}

@@ -1,0 +1,993 @@
+"""The imap endpoint through the real binary: Python's imaplib for the
+ordinary paths, raw sockets for exact bytes on the wire."""
+import imaplib
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+
+import phtest
+
+PASSWORD = "s3cret pw"
+_hash = None
+
+
+def password_hash():
+    global _hash
+    if _hash is None:
+        rc, out, err = phtest.posthorn("hash", "-p", PASSWORD)
+        assert rc == 0, err
+        _hash = out.strip()
+    return _hash
+
+
+class Raw:
+    """A raw IMAP connection: send bytes, read lines."""
+
+    def __init__(self, port=None, path=None):
+        if path:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.settimeout(10)
+            self.sock.connect(path)
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+        self.greeting = self.line()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; got %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line + b"\r\n"
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def until(self, tag):
+        """Reads up to and including the tagged line; returns all bytes."""
+        out = b""
+        while True:
+            line = self.line()
+            m = re.search(rb"\{(\d+)\}\r\n$", line)
+            if m and not line.startswith(b"+"):
+                line += self.read_exact(int(m.group(1)))
+                out += line
+                continue
+            out += line
+            if line.startswith(tag.encode() + b" "):
+                return out
+
+    def cmd(self, tag, text):
+        self.send(("%s %s\r\n" % (tag, text)).encode())
+        return self.until(tag)
+
+    def login(self, user="bob"):
+        r = self.cmd("L", 'LOGIN %s "%s"' % (user, PASSWORD))
+        assert b"L OK" in r, r
+        return r
+
+    def close(self):
+        self.sock.close()
+
+
+class ImapTest(phtest.TempDirTest):
+    extra = ""
+    users = ("bob",)
+
+    def setUp(self):
+        super().setUp()
+        self.port = phtest.free_port()
+        self.sock_path = os.path.join(self.dir, "imap.sock")
+        entries = "\n        ".join("entry %s %s" % (u, password_hash()) for u in self.users)
+        self.conf = self.write("posthorn.conf", """
+state_dir %(d)s/state
+storage.sqlite local_mailboxes { }
+imap tcp://127.0.0.1:%(port)d unix://%(sock)s {
+    auth pass_table static {
+        %(entries)s
+    }
+    storage &local_mailboxes
+    insecure_auth yes
+    auth_fail_delay 50ms
+    %(extra)s
+}
+""" % {"d": self.dir, "port": self.port, "sock": self.sock_path, "entries": entries,
+       "extra": self.extra})
+        os.makedirs(os.path.join(self.dir, "state"), exist_ok=True)
+        self.server = self.start(self.conf)
+
+    def raw(self):
+        r = Raw(self.port)
+        self.addCleanup(r.close)
+        return r
+
+    def client(self, user="bob"):
+        c = imaplib.IMAP4("127.0.0.1", self.port)
+        c.login(user, PASSWORD)
+        self.addCleanup(self._logout, c)
+        return c
+
+    @staticmethod
+    def _logout(c):
+        try:
+            c.logout()
+        except Exception:
+            pass
+
+
+CAPS = (b"IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN UNSELECT MOVE "
+        b"UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE APPENDLIMIT")
+
+
+class SessionTest(ImapTest):
+    def test_greeting_exact(self):
+        r = self.raw()
+        self.assertEqual(r.greeting, b"* OK [CAPABILITY " + CAPS + b" AUTH=PLAIN] posthorn ready\r\n")
+
+    def test_capability_noop_logout(self):
+        r = self.raw()
+        self.assertEqual(r.cmd("a", "CAPABILITY"),
+                         b"* CAPABILITY " + CAPS + b" AUTH=PLAIN\r\na OK CAPABILITY completed\r\n")
+        self.assertEqual(r.cmd("b", "NOOP"), b"b OK NOOP completed\r\n")
+        self.assertEqual(r.cmd("c", "LOGOUT"), b"* BYE Logging out\r\nc OK LOGOUT completed\r\n")
+        self.assertEqual(r.sock.recv(10), b"")
+
+    def test_unknown_and_bad_syntax(self):
+        r = self.raw()
+        self.assertEqual(r.cmd("a", "FROB"), b"a BAD Unknown command\r\n")
+        self.assertEqual(r.cmd("b", "NOOP extra"), b"b BAD Unexpected arguments\r\n")
+        r.send(b"c LOGIN \"unterminated\r\n")
+        self.assertTrue(r.line().startswith(b"c BAD "))
+        self.assertEqual(r.cmd("d", "NOOP"), b"d OK NOOP completed\r\n")
+
+    def test_wrong_state(self):
+        r = self.raw()
+        self.assertEqual(r.cmd("a", "SELECT INBOX"), b"a BAD Log in first\r\n")
+        self.assertEqual(r.cmd("b", "FETCH 1 FLAGS"), b"b BAD Log in first\r\n")
+        r.login()
+        self.assertEqual(r.cmd("c", "LOGIN bob x"), b"c BAD Already logged in\r\n")
+        self.assertEqual(r.cmd("d", "FETCH 1 FLAGS"), b"d BAD No mailbox selected\r\n")
+        self.assertEqual(r.cmd("e", "CLOSE"), b"e BAD No mailbox selected\r\n")
+
+    def test_pipelining_in_one_packet(self):
+        r = self.raw()
+        r.send(b"a NOOP\r\nb NOOP\r\nc CAPABILITY\r\n")
+        out = r.until("c")
+        self.assertTrue(out.startswith(b"a OK NOOP completed\r\nb OK NOOP completed\r\n* CAPABILITY "), out)
+
+    def test_command_split_byte_by_byte(self):
+        r = self.raw()
+        for b in b"a1 NOOP\r\n":
+            r.send(bytes([b]))
+            time.sleep(0.002)
+        self.assertEqual(r.line(), b"a1 OK NOOP completed\r\n")
+
+    def test_sync_literal_gets_continuation(self):
+        r = self.raw()
+        r.send(b"a LOGIN {3}\r\n")
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        r.send(("bob {%d}\r\n" % len(PASSWORD)).encode())
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        r.send(PASSWORD.encode() + b"\r\n")
+        self.assertTrue(r.line().startswith(b"a OK [CAPABILITY IMAP4rev1 "))
+
+    def test_nonsync_literal(self):
+        r = self.raw()
+        r.send(("a LOGIN {3+}\r\nbob {%d+}\r\n%s\r\n" % (len(PASSWORD), PASSWORD)).encode())
+        self.assertTrue(r.line().startswith(b"a OK [CAPABILITY"))
+
+    def test_literal_too_big_for_a_string(self):
+        r = self.raw()
+        r.send(b"a LOGIN bob {100000}\r\n")
+        self.assertTrue(r.line().startswith(b"a BAD "))
+        self.assertEqual(r.cmd("b", "NOOP"), b"b OK NOOP completed\r\n")
+
+    def test_uid_unknown_subcommand(self):
+        r = self.raw()
+        r.login()
+        r.cmd("s", "SELECT INBOX")
+        self.assertEqual(r.cmd("a", "UID FROB 1"), b"a BAD Unknown UID command\r\n")
+
+    def test_line_too_long(self):
+        r = self.raw()
+        r.send(b"a NOOP " + b"x" * 70000 + b"\r\n")
+        line = r.line()
+        self.assertTrue(line.startswith(b"a BAD") or line.startswith(b"* BAD"), line)
+
+    def test_unix_socket(self):
+        r = Raw(path=self.sock_path)
+        self.addCleanup(r.close)
+        self.assertTrue(r.greeting.startswith(b"* OK [CAPABILITY IMAP4rev1"))
+        r.login()
+
+    def test_starttls_without_tls_configured(self):
+        r = self.raw()
+        self.assertEqual(r.cmd("a", "STARTTLS"), b"a NO TLS is not available\r\n")
+
+    def test_id_enable_namespace(self):
+        r = self.raw()
+        self.assertEqual(r.cmd("a", 'ID ("name" "test")'), b'* ID ("name" "posthorn")\r\na OK ID completed\r\n')
+        r.login()
+        self.assertEqual(r.cmd("b", "ENABLE FOO"), b"* ENABLED\r\nb OK ENABLE completed\r\n")
+        self.assertEqual(r.cmd("c", "NAMESPACE"),
+                         b'* NAMESPACE (("" ".")) NIL NIL\r\nc OK NAMESPACE completed\r\n')
+
+
+class LoginTest(ImapTest):
+    extra = "workers 1"
+
+    def test_login_ok_and_capability_after(self):
+        r = self.raw()
+        out = r.login()
+        # After login: APPENDLIMIT from the storage (storage.sqlite: 32M).
+        self.assertEqual(out, b"L OK [CAPABILITY " + CAPS + b"=33554432] Logged in\r\n")
+        self.server.wait_log("event=login result=ok user=bob client=127.0.0.1 mech=LOGIN")
+
+    def test_login_failure_logged_without_password(self):
+        r = self.raw()
+        self.assertEqual(r.cmd("a", "LOGIN bob wrongpass"),
+                         b"a NO [AUTHENTICATIONFAILED] Authentication failed\r\n")
+        self.assertEqual(r.cmd("b", "LOGIN nobody wrongpass"),
+                         b"b NO [AUTHENTICATIONFAILED] Authentication failed\r\n")
+        self.server.wait_log("event=login result=failed user=bob client=127.0.0.1")
+        self.server.wait_log("event=login result=failed user=nobody")
+        self.assertNotIn("wrongpass", self.server.log_text())
+
+    def test_failed_logins_slow_down(self):
+        r = self.raw()
+        t0 = time.time()
+        for i in range(4):
+            r.cmd("a%d" % i, "LOGIN bob bad")
+        # 50 + 100 + 200 + 400 ms
+        self.assertGreaterEqual(time.time() - t0, 0.7)
+        r.login()
+
+    def test_failed_login_delay_holds_no_worker(self):
+        # While one client waits out its delay, others are served at once.
+        r = self.raw()
+        for i in range(4):
+            r.cmd("a%d" % i, "LOGIN bob bad")
+        r.send(b"b LOGIN bob bad\r\nc NOOP\r\n")
+        other = self.raw()
+        t0 = time.time()
+        self.assertEqual(other.cmd("x", "NOOP"), b"x OK NOOP completed\r\n")
+        self.assertLess(time.time() - t0, 0.3)
+        self.assertEqual(r.line(), b"b NO [AUTHENTICATIONFAILED] Authentication failed\r\n")
+        self.assertEqual(r.line(), b"c OK NOOP completed\r\n")
+
+    def test_authenticate_plain_sasl_ir(self):
+        import base64
+        r = self.raw()
+        ir = base64.b64encode(b"\0bob\0" + PASSWORD.encode()).decode()
+        self.assertTrue(r.cmd("a", "AUTHENTICATE PLAIN " + ir).startswith(b"a OK [CAPABILITY"))
+
+    def test_authenticate_plain_continuation(self):
+        import base64
+        r = self.raw()
+        r.send(b"a AUTHENTICATE PLAIN\r\n")
+        self.assertEqual(r.line(), b"+ \r\n")
+        r.send(base64.b64encode(b"bob\0bob\0" + PASSWORD.encode()) + b"\r\n")
+        self.assertTrue(r.line().startswith(b"a OK [CAPABILITY"))
+
+    def test_authenticate_plain_authzid_other(self):
+        import base64
+        r = self.raw()
+        ir = base64.b64encode(b"alice\0bob\0" + PASSWORD.encode()).decode()
+        self.assertEqual(r.cmd("a", "AUTHENTICATE PLAIN " + ir),
+                         b"a NO [AUTHORIZATIONFAILED] Cannot log in as another user\r\n")
+
+    def test_authenticate_cancel_and_bad_base64(self):
+        r = self.raw()
+        r.send(b"a AUTHENTICATE PLAIN\r\n")
+        self.assertEqual(r.line(), b"+ \r\n")
+        r.send(b"*\r\n")
+        self.assertEqual(r.line(), b"a BAD Authentication cancelled\r\n")
+        self.assertEqual(r.cmd("b", "AUTHENTICATE PLAIN !!!!"),
+                         b"b BAD Invalid base64 in the SASL response\r\n")
+        self.assertEqual(r.cmd("c", "AUTHENTICATE CRAM-MD5"),
+                         b"c NO Unsupported authentication mechanism\r\n")
+
+    def test_imaplib_login(self):
+        c = self.client()
+        typ, data = c.capability()
+        self.assertEqual(typ, "OK")
+        self.assertNotIn(b"AUTH=PLAIN", data[0])
+
+
+class IoDebugTest(ImapTest):
+    extra = "io_debug yes\n    sasl_login yes\n    debug yes"
+
+    def test_io_debug_masks_secrets(self):
+        import base64
+        r = self.raw()
+        r.login()
+        r2 = self.raw()
+        ir = base64.b64encode(b"\0bob\0" + PASSWORD.encode()).decode()
+        r2.cmd("a", "AUTHENTICATE PLAIN " + ir)
+        r3 = self.raw()
+        r3.send(b"x AUTHENTICATE LOGIN\r\n")
+        self.assertEqual(r3.line(), b"+ VXNlcm5hbWU6\r\n")
+        r3.send(base64.b64encode(b"bob") + b"\r\n")
+        self.assertEqual(r3.line(), b"+ UGFzc3dvcmQ6\r\n")
+        r3.send(base64.b64encode(PASSWORD.encode()) + b"\r\n")
+        self.assertTrue(r3.line().startswith(b"x OK"))
+        r3.cmd("y", "NOOP")
+        self.server.wait_log("data=\"y NOOP\"")
+        log = self.server.log_text()
+        self.assertNotIn(PASSWORD, log)
+        self.assertNotIn(ir, log)
+        self.assertNotIn(base64.b64encode(PASSWORD.encode()).decode(), log)
+        self.assertIn("AUTH=LOGIN", log)
+        self.assertIn("<masked>", log)
+        self.assertIn("event=command client=127.0.0.1 user=bob command=NOOP ms=", log)
+
+
+class LoginDisabledTest(ImapTest):
+    def setUp(self):
+        self.extra = ""
+        super().setUp()
+
+    def test_logindisabled_without_tls(self):
+        # insecure_auth no without TLS: LOGINDISABLED, NO with a reason.
+        self.server.stop()
+        self.servers.remove(self.server)
+        with open(self.conf) as f:
+            text = f.read().replace("insecure_auth yes", "insecure_auth no")
+        with open(self.conf, "w") as f:
+            f.write(text)
+        self.server = self.start(self.conf)
+        r = self.raw()
+        self.assertIn(b" LOGINDISABLED]", r.greeting)
+        self.assertNotIn(b"AUTH=", r.greeting)
+        out = r.cmd("a", "LOGIN bob x")
+        self.assertEqual(out, b"a NO [PRIVACYREQUIRED] Plaintext authentication is disabled: "
+                              b"use STARTTLS or a TLS port first\r\n")
+        self.server.wait_log("reason=\"plaintext authentication without TLS is disabled")
+
+
+class StorageMapTest(ImapTest):
+    users = ("user@example.org", "user@example.com")
+    extra = "storage_map email_localpart"
+
+    def test_two_addresses_share_one_account(self):
+        a = self.client("user@example.org")
+        a.create("Shared")
+        b = self.client("user@example.com")
+        typ, data = b.list()
+        self.assertTrue(any(b'"Shared"' in d or b" Shared" in d for d in data), data)
+        rc, out, err = phtest.posthorn("accounts", "list", "--config", self.conf)
+        self.assertEqual(out, "user\n", err)
+
+
+def insecure_context():
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class TlsTest(phtest.TempDirTest):
+    """tls self_signed: implicit TLS on tls://, STARTTLS on tcp://, and
+    LOGINDISABLED in the clear (insecure_auth defaults to no with TLS)."""
+
+    def setUp(self):
+        super().setUp()
+        self.port = phtest.free_port()
+        self.tls_port = phtest.free_port()
+        self.conf = self.write("posthorn.conf", """
+state_dir %(d)s/state
+tls self_signed
+storage.sqlite local_mailboxes { }
+imap tcp://127.0.0.1:%(port)d tls://127.0.0.1:%(tport)d {
+    auth pass_table static {
+        entry bob %(hash)s
+    }
+    storage &local_mailboxes
+    workers 2
+}
+""" % {"d": self.dir, "port": self.port, "tport": self.tls_port, "hash": password_hash()})
+        os.makedirs(os.path.join(self.dir, "state"), exist_ok=True)
+        self.server = self.start(self.conf)
+
+    def test_implicit_tls_login(self):
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context())
+        self.assertNotIn(b"STARTTLS", c.welcome)
+        self.assertIn(b"AUTH=PLAIN", c.welcome)
+        c.login("bob", PASSWORD)
+        self.assertEqual(c.select("INBOX")[0], "OK")
+        c.logout()
+
+    def test_silent_tls_clients_hold_no_worker(self):
+        # Two workers; five connections that never start their handshake.
+        silent = [socket.create_connection(("127.0.0.1", self.tls_port)) for _ in range(5)]
+        for sock in silent:
+            self.addCleanup(sock.close)
+        time.sleep(0.2)
+        t0 = time.time()
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=10)
+        c.login("bob", PASSWORD)
+        c.logout()
+        self.assertLess(time.time() - t0, 5)
+
+    def test_silent_starttls_clients_hold_no_worker(self):
+        silent = []
+        for _ in range(4):
+            r = Raw(self.port)
+            self.addCleanup(r.close)
+            self.assertEqual(r.cmd("a", "STARTTLS"), b"a OK Begin TLS negotiation now\r\n")
+            silent.append(r)
+        t0 = time.time()
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=10)
+        c.login("bob", PASSWORD)
+        c.logout()
+        self.assertLess(time.time() - t0, 5)
+
+    def test_sighup_in_place_keeps_tls(self):
+        import signal
+        self.server.signal(signal.SIGHUP)
+        self.server.wait_log("event=reloaded")
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=10)
+        c.login("bob", PASSWORD)
+        c.logout()
+
+    def test_starttls_then_login(self):
+        c = imaplib.IMAP4("127.0.0.1", self.port)
+        self.assertIn(b"STARTTLS LOGINDISABLED", c.welcome)
+        self.assertRaises(imaplib.IMAP4.error, c.login, "bob", PASSWORD)
+        c.starttls(ssl_context=insecure_context())
+        typ, data = c.capability()
+        self.assertNotIn(b"STARTTLS", data[0])
+        self.assertIn(b"AUTH=PLAIN", data[0])
+        c.login("bob", PASSWORD)
+        c.logout()
+
+    def test_starttls_discards_pipelined_commands(self):
+        r = Raw(self.port)
+        self.addCleanup(r.close)
+        r.send(b"a STARTTLS\r\nb CAPABILITY\r\n")
+        self.assertEqual(r.line(), b"a OK Begin TLS negotiation now\r\n")
+        self.assertEqual(r.buf, b"")
+        tls = insecure_context().wrap_socket(r.sock)
+        tls.sendall(b"c NOOP\r\n")
+        data = b""
+        while not data.endswith(b"\r\n"):
+            data += tls.recv(4096)
+        self.assertEqual(data, b"c OK NOOP completed\r\n")
+        tls.sendall(b"d STARTTLS\r\n")
+        data = b""
+        while not data.endswith(b"\r\n"):
+            data += tls.recv(4096)
+        self.assertEqual(data, b"d BAD TLS is already active\r\n")
+
+class ConfigTest(phtest.TempDirTest):
+    def test_tls_listener_without_tls_is_an_error(self):
+        path = self.write("p.conf", """
+state_dir %s
+storage.sqlite s { }
+imap tls://127.0.0.1:9993 {
+    auth pass_table static { entry bob x }
+    storage &s
+}
+""" % self.dir)
+        rc, out, err = phtest.posthorn("check-config", "--config", path)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("tls://127.0.0.1:9993 needs TLS", err)
+
+    def test_issue_config_block_checks(self):
+        """The block of issue 4, as written, with real certificate files."""
+        cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
+        p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                            "-days", "2", "-subj", "/CN=localhost"], capture_output=True)
+        if p.returncode != 0:
+            self.skipTest("openssl cannot make a certificate")
+        self.write("passwd", "")
+        path = self.write("p.conf", """
+state_dir %(d)s
+tls %(cert)s %(key)s
+storage.sqlite local_mailboxes { }
+imap tcp://0.0.0.0:143 tls://0.0.0.0:993 {
+    tls %(cert)s %(key)s { protocols tls1.2 tls1.3 }
+    io_debug no
+    io_errors no
+    debug no
+    insecure_auth no
+    auth pass_table file %(d)s/passwd
+    storage &local_mailboxes
+    auth_map identity
+    auth_map_normalize auto
+    storage_map email_localpart
+    storage_map_normalize auto
+}
+""" % {"d": self.dir, "cert": cert, "key": key})
+        rc, out, err = phtest.posthorn("check-config", "--config", path)
+        self.assertEqual((rc, out), (0, "ok\n"), err)
+
+    def test_idle_timeout_minimum(self):
+        path = self.write("p.conf", """
+state_dir %s
+storage.sqlite s { }
+imap tcp://127.0.0.1:9993 {
+    auth pass_table static { entry bob x }
+    storage &s
+    idle_timeout 5m
+}
+""")
+        rc, out, err = phtest.posthorn("check-config", "--config", path)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("idle_timeout must be at least 30m", err)
+
+
+class MailboxTest(ImapTest):
+    def test_list_lsub_wildcards(self):
+        r = self.raw()
+        r.login()
+        r.cmd("a", "CREATE Lists.posthorn")
+        r.cmd("b", "CREATE Lists.other")
+        out = r.cmd("c", 'LIST "" %')
+        self.assertIn(b'* LIST (\\HasNoChildren) "." INBOX\r\n', out)
+        self.assertIn(b'* LIST (\\HasChildren) "." Lists\r\n', out)
+        self.assertNotIn(b"Lists.posthorn", out)
+        self.assertIn(b"\\Sent) \".\" Sent\r\n", out)
+        out = r.cmd("d", 'LIST Lists. *')
+        self.assertEqual(out, b'* LIST (\\HasNoChildren) "." Lists.other\r\n'
+                              b'* LIST (\\HasNoChildren) "." Lists.posthorn\r\n'
+                              b'd OK LIST completed\r\n')
+        self.assertEqual(r.cmd("e", 'LIST "" ""'),
+                         b'* LIST (\\Noselect) "." ""\r\ne OK LIST completed\r\n')
+        self.assertIn(b'* LIST (\\HasNoChildren) "." INBOX\r\n', r.cmd("f", 'LIST "" inbox'))
+        r.cmd("g", "SUBSCRIBE Lists.posthorn")
+        self.assertEqual(r.cmd("h", 'LSUB "" Lists.*'),
+                         b'* LSUB () "." Lists.posthorn\r\nh OK LSUB completed\r\n')
+        self.assertEqual(r.cmd("h2", 'LSUB "" L%'),
+                         b'* LSUB (\\Noselect) "." Lists\r\nh2 OK LSUB completed\r\n')
+        r.cmd("i", "UNSUBSCRIBE Lists.posthorn")
+        self.assertEqual(r.cmd("j", 'LSUB "" Lists.*'), b"j OK LSUB completed\r\n")
+
+    def test_mutf7_names_both_ways(self):
+        c = self.client()
+        self.assertEqual(c.create("&ZeVnLIqe-")[0], "OK")
+        typ, data = c.list('""', "*")
+        self.assertTrue(any(d.endswith(b' "." &ZeVnLIqe-') for d in data), data)
+        r = self.raw()
+        r.login()
+        self.assertTrue(r.cmd("a", "CREATE &Jjo").startswith(b"a BAD Invalid mailbox name: "))
+
+    def test_create_delete_rename_status(self):
+        r = self.raw()
+        r.login()
+        self.assertEqual(r.cmd("a", "CREATE Work"), b"a OK CREATE completed\r\n")
+        self.assertTrue(r.cmd("b", "CREATE Work").startswith(b"b NO [ALREADYEXISTS]"))
+        self.assertEqual(r.cmd("c", "RENAME Work Job"), b"c OK RENAME completed\r\n")
+        self.assertEqual(r.cmd("d", "STATUS Job (MESSAGES UNSEEN RECENT)"),
+                         b"* STATUS Job (MESSAGES 0 UNSEEN 0 RECENT 0)\r\nd OK STATUS completed\r\n")
+        self.assertTrue(r.cmd("e", "STATUS Work (MESSAGES)").startswith(b"e NO [NONEXISTENT]"))
+        self.assertEqual(r.cmd("f", "DELETE Job"), b"f OK DELETE completed\r\n")
+        self.assertTrue(r.cmd("g", "DELETE INBOX").startswith(b"g NO "))
+        self.assertEqual(r.cmd("h", "STATUS Job (FOO)"), b"h BAD Unknown STATUS item\r\n")
+
+    def test_rename_inbox_and_delete_parent(self):
+        c = self.client()
+        c.append("INBOX", None, None, MSG)
+        r = self.raw()
+        r.login()
+        self.assertEqual(r.cmd("a", "RENAME INBOX Old"), b"a OK RENAME completed\r\n")
+        self.assertEqual(r.cmd("b", "STATUS INBOX (MESSAGES)"),
+                         b"* STATUS INBOX (MESSAGES 0)\r\nb OK STATUS completed\r\n")
+        self.assertEqual(r.cmd("c", "STATUS Old (MESSAGES)"),
+                         b"* STATUS Old (MESSAGES 1)\r\nc OK STATUS completed\r\n")
+        r.cmd("d", "CREATE P.Q")
+        self.assertEqual(r.cmd("e", "DELETE P"), b"e OK DELETE completed\r\n")
+        self.assertIn(b'* LIST (\\Noselect \\HasChildren) "." P\r\n', r.cmd("f", 'LIST "" P'))
+        self.assertTrue(r.cmd("g", "SELECT P").startswith(b"g NO "))
+
+    def test_bad_syntax_in_every_state(self):
+        r = self.raw()
+        self.assertEqual(r.cmd("a", "LOGIN"), b"a BAD LOGIN takes a user name and a password\r\n")
+        r.login()
+        self.assertEqual(r.cmd("b", "CREATE"), b"b BAD CREATE takes a mailbox name\r\n")
+        self.assertEqual(r.cmd("c", "STATUS INBOX"), b"c BAD STATUS takes a mailbox name and a list of items\r\n")
+        r.cmd("s", "SELECT INBOX")
+        self.assertEqual(r.cmd("d", "FETCH"), b"d BAD Invalid FETCH items\r\n")
+        self.assertEqual(r.cmd("e", "STORE 1"), b"e BAD STORE takes a set, an operation and flags\r\n")
+        self.assertEqual(r.cmd("f", "UID"), b"f BAD UID needs a command\r\n")
+        self.assertEqual(r.cmd("g", "COPY 1"), b"g BAD COPY takes a set and a mailbox name\r\n")
+        self.assertEqual(r.cmd("h", "UID FETCH x FLAGS").split(b" ")[:2], [b"h", b"BAD"])
+
+    def test_create_special_use(self):
+        r = self.raw()
+        r.login()
+        self.assertEqual(r.cmd("a", "CREATE Arch (USE (\\Archive))"), b"a OK CREATE completed\r\n")
+        self.assertIn(b'* LIST (\\HasNoChildren \\Archive) "." Arch\r\n', r.cmd("b", 'LIST "" Arch'))
+        self.assertEqual(r.cmd("c", "CREATE X (USE (\\Bogus))"),
+                         b"c NO [USEATTR] Unsupported special-use attribute\r\n")
+
+
+MSG = (b"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\n"
+       b"Subject: hello there\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\n"
+       b"Message-ID: <1@example.org>\r\n\r\nHello Bob,\r\nthis is the body.\r\n")
+
+
+class SelectTest(ImapTest):
+    def test_select_empty_and_examine(self):
+        r = self.raw()
+        r.login()
+        out = r.cmd("a", "SELECT INBOX")
+        self.assertRegex(out, rb"^\* FLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft\)\r\n"
+                              rb"\* OK \[PERMANENTFLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\\*\)\] Flags permitted\r\n"
+                              rb"\* 0 EXISTS\r\n\* 0 RECENT\r\n"
+                              rb"\* OK \[UIDVALIDITY \d+\] UIDs valid\r\n"
+                              rb"\* OK \[UIDNEXT 1\] Predicted next UID\r\n"
+                              rb"a OK \[READ-WRITE\] SELECT completed\r\n$")
+        self.assertEqual(r.cmd("b", "FETCH * FLAGS"), b"b BAD Invalid message sequence number\r\n")
+        self.assertEqual(r.cmd("b2", "UID FETCH 1:* FLAGS"), b"b2 OK FETCH completed\r\n")
+        out = r.cmd("c", "EXAMINE INBOX")
+        self.assertIn(b"* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n", out)
+        self.assertTrue(out.endswith(b"c OK [READ-ONLY] EXAMINE completed\r\n"))
+        self.assertTrue(r.cmd("d", "SELECT Nope").startswith(b"d NO [NONEXISTENT]"))
+        self.assertEqual(r.cmd("e", "CLOSE"), b"e BAD No mailbox selected\r\n")
+
+    def test_append_select_store_expunge(self):
+        c = self.client()
+        typ, data = c.append("INBOX", None, None, MSG)
+        self.assertEqual(typ, "OK")
+        self.assertRegex(data[0], rb"^\[APPENDUID \d+ 1\] APPEND completed$")
+        c.append("INBOX", r"(\Seen)", None, MSG)
+        typ, data = c.select("INBOX")
+        self.assertEqual(data, [b"2"])
+        self.assertEqual(c.untagged_responses.get("UNSEEN"), [b"1"])
+        typ, data = c.store("1", "+FLAGS", r"(\Deleted)")
+        self.assertEqual(data, [b"1 (FLAGS (\\Deleted \\Recent))"])
+        typ, data = c.expunge()
+        self.assertEqual(data, [b"1"])
+        typ, data = c.uid("STORE", "2", "+FLAGS.SILENT", "(\\Flagged)")
+        self.assertEqual(typ, "OK")
+        r = self.raw()
+        r.login()
+        r.cmd("s", "SELECT INBOX")
+        self.assertEqual(r.cmd("t", "STORE 1 -FLAGS.SILENT (\\Flagged)"), b"t OK STORE completed\r\n")
+        self.assertEqual(r.cmd("u", "STORE 1 FLAGS (\\Seen $Label)"),
+                         b"* 1 FETCH (FLAGS (\\Seen $Label))\r\nu OK STORE completed\r\n")
+        self.assertEqual(r.cmd("v", "STORE 1 +FLAGS (\\Recent)"), b"v BAD Invalid flag\r\n")
+
+    def test_append_limits_and_trycreate(self):
+        r = self.raw()
+        r.login()
+        r.send(b"a APPEND Nope {5}\r\n")
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        r.send(b"hello\r\n")
+        self.assertTrue(r.line().startswith(b"a NO [TRYCREATE] "))
+        r.send(b"b APPEND INBOX (\\Seen) \" 7-Feb-1994 21:52:25 -0800\" {%d+}\r\n" % len(MSG) + MSG + b"\r\n")
+        self.assertRegex(r.line(), rb"^b OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
+
+    def test_copy_move_uidplus(self):
+        c = self.client()
+        for i in range(3):
+            c.append("INBOX", None, None, MSG)
+        c.create("Dest")
+        c.select("INBOX")
+        typ, data = c.copy("1:2", "Dest")
+        self.assertRegex(data[0], rb"^\[COPYUID \d+ 1:2 1:2\] COPY completed$")
+        self.assertEqual(c.copy("1", "Nope")[1][0][:11], b"[TRYCREATE]")
+        r = self.raw()
+        r.login()
+        r.cmd("a", "SELECT INBOX")
+        out = r.cmd("b", "MOVE 2 Dest")
+        self.assertRegex(out, rb"^\* OK \[COPYUID \d+ 2 3\] Moved\r\n\* 2 EXPUNGE\r\nb OK MOVE completed\r\n$")
+        out = r.cmd("c", "UID MOVE 3 Dest")
+        self.assertRegex(out, rb"^\* OK \[COPYUID \d+ 3 4\] Moved\r\n\* 2 EXPUNGE\r\nc OK MOVE completed\r\n$")
+        self.assertEqual(r.cmd("d", "STATUS Dest (MESSAGES)"),
+                         b"* STATUS Dest (MESSAGES 4)\r\nd OK STATUS completed\r\n")
+        r.cmd("e", "STORE 1 +FLAGS.SILENT (\\Deleted)")
+        self.assertEqual(r.cmd("f", "UID EXPUNGE 2:5"), b"f OK UID EXPUNGE completed\r\n")
+        self.assertEqual(r.cmd("g", "UID EXPUNGE 1"), b"* 1 EXPUNGE\r\ng OK UID EXPUNGE completed\r\n")
+        self.assertEqual(r.cmd("h", "UNSELECT"), b"h OK UNSELECT completed\r\n")
+        self.assertEqual(r.cmd("i", "CHECK"), b"i BAD No mailbox selected\r\n")
+
+    def test_examine_is_read_only(self):
+        c = self.client()
+        c.append("INBOX", None, None, MSG)
+        r = self.raw()
+        r.login()
+        r.cmd("a", "EXAMINE INBOX")
+        self.assertEqual(r.cmd("b", "STORE 1 +FLAGS (\\Seen)"),
+                         b"b NO [READ-ONLY] The mailbox is open read-only\r\n")
+        self.assertEqual(r.cmd("c", "EXPUNGE"), b"c NO [READ-ONLY] The mailbox is open read-only\r\n")
+        # BODY[] in a read-only mailbox does not set \Seen.
+        out = r.cmd("d", "FETCH 1 BODY[]")
+        self.assertNotIn(b"\\Seen", out)
+        self.assertIn(b"e OK [COPYUID ", r.cmd("e", "COPY 1 INBOX"))
+        self.assertEqual(r.cmd("f", "CLOSE"), b"f OK CLOSE completed\r\n")
+
+    def test_pipelined_appends(self):
+        r = self.raw()
+        r.login()
+        r.send(b"a APPEND INBOX {%d+}\r\n%s\r\nb APPEND INBOX {%d+}\r\n%s\r\nc NOOP\r\n"
+               % (len(MSG), MSG, len(MSG), MSG))
+        out = r.until("c")
+        self.assertRegex(out, rb"^a OK \[APPENDUID \d+ 1\] APPEND completed\r\n"
+                              rb"b OK \[APPENDUID \d+ 2\] APPEND completed\r\nc OK NOOP completed\r\n$")
+
+    def test_close_expunges_silently(self):
+        c = self.client()
+        c.append("INBOX", r"(\Deleted)", None, MSG)
+        c.append("INBOX", None, None, MSG)
+        r = self.raw()
+        r.login()
+        r.cmd("a", "SELECT INBOX")
+        self.assertEqual(r.cmd("b", "CHECK"), b"b OK CHECK completed\r\n")
+        self.assertEqual(r.cmd("c", "CLOSE"), b"c OK CLOSE completed\r\n")
+        self.assertEqual(r.cmd("d", "STATUS INBOX (MESSAGES)"),
+                         b"* STATUS INBOX (MESSAGES 1)\r\nd OK STATUS completed\r\n")
+
+    def test_unsolicited_exists_and_no_expunge_during_fetch(self):
+        a = self.raw()
+        a.login()
+        a.cmd("s", "SELECT INBOX")
+        c = self.client()
+        c.append("INBOX", None, None, MSG)
+        c.append("INBOX", None, None, MSG)
+        out = a.cmd("n", "NOOP")
+        self.assertEqual(out, b"* 2 EXISTS\r\n* 2 RECENT\r\nn OK NOOP completed\r\n")
+        c.select("INBOX")
+        c.store("1", "+FLAGS", r"(\Deleted)")
+        c.expunge()
+        out = a.cmd("f", "STORE 2 +FLAGS.SILENT (\\Flagged)")
+        self.assertNotIn(b"EXPUNGE", out)
+        out = a.cmd("g", "NOOP")
+        self.assertIn(b"* 1 EXPUNGE\r\n", out)
+
+
+MULTI = (b"From: Carol <carol@example.org>\r\nTo: bob@example.org\r\n"
+         b"Subject: =?UTF-8?Q?gr=C3=BC=C3=9Fe?=\r\nDate: Tue, 8 Feb 1994 10:00:00 +0000\r\n"
+         b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+         b"--XX\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Content-Transfer-Encoding: quoted-printable\r\n\r\nStra=C3=9Fe und Meer\r\n"
+         b"--XX\r\nContent-Type: application/octet-stream\r\n\r\nBINARYDATA\r\n--XX--\r\n")
+
+
+class FetchSearchTest(ImapTest):
+    def setUp(self):
+        super().setUp()
+        c = self.client()
+        c.append("INBOX", None, '"07-Feb-1994 21:52:25 -0800"', MSG)
+        c.append("INBOX", r"(\Flagged)", None, MULTI)
+        self.r = self.raw()
+        self.r.login()
+        self.r.cmd("s", "SELECT INBOX")
+
+    def test_fetch_simple_items(self):
+        out = self.r.cmd("a", "FETCH 1 (UID FLAGS RFC822.SIZE INTERNALDATE)")
+        self.assertEqual(out, b'* 1 FETCH (FLAGS (\\Recent) UID 1 RFC822.SIZE %d '
+                              b'INTERNALDATE "07-Feb-1994 21:52:25 -0800")\r\na OK FETCH completed\r\n'
+                         % len(MSG))
+        out = self.r.cmd("b", "UID FETCH 2 FLAGS")
+        self.assertEqual(out, b"* 2 FETCH (FLAGS (\\Flagged \\Recent) UID 2)\r\nb OK FETCH completed\r\n")
+        out = self.r.cmd("c", "FETCH 1 ENVELOPE")
+        self.assertIn(b'"hello there"', out)
+        self.assertIn(b'(("Alice" NIL "alice" "example.org"))', out)
+        out = self.r.cmd("d", "FETCH 2 BODYSTRUCTURE")
+        self.assertIn(b'"mixed"', out)
+        self.assertEqual(self.r.cmd("e", "FETCH 1 (BOGUS)"), b"e BAD Invalid FETCH items\r\n")
+        self.assertEqual(self.r.cmd("f", "FETCH 3 FLAGS"), b"f BAD Invalid message sequence number\r\n")
+        out = self.r.cmd("g", "FETCH 1:* FAST")
+        self.assertEqual(out.count(b" FETCH (FLAGS "), 2)
+
+    def test_fetch_body_peek_keeps_unseen(self):
+        out = self.r.cmd("a", "FETCH 1 BODY.PEEK[]")
+        self.assertEqual(out, b"* 1 FETCH (BODY[] {%d}\r\n" % len(MSG) + MSG + b")\r\na OK FETCH completed\r\n")
+        self.assertEqual(self.r.cmd("b", "FETCH 1 FLAGS"),
+                         b"* 1 FETCH (FLAGS (\\Recent))\r\nb OK FETCH completed\r\n")
+
+    def test_fetch_body_sets_seen(self):
+        body = MSG.split(b"\r\n\r\n", 1)[1]
+        out = self.r.cmd("a", "FETCH 1 BODY[TEXT]")
+        self.assertEqual(out, b"* 1 FETCH (FLAGS (\\Seen \\Recent) BODY[TEXT] {%d}\r\n" % len(body)
+                         + body + b")\r\na OK FETCH completed\r\n")
+        self.assertEqual(self.r.cmd("b", "NOOP"), b"b OK NOOP completed\r\n")
+
+    def test_fetch_sections_and_partial(self):
+        out = self.r.cmd("a", "FETCH 1 BODY.PEEK[HEADER.FIELDS (Subject From)]")
+        hdr = b"From: Alice <alice@example.org>\r\nSubject: hello there\r\n\r\n"
+        self.assertEqual(out, b"* 1 FETCH (BODY[HEADER.FIELDS (Subject From)] {%d}\r\n" % len(hdr)
+                         + hdr + b")\r\na OK FETCH completed\r\n")
+        out = self.r.cmd("b", "FETCH 1 BODY.PEEK[]<6.5>")
+        self.assertEqual(out, b"* 1 FETCH (BODY[]<6> {5}\r\nAlice)\r\nb OK FETCH completed\r\n")
+        out = self.r.cmd("c", "FETCH 2 BODY.PEEK[2]")
+        self.assertEqual(out, b"* 2 FETCH (BODY[2] {10}\r\nBINARYDATA)\r\nc OK FETCH completed\r\n")
+        out = self.r.cmd("d", "FETCH 2 BODY.PEEK[9]")
+        self.assertEqual(out, b'* 2 FETCH (BODY[9] "")\r\nd OK FETCH completed\r\n')
+        out = self.r.cmd("e", "FETCH 2 RFC822.HEADER")
+        self.assertIn(b"RFC822.HEADER {", out)
+        out = self.r.cmd("f", "FETCH 1 RFC822")
+        self.assertIn(b"RFC822 {%d}\r\n" % len(MSG) + MSG, out)
+
+    def test_search(self):
+        r = self.r
+        self.assertEqual(r.cmd("a", "SEARCH ALL"), b"* SEARCH 1 2\r\na OK SEARCH completed\r\n")
+        self.assertEqual(r.cmd("b", "SEARCH FLAGGED"), b"* SEARCH 2\r\nb OK SEARCH completed\r\n")
+        self.assertEqual(r.cmd("c", "UID SEARCH FROM alice"), b"* SEARCH 1\r\nc OK SEARCH completed\r\n")
+        r.send(b"d SEARCH CHARSET UTF-8 SUBJECT {7}\r\n")
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        r.send("grüße".encode() + b"\r\n")
+        self.assertEqual(r.until("d"), b"* SEARCH 2\r\nd OK SEARCH completed\r\n")
+        self.assertEqual(r.cmd("e", "SEARCH BODY strasse"), b"* SEARCH 2\r\ne OK SEARCH completed\r\n")
+        self.assertEqual(r.cmd("f", "SEARCH TEXT meer"), b"* SEARCH 2\r\nf OK SEARCH completed\r\n")
+        self.assertEqual(r.cmd("g", "SEARCH OR SEEN NOT FLAGGED"), b"* SEARCH 1\r\ng OK SEARCH completed\r\n")
+        self.assertEqual(r.cmd("h", "SEARCH SENTBEFORE 8-Feb-1994"), b"* SEARCH 1\r\nh OK SEARCH completed\r\n")
+        self.assertEqual(r.cmd("i", "SEARCH LARGER 300 2:*"), b"* SEARCH 2\r\ni OK SEARCH completed\r\n")
+        self.assertTrue(r.cmd("j", "SEARCH CHARSET KOI8-R ALL").startswith(b"j NO [BADCHARSET (UTF-8 US-ASCII)]"))
+        self.assertTrue(r.cmd("k", "SEARCH FROB").startswith(b"k BAD "))
+        self.assertEqual(r.cmd("l", "SEARCH BODY BINARYDATA"), b"* SEARCH\r\nl OK SEARCH completed\r\n")
+
+    def test_imaplib_fetch_roundtrip_large(self):
+        big = b"Subject: big\r\n\r\n" + (b"0123456789abcdef" * 63 + b"x\r\n") * 20000
+        c = self.client()
+        typ, data = c.append("INBOX", None, None, big)
+        self.assertEqual(typ, "OK")
+        c.select("INBOX")
+        typ, data = c.fetch("3", "(BODY.PEEK[])")
+        self.assertEqual(data[0][1], big)
+
+
+class LimitsTest(ImapTest):
+    extra = "appendlimit 1K\n    max_connections_per_ip 3"
+
+    def test_appendlimit_toobig_without_continuation(self):
+        r = self.raw()
+        out = r.login()
+        self.assertIn(b" APPENDLIMIT=1024]", out)
+        r.send(b"a APPEND INBOX {2000}\r\n")
+        self.assertEqual(r.line(), b"a NO [TOOBIG] Message larger than the limit of 1024 bytes\r\n")
+        # A too big non-synchronizing literal is read and thrown away.
+        r.send(b"b APPEND INBOX {2000+}\r\n" + b"x" * 2000 + b"\r\nc NOOP\r\n")
+        self.assertEqual(r.line(), b"b NO [TOOBIG] Message larger than the limit of 1024 bytes\r\n")
+        self.assertEqual(r.line(), b"c OK NOOP completed\r\n")
+        self.assertEqual(r.cmd("d", "STATUS INBOX (APPENDLIMIT MESSAGES)"),
+                         b"* STATUS INBOX (APPENDLIMIT 1024 MESSAGES 0)\r\nd OK STATUS completed\r\n")
+
+    def test_append_literal_split_across_packets(self):
+        r = self.raw()
+        r.login()
+        r.send(b"a APPEND INBOX {%d}\r\n" % len(MSG))
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        for i in range(0, len(MSG), 7):
+            r.send(MSG[i:i + 7])
+            time.sleep(0.001)
+        r.send(b"\r\n")
+        self.assertRegex(r.line(), rb"^a OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
+        r.cmd("s", "SELECT INBOX")
+        out = r.cmd("f", "FETCH 1 BODY.PEEK[]")
+        self.assertIn(MSG, out)
+
+    def test_append_in_wrong_state(self):
+        r = self.raw()
+        r.send(b"a APPEND INBOX {5}\r\n")
+        self.assertEqual(r.line(), b"a BAD Log in first\r\n")
+        self.assertEqual(r.cmd("b", "NOOP"), b"b OK NOOP completed\r\n")
+
+    def test_max_connections_per_ip(self):
+        conns = [self.raw() for _ in range(3)]
+        r = Raw(self.port)
+        self.addCleanup(r.close)
+        self.assertEqual(r.greeting, b"* BYE Too many connections\r\n")
+        conns[0].cmd("x", "LOGOUT")
+        time.sleep(0.3)
+        r2 = self.raw()
+        self.assertTrue(r2.greeting.startswith(b"* OK "))
+
+
+class LifecycleTest(ImapTest):
+    def test_reload_keeps_sessions_and_listener(self):
+        import signal
+        r = self.raw()
+        r.login()
+        r.cmd("s", "SELECT INBOX")
+        with open(self.conf) as f:
+            text = f.read()
+        with open(self.conf, "w") as f:
+            f.write(text.replace("auth_fail_delay 50ms", "auth_fail_delay 60ms"))
+        self.server.signal(signal.SIGHUP)
+        self.server.wait_log("reload", timeout=10)
+        time.sleep(0.3)
+        self.assertEqual(r.cmd("n", "NOOP"), b"n OK NOOP completed\r\n")
+        r2 = self.raw()
+        r2.login()
+        c = self.client()
+        c.append("INBOX", None, None, MSG)
+        self.assertEqual(r.cmd("m", "NOOP"), b"* 1 EXISTS\r\n* 1 RECENT\r\nm OK NOOP completed\r\n")
+        r.cmd("o", "LOGOUT")
+
+    def test_shutdown_says_bye(self):
+        r = self.raw()
+        r.login()
+        self.server.stop()
+        self.assertEqual(r.line(), b"* BYE Server shutting down\r\n")
+
+    def test_list_return_special_use_and_status_items(self):
+        r = self.raw()
+        r.login()
+        out = r.cmd("a", 'LIST "" Sent RETURN (SPECIAL-USE)')
+        self.assertEqual(out, b'* LIST (\\HasNoChildren \\Sent) "." Sent\r\na OK LIST completed\r\n')
+        out = r.cmd("b", "STATUS INBOX (UIDNEXT HIGHESTMODSEQ SIZE)")
+        self.assertRegex(out, rb"^\* STATUS INBOX \(UIDNEXT 1 HIGHESTMODSEQ \d+ SIZE 0\)\r\nb OK STATUS completed\r\n$")
+
+
+class IdleTest(ImapTest):
+    def test_idle_wakes_on_append_from_other_session(self):
+        a = self.raw()
+        a.login()
+        a.cmd("s", "SELECT INBOX")
+        a.send(b"i IDLE\r\n")
+        self.assertEqual(a.line(), b"+ idling\r\n")
+        c = self.client()
+        t0 = time.time()
+        c.append("INBOX", None, None, MSG)
+        self.assertEqual(a.line(), b"* 1 EXISTS\r\n")
+        self.assertEqual(a.line(), b"* 1 RECENT\r\n")
+        self.assertLess(time.time() - t0, 0.5)
+        t0 = time.time()
+        c.select("INBOX")
+        c.store("1", "+FLAGS", r"(\Flagged)")
+        self.assertEqual(a.line(), b"* 1 FETCH (FLAGS (\\Flagged \\Recent))\r\n")
+        self.assertLess(time.time() - t0, 1.0)
+        a.send(b"DONE\r\n")
+        self.assertEqual(a.line(), b"i OK IDLE terminated\r\n")
+        self.assertEqual(a.cmd("n", "NOOP"), b"n OK NOOP completed\r\n")
+
+    def test_idle_wakes_on_cli_add(self):
+        a = self.raw()
+        a.login()
+        a.cmd("s", "SELECT INBOX")
+        a.send(b"i IDLE\r\n")
+        self.assertEqual(a.line(), b"+ idling\r\n")
+        rc, out, err = phtest.posthorn("messages", "add", "bob", "INBOX", "--config", self.conf,
+                                       input=MSG)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(a.line(), b"* 1 EXISTS\r\n")
+        self.assertEqual(a.line(), b"* 1 RECENT\r\n")
+        a.send(b"DONE\r\n")
+        self.assertEqual(a.line(), b"i OK IDLE terminated\r\n")
+
+    def test_idle_sends_expunge(self):
+        c = self.client()
+        c.append("INBOX", None, None, MSG)
+        a = self.raw()
+        a.login()
+        a.cmd("s", "SELECT INBOX")
+        a.send(b"i IDLE\r\n")
+        self.assertEqual(a.line(), b"+ idling\r\n")
+        c.select("INBOX")
+        c.store("1", "+FLAGS.SILENT", r"(\Deleted)")
+        self.assertEqual(a.line(), b"* 1 FETCH (FLAGS (\\Deleted \\Recent))\r\n")
+        c.expunge()
+        self.assertEqual(a.line(), b"* 1 EXPUNGE\r\n")
+        a.send(b"DONE\r\n")
+        self.assertEqual(a.line(), b"i OK IDLE terminated\r\n")
+
+    def test_idle_bad_line(self):
+        a = self.raw()
+        a.login()
+        a.send(b"i IDLE\r\n")
+        self.assertEqual(a.line(), b"+ idling\r\n")
+        a.send(b"NOPE\r\n")
+        self.assertEqual(a.line(), b"i BAD Expected DONE\r\n")
+
+
+if __name__ == "__main__":
+    phtest.main()
