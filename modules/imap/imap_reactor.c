@@ -451,7 +451,7 @@ void imap_reactor_shutdown(struct imap_reactor *r)
     for (struct imap_session *s = r->all; s; s = s->next_all) {
         /* Reads end (a worker blocked in one returns); the BYE still goes
          * out. */
-        s->shutting_down = true;
+        __atomic_store_n(&s->shutting_down, true, __ATOMIC_RELEASE);
         shutdown(s->fd, SHUT_RD);
         unpark(r, s);
     }

@@ -760,6 +760,11 @@ bool imap_session_run(struct imap_session *s)
             return end_session(s);
         s->inpos = s->inlen = 0;
         int r = read_some(s);
+        if (r < 0 && __atomic_load_n(&s->shutting_down, __ATOMIC_ACQUIRE)) {
+            /* The end of input is the server's own SHUT_RD: say why. */
+            ph_buf_puts(&s->out, "* BYE Server shutting down\r\n");
+            return end_session(s);
+        }
         if (r < 0)
             return end_session(s);
         /* Bytes TLS already decrypted never make the socket readable. */
