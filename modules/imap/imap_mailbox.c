@@ -479,7 +479,8 @@ static void select_common(struct imap_session *s,
         imap_storage_no(s, r, err);
         return;
     }
-    qsort(c.v, c.n, sizeof(*c.v), cmp_uid_seen);
+    if (c.n > 1) /* qsort(NULL, 0, ...) is undefined */
+        qsort(c.v, c.n, sizeof(*c.v), cmp_uid_seen);
     s->uids = ph_calloc(c.n ? c.n : 1, sizeof(uint32_t));
     s->cap_uids = c.n ? c.n : 1;
     s->recent = ph_calloc(s->cap_uids, sizeof(bool));
