@@ -527,7 +527,7 @@ imap tcp://127.0.0.1:9993 {
     storage &s
     idle_timeout 5m
 }
-""")
+""" % self.dir)
         rc, out, err = phtest.posthorn("check-config", "--config", path)
         self.assertNotEqual(rc, 0)
         self.assertIn("idle_timeout must be at least 30m", err)
