@@ -27,7 +27,8 @@ struct imap_conf {
     int storage_map_normalize;
     bool sasl_login;
     int64_t max_connections, max_connections_per_ip;
-    int64_t idle_timeout; /* ms */
+    int64_t idle_timeout;  /* ms, logged in */
+    int64_t login_timeout; /* ms, before login */
     uint64_t max_line_length;
     uint64_t appendlimit;
     int64_t auth_fail_delay; /* ms */

@@ -59,6 +59,10 @@ static int imap_create(struct ph_instance *inst, void *conf, void **ctx_r,
             ph_strdup("idle_timeout must be at least 30m (RFC 3501 5.4)");
         goto fail;
     }
+    if (c->login_timeout < 1000) {
+        *error_r = ph_strdup("login_timeout must be at least 1s");
+        goto fail;
+    }
     *ctx_r = srv;
     return 0;
 fail:
@@ -207,6 +211,12 @@ static const struct ph_directive imap_directives[] = {
      .type = PH_DT_DURATION,
      .offset = OFF(idle_timeout),
      .def = "30m"},
+    /* RFC 3501 5.4's 30 minutes are an autologout timer; a connection that
+     * has not logged in holds no session worth keeping that long. */
+    {.name = "login_timeout",
+     .type = PH_DT_DURATION,
+     .offset = OFF(login_timeout),
+     .def = "3m"},
     {.name = "max_line_length",
      .type = PH_DT_SIZE,
      .offset = OFF(max_line_length),

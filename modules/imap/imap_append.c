@@ -2,12 +2,40 @@
  * literal is checked against the limit before "+" is sent, streamed to an
  * unlinked temporary file while it arrives (never held in memory), and
  * handed to storage's append pipeline once the command line is complete. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "imap-private.h"
+
+/* The spool is an unnamed file in state_dir: on the disk that will hold the
+ * mail anyway, not in a /tmp that may be a small tmpfs. */
+static FILE *spool_open(void)
+{
+    const char *dir = ph_global_state_dir();
+    int fd = -1;
+    if (dir != NULL) {
+        fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+            /* A file system without O_TMPFILE: create, then unlink. */
+            char *path = ph_strdup_printf("%s/.append-XXXXXX", dir);
+            fd = mkostemp(path, O_CLOEXEC);
+            if (fd >= 0)
+                (void)unlink(path);
+            free(path);
+        }
+    }
+    if (fd < 0)
+        return tmpfile();
+    FILE *f = fdopen(fd, "w+");
+    if (f == NULL)
+        close(fd);
+    return f;
+}
 
 static void spool_sink(void *context, const void *data, size_t len)
 {
@@ -39,7 +67,7 @@ void imap_append_literal(struct imap_session *s,
             &s->out,
             "%s NO [TOOBIG] Message larger than the limit of %llu bytes\r\n",
             tag, (unsigned long long)limit);
-    } else if ((s->app_spool = tmpfile()) == NULL) {
+    } else if ((s->app_spool = spool_open()) == NULL) {
         ph_buf_printf(&s->out, "%s NO [SERVERBUG] Cannot spool the message\r\n",
                       tag);
     } else {

@@ -351,8 +351,11 @@ static void *reactor_main(void *arg)
             last_scan = now;
             pthread_mutex_lock(&r->lock);
             for (struct imap_session *s = r->all; s; s = s->next_all) {
+                const struct imap_conf *c = r->srv->conf;
                 int64_t limit = s->park_timeout_ms ? s->park_timeout_ms
-                                                   : r->srv->conf->idle_timeout;
+                                : s->state == IMAP_STATE_NOT_AUTH
+                                    ? c->login_timeout
+                                    : c->idle_timeout;
                 if (s->parked && !s->resume_at_ms &&
                     now - s->last_active_ms >= limit) {
                     s->timed_out = true;

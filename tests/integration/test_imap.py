@@ -531,6 +531,13 @@ imap tcp://127.0.0.1:9993 {
         rc, out, err = phtest.posthorn("check-config", "--config", path)
         self.assertNotEqual(rc, 0)
         self.assertIn("idle_timeout must be at least 30m", err)
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("idle_timeout 5m", "login_timeout 0s"))
+        rc, out, err = phtest.posthorn("check-config", "--config", path)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("login_timeout must be at least 1s", err)
 
 
 class MailboxTest(ImapTest):
@@ -926,6 +933,40 @@ class LifecycleTest(ImapTest):
         self.assertEqual(out, b'* LIST (\\HasNoChildren \\Sent) "." Sent\r\na OK LIST completed\r\n')
         out = r.cmd("b", "STATUS INBOX (UIDNEXT HIGHESTMODSEQ SIZE)")
         self.assertRegex(out, rb"^\* STATUS INBOX \(UIDNEXT 1 HIGHESTMODSEQ \d+ SIZE 0\)\r\nb OK STATUS completed\r\n$")
+
+
+class TimeoutTest(ImapTest):
+    extra = "login_timeout 1s"
+
+    def test_login_timeout_closes_only_unauthenticated_sessions(self):
+        """RFC 3501 5.4: the autologout timer of a logged-in session is at
+        least 30 minutes; login_timeout closes connections that never log in."""
+        idle = self.raw()
+        logged_in = self.raw()
+        logged_in.login()
+        start = time.time()
+        self.assertEqual(idle.line(), b"* BYE Autologout; idle for too long\r\n")
+        self.assertLess(time.time() - start, 5)
+        with self.assertRaises(EOFError):
+            idle.line()
+        time.sleep(1.5)
+        self.assertEqual(logged_in.cmd("n", "NOOP"), b"n OK NOOP completed\r\n")
+
+    def test_activity_resets_the_login_timer(self):
+        r = self.raw()
+        for i in range(4):
+            time.sleep(0.5)
+            self.assertEqual(r.cmd("n%d" % i, "NOOP"), b"n%d OK NOOP completed\r\n" % i)
+
+    def test_append_spool_leaves_no_file_behind(self):
+        r = self.raw()
+        r.login()
+        r.send(b"a APPEND INBOX {5}\r\n")
+        self.assertTrue(r.line().startswith(b"+ "))
+        r.send(b"hello\r\n")
+        self.assertIn(b"a OK [APPENDUID", r.until("a"))
+        self.assertEqual([f for f in os.listdir(os.path.join(self.dir, "state"))
+                          if f.startswith(".append")], [])
 
 
 class IdleTest(ImapTest):
