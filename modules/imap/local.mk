@@ -10,3 +10,5 @@ modules_imap_la_LIBADD = core/lib/libposthorn.la $(PTHREAD_LIBS)
 
 TESTS += tests/integration/test_imap.py
 EXTRA_DIST += tests/integration/test_imap.py
+TESTS += tests/integration/test_sync.py
+EXTRA_DIST += tests/integration/test_sync.py
