@@ -969,6 +969,123 @@ class TimeoutTest(ImapTest):
                           if f.startswith(".append")], [])
 
 
+class ServerLimitsTest(ImapTest):
+    extra = "max_connections 2\n    max_line_length 1K\n    io_errors yes"
+
+    def test_line_longer_than_max_line_length(self):
+        r = self.raw()
+        r.send(b"a NOOP " + b"x" * 2000 + b"\r\n")
+        self.assertEqual(r.line(), b"a BAD Command line too long\r\n")
+        self.assertEqual(r.cmd("b", "NOOP"), b"b OK NOOP completed\r\n")
+
+    def test_max_connections(self):
+        a = self.raw()
+        b = self.raw()
+        self.assertTrue(b.greeting.startswith(b"* OK "))
+        c = Raw(self.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.greeting, b"* BYE Too many connections\r\n")
+        with self.assertRaises(EOFError):
+            c.line()
+        a.cmd("z", "LOGOUT")
+        a.close()
+        deadline = time.time() + 5
+        while True:
+            d = Raw(self.port)
+            self.addCleanup(d.close)
+            if d.greeting.startswith(b"* OK ") or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertTrue(d.greeting.startswith(b"* OK "), d.greeting)
+
+    def test_io_errors_are_logged(self):
+        import struct
+        r = self.raw()
+        r.login()
+        r.send(b"a NOOP")
+        # SO_LINGER 0: the close is a reset, a read error for the server.
+        r.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        r.close()
+        self.server.wait_log("event=io_error", timeout=10)
+        self.assertRegex(self.server.log_text(), r"event=io_error client=127\.0\.0\.1 op=read error=\"Connection reset by peer\"")
+
+
+class Ipv6Test(ImapTest):
+    def setUp(self):
+        try:
+            with socket.socket(socket.AF_INET6) as s:
+                s.bind(("::1", 0))
+        except OSError:
+            self.skipTest("no IPv6 loopback here")
+        self.port6 = phtest.free_port()
+        self.extra = ""
+        super().setUp()
+
+    def test_ipv6_listener(self):
+        with open(self.conf) as f:
+            text = f.read()
+        conf = self.write("v6.conf", text.replace("tcp://127.0.0.1:%d" % self.port,
+                                                  "tcp://[::1]:%d" % self.port6))
+        conf = self.write("v6.conf", open(conf).read().replace(self.dir + "/state", self.dir + "/state6"))
+        os.makedirs(os.path.join(self.dir, "state6"))
+        self.start(conf)
+        c = imaplib.IMAP4("::1", self.port6)
+        c.login("bob", PASSWORD)
+        self.assertEqual(c.select("INBOX")[0], "OK")
+        c.logout()
+
+
+class TlsReloadTest(phtest.TempDirTest):
+    """Certificates are read again on SIGHUP (issue 4: tls)."""
+
+    def make_cert(self, cn):
+        cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
+        p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", key + ".new",
+                            "-out", cert + ".new", "-days", "2", "-subj", "/CN=" + cn],
+                           capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        os.rename(key + ".new", key)
+        os.rename(cert + ".new", cert)
+        return cert, key
+
+    def peer_cert(self):
+        import ssl
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=insecure_context(), timeout=10)
+        der = c.sock.getpeercert(binary_form=True)
+        c.login("bob", PASSWORD)
+        return c, ssl.DER_cert_to_PEM_cert(der)
+
+    def test_sighup_reads_the_new_certificate(self):
+        import signal
+        cert, key = self.make_cert("one.example")
+        self.port = phtest.free_port()
+        conf = self.write("posthorn.conf", """
+state_dir %(d)s
+tls %(cert)s %(key)s
+storage.sqlite s { }
+imap tls://127.0.0.1:%(port)d {
+    auth pass_table static { entry bob %(hash)s }
+    storage &s
+}
+""" % {"d": self.dir, "cert": cert, "key": key, "port": self.port, "hash": password_hash()})
+        server = self.start(conf)
+        old, pem = self.peer_cert()
+        with open(cert) as f:
+            self.assertEqual(pem.split(), f.read().split())
+        self.make_cert("two.example")
+        server.signal(signal.SIGHUP)
+        server.wait_log("event=reloaded")
+        new, pem2 = self.peer_cert()
+        with open(cert) as f:
+            self.assertEqual(pem2.split(), f.read().split())
+        self.assertNotEqual(pem, pem2)
+        # The session that started before the reload goes on.
+        self.assertEqual(old.noop()[0], "OK")
+        old.logout()
+        new.logout()
+
+
 class IdleTest(ImapTest):
     def test_idle_wakes_on_append_from_other_session(self):
         a = self.raw()
