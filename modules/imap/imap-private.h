@@ -119,6 +119,12 @@ struct imap_session {
     bool app_spool_failed;
     uint64_t app_size;
 
+    /* AUTHENTICATE between challenge and response: the session parks
+     * like any other, holding no worker while the client types. */
+    enum { IMAP_SASL_NONE, IMAP_SASL_PLAIN, IMAP_SASL_LOGIN_USER,
+           IMAP_SASL_LOGIN_PASS } sasl_step;
+    struct ph_buf sasl_user; /* LOGIN: the user name already given */
+
     /* IDLE. */
     bool idling;
     char *idle_tag;
@@ -165,8 +171,6 @@ void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
                  ...) PH_PRINTF(3, 4);
 int imap_flush(struct imap_session *s);
 void imap_capability_write(struct imap_session *s, struct ph_buf *out);
-/* Blocking read of one raw line (AUTHENTICATE). 0, or -1 on EOF/error. */
-int imap_read_line(struct imap_session *s, char **line_r, size_t *len_r);
 /* Untagged EXISTS/EXPUNGE/FETCH from storage changes; expunges only when
  * allowed. */
 void imap_send_updates(struct imap_session *s, bool allow_expunge);
@@ -223,5 +227,8 @@ void imap_append_literal(struct imap_session *s,
 
 /* imap_idle.c: the line after IDLE arrived (done: it was DONE). */
 void imap_idle_done(struct imap_session *s, bool done);
+/* A client line (or, with line NULL, a parse error) while AUTHENTICATE
+ * waits for a SASL response. */
+void imap_sasl_line(struct imap_session *s, const char *line, size_t len);
 
 #endif

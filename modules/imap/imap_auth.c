@@ -210,44 +210,104 @@ void imap_cmd_login(struct imap_session *s, const struct ph_imap_value *args,
     login_finish(s, "LOGIN", user, pass);
 }
 
-/* Reads one SASL response line after "+ challenge". 1 with the decoded
- * bytes, 0 when the client cancelled ("*"), -1 on bad base64 or I/O. */
-static int sasl_read(struct imap_session *s, const char *challenge,
-                     struct ph_buf *out)
+/* Sends "+ challenge" and waits, parked, for the client's response line:
+ * it arrives in imap_sasl_line. */
+static void sasl_challenge(struct imap_session *s, int step,
+                           const char *challenge)
 {
     ph_buf_printf(&s->out, "+ %s\r\n", challenge);
-    char *line;
-    size_t len;
-    int r = imap_read_line(s, &line, &len);
-    if (r == -1) {
-        s->closing = true;
-        return -2;
+    s->sasl_step = step;
+    s->io_in_sasl = true;
+    ph_imap_parser_line_mode(s->parser);
+}
+
+static void sasl_end(struct imap_session *s)
+{
+    s->sasl_step = IMAP_SASL_NONE;
+    s->io_in_sasl = false;
+    s->io_mask_next = false;
+    if (s->sasl_user.data)
+        memset(s->sasl_user.data, 0, s->sasl_user.len);
+    ph_buf_free(&s->sasl_user);
+}
+
+/* PLAIN's message (RFC 4616): authzid NUL authcid NUL passwd. */
+static void sasl_plain(struct imap_session *s, const struct ph_buf *a)
+{
+    const char *p1 = a->len ? memchr(a->data, '\0', a->len) : NULL;
+    const char *p2 =
+        p1 ? memchr(p1 + 1, '\0', a->len - (size_t)(p1 + 1 - a->data)) : NULL;
+    if (p2 == NULL || memchr(p2 + 1, '\0', a->len - (size_t)(p2 + 1 - a->data))) {
+        imap_tagged(s, "BAD", "Malformed PLAIN response");
+    } else if (p1 != a->data && strcmp(a->data, p1 + 1) != 0) {
+        log_login(s, "PLAIN", p1 + 1, false, "authorization identity differs");
+        imap_tagged(s, "NO",
+                    "[AUTHORIZATIONFAILED] Cannot log in as another user");
+    } else {
+        login_finish(s, "PLAIN", p1 + 1, p2 + 1);
     }
-    if (r < 0)
-        return -1;
-    int ret = 1;
-    if (len == 1 && line[0] == '*')
-        ret = 0;
-    else if (b64_decode(line, len, out) < 0)
-        ret = -1;
-    free(line);
-    return ret;
 }
 
-/* Decodes an initial response ("=" is empty). */
-static int sasl_initial(const char *ir, struct ph_buf *out)
+static bool has_nul(const struct ph_buf *b)
 {
-    if (strcmp(ir, "=") == 0)
-        return 1;
-    return b64_decode(ir, strlen(ir), out) < 0 ? -1 : 1;
+    return b->len && memchr(b->data, '\0', b->len) != NULL;
 }
 
-static void sasl_error(struct imap_session *s, int r)
+/* One decoded SASL response for the current step. */
+static void sasl_step(struct imap_session *s, int step, struct ph_buf *a)
 {
-    if (r == 0)
+    switch (step) {
+    case IMAP_SASL_PLAIN:
+        sasl_end(s);
+        sasl_plain(s, a);
+        break;
+    case IMAP_SASL_LOGIN_USER:
+        if (has_nul(a)) {
+            sasl_end(s);
+            imap_tagged(s, "BAD", "Malformed LOGIN response");
+            break;
+        }
+        ph_buf_free(&s->sasl_user);
+        ph_buf_append(&s->sasl_user, a->data ? a->data : "", a->len);
+        sasl_challenge(s, IMAP_SASL_LOGIN_PASS, "UGFzc3dvcmQ6");
+        break;
+    case IMAP_SASL_LOGIN_PASS: {
+        if (has_nul(a)) {
+            sasl_end(s);
+            imap_tagged(s, "BAD", "Malformed LOGIN response");
+            break;
+        }
+        char *user = ph_strndup(s->sasl_user.data ? s->sasl_user.data : "",
+                                s->sasl_user.len);
+        sasl_end(s);
+        login_finish(s, "LOGIN", user, a->data ? a->data : "");
+        free(user);
+        break;
+    }
+    }
+}
+
+void imap_sasl_line(struct imap_session *s, const char *line, size_t len)
+{
+    int step = s->sasl_step;
+    struct ph_buf a = {0};
+    if (line == NULL) {
+        sasl_end(s);
+        imap_tagged(s, "BAD", "SASL response too long");
+    } else if (len == 1 && line[0] == '*') {
+        sasl_end(s);
         imap_tagged(s, "BAD", "Authentication cancelled");
-    else if (r == -1)
+    } else if (b64_decode(line, len, &a) < 0) {
+        sasl_end(s);
         imap_tagged(s, "BAD", "Invalid base64 in the SASL response");
+    } else {
+        ph_buf_putc(&a, '\0');
+        a.len--;
+        sasl_step(s, step, &a);
+    }
+    if (a.data)
+        memset(a.data, 0, a.len);
+    ph_buf_free(&a);
 }
 
 void imap_cmd_authenticate(struct imap_session *s,
@@ -268,58 +328,23 @@ void imap_cmd_authenticate(struct imap_session *s,
     }
     if (!plaintext_allowed(s, plain ? "PLAIN" : "LOGIN"))
         return;
-    /* The parser's tree dies with the next read: copy what is needed. */
-    char *irc = ir ? ph_strdup(ir) : NULL;
-    s->io_in_sasl = true;
-    struct ph_buf a = {0}, b = {0};
-    int r;
-    if (plain) {
-        r = irc ? sasl_initial(irc, &a) : sasl_read(s, "", &a);
-        if (r == 1) {
-            /* authzid NUL authcid NUL passwd */
-            const char *p1 = a.len ? memchr(a.data, '\0', a.len) : NULL;
-            const char *p2 =
-                p1 ? memchr(p1 + 1, '\0', a.len - (size_t)(p1 + 1 - a.data))
-                   : NULL;
-            if (p2 == NULL ||
-                memchr(p2 + 1, '\0', a.len - (size_t)(p2 + 1 - a.data))) {
-                imap_tagged(s, "BAD", "Malformed PLAIN response");
-            } else if (p1 != a.data && strcmp(a.data, p1 + 1) != 0) {
-                log_login(s, "PLAIN", p1 + 1, false,
-                          "authorization identity differs");
-                imap_tagged(
-                    s, "NO",
-                    "[AUTHORIZATIONFAILED] Cannot log in as another user");
-            } else {
-                login_finish(s, "PLAIN", p1 + 1, p2 + 1);
-            }
-        } else {
-            sasl_error(s, r);
-        }
-    } else {
-        r = irc ? sasl_initial(irc, &a) : sasl_read(s, "VXNlcm5hbWU6", &a);
-        if (r == 1)
-            r = sasl_read(s, "UGFzc3dvcmQ6", &b);
-        if (r == 1) {
-            if (strlen(a.data ? a.data : "") != a.len ||
-                strlen(b.data ? b.data : "") != b.len)
-                imap_tagged(s, "BAD", "Malformed LOGIN response");
-            else
-                login_finish(s, "LOGIN", a.data ? a.data : "",
-                             b.data ? b.data : "");
-        } else {
-            sasl_error(s, r);
-        }
+    int step = plain ? IMAP_SASL_PLAIN : IMAP_SASL_LOGIN_USER;
+    if (ir == NULL) {
+        sasl_challenge(s, step, plain ? "" : "VXNlcm5hbWU6");
+        return;
     }
-    s->io_mask_next = false;
-    s->io_in_sasl = false;
+    /* SASL-IR (RFC 4959): "=" is an empty initial response. */
+    struct ph_buf a = {0};
+    if (strcmp(ir, "=") != 0 && b64_decode(ir, strlen(ir), &a) < 0) {
+        imap_tagged(s, "BAD", "Invalid base64 in the SASL response");
+    } else {
+        ph_buf_putc(&a, '\0');
+        a.len--;
+        sasl_step(s, step, &a);
+    }
     if (a.data)
         memset(a.data, 0, a.len);
-    if (b.data)
-        memset(b.data, 0, b.len);
     ph_buf_free(&a);
-    ph_buf_free(&b);
-    free(irc);
 }
 
 void imap_cmd_starttls(struct imap_session *s, const struct ph_imap_value *args,

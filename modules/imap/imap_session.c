@@ -66,6 +66,9 @@ void imap_session_free(struct imap_session **sp)
     free(s->user);
     free(s->tag);
     free(s->idle_tag);
+    if (s->sasl_user.data)
+        memset(s->sasl_user.data, 0, s->sasl_user.len);
+    ph_buf_free(&s->sasl_user);
     free(s->uids);
     free(s->reported);
     free(s->delayed_reply);
@@ -292,33 +295,6 @@ static int read_some(struct imap_session *s)
                 "mod=imap event=io_error client=%s op=read error=\"%s\"",
                 s->addr, strerror(errno));
         return -1;
-    }
-}
-
-int imap_read_line(struct imap_session *s, char **line_r, size_t *len_r)
-{
-    ph_imap_parser_line_mode(s->parser);
-    for (;;) {
-        while (s->inpos < s->inlen) {
-            size_t used;
-            enum ph_imap_parse_event ev = ph_imap_parser_feed(
-                s->parser, s->inbuf + s->inpos, s->inlen - s->inpos, &used);
-            s->inpos += used;
-            if (ev == PH_IMAP_PARSE_LINE) {
-                const char *l = ph_imap_parser_line(s->parser, len_r);
-                *line_r = ph_strndup(l, *len_r);
-                return 0;
-            }
-            if (ev == PH_IMAP_PARSE_ERROR)
-                return -2;
-        }
-        if (imap_flush(s) < 0)
-            return -1;
-        int r = read_some(s);
-        if (r < 0)
-            return -1;
-        if (r == 0 && wait_fd(s, POLLIN) < 0)
-            return -1;
     }
 }
 
@@ -598,6 +574,10 @@ static void handle_line(struct imap_session *s)
         imap_idle_done(s, len == 4 && strncasecmp(line, "DONE", 4) == 0);
         return;
     }
+    if (s->sasl_step != IMAP_SASL_NONE) {
+        imap_sasl_line(s, line, len);
+        return;
+    }
     ph_buf_puts(&s->out, "* BAD Unexpected line\r\n");
 }
 
@@ -737,6 +717,10 @@ bool imap_session_run(struct imap_session *s)
                 }
                 if (s->idling) {
                     imap_idle_done(s, false);
+                    break;
+                }
+                if (s->sasl_step != IMAP_SASL_NONE) {
+                    imap_sasl_line(s, NULL, 0);
                     break;
                 }
                 ph_buf_printf(&s->out, "%s BAD %s\r\n", e->tag ? e->tag : "*",

@@ -237,6 +237,24 @@ class LoginTest(ImapTest):
         self.assertEqual(out, b"L OK [CAPABILITY " + CAPS + b"=33554432] Logged in\r\n")
         self.server.wait_log("event=login result=ok user=bob client=127.0.0.1 mech=LOGIN")
 
+    def test_clients_inside_authenticate_hold_no_worker(self):
+        """One worker; three clients stop after AUTHENTICATE's "+" and
+        another still logs in at once, then they finish their exchange."""
+        import base64
+        waiting = []
+        for i in range(3):
+            r = self.raw()
+            r.send(b"a%d AUTHENTICATE PLAIN\r\n" % i)
+            self.assertEqual(r.line(), b"+ \r\n")
+            waiting.append(r)
+        t0 = time.time()
+        other = self.raw()
+        other.login()
+        self.assertLess(time.time() - t0, 3)
+        for i, r in enumerate(waiting):
+            r.send(base64.b64encode(b"\0bob\0" + PASSWORD.encode()) + b"\r\n")
+            self.assertTrue(r.until("a%d" % i).startswith(b"a%d OK [CAPABILITY" % i))
+
     def test_login_failure_logged_without_password(self):
         r = self.raw()
         self.assertEqual(r.cmd("a", "LOGIN bob wrongpass"),
