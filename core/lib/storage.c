@@ -585,3 +585,36 @@ int ph_storage_deliver(struct ph_instance *storage, const char *recipient,
     ph_account_release(&acct);
     return r;
 }
+
+int ph_meta_list_add(void *list, const struct ph_message_meta *m)
+{
+    struct ph_meta_list *l = list;
+    ph_array_grow(&l->v, &l->cap, l->n + 1, sizeof(*l->v));
+    struct ph_meta_copy *x = &l->v[l->n++];
+    memset(x, 0, sizeof(*x));
+    x->uid = m->uid;
+    x->modseq = m->modseq;
+    x->flags = m->flags;
+    x->recent = m->recent;
+    for (size_t i = 0; i < m->nkeywords; i++)
+        ph_strlist_add(&x->keywords, m->keywords[i]);
+    x->internal_date = m->internal_date;
+    x->internal_tz = m->internal_tz;
+    x->size = m->size;
+    if (m->info && m->info_size) {
+        x->info = ph_malloc(m->info_size);
+        memcpy(x->info, m->info, m->info_size);
+        x->info_size = m->info_size;
+    }
+    return 0;
+}
+
+void ph_meta_list_free(struct ph_meta_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        ph_strlist_clear(&l->v[i].keywords);
+        free(l->v[i].info);
+    }
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}

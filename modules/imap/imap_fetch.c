@@ -154,47 +154,8 @@ static bool parse_items(struct items *it, const struct ph_imap_value *v)
     return parse_item(it, a);
 }
 
-/* What one message needs for its response, copied out of the callback. */
-struct msg {
-    uint32_t uid;
-    uint64_t modseq;
-    uint32_t flags;
-    bool recent, seen_now;
-    struct ph_strlist keywords;
-    time_t internal_date;
-    int internal_tz;
-    uint64_t size;
-    void *info;
-    size_t info_size;
-};
-
-struct collect {
-    struct msg *v;
-    size_t n, cap;
-};
-
-static int collect_cb(void *arg, const struct ph_message_meta *m)
-{
-    struct collect *c = arg;
-    ph_array_grow(&c->v, &c->cap, c->n + 1, sizeof(*c->v));
-    struct msg *x = &c->v[c->n++];
-    memset(x, 0, sizeof(*x));
-    x->uid = m->uid;
-    x->modseq = m->modseq;
-    x->flags = m->flags;
-    x->recent = m->recent;
-    for (size_t i = 0; i < m->nkeywords; i++)
-        ph_strlist_add(&x->keywords, m->keywords[i]);
-    x->internal_date = m->internal_date;
-    x->internal_tz = m->internal_tz;
-    x->size = m->size;
-    if (m->info && m->info_size) {
-        x->info = ph_malloc(m->info_size);
-        memcpy(x->info, m->info, m->info_size);
-        x->info_size = m->info_size;
-    }
-    return 0;
-}
+/* Messages per storage fetch inside one FETCH command. */
+#define IMAP_FETCH_BATCH 256
 
 static int seen_cb(void *arg, const struct ph_message_meta *m)
 {
@@ -226,7 +187,7 @@ static int stream_cb(void *arg, const void *data, size_t len)
 
 /* Writes one BODY[...] item's value. -1 when the storage failed. */
 static int write_section(struct imap_session *s, const struct item *x,
-                         const struct msg *m,
+                         const struct ph_meta_copy *m,
                          const struct ph_message_info *info)
 {
     struct ph_message_section sec;
@@ -283,47 +244,20 @@ static int write_section(struct imap_session *s, const struct item *x,
     return ret;
 }
 
-void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
-                    size_t n)
+/* Writes the responses of one batch; false when some message failed. */
+static bool fetch_write(struct imap_session *s, const struct items *it,
+                        const struct ph_meta_list *c,
+                        const struct ph_uidset *seen_now)
 {
-    struct items it = {0};
-    if (n != 2 || !parse_items(&it, &args[1])) {
-        items_clear(&it);
-        imap_tagged(s, "BAD", "Invalid FETCH items");
-        return;
-    }
-    if (s->cmd_uid && !it.has_uid)
-        add_simple(&it, ITEM_UID);
-    struct ph_uidset set = {0}, seen_now = {0};
-    if (imap_parse_set(s, &args[0], s->cmd_uid, &set) < 0) {
-        items_clear(&it);
-        return;
-    }
-    const char *err;
-    if (it.sets_seen && !s->readonly && set.n > 0) {
-        struct ph_flags seen = {.system = PH_FLAG_SEEN};
-        if (ph_mailbox_store(s->mb, &set, PH_STORE_ADD, &seen, 0, NULL, seen_cb,
-                             &seen_now, &err) < 0)
-            ph_log_warn("mod=imap event=set_seen_failed user=%s error=\"%s\"",
-                        s->user, err);
-    }
-    struct collect c = {0};
-    int r = set.n
-                ? ph_mailbox_fetch(s->mb, &set, it.need_info ? PH_META_INFO : 0,
-                                   collect_cb, &c, &err)
-                : 0;
-    if (r < 0) {
-        imap_storage_no(s, r, err);
-        goto out;
-    }
     bool failed = false;
-    for (size_t i = 0; i < c.n && !s->io_failed; i++) {
-        struct msg *m = &c.v[i];
+    const char *err;
+    for (size_t i = 0; i < c->n && !s->io_failed; i++) {
+        const struct ph_meta_copy *m = &c->v[i];
         uint32_t seq = imap_view_seq(s, m->uid);
         if (seq == 0)
             continue;
         struct ph_message_info *info = NULL;
-        if (it.need_info && m->info &&
+        if (it->need_info && m->info &&
             ph_message_info_deserialize(m->info, m->info_size, &info, &err) <
                 0) {
             ph_log_warn(
@@ -332,7 +266,7 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
             failed = true;
             continue;
         }
-        bool show_flags = it.has_flags || ph_uidset_contains(&seen_now, m->uid);
+        bool show_flags = it->has_flags || ph_uidset_contains(seen_now, m->uid);
         ph_buf_printf(&s->out, "* %u FETCH (", seq);
         bool first = true;
         if (show_flags) {
@@ -342,8 +276,8 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
             imap_reported_add(s, m->uid, m->modseq);
             first = false;
         }
-        for (size_t k = 0; k < it.n; k++) {
-            const struct item *x = &it.v[k];
+        for (size_t k = 0; k < it->n; k++) {
+            const struct item *x = &it->v[k];
             if (x->kind == ITEM_FLAGS)
                 continue;
             if (!first)
@@ -383,16 +317,64 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
         if (s->out.len >= 256 * 1024)
             (void)imap_flush(s);
     }
+    return !failed;
+}
+
+void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
+                    size_t n)
+{
+    struct items it = {0};
+    if (n != 2 || !parse_items(&it, &args[1])) {
+        items_clear(&it);
+        imap_tagged(s, "BAD", "Invalid FETCH items");
+        return;
+    }
+    if (s->cmd_uid && !it.has_uid)
+        add_simple(&it, ITEM_UID);
+    struct ph_uidset set = {0}, seen_now = {0}, batch = {0};
+    if (imap_parse_set(s, &args[0], s->cmd_uid, &set) < 0) {
+        items_clear(&it);
+        return;
+    }
+    const char *err;
+    if (it.sets_seen && !s->readonly && set.n > 0) {
+        struct ph_flags seen = {.system = PH_FLAG_SEEN};
+        if (ph_mailbox_store(s->mb, &set, PH_STORE_ADD, &seen, 0, NULL, seen_cb,
+                             &seen_now, &err) < 0)
+            ph_log_warn("mod=imap event=set_seen_failed user=%s error=\"%s\"",
+                        s->user, err);
+    }
+    /* In batches, so that FETCH 1:* of a large mailbox never holds the
+     * metadata of every message at once. */
+    bool failed = false;
+    size_t inbatch = 0;
+    for (size_t i = 0; i <= s->nuids && !s->io_failed; i++) {
+        if (i < s->nuids && ph_uidset_contains(&set, s->uids[i])) {
+            ph_uidset_add(&batch, s->uids[i]);
+            inbatch++;
+        }
+        if (inbatch == 0 || (inbatch < IMAP_FETCH_BATCH && i < s->nuids))
+            continue;
+        struct ph_meta_list c = {0};
+        int r = ph_mailbox_fetch(s->mb, &batch, it.need_info ? PH_META_INFO : 0,
+                                 ph_meta_list_add, &c, &err);
+        ph_uidset_clear(&batch);
+        inbatch = 0;
+        if (r < 0) {
+            ph_meta_list_free(&c);
+            imap_storage_no(s, r, err);
+            goto out;
+        }
+        if (!fetch_write(s, &it, &c, &seen_now))
+            failed = true;
+        ph_meta_list_free(&c);
+    }
     if (failed)
         imap_tagged(s, "NO", "[SERVERBUG] Some messages could not be fetched");
     else
         imap_tagged(s, "OK", "FETCH completed");
 out:
-    for (size_t i = 0; i < c.n; i++) {
-        ph_strlist_clear(&c.v[i].keywords);
-        free(c.v[i].info);
-    }
-    free(c.v);
+    ph_uidset_clear(&batch);
     ph_uidset_clear(&set);
     ph_uidset_clear(&seen_now);
     items_clear(&it);

@@ -10,51 +10,10 @@
 
 #include "imap-private.h"
 
-struct smsg {
-    uint32_t uid;
-    uint64_t modseq;
-    uint32_t flags;
-    bool recent;
-    struct ph_strlist keywords;
-    time_t internal_date;
-    int internal_tz;
-    uint64_t size;
-    void *info;
-    size_t info_size;
-};
-
-struct scollect {
-    struct smsg *v;
-    size_t n, cap;
-};
-
-static int scollect_cb(void *arg, const struct ph_message_meta *m)
-{
-    struct scollect *c = arg;
-    ph_array_grow(&c->v, &c->cap, c->n + 1, sizeof(*c->v));
-    struct smsg *x = &c->v[c->n++];
-    memset(x, 0, sizeof(*x));
-    x->uid = m->uid;
-    x->modseq = m->modseq;
-    x->flags = m->flags;
-    x->recent = m->recent;
-    for (size_t i = 0; i < m->nkeywords; i++)
-        ph_strlist_add(&x->keywords, m->keywords[i]);
-    x->internal_date = m->internal_date;
-    x->internal_tz = m->internal_tz;
-    x->size = m->size;
-    if (m->info && m->info_size) {
-        x->info = ph_malloc(m->info_size);
-        memcpy(x->info, m->info, m->info_size);
-        x->info_size = m->info_size;
-    }
-    return 0;
-}
-
 /* Per message: the parsed structure and the header values handed out. */
 struct eval_ctx {
     struct imap_session *s;
-    const struct smsg *m;
+    const struct ph_meta_copy *m;
     struct ph_message_info *info;
     struct ph_strlist **lists;
     size_t nlists, caplists;
@@ -209,9 +168,9 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
     struct ph_uidset all = {0};
     for (size_t i = 0; i < s->nuids; i++)
         ph_uidset_add(&all, s->uids[i]);
-    struct scollect c = {0};
+    struct ph_meta_list c = {0};
     r = all.n ? ph_mailbox_fetch(s->mb, &all, need_info ? PH_META_INFO : 0,
-                                 scollect_cb, &c, &err)
+                                 ph_meta_list_add, &c, &err)
               : 0;
     ph_uidset_clear(&all);
     if (r < 0) {
@@ -221,7 +180,7 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
     struct ph_buf res = {0};
     bool failed = false;
     for (size_t i = 0; i < c.n && !failed; i++) {
-        const struct smsg *m = &c.v[i];
+        const struct ph_meta_copy *m = &c.v[i];
         uint32_t seq = imap_view_seq(s, m->uid);
         if (seq == 0)
             continue;
@@ -267,10 +226,6 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
     }
     ph_buf_free(&res);
 out:
-    for (size_t i = 0; i < c.n; i++) {
-        ph_strlist_clear(&c.v[i].keywords);
-        free(c.v[i].info);
-    }
-    free(c.v);
+    ph_meta_list_free(&c);
     ph_imap_search_free(&prog);
 }

@@ -206,6 +206,30 @@ struct ph_message_meta {
 
 typedef int ph_meta_cb(void *arg, const struct ph_message_meta *meta);
 
+/* One message's metadata copied out of the callback, owning its keywords
+ * and serialized structure; a list of them, filled by ph_meta_list_add
+ * given as the ph_meta_cb of ph_mailbox_fetch with the list as arg. */
+struct ph_meta_copy {
+    uint32_t uid;
+    uint64_t modseq;
+    uint32_t flags;
+    bool recent;
+    struct ph_strlist keywords;
+    time_t internal_date;
+    int internal_tz;
+    uint64_t size;
+    void *info; /* NULL unless PH_META_INFO */
+    size_t info_size;
+};
+
+struct ph_meta_list {
+    struct ph_meta_copy *v;
+    size_t n, cap;
+};
+
+int ph_meta_list_add(void *list, const struct ph_message_meta *meta);
+void ph_meta_list_free(struct ph_meta_list *list);
+
 /* Calls cb for each message of set (NULL: all) in UID order; a non-zero
  * return from cb stops and is returned. */
 int ph_mailbox_fetch(struct ph_mailbox *mb, const struct ph_uidset *set,
