@@ -33,6 +33,10 @@ struct imap_conf {
     uint64_t appendlimit;
     int64_t auth_fail_delay; /* ms */
     int64_t workers;
+    /* Parser limits (see struct ph_imap_parser_limits). */
+    uint64_t max_literal_size, max_command_size;
+    int64_t max_nesting, max_arguments;
+    int64_t max_auth_failures; /* per connection, then BYE */
 };
 
 struct imap_reactor;
@@ -124,6 +128,8 @@ struct imap_session {
     enum { IMAP_SASL_NONE, IMAP_SASL_PLAIN, IMAP_SASL_LOGIN_USER,
            IMAP_SASL_LOGIN_PASS } sasl_step;
     struct ph_buf sasl_user; /* LOGIN: the user name already given */
+
+    unsigned auth_failures;
 
     /* IDLE. */
     bool idling;

@@ -166,15 +166,19 @@ static void login_finish(struct imap_session *s, const char *mech,
             "[UNAVAILABLE] Authentication is unavailable, try again later");
     } else {
         int64_t d = fail_delay(s, true);
+        bool last = ++s->auth_failures >= (unsigned)c->max_auth_failures;
+        char *reply = ph_strdup_printf(
+            "%s NO [AUTHENTICATIONFAILED] Authentication failed\r\n%s", s->tag,
+            last ? "* BYE Too many authentication failures\r\n" : "");
+        if (last)
+            s->closing = true;
         if (d > 0) {
             /* The session parks until then; no worker sleeps. */
             s->resume_at_ms = imap_now_ms() + d;
-            s->delayed_reply = ph_strdup_printf(
-                "%s NO [AUTHENTICATIONFAILED] Authentication failed\r\n",
-                s->tag);
+            s->delayed_reply = reply;
         } else {
-            imap_tagged(s, "NO",
-                        "[AUTHENTICATIONFAILED] Authentication failed");
+            ph_buf_puts(&s->out, reply);
+            free(reply);
         }
     }
     free(reason);

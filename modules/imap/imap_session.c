@@ -26,6 +26,10 @@ struct imap_session *imap_session_new(struct imap_server *srv, int fd,
     struct ph_imap_parser_limits lim;
     ph_imap_parser_limits_default(&lim);
     lim.max_line_length = (size_t)srv->conf->max_line_length;
+    lim.max_literal_size = srv->conf->max_literal_size;
+    lim.max_command_size = (size_t)srv->conf->max_command_size;
+    lim.max_depth = (unsigned)srv->conf->max_nesting;
+    lim.max_args = (size_t)srv->conf->max_arguments;
     s->parser = ph_imap_parser_new(&lim);
     s->state = IMAP_STATE_NOT_AUTH;
     s->last_active_ms = imap_now_ms();

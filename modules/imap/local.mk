@@ -12,3 +12,5 @@ TESTS += tests/integration/test_imap.py
 EXTRA_DIST += tests/integration/test_imap.py
 TESTS += tests/integration/test_sync.py
 EXTRA_DIST += tests/integration/test_sync.py
+TESTS += tests/integration/test_hostile.py
+EXTRA_DIST += tests/integration/test_hostile.py

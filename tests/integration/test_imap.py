@@ -266,19 +266,19 @@ class LoginTest(ImapTest):
         self.assertNotIn("wrongpass", self.server.log_text())
 
     def test_failed_logins_slow_down(self):
-        r = self.raw()
+        # The delay grows per client address, across connections.
         t0 = time.time()
         for i in range(4):
-            r.cmd("a%d" % i, "LOGIN bob bad")
+            self.raw().cmd("a%d" % i, "LOGIN bob bad")
         # 50 + 100 + 200 + 400 ms
         self.assertGreaterEqual(time.time() - t0, 0.7)
-        r.login()
+        self.raw().login()
 
     def test_failed_login_delay_holds_no_worker(self):
         # While one client waits out its delay, others are served at once.
-        r = self.raw()
         for i in range(4):
-            r.cmd("a%d" % i, "LOGIN bob bad")
+            self.raw().cmd("a%d" % i, "LOGIN bob bad")
+        r = self.raw()
         r.send(b"b LOGIN bob bad\r\nc NOOP\r\n")
         other = self.raw()
         t0 = time.time()
@@ -286,6 +286,20 @@ class LoginTest(ImapTest):
         self.assertLess(time.time() - t0, 0.3)
         self.assertEqual(r.line(), b"b NO [AUTHENTICATIONFAILED] Authentication failed\r\n")
         self.assertEqual(r.line(), b"c OK NOOP completed\r\n")
+
+    def test_max_auth_failures_per_connection(self):
+        """The third failure on one connection (max_auth_failures 3) is
+        answered, then the server says BYE and closes."""
+        r = self.raw()
+        for i in range(2):
+            self.assertEqual(r.cmd("a%d" % i, "LOGIN bob bad"),
+                             b"a%d NO [AUTHENTICATIONFAILED] Authentication failed\r\n" % i)
+        r.send(b"b LOGIN bob bad\r\nc NOOP\r\n")
+        self.assertEqual(r.line(), b"b NO [AUTHENTICATIONFAILED] Authentication failed\r\n")
+        self.assertEqual(r.line(), b"* BYE Too many authentication failures\r\n")
+        with self.assertRaises(EOFError):
+            r.line()
+        self.server.wait_log("event=login result=failed user=bob", count=3)
 
     def test_authenticate_plain_sasl_ir(self):
         import base64

@@ -1,0 +1,280 @@
+"""A battery of hostile inputs against the real binary (issue 8): each is
+sent on its own connection, in the state it targets, and must be answered
+as RFC 3501 says (BAD for syntax, BAD or NO for a command in the wrong
+state, BYE where the connection cannot go on) within seconds; meanwhile
+other clients are served, and afterwards the server holds no more file
+descriptors and not much more memory than before (read from /proc)."""
+import base64
+import os
+import re
+import socket
+import time
+
+import phtest
+from test_imap import PASSWORD, Raw
+
+MSG = (b"From: a@example.org\r\nTo: b@example.org\r\nSubject: hostile\r\n"
+       b"Message-ID: <h@example.org>\r\n\r\nbody\r\n")
+
+BAD = rb"BAD"
+NO = rb"NO"
+BAD_NO = rb"(BAD|NO)"
+OK = rb"OK"
+ANY = rb"(OK|NO|BAD)"
+
+# (state, bytes to send, what the tagged answer of tag "t" must be). A case
+# whose input cannot be answered with a tag expects rb"BYE" (an untagged
+# BYE, then the end of the connection) or None (the server may stay quiet
+# or close; it must only stay healthy).
+CASES = []
+
+
+def case(state, data, expect):
+    CASES.append((state, data if isinstance(data, bytes) else data.encode(), expect))
+
+
+# Commands in the wrong state: not authenticated.
+for cmd in ["SELECT INBOX", "EXAMINE INBOX", "CREATE x", "DELETE x", "RENAME a b",
+            "SUBSCRIBE x", "UNSUBSCRIBE x", 'LIST "" *', 'LSUB "" *',
+            "STATUS INBOX (MESSAGES)", "APPEND INBOX {3+}\r\nabc", "CHECK", "CLOSE",
+            "EXPUNGE", "SEARCH ALL", "FETCH 1 FLAGS", "STORE 1 +FLAGS (\\Seen)",
+            "COPY 1 x", "MOVE 1 x", "UID FETCH 1 FLAGS", "UID SEARCH ALL", "IDLE",
+            "UNSELECT", "NAMESPACE", "ENABLE CONDSTORE", "UID EXPUNGE 1"]:
+    case("none", "t %s\r\n" % cmd, BAD_NO)
+# ... authenticated, nothing selected.
+for cmd in ["CHECK", "CLOSE", "EXPUNGE", "SEARCH ALL", "FETCH 1 FLAGS",
+            "STORE 1 +FLAGS (\\Seen)", "COPY 1 INBOX", "MOVE 1 INBOX", "UID FETCH 1 FLAGS",
+            "UID SEARCH ALL", "UID STORE 1 FLAGS ()", "UID COPY 1 INBOX", "UID MOVE 1 INBOX",
+            "UID EXPUNGE 1", "UNSELECT", 'LOGIN bob "%s"' % PASSWORD,
+            "AUTHENTICATE PLAIN", "STARTTLS"]:
+    case("auth", "t %s\r\n" % cmd, BAD_NO)
+
+# Syntax, in every state.
+SYNTAX = [
+    "t\r\n", "t \r\n", "t FOO\r\n", "t NOOP extra\r\n", "t CAPABILITY x\r\n",
+    "t LOGOUT now\r\n", "t SELECT\r\n", "t SELECT a b c\r\n", 't SELECT "unterminated\r\n',
+    "t SELECT (INBOX)\r\n", "t LIST\r\n", 't LIST ""\r\n', "t STATUS INBOX\r\n",
+    "t STATUS INBOX (BOGUS)\r\n", "t STATUS INBOX MESSAGES\r\n", "t CREATE\r\n",
+    "t RENAME a\r\n", "t NOOP\x00\r\n", "t SELECT IN\x00BOX\r\n", 't SELECT "IN\x00BOX"\r\n',
+    "t \xff\xfe\r\n", "t NO\x7fOP\r\n", "t LOGIN {4294967296}\r\n",
+    "t LOGIN {99999999999999999999}\r\n", "t LOGIN {-1}\r\n", "t LOGIN {1a}\r\n",
+    "t LOGIN ~{3}\r\nabc x\r\n", "t NOOP )\r\n", "t NOOP (\r\n", "t ENABLE\r\n",
+    "t ID\r\n", "t ID (\"a\")\r\n", "t ID (\"a\" \"b\" \"c\")\r\n",
+]
+for state in ("none", "auth", "selected"):
+    for data in SYNTAX:
+        case(state, data, BAD)
+for tag in ["t+", "t{1}", "t(", "t)", "t%", "t*", 't"', "t\\"]:
+    for state in ("none", "selected"):
+        case(state, "%s NOOP\r\n" % tag, rb"BYE|BAD")
+case("none", "%s NOOP\r\n" % ("t" * 200), BAD)
+case("none", "t\xe9 NOOP\r\n", rb"BYE|BAD")
+
+# The selected state: sequence sets, FETCH and SEARCH arguments, STORE.
+for seqset in ["0", "0:1", "4294967296", "1:", ":1", "1,,2", "a", "-1", "1:2:3",
+               "99999999999999999999", "1,", ",1", "**", "1:*:2", "%", "1 2"]:
+    case("selected", "t FETCH %s FLAGS\r\n" % seqset, BAD)
+    case("selected", "t UID FETCH %s FLAGS\r\n" % seqset, BAD)
+for seqset in ["*:*", "1:*", "*", "1:4294967295", "3,1,2", "4294967295:1"]:
+    case("selected", "t UID FETCH %s FLAGS\r\n" % seqset, OK)
+for items in ["BODY[foo]", "BODY[1.]", "BODY[.1]", "BODY[0]", "BODY[1.0]",
+              "BODY[]<-1>", "BODY[]<1.>", "BODY[]<a>", "BODY[HEADER.FIELDS]",
+              "BODY[HEADER.FIELDS ()]", "BODY[HEADER.FIELDS (", "BODY[TEXT", "(FLAGS",
+              "FLAGS)", "()", "BOGUS", "RFC822.BOGUS", "(FLAGS (UID))", "BODY.PEEK",
+              "BINARY[1]", "BODY[MIME]", "ENVELOPE ENVELOPE",
+              # RFC 3501 9: a partial's length is nz-number; quoted is 7-bit
+              "BODY[]<0.0>", "BODY[HEADER.FIELDS (\"X-\xe9\")]"]:
+    case("selected", "t FETCH 1 %s\r\n" % items, BAD)
+for items in ["BODY[1.2.3.4.5.6.7.8.9]", "BODY[99]", "BODY[]<4294967295.1>", "ALL",
+              "FULL", "FAST", "BODY[HEADER.FIELDS (X-\x7e)]"]:
+    case("selected", "t FETCH 1 %s\r\n" % items, OK)
+for key in ["CHARSET X-UNKNOWN ALL", "BEFORE 32-Jan-2020", "BEFORE 1-Foo-2020",
+            "BEFORE 2020-01-01", "LARGER -1", "LARGER 99999999999999999999", "OR ALL",
+            "NOT", "HEADER Subject", "KEYWORD", "KEYWORD \\Seen", "UID", "UID a",
+            "BOGUS", "ALL)", "(ALL", "()", "SUBJECT {3}\r\nabc BOGUS", "CHARSET", "SENTON x",
+            "ALL ALL ALL BOGUS", "1:"]:
+    case("selected", "t SEARCH %s\r\n" % key, rb"(BAD|NO \[BADCHARSET)")
+case("selected", "t SEARCH " + "NOT " * 5000 + "ALL\r\n", BAD_NO)
+case("selected", "t SEARCH " + "(" * 1000 + "ALL" + ")" * 1000 + "\r\n", BAD)
+case("selected", "t SEARCH " + "OR ALL " * 3000 + "ALL\r\n", ANY)
+for store in ["1 FLAGS", "1 XFLAGS (\\Seen)", "1 +FLAGS (\\Bogus)", "1 +FLAGS ((\\Seen))",
+              "1 +FLAGS.LOUD (\\Seen)", "1 +FLAGS (\\Seen", "1 -FLAGS (\\Recent)",
+              "1 +FLAGS (\\Recent)", "1 FLAGS (a%b)", "1 FLAGS (a*b)", "1 FLAGS (\"quoted\")"]:
+    case("selected", "t STORE %s\r\n" % store, BAD_NO)
+for cmd in ["COPY 1 nonexistent", "MOVE 1 nonexistent", 'COPY 1 ""', "COPY 99 INBOX",
+            "COPY 0 INBOX"]:
+    case("selected", "t %s\r\n" % cmd, BAD_NO)
+
+# Mailbox names.
+# Names that are no names: bad modified UTF-7 (a lone surrogate "&2D0-",
+# U+0061 encoded "&AGE-"), empty levels, wildcards, 8-bit, too long.
+for name in ["&Jjo", "&", "&-&", "a&Jjo-b&", "&AGE-", "&2D0-", "..", "../x",
+             "%", "*", "a*b", "a%b", "x" * 2000, "\"\"", "INBOX.", ".INBOX", "a..b",
+             "\xe9t\xe9"]:
+    quoted = '"%s"' % name.replace("\\", "\\\\").replace('"', '\\"') if name != '""' else '""'
+    case("auth", "t CREATE %s\r\n" % quoted, BAD_NO)
+    case("auth", "t SELECT %s\r\n" % quoted, BAD_NO)
+case("auth", "t DELETE INBOX\r\n", NO)
+case("auth", "t RENAME Nope Other\r\n", NO)
+case("auth", "t RENAME INBOX INBOX\r\n", NO)
+case("auth", "t STATUS Nope (MESSAGES)\r\n", NO)
+
+# Literals and APPEND.
+case("auth", "t APPEND INBOX {100000000000}\r\n", rb"NO \[TOOBIG\]")
+case("auth", "t APPEND INBOX {100000000000+}\r\n", rb"BYE|NO \[TOOBIG\]")
+case("auth", "t APPEND INBOX (\\Bogus) {3+}\r\nabc\r\n", BAD_NO)
+case("auth", "t APPEND INBOX \" 1-Jan-2020 25:00:00 +0000\" {3+}\r\nabc\r\n", BAD)
+case("auth", "t APPEND INBOX \"31-Feb-2020 00:00:00 +0000\" {3+}\r\nabc\r\n", BAD)
+case("auth", "t APPEND INBOX {0+}\r\n\r\n", BAD_NO)
+case("auth", "t APPEND Nope {3+}\r\nabc\r\n", rb"NO \[TRYCREATE\]")
+case("auth", "t APPEND INBOX {3+}\r\nabc", None)    # truncated: then the close
+case("none", "t LOGIN {5}\r\n", None)                # waits for data never sent
+case("none", "t LOGIN {5+}\r\nbo", None)
+case("none", 't LOGIN "bo\x00b" x\r\n', BAD)
+
+# AUTHENTICATE with bad payloads.
+for payload in [b"=", b"====", b"a", b"!!!", base64.b64encode(b"nonuls"),
+                base64.b64encode(b"\0\0\0\0"), base64.b64encode(b"a\0b"), b"YQ=\x00",
+                base64.b64encode(b"\0bob\0" + b"x" * 5000)]:
+    CASES.append(("none", b"t AUTHENTICATE PLAIN " + payload + b"\r\n", BAD_NO))
+    CASES.append(("none", b"t AUTHENTICATE PLAIN\r\n" + payload + b"\r\n", BAD_NO))
+case("none", "t AUTHENTICATE PLAIN " + "QUFB" * 20000 + "\r\n", BAD)
+case("none", "t AUTHENTICATE CRAM-MD5\r\n", NO)
+case("none", "t AUTHENTICATE\r\n", BAD)
+
+
+def cheap_hash():
+    """sha512-crypt: hundreds of logins here, each needs no yescrypt cost."""
+    rc, out, err = phtest.posthorn("hash", "--hash", "sha512-crypt", "-p", PASSWORD)
+    assert rc == 0, err
+    return out.strip()
+
+
+class HostileTest(phtest.TempDirTest):
+    def setUp(self):
+        super().setUp()
+        self.port = phtest.free_port()
+        self.conf = self.write("posthorn.conf", """
+state_dir %(d)s/state
+storage.sqlite local_mailboxes { }
+imap tcp://127.0.0.1:%(port)d {
+    auth pass_table static { entry bob %(hash)s }
+    storage &local_mailboxes
+    insecure_auth yes
+    auth_fail_delay 1ms
+    max_auth_failures 1000
+    max_connections_per_ip 500
+    appendlimit 10M
+}
+""" % {"d": self.dir, "port": self.port, "hash": cheap_hash()})
+        os.makedirs(os.path.join(self.dir, "state"))
+        self.server = self.start(self.conf)
+        r = Raw(self.port)
+        r.login()
+        for i in range(3):
+            r.send(b"a%d APPEND INBOX {%d+}\r\n" % (i, len(MSG)) + MSG + b"\r\n")
+            assert b"OK" in r.until("a%d" % i)
+        r.cmd("z", "LOGOUT")
+        r.close()
+
+    def proc(self):
+        pid = self.server.proc.pid
+        fds = len(os.listdir("/proc/%d/fd" % pid))
+        with open("/proc/%d/status" % pid) as f:
+            rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        return fds, rss
+
+    def healthy(self):
+        r = Raw(self.port)
+        r.login()
+        out = r.cmd("h", "SELECT INBOX")
+        self.assertIn(b"* 3 EXISTS", out, "after %r" % getattr(self, "last", None))
+        self.assertIn(b"h2 OK", r.cmd("h2", "FETCH 1:* (FLAGS)"))
+        r.close()
+
+    def answer(self, r, expect):
+        """Reads until the tagged answer of "t" or a BYE; returns it."""
+        deadline = time.time() + 10
+        r.sock.settimeout(10)
+        while time.time() < deadline:
+            line = r.line()
+            # An invalid tag is answered untagged.
+            if line.startswith((b"t ", b"* BYE", b"* BAD")):
+                return line
+        raise AssertionError("no answer within 10 s")
+
+    def test_battery(self):
+        self.assertGreaterEqual(len(CASES), 200)
+        self.healthy()
+        base_fds, base_rss = self.proc()
+        failures = []
+        for i, (state, data, expect) in enumerate(CASES):
+            r = Raw(self.port)
+            t_case = time.time()
+            self.last = data[:100]
+            try:
+                if state != "none":
+                    r.login()
+                if state == "selected":
+                    r.cmd("s", "SELECT INBOX")
+                r.send(data)
+                if expect is None:
+                    r.sock.shutdown(socket.SHUT_WR)
+                    try:
+                        while r.line():
+                            pass
+                    except (EOFError, OSError):
+                        pass
+                else:
+                    line = self.answer(r, expect)
+                    if not re.match(rb"^(t |\* )(?:" + expect + rb")", line) and not (
+                            expect == rb"BYE" and line.startswith(b"* BYE")):
+                        failures.append((state, data[:120], expect, line))
+            except (EOFError, OSError, AssertionError) as e:
+                if not (expect is not None and b"BYE" in expect and isinstance(e, EOFError)):
+                    failures.append((state, data[:120], expect, repr(e)))
+            finally:
+                r.close()
+            if os.environ.get("PH_HOSTILE_TIMES") and time.time() - t_case > 0.5:
+                print("slow case %.1fs: %r" % (time.time() - t_case, data[:80]))
+            if i % 25 == 0 or os.environ.get("PH_HOSTILE_TIMES"):
+                self.healthy()
+        self.assertEqual(failures, [], "\n".join(map(repr, failures)))
+        self.healthy()
+        # No descriptor left behind; memory within a few MB of before.
+        deadline = time.time() + 5
+        while time.time() < deadline and self.proc()[0] > base_fds:
+            time.sleep(0.1)
+        fds, rss = self.proc()
+        self.assertLessEqual(fds, base_fds)
+        self.assertLess(rss - base_rss, 16 * 1024, "RSS grew from %d to %d KiB" % (base_rss, rss))
+
+    def test_ten_thousand_pipelined_commands(self):
+        r = Raw(self.port)
+        r.login()
+        r.send(b"".join(b"p%d NOOP\r\n" % i for i in range(10000)))
+        for i in range(10000):
+            self.assertEqual(r.line(), b"p%d OK NOOP completed\r\n" % i)
+        self.healthy()
+
+    def test_slowloris_does_not_block_others(self):
+        r = Raw(self.port)
+        t0 = time.time()
+        for b in b"t LOGIN bob x":
+            r.send(bytes([b]))
+            self.healthy() if b == ord(" ") else time.sleep(0.05)
+        self.assertLess(time.time() - t0, 10)
+        r.send(b"\r\n")
+        self.assertTrue(r.line().startswith(b"t NO"))
+
+    def test_deep_parentheses(self):
+        r = Raw(self.port)
+        r.login()
+        r.cmd("s", "SELECT INBOX")
+        r.send(b"t FETCH 1 " + b"(" * 100000 + b"\r\n")
+        self.assertRegex(self.answer(r, BAD), rb"^(t BAD|\* BYE)")
+        self.healthy()
+
+
+if __name__ == "__main__":
+    phtest.main()
