@@ -1,6 +1,8 @@
 /* The module graph: globals, then endpoints, then every instance they
  * reference, created once and shared. */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,11 @@ struct globals_conf {
     const struct ph_cfg_node *auth_map;
     int auth_map_normalize;
     char *module_dir;
+    char *user, *group;
+    /* Resolved from user/group: what `posthorn run` drops to. */
+    bool run_as;
+    uid_t run_uid;
+    gid_t run_gid;
 };
 
 #define G_OFF(f) offsetof(struct globals_conf, f)
@@ -58,6 +65,8 @@ static const struct ph_directive global_directives[] = {
     {.name = "log", .type = PH_DT_LIST, .offset = G_OFF(log), .min_args = 1,
      .max_args = 1, .def = "stderr"},
     {.name = "debug", .type = PH_DT_BOOL, .offset = G_OFF(debug), .def = "no"},
+    {.name = "user", .type = PH_DT_STRING, .offset = G_OFF(user)},
+    {.name = "group", .type = PH_DT_STRING, .offset = G_OFF(group)},
     {.name = "auth_map", .type = PH_DT_BLOCK, .offset = G_OFF(auth_map),
      .min_args = 1, .max_args = -1},
     {.name = "auth_map_normalize", .type = PH_DT_ENUM,
@@ -104,7 +113,7 @@ char *ph_state_path(const char *path)
 
 static const char *const global_names[] = {
     "hostname", "state_dir", "runtime_dir", "tls", "log", "debug",
-    "auth_map", "auth_map_normalize", "module_dir", NULL,
+    "auth_map", "auth_map_normalize", "module_dir", "user", "group", NULL,
 };
 
 static bool is_global(const char *name)
@@ -331,6 +340,61 @@ int ph_graph_resolve(struct ph_conf_ctx *ctx, const struct ph_cfg_node *node,
     return 0;
 }
 
+/* `user` and `group`: the account `posthorn run` serves as once its
+ * listeners are bound. Run as root, the state and runtime directories are
+ * given to it here, before any instance creates a file in them (files are
+ * created owned like their directory). */
+static int resolve_run_as(struct globals_conf *gc, char **error_r)
+{
+    if (gc->user == NULL) {
+        if (gc->group != NULL) {
+            *error_r = ph_strdup("group needs user");
+            return -1;
+        }
+        return 0;
+    }
+    char buf[16384];
+    struct passwd pw, *pwp = NULL;
+    if (getpwnam_r(gc->user, &pw, buf, sizeof(buf), &pwp) != 0 || pwp == NULL) {
+        *error_r = ph_strdup_printf("user %s: no such user", gc->user);
+        return -1;
+    }
+    gc->run_uid = pw.pw_uid;
+    gc->run_gid = pw.pw_gid;
+    if (gc->group != NULL) {
+        struct group gr, *grp = NULL;
+        if (getgrnam_r(gc->group, &gr, buf, sizeof(buf), &grp) != 0 ||
+            grp == NULL) {
+            *error_r = ph_strdup_printf("group %s: no such group", gc->group);
+            return -1;
+        }
+        gc->run_gid = gr.gr_gid;
+    }
+    gc->run_as = true;
+    if (geteuid() != 0)
+        return 0;
+    const char *dirs[] = {gc->state_dir, gc->runtime_dir};
+    for (size_t i = 0; i < PH_N_ELEMENTS(dirs); i++) {
+        struct stat st;
+        if (stat(dirs[i], &st) == 0 && st.st_uid == 0 &&
+            chown(dirs[i], gc->run_uid, gc->run_gid) < 0) {
+            *error_r = ph_strdup_printf("cannot give %s to user %s: %s",
+                                        dirs[i], gc->user, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+bool ph_graph_run_as(const struct ph_graph *g, const char **user_r,
+                     uid_t *uid_r, gid_t *gid_r)
+{
+    *user_r = g->globals.user;
+    *uid_r = g->globals.run_uid;
+    *gid_r = g->globals.run_gid;
+    return g->globals.run_as;
+}
+
 static int make_dir(const char *path, char **error_r)
 {
     char *copy = ph_strdup(path);
@@ -396,6 +460,8 @@ static int load_globals(struct ph_graph *g, char **error_r)
     }
     if (make_dir(gc->state_dir, error_r) < 0 ||
         make_dir(gc->runtime_dir, error_r) < 0)
+        return -1;
+    if (resolve_run_as(gc, error_r) < 0)
         return -1;
     free(cur_hostname);
     free(cur_state_dir);

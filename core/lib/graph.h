@@ -3,6 +3,8 @@
 #ifndef PH_GRAPH_H
 #define PH_GRAPH_H
 
+#include <sys/types.h>
+
 #include <posthorn/config.h>
 #include <posthorn/module.h>
 
@@ -46,6 +48,9 @@ size_t ph_graph_instance_count(const struct ph_graph *g);
 struct ph_instance *ph_graph_instance_at(const struct ph_graph *g, size_t i);
 
 /* Endpoints in config order. */
+/* The globals `user` and `group`, resolved: false when not set. */
+bool ph_graph_run_as(const struct ph_graph *g, const char **user_r,
+                     uid_t *uid_r, gid_t *gid_r);
 size_t ph_graph_endpoint_count(const struct ph_graph *g);
 struct ph_instance *ph_graph_endpoint(const struct ph_graph *g, size_t i);
 

@@ -1,5 +1,6 @@
 /* `posthorn run` and `posthorn check-config`. */
 #include <errno.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -115,6 +116,55 @@ static int start_endpoints(struct ph_graph *g, struct ph_listeners *pool,
     return 0;
 }
 
+/* Binds every listen address written on an endpoint's line (maddy's
+ * convention: `imap tcp://... tls://... {`) into the pool, so that the
+ * endpoints find their sockets there after privileges are gone. */
+static int prebind(struct ph_graph *g, struct ph_listeners *pool, uid_t uid,
+                   gid_t gid, char **error_r)
+{
+    for (size_t i = 0; i < ph_graph_endpoint_count(g); i++) {
+        const struct ph_cfg_node *node =
+            ph_instance_node(ph_graph_endpoint(g, i));
+        for (size_t k = 0; node && k < node->nargs; k++) {
+            struct ph_listen_addr a;
+            const char *perr;
+            int fd;
+            if (ph_listen_addr_parse(node->args[k], &a, &perr) < 0)
+                continue; /* not an address: the endpoint will say so */
+            int r = ph_listeners_get(pool, &a, &fd, error_r);
+            /* A unix socket belongs to the user serving it. */
+            if (r == 0 && a.scheme == PH_ADDR_UNIX &&
+                chown(a.path, uid, gid) < 0)
+                ph_log_warn("event=chown_failed file=%s reason=\"%s\"", a.path,
+                            strerror(errno));
+            ph_listen_addr_clear(&a);
+            if (r < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* For good: groups, gid, uid; then make sure root cannot come back. */
+static int drop_privileges(const char *user, uid_t uid, gid_t gid,
+                           char **error_r)
+{
+    if (initgroups(user, gid) < 0 && setgroups(1, &gid) < 0) {
+        *error_r = ph_strdup_printf("setgroups: %s", strerror(errno));
+        return -1;
+    }
+    if (setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
+        *error_r = ph_strdup_printf("cannot become user %s: %s", user,
+                                    strerror(errno));
+        return -1;
+    }
+    if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+        *error_r = ph_strdup("root privileges came back after the drop");
+        return -1;
+    }
+    return 0;
+}
+
 static void stop_endpoints(struct ph_graph *g, bool shutdown)
 {
     size_t n = ph_graph_endpoint_count(g);
@@ -208,6 +258,30 @@ int cmd_run(int argc, char **argv)
         return 1;
     }
     struct ph_listeners *pool = ph_listeners_new();
+    const char *user;
+    uid_t uid;
+    gid_t gid;
+    if (ph_graph_run_as(g, &user, &uid, &gid)) {
+        if (geteuid() == 0) {
+            if (prebind(g, pool, uid, gid, &err) < 0 ||
+                drop_privileges(user, uid, gid, &err) < 0) {
+                char *e = ph_log_escape(err);
+                ph_log_error("event=start_failed error=%s", e);
+                fprintf(stderr, "posthorn: %s\n", err);
+                free(e);
+                free(err);
+                ph_graph_unref(&g);
+                ph_listeners_free(&pool);
+                return 1;
+            }
+            ph_log_info("event=privileges_dropped user=%s uid=%ld gid=%ld", user,
+                        (long)uid, (long)gid);
+        } else if (geteuid() != uid) {
+            ph_log_warn("event=not_root user=%s uid=%ld msg=\"not started as "
+                        "root: serving as uid %ld\"", user, (long)uid,
+                        (long)geteuid());
+        }
+    }
     if (start_endpoints(g, pool, &err) < 0) {
         char *e = ph_log_escape(err);
         ph_log_error("event=start_failed error=%s", e);

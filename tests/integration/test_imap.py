@@ -1118,6 +1118,67 @@ imap tls://127.0.0.1:%(port)d {
         new.logout()
 
 
+class PrivilegeTest(phtest.TempDirTest):
+    """Global `user` and `group` (issue 8): listeners, a port below 1024
+    among them, are bound as root; then the server drops to the user for
+    good before serving, and still reads and writes its mail."""
+
+    def test_drops_to_user_after_binding_a_privileged_port(self):
+        import grp
+        import pwd
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        nobody = pwd.getpwnam("nobody")
+        group = grp.getgrnam("nogroup")
+        low = None
+        for port in range(700, 1000):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            low = port
+            break
+        self.assertIsNotNone(low)
+        os.chmod(self.dir, 0o755)  # nobody must reach its state_dir
+        conf = self.write("posthorn.conf", """
+state_dir %(d)s/state
+user nobody
+group nogroup
+storage.sqlite local_mailboxes { }
+imap tcp://127.0.0.1:%(port)d unix://%(d)s/imap.sock {
+    auth pass_table static { entry bob %(hash)s }
+    storage &local_mailboxes
+    insecure_auth yes
+}
+""" % {"d": self.dir, "port": low, "hash": password_hash()})
+        server = self.start(conf)
+        server.wait_log("event=privileges_dropped user=nobody")
+        with open("/proc/%d/status" % server.proc.pid) as f:
+            status = f.read()
+        uids = re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()
+        gids = re.search(r"^Gid:\s+(.*)$", status, re.M).group(1).split()
+        groups = re.search(r"^Groups:\s*(.*)$", status, re.M).group(1).split()
+        self.assertEqual(uids, [str(nobody.pw_uid)] * 4)
+        self.assertEqual(gids, [str(group.gr_gid)] * 4)
+        self.assertNotIn("0", groups)
+        # Mail is stored and read as nobody.
+        c = imaplib.IMAP4("127.0.0.1", low)
+        c.login("bob", PASSWORD)
+        self.assertEqual(c.append("INBOX", None, None, MSG)[0], "OK")
+        c.select("INBOX")
+        self.assertEqual(c.fetch("1", "(BODY[])")[1][0][1], MSG)
+        c.logout()
+        self.assertEqual(os.stat(os.path.join(self.dir, "state", "posthorn.db")).st_uid,
+                         nobody.pw_uid)
+
+    def test_unknown_user_is_a_config_error(self):
+        conf = self.write("posthorn.conf", "state_dir %s/state\nuser no-such-user-here\n" % self.dir)
+        rc, out, err = phtest.posthorn("check-config", "--config", conf)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("user no-such-user-here: no such user", err)
+
+
 class IdleTest(ImapTest):
     def test_idle_wakes_on_append_from_other_session(self):
         a = self.raw()
