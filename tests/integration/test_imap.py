@@ -477,6 +477,26 @@ imap tcp://127.0.0.1:%(port)d tls://127.0.0.1:%(tport)d {
         c.login("bob", PASSWORD)
         c.logout()
 
+    def s_client(self, *args):
+        p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.tls_port]
+                           + list(args), input=b"a LOGOUT\r\n", capture_output=True, timeout=20)
+        return p.returncode, p.stdout.decode(errors="replace")
+
+    def test_tls_policy_defaults(self):
+        """TLS 1.2 at least, ECDHE key exchange only, AEAD suites only."""
+        rc, out = self.s_client("-tls1_2")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("* OK [CAPABILITY", out)
+        # The client side allows everything (SECLEVEL=0); the server refuses.
+        for args in (["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"],
+                     ["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"],
+                     ["-tls1_2", "-cipher", "AES128-GCM-SHA256:AES256-GCM-SHA384"],  # RSA kx
+                     ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256:"
+                      "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES256-SHA"]):  # CBC
+            rc, out = self.s_client(*args)
+            self.assertNotEqual(rc, 0, (args, out))
+            self.assertNotIn("* OK [CAPABILITY", out, args)
+
     def test_starttls_then_login(self):
         c = imaplib.IMAP4("127.0.0.1", self.port)
         self.assertIn(b"STARTTLS LOGINDISABLED", c.welcome)
