@@ -14,3 +14,5 @@ TESTS += tests/integration/test_sync.py
 EXTRA_DIST += tests/integration/test_sync.py
 TESTS += tests/integration/test_hostile.py
 EXTRA_DIST += tests/integration/test_hostile.py
+TESTS += tests/integration/test_faults.py
+EXTRA_DIST += tests/integration/test_faults.py
