@@ -6,3 +6,4 @@ include tests/unit/tables.mk
 include tests/unit/imap.mk
 include tests/unit/tls.mk
 include tests/unit/base64.mk
+include tests/unit/pam.mk
