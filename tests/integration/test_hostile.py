@@ -188,7 +188,8 @@ imap tcp://127.0.0.1:%(port)d {
         r = Raw(self.port)
         r.login()
         out = r.cmd("h", "SELECT INBOX")
-        self.assertIn(b"* 3 EXISTS", out, "after %r" % getattr(self, "last", None))
+        self.assertIn(b"* %d EXISTS" % getattr(self, "exists", 3), out,
+                      "after %r" % getattr(self, "last", None))
         self.assertIn(b"h2 OK", r.cmd("h2", "FETCH 1:* (FLAGS)"))
         r.close()
 
@@ -273,6 +274,35 @@ imap tcp://127.0.0.1:%(port)d {
         r.cmd("s", "SELECT INBOX")
         r.send(b"t FETCH 1 " + b"(" * 100000 + b"\r\n")
         self.assertRegex(self.answer(r, BAD), rb"^(t BAD|\* BYE)")
+        self.healthy()
+
+    def test_mime_bombs(self):
+        """Deep nesting, 100,000 parts and a giant header: stored, then
+        BODYSTRUCTURE and BODY[] fetched, each within seconds and bounded
+        memory (the parser's nesting and part limits, issue 3)."""
+        deep = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i)
+                        for i in range(2000)) + b"\r\nx\r\n"
+        many = (b"Content-Type: multipart/mixed; boundary=z\r\n\r\n"
+                + b"--z\r\n\r\np\r\n" * 100000 + b"--z--\r\n")
+        header = b"Subject: " + b"a" * 1000000 + b"\r\n" + b"X-H: v\r\n" * 50000 + b"\r\nbody\r\n"
+        rfc822 = (b"Content-Type: message/rfc822\r\n\r\n" * 3000) + b"\r\nend\r\n"
+        r = Raw(self.port)
+        r.login()
+        base_rss = self.proc()[1]
+        for i, msg in enumerate([deep, many, header, rfc822]):
+            t0 = time.time()
+            r.send(b"a%d APPEND INBOX {%d+}\r\n" % (i, len(msg)) + msg + b"\r\n")
+            self.assertIn(b"a%d OK" % i, r.until("a%d" % i))
+            r.cmd("s%d" % i, "SELECT INBOX")
+            n = 4 + i
+            out = r.cmd("f%d" % i, "FETCH %d (BODYSTRUCTURE ENVELOPE)" % n)
+            self.assertIn(b"f%d OK" % i, out)
+            out = r.cmd("g%d" % i, "FETCH %d (BODY[] BODY[1.1.1.1] BODY[2.MIME])" % n)
+            self.assertIn(b"g%d OK" % i, out)
+            self.assertIn(msg, out)
+            self.assertLess(time.time() - t0, 20, "message %d" % i)
+        self.assertLess(self.proc()[1] - base_rss, 200 * 1024)
+        self.exists = 7
         self.healthy()
 
 
