@@ -3,3 +3,4 @@ include tests/fuzz/cfg.mk
 include tests/fuzz/normalize.mk
 include tests/fuzz/message.mk
 include tests/fuzz/imap.mk
+include tests/fuzz/session.mk
