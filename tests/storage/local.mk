@@ -8,5 +8,8 @@ tests_storage_test_contract_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/lib
 tests_storage_test_contract_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_storage_test_contract_LDADD = core/lib/libposthorn.la $(CMOCKA_LIBS) \
 	$(PTHREAD_LIBS)
+if WITH_PGSQL
+TESTS += tests/storage/contract-pgsql.sh
 endif
-EXTRA_DIST += tests/storage/contract-sqlite.sh
+endif
+EXTRA_DIST += tests/storage/contract-sqlite.sh tests/storage/contract-pgsql.sh

@@ -1713,12 +1713,13 @@ static void test_examine_claims_no_recent(void **state)
 /* ---- SEARCH pushdown ------------------------------------------------------
  */
 
-/* storage.sqlite answers every program of metadata keys itself; another
- * storage may say UNSUPPORTED, and then only that it changed nothing is
- * checked. */
+/* storage.sqlite and storage.pgsql answer every program of metadata keys
+ * themselves; another storage may say UNSUPPORTED, and then only that it
+ * changed nothing is checked. */
 static bool search_pushdown_required(void)
 {
-    return strcmp(ph_instance_module(storage), "storage.sqlite") == 0;
+    return strcmp(ph_instance_module(storage), "storage.sqlite") == 0 ||
+           strcmp(ph_instance_module(storage), "storage.pgsql") == 0;
 }
 
 /* keys parsed as the endpoint parses "SEARCH keys", with "*" resolved from
@@ -1781,7 +1782,8 @@ static int search_eval_meta(void *arg, const struct ph_message_meta *m)
 
 /* The UIDs keys finds in mb, as "1:3,7". The storage's answer must equal
  * the evaluation over fetched metadata (the endpoint's fallback), which is
- * what is returned; storage.sqlite must answer unless may_refuse. */
+ * what is returned; storage.sqlite and storage.pgsql must answer unless
+ * may_refuse. */
 static char *search_uids_ex(struct ph_mailbox *mb, const char *keys,
                             bool may_refuse)
 {
@@ -1829,8 +1831,9 @@ static char *search_uids(struct ph_mailbox *mb, const char *keys)
         free(found_);                                                          \
     } while (0)
 
-/* Asks the storage for keys it must refuse: UNSUPPORTED (storage.sqlite;
- * others may answer), and nothing added to a result that held 999. */
+/* Asks the storage for keys it must refuse: UNSUPPORTED (storage.sqlite,
+ * storage.pgsql; others may answer), and nothing added to a result that
+ * held 999. */
 static void assert_search_unsupported(struct ph_mailbox *mb, const char *keys,
                                       bool any_storage)
 {

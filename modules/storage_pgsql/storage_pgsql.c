@@ -1,0 +1,295 @@
+/* storage.pgsql: mail kept in PostgreSQL, shared by several nodes.
+ *
+ *   storage.pgsql shared_mail {
+ *       dsn host=db.example.org dbname=posthorn user=posthorn
+ *       max_connections 8               # pool size of this node
+ *       appendlimit 32M
+ *       auto_create yes
+ *       default_mailboxes sent=Sent drafts=Drafts trash=Trash junk=Junk
+ *       delivery_map identity
+ *       delivery_normalize auto
+ *   }
+ *   storage pgsql postgresql://posthorn@db/posthorn    (inline)
+ *
+ * `dsn` is a libpq connection string or URI (its arguments are joined with
+ * spaces); a password in it is never logged (log lines name host, port
+ * and database only). The data model and the answers are storage.sqlite's
+ * (see storage_sqlite.c); what differs:
+ *
+ * Nodes: every node is stateless; the truth is in the database. UIDs and
+ * modseqs are allocated under a row lock on the mailbox (SELECT ... FOR
+ * UPDATE in the writing transaction), so writers on any node are ordered:
+ * no duplicate or decreasing UID, ever. \Recent is claimed the same way.
+ *
+ * Wake-ups: a committing writer sends NOTIFY on one channel with the
+ * mailbox id as payload (sent at commit, dropped at rollback); each node
+ * LISTENs on one dedicated connection and wakes its own watchers, which
+ * read changes() from the database. A lost LISTEN connection wakes every
+ * watcher (and again once it is back), so a missed NOTIFY means a resync,
+ * never a stale session.
+ *
+ * Failures: a connection found broken is closed (with the pool's idle
+ * ones, likely broken too); the operation that hit it answers TEMP ("NO
+ * [UNAVAILABLE]") and the next one connects again.
+ *
+ * Bodies: bytea chunks of 256 KiB (pgsql_db.c says why).
+ *
+ * SEARCH: a program of flags, keywords, UIDs, sizes, internal dates,
+ * modseqs and \Recent becomes one SQL query, as in storage.sqlite.
+ *
+ * The files: pgsql_db.c (connections, schema, errors), pgsql_mailbox.c
+ * (accounts, mailboxes), pgsql_message.c (messages, appends),
+ * pgsql_search.c (SEARCH), pgsql_watch.c (LISTEN and waking sessions). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <posthorn/log.h>
+
+#include "pgsql_private.h"
+
+static int defaults_parse(const struct ph_cfg_node *node, void *field,
+                          struct ph_conf_ctx *cctx, char **error_r);
+static void defaults_free(void *field);
+
+static const struct ph_directive pgsql_directives[] = {
+    {
+        .name = "dsn",
+        .type = PH_DT_LIST,
+        .flags = PH_DF_REQUIRED,
+        .offset = offsetof(struct pg_conf, dsn),
+        .min_args = 1,
+        .max_args = -1,
+        .help = "libpq connection string or URI (arguments joined by spaces)",
+    },
+    {
+        .name = "max_connections",
+        .type = PH_DT_INT,
+        .offset = offsetof(struct pg_conf, max_connections),
+        .def = "8",
+        .min = 1,
+        .max = 1000,
+        .help = "connections this node keeps to the database at most",
+    },
+    {
+        .name = "appendlimit",
+        .type = PH_DT_SIZE,
+        .offset = offsetof(struct pg_conf, appendlimit),
+        .def = "32M",
+        .help = "the largest message APPEND accepts (0: no limit)",
+    },
+    {
+        .name = "auto_create",
+        .type = PH_DT_BOOL,
+        .offset = offsetof(struct pg_conf, auto_create),
+        .def = "yes",
+        .help = "create an account at its first IMAP login",
+    },
+    {
+        .name = "default_mailboxes",
+        .type = PH_DT_CUSTOM,
+        .offset = offsetof(struct pg_conf, defaults),
+        .min_args = 1,
+        .max_args = -1,
+        .parse = defaults_parse,
+        .free = defaults_free,
+        .help = "default_mailboxes [USE=]NAME... | none",
+    },
+    {
+        .name = "delivery_map",
+        .type = PH_DT_MODULE,
+        .offset = offsetof(struct pg_conf, delivery_map),
+        .kind = PH_MODULE_TABLE,
+        .prefix = "table",
+        .def = "identity",
+        .help = "maps a recipient to an account name",
+    },
+    {
+        .name = "delivery_normalize",
+        .type = PH_DT_ENUM,
+        .offset = offsetof(struct pg_conf, delivery_normalize),
+        .values = ph_normalize_names,
+        .def = "auto",
+        .help = "how a recipient is normalized before delivery_map",
+    },
+    {
+        .name = "debug",
+        .type = PH_DT_BOOL,
+        .flags = PH_DF_INHERIT,
+        .offset = offsetof(struct pg_conf, debug),
+        .def = "no",
+        .help = "log what the storage does",
+    },
+    {.name = NULL},
+};
+
+static void defaults_free(void *field)
+{
+    struct pg_defaults *d = field;
+    for (size_t i = 0; i < d->n; i++)
+        free(d->v[i].name);
+    free(d->v);
+    *d = (struct pg_defaults){0};
+}
+
+static int defaults_parse(const struct ph_cfg_node *node, void *field,
+                          struct ph_conf_ctx *cctx, char **error_r)
+{
+    struct pg_defaults *d = field;
+    (void)cctx;
+    defaults_free(d);
+    d->set = true;
+    if (node->nargs == 1 && strcmp(node->args[0], "none") == 0)
+        return 0;
+    d->v = ph_calloc(node->nargs, sizeof(*d->v));
+    for (size_t i = 0; i < node->nargs; i++) {
+        const char *arg = node->args[i], *eq = strchr(arg, '=');
+        const char *name = eq != NULL ? eq + 1 : arg, *why = NULL;
+        uint32_t use = 0;
+        if (eq != NULL) {
+            char *flag = ph_strdup_printf("\\%.*s", (int)(eq - arg), arg);
+            use = ph_mailbox_special_use_parse(flag);
+            free(flag);
+            if (use == 0) {
+                *error_r = ph_strdup_printf(
+                    "unknown special use \"%.*s\" (expected sent, drafts, "
+                    "trash, junk, archive, all or flagged)",
+                    (int)(eq - arg), arg);
+                goto fail;
+            }
+        }
+        char *canon = ph_mailbox_name_canonical(name, &why);
+        if (canon == NULL || strcmp(canon, "INBOX") == 0) {
+            *error_r =
+                ph_strdup_printf("bad mailbox name \"%s\": %s", name,
+                                 canon != NULL ? "INBOX always exists" : why);
+            free(canon);
+            goto fail;
+        }
+        d->v[d->n++] = (struct pg_default){.name = canon, .special_use = use};
+    }
+    return 0;
+fail:
+    defaults_free(d);
+    return -1;
+}
+
+/* "host:port/dbname" as libpq understands the DSN: what log lines show
+ * instead of the DSN, which may carry a password. */
+static char *dsn_target(const char *dsn, char **error_r)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(dsn, &err);
+    if (opts == NULL) {
+        /* libpq's parse errors quote pieces of the DSN: not when it may
+         * hold a password. */
+        bool secret =
+            strstr(dsn, "password") != NULL || strchr(dsn, '@') != NULL;
+        char *why = err != NULL ? ph_strdup(err) : ph_strdup("out of memory");
+        size_t len = strlen(why);
+        while (len > 0 && why[len - 1] == '\n')
+            why[--len] = '\0';
+        *error_r = ph_strdup_printf(
+            "bad dsn: %s",
+            secret ? "not a libpq connection string or URI (details "
+                     "withheld: it may hold a password)"
+                   : why);
+        free(why);
+        PQfreemem(err);
+        return NULL;
+    }
+    const char *host = NULL, *port = NULL, *db = NULL;
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL)
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            db = o->val;
+    }
+    char *t = ph_strdup_printf("%s:%s/%s", host != NULL ? host : "default",
+                               port != NULL ? port : "default",
+                               db != NULL ? db : "default");
+    PQconninfoFree(opts);
+    return t;
+}
+
+static void pgsql_destroy(void *ctx_p)
+{
+    struct pg_ctx *ctx = ctx_p;
+    pg_watch_deinit(ctx);
+    pg_pool_close(ctx);
+    pthread_mutex_destroy(&ctx->pool_lock);
+    pthread_cond_destroy(&ctx->pool_cond);
+    free(ctx->dsn);
+    free(ctx->target);
+    free(ctx);
+}
+
+static int pgsql_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
+                        char **error_r)
+{
+    const struct pg_conf *conf = conf_p;
+    struct pg_ctx *ctx = ph_calloc(1, sizeof(*ctx));
+    struct ph_buf dsn = {0};
+
+    for (size_t i = 0; i < conf->dsn.n; i++) {
+        if (i > 0)
+            ph_buf_putc(&dsn, ' ');
+        ph_buf_puts(&dsn, conf->dsn.v[i]);
+    }
+    ctx->inst = inst;
+    ctx->conf = conf;
+    ctx->debug = conf->debug;
+    ctx->dsn = ph_buf_steal(&dsn);
+    ctx->max_conns = (unsigned)conf->max_connections;
+    ctx->normalize =
+        ph_normalize_find(ph_normalize_names[conf->delivery_normalize]);
+    ph_assert(ctx->normalize != NULL);
+    pg_ctx_init(ctx);
+    ctx->target = dsn_target(ctx->dsn, error_r);
+    if (ctx->target == NULL || pg_schema_init(ctx, error_r) < 0) {
+        pgsql_destroy(ctx);
+        return -1;
+    }
+    pg_debug(ctx, "event=opened db=%s", ctx->target);
+    *ctx_r = ctx;
+    return 0;
+}
+
+const struct ph_storage_vfuncs pg_vfuncs = {
+    .account_get = pg_account_get,
+    .account_release = pg_account_release,
+    .account_create = pg_account_create,
+    .account_delete = pg_account_delete,
+    .account_list = pg_account_list,
+    .deliver_resolve = pg_deliver_resolve,
+    .mailbox_list = pg_mailbox_list,
+    .mailbox_create = pg_mailbox_create,
+    .mailbox_delete = pg_mailbox_delete,
+    .mailbox_rename = pg_mailbox_rename,
+    .mailbox_subscribe = pg_mailbox_subscribe,
+    .mailbox_status = pg_mailbox_status,
+    .mailbox_open = pg_mailbox_open,
+    .mailbox_close = pg_mailbox_close,
+    .fetch = pg_fetch,
+    .read = pg_read,
+    .store = pg_store,
+    .copy = pg_copy,
+    .expunge = pg_expunge,
+    .changes = pg_changes,
+    .watch = pg_watch,
+    .append_begin = pg_append_begin,
+    .append_write = pg_append_write,
+    .append_finish = pg_append_finish,
+    .append_abort = pg_append_abort,
+    .search = pg_search,
+};
+
+PH_MODULE(.names = (const char *const[]){"storage.pgsql", NULL},
+          .kind = PH_MODULE_STORAGE,
+          .description = "mail kept in PostgreSQL, shared by several nodes",
+          .directives = pgsql_directives, .conf_size = sizeof(struct pg_conf),
+          .inline_directive = "dsn", .create = pgsql_create,
+          .destroy = pgsql_destroy, .iface = &pg_vfuncs);

@@ -1,0 +1,60 @@
+"""The imap integration suite (test_imap.py) once more, with storage.pgsql
+in place of storage.sqlite: the same answers on the wire.
+
+Each config the suite writes with its storage.sqlite instance gets a
+storage.pgsql instance of the same name instead, on a database of its own
+(created here, dropped after the test), so every test starts empty as it
+does with a fresh state_dir. Configs that test other things (config checks
+with `storage.sqlite s`) are left as they are."""
+import itertools
+import os
+import unittest
+
+import pgtest
+import phtest
+import test_imap
+from test_imap import *  # noqa: F401,F403 - the suite's test classes
+
+SQLITE_BLOCK = "storage.sqlite local_mailboxes { }"
+_n = itertools.count()
+_write = phtest.TempDirTest.write
+_teardown = phtest.TempDirTest.tearDown
+
+
+# unittest runs the fixtures of the module that defines the classes.
+test_imap.setUpModule = pgtest.setup
+test_imap.tearDownModule = pgtest.teardown
+
+
+def write(self, name, text):
+    if SQLITE_BLOCK in text:
+        db = "imap_%d_%d" % (os.getpid(), next(_n))
+        pgtest.psql("CREATE DATABASE " + db)
+        self.__dict__.setdefault("pg_databases", []).append(db)
+        text = text.replace(SQLITE_BLOCK, "storage.pgsql local_mailboxes { dsn %s }"
+                            % pgtest.dsn_for(db))
+    return _write(self, name, text)
+
+
+def tear_down(self):
+    _teardown(self)  # stops the servers first
+    for db in self.__dict__.get("pg_databases", []):
+        pgtest.psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
+
+
+phtest.TempDirTest.write = write
+phtest.TempDirTest.tearDown = tear_down
+
+# Tests of what storage.sqlite keeps in state_dir (its database file's
+# owner): nothing of that exists with storage.pgsql.
+SQLITE_FILE_TESTS = [
+    ("PrivilegeTest", "test_drops_to_user_after_binding_a_privileged_port"),
+]
+for cls, name in SQLITE_FILE_TESTS:
+    klass = getattr(test_imap, cls, None)
+    if klass is not None and hasattr(klass, name):
+        setattr(klass, name, unittest.skip("checks the SQLite database file")(
+            getattr(klass, name)))
+
+if __name__ == "__main__":
+    phtest.main()

@@ -1,0 +1,273 @@
+"""storage.pgsql through the real binary: two posthorn nodes sharing one
+PostgreSQL. IDLE on node A sees what node B does; concurrent APPENDs from
+both nodes get distinct increasing UIDs; a PostgreSQL restart makes
+commands answer NO meanwhile and the same sessions work again after.
+
+The database: a throwaway cluster of this file's own (scripts/pg-cluster),
+started first and stopped at the end, since one test restarts it."""
+import imaplib
+import os
+import re
+import socket
+import threading
+import time
+
+import pgtest
+import phtest
+
+PASSWORD = "pg pw"
+# Part of every DSN here (trust auth ignores it): it must never be logged.
+SECRET = "password=hunter2-never-logged"
+_hash = None
+
+
+def password_hash():
+    global _hash
+    if _hash is None:
+        rc, out, err = phtest.posthorn("hash", "-p", PASSWORD)
+        assert rc == 0, err
+        _hash = out.strip()
+    return _hash
+
+
+def setUpModule():
+    pgtest.setup(own=True)
+
+
+def tearDownModule():
+    pgtest.teardown()
+
+
+class Raw:
+    """A raw IMAP connection, for IDLE and exact answers."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+        self.greeting = self.line()
+
+    def line(self, timeout=10):
+        self.sock.settimeout(timeout)
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; got %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line + b"\r\n"
+
+    def cmd(self, tag, text):
+        self.sock.sendall(("%s %s\r\n" % (tag, text)).encode())
+        out = b""
+        while True:
+            line = self.line(30)
+            out += line
+            m = re.search(rb"\{(\d+)\}\r\n$", line)
+            if m:
+                n = int(m.group(1))
+                while len(self.buf) < n:
+                    self.buf += self.sock.recv(65536)
+                out += self.buf[:n]
+                self.buf = self.buf[n:]
+                continue
+            if line.startswith(tag.encode() + b" "):
+                return out
+
+    def wait_for(self, pattern, timeout):
+        """Reads lines until one matches pattern; returns it and the time
+        it took."""
+        start = time.time()
+        while True:
+            left = timeout - (time.time() - start)
+            if left <= 0:
+                raise AssertionError("no %r within %ss" % (pattern, timeout))
+            try:
+                line = self.line(left)
+            except socket.timeout:
+                raise AssertionError("no %r within %ss" % (pattern, timeout))
+            if re.search(pattern, line):
+                return line, time.time() - start
+
+    def close(self):
+        self.sock.close()
+
+
+class TwoNodes(phtest.TempDirTest):
+    def setUp(self):
+        super().setUp()
+        self.user = "pg%d-%s" % (os.getpid(), self._testMethodName[-12:])
+        self.nodes = []
+        for name in ("a", "b"):
+            port = phtest.free_port()
+            state = os.path.join(self.dir, "state-" + name)
+            os.makedirs(state)
+            conf = self.write("node-%s.conf" % name, """
+state_dir %(state)s
+storage.pgsql shared {
+    dsn %(dsn)s %(secret)s
+    max_connections 4
+}
+imap tcp://127.0.0.1:%(port)d {
+    auth pass_table static {
+        entry %(user)s %(hash)s
+    }
+    storage &shared
+    insecure_auth yes
+}
+""" % {"state": state, "dsn": pgtest.dsn, "secret": SECRET, "port": port, "user": self.user, "hash": password_hash()})
+            self.nodes.append((port, self.start(conf)))
+
+    def raw(self, node):
+        r = Raw(self.nodes[node][0])
+        self.addCleanup(r.close)
+        r.cmd("L", 'LOGIN %s "%s"' % (self.user, PASSWORD))
+        return r
+
+    def client(self, node):
+        c = imaplib.IMAP4("127.0.0.1", self.nodes[node][0])
+        c.login(self.user, PASSWORD)
+        self.addCleanup(self._logout, c)
+        return c
+
+    @staticmethod
+    def _logout(c):
+        try:
+            c.logout()
+        except Exception:
+            pass
+
+    @staticmethod
+    def message(n):
+        return ("From: a@example.org\r\nTo: b@example.org\r\nSubject: m%d\r\n\r\nbody %d\r\n"
+                % (n, n)).encode()
+
+    def test_idle_on_a_sees_append_store_expunge_from_b(self):
+        b = self.client(1)
+        b.append("INBOX", None, None, self.message(0))
+        a = self.raw(0)
+        r = a.cmd("S", "SELECT INBOX")
+        self.assertIn(b"* 1 EXISTS", r)
+        a.sock.sendall(b"I IDLE\r\n")
+        self.assertEqual(a.line(), b"+ idling\r\n")
+
+        b.append("INBOX", None, None, self.message(1))
+        line, took = a.wait_for(rb"^\* 2 EXISTS", 1.0)
+        self.assertLess(took, 1.0)
+
+        b.select("INBOX")
+        typ, _ = b.store("2", "+FLAGS", "(\\Flagged)")
+        self.assertEqual(typ, "OK")
+        line, took = a.wait_for(rb"^\* 2 FETCH \(.*\\Flagged", 1.0)
+        self.assertLess(took, 1.0)
+
+        b.store("1", "+FLAGS", "(\\Deleted)")
+        b.expunge()
+        line, took = a.wait_for(rb"^\* 1 EXPUNGE", 1.0)
+        self.assertLess(took, 1.0)
+
+        a.sock.sendall(b"DONE\r\n")
+        a.wait_for(rb"^I OK", 5)
+        # The node's view stays the database's.
+        r = a.cmd("F", "UID FETCH 1:* (UID FLAGS)")
+        self.assertRegex(r, rb"^\* 1 FETCH \(FLAGS \(\\Flagged( \\Recent)?\) UID 2\)")
+        self.assertNotIn(b"UID 1 ", r)
+
+    def test_concurrent_appends_from_both_nodes_get_distinct_increasing_uids(self):
+        self.client(0)  # the account exists before the race
+        per_node = 15
+        results = {0: [], 1: []}
+        errors = []
+
+        def appender(node):
+            try:
+                c = imaplib.IMAP4("127.0.0.1", self.nodes[node][0])
+                c.login(self.user, PASSWORD)
+                for i in range(per_node):
+                    typ, data = c.append("INBOX", None, None, self.message(node * 100 + i))
+                    if typ != "OK":
+                        errors.append((node, typ, data))
+                        continue
+                    m = re.search(rb"APPENDUID \d+ (\d+)", data[0])
+                    results[node].append(int(m.group(1)))
+                c.logout()
+            except Exception as e:  # reported below
+                errors.append((node, repr(e)))
+
+        threads = [threading.Thread(target=appender, args=(n,)) for n in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+        for node in (0, 1):
+            self.assertEqual(len(results[node]), per_node)
+            # Each node's own appends come back in increasing order.
+            self.assertEqual(results[node], sorted(results[node]))
+        everything = results[0] + results[1]
+        self.assertEqual(len(set(everything)), 2 * per_node)
+        self.assertEqual(sorted(everything), list(range(1, 2 * per_node + 1)))
+        c = self.client(1)
+        c.select("INBOX")
+        typ, data = c.uid("SEARCH", None, "ALL")
+        self.assertEqual(sorted(int(x) for x in data[0].split()), sorted(everything))
+
+    def test_postgresql_restart_answers_no_then_same_sessions_work(self):
+        b = self.client(1)
+        b.append("INBOX", None, None, self.message(0))
+        a = self.raw(0)
+        self.assertIn(b"* 1 EXISTS", a.cmd("S", "SELECT INBOX"))
+        idler = self.raw(0)
+        idler.cmd("S", "SELECT INBOX")
+        idler.sock.sendall(b"I IDLE\r\n")
+        self.assertEqual(idler.line(), b"+ idling\r\n")
+
+        pgtest.cluster("stop")
+        try:
+            r = a.cmd("T1", "STATUS INBOX (MESSAGES)")
+            self.assertRegex(r, rb"T1 NO \[UNAVAILABLE\]")
+            r = a.cmd("T2", 'APPEND INBOX {%d+}\r\n%s' % (
+                len(self.message(1)), self.message(1).decode()))
+            self.assertRegex(r, rb"T2 NO ")
+            r = a.cmd("T3", "UID FETCH 1 (FLAGS)")
+            self.assertRegex(r, rb"T3 NO ")
+        finally:
+            pgtest.cluster("start")
+        for port, server in self.nodes:
+            self.assertIsNone(server.proc.poll(), "a node died during the outage")
+
+        # The same sessions, on both nodes, work again.
+        r = a.cmd("T4", "STATUS INBOX (MESSAGES)")
+        self.assertIn(b"T4 OK", r)
+        self.assertIn(b"(MESSAGES 1)", r)
+        typ, data = b.append("INBOX", None, None, self.message(2))
+        self.assertEqual(typ, "OK", (data, self.nodes[1][1].log_text()[-3000:]))
+        # The IDLE session hears of it: its LISTEN connection came back.
+        idler.wait_for(rb"^\* 2 EXISTS", 10)
+        r = a.cmd("T5", "NOOP")
+        self.assertIn(b"* 2 EXISTS", r)
+        self.assertIn(b"T5 OK", r)
+        # The outage was logged, the DSN's password never.
+        logs = "".join(server.log_text() for port, server in self.nodes)
+        self.assertRegex(logs, "event=(connection_lost|connect_failed)")
+        self.assertNotIn("hunter2", logs)
+
+    def test_recent_goes_to_one_session_across_nodes(self):
+        b = self.client(1)
+        b.append("INBOX", None, None, self.message(0))
+        sessions = [self.raw(0), self.raw(1)]
+        answers = [None, None]
+
+        def select(i):
+            answers[i] = sessions[i].cmd("S", "SELECT INBOX")
+
+        threads = [threading.Thread(target=select, args=(i,)) for i in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        recent = [int(re.search(rb"\* (\d+) RECENT", a).group(1)) for a in answers]
+        self.assertEqual(sorted(recent), [0, 1])
+
+
+if __name__ == "__main__":
+    phtest.main()
