@@ -26,5 +26,6 @@ int cmd_mailboxes(int argc, char **argv);
 int cmd_messages(int argc, char **argv);
 int cmd_creds(int argc, char **argv);
 int cmd_hash(int argc, char **argv);
+int cmd_table(int argc, char **argv);
 
 #endif

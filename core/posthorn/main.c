@@ -42,6 +42,8 @@ static const struct cli_command commands[] = {
      cmd_messages},
     {"creds", "manage the users of a password table", NULL, cmd_creds},
     {"hash", "print the crypt(3) hash of a password", NULL, cmd_hash},
+    {"table", "look up, list or change the keys of a table", NULL,
+     cmd_table},
 };
 
 static void usage(FILE *out)

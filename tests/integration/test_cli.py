@@ -1,5 +1,6 @@
 """The admin CLI through the real binary: creds, hash, accounts, mailboxes
-and messages against storage.sqlite and auth.pass_table over table.file."""
+and messages against storage.sqlite and auth.pass_table over table.file;
+table lookups and changes through the table modules."""
 import hashlib
 import os
 import random
@@ -127,6 +128,72 @@ auth.pass_table local_authdb {
         rc, _, err = self.ph("messages", "add", "bob", "INBOX", "--date", "yesterday", input=b"x")
         self.assertEqual(rc, 2)
         self.assertIn("invalid date", err)
+
+
+class TableCliTest(phtest.TempDirTest):
+    def setUp(self):
+        super().setUp()
+        self.write("aliases", "# aliases\npostmaster: admin@example.org\n"
+                   "team: alice@example.org, bob@example.org\n")
+        self.conf = self.write("posthorn.conf", """
+table.file aliases { file %(d)s/aliases }
+table.static fixed {
+    entry team alice bob
+}
+""" % {"d": self.dir})
+
+    def ph(self, *args):
+        return phtest.posthorn("table", *args, "--config", self.conf)
+
+    def test_table_lookup_found_not_found_and_every_value(self):
+        self.assertEqual(self.ph("lookup", "--cfg-block", "aliases", "postmaster"),
+                         (0, "admin@example.org\n", ""))
+        self.assertEqual(self.ph("lookup", "--cfg-block", "aliases", "team"),
+                         (0, "alice@example.org\nbob@example.org\n", ""))
+        self.assertEqual(self.ph("lookup", "--cfg-block=fixed", "team"),
+                         (0, "alice\nbob\n", ""))
+        self.assertEqual(self.ph("lookup", "--cfg-block", "aliases", "nobody"),
+                         (3, "", "posthorn: nobody: not found\n"))
+        self.assertEqual(self.ph("keys", "--cfg-block", "aliases"),
+                         (0, "postmaster\nteam\n", ""))
+
+    def test_table_lookup_needs_a_table_it_can_pick(self):
+        rc, out, err = self.ph("lookup", "team")
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("several tables in the config", err)
+        self.assertIn("pick one with --cfg-block NAME", err)
+        rc, _, err = self.ph("lookup", "--cfg-block", "nosuch", "team")
+        self.assertEqual(rc, 1)
+        self.assertIn("nosuch", err)
+        rc, _, err = self.ph("lookup", "--cfg-block", "aliases")
+        self.assertEqual(rc, 2)
+        self.assertIn("usage: posthorn table lookup", err)
+
+    def test_table_set_and_remove_change_the_file(self):
+        self.assertEqual(self.ph("set", "--cfg-block", "aliases", "abuse",
+                                 "admin@example.org", "sec@example.org"), (0, "", ""))
+        with open(os.path.join(self.dir, "aliases")) as f:
+            self.assertIn("abuse: admin@example.org, sec@example.org\n", f.read())
+        self.assertEqual(self.ph("lookup", "--cfg-block", "aliases", "abuse"),
+                         (0, "admin@example.org\nsec@example.org\n", ""))
+        self.assertEqual(self.ph("remove", "--cfg-block", "aliases", "abuse"), (0, "", ""))
+        self.assertEqual(self.ph("remove", "--cfg-block", "aliases", "abuse"),
+                         (3, "", "posthorn: abuse: not found\n"))
+        rc, _, err = self.ph("set", "--cfg-block", "fixed", "k", "v")
+        self.assertEqual(rc, 1)
+        self.assertIn("this table cannot be changed", err)
+
+    def test_table_lookup_finds_the_only_table_even_inline(self):
+        conf = self.write("inline.conf", """
+auth.pass_table local_authdb {
+    table file %s/passwd
+}
+""" % self.dir)
+        rc, _, err = phtest.posthorn("creds", "create", "bob", "-p", "pw", config=conf)
+        self.assertEqual(rc, 0, err)
+        rc, out, err = phtest.posthorn("table", "lookup", "bob", config=conf)
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(out.startswith("$y$"), out)
 
 
 if __name__ == "__main__":
