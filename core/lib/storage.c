@@ -618,3 +618,113 @@ void ph_meta_list_free(struct ph_meta_list *l)
     free(l->v);
     memset(l, 0, sizeof(*l));
 }
+
+/* ---- Flags and keywords ------------------------------------------------- */
+
+bool ph_keyword_valid(const char *k)
+{
+    if (k == NULL || k[0] == '\0')
+        return false;
+    for (const unsigned char *p = (const unsigned char *)k; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f)
+            return false;
+    return true;
+}
+
+int ph_flags_check(const struct ph_flags *flags, const char **error_r)
+{
+    for (size_t i = 0; i < flags->keywords.n; i++) {
+        if (!ph_keyword_valid(flags->keywords.v[i])) {
+            *error_r = "Invalid keyword";
+            return PH_STORAGE_ERR_INVALID;
+        }
+    }
+    return 0;
+}
+
+bool ph_keywords_has(const struct ph_strlist *l, const char *k)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcasecmp(l->v[i], k) == 0)
+            return true;
+    return false;
+}
+
+void ph_keywords_parse(const char *text, struct ph_strlist *l)
+{
+    char *copy = text != NULL ? ph_strdup(text) : NULL, *save = NULL;
+    for (char *t = copy != NULL ? strtok_r(copy, " ", &save) : NULL; t != NULL;
+         t = strtok_r(NULL, " ", &save))
+        if (!ph_keywords_has(l, t))
+            ph_strlist_add(l, t);
+    free(copy);
+}
+
+char *ph_keywords_join(const struct ph_strlist *l)
+{
+    if (l->n == 0)
+        return NULL;
+    struct ph_buf b = {0};
+    for (size_t i = 0; i < l->n; i++) {
+        if (i > 0)
+            ph_buf_putc(&b, ' ');
+        ph_buf_puts(&b, l->v[i]);
+    }
+    return ph_buf_steal(&b);
+}
+
+size_t ph_keywords_split(char *text, char ***v, size_t *cap)
+{
+    size_t n = 0;
+    for (char *p = text; p != NULL && *p;) {
+        ph_array_grow(v, cap, n + 1, sizeof(**v));
+        (*v)[n++] = p;
+        p = strchr(p, ' ');
+        if (p != NULL)
+            *p++ = '\0';
+    }
+    return n;
+}
+
+bool ph_flags_apply(uint32_t *system, char **keywords, enum ph_store_op op,
+                    const struct ph_flags *flags)
+{
+    struct ph_strlist old = {0}, kw = {0};
+    ph_keywords_parse(*keywords, &old);
+    uint32_t sys = *system;
+    switch (op) {
+    case PH_STORE_ADD:
+        sys |= flags->system;
+        ph_keywords_parse(*keywords, &kw);
+        for (size_t i = 0; i < flags->keywords.n; i++)
+            if (!ph_keywords_has(&kw, flags->keywords.v[i]))
+                ph_strlist_add(&kw, flags->keywords.v[i]);
+        break;
+    case PH_STORE_REMOVE:
+        sys &= ~flags->system;
+        for (size_t i = 0; i < old.n; i++)
+            if (!ph_keywords_has(&flags->keywords, old.v[i]))
+                ph_strlist_add(&kw, old.v[i]);
+        break;
+    case PH_STORE_REPLACE:
+        sys = flags->system;
+        /* Keywords already there keep how they were first written. */
+        for (size_t i = 0; i < old.n; i++)
+            if (ph_keywords_has(&flags->keywords, old.v[i]))
+                ph_strlist_add(&kw, old.v[i]);
+        for (size_t i = 0; i < flags->keywords.n; i++)
+            if (!ph_keywords_has(&kw, flags->keywords.v[i]))
+                ph_strlist_add(&kw, flags->keywords.v[i]);
+        break;
+    }
+    /* Only words are added or removed: a changed set has a changed size. */
+    bool changed = sys != *system || kw.n != old.n;
+    if (changed) {
+        *system = sys;
+        free(*keywords);
+        *keywords = ph_keywords_join(&kw);
+    }
+    ph_strlist_clear(&old);
+    ph_strlist_clear(&kw);
+    return changed;
+}

@@ -148,19 +148,6 @@ static int rows_read(struct pg_ctx *ctx, PGresult *res, struct msg_rows *rows,
     return ret;
 }
 
-static size_t keywords_split(char *kw, char ***v, size_t *cap)
-{
-    size_t n = 0;
-    for (char *p = kw; p != NULL && *p;) {
-        ph_array_grow(v, cap, n + 1, sizeof(**v));
-        (*v)[n++] = p;
-        p = strchr(p, ' ');
-        if (p != NULL)
-            *p++ = '\0';
-    }
-    return n;
-}
-
 /* Calls cb for each row; returns cb's first non-zero value. */
 static int rows_deliver(const struct pg_mbox_handle *mb, struct msg_rows *rows,
                         ph_meta_cb *cb, void *arg)
@@ -170,7 +157,7 @@ static int rows_deliver(const struct pg_mbox_handle *mb, struct msg_rows *rows,
     int ret = 0;
     for (size_t i = 0; i < rows->n && ret == 0; i++) {
         struct msg_row *r = &rows->v[i];
-        size_t nkw = keywords_split(r->keywords, &kw, &cap);
+        size_t nkw = ph_keywords_split(r->keywords, &kw, &cap);
         struct ph_message_meta meta = {
             .uid = r->uid,
             .modseq = r->modseq,
@@ -188,60 +175,6 @@ static int rows_deliver(const struct pg_mbox_handle *mb, struct msg_rows *rows,
     }
     free(kw);
     return ret;
-}
-
-/* ---- Keywords ----------------------------------------------------------- */
-
-static bool keyword_ok(const char *k)
-{
-    if (k == NULL || k[0] == '\0')
-        return false;
-    for (const unsigned char *p = (const unsigned char *)k; *p; p++)
-        if (*p <= ' ' || *p >= 0x7f)
-            return false;
-    return true;
-}
-
-static bool kw_has(const struct ph_strlist *l, const char *k)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (strcasecmp(l->v[i], k) == 0)
-            return true;
-    return false;
-}
-
-static void kw_parse(const char *text, struct ph_strlist *l)
-{
-    char *copy = text != NULL ? ph_strdup(text) : NULL, *save = NULL;
-    for (char *t = copy != NULL ? strtok_r(copy, " ", &save) : NULL; t != NULL;
-         t = strtok_r(NULL, " ", &save))
-        if (!kw_has(l, t))
-            ph_strlist_add(l, t);
-    free(copy);
-}
-
-static char *kw_join(const struct ph_strlist *l)
-{
-    if (l->n == 0)
-        return NULL;
-    struct ph_buf b = {0};
-    for (size_t i = 0; i < l->n; i++) {
-        if (i > 0)
-            ph_buf_putc(&b, ' ');
-        ph_buf_puts(&b, l->v[i]);
-    }
-    return ph_buf_steal(&b);
-}
-
-static int flags_check(const struct ph_flags *flags, const char **error_r)
-{
-    for (size_t i = 0; i < flags->keywords.n; i++) {
-        if (!keyword_ok(flags->keywords.v[i])) {
-            *error_r = "Invalid keyword";
-            return PH_STORAGE_ERR_INVALID;
-        }
-    }
-    return 0;
 }
 
 /* ---- Mailbox handles ---------------------------------------------------- */
@@ -528,44 +461,7 @@ static int set_modseq(struct pg_ctx *ctx, struct pg_conn *c, int64_t id,
 static bool store_apply(struct msg_row *r, enum ph_store_op op,
                         const struct ph_flags *flags)
 {
-    struct ph_strlist old = {0}, kw = {0};
-    kw_parse(r->keywords, &old);
-    uint32_t sys = r->flags;
-    switch (op) {
-    case PH_STORE_ADD:
-        sys |= flags->system;
-        kw_parse(r->keywords, &kw);
-        for (size_t i = 0; i < flags->keywords.n; i++)
-            if (!kw_has(&kw, flags->keywords.v[i]))
-                ph_strlist_add(&kw, flags->keywords.v[i]);
-        break;
-    case PH_STORE_REMOVE:
-        sys &= ~flags->system;
-        for (size_t i = 0; i < old.n; i++)
-            if (!kw_has(&flags->keywords, old.v[i]))
-                ph_strlist_add(&kw, old.v[i]);
-        break;
-    case PH_STORE_REPLACE:
-        sys = flags->system;
-        /* Keywords already there keep how they were first written. */
-        for (size_t i = 0; i < old.n; i++)
-            if (kw_has(&flags->keywords, old.v[i]))
-                ph_strlist_add(&kw, old.v[i]);
-        for (size_t i = 0; i < flags->keywords.n; i++)
-            if (!kw_has(&kw, flags->keywords.v[i]))
-                ph_strlist_add(&kw, flags->keywords.v[i]);
-        break;
-    }
-    /* Only words are added or removed: a changed set has a changed size. */
-    bool changed = sys != r->flags || kw.n != old.n;
-    if (changed) {
-        r->flags = sys;
-        free(r->keywords);
-        r->keywords = kw_join(&kw);
-    }
-    ph_strlist_clear(&old);
-    ph_strlist_clear(&kw);
-    return changed;
+    return ph_flags_apply(&r->flags, &r->keywords, op, flags);
 }
 
 int pg_store(struct ph_mailbox *pub, const struct ph_uidset *set,
@@ -585,7 +481,7 @@ int pg_store(struct ph_mailbox *pub, const struct ph_uidset *set,
         *error_r = "Mailbox is read-only";
         return PH_STORAGE_ERR_NOT_ALLOWED;
     }
-    int ret = flags_check(flags, error_r);
+    int ret = ph_flags_check(flags, error_r);
     if (ret < 0)
         return ret;
     if ((ret = pg_conn_get(ctx, &c, error_r)) < 0)
@@ -1128,14 +1024,14 @@ int pg_append_finish(void *handle, const struct ph_append_meta *meta,
     int64_t body_id = 0;
     int err = 0;
 
-    int ret = flags_check(meta->flags, error_r);
+    int ret = ph_flags_check(meta->flags, error_r);
     if (ret < 0)
         goto out;
     struct ph_strlist kw = {0};
     for (size_t i = 0; i < meta->flags->keywords.n; i++)
-        if (!kw_has(&kw, meta->flags->keywords.v[i]))
+        if (!ph_keywords_has(&kw, meta->flags->keywords.v[i]))
             ph_strlist_add(&kw, meta->flags->keywords.v[i]);
-    keywords = kw_join(&kw);
+    keywords = ph_keywords_join(&kw);
     ph_strlist_clear(&kw);
 
     if ((ret = pg_conn_get(ctx, &c, error_r)) < 0)

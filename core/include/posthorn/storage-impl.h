@@ -137,4 +137,25 @@ struct ph_default_mailbox {
 };
 extern const struct ph_default_mailbox ph_default_mailboxes[]; /* NULL-ended */
 
+
+/* ---- Flags and keywords, as SQL storages keep them ---------------------- */
+
+/* Keywords are stored as one string of words separated by single spaces
+ * (NULL for none), compared case-insensitively, kept as first written. */
+bool ph_keyword_valid(const char *keyword);
+/* PH_STORAGE_ERR_INVALID with a text when a keyword of flags is invalid. */
+int ph_flags_check(const struct ph_flags *flags, const char **error_r);
+bool ph_keywords_has(const struct ph_strlist *l, const char *keyword);
+/* Adds the words of text (NULL: none) to l, skipping ones already there. */
+void ph_keywords_parse(const char *text, struct ph_strlist *l);
+/* The stored form of l: malloc'ed, or NULL when l is empty. */
+char *ph_keywords_join(const struct ph_strlist *l);
+/* Splits a stored string into words in place (for ph_message_meta);
+ * *v grows as needed. Returns the count. */
+size_t ph_keywords_split(char *text, char ***v, size_t *cap);
+/* STORE's op applied to one message's system flags and stored keywords;
+ * true (with both updated) when anything changed. */
+bool ph_flags_apply(uint32_t *system, char **keywords, enum ph_store_op op,
+                    const struct ph_flags *flags);
+
 #endif
