@@ -728,3 +728,56 @@ bool ph_flags_apply(uint32_t *system, char **keywords, enum ph_store_op op,
     ph_strlist_clear(&kw);
     return changed;
 }
+
+/* ---- Directives every storage module shares ----------------------------- */
+
+void ph_storage_defaults_free(void *field)
+{
+    struct ph_storage_defaults *d = field;
+    for (size_t i = 0; i < d->n; i++)
+        free(d->v[i].name);
+    free(d->v);
+    *d = (struct ph_storage_defaults){0};
+}
+
+int ph_storage_defaults_parse(const struct ph_cfg_node *node, void *field,
+                              struct ph_conf_ctx *cctx, char **error_r)
+{
+    struct ph_storage_defaults *d = field;
+    (void)cctx;
+    ph_storage_defaults_free(d);
+    d->set = true;
+    if (node->nargs == 1 && strcmp(node->args[0], "none") == 0)
+        return 0;
+    d->v = ph_calloc(node->nargs, sizeof(*d->v));
+    for (size_t i = 0; i < node->nargs; i++) {
+        const char *arg = node->args[i], *eq = strchr(arg, '=');
+        const char *name = eq != NULL ? eq + 1 : arg, *why = NULL;
+        uint32_t use = 0;
+        if (eq != NULL) {
+            char *flag = ph_strdup_printf("\\%.*s", (int)(eq - arg), arg);
+            use = ph_mailbox_special_use_parse(flag);
+            free(flag);
+            if (use == 0) {
+                *error_r = ph_strdup_printf(
+                    "unknown special use \"%.*s\" (expected sent, drafts, "
+                    "trash, junk, archive, all or flagged)",
+                    (int)(eq - arg), arg);
+                goto fail;
+            }
+        }
+        char *canon = ph_mailbox_name_canonical(name, &why);
+        if (canon == NULL || strcmp(canon, "INBOX") == 0) {
+            *error_r =
+                ph_strdup_printf("bad mailbox name \"%s\": %s", name,
+                                 canon != NULL ? "INBOX always exists" : why);
+            free(canon);
+            goto fail;
+        }
+        d->v[d->n++] = (struct ph_storage_default_mailbox){.name = canon, .special_use = use};
+    }
+    return 0;
+fail:
+    ph_storage_defaults_free(d);
+    return -1;
+}

@@ -13,24 +13,12 @@
 /* The one NOTIFY channel; payloads are mailbox ids. */
 #define PG_CHANNEL "posthorn_changes"
 
-/* One default mailbox made with an account (default_mailboxes). */
-struct pg_default {
-    char *name;
-    uint32_t special_use;
-};
-
-struct pg_defaults {
-    struct pg_default *v;
-    size_t n;
-    bool set; /* the directive was given */
-};
-
 struct pg_conf {
     struct ph_strlist dsn;
     int64_t max_connections;
     uint64_t appendlimit;
     bool auto_create;
-    struct pg_defaults defaults;
+    struct ph_storage_defaults defaults;
     struct ph_instance *delivery_map;
     int delivery_normalize;
     bool debug;

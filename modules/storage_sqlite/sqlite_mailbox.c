@@ -278,7 +278,7 @@ static int account_insert(struct sq_ctx *ctx, struct sq_conn *c,
     int ret = mbox_insert(ctx, c, id, "INBOX", 0, false, NULL, error_r);
     if (ret == 0)
         ret = subscribe(ctx, c, id, "INBOX", true, error_r);
-    const struct sq_defaults *d = &ctx->conf->defaults;
+    const struct ph_storage_defaults *d = &ctx->conf->defaults;
     for (size_t i = 0; ret == 0; i++) {
         const char *mbox = d->set ? (i < d->n ? d->v[i].name : NULL)
                                   : ph_default_mailboxes[i].name;

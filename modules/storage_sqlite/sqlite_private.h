@@ -11,24 +11,11 @@
 
 #define SQ_MOD "mod=storage.sqlite"
 
-/* One default mailbox made with an account (the default_mailboxes
- * directive, or ph_default_mailboxes). */
-struct sq_default {
-    char *name;
-    uint32_t special_use;
-};
-
-struct sq_defaults {
-    struct sq_default *v;
-    size_t n;
-    bool set; /* the directive was given */
-};
-
 struct sq_conf {
     char *dsn;
     uint64_t appendlimit;
     bool auto_create;
-    struct sq_defaults defaults;
+    struct ph_storage_defaults defaults;
     struct ph_instance *delivery_map;
     int delivery_normalize;
     bool debug;

@@ -51,10 +51,6 @@
 
 #include "sqlite_private.h"
 
-static int defaults_parse(const struct ph_cfg_node *node, void *field,
-                          struct ph_conf_ctx *cctx, char **error_r);
-static void defaults_free(void *field);
-
 static const struct ph_directive sqlite_directives[] = {
     {
         .name = "dsn",
@@ -63,108 +59,9 @@ static const struct ph_directive sqlite_directives[] = {
         .def = "posthorn.db",
         .help = "the database file; relative to state_dir",
     },
-    {
-        .name = "appendlimit",
-        .type = PH_DT_SIZE,
-        .offset = offsetof(struct sq_conf, appendlimit),
-        .def = "32M",
-        .help = "the largest message APPEND accepts (0: no limit)",
-    },
-    {
-        .name = "auto_create",
-        .type = PH_DT_BOOL,
-        .offset = offsetof(struct sq_conf, auto_create),
-        .def = "yes",
-        .help = "create an account at its first IMAP login",
-    },
-    {
-        .name = "default_mailboxes",
-        .type = PH_DT_CUSTOM,
-        .offset = offsetof(struct sq_conf, defaults),
-        .min_args = 1,
-        .max_args = -1,
-        .parse = defaults_parse,
-        .free = defaults_free,
-        .help = "default_mailboxes [USE=]NAME... | none",
-    },
-    {
-        .name = "delivery_map",
-        .type = PH_DT_MODULE,
-        .offset = offsetof(struct sq_conf, delivery_map),
-        .kind = PH_MODULE_TABLE,
-        .prefix = "table",
-        .def = "identity",
-        .help = "maps a recipient to an account name",
-    },
-    {
-        .name = "delivery_normalize",
-        .type = PH_DT_ENUM,
-        .offset = offsetof(struct sq_conf, delivery_normalize),
-        .values = ph_normalize_names,
-        .def = "auto",
-        .help = "how a recipient is normalized before delivery_map",
-    },
-    {
-        .name = "debug",
-        .type = PH_DT_BOOL,
-        .flags = PH_DF_INHERIT,
-        .offset = offsetof(struct sq_conf, debug),
-        .def = "no",
-        .help = "log what the storage does",
-    },
+    PH_STORAGE_DIRECTIVES(struct sq_conf),
     {.name = NULL},
 };
-
-static void defaults_free(void *field)
-{
-    struct sq_defaults *d = field;
-    for (size_t i = 0; i < d->n; i++)
-        free(d->v[i].name);
-    free(d->v);
-    *d = (struct sq_defaults){0};
-}
-
-static int defaults_parse(const struct ph_cfg_node *node, void *field,
-                          struct ph_conf_ctx *cctx, char **error_r)
-{
-    struct sq_defaults *d = field;
-    (void)cctx;
-    defaults_free(d);
-    d->set = true;
-    if (node->nargs == 1 && strcmp(node->args[0], "none") == 0)
-        return 0;
-    d->v = ph_calloc(node->nargs, sizeof(*d->v));
-    for (size_t i = 0; i < node->nargs; i++) {
-        const char *arg = node->args[i], *eq = strchr(arg, '=');
-        const char *name = eq != NULL ? eq + 1 : arg, *why = NULL;
-        uint32_t use = 0;
-        if (eq != NULL) {
-            char *flag = ph_strdup_printf("\\%.*s", (int)(eq - arg), arg);
-            use = ph_mailbox_special_use_parse(flag);
-            free(flag);
-            if (use == 0) {
-                *error_r = ph_strdup_printf(
-                    "unknown special use \"%.*s\" (expected sent, drafts, "
-                    "trash, junk, archive, all or flagged)",
-                    (int)(eq - arg), arg);
-                goto fail;
-            }
-        }
-        char *canon = ph_mailbox_name_canonical(name, &why);
-        if (canon == NULL || strcmp(canon, "INBOX") == 0) {
-            *error_r =
-                ph_strdup_printf("bad mailbox name \"%s\": %s", name,
-                                 canon != NULL ? "INBOX always exists" : why);
-            free(canon);
-            goto fail;
-        }
-        d->v[d->n++] = (struct sq_default){.name = canon, .special_use = use};
-    }
-    return 0;
-fail:
-    defaults_free(d);
-    return -1;
-}
 
 /* A new database is made mode 0600 (SQLite gives its -wal and -shm files
  * the same mode and owner), owned like its directory: the server's user

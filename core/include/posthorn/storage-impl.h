@@ -17,7 +17,10 @@
 #ifndef POSTHORN_STORAGE_IMPL_H
 #define POSTHORN_STORAGE_IMPL_H
 
+#include <stddef.h>
+
 #include <posthorn/module.h>
+#include <posthorn/normalize.h>
 #include <posthorn/storage.h>
 
 struct ph_storage_vfuncs;
@@ -157,5 +160,68 @@ size_t ph_keywords_split(char *text, char ***v, size_t *cap);
  * true (with both updated) when anything changed. */
 bool ph_flags_apply(uint32_t *system, char **keywords, enum ph_store_op op,
                     const struct ph_flags *flags);
+
+
+/* ---- Directives every storage module shares ----------------------------- */
+
+/* default_mailboxes [USE=]NAME... | none: what an account is created with
+ * besides INBOX. */
+struct ph_storage_default_mailbox {
+    char *name; /* canonical */
+    uint32_t special_use;
+};
+
+struct ph_storage_defaults {
+    struct ph_storage_default_mailbox *v;
+    size_t n;
+    bool set; /* the directive was given */
+};
+
+int ph_storage_defaults_parse(const struct ph_cfg_node *node, void *field,
+                              struct ph_conf_ctx *cctx, char **error_r);
+void ph_storage_defaults_free(void *field);
+
+/* The directive rows of appendlimit, auto_create, default_mailboxes,
+ * delivery_map, delivery_normalize and debug, for a conf struct T with
+ * fields of those names (uint64_t, bool, struct ph_storage_defaults,
+ * struct ph_instance *, int, bool). */
+#define PH_STORAGE_DIRECTIVES(T)                                               \
+    {.name = "appendlimit",                                                    \
+     .type = PH_DT_SIZE,                                                       \
+     .offset = offsetof(T, appendlimit),                                       \
+     .def = "32M",                                                             \
+     .help = "the largest message APPEND accepts (0: no limit)"},              \
+    {.name = "auto_create",                                                    \
+     .type = PH_DT_BOOL,                                                       \
+     .offset = offsetof(T, auto_create),                                       \
+     .def = "yes",                                                             \
+     .help = "create an account at its first IMAP login"},                     \
+    {.name = "default_mailboxes",                                              \
+     .type = PH_DT_CUSTOM,                                                     \
+     .offset = offsetof(T, defaults),                                          \
+     .min_args = 1,                                                            \
+     .max_args = -1,                                                           \
+     .parse = ph_storage_defaults_parse,                                       \
+     .free = ph_storage_defaults_free,                                         \
+     .help = "default_mailboxes [USE=]NAME... | none"},                        \
+    {.name = "delivery_map",                                                   \
+     .type = PH_DT_MODULE,                                                     \
+     .offset = offsetof(T, delivery_map),                                      \
+     .kind = PH_MODULE_TABLE,                                                  \
+     .prefix = "table",                                                        \
+     .def = "identity",                                                        \
+     .help = "maps a recipient to an account name"},                           \
+    {.name = "delivery_normalize",                                             \
+     .type = PH_DT_ENUM,                                                       \
+     .offset = offsetof(T, delivery_normalize),                                \
+     .values = ph_normalize_names,                                             \
+     .def = "auto",                                                            \
+     .help = "how a recipient is normalized before delivery_map"},             \
+    {.name = "debug",                                                          \
+     .type = PH_DT_BOOL,                                                       \
+     .flags = PH_DF_INHERIT,                                                   \
+     .offset = offsetof(T, debug),                                             \
+     .def = "no",                                                              \
+     .help = "log what the storage does"}
 
 #endif
