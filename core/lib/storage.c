@@ -1,6 +1,7 @@
 /* Storage caller API: dispatch to the module's vtable, plus what every
  * storage shares (flags, UID sets, mailbox names, the append pipeline that
  * normalizes line endings and parses the message once). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include <posthorn/message.h>
 #include <posthorn/storage-impl.h>
+#include <posthorn/table.h>
 
 static const struct ph_storage_vfuncs *svf(struct ph_instance *storage)
 {
@@ -780,4 +782,52 @@ int ph_storage_defaults_parse(const struct ph_cfg_node *node, void *field,
 fail:
     ph_storage_defaults_free(d);
     return -1;
+}
+
+/* ---- Errors and delivery ------------------------------------------------ */
+
+static _Thread_local char storage_error_buf[512];
+
+const char *ph_storage_errorf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(storage_error_buf, sizeof(storage_error_buf), fmt, ap);
+    va_end(ap);
+    return storage_error_buf;
+}
+
+int ph_storage_deliver_resolve(ph_normalize_fn *normalize,
+                               struct ph_instance *delivery_map,
+                               const char *recipient, char **account_r,
+                               const char **error_r)
+{
+    char *norm = NULL;
+    const char *why = NULL;
+    if (recipient == NULL || normalize(recipient, &norm, &why) < 0) {
+        *error_r = ph_storage_errorf("Invalid recipient: %s",
+                                     why != NULL ? why : "missing");
+        return PH_STORAGE_ERR_INVALID;
+    }
+    if (delivery_map == NULL) {
+        *account_r = norm;
+        return 0;
+    }
+    struct ph_strlist values = {0};
+    const char *lerr = NULL;
+    enum ph_lookup r = ph_table_lookup(delivery_map, norm, &values, &lerr);
+    free(norm);
+    if (r == PH_LOOKUP_TEMPFAIL) {
+        *error_r = ph_storage_errorf("Recipient lookup failed: %s",
+                                     lerr != NULL ? lerr : "temporary failure");
+        return PH_STORAGE_ERR_TEMP;
+    }
+    if (r == PH_LOOKUP_NOT_FOUND || values.n == 0 || values.v[0][0] == '\0') {
+        ph_strlist_clear(&values);
+        *error_r = "No such account";
+        return PH_STORAGE_ERR_NO_ACCOUNT;
+    }
+    *account_r = ph_strdup(values.v[0]);
+    ph_strlist_clear(&values);
+    return 0;
 }

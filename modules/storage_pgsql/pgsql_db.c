@@ -121,17 +121,6 @@ static const char *const migrations[] = {
     "id, uidvalidity, uidnext, highestmodseq, recent_uid, special_use, "       \
     "noselect, messages, unseen, size"
 
-static _Thread_local char pg_error_buf[512];
-
-const char *pg_errorf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(pg_error_buf, sizeof(pg_error_buf), fmt, ap);
-    va_end(ap);
-    return pg_error_buf;
-}
-
 void pg_debug(const struct pg_ctx *ctx, const char *fmt, ...)
 {
     if (!ctx->debug && !ph_log_debug_enabled())

@@ -157,7 +157,7 @@ int pg_mbox_by_id(struct pg_ctx *ctx, struct pg_conn *c, int64_t id, bool lock,
 int pg_announce(struct pg_ctx *ctx, struct pg_conn *c, int64_t mailbox_id,
                 const char **error_r) PH_WUR;
 
-const char *pg_errorf(const char *fmt, ...) PH_PRINTF(1, 2);
+#define pg_errorf ph_storage_errorf
 void pg_debug(const struct pg_ctx *ctx, const char *fmt, ...) PH_PRINTF(2, 3);
 
 /* pgsql_mailbox.c: accounts and mailboxes. */

@@ -206,17 +206,6 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
                       "AND modseq > ?2 AND modseq <= ?3",
 };
 
-static _Thread_local char sq_error_buf[512];
-
-const char *sq_errorf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sq_error_buf, sizeof(sq_error_buf), fmt, ap);
-    va_end(ap);
-    return sq_error_buf;
-}
-
 void sq_debug(const struct sq_ctx *ctx, const char *fmt, ...)
 {
     if (!ctx->debug && !ph_log_debug_enabled())

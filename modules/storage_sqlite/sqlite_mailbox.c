@@ -465,36 +465,8 @@ int sq_deliver_resolve(void *ctx_p, const char *recipient, char **account_r,
                        const char **error_r)
 {
     struct sq_ctx *ctx = ctx_p;
-    char *norm = NULL;
-    const char *why = NULL;
-
-    if (recipient == NULL || ctx->normalize(recipient, &norm, &why) < 0) {
-        *error_r =
-            sq_errorf("Invalid recipient: %s", why != NULL ? why : "missing");
-        return PH_STORAGE_ERR_INVALID;
-    }
-    if (ctx->conf->delivery_map == NULL) {
-        *account_r = norm;
-        return 0;
-    }
-    struct ph_strlist values = {0};
-    const char *lerr = NULL;
-    enum ph_lookup r =
-        ph_table_lookup(ctx->conf->delivery_map, norm, &values, &lerr);
-    free(norm);
-    if (r == PH_LOOKUP_TEMPFAIL) {
-        *error_r = sq_errorf("Recipient lookup failed: %s",
-                             lerr != NULL ? lerr : "temporary failure");
-        return PH_STORAGE_ERR_TEMP;
-    }
-    if (r == PH_LOOKUP_NOT_FOUND || values.n == 0 || values.v[0][0] == '\0') {
-        ph_strlist_clear(&values);
-        *error_r = "No such account";
-        return PH_STORAGE_ERR_NO_ACCOUNT;
-    }
-    *account_r = ph_strdup(values.v[0]);
-    ph_strlist_clear(&values);
-    return 0;
+    return ph_storage_deliver_resolve(ctx->normalize, ctx->conf->delivery_map,
+                                      recipient, account_r, error_r);
 }
 
 /* ---- Mailboxes ---------------------------------------------------------- */

@@ -169,7 +169,7 @@ int sq_mbox_by_id(struct sq_ctx *ctx, struct sq_conn *c, int64_t id,
                   struct sq_mbox *mb_r, const char **error_r) PH_WUR;
 
 /* Errors: static texts, or per-thread ones from sq_errorf. */
-const char *sq_errorf(const char *fmt, ...) PH_PRINTF(1, 2);
+#define sq_errorf ph_storage_errorf
 void sq_debug(const struct sq_ctx *ctx, const char *fmt, ...) PH_PRINTF(2, 3);
 
 /* sqlite_mailbox.c: accounts and mailboxes. */

@@ -224,4 +224,19 @@ void ph_storage_defaults_free(void *field);
      .def = "no",                                                              \
      .help = "log what the storage does"}
 
+
+/* ---- Errors and delivery ------------------------------------------------ */
+
+/* A per-thread error text for *error_r (valid until the thread's next
+ * call), as the storage contract's texts must outlive the call. */
+const char *ph_storage_errorf(const char *fmt, ...) PH_PRINTF(1, 2);
+
+/* Delivery's recipient -> account: normalize, then delivery_map (NULL:
+ * the normalized name itself). 0 with a malloc'ed *account_r, or
+ * PH_STORAGE_ERR_INVALID / _TEMP / _NO_ACCOUNT with a text. */
+int ph_storage_deliver_resolve(ph_normalize_fn *normalize,
+                               struct ph_instance *delivery_map,
+                               const char *recipient, char **account_r,
+                               const char **error_r);
+
 #endif
