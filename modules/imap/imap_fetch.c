@@ -185,7 +185,24 @@ static int stream_cb(void *arg, const void *data, size_t len)
     return 0;
 }
 
-/* Writes one BODY[...] item's value. -1 when the storage failed. */
+/* Bodies up to this size are read before their literal is announced, so a
+ * message expunged meanwhile can be answered NIL instead of padding. */
+#define IMAP_FETCH_BUFFERED (256 * 1024)
+
+/* A failed read: -2 when the message is gone (another session expunged it
+ * since this one's view was made: RFC 5530 EXPUNGEISSUED), else -1. */
+static int read_failed(struct imap_session *s, uint32_t uid, int r,
+                       const char *err)
+{
+    if (r == PH_STORAGE_ERR_NOT_FOUND)
+        return -2;
+    ph_log_warn("mod=imap event=read_failed user=%s uid=%u error=\"%s\"",
+                s->user, uid, err);
+    return -1;
+}
+
+/* Writes one BODY[...] item's value. -1 when the storage failed, -2 when
+ * the message is no longer there. */
 static int write_section(struct imap_session *s, const struct item *x,
                          const struct ph_meta_copy *m,
                          const struct ph_message_info *info)
@@ -208,12 +225,9 @@ static int write_section(struct imap_session *s, const struct item *x,
     } else if (sec.text == PH_MESSAGE_SECTION_HEADER_FIELDS ||
                sec.text == PH_MESSAGE_SECTION_HEADER_FIELDS_NOT) {
         struct ph_buf hdr = {0}, filtered = {0};
-        if (ph_mailbox_read(s->mb, m->uid, off, size, buf_cb, &hdr, &err) < 0) {
-            ph_log_warn(
-                "mod=imap event=read_failed user=%s uid=%u error=\"%s\"",
-                s->user, m->uid, err);
-            ret = -1;
-        }
+        int r = ph_mailbox_read(s->mb, m->uid, off, size, buf_cb, &hdr, &err);
+        if (r < 0)
+            ret = read_failed(s, m->uid, r, err);
         ph_message_header_filter(
             hdr.data ? hdr.data : "", hdr.len, &sec.fields,
             sec.text == PH_MESSAGE_SECTION_HEADER_FIELDS_NOT, &filtered);
@@ -227,29 +241,44 @@ static int write_section(struct imap_session *s, const struct item *x,
     } else {
         if (x->partial)
             ph_message_range_partial(&off, &size, x->start, x->count);
-        ph_buf_printf(&s->out, "{%llu}\r\n", (unsigned long long)size);
-        struct stream_ctx c = {.s = s};
-        if (size > 0 && ph_mailbox_read(s->mb, m->uid, off, size, stream_cb, &c,
-                                        &err) < 0) {
-            ph_log_warn(
-                "mod=imap event=read_failed user=%s uid=%u error=\"%s\"",
-                s->user, m->uid, err);
-            ret = -1;
+        int r = 0;
+        if (size <= IMAP_FETCH_BUFFERED) {
+            struct ph_buf body = {0};
+            if (size > 0)
+                r = ph_mailbox_read(s->mb, m->uid, off, size, buf_cb, &body,
+                                    &err);
+            if (r < 0) {
+                ph_buf_puts(&s->out, "NIL");
+                ret = read_failed(s, m->uid, r, err);
+            } else {
+                ph_imap_write_literal(&s->out, body.data ? body.data : "",
+                                      body.len);
+            }
+            ph_buf_free(&body);
+        } else {
+            ph_buf_printf(&s->out, "{%llu}\r\n", (unsigned long long)size);
+            struct stream_ctx c = {.s = s};
+            r = ph_mailbox_read(s->mb, m->uid, off, size, stream_cb, &c, &err);
+            if (r < 0)
+                ret = read_failed(s, m->uid, r, err);
+            /* Keep the literal's promise even when storage came up short. */
+            for (; c.written < size; c.written++)
+                ph_buf_putc(&s->out, ' ');
         }
-        /* Keep the literal's promise even when storage came up short. */
-        for (; c.written < size; c.written++)
-            ph_buf_putc(&s->out, ' ');
     }
     ph_message_section_clear(&sec);
     return ret;
 }
 
-/* Writes the responses of one batch; false when some message failed. */
-static bool fetch_write(struct imap_session *s, const struct items *it,
+#define FETCH_FAILED 1 /* storage failed on some message */
+#define FETCH_GONE 2   /* some message was expunged meanwhile */
+
+/* Writes the responses of one batch; FETCH_* bits of what went wrong. */
+static int fetch_write(struct imap_session *s, const struct items *it,
                         const struct ph_meta_list *c,
                         const struct ph_uidset *seen_now)
 {
-    bool failed = false;
+    int failed = 0;
     const char *err;
     for (size_t i = 0; i < c->n && !s->io_failed; i++) {
         const struct ph_meta_copy *m = &c->v[i];
@@ -263,7 +292,7 @@ static bool fetch_write(struct imap_session *s, const struct items *it,
             ph_log_warn(
                 "mod=imap event=bad_message_info user=%s uid=%u error=\"%s\"",
                 s->user, m->uid, err);
-            failed = true;
+            failed |= FETCH_FAILED;
             continue;
         }
         bool show_flags = it->has_flags || ph_uidset_contains(seen_now, m->uid);
@@ -306,10 +335,12 @@ static bool fetch_write(struct imap_session *s, const struct items *it,
             case ITEM_BODY:
                 ph_buf_printf(&s->out, "BODY %s", info ? info->body : "NIL");
                 break;
-            case ITEM_SECTION:
-                if (write_section(s, x, m, info) < 0)
-                    failed = true;
+            case ITEM_SECTION: {
+                int r = write_section(s, x, m, info);
+                if (r < 0)
+                    failed |= r == -2 ? FETCH_GONE : FETCH_FAILED;
                 break;
+            }
             }
         }
         ph_buf_puts(&s->out, ")\r\n");
@@ -317,7 +348,7 @@ static bool fetch_write(struct imap_session *s, const struct items *it,
         if (s->out.len >= 256 * 1024)
             (void)imap_flush(s);
     }
-    return !failed;
+    return failed;
 }
 
 void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
@@ -346,7 +377,7 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
     }
     /* In batches, so that FETCH 1:* of a large mailbox never holds the
      * metadata of every message at once. */
-    bool failed = false;
+    int failed = 0;
     size_t inbatch = 0;
     for (size_t i = 0; i <= s->nuids && !s->io_failed; i++) {
         if (i < s->nuids && ph_uidset_contains(&set, s->uids[i])) {
@@ -359,18 +390,26 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
         int r = ph_mailbox_fetch(s->mb, &batch, it.need_info ? PH_META_INFO : 0,
                                  ph_meta_list_add, &c, &err);
         ph_uidset_clear(&batch);
+        size_t asked = inbatch;
         inbatch = 0;
         if (r < 0) {
             ph_meta_list_free(&c);
             imap_storage_no(s, r, err);
             goto out;
         }
-        if (!fetch_write(s, &it, &c, &seen_now))
-            failed = true;
+        /* Asked for, still in this session's view, but not in storage:
+         * another session expunged it. */
+        if (c.n < asked)
+            failed |= FETCH_GONE;
+        failed |= fetch_write(s, &it, &c, &seen_now);
         ph_meta_list_free(&c);
     }
-    if (failed)
+    if (failed & FETCH_FAILED)
         imap_tagged(s, "NO", "[SERVERBUG] Some messages could not be fetched");
+    else if (failed & FETCH_GONE)
+        imap_tagged(s, "NO",
+                    "[EXPUNGEISSUED] Some of the requested messages no longer "
+                    "exist");
     else
         imap_tagged(s, "OK", "FETCH completed");
 out:

@@ -807,7 +807,7 @@ class SelectTest(ImapTest):
         c.store("1", "+FLAGS", r"(\Deleted)")
         c.expunge()
         out = a.cmd("f", "STORE 2 +FLAGS.SILENT (\\Flagged)")
-        self.assertNotIn(b"EXPUNGE", out)
+        self.assertNotIn(b"* 1 EXPUNGE", out)
         out = a.cmd("g", "NOOP")
         self.assertIn(b"* 1 EXPUNGE\r\n", out)
 
@@ -1019,6 +1019,28 @@ class TimeoutTest(ImapTest):
         self.assertIn(b"a OK [APPENDUID", r.until("a"))
         self.assertEqual([f for f in os.listdir(os.path.join(self.dir, "state"))
                           if f.startswith(".append")], [])
+
+
+class ExpungeIssuedTest(ImapTest):
+    def test_fetch_of_a_message_another_session_expunged(self):
+        """RFC 3501 7.4.1: no EXPUNGE during FETCH; RFC 5530 3: NO
+        [EXPUNGEISSUED] for what is gone, then NOOP tells the client."""
+        c = self.client()
+        for _ in range(2):
+            c.append("INBOX", None, None, MSG)
+        a = self.raw()
+        a.login()
+        a.cmd("s", "SELECT INBOX")
+        c.select("INBOX")
+        c.store("1", "+FLAGS", "(\\Deleted)")
+        c.expunge()
+        out = a.cmd("f", "FETCH 1:2 (UID BODY.PEEK[])")
+        self.assertNotIn(b"* 1 EXPUNGE", out)
+        self.assertIn(b"* 2 FETCH (UID 2 BODY[] {%d}" % len(MSG), out)
+        self.assertTrue(out.endswith(
+            b"f NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n"), out)
+        self.assertEqual(a.cmd("n", "NOOP"), b"* 1 EXPUNGE\r\nn OK NOOP completed\r\n")
+        self.assertTrue(a.cmd("g", "FETCH 1 (UID)").startswith(b"* 1 FETCH (UID 2)\r\ng OK"))
 
 
 class ServerLimitsTest(ImapTest):
