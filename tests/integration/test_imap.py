@@ -478,8 +478,11 @@ imap tcp://127.0.0.1:%(port)d tls://127.0.0.1:%(tport)d {
         c.logout()
 
     def s_client(self, *args):
-        p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.tls_port]
-                           + list(args), input=b"a LOGOUT\r\n", capture_output=True, timeout=20)
+        # -ign_eof: s_client would otherwise hang up at the end of its input,
+        # maybe before the greeting arrives; LOGOUT makes the server close.
+        p = subprocess.run(["openssl", "s_client", "-ign_eof", "-connect",
+                            "127.0.0.1:%d" % self.tls_port] + list(args),
+                           input=b"a LOGOUT\r\n", capture_output=True, timeout=20)
         return p.returncode, p.stdout.decode(errors="replace")
 
     def test_tls_policy_defaults(self):
