@@ -471,10 +471,11 @@ void pg_rollback(struct pg_conn *c)
 int pg_announce(struct pg_ctx *ctx, struct pg_conn *c, int64_t mailbox_id,
                 const char **error_r)
 {
-    char id[24];
+    char id[24], channel[48];
     snprintf(id, sizeof(id), "%" PRId64, mailbox_id);
-    return pg_exec(ctx, c, "notify", "SELECT pg_notify('" PG_CHANNEL "', $1)",
-                   PG_ARGS(PA_S(id)), error_r);
+    snprintf(channel, sizeof(channel), PG_CHANNEL_PREFIX "%" PRId64, mailbox_id);
+    return pg_exec(ctx, c, "notify", "SELECT pg_notify($1, $2)",
+                   PG_ARGS(PA_S(channel), PA_S(id)), error_r);
 }
 
 /* ---- Rows --------------------------------------------------------------- */
@@ -646,6 +647,7 @@ fail:
 void pg_ctx_init(struct pg_ctx *ctx)
 {
     ctx->stop_pipe[0] = ctx->stop_pipe[1] = -1;
+    ctx->ctl_pipe[0] = ctx->ctl_pipe[1] = -1;
     pthread_mutex_init(&ctx->watch_lock, NULL);
     pthread_cond_init(&ctx->listen_cond, NULL);
     pthread_mutex_init(&ctx->pool_lock, NULL);

@@ -10,8 +10,9 @@
 #include <posthorn/storage-impl.h>
 
 #define PG_MOD "mod=storage.pgsql"
-/* The one NOTIFY channel; payloads are mailbox ids. */
-#define PG_CHANNEL "posthorn_changes"
+/* NOTIFY channels: one per mailbox, this prefix and its id; a node LISTENs
+ * only to the mailboxes its sessions watch. Payloads are the mailbox id. */
+#define PG_CHANNEL_PREFIX "posthorn_mb_"
 
 struct pg_conf {
     struct ph_strlist dsn;
@@ -62,6 +63,12 @@ struct pg_ctx {
      * signalled with listen_cond under watch_lock. */
     bool listen_tried;
     pthread_cond_t listen_cond;
+    /* The channels wanted changed (want_gen, bumped by watchers, who poke
+     * ctl_pipe) and were applied by the thread on a live connection
+     * (have_gen, listen_up); under watch_lock. */
+    int ctl_pipe[2];
+    uint64_t want_gen, have_gen;
+    bool listen_up;
 };
 
 struct pg_account {

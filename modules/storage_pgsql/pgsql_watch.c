@@ -3,11 +3,13 @@
  * On this node: every open mailbox that watches registers in the
  * instance's list; a commit here wakes the watchers of its mailbox at once.
  *
- * Across nodes: writers NOTIFY PG_CHANNEL with the mailbox id inside their
- * transaction (PostgreSQL delivers it at commit). The first watcher starts
- * a thread that holds one dedicated connection, LISTENs, and wakes the
- * watchers of each announced mailbox; that first watch returns once the
- * LISTEN is in place (or its first attempt failed), so the caller's
+ * Across nodes: writers NOTIFY the mailbox's own channel (PG_CHANNEL_PREFIX
+ * and its id) inside their transaction (PostgreSQL delivers it at commit),
+ * so a node hears only of the mailboxes its sessions watch. The first
+ * watcher starts a thread that holds one dedicated connection and LISTENs
+ * to the channel of every watched mailbox, adding and dropping channels as
+ * watchers come and go; a watch() that adds a channel returns once that
+ * LISTEN is in place (or the connection is down), so the caller's
  * changes() after watch() misses nothing. When that connection is lost, every
  * watcher is woken (it resyncs through changes(), which answers TEMP while
  * the database is away), the thread reconnects with a back-off, and wakes
@@ -15,10 +17,12 @@
  * lost, only re-read. Notifications only wake: the truth is in the
  * database. */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <posthorn/log.h>
@@ -59,18 +63,87 @@ static PGconn *listen_connect(struct pg_ctx *ctx)
         free(why);
         return NULL;
     }
-    PGresult *res = PQexec(db, "LISTEN " PG_CHANNEL);
+    return db;
+}
+
+static bool id_in(const int64_t *v, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == id)
+            return true;
+    return false;
+}
+
+/* LISTEN or UNLISTEN one mailbox's channel. The channel is an identifier,
+ * which SQL cannot take as a parameter; it is built from an integer. */
+static bool channel_cmd(struct pg_ctx *ctx, PGconn *db, const char *verb,
+                        int64_t id)
+{
+    char sql[80];
+    snprintf(sql, sizeof(sql), "%s " PG_CHANNEL_PREFIX "%" PRId64, verb, id);
+    PGresult *res = PQexec(db, sql);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
-    if (!ok || PQsetnonblocking(db, 1) != 0) {
+    if (!ok) {
         char *emsg = ph_log_escape(PQerrorMessage(db));
         ph_log_warn("%s event=listen_failed db=%s reason=%s", PG_MOD,
                     ctx->target, emsg);
         free(emsg);
-        PQfinish(db);
-        return NULL;
     }
-    return db;
+    return ok;
+}
+
+/* Brings the connection's channels to the watched mailboxes; false when the
+ * connection failed. *listening holds what the connection listens to. */
+static bool channels_sync(struct pg_ctx *ctx, PGconn *db, int64_t **listening,
+                          size_t *nlistening, size_t *cap)
+{
+    int64_t *want = NULL;
+    size_t nwant = 0, wcap = 0;
+    pthread_mutex_lock(&ctx->watch_lock);
+    uint64_t gen = ctx->want_gen;
+    for (struct pg_watcher *w = ctx->watchers; w != NULL; w = w->next) {
+        if (!id_in(want, nwant, w->mailbox_id)) {
+            ph_array_grow(&want, &wcap, nwant + 1, sizeof(*want));
+            want[nwant++] = w->mailbox_id;
+        }
+    }
+    pthread_mutex_unlock(&ctx->watch_lock);
+    bool ok = true;
+    for (size_t i = 0; ok && i < nwant; i++)
+        if (!id_in(*listening, *nlistening, want[i]))
+            ok = channel_cmd(ctx, db, "LISTEN", want[i]);
+    for (size_t i = 0; ok && i < *nlistening; i++)
+        if (!id_in(want, nwant, (*listening)[i]))
+            ok = channel_cmd(ctx, db, "UNLISTEN", (*listening)[i]);
+    if (ok) {
+        free(*listening);
+        *listening = want;
+        *nlistening = nwant;
+        *cap = wcap;
+        pthread_mutex_lock(&ctx->watch_lock);
+        ctx->have_gen = gen;
+        pthread_cond_broadcast(&ctx->listen_cond);
+        pthread_mutex_unlock(&ctx->watch_lock);
+    } else {
+        free(want);
+    }
+    return ok && PQstatus(db) == CONNECTION_OK;
+}
+
+static void set_listen_up(struct pg_ctx *ctx, bool up)
+{
+    pthread_mutex_lock(&ctx->watch_lock);
+    ctx->listen_up = up;
+    pthread_cond_broadcast(&ctx->listen_cond);
+    pthread_mutex_unlock(&ctx->watch_lock);
+}
+
+static void drain_pipe(int fd)
+{
+    char buf[64];
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
 }
 
 /* Wakes the watchers named by the notifications waiting; false when the
@@ -104,16 +177,27 @@ static void *listen_main(void *arg)
     struct pg_ctx *ctx = arg;
     int backoff = RECONNECT_MIN_MS;
     bool was_lost = false;
+    int64_t *listening = NULL;
+    size_t nlistening = 0, cap = 0;
 
     for (;;) {
         PGconn *db = listen_connect(ctx);
+        nlistening = 0; /* a new connection listens to nothing yet */
+        bool up = db != NULL && channels_sync(ctx, db, &listening, &nlistening,
+                                              &cap);
+        if (db != NULL && !up) {
+            PQfinish(db);
+            db = NULL;
+        }
+        if (up)
+            set_listen_up(ctx, true);
         if (!ctx->listen_tried) {
             listen_tried(ctx);
             was_lost = db == NULL;
         }
         if (db == NULL) {
             if (stop_wait(ctx, backoff))
-                return NULL;
+                break;
             backoff =
                 backoff * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : backoff * 2;
             continue;
@@ -125,12 +209,14 @@ static void *listen_main(void *arg)
             pg_wake_local(ctx, -1);
         }
         pg_debug(ctx, "event=listening db=%s", ctx->target);
+        bool stop = false;
         for (;;) {
-            struct pollfd fds[2] = {
+            struct pollfd fds[3] = {
                 {.fd = PQsocket(db), .events = POLLIN},
                 {.fd = ctx->stop_pipe[0], .events = POLLIN},
+                {.fd = ctx->ctl_pipe[0], .events = POLLIN},
             };
-            if (poll(fds, 2, -1) < 0) {
+            if (poll(fds, 3, -1) < 0) {
                 if (errno == EINTR)
                     continue;
                 ph_log_error("%s event=listen_poll_failed reason=\"%s\"",
@@ -138,20 +224,30 @@ static void *listen_main(void *arg)
                 break;
             }
             if (fds[1].revents != 0) {
-                PQfinish(db);
-                return NULL;
+                stop = true;
+                break;
             }
-            if (!listen_drain(ctx, db))
+            if (fds[2].revents != 0) {
+                drain_pipe(ctx->ctl_pipe[0]);
+                if (!channels_sync(ctx, db, &listening, &nlistening, &cap))
+                    break;
+            }
+            if (fds[0].revents != 0 && !listen_drain(ctx, db))
                 break;
         }
+        PQfinish(db);
+        set_listen_up(ctx, false);
+        if (stop)
+            break;
         ph_log_warn("%s event=listen_lost db=%s msg=\"sessions resync\"",
                     PG_MOD, ctx->target);
-        PQfinish(db);
         was_lost = true;
         pg_wake_local(ctx, -1);
         if (stop_wait(ctx, backoff))
-            return NULL;
+            break;
     }
+    free(listening);
+    return NULL;
 }
 
 /* Starts the LISTEN thread; under watch_lock. A failure costs only the
@@ -163,13 +259,24 @@ static void listen_start(struct pg_ctx *ctx)
                     strerror(errno));
         return;
     }
+    if (pipe2(ctx->ctl_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        ph_log_warn("%s event=listen_start_failed reason=\"%s\"", PG_MOD,
+                    strerror(errno));
+        close(ctx->stop_pipe[0]);
+        close(ctx->stop_pipe[1]);
+        ctx->stop_pipe[0] = ctx->stop_pipe[1] = -1;
+        return;
+    }
     if (pthread_create(&ctx->listen_thread, NULL, listen_main, ctx) != 0) {
         ph_log_warn("%s event=listen_start_failed reason=\"cannot start a "
                     "thread\"",
                     PG_MOD);
         close(ctx->stop_pipe[0]);
         close(ctx->stop_pipe[1]);
+        close(ctx->ctl_pipe[0]);
+        close(ctx->ctl_pipe[1]);
         ctx->stop_pipe[0] = ctx->stop_pipe[1] = -1;
+        ctx->ctl_pipe[0] = ctx->ctl_pipe[1] = -1;
         return;
     }
     ctx->listen_running = true;
@@ -183,11 +290,34 @@ void pg_watch_deinit(struct pg_ctx *ctx)
         pthread_join(ctx->listen_thread, NULL);
         close(ctx->stop_pipe[0]);
         close(ctx->stop_pipe[1]);
+        close(ctx->ctl_pipe[0]);
+        close(ctx->ctl_pipe[1]);
         ctx->listen_running = false;
     }
     ph_assert(ctx->watchers == NULL);
     pthread_cond_destroy(&ctx->listen_cond);
     pthread_mutex_destroy(&ctx->watch_lock);
+}
+
+/* Under watch_lock: whether some watcher of this node watches the mailbox. */
+static bool watched(struct pg_ctx *ctx, int64_t mailbox_id)
+{
+    for (struct pg_watcher *w = ctx->watchers; w != NULL; w = w->next)
+        if (w->mailbox_id == mailbox_id)
+            return true;
+    return false;
+}
+
+/* Under watch_lock: the set of channels changed; pokes the thread. Returns
+ * the generation to wait for. */
+static uint64_t channels_changed(struct pg_ctx *ctx)
+{
+    uint64_t gen = ++ctx->want_gen;
+    if (ctx->listen_running) {
+        ssize_t r = write(ctx->ctl_pipe[1], "x", 1);
+        (void)r; /* a full pipe already says "changed" */
+    }
+    return gen;
 }
 
 int pg_watch(struct ph_mailbox *pub, void (*wake)(void *arg), void *arg,
@@ -202,6 +332,7 @@ int pg_watch(struct ph_mailbox *pub, void (*wake)(void *arg), void *arg,
         return 0;
     }
     pthread_mutex_lock(&ctx->watch_lock);
+    bool new_channel = !mb->watching && !watched(ctx, mb->id);
     mb->watcher.mailbox_id = mb->id;
     mb->watcher.wake = wake;
     mb->watcher.arg = arg;
@@ -215,8 +346,17 @@ int pg_watch(struct ph_mailbox *pub, void (*wake)(void *arg), void *arg,
     }
     if (!ctx->listen_running)
         listen_start(ctx);
-    while (ctx->listen_running && !ctx->listen_tried)
-        pthread_cond_wait(&ctx->listen_cond, &ctx->watch_lock);
+    uint64_t gen = new_channel ? channels_changed(ctx) : ctx->want_gen;
+    /* Until this mailbox's LISTEN is in place, or the connection is down
+     * (it resyncs every watcher when it comes back). */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    while (ctx->listen_running &&
+           (!ctx->listen_tried || (ctx->listen_up && ctx->have_gen < gen)))
+        if (pthread_cond_timedwait(&ctx->listen_cond, &ctx->watch_lock,
+                                   &deadline) == ETIMEDOUT)
+            break;
     pthread_mutex_unlock(&ctx->watch_lock);
     return 0;
 }
@@ -234,6 +374,8 @@ void pg_watch_remove(struct pg_mbox_handle *mb)
         if (w->next != NULL)
             w->next->prev = w->prev;
         mb->watching = false;
+        if (!watched(ctx, mb->id))
+            (void)channels_changed(ctx);
     }
     pthread_mutex_unlock(&ctx->watch_lock);
 }
