@@ -92,6 +92,13 @@ static int raw_cb(void *arg, const void *data, size_t len)
     return 0;
 }
 
+/* A message another session expunged while this one searched matches
+ * nothing (its text is gone); 1 stops the reading, -1 is a failure. */
+static int read_result(int r)
+{
+    return r == PH_STORAGE_ERR_NOT_FOUND ? 1 : r < 0 ? -1 : 0;
+}
+
 static int text_cb(void *context, bool whole, const char *key, size_t key_len,
                    bool *match_r)
 {
@@ -108,9 +115,8 @@ static int text_cb(void *context, bool whole, const char *key, size_t key_len,
     if (c->info == NULL) {
         mc.dec = ph_message_decoder_new(PH_MESSAGE_ENCODING_8BIT, NULL,
                                         decoded_cb, &mc);
-        if (ph_mailbox_read(c->s->mb, c->m->uid, 0, c->m->size, raw_cb, &mc,
-                            &err) < 0)
-            ret = -1;
+        ret = read_result(ph_mailbox_read(c->s->mb, c->m->uid, 0, c->m->size,
+                                          raw_cb, &mc, &err));
         ph_message_decoder_finish(&mc.dec);
     }
     for (uint32_t i = 0;
@@ -121,12 +127,13 @@ static int text_cb(void *context, bool whole, const char *key, size_t key_len,
             continue;
         mc.dec =
             ph_message_decoder_new(p->encoding, p->charset, decoded_cb, &mc);
-        if (ph_mailbox_read(c->s->mb, c->m->uid, p->body_offset, p->body_size,
-                            raw_cb, &mc, &err) < 0)
-            ret = -1;
+        ret = read_result(ph_mailbox_read(c->s->mb, c->m->uid, p->body_offset,
+                                          p->body_size, raw_cb, &mc, &err));
         ph_message_decoder_finish(&mc.dec);
     }
-    *match_r = mc.matched;
+    *match_r = mc.matched && ret == 0;
+    if (ret > 0)
+        ret = 0; /* gone: no match, no failure */
     ph_message_matcher_free(&mc.matcher);
     return ret;
 }
