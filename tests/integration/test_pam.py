@@ -124,13 +124,16 @@ def pam_env(service_dir):
 class PamServer(phtest.Server):
     """posthorn run with pam_wrapper preloaded."""
 
-    def __init__(self, config_path, service_dir):
+    def __init__(self, config_path, service_dir, preload=True):
         self.config = config_path
         self.log_path = config_path + ".log"
         self.log = open(self.log_path, "wb")
+        e = pam_env(service_dir)
+        if not preload:
+            # The wrapper for the helper shim to preload, not for posthorn.
+            e["PH_TEST_WRAPPER"] = e.pop("LD_PRELOAD")
         self.proc = subprocess.Popen([phtest.POSTHORN, "run", "--config", config_path],
-                                     stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=pam_env(service_dir))
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=e)
         try:
             self.wait_log("server started")
         except Exception:
@@ -163,8 +166,10 @@ imap tls://127.0.0.1:%(port)d {
     auth_fail_delay 0ms
 }
 """ % {"d": self.dir, "port": self.port, "auth": self.auth % {"d": self.dir}, "maps": self.maps})
-        self.server = PamServer(self.conf, self.svc)
+        self.server = PamServer(self.conf, self.svc, preload=self.preload)
         self.servers.append(self.server)
+
+    preload = True
 
     def services(self, db):
         m = "%s passdb=%s" % (MATRIX, db)
@@ -274,7 +279,7 @@ class PamDelayTest(PamBase):
         delay = first([p % "pam_faildelay.so" for p in SECURITY])
         if delay is None:
             self.skipTest("pam_faildelay.so not found")
-        s["posthorn"] = "auth optional %s delay=1500000\n" % delay + s["posthorn"]
+        s["posthorn"] = "auth optional %s delay=2000000\n" % delay + s["posthorn"]
         return s
 
     def test_failed_login_waits_alone(self):
@@ -302,8 +307,9 @@ class PamDelayTest(PamBase):
         self.assertTrue(t.is_alive(), "the failed login should still be waiting")
         t.join(30)
         self.assertIn("AUTHENTICATIONFAILED", failed["error"])
-        # Linux-PAM randomizes a fail delay by up to 25%: 1.5 s is 1.125-1.875 s.
-        self.assertGreaterEqual(failed["seconds"], 1.1)
+        # Linux-PAM randomizes a fail delay around its value (a rough
+        # Gaussian, seen 34% short of it here): 2 s waits well over 1 s.
+        self.assertGreaterEqual(failed["seconds"], 1.0)
 
 
 class PamHelperTest(PamTest):
@@ -314,11 +320,19 @@ class PamHelperTest(PamTest):
         helper %(d)s/helper.sh
         debug
     }"""
+    preload = False
 
     def services(self, db):
         self.calls = os.path.join(self.dir, "helper.calls")
-        shim = self.write("helper.sh", '#!/bin/sh\necho "$*" >> %s\nexec %s "$@"\n'
-                          % (self.calls, HELPER))
+        # Every process pam_wrapper is preloaded into copies the service
+        # files into a /tmp/pam.X directory it picks without a lock, so
+        # processes started at the same instant can take each other's (a
+        # race in the wrapper, not in PAM or posthorn). So posthorn and
+        # this shell run without it, and only the helper, one at a time
+        # under flock, runs with it.
+        shim = self.write("helper.sh", '#!/bin/sh\necho "$*" >> %s\n'
+                          'exec flock %s env LD_PRELOAD="$PH_TEST_WRAPPER" %s "$@"\n'
+                          % (self.calls, os.path.join(self.dir, "helper.lock"), HELPER))
         os.chmod(shim, 0o755)
         return super().services(db)
 
