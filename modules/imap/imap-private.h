@@ -121,6 +121,7 @@ struct imap_session {
     struct ph_append *app;
     FILE *app_spool;
     bool app_spool_failed;
+    int app_spool_errno; /* why it failed: ENOSPC says so to the client */
     uint64_t app_size;
 
     /* AUTHENTICATE between challenge and response: the session parks

@@ -42,8 +42,21 @@ static void spool_sink(void *context, const void *data, size_t len)
     struct imap_session *s = context;
     if (data == NULL || s->app_spool == NULL)
         return;
-    if (fwrite(data, 1, len, s->app_spool) != len)
+    if (!s->app_spool_failed && fwrite(data, 1, len, s->app_spool) != len) {
         s->app_spool_failed = true;
+        s->app_spool_errno = errno;
+    }
+}
+
+/* The end of the literal: what stdio still buffers must reach the disk
+ * now (rewind would drop a failed flush's error). */
+static bool spool_flush(struct imap_session *s)
+{
+    if (!s->app_spool_failed && fflush(s->app_spool) != 0) {
+        s->app_spool_failed = true;
+        s->app_spool_errno = errno;
+    }
+    return !s->app_spool_failed;
 }
 
 static uint64_t append_limit(struct imap_session *s)
@@ -68,10 +81,13 @@ void imap_append_literal(struct imap_session *s,
             "%s NO [TOOBIG] Message larger than the limit of %llu bytes\r\n",
             tag, (unsigned long long)limit);
     } else if ((s->app_spool = spool_open()) == NULL) {
-        ph_buf_printf(&s->out, "%s NO [SERVERBUG] Cannot spool the message\r\n",
-                      tag);
+        ph_buf_printf(&s->out, "%s NO [%s] Cannot spool the message: %s\r\n",
+                      tag, errno == ENOSPC ? "UNAVAILABLE" : "SERVERBUG",
+                      errno == ENOSPC ? "no space left on the disk"
+                                      : strerror(errno));
     } else {
         s->app_spool_failed = false;
+        s->app_spool_errno = 0;
         s->app_size = lit->size;
         ph_imap_parser_literal_stream(s->parser, spool_sink, s);
         if (lit->sync)
@@ -146,9 +162,11 @@ void imap_cmd_append(struct imap_session *s, const struct ph_imap_value *args,
     uint64_t size = msg->type == PH_IMAP_VALUE_LITERAL ? msg->len : s->app_size;
     int r = 0;
     if (msg->type == PH_IMAP_VALUE_LITERAL_STREAMED &&
-        (s->app_spool == NULL || s->app_spool_failed)) {
+        (s->app_spool == NULL || !spool_flush(s))) {
         r = PH_STORAGE_ERR_TEMP;
-        err = "Cannot spool the message";
+        err = s->app_spool_errno == ENOSPC
+                  ? "Cannot spool the message: no space left on the disk"
+                  : "Cannot spool the message";
     }
     if (r == 0 && size == 0) {
         r = PH_STORAGE_ERR_INVALID;

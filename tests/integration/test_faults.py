@@ -26,6 +26,10 @@ def message(client, n, size):
 
 
 class FaultTest(phtest.TempDirTest):
+    # The size of the APPENDs that fill the disk: storage.sqlite keeps what
+    # they add in state_dir, so 100 KB ones fill the last 300 KB.
+    big_append = 100000
+
     def config(self, state_dir):
         self.port = phtest.free_port()
         return self.write("posthorn.conf", """
@@ -145,7 +149,7 @@ imap tcp://127.0.0.1:%(port)d {
             f.write(b"\0" * max(0, free - 300 * 1024))
         refused = None
         for n in range(5, 40):
-            msg = message(1, n, 100000)
+            msg = message(1, n, self.big_append)
             try:
                 typ, data = c.append("INBOX", None, None, msg)
             except imaplib.IMAP4.error as e:
