@@ -16,3 +16,5 @@ TESTS += tests/integration/test_hostile.py
 EXTRA_DIST += tests/integration/test_hostile.py
 TESTS += tests/integration/test_faults.py
 EXTRA_DIST += tests/integration/test_faults.py
+TESTS += tests/integration/test_isolation.py
+EXTRA_DIST += tests/integration/test_isolation.py

@@ -8,7 +8,8 @@ EXTRA_DIST += tests/integration/test_cli.py
 # scripts/check, else a cluster of their own through scripts/pg-cluster).
 if WITH_PGSQL
 TESTS += tests/integration/test_pgsql.py tests/integration/test_imap_pgsql.py \
-	tests/integration/test_faults_pgsql.py
+	tests/integration/test_faults_pgsql.py tests/integration/test_isolation_pgsql.py
 endif
 EXTRA_DIST += tests/integration/pgtest.py tests/integration/test_pgsql.py \
-	tests/integration/test_imap_pgsql.py tests/integration/test_faults_pgsql.py
+	tests/integration/test_imap_pgsql.py tests/integration/test_faults_pgsql.py \
+	tests/integration/test_isolation_pgsql.py
