@@ -1,10 +1,9 @@
 # tests/fuzz/imap: libFuzzer targets for the IMAP syntax layer. The sources
 # under test are built into each target so that they carry the fuzzer's
 # coverage instrumentation; the rest comes from libposthorn. Run e.g.
-#   tests/fuzz/fuzz_imap_parser -dict=$(srcdir)/tests/fuzz/imap.dict \
+#   tests/fuzz/fuzz_imap_parser -dict=$(srcdir)/tests/fuzz/imap_parser.dict \
 #       $(srcdir)/tests/fuzz/corpus/imap_parser
-# (fuzz_mutf7, fuzz_seqset, fuzz_search: imap_mutf7.dict, imap_seqset.dict,
-# imap_search.dict and corpus/mutf7, corpus/seqset, corpus/search).
+# (each target fuzz_T has T.dict and corpus/T; scripts/fuzz runs them all).
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_imap_parser tests/fuzz/fuzz_mutf7 \
 	tests/fuzz/fuzz_seqset tests/fuzz/fuzz_search
