@@ -527,6 +527,31 @@ static int define_toplevel(struct ph_graph *g, const struct ph_cfg_node *node,
     return 0;
 }
 
+int ph_graph_apply_log_target(const struct ph_graph *g, char **error_r)
+{
+    const char *t = ph_graph_log_target(g);
+    const char *err = NULL;
+    int r;
+    if (strcmp(t, "stderr") == 0)
+        r = ph_log_set_target(PH_LOG_TARGET_STDERR, NULL, &err);
+    else if (strcmp(t, "syslog") == 0)
+        r = ph_log_set_target(PH_LOG_TARGET_SYSLOG, NULL, &err);
+    else if (strcmp(t, "off") == 0)
+        r = ph_log_set_target(PH_LOG_TARGET_OFF, NULL, &err);
+    else {
+        char *p = ph_state_path(t);
+        r = ph_log_set_target(PH_LOG_TARGET_FILE, p, &err);
+        if (r < 0)
+            *error_r = ph_strdup_printf("log %s: %s", p, err);
+        free(p);
+        return r;
+    }
+    if (r < 0)
+        *error_r = ph_strdup_printf("log %s: %s", t, err);
+    return r;
+}
+
+
 int ph_graph_load(const struct ph_cfg_node *root, unsigned flags,
                   struct ph_graph **graph_r, char **error_r)
 {
@@ -536,6 +561,8 @@ int ph_graph_load(const struct ph_cfg_node *root, unsigned flags,
     g->flags = flags;
     *graph_r = NULL;
     if (load_globals(g, error_r) < 0)
+        goto fail;
+    if ((flags & PH_GRAPH_APPLY_LOG) && ph_graph_apply_log_target(g, error_r) < 0)
         goto fail;
     for (size_t i = 0; i < root->nchildren; i++) {
         const struct ph_cfg_node *node = &root->children[i];

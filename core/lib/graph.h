@@ -15,6 +15,8 @@ struct ph_graph;
                                       "unused block" check */
 #define PH_GRAPH_ALL 0x04          /* CLI: endpoints and every top-level
                                       instance, used or not */
+#define PH_GRAPH_APPLY_LOG 0x08    /* run: the `log` global takes effect
+                                      before any instance is created */
 
 /* Builds the graph: globals, then every endpoint, then whatever they
  * reference. Returns 0 or -1 with "FILE:LINE: ..." in *error_r. */
@@ -26,6 +28,10 @@ int ph_graph_load_file(const char *path, unsigned flags,
 /* Same from text (tests). */
 int ph_graph_load_string(const char *text, unsigned flags,
                          struct ph_graph **graph_r, char **error_r) PH_WUR;
+
+/* Points the log at g's `log` global (stderr, syslog, off or a file under
+ * state_dir). -1 with "log TARGET: why" in *error_r. */
+int ph_graph_apply_log_target(const struct ph_graph *g, char **error_r) PH_WUR;
 
 /* Finds (with PH_GRAPH_LAZY: creates) a top-level instance by name or
  * alias. NULL with *error_r when it is not defined or fails to build. */

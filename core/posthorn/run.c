@@ -39,30 +39,6 @@ int cmd_check_config(int argc, char **argv)
     return 0;
 }
 
-static int apply_log_target(const struct ph_graph *g, char **error_r)
-{
-    const char *t = ph_graph_log_target(g);
-    const char *err = NULL;
-    int r;
-    if (strcmp(t, "stderr") == 0)
-        r = ph_log_set_target(PH_LOG_TARGET_STDERR, NULL, &err);
-    else if (strcmp(t, "syslog") == 0)
-        r = ph_log_set_target(PH_LOG_TARGET_SYSLOG, NULL, &err);
-    else if (strcmp(t, "off") == 0)
-        r = ph_log_set_target(PH_LOG_TARGET_OFF, NULL, &err);
-    else {
-        char *p = ph_state_path(t);
-        r = ph_log_set_target(PH_LOG_TARGET_FILE, p, &err);
-        if (r < 0)
-            *error_r = ph_strdup_printf("log %s: %s", p, err);
-        free(p);
-        return r;
-    }
-    if (r < 0)
-        *error_r = ph_strdup_printf("log %s: %s", t, err);
-    return r;
-}
-
 /* systemd's readiness protocol is one datagram; no libsystemd needed. */
 static void notify_systemd(const char *state)
 {
@@ -217,7 +193,7 @@ static void reload(const char *path, struct ph_graph **cur,
     ph_graph_unref(cur); /* sessions still on it keep it alive */
     *cur = g;
     char *msg = NULL;
-    if (apply_log_target(g, &msg) < 0) {
+    if (ph_graph_apply_log_target(g, &msg) < 0) {
         ph_log_error("event=log_target_failed error=\"%s\"", msg);
         free(msg);
     }
@@ -243,18 +219,14 @@ int cmd_run(int argc, char **argv)
 
     struct ph_graph *g;
     char *err = NULL;
-    if (ph_graph_load_file(path, 0, &g, &err) < 0) {
+    /* The log target is set as soon as the globals are read, so that what
+     * modules log while they start goes there too. */
+    if (ph_graph_load_file(path, PH_GRAPH_APPLY_LOG, &g, &err) < 0) {
         char *e = ph_log_escape(err);
         ph_log_error("event=config_error error=%s", e);
         fprintf(stderr, "posthorn: %s\n", err);
         free(e);
         free(err);
-        return 1;
-    }
-    if (apply_log_target(g, &err) < 0) {
-        fprintf(stderr, "posthorn: %s\n", err);
-        free(err);
-        ph_graph_unref(&g);
         return 1;
     }
     struct ph_listeners *pool = ph_listeners_new();

@@ -3,6 +3,8 @@ TESTS += tests/integration/test_program.py
 EXTRA_DIST += tests/integration/phtest.py tests/integration/test_program.py
 TESTS += tests/integration/test_cli.py
 EXTRA_DIST += tests/integration/test_cli.py
+TESTS += tests/integration/test_syslog.py
+EXTRA_DIST += tests/integration/test_syslog.py
 # storage.pgsql: two nodes on one PostgreSQL, and the imap suite once more
 # with storage.pgsql in place of storage.sqlite (PH_PGSQL_DSN from
 # scripts/check, else a cluster of their own through scripts/pg-cluster).
