@@ -927,8 +927,10 @@ static int blob_fill(struct sq_append *app, struct sq_conn *c, int64_t body_id,
         size_t n = app->written - pos < BLOB_CHUNK
                        ? (size_t)(app->written - pos)
                        : BLOB_CHUNK;
-        const void *src = app->mem.data + pos;
-        if (app->fd >= 0) {
+        const void *src = buf;
+        if (app->fd < 0) {
+            src = app->mem.data + pos;
+        } else {
             ssize_t got = pread(app->fd, buf, n, (off_t)pos);
             if (got != (ssize_t)n) {
                 ph_log_error("%s event=tempfile_failed reason=\"short read\"",
@@ -937,7 +939,6 @@ static int blob_fill(struct sq_append *app, struct sq_conn *c, int64_t body_id,
                 ret = PH_STORAGE_ERR_TEMP;
                 break;
             }
-            src = buf;
         }
         rc = sqlite3_blob_write(blob, src, (int)n, (int)pos);
         if (rc != SQLITE_OK)
