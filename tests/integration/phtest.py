@@ -23,6 +23,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def _sanitized():
+    """True when the build tree was configured with -fsanitize (gcc links
+    libasan as a shared library, clang links its runtime in statically, so
+    the build's Makefile is what tells)."""
+    import re
+    try:
+        with open(os.path.join(BUILD, "Makefile")) as f:
+            return any(re.match(r"^(CFLAGS|LDFLAGS|CC) = .*-fsanitize", line) for line in f)
+    except OSError:
+        return False
+
+
+SANITIZED = _sanitized()
+
+
 def env():
     e = dict(os.environ)
     e["POSTHORN_MODULE_PATH"] = MODULE_PATH

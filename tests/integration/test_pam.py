@@ -10,7 +10,6 @@ import base64
 import glob
 import imaplib
 import os
-import re
 import shutil
 import signal
 import ssl
@@ -41,20 +40,8 @@ PAM_UNIX = first([p % "pam_unix.so" for p in SECURITY])
 PAM_DENY = first([p % "pam_deny.so" for p in SECURITY])
 
 
-def sanitizer_build():
-    """True when the build tree was configured with -fsanitize."""
-    try:
-        with open(os.path.join(phtest.BUILD, "Makefile")) as f:
-            for line in f:
-                if re.match(r"^(CFLAGS|LDFLAGS|CC) = .*-fsanitize", line):
-                    return True
-    except OSError:
-        pass
-    return False
-
-
 def why_skip():
-    if sanitizer_build():
+    if phtest.SANITIZED:
         return "sanitizer build: pam_wrapper cannot be preloaded ahead of AddressSanitizer"
     if not (WRAPPER and MATRIX and PAM_DENY):
         return "libpam_wrapper.so / pam_matrix.so / pam_deny.so not found (apt-get install libpam-wrapper)"
