@@ -471,8 +471,9 @@ void pg_rollback(struct pg_conn *c)
 int pg_announce(struct pg_ctx *ctx, struct pg_conn *c, int64_t mailbox_id,
                 const char **error_r)
 {
-    char id[24], channel[48];
-    snprintf(id, sizeof(id), "%" PRId64, mailbox_id);
+    char id[48], channel[48];
+    /* "ID TOKEN": the token lets this process skip its own echo. */
+    snprintf(id, sizeof(id), "%" PRId64 " %s", mailbox_id, ctx->node_token);
     snprintf(channel, sizeof(channel), PG_CHANNEL_PREFIX "%" PRId64, mailbox_id);
     return pg_exec(ctx, c, "notify", "SELECT pg_notify($1, $2)",
                    PG_ARGS(PA_S(channel), PA_S(id)), error_r);

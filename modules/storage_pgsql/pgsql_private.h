@@ -69,6 +69,10 @@ struct pg_ctx {
     int ctl_pipe[2];
     uint64_t want_gen, have_gen;
     bool listen_up;
+    /* Sent with every NOTIFY of this process: the echo of its own
+     * notifications is skipped, since its commits wake its watchers at
+     * once (pg_wake_local); a second wake would be a spurious one. */
+    char node_token[17];
 };
 
 struct pg_account {

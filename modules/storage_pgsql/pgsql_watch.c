@@ -156,7 +156,8 @@ static bool listen_drain(struct pg_ctx *ctx, PGconn *db)
     while ((n = PQnotifies(db)) != NULL) {
         char *end = NULL;
         long long id = strtoll(n->extra, &end, 10);
-        if (end != n->extra && *end == '\0' && id > 0)
+        bool own = *end == ' ' && strcmp(end + 1, ctx->node_token) == 0;
+        if (end != n->extra && (*end == '\0' || *end == ' ') && id > 0 && !own)
             pg_wake_local(ctx, id);
         PQfreemem(n);
     }

@@ -40,8 +40,13 @@
  * The files: pgsql_db.c (connections, schema, errors), pgsql_mailbox.c
  * (accounts, mailboxes), pgsql_message.c (messages, appends),
  * pgsql_search.c (SEARCH), pgsql_watch.c (LISTEN and waking sessions). */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <posthorn/log.h>
 
@@ -129,6 +134,11 @@ static int pgsql_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
 {
     const struct pg_conf *conf = conf_p;
     struct pg_ctx *ctx = ph_calloc(1, sizeof(*ctx));
+    uint64_t token = 0;
+    if (getrandom(&token, sizeof(token), 0) != (ssize_t)sizeof(token))
+        /* Only a filter for this process's echoes: distinct is enough. */
+        token = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+    snprintf(ctx->node_token, sizeof(ctx->node_token), "%016" PRIx64, token);
     struct ph_buf dsn = {0};
 
     for (size_t i = 0; i < conf->dsn.n; i++) {
