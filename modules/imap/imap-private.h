@@ -36,7 +36,10 @@ struct imap_conf {
     /* Parser limits (see struct ph_imap_parser_limits). */
     uint64_t max_literal_size, max_command_size;
     int64_t max_nesting, max_arguments;
-    int64_t max_auth_failures; /* per connection, then BYE */
+    int64_t max_auth_failures;      /* per connection, then BYE */
+    int64_t max_sequence_ranges;    /* ranges in one sequence set */
+    int64_t max_pipelined_commands; /* answers held before a flush */
+    uint64_t max_session_memory;    /* bytes, see imap_session_memory() */
 };
 
 struct imap_reactor;
@@ -90,6 +93,11 @@ struct imap_session {
     bool io_failed;    /* a write failed: the session ends */
     bool io_mask_next; /* io_debug: the next client line holds a secret */
     bool io_in_sasl;   /* io_debug: every client line is a SASL response */
+    /* Commands answered into out since the last flush: pipelined input is
+     * answered in batches of at most max_pipelined_commands, and no more
+     * input is read until a batch is written (backpressure). */
+    size_t unflushed;
+    size_t cmd_literal_bytes; /* literals buffered for the current command */
     /* FETCH responses this command sent itself (uid, modseq), sorted by
      * UID, so the updates after it do not repeat them. */
     struct imap_reported {
@@ -177,6 +185,21 @@ void imap_reply(struct imap_session *s, const char *fmt, ...) PH_PRINTF(2, 3);
 void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
                  ...) PH_PRINTF(3, 4);
 int imap_flush(struct imap_session *s);
+/* Output beyond this is written out at once, even inside a command: a
+ * client that does not read holds a worker (up to the step timeout), never
+ * more memory. */
+#define IMAP_OUT_HIGH_WATER (64 * 1024)
+/* Flushes when out has reached IMAP_OUT_HIGH_WATER. */
+int imap_out_check(struct imap_session *s);
+/* Bytes the session holds for client-controlled data: buffered literals of
+ * the command being read, pending output, the seq -> UID view and the
+ * lists a command builds over it. */
+size_t imap_session_memory(const struct imap_session *s);
+/* True when `more` bytes fit within max_session_memory; else the caller
+ * answers "NO " IMAP_LIMIT_TEXT (RFC 5530 LIMIT). */
+bool imap_memory_fits(const struct imap_session *s, uint64_t more);
+#define IMAP_LIMIT_TEXT "[LIMIT] Command would exceed the session memory limit"
+
 void imap_capability_write(struct imap_session *s, struct ph_buf *out);
 /* Untagged EXISTS/EXPUNGE/FETCH from storage changes; expunges only when
  * allowed. */

@@ -1,12 +1,24 @@
 /* Endpoint `imap`: an IMAP4rev1 server (RFC 3501). This file holds the
  * descriptor, the directives and the lifecycle; the reactor, the session
  * and the commands live beside it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <posthorn/module.h>
 
 #include "imap-private.h"
+
+/* " (at FILE:LINE)" for a directive of this block, or "". */
+static const char *directive_where(struct ph_instance *inst, const char *name)
+{
+    static __thread char buf[300];
+    const struct ph_cfg_node *n = ph_cfg_child(ph_instance_node(inst), name);
+    if (n == NULL || n->line == 0)
+        return "";
+    snprintf(buf, sizeof(buf), " (at %s:%d)", n->file, n->line);
+    return buf;
+}
 
 static int imap_create(struct ph_instance *inst, void *conf, void **ctx_r,
                        char **error_r)
@@ -61,6 +73,21 @@ static int imap_create(struct ph_instance *inst, void *conf, void **ctx_r,
     }
     if (c->login_timeout < 1000) {
         *error_r = ph_strdup("login_timeout must be at least 1s");
+        goto fail;
+    }
+    /* The largest command and its answer must fit, or a valid command
+     * could never run. */
+    const uint64_t tera = 1ull << 40;
+    uint64_t need =
+        c->max_line_length < tera && c->max_literal_size < tera
+            ? c->max_line_length + c->max_literal_size + 2 * IMAP_OUT_HIGH_WATER
+            : UINT64_MAX;
+    if (c->max_session_memory < need || c->max_session_memory > tera) {
+        *error_r = ph_strdup_printf(
+            "max_session_memory%s must be between max_line_length + "
+            "max_literal_size + 128K (%llu bytes here) and 1T",
+            directive_where(inst, "max_session_memory"),
+            (unsigned long long)need);
         goto fail;
     }
     *ctx_r = srv;
@@ -257,6 +284,24 @@ static const struct ph_directive imap_directives[] = {
      .def = "3",
      .min = 1,
      .max = 1000},
+    /* A 64 KiB line holds about 10,000 ranges of 5-digit UIDs, so no line
+     * a real client sends is refused; 10,000 ranges cost 80 KiB. */
+    {.name = "max_sequence_ranges",
+     .type = PH_DT_INT,
+     .offset = OFF(max_sequence_ranges),
+     .def = "10000",
+     .min = 1,
+     .max = 1000000},
+    {.name = "max_pipelined_commands",
+     .type = PH_DT_INT,
+     .offset = OFF(max_pipelined_commands),
+     .def = "128",
+     .min = 1,
+     .max = 100000},
+    {.name = "max_session_memory",
+     .type = PH_DT_SIZE,
+     .offset = OFF(max_session_memory),
+     .def = "16M"},
     {.name = "workers",
      .type = PH_DT_INT,
      .offset = OFF(workers),

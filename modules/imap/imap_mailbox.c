@@ -479,6 +479,18 @@ static void select_common(struct imap_session *s,
         imap_storage_no(s, r, err);
         return;
     }
+    /* The view is the session's to hold: it counts to max_session_memory
+     * (a failed SELECT leaves no mailbox selected, RFC 3501 6.3.1). */
+    if (!imap_memory_fits(s, (c.n ? c.n : 1) *
+                                 (sizeof(*s->uids) + sizeof(*s->recent)))) {
+        ph_mailbox_close(&s->mb);
+        free(c.v);
+        ph_strlist_clear(&c.keywords);
+        imap_tagged(s, "NO",
+                    "[LIMIT] Mailbox too large for this session's "
+                    "memory limit");
+        return;
+    }
     if (c.n > 1) /* qsort(NULL, 0, ...) is undefined */
         qsort(c.v, c.n, sizeof(*c.v), cmp_uid_seen);
     s->uids = ph_calloc(c.n ? c.n : 1, sizeof(uint32_t));

@@ -152,6 +152,7 @@ static int wait_fd(struct imap_session *s, short events)
 
 int imap_flush(struct imap_session *s)
 {
+    s->unflushed = 0;
     if (s->out.len == 0 || s->io_failed) {
         ph_buf_reset(&s->out);
         return s->io_failed ? -1 : 0;
@@ -196,6 +197,27 @@ fail:
     return -1;
 }
 
+int imap_out_check(struct imap_session *s)
+{
+    return s->out.len >= IMAP_OUT_HIGH_WATER ? imap_flush(s) : 0;
+}
+
+size_t imap_session_memory(const struct imap_session *s)
+{
+    return s->cmd_literal_bytes + s->out.len + s->cap_uids * sizeof(*s->uids) +
+           s->cap_recent * sizeof(*s->recent) +
+           s->cap_reported * sizeof(*s->reported) +
+           s->pending_expunge.cap * sizeof(*s->pending_expunge.r) +
+           s->sasl_user.cap;
+}
+
+bool imap_memory_fits(const struct imap_session *s, uint64_t more)
+{
+    uint64_t cap = s->srv->conf->max_session_memory;
+    uint64_t have = imap_session_memory(s);
+    return have <= cap && more <= cap - have;
+}
+
 void imap_reply(struct imap_session *s, const char *fmt, ...)
 {
     va_list ap;
@@ -209,8 +231,7 @@ void imap_reply(struct imap_session *s, const char *fmt, ...)
         free(text);
     }
     ph_buf_puts(&s->out, "\r\n");
-    if (s->out.len > 65536)
-        (void)imap_flush(s);
+    (void)imap_out_check(s);
 }
 
 void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
@@ -353,7 +374,9 @@ int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
     uint32_t star =
         uid ? (s->nuids ? s->uids[s->nuids - 1] : 0) : (uint32_t)s->nuids;
     struct ph_imap_seqset set;
-    if (ph_imap_seqset_parse(str, strlen(str), star, 0, &set, &err) < 0) {
+    if (ph_imap_seqset_parse(str, strlen(str), star,
+                             (size_t)s->srv->conf->max_sequence_ranges, &set,
+                             &err) < 0) {
         ph_imap_seqset_clear(&set);
         imap_tagged(s, "BAD", "%s", err);
         return -1;
@@ -376,6 +399,13 @@ int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
         }
     }
     ph_imap_seqset_clear(&set);
+    /* Only gaps in the view make ranges here, but a command's working set
+     * counts against the session all the same. */
+    if (!imap_memory_fits(s, set_r->cap * sizeof(*set_r->r))) {
+        ph_uidset_clear(set_r);
+        imap_tagged(s, "NO", "%s", IMAP_LIMIT_TEXT);
+        return -1;
+    }
     return 0;
 }
 
@@ -484,8 +514,10 @@ void imap_send_expunges(struct imap_session *s, const struct ph_uidset *set)
     /* Descending, so each number is right after the ones before it went. */
     size_t kept = 0;
     for (size_t i = s->nuids; i > 0; i--)
-        if (ph_uidset_contains(set, s->uids[i - 1]))
+        if (ph_uidset_contains(set, s->uids[i - 1])) {
             ph_buf_printf(&s->out, "* %zu EXPUNGE\r\n", i);
+            (void)imap_out_check(s);
+        }
     for (size_t i = 0; i < s->nuids; i++) {
         if (!ph_uidset_contains(set, s->uids[i])) {
             s->recent[kept] = s->recent[i];
@@ -543,6 +575,7 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
             ph_buf_printf(&s->out, "* %u FETCH (FLAGS %s)\r\n", seq,
                           c.changed[i].flags);
         free(c.changed[i].flags);
+        (void)imap_out_check(s);
     }
     free(c.changed);
     free(c.added);
@@ -561,11 +594,23 @@ static void handle_literal(struct imap_session *s)
         return;
     }
     const char *err;
+    /* The parser's own limits (BAD) first; then the session's (NO). */
+    if (lit->size <= s->srv->conf->max_literal_size &&
+        !imap_memory_fits(s, lit->size)) {
+        /* RFC 7888 4: a non-synchronizing literal is read and dropped. */
+        ph_buf_printf(&s->out, "%s NO %s\r\n", lit->tag ? lit->tag : "*",
+                      IMAP_LIMIT_TEXT);
+        ph_imap_parser_literal_reject(s->parser);
+        s->cmd_literal_bytes = 0;
+        return;
+    }
     if (ph_imap_parser_literal_accept(s->parser, &err) < 0) {
         ph_buf_printf(&s->out, "%s BAD %s\r\n", lit->tag ? lit->tag : "*", err);
         ph_imap_parser_literal_reject(s->parser);
+        s->cmd_literal_bytes = 0;
         return;
     }
+    s->cmd_literal_bytes += lit->size;
     if (lit->sync)
         ph_buf_puts(&s->out, "+ Ready for literal data\r\n");
 }
@@ -709,12 +754,16 @@ bool imap_session_run(struct imap_session *s)
             case PH_IMAP_PARSE_MORE: break;
             case PH_IMAP_PARSE_COMMAND:
                 imap_dispatch(s, ph_imap_parser_command(s->parser));
+                s->cmd_literal_bytes = 0;
+                s->unflushed++;
                 break;
             case PH_IMAP_PARSE_LITERAL: handle_literal(s); break;
             case PH_IMAP_PARSE_LINE: handle_line(s); break;
             case PH_IMAP_PARSE_ERROR: {
                 const struct ph_imap_parse_error *e =
                     ph_imap_parser_error(s->parser);
+                s->cmd_literal_bytes = 0;
+                s->unflushed++;
                 if (s->app_spool) {
                     fclose(s->app_spool);
                     s->app_spool = NULL;
@@ -737,7 +786,13 @@ bool imap_session_run(struct imap_session *s)
                 break;
             }
             }
-            if (imap_flush(s) < 0)
+            /* Answers to pipelined commands go out in batches; the
+             * socket is read again only once they are written. */
+            if ((s->inpos == s->inlen || s->closing || s->resume_at_ms ||
+                 s->starttls_pending || s->out.len >= IMAP_OUT_HIGH_WATER ||
+                 s->unflushed >=
+                     (size_t)s->srv->conf->max_pipelined_commands) &&
+                imap_flush(s) < 0)
                 return false;
             if (s->resume_at_ms || s->starttls_pending)
                 break;

@@ -8,6 +8,7 @@ import base64
 import os
 import re
 import socket
+import threading
 import time
 
 import phtest
@@ -150,7 +151,9 @@ def cheap_hash():
     return out.strip()
 
 
-class HostileTest(phtest.TempDirTest):
+class HostileBase(phtest.TempDirTest):
+    extra = ""
+
     def setUp(self):
         super().setUp()
         self.port = phtest.free_port()
@@ -165,8 +168,9 @@ imap tcp://127.0.0.1:%(port)d {
     max_auth_failures 1000
     max_connections_per_ip 500
     appendlimit 10M
+    %(extra)s
 }
-""" % {"d": self.dir, "port": self.port, "hash": cheap_hash()})
+""" % {"d": self.dir, "port": self.port, "hash": cheap_hash(), "extra": self.extra})
         os.makedirs(os.path.join(self.dir, "state"))
         self.server = self.start(self.conf)
         r = Raw(self.port)
@@ -204,6 +208,8 @@ imap tcp://127.0.0.1:%(port)d {
                 return line
         raise AssertionError("no answer within 10 s")
 
+
+class HostileTest(HostileBase):
     def test_battery(self):
         self.assertGreaterEqual(len(CASES), 200)
         self.healthy()
@@ -256,12 +262,19 @@ imap tcp://127.0.0.1:%(port)d {
                             "RSS grew from %d to %d KiB" % (base_rss, rss))
 
     def test_ten_thousand_pipelined_commands(self):
+        """RFC 3501 5.5: a client may send commands without waiting for
+        their answers. All are answered, in order, in batches of at most
+        max_pipelined_commands, and the server holds no more memory for it."""
+        self.healthy()
+        base_rss = self.proc()[1]
         r = Raw(self.port)
         r.login()
         r.send(b"".join(b"p%d NOOP\r\n" % i for i in range(10000)))
         for i in range(10000):
             self.assertEqual(r.line(), b"p%d OK NOOP completed\r\n" % i)
         self.healthy()
+        if not phtest.SANITIZED:
+            self.assertLess(self.proc()[1] - base_rss, 4 * 1024)
 
     def test_slowloris_does_not_block_others(self):
         r = Raw(self.port)
@@ -308,6 +321,169 @@ imap tcp://127.0.0.1:%(port)d {
             self.assertLess(time.time() - t0, 20, "message %d" % i)
         self.assertLess(self.proc()[1] - base_rss, 200 * 1024)
         self.exists = 7
+        self.healthy()
+
+
+class SessionLimitsTest(HostileBase):
+    """The directives that bound what one client may make the server hold
+    (issue 8): max_sequence_ranges, max_pipelined_commands and
+    max_session_memory, here set low enough to reach."""
+    extra = """max_sequence_ranges 100
+    max_pipelined_commands 8
+    max_session_memory 1M
+    max_literal_size 512K
+    max_command_size 4M"""
+
+    def selected(self):
+        r = Raw(self.port)
+        self.addCleanup(r.close)
+        r.login()
+        r.cmd("s", "SELECT INBOX")
+        return r
+
+    def test_sequence_set_over_max_sequence_ranges_is_bad(self):
+        """RFC 3501 9 (sequence-set) sets no bound; the server's is
+        max_sequence_ranges, and a set beyond it is a syntax error it
+        cannot accept: tagged BAD, the connection goes on."""
+        r = self.selected()
+        ok = ",".join(str(2 * i + 1) for i in range(100))
+        over = ok + ",999"
+        self.assertTrue(r.cmd("a", "UID FETCH %s FLAGS" % ok).endswith(
+            b"a OK FETCH completed\r\n"))
+        for tag, cmd in [("b", "UID FETCH %s FLAGS" % over), ("c", "FETCH %s FLAGS" % over),
+                         ("d", "UID STORE %s +FLAGS (x)" % over),
+                         ("e", "UID COPY %s INBOX" % over), ("f", "COPY %s INBOX" % over)]:
+            self.assertEqual(r.cmd(tag, cmd),
+                             b"%s BAD Too many ranges in sequence set\r\n" % tag.encode())
+        self.assertEqual(r.cmd("g", "NOOP"), b"g OK NOOP completed\r\n")
+        self.healthy()
+
+    def test_sequence_set_longer_than_a_line_is_bad(self):
+        """A set is an atom (RFC 3501 9), never a literal, so its length is
+        bounded by max_line_length (64K here)."""
+        r = self.selected()
+        r.send(b"a UID FETCH " + b"1:1," * 20000 + b"1 FLAGS\r\n")
+        self.assertEqual(r.line(), b"a BAD Command line too long\r\n")
+        self.assertEqual(r.cmd("b", "NOOP"), b"b OK NOOP completed\r\n")
+        self.healthy()
+
+    def test_literal_over_max_session_memory_is_no_limit(self):
+        """Each literal is within max_literal_size and the command within
+        max_command_size, but together they pass max_session_memory: the
+        literal that would pass it gets NO [LIMIT] (RFC 5530 3) instead of
+        a continuation (RFC 3501 7.5), and the command ends there."""
+        r = self.selected()
+        data = b"x" * 400000
+        r.send(b"a SEARCH TEXT {400000}\r\n")
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        r.send(data + b" TEXT {400000}\r\n")
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        r.send(data + b" TEXT {400000}\r\n")
+        self.assertEqual(r.line(),
+                         b"a NO [LIMIT] Command would exceed the session memory limit\r\n")
+        self.assertEqual(r.cmd("b", "NOOP"), b"b OK NOOP completed\r\n")
+        # LITERAL+ (RFC 7888 4): the literal is sent anyway, read and dropped.
+        r.send(b"c SEARCH TEXT {400000+}\r\n" + data + b" TEXT {400000+}\r\n" + data
+               + b" TEXT {400000+}\r\n" + data + b"\r\n")
+        self.assertEqual(r.line(),
+                         b"c NO [LIMIT] Command would exceed the session memory limit\r\n")
+        self.assertEqual(r.cmd("d", "NOOP"), b"d OK NOOP completed\r\n")
+        # Below the limit the same command runs.
+        r.send(b"e SEARCH TEXT {400000+}\r\n" + data + b"\r\n")
+        self.assertTrue(r.until("e").endswith(b"e OK SEARCH completed\r\n"))
+        self.healthy()
+
+    def _unread(self):
+        """A connection that reads nothing, with small kernel buffers."""
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", self.port))
+        self.addCleanup(s.close)
+        return s
+
+    @staticmethod
+    def _read_until(s, tag):
+        buf = b""
+        while not re.search(rb"(^|\r\n)" + tag + rb" [^\r]*\r\n$", buf[-4096:]):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                raise EOFError(buf[-200:])
+            buf += chunk
+        return buf
+
+    def test_unread_answers_stop_reading_pipelined_commands(self):
+        """max_pipelined_commands 8: a client that sends and never reads
+        fills the socket buffers, then the server stops reading it
+        (backpressure) instead of queueing answers; others are served
+        meanwhile; once the client reads, every command is answered."""
+        self.healthy()
+        base_rss = self.proc()[1]
+        s = self._unread()
+        s.setblocking(False)
+        sent, n = 0, 0
+        pending = b""
+        deadline = time.time() + 30
+        stalled_since = None
+        while time.time() < deadline:
+            if not pending:
+                pending = b"p%d NOOP\r\n" % n
+                n += 1
+            try:
+                w = s.send(pending)
+                pending = pending[w:]
+                sent += w
+                stalled_since = None
+            except BlockingIOError:
+                stalled_since = stalled_since or time.time()
+                if time.time() - stalled_since > 1:
+                    break
+                time.sleep(0.01)
+        self.assertIsNotNone(stalled_since, "the server never stopped reading")
+        self.healthy()
+        if not phtest.SANITIZED:
+            self.assertLess(self.proc()[1] - base_rss, 4 * 1024)
+        # Now the client reads (and sends the rest of its last command):
+        # every command gets its answer, in order.
+        s.settimeout(30)
+        writer = threading.Thread(target=s.sendall, args=(pending + b"z NOOP\r\n",))
+        writer.start()
+        out = self._read_until(s, b"z")
+        writer.join()
+        lines = out.split(b"\r\n")
+        self.assertTrue(lines[0].startswith(b"* OK [CAPABILITY "))
+        self.assertEqual(lines[1:n + 1], [b"p%d OK NOOP completed" % i for i in range(n)])
+        self.assertEqual(lines[n + 1:], [b"z OK NOOP completed", b""])
+        self.assertGreater(n, 1000)
+        self.healthy()
+
+    def test_fetch_to_a_client_that_does_not_read(self):
+        """FETCH 1:* BODY[] of 12 MiB to a client that reads nothing: the
+        server writes as the socket takes it and holds no copy of the
+        mailbox; other clients are served; the answer completes once the
+        client reads."""
+        body = b"From: a@example.org\r\nSubject: big\r\n\r\n" + (b"y" * 76 + b"\r\n") * 13000
+        r = Raw(self.port)
+        r.login()
+        for i in range(12):
+            r.send(b"a%d APPEND INBOX {%d+}\r\n" % (i, len(body)) + body + b"\r\n")
+            self.assertIn(b"a%d OK" % i, r.until("a%d" % i))
+        r.close()
+        self.exists = 15
+        self.healthy()
+        base_rss = self.proc()[1]
+        s = self._unread()
+        s.recv(4096)  # the greeting
+        s.sendall(b'L LOGIN bob "%s"\r\nS SELECT INBOX\r\nf FETCH 1:* BODY[]\r\n'
+                  % PASSWORD.encode())
+        time.sleep(2)
+        self.healthy()
+        if not phtest.SANITIZED:
+            self.assertLess(self.proc()[1] - base_rss, 4 * 1024)
+        out = self._read_until(s, b"f")
+        self.assertTrue(out.endswith(b"f OK FETCH completed\r\n"), out[-200:])
+        self.assertEqual(out.count(body), 12)
         self.healthy()
 
 

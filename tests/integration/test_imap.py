@@ -595,6 +595,45 @@ imap tcp://127.0.0.1:9993 {
         self.assertIn("login_timeout must be at least 1s", err)
 
 
+    def test_limit_directives_are_checked(self):
+        """max_sequence_ranges, max_pipelined_commands, max_session_memory:
+        a bad value is a config error at its file:line."""
+        cases = [
+            ("max_sequence_ranges 0", 'p.conf:6: bad value "0" for "max_sequence_ranges" '
+             "in imap block: expected an integer from 1 to 1000000"),
+            ("max_pipelined_commands lots", 'p.conf:6: bad value "lots" for '
+             '"max_pipelined_commands" in imap block: expected an integer'),
+            ("max_session_memory 2X", 'p.conf:6: bad value "2X" for "max_session_memory" '
+             "in imap block: expected a size like 4096, 512K, 32M or 1G"),
+            ("max_session_memory 100K", "p.conf:3: imap block: max_session_memory (at "
+             "p.conf:6) must be between max_line_length + max_literal_size + 128K "
+             "(262144 bytes here) and 1T"),
+        ]
+        for directive, message in cases:
+            path = self.write("p.conf", """
+state_dir %s
+imap tcp://127.0.0.1:9993 {
+    auth pass_table static { entry bob x }
+    storage sqlite { }
+    %s
+}
+""" % (self.dir, directive))
+            rc, out, err = phtest.posthorn("check-config", "--config", path)
+            self.assertNotEqual(rc, 0, directive)
+            self.assertIn(message.replace("p.conf", path), err)
+        path = self.write("p.conf", """
+state_dir %s
+imap tcp://127.0.0.1:9993 {
+    auth pass_table static { entry bob x }
+    storage sqlite { }
+    max_sequence_ranges 1000
+    max_pipelined_commands 64
+    max_session_memory 4M
+}
+""" % self.dir)
+        rc, out, err = phtest.posthorn("check-config", "--config", path)
+        self.assertEqual((rc, out), (0, "ok\n"), err)
+
 class MailboxTest(ImapTest):
     def test_list_lsub_wildcards(self):
         r = self.raw()
