@@ -7,7 +7,7 @@ AM_TESTS_ENVIRONMENT = \
 	top_srcdir='$(abs_top_srcdir)'; export top_srcdir; \
 	top_builddir='$(abs_top_builddir)'; export top_builddir; \
 	POSTHORN_MODULE_PATH='$(abs_top_builddir)/modules/.libs:$(abs_top_builddir)/tests/modules/.libs'; export POSTHORN_MODULE_PATH;
-EXTRA_DIST += tests/data
+EXTRA_DIST += tests/data tests/package/test-installed.sh
 
 include tests/unit/local.mk
 include tests/modules/local.mk

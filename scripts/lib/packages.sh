@@ -7,6 +7,11 @@ ph_build_packages=(build-essential autoconf automake libtool pkg-config
   libltdl-dev libunistring-dev libidn2-dev libgnutls28-dev libsqlite3-dev
   libcrypt-dev zlib1g-dev openssl python3)
 
+# What scripts/package needs beyond a build: Debian's packaging tools, the
+# optional modules' libraries, and what the installed-package test runs.
+ph_package_packages=(debhelper dpkg-dev fakeroot lintian libpq-dev libpam0g-dev
+  man-db systemd)
+
 ph_install_packages() {
   local missing=() p
   for p in "$@"; do
