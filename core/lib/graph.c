@@ -96,6 +96,7 @@ const char *ph_instance_module(const struct ph_instance *i) { return i->module; 
 enum ph_module_kind ph_instance_kind(const struct ph_instance *i) { return i->desc->kind; }
 void *ph_instance_ctx(const struct ph_instance *i) { return i->ctx; }
 const void *ph_instance_iface(const struct ph_instance *i) { return i->desc->iface; }
+uint32_t ph_instance_abi_minor(const struct ph_instance *i) { return i->desc->abi_minor; }
 const char *ph_instance_where(const struct ph_instance *i) { return i->where; }
 const struct ph_cfg_node *ph_instance_node(const struct ph_instance *i) { return i->node; }
 struct ph_graph *ph_instance_graph(struct ph_instance *i) { return i->graph; }

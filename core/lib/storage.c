@@ -364,10 +364,72 @@ uint32_t ph_mailbox_uidvalidity(const struct ph_mailbox *mb)
     return mb->uidvalidity;
 }
 
+/* Whether mb's module was built for ABI minor `minor` or later: only then
+ * do its vtable and the structs it fills have what that minor added. */
+static bool built_for(const struct ph_mailbox *mb, uint32_t minor)
+{
+    return mb->acct != NULL && mb->acct->storage != NULL &&
+           ph_instance_abi_minor(mb->acct->storage) >= minor;
+}
+
+struct fetch_values_ctx {
+    ph_meta_cb *cb;
+    void *arg;
+    bool want_fetch, keep_info;
+};
+
+/* A module's meta as the caller expects it: copied field by field (a
+ * module built for ABI 1.0 fills a shorter struct), with the FETCH values
+ * made from the structure when asked for and the module keeps none. */
+static int fetch_values_cb(void *arg, const struct ph_message_meta *m)
+{
+    struct fetch_values_ctx *c = arg;
+    struct ph_message_meta meta = {
+        .uid = m->uid,
+        .modseq = m->modseq,
+        .flags = m->flags,
+        .keywords = m->keywords,
+        .nkeywords = m->nkeywords,
+        .recent = m->recent,
+        .internal_date = m->internal_date,
+        .internal_tz = m->internal_tz,
+        .size = m->size,
+        .info = m->info,
+        .info_size = m->info_size,
+    };
+    struct ph_message_info *info = NULL;
+    const char *err;
+    if (c->want_fetch && m->info != NULL &&
+        ph_message_info_deserialize(m->info, m->info_size, &info, &err) == 0) {
+        meta.envelope = info->envelope;
+        meta.bodystructure = info->bodystructure;
+        meta.body = info->body;
+    }
+    /* A structure that does not read stays, for the caller to see why. */
+    if (!c->keep_info && info != NULL) {
+        meta.info = NULL;
+        meta.info_size = 0;
+    }
+    int r = c->cb(c->arg, &meta);
+    ph_message_info_free(&info);
+    return r;
+}
+
 int ph_mailbox_fetch(struct ph_mailbox *mb, const struct ph_uidset *set,
                      unsigned what, ph_meta_cb *cb, void *arg,
                      const char **error_r)
 {
+    bool v11 = built_for(mb, 1); /* fetch_what and the FETCH values */
+    unsigned has = v11 ? mb->v->fetch_what : 0;
+    bool make_fetch = (what & PH_META_FETCH) && !(has & PH_META_FETCH);
+    if (!v11 || make_fetch) {
+        struct fetch_values_ctx c = {cb, arg, make_fetch,
+                                     (what & PH_META_INFO) != 0};
+        unsigned ask = what & ~PH_META_FETCH;
+        if (make_fetch)
+            ask |= PH_META_INFO;
+        return mb->v->fetch(mb, set, ask, fetch_values_cb, &c, error_r);
+    }
     return mb->v->fetch(mb, set, what, cb, arg, error_r);
 }
 
@@ -436,6 +498,51 @@ int ph_mailbox_search(struct ph_mailbox *mb,
         return PH_STORAGE_ERR_UNSUPPORTED;
     }
     return mb->v->search(mb, key, result_r, error_r);
+}
+
+void ph_message_header_values(const struct ph_message_info *info,
+                              const char *name, struct ph_strlist *values_r)
+{
+    if (info == NULL || info->header == NULL)
+        return;
+    struct ph_strlist names = {0};
+    ph_strlist_add(&names, name);
+    struct ph_buf f = {0};
+    ph_message_header_filter(info->header, info->header_size, &names, false,
+                             &f);
+    ph_strlist_clear(&names);
+    /* Fields start at a line that does not begin with white space. */
+    const char *p = f.data ? f.data : "", *end = p + f.len;
+    while (p < end) {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (colon == NULL)
+            break;
+        struct ph_buf raw = {0};
+        const char *q = colon + 1;
+        for (;;) {
+            const char *nl = memchr(q, '\n', (size_t)(end - q));
+            const char *le = nl ? nl : end;
+            size_t l = (size_t)(le - q);
+            if (l > 0 && q[l - 1] == '\r')
+                l--;
+            ph_buf_append(&raw, q, l);
+            q = nl ? nl + 1 : end;
+            if (q >= end || (*q != ' ' && *q != '\t'))
+                break;
+        }
+        const char *v = raw.data ? raw.data : "";
+        while (*v == ' ' || *v == '\t')
+            v++;
+        struct ph_buf dec = {0};
+        ph_rfc2047_decode(v, strlen(v), &dec);
+        ph_strlist_add(values_r, dec.data ? dec.data : "");
+        ph_buf_free(&dec);
+        ph_buf_free(&raw);
+        p = q;
+        if (p < end && (*p == '\r' || *p == '\n'))
+            break;
+    }
+    ph_buf_free(&f);
 }
 
 /* ---- appends ------------------------------------------------------------ */
@@ -608,6 +715,9 @@ int ph_meta_list_add(void *list, const struct ph_message_meta *m)
         memcpy(x->info, m->info, m->info_size);
         x->info_size = m->info_size;
     }
+    x->envelope = m->envelope ? ph_strdup(m->envelope) : NULL;
+    x->bodystructure = m->bodystructure ? ph_strdup(m->bodystructure) : NULL;
+    x->body = m->body ? ph_strdup(m->body) : NULL;
     return 0;
 }
 
@@ -616,6 +726,9 @@ void ph_meta_list_free(struct ph_meta_list *l)
     for (size_t i = 0; i < l->n; i++) {
         ph_strlist_clear(&l->v[i].keywords);
         free(l->v[i].info);
+        free(l->v[i].envelope);
+        free(l->v[i].bodystructure);
+        free(l->v[i].body);
     }
     free(l->v);
     memset(l, 0, sizeof(*l));

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <posthorn/message.h>
 
@@ -31,7 +32,9 @@ struct item {
 struct items {
     struct item v[64];
     size_t n;
-    bool need_info, sets_seen, has_flags, has_uid;
+    bool need_info;   /* the parsed structure: BODY[...] */
+    bool need_values; /* ENVELOPE, BODYSTRUCTURE, BODY only */
+    bool sets_seen, has_flags, has_uid;
 };
 
 static void items_clear(struct items *it)
@@ -48,7 +51,7 @@ static bool add_simple(struct items *it, enum item_kind k)
         return false;
     it->v[it->n++] = (struct item){.kind = k};
     if (k == ITEM_ENVELOPE || k == ITEM_BODYSTRUCTURE || k == ITEM_BODY)
-        it->need_info = true;
+        it->need_values = true;
     if (k == ITEM_FLAGS)
         it->has_flags = true;
     if (k == ITEM_UID)
@@ -273,6 +276,53 @@ static int write_section(struct imap_session *s, const struct item *x,
 #define FETCH_FAILED 1 /* storage failed on some message */
 #define FETCH_GONE 2   /* some message was expunged meanwhile */
 
+/* Decimal, without printf: FETCH 1:* writes several numbers per message. */
+static void put_uint(struct ph_buf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    ph_buf_append(b, tmp + sizeof(tmp) - n, n);
+}
+
+static void put_2(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+/* INTERNALDATE as ph_imap_date_time_write writes it, without printf (it
+ * was a quarter of FETCH 1:*); dates outside years 1-9999 go to it. */
+static void put_date_time(struct ph_buf *b, time_t t, int tz)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    if (tz <= -24 * 60 || tz >= 24 * 60)
+        tz = 0;
+    time_t local = t + (time_t)tz * 60;
+    struct tm tm;
+    if (gmtime_r(&local, &tm) == NULL || tm.tm_year + 1900 < 1 ||
+        tm.tm_year + 1900 > 9999) {
+        ph_imap_date_time_write(b, t, tz);
+        return;
+    }
+    int y = tm.tm_year + 1900, atz = tz < 0 ? -tz : tz;
+    char v[] = "\"dd-Mon-yyyy hh:mm:ss +zzzz\"";
+    put_2(v + 1, tm.tm_mday);
+    memcpy(v + 4, months + 3 * tm.tm_mon, 3);
+    put_2(v + 8, y / 100);
+    put_2(v + 10, y % 100);
+    put_2(v + 13, tm.tm_hour);
+    put_2(v + 16, tm.tm_min);
+    put_2(v + 19, tm.tm_sec);
+    v[22] = tz < 0 ? '-' : '+';
+    put_2(v + 23, atz / 60);
+    put_2(v + 25, atz % 60);
+    ph_buf_append(b, v, sizeof(v) - 1);
+}
+
 /* Writes the responses of one batch; FETCH_* bits of what went wrong. */
 static int fetch_write(struct imap_session *s, const struct items *it,
                         const struct ph_meta_list *c,
@@ -286,7 +336,10 @@ static int fetch_write(struct imap_session *s, const struct items *it,
         if (seq == 0)
             continue;
         struct ph_message_info *info = NULL;
-        if (it->need_info && m->info &&
+        /* The structure when a section needs it (the values come with it),
+         * or when the storage gave no values: then it says why. */
+        bool deserialize = it->need_info || (it->need_values && !m->envelope);
+        if (deserialize && m->info &&
             ph_message_info_deserialize(m->info, m->info_size, &info, &err) <
                 0) {
             ph_log_warn(
@@ -296,7 +349,9 @@ static int fetch_write(struct imap_session *s, const struct items *it,
             continue;
         }
         bool show_flags = it->has_flags || ph_uidset_contains(seen_now, m->uid);
-        ph_buf_printf(&s->out, "* %u FETCH (", seq);
+        ph_buf_puts(&s->out, "* ");
+        put_uint(&s->out, seq);
+        ph_buf_puts(&s->out, " FETCH (");
         bool first = true;
         if (show_flags) {
             ph_buf_puts(&s->out, "FLAGS ");
@@ -314,26 +369,36 @@ static int fetch_write(struct imap_session *s, const struct items *it,
             first = false;
             switch (x->kind) {
             case ITEM_FLAGS: break;
-            case ITEM_UID: ph_buf_printf(&s->out, "UID %u", m->uid); break;
+            case ITEM_UID:
+                ph_buf_puts(&s->out, "UID ");
+                put_uint(&s->out, m->uid);
+                break;
             case ITEM_INTERNALDATE:
                 ph_buf_puts(&s->out, "INTERNALDATE ");
-                ph_imap_date_time_write(&s->out, m->internal_date,
-                                        m->internal_tz);
+                put_date_time(&s->out, m->internal_date, m->internal_tz);
                 break;
             case ITEM_SIZE:
-                ph_buf_printf(&s->out, "RFC822.SIZE %llu",
-                              (unsigned long long)m->size);
+                ph_buf_puts(&s->out, "RFC822.SIZE ");
+                put_uint(&s->out, m->size);
                 break;
             case ITEM_ENVELOPE:
-                ph_buf_printf(&s->out, "ENVELOPE %s",
-                              info ? info->envelope : "NIL");
+                /* Not printf: these strings are long. */
+                ph_buf_puts(&s->out, "ENVELOPE ");
+                ph_buf_puts(&s->out, info        ? info->envelope
+                                     : m->envelope ? m->envelope
+                                                   : "NIL");
                 break;
             case ITEM_BODYSTRUCTURE:
-                ph_buf_printf(&s->out, "BODYSTRUCTURE %s",
-                              info ? info->bodystructure : "NIL");
+                ph_buf_puts(&s->out, "BODYSTRUCTURE ");
+                ph_buf_puts(&s->out, info             ? info->bodystructure
+                                     : m->bodystructure ? m->bodystructure
+                                                        : "NIL");
                 break;
             case ITEM_BODY:
-                ph_buf_printf(&s->out, "BODY %s", info ? info->body : "NIL");
+                ph_buf_puts(&s->out, "BODY ");
+                ph_buf_puts(&s->out, info    ? info->body
+                                     : m->body ? m->body
+                                               : "NIL");
                 break;
             case ITEM_SECTION: {
                 int r = write_section(s, x, m, info);
@@ -387,8 +452,11 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
         if (inbatch == 0 || (inbatch < IMAP_FETCH_BATCH && i < s->nuids))
             continue;
         struct ph_meta_list c = {0};
-        int r = ph_mailbox_fetch(s->mb, &batch, it.need_info ? PH_META_INFO : 0,
-                                 ph_meta_list_add, &c, &err);
+        unsigned what = it.need_info     ? PH_META_INFO
+                        : it.need_values ? PH_META_FETCH
+                                         : 0;
+        int r = ph_mailbox_fetch(s->mb, &batch, what, ph_meta_list_add, &c,
+                                 &err);
         ph_uidset_clear(&batch);
         size_t asked = inbatch;
         inbatch = 0;

@@ -26,46 +26,7 @@ static int header_cb(void *context, const char *name,
     struct ph_strlist *vals = ph_calloc(1, sizeof(*vals));
     ph_array_grow(&c->lists, &c->caplists, c->nlists + 1, sizeof(*c->lists));
     c->lists[c->nlists++] = vals;
-    if (c->info && c->info->header) {
-        struct ph_strlist names = {0};
-        ph_strlist_add(&names, name);
-        struct ph_buf f = {0};
-        ph_message_header_filter(c->info->header, c->info->header_size, &names,
-                                 false, &f);
-        ph_strlist_clear(&names);
-        /* Fields start at a line that does not begin with white space. */
-        const char *p = f.data ? f.data : "", *end = p + f.len;
-        while (p < end) {
-            const char *colon = memchr(p, ':', (size_t)(end - p));
-            if (colon == NULL)
-                break;
-            struct ph_buf raw = {0};
-            const char *q = colon + 1;
-            for (;;) {
-                const char *nl = memchr(q, '\n', (size_t)(end - q));
-                const char *le = nl ? nl : end;
-                size_t l = (size_t)(le - q);
-                if (l > 0 && q[l - 1] == '\r')
-                    l--;
-                ph_buf_append(&raw, q, l);
-                q = nl ? nl + 1 : end;
-                if (q >= end || (*q != ' ' && *q != '\t'))
-                    break;
-            }
-            const char *v = raw.data ? raw.data : "";
-            while (*v == ' ' || *v == '\t')
-                v++;
-            struct ph_buf dec = {0};
-            ph_rfc2047_decode(v, strlen(v), &dec);
-            ph_strlist_add(vals, dec.data ? dec.data : "");
-            ph_buf_free(&dec);
-            ph_buf_free(&raw);
-            p = q;
-            if (p < end && (*p == '\r' || *p == '\n'))
-                break;
-        }
-        ph_buf_free(&f);
-    }
+    ph_message_header_values(c->info, name, vals);
     *values_r = (const char *const *)vals->v;
     *n_r = vals->n;
     return 0;
@@ -151,12 +112,61 @@ static bool uses_sent_date(const struct ph_imap_search_key *k)
     return false;
 }
 
+/* Sequence-set keys become the UID sets they name in this session's view,
+ * which storage can evaluate; the answer stays the same. */
+static void seqsets_to_uids(const struct imap_session *s,
+                            struct ph_imap_search_key *k)
+{
+    for (size_t i = 0; i < k->n_children; i++)
+        seqsets_to_uids(s, &k->children[i]);
+    if (k->op != PH_IMAP_SEARCH_SEQSET)
+        return;
+    struct ph_imap_seqset uids = {.has_star = k->set.has_star};
+    for (size_t i = 0; i < k->set.n; i++) {
+        for (uint64_t seq = k->set.ranges[i].lo;
+             seq <= k->set.ranges[i].hi && seq <= s->nuids; seq++)
+            ph_imap_seqset_add(&uids, s->uids[seq - 1], s->uids[seq - 1]);
+    }
+    ph_imap_seqset_sort(&uids);
+    ph_imap_seqset_clear(&k->set);
+    k->set = uids;
+    k->op = PH_IMAP_SEARCH_UIDSET;
+}
+
+/* Asks storage to evaluate the whole program (its indexes); 1 with *res
+ * written when it did, 0 when it cannot (the caller evaluates), -1 after
+ * a tagged NO. */
+static int search_pushdown(struct imap_session *s, struct ph_imap_search *prog,
+                           struct ph_buf *res)
+{
+    if (ph_imap_search_cost(prog) == PH_IMAP_SEARCH_COST_BODY)
+        return 0;
+    seqsets_to_uids(s, &prog->root);
+    struct ph_uidset found = {0};
+    const char *err;
+    int r = ph_mailbox_search(s->mb, &prog->root, &found, &err);
+    if (r == PH_STORAGE_ERR_UNSUPPORTED)
+        return 0;
+    if (r < 0) {
+        imap_storage_no(s, r, err);
+        return -1;
+    }
+    /* UIDs the session has not been told of yet are left out. */
+    for (size_t i = 0; i < s->nuids; i++)
+        if (ph_uidset_contains(&found, s->uids[i]))
+            ph_buf_printf(res, " %u",
+                          s->cmd_uid ? s->uids[i] : (uint32_t)i + 1);
+    ph_uidset_clear(&found);
+    return 1;
+}
+
 void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
                      size_t n)
 {
     struct ph_imap_search_params params = {
         .max_seq = (uint32_t)s->nuids,
         .max_uid = s->nuids ? s->uids[s->nuids - 1] : 0,
+        .max_ranges = (size_t)s->srv->conf->max_sequence_ranges,
     };
     struct ph_imap_search *prog = NULL;
     const char *err;
@@ -170,12 +180,19 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
         imap_tagged(s, "BAD", "%s", err);
         return;
     }
+    struct ph_buf res = {0};
+    struct ph_meta_list c = {0};
+    bool failed = false;
+    r = search_pushdown(s, prog, &res);
+    if (r < 0)
+        goto out;
+    if (r > 0)
+        goto done;
     bool need_info = ph_imap_search_cost(prog) != PH_IMAP_SEARCH_COST_META ||
                      uses_sent_date(&prog->root);
     struct ph_uidset all = {0};
     for (size_t i = 0; i < s->nuids; i++)
         ph_uidset_add(&all, s->uids[i]);
-    struct ph_meta_list c = {0};
     r = all.n ? ph_mailbox_fetch(s->mb, &all, need_info ? PH_META_INFO : 0,
                                  ph_meta_list_add, &c, &err)
               : 0;
@@ -184,8 +201,6 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
         imap_storage_no(s, r, err);
         goto out;
     }
-    struct ph_buf res = {0};
-    bool failed = false;
     for (size_t i = 0; i < c.n && !failed; i++) {
         const struct ph_meta_copy *m = &c.v[i];
         uint32_t seq = imap_view_seq(s, m->uid);
@@ -225,14 +240,15 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
         free(ec.lists);
         ph_message_info_free(&ec.info);
     }
+done:
     if (failed) {
         imap_tagged(s, "NO", "[SERVERBUG] Search failed");
     } else {
         ph_buf_printf(&s->out, "* SEARCH%s\r\n", res.data ? res.data : "");
         imap_tagged(s, "OK", "SEARCH completed");
     }
-    ph_buf_free(&res);
 out:
+    ph_buf_free(&res);
     ph_meta_list_free(&c);
     ph_imap_search_free(&prog);
 }

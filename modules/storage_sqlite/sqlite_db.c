@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <posthorn/log.h>
+#include <posthorn/message.h>
 
 #include "sqlite_private.h"
 
@@ -15,102 +16,142 @@
 #define SQ_BUSY_TIMEOUT_MS 10000
 #define SQ_MAX_CONNS 8
 
-/* Each entry upgrades the schema from version i to i + 1; the database
- * records its version in PRAGMA user_version. Never edit a released entry:
- * add the next one. */
-static const char *const migrations[] = {
+static int fill_body_values(sqlite3 *db, char **msg_r);
+
+/* Each entry upgrades the schema from version i to i + 1: its SQL, then
+ * its fill function, if any, for what SQL alone cannot compute. The
+ * database records its version in PRAGMA user_version. Never edit a
+ * released entry: add the next one. */
+static const struct {
+    const char *sql;
+    int (*fill)(sqlite3 *db, char **msg_r);
+} migrations[] = {
     /* 1: the data model of DESIGN.md. Counters on mailboxes are kept by
      * triggers so that STATUS never scans messages. */
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
-    "  WITHOUT ROWID;"
-    "CREATE TABLE accounts ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  name TEXT NOT NULL UNIQUE,"
-    "  created INTEGER NOT NULL,"
-    "  appendlimit INTEGER);"
-    "CREATE TABLE mailboxes ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
-    "  name TEXT NOT NULL,"
-    "  uidvalidity INTEGER NOT NULL,"
-    "  uidnext INTEGER NOT NULL DEFAULT 1,"
-    "  highestmodseq INTEGER NOT NULL DEFAULT 1,"
-    "  recent_uid INTEGER NOT NULL DEFAULT 1,"
-    "  special_use INTEGER NOT NULL DEFAULT 0,"
-    "  noselect INTEGER NOT NULL DEFAULT 0,"
-    "  messages INTEGER NOT NULL DEFAULT 0,"
-    "  unseen INTEGER NOT NULL DEFAULT 0,"
-    "  size INTEGER NOT NULL DEFAULT 0,"
-    "  UNIQUE (account_id, name));"
-    "CREATE TABLE bodies ("
-    "  id INTEGER PRIMARY KEY,"
-    "  size INTEGER NOT NULL,"
-    "  info BLOB NOT NULL,"
-    "  data BLOB NOT NULL);"
-    "CREATE TABLE messages ("
-    "  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"
-    "  uid INTEGER NOT NULL,"
-    "  modseq INTEGER NOT NULL,"
-    "  flags INTEGER NOT NULL,"
-    "  keywords TEXT,"
-    "  internal_date INTEGER NOT NULL,"
-    "  internal_tz INTEGER NOT NULL,"
-    "  size INTEGER NOT NULL,"
-    "  body_id INTEGER NOT NULL REFERENCES bodies(id),"
-    "  PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
-    "CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);"
-    "CREATE INDEX messages_body ON messages (body_id);"
-    /* EXPUNGE visits only what has \Deleted. */
-    "CREATE INDEX messages_deleted ON messages (mailbox_id, uid)"
-    "  WHERE (flags & 8) != 0;"
-    "CREATE TABLE tombstones ("
-    "  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"
-    "  uid INTEGER NOT NULL,"
-    "  modseq INTEGER NOT NULL,"
-    "  PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
-    "CREATE INDEX tombstones_modseq ON tombstones (mailbox_id, modseq);"
-    "CREATE TABLE subscriptions ("
-    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
-    "  name TEXT NOT NULL,"
-    "  PRIMARY KEY (account_id, name)) WITHOUT ROWID;"
-    "CREATE TRIGGER messages_insert AFTER INSERT ON messages BEGIN"
-    "  UPDATE mailboxes SET messages = messages + 1,"
-    "    unseen = unseen + (NEW.flags & 1 = 0), size = size + NEW.size"
-    "    WHERE id = NEW.mailbox_id;"
-    "END;"
-    /* Bodies are shared by copies: the last message to go takes its body. */
-    "CREATE TRIGGER messages_delete AFTER DELETE ON messages BEGIN"
-    "  UPDATE mailboxes SET messages = messages - 1,"
-    "    unseen = unseen - (OLD.flags & 1 = 0), size = size - OLD.size"
-    "    WHERE id = OLD.mailbox_id;"
-    "  DELETE FROM bodies WHERE id = OLD.body_id AND NOT EXISTS"
-    "    (SELECT 1 FROM messages WHERE body_id = OLD.body_id);"
-    "END;"
-    "CREATE TRIGGER messages_seen AFTER UPDATE OF flags ON messages"
-    "  WHEN (OLD.flags & 1) != (NEW.flags & 1) BEGIN"
-    "  UPDATE mailboxes SET unseen = unseen + (NEW.flags & 1 = 0)"
-    "    - (OLD.flags & 1 = 0) WHERE id = NEW.mailbox_id;"
-    "END;"
-    "CREATE TRIGGER messages_moved AFTER UPDATE OF mailbox_id ON messages"
-    "  WHEN OLD.mailbox_id != NEW.mailbox_id BEGIN"
-    "  UPDATE mailboxes SET messages = messages - 1,"
-    "    unseen = unseen - (OLD.flags & 1 = 0), size = size - OLD.size"
-    "    WHERE id = OLD.mailbox_id;"
-    "  UPDATE mailboxes SET messages = messages + 1,"
-    "    unseen = unseen + (NEW.flags & 1 = 0), size = size + NEW.size"
-    "    WHERE id = NEW.mailbox_id;"
-    "END;",
-    /* 2: SEARCH pushdown (sqlite_search.c). What a large mailbox holds few
-     * of (unseen, flagged; deleted has its index) gets a partial index,
-     * and internal dates are indexed as seconds of their own zone, which
-     * BEFORE/ON/SINCE compare. The expressions must stay as
-     * sqlite_search.c writes them, or the planner will not match them. */
-    "CREATE INDEX messages_unseen ON messages (mailbox_id, uid)"
-    "  WHERE (flags & 1) = 0;"
-    "CREATE INDEX messages_flagged ON messages (mailbox_id, uid)"
-    "  WHERE (flags & 4) != 0;"
-    "CREATE INDEX messages_local_date ON messages"
-    "  (mailbox_id, internal_date + internal_tz * 60);",
+    {
+        .sql =
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+            "  WITHOUT ROWID;"
+            "CREATE TABLE accounts ("
+            "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            "  name TEXT NOT NULL UNIQUE,"
+            "  created INTEGER NOT NULL,"
+            "  appendlimit INTEGER);"
+            "CREATE TABLE mailboxes ("
+            "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE "
+            "CASCADE,"
+            "  name TEXT NOT NULL,"
+            "  uidvalidity INTEGER NOT NULL,"
+            "  uidnext INTEGER NOT NULL DEFAULT 1,"
+            "  highestmodseq INTEGER NOT NULL DEFAULT 1,"
+            "  recent_uid INTEGER NOT NULL DEFAULT 1,"
+            "  special_use INTEGER NOT NULL DEFAULT 0,"
+            "  noselect INTEGER NOT NULL DEFAULT 0,"
+            "  messages INTEGER NOT NULL DEFAULT 0,"
+            "  unseen INTEGER NOT NULL DEFAULT 0,"
+            "  size INTEGER NOT NULL DEFAULT 0,"
+            "  UNIQUE (account_id, name));"
+            "CREATE TABLE bodies ("
+            "  id INTEGER PRIMARY KEY,"
+            "  size INTEGER NOT NULL,"
+            "  info BLOB NOT NULL,"
+            "  data BLOB NOT NULL);"
+            "CREATE TABLE messages ("
+            "  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE "
+            "CASCADE,"
+            "  uid INTEGER NOT NULL,"
+            "  modseq INTEGER NOT NULL,"
+            "  flags INTEGER NOT NULL,"
+            "  keywords TEXT,"
+            "  internal_date INTEGER NOT NULL,"
+            "  internal_tz INTEGER NOT NULL,"
+            "  size INTEGER NOT NULL,"
+            "  body_id INTEGER NOT NULL REFERENCES bodies(id),"
+            "  PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
+            "CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);"
+            "CREATE INDEX messages_body ON messages (body_id);"
+            /* EXPUNGE visits only what has \Deleted. */
+            "CREATE INDEX messages_deleted ON messages (mailbox_id, uid)"
+            "  WHERE (flags & 8) != 0;"
+            "CREATE TABLE tombstones ("
+            "  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE "
+            "CASCADE,"
+            "  uid INTEGER NOT NULL,"
+            "  modseq INTEGER NOT NULL,"
+            "  PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
+            "CREATE INDEX tombstones_modseq ON tombstones (mailbox_id, modseq);"
+            "CREATE TABLE subscriptions ("
+            "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE "
+            "CASCADE,"
+            "  name TEXT NOT NULL,"
+            "  PRIMARY KEY (account_id, name)) WITHOUT ROWID;"
+            "CREATE TRIGGER messages_insert AFTER INSERT ON messages BEGIN"
+            "  UPDATE mailboxes SET messages = messages + 1,"
+            "    unseen = unseen + (NEW.flags & 1 = 0), size = size + NEW.size"
+            "    WHERE id = NEW.mailbox_id;"
+            "END;"
+            /* Bodies are shared by copies: the last message to go takes
+             * its body. */
+            "CREATE TRIGGER messages_delete AFTER DELETE ON messages BEGIN"
+            "  UPDATE mailboxes SET messages = messages - 1,"
+            "    unseen = unseen - (OLD.flags & 1 = 0), size = size - OLD.size"
+            "    WHERE id = OLD.mailbox_id;"
+            "  DELETE FROM bodies WHERE id = OLD.body_id AND NOT EXISTS"
+            "    (SELECT 1 FROM messages WHERE body_id = OLD.body_id);"
+            "END;"
+            "CREATE TRIGGER messages_seen AFTER UPDATE OF flags ON messages"
+            "  WHEN (OLD.flags & 1) != (NEW.flags & 1) BEGIN"
+            "  UPDATE mailboxes SET unseen = unseen + (NEW.flags & 1 = 0)"
+            "    - (OLD.flags & 1 = 0) WHERE id = NEW.mailbox_id;"
+            "END;"
+            "CREATE TRIGGER messages_moved AFTER UPDATE OF mailbox_id ON "
+            "messages"
+            "  WHEN OLD.mailbox_id != NEW.mailbox_id BEGIN"
+            "  UPDATE mailboxes SET messages = messages - 1,"
+            "    unseen = unseen - (OLD.flags & 1 = 0), size = size - OLD.size"
+            "    WHERE id = OLD.mailbox_id;"
+            "  UPDATE mailboxes SET messages = messages + 1,"
+            "    unseen = unseen + (NEW.flags & 1 = 0), size = size + NEW.size"
+            "    WHERE id = NEW.mailbox_id;"
+            "END;",
+    },
+    /* 2: SEARCH pushdown (sqlite_search.c). What a large mailbox holds
+     * few of (unseen, flagged; deleted has its index) gets a partial
+     * index, and internal dates are indexed as seconds of their own
+     * zone, which BEFORE/ON/SINCE compare. The expressions must stay as
+     * sqlite_search.c writes them, or the planner will not match them.
+     */
+    {
+        .sql = "CREATE INDEX messages_unseen ON messages (mailbox_id, uid)"
+               "  WHERE (flags & 1) = 0;"
+               "CREATE INDEX messages_flagged ON messages (mailbox_id, uid)"
+               "  WHERE (flags & 4) != 0;"
+               "CREATE INDEX messages_local_date ON messages"
+               "  (mailbox_id, internal_date + internal_tz * 60);",
+    },
+    /* 3: what FETCH 1:* and SEARCH FROM/SUBJECT read, kept apart from
+     * the serialized structure, filled at APPEND and here for the
+     * bodies already stored (sq_body_values_insert). fetch_values:
+     * ENVELOPE, BODYSTRUCTURE and BODY as sent. header_values: the
+     * decoded values of the fields of sq_header_fields (field is the
+     * index there; n orders repeated fields), for SEARCH pushdown. */
+    {
+        .sql = "CREATE TABLE fetch_values ("
+               "  body_id INTEGER PRIMARY KEY REFERENCES bodies(id) ON DELETE "
+               "CASCADE,"
+               "  envelope TEXT NOT NULL,"
+               "  bodystructure TEXT NOT NULL,"
+               "  body TEXT NOT NULL);"
+               "CREATE TABLE header_values ("
+               "  body_id INTEGER NOT NULL REFERENCES bodies(id) ON DELETE "
+               "CASCADE,"
+               "  field INTEGER NOT NULL,"
+               "  n INTEGER NOT NULL,"
+               "  value TEXT NOT NULL,"
+               "  PRIMARY KEY (body_id, field, n)) WITHOUT ROWID;",
+        .fill = fill_body_values,
+    },
 };
 
 #define MBOX_COLUMNS                                                           \
@@ -201,6 +242,21 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
     [SQ_TOMB_FROM_MAILBOX] = "INSERT OR REPLACE INTO tombstones "
                              "(mailbox_id, uid, modseq) SELECT mailbox_id, "
                              "uid, ?2 FROM messages WHERE mailbox_id = ?1",
+    [SQ_HDR_INSERT] = "INSERT INTO header_values (body_id, field, n, value) "
+                      "VALUES (?1, ?2, ?3, ?4)",
+    [SQ_FETCH_VALUES_INSERT] = "INSERT INTO fetch_values (body_id, envelope, "
+                               "bodystructure, body) VALUES (?1, ?2, ?3, ?4)",
+    /* The FETCH values, without reading the structure (the info only
+     * when ?5 asks for it, or when a body has no values row). */
+    [SQ_MSG_RANGE_FETCH] =
+        "SELECT m.uid, m.modseq, m.flags, m.keywords, m.internal_date, "
+        "m.internal_tz, m.size, m.body_id, "
+        "CASE WHEN ?5 OR f.body_id IS NULL THEN "
+        "(SELECT info FROM bodies WHERE id = m.body_id) END, "
+        "f.envelope, f.bodystructure, f.body "
+        "FROM messages m LEFT JOIN fetch_values f ON f.body_id = m.body_id "
+        "WHERE m.mailbox_id = ?1 AND m.uid >= ?2 AND m.uid <= ?3 "
+        "ORDER BY m.uid LIMIT ?4",
     [SQ_TOMB_SINCE] = "SELECT uid FROM tombstones INDEXED BY "
                       "tombstones_modseq WHERE mailbox_id = ?1 "
                       "AND modseq > ?2 AND modseq <= ?3",
@@ -296,6 +352,8 @@ static int conn_open(struct sq_ctx *ctx, struct sq_conn **c_r,
                           "PRAGMA journal_size_limit = 67108864;",
                           NULL, NULL, NULL);
     }
+    if (rc == SQLITE_OK)
+        rc = sq_functions_register(c->db);
     if (rc != SQLITE_OK) {
         int err = sq_fail(ctx, c, rc, "open", error_r);
         *error_r = sq_errorf("Cannot open the mail database: %s",
@@ -390,8 +448,28 @@ int sq_step_done(sqlite3_stmt *st)
 
 /* ---- Transactions ------------------------------------------------------- */
 
-int sq_write_begin(struct sq_ctx *ctx, struct sq_conn *c, const char **error_r)
+/* PRAGMA synchronous cannot change inside a transaction: set it before. */
+static int set_synced(struct sq_ctx *ctx, struct sq_conn *c, bool synced,
+                      const char **error_r)
 {
+    if (c->unsynced == !synced)
+        return 0;
+    int rc = sqlite3_exec(c->db,
+                          synced ? "PRAGMA synchronous = FULL"
+                                 : "PRAGMA synchronous = NORMAL",
+                          NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(ctx, c, rc, "synchronous", error_r);
+    c->unsynced = !synced;
+    return 0;
+}
+
+static int write_begin(struct sq_ctx *ctx, struct sq_conn *c, bool synced,
+                       const char **error_r)
+{
+    int ret = set_synced(ctx, c, synced, error_r);
+    if (ret < 0)
+        return ret;
     pthread_mutex_lock(&ctx->write_lock);
     int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -399,6 +477,17 @@ int sq_write_begin(struct sq_ctx *ctx, struct sq_conn *c, const char **error_r)
         return sq_fail(ctx, c, rc, "begin", error_r);
     }
     return 0;
+}
+
+int sq_write_begin(struct sq_ctx *ctx, struct sq_conn *c, const char **error_r)
+{
+    return write_begin(ctx, c, true, error_r);
+}
+
+int sq_write_begin_light(struct sq_ctx *ctx, struct sq_conn *c,
+                         const char **error_r)
+{
+    return write_begin(ctx, c, ctx->conf->sync == SQ_SYNC_FULL, error_r);
 }
 
 int sq_write_commit(struct sq_ctx *ctx, struct sq_conn *c, const char **error_r)
@@ -506,6 +595,74 @@ int sq_mbox_by_id(struct sq_ctx *ctx, struct sq_conn *c, int64_t id,
     return mbox_row(ctx, c, st, mb_r, error_r);
 }
 
+/* ---- Header values ------------------------------------------------------ */
+
+const char *const sq_header_fields[SQ_HEADER_FIELDS] = {"from", "to", "cc",
+                                                        "bcc", "subject"};
+
+int sq_body_values_insert(sqlite3_stmt *hdr, sqlite3_stmt *fetch,
+                          int64_t body_id, const void *info, size_t info_size)
+{
+    struct ph_message_info *mi = NULL;
+    const char *err;
+    /* An info that does not read back gets no rows: FETCH then reads the
+     * info (and reports it), SEARCH finds no header, as the endpoint
+     * would. */
+    if (info == NULL ||
+        ph_message_info_deserialize(info, info_size, &mi, &err) < 0)
+        return SQLITE_DONE;
+    sqlite3_reset(fetch);
+    sqlite3_bind_int64(fetch, 1, body_id);
+    sqlite3_bind_text(fetch, 2, mi->envelope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(fetch, 3, mi->bodystructure, -1, SQLITE_STATIC);
+    sqlite3_bind_text(fetch, 4, mi->body, -1, SQLITE_STATIC);
+    int rc = sq_step_done(fetch);
+    for (int f = 0; f < SQ_HEADER_FIELDS && rc == SQLITE_DONE; f++) {
+        struct ph_strlist vals = {0};
+        ph_message_header_values(mi, sq_header_fields[f], &vals);
+        for (size_t i = 0; i < vals.n && rc == SQLITE_DONE; i++) {
+            sqlite3_reset(hdr);
+            sqlite3_bind_int64(hdr, 1, body_id);
+            sqlite3_bind_int(hdr, 2, f);
+            sqlite3_bind_int64(hdr, 3, (int64_t)i);
+            sqlite3_bind_text(hdr, 4, vals.v[i], -1, SQLITE_STATIC);
+            rc = sq_step_done(hdr);
+        }
+        ph_strlist_clear(&vals);
+    }
+    sqlite3_clear_bindings(fetch);
+    sqlite3_clear_bindings(hdr);
+    ph_message_info_free(&mi);
+    return rc;
+}
+
+/* Migration 3: the values of the bodies stored before it. */
+static int fill_body_values(sqlite3 *db, char **msg_r)
+{
+    sqlite3_stmt *sel = NULL, *hdr = NULL, *fetch = NULL;
+    int rc =
+        sqlite3_prepare_v2(db, "SELECT id, info FROM bodies", -1, &sel, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, stmt_sql[SQ_HDR_INSERT], -1, &hdr, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, stmt_sql[SQ_FETCH_VALUES_INSERT], -1,
+                                &fetch, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        rc = sq_body_values_insert(hdr, fetch, sqlite3_column_int64(sel, 0),
+                                   sqlite3_column_blob(sel, 1),
+                                   (size_t)sqlite3_column_bytes(sel, 1));
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    if (rc != SQLITE_OK)
+        *msg_r = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+    sqlite3_finalize(sel);
+    sqlite3_finalize(hdr);
+    sqlite3_finalize(fetch);
+    return rc;
+}
+
 /* ---- Schema ------------------------------------------------------------- */
 
 static int pragma_int(sqlite3 *db, const char *sql, int64_t *v_r)
@@ -562,7 +719,9 @@ int sq_schema_init(struct sq_ctx *ctx, char **error_r)
         goto out_tx;
     }
     for (int64_t v = version; v < latest; v++) {
-        rc = sqlite3_exec(c->db, migrations[v], NULL, NULL, &msg);
+        rc = sqlite3_exec(c->db, migrations[v].sql, NULL, NULL, &msg);
+        if (rc == SQLITE_OK && migrations[v].fill != NULL)
+            rc = migrations[v].fill(c->db, &msg);
         if (rc != SQLITE_OK)
             goto fail_tx;
         ph_log_info("%s event=schema_upgraded db=%s version=%" PRId64, SQ_MOD,

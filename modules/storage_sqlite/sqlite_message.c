@@ -75,6 +75,7 @@ struct msg_row {
     int64_t body_id;
     void *info;
     size_t info_size;
+    char *envelope, *bodystructure, *body; /* SQ_MSG_RANGE_FETCH */
 };
 
 struct msg_rows {
@@ -87,12 +88,22 @@ static void rows_clear(struct msg_rows *rows)
     for (size_t i = 0; i < rows->n; i++) {
         free(rows->v[i].keywords);
         free(rows->v[i].info);
+        free(rows->v[i].envelope);
+        free(rows->v[i].bodystructure);
+        free(rows->v[i].body);
     }
     free(rows->v);
     *rows = (struct msg_rows){0};
 }
 
-/* Appends the rows of a statement whose columns are MSG_COLUMNS + info. */
+static char *column_strdup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *v = sqlite3_column_text(st, i);
+    return v != NULL ? ph_strdup((const char *)v) : NULL;
+}
+
+/* Appends the rows of a statement whose columns are MSG_COLUMNS + info,
+ * and maybe the three FETCH values. */
 static int rows_read(struct sq_ctx *ctx, struct sq_conn *c, sqlite3_stmt *st,
                      struct msg_rows *rows, const char **error_r)
 {
@@ -118,6 +129,11 @@ static int rows_read(struct sq_ctx *ctx, struct sq_conn *c, sqlite3_stmt *st,
             if (n > 0)
                 memcpy(r->info, sqlite3_column_blob(st, 8), (size_t)n);
             r->info_size = (size_t)n;
+        }
+        if (sqlite3_column_count(st) > 9) {
+            r->envelope = column_strdup(st, 9);
+            r->bodystructure = column_strdup(st, 10);
+            r->body = column_strdup(st, 11);
         }
     }
     sqlite3_reset(st);
@@ -146,6 +162,9 @@ static int rows_deliver(const struct sq_mailbox *mb, struct msg_rows *rows,
             .size = r->size,
             .info = r->info,
             .info_size = r->info_size,
+            .envelope = r->envelope,
+            .bodystructure = r->bodystructure,
+            .body = r->body,
         };
         ret = cb(arg, &meta);
     }
@@ -185,7 +204,7 @@ static int recent_claim(struct sq_mailbox *mb, struct sq_conn *c,
     int ret = sq_mb_row(mb, c, &row, error_r);
     if (ret < 0 || row.recent_uid >= row.uidnext)
         return ret;
-    if ((ret = sq_write_begin(ctx, c, error_r)) < 0)
+    if ((ret = sq_write_begin_light(ctx, c, error_r)) < 0)
         return ret;
     ret = sq_mb_row(mb, c, &row, error_r);
     if (ret == 0 && row.recent_uid < row.uidnext) {
@@ -284,12 +303,16 @@ int sq_fetch(struct ph_mailbox *pub, const struct ph_uidset *set, unsigned what,
                 checked = true;
             }
             if (ret == 0) {
-                sqlite3_stmt *st = sq_stmt(
-                    c, what & PH_META_INFO ? SQ_MSG_RANGE_INFO : SQ_MSG_RANGE);
+                sqlite3_stmt *st =
+                    sq_stmt(c, what & PH_META_FETCH  ? SQ_MSG_RANGE_FETCH
+                               : what & PH_META_INFO ? SQ_MSG_RANGE_INFO
+                                                     : SQ_MSG_RANGE);
                 sqlite3_bind_int64(st, 1, mb->id);
                 sqlite3_bind_int64(st, 2, (int64_t)next);
                 sqlite3_bind_int64(st, 3, ranges[i].hi);
                 sqlite3_bind_int(st, 4, FETCH_BATCH);
+                if (what & PH_META_FETCH)
+                    sqlite3_bind_int(st, 5, (what & PH_META_INFO) != 0);
                 ret = rows_read(ctx, c, st, &rows, error_r);
             }
             sq_conn_put(ctx, &c);
@@ -444,7 +467,7 @@ int sq_store(struct ph_mailbox *pub, const struct ph_uidset *set,
         return ret;
     if ((ret = sq_conn_get(ctx, &c, error_r)) < 0)
         return ret;
-    if ((ret = sq_write_begin(ctx, c, error_r)) < 0)
+    if ((ret = sq_write_begin_light(ctx, c, error_r)) < 0)
         goto out;
     ret = sq_mb_row(mb, c, &row, error_r);
     if (ret == 0)
@@ -644,7 +667,7 @@ int sq_expunge(struct ph_mailbox *pub, const struct ph_uidset *set,
     int ret = sq_conn_get(ctx, &c, error_r);
     if (ret < 0)
         return ret;
-    if ((ret = sq_write_begin(ctx, c, error_r)) < 0)
+    if ((ret = sq_write_begin_light(ctx, c, error_r)) < 0)
         goto out;
     ret = sq_mb_row(mb, c, &row, error_r);
     size_t nranges;
@@ -996,6 +1019,13 @@ int sq_append_finish(void *handle, const struct ph_append_meta *meta,
                           (int)meta->info_size, SQLITE_STATIC);
         rc = sq_step_done(st);
         body_id = sqlite3_last_insert_rowid(c->db);
+        if (rc != SQLITE_DONE)
+            ret = sq_fail(ctx, c, rc, "append", error_r);
+    }
+    if (ret == 0) {
+        rc = sq_body_values_insert(sq_stmt(c, SQ_HDR_INSERT),
+                                   sq_stmt(c, SQ_FETCH_VALUES_INSERT), body_id,
+                                   meta->info, meta->info_size);
         if (rc != SQLITE_DONE)
             ret = sq_fail(ctx, c, rc, "append", error_r);
     }

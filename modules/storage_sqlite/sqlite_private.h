@@ -19,6 +19,15 @@ struct sq_conf {
     struct ph_instance *delivery_map;
     int delivery_normalize;
     bool debug;
+    int sync; /* enum sq_sync */
+};
+
+/* Which commits are fsync'ed (directive `sync`). */
+enum sq_sync {
+    SQ_SYNC_FULL,    /* every commit */
+    SQ_SYNC_APPENDS, /* commits that add messages or change mailboxes;
+                      * flag changes, expunges and \Recent claims reach
+                      * the disk with the next fsync'ed commit */
 };
 
 /* Prepared statements, cached per connection (sqlite_db.c has the SQL). */
@@ -61,12 +70,16 @@ enum sq_stmt {
     SQ_TOMB_INSERT,
     SQ_TOMB_FROM_MAILBOX,
     SQ_TOMB_SINCE,
+    SQ_HDR_INSERT,
+    SQ_FETCH_VALUES_INSERT,
+    SQ_MSG_RANGE_FETCH,
     SQ_STMT_COUNT
 };
 
 struct sq_conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[SQ_STMT_COUNT];
+    bool unsynced; /* PRAGMA synchronous is NORMAL, not FULL */
     struct sq_conn *next;
 };
 
@@ -150,6 +163,11 @@ int sq_fail(struct sq_ctx *ctx, struct sq_conn *c, int rc, const char *what,
  * release it. */
 int sq_write_begin(struct sq_ctx *ctx, struct sq_conn *c,
                    const char **error_r) PH_WUR;
+/* The same for a transaction that only changes flags, expunges or claims
+ * \Recent: its commit is not fsync'ed with `sync appends` (WAL order
+ * keeps the database whole; a power cut may undo it, never half of it). */
+int sq_write_begin_light(struct sq_ctx *ctx, struct sq_conn *c,
+                         const char **error_r) PH_WUR;
 int sq_write_commit(struct sq_ctx *ctx, struct sq_conn *c,
                     const char **error_r) PH_WUR;
 void sq_write_rollback(struct sq_ctx *ctx, struct sq_conn *c);
@@ -167,6 +185,18 @@ int sq_mbox_by_name(struct sq_ctx *ctx, struct sq_conn *c, int64_t account_id,
                     const char **error_r) PH_WUR;
 int sq_mbox_by_id(struct sq_ctx *ctx, struct sq_conn *c, int64_t id,
                   struct sq_mbox *mb_r, const char **error_r) PH_WUR;
+
+/* The header fields whose decoded values table header_values keeps for
+ * SEARCH; a row's field is the index here. */
+#define SQ_HEADER_FIELDS 5
+extern const char *const sq_header_fields[SQ_HEADER_FIELDS];
+/* Inserts what fetch_values and header_values keep of a body, from its
+ * serialized info, with SQ_HDR_INSERT and SQ_FETCH_VALUES_INSERT;
+ * SQLITE_DONE or an error. */
+int sq_body_values_insert(sqlite3_stmt *hdr, sqlite3_stmt *fetch,
+                          int64_t body_id, const void *info, size_t info_size);
+/* SQL function ph_contains(text, key): ph_message_text_contains. */
+int sq_functions_register(sqlite3 *db);
 
 /* Errors: static texts, or per-thread ones from sq_errorf. */
 #define sq_errorf ph_storage_errorf

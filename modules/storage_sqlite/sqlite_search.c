@@ -4,8 +4,9 @@
  * keywords, UIDs, sizes, internal dates, modseqs, this handle's \Recent)
  * becomes one query: the SQL text is made of fixed fragments and `?`
  * placeholders only, every value from the program is bound. Anything else
- * (headers, bodies, Date header days, sequence numbers) makes the whole
- * program UNSUPPORTED, and the endpoint evaluates it over fetched data.
+ * (other header fields, bodies, Date header days, sequence numbers) makes
+ * the whole program UNSUPPORTED, and the endpoint evaluates it over
+ * fetched data.
  *
  * How keys become SQL:
  *   FLAG        (flags & BIT) != 0; NOT FLAG becomes (flags & BIT) = 0, the
@@ -27,6 +28,12 @@
  *               bounds of [D*86400, (D+1)*86400); local is the indexed
  *               expression of messages_local_date.
  *   LARGER, SMALLER, MODSEQ   size > ?, size < ?, modseq >= ?
+ *   FROM, TO, CC, BCC, SUBJECT (and HEADER of those names)
+ *               EXISTS a row of header_values for the body and field
+ *               whose value ph_contains the string: the values and the
+ *               comparison are the endpoint's own (ph_message_header_values,
+ *               ph_message_text_contains), so the answer is exact. One
+ *               primary-key probe per message of the mailbox.
  *
  * Planning: a top-level UID set (or RECENT) also bounds the scan of the
  * primary key to [its lowest, its highest UID]; a top-level UNSEEN,
@@ -34,9 +41,11 @@
  * planner would scan the mailbox by primary key instead). */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <posthorn/imap-search.h>
 #include <posthorn/log.h>
+#include <posthorn/message.h>
 
 #include "sqlite_private.h"
 
@@ -79,6 +88,7 @@ struct param {
     bool text;
     int64_t i;
     char *s;
+    size_t len; /* of s, which may hold NUL (SEARCH strings as sent) */
 };
 
 struct query {
@@ -170,7 +180,34 @@ static int put_keyword(struct query *q, const char *kw)
                          "instr(' ' || lower(keywords) || ' ', ?) > 0)");
     struct param *p = param_add(q);
     p->text = true;
+    p->len = b.len;
     p->s = ph_buf_steal(&b);
+    return 0;
+}
+
+/* FROM, TO, CC, BCC, SUBJECT and HEADER of those names: the values
+ * header_values keeps; -1 for other fields. An empty string matches every
+ * message that has the field (RFC 3501 6.4.4), as the evaluator does. */
+static int put_header(struct query *q, const struct ph_imap_search_key *k)
+{
+    int field = -1;
+    for (int f = 0; f < SQ_HEADER_FIELDS; f++)
+        if (strcasecmp(k->field, sq_header_fields[f]) == 0)
+            field = f;
+    if (field < 0)
+        return -1;
+    put_ints(q,
+             "(EXISTS (SELECT 1 FROM header_values h WHERE "
+             "h.body_id = messages.body_id AND h.field = ?",
+             1, (const int64_t[]){field});
+    if (k->len > 0) {
+        ph_buf_puts(&q->sql, " AND ph_contains(h.value, ?)");
+        struct param *p = param_add(q);
+        p->text = true;
+        p->s = ph_strndup(k->str, k->len);
+        p->len = k->len;
+    }
+    ph_buf_puts(&q->sql, "))");
     return 0;
 }
 
@@ -274,12 +311,12 @@ static int put_key(struct query *q, const struct ph_imap_search_key *k,
     case PH_IMAP_SEARCH_BEFORE:
     case PH_IMAP_SEARCH_ON:
     case PH_IMAP_SEARCH_SINCE: return put_day(q, k->op, k->day);
+    case PH_IMAP_SEARCH_HEADER: return put_header(q, k);
     case PH_IMAP_SEARCH_SEQSET:     /* the session's numbering */
     case PH_IMAP_SEARCH_SENTBEFORE: /* the Date header: not stored */
     case PH_IMAP_SEARCH_SENTON:
     case PH_IMAP_SEARCH_SENTSINCE:
-    case PH_IMAP_SEARCH_HEADER: /* headers and text: no index yet */
-    case PH_IMAP_SEARCH_BODY:
+    case PH_IMAP_SEARCH_BODY: /* text: no index yet */
     case PH_IMAP_SEARCH_TEXT: return -1;
     }
     return -1;
@@ -373,7 +410,8 @@ static int query_run(struct sq_ctx *ctx, struct sq_conn *c,
     }
     for (size_t i = 0; i < q->n; i++) {
         if (q->v[i].text)
-            sqlite3_bind_text(st, (int)i + 1, q->v[i].s, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, (int)i + 1, q->v[i].s, (int)q->v[i].len,
+                              SQLITE_STATIC);
         else
             sqlite3_bind_int64(st, (int)i + 1, q->v[i].i);
     }
@@ -419,4 +457,46 @@ int sq_search(struct ph_mailbox *pub, const struct ph_imap_search_key *key,
     sq_conn_put(ctx, &c);
     query_clear(&q);
     return ret;
+}
+
+/* ph_contains(text, key): does text contain key as SEARCH compares
+ * (ph_message_text_contains)? The key's matcher is kept with the
+ * statement's constant argument, so a scan folds the key once. */
+static void matcher_destroy(void *p)
+{
+    struct ph_message_matcher *m = p;
+    ph_message_matcher_free(&m);
+}
+
+static void contains_fn(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const char *text = (const char *)sqlite3_value_text(argv[0]);
+    size_t text_len = (size_t)sqlite3_value_bytes(argv[0]);
+    struct ph_message_matcher *m = sqlite3_get_auxdata(cx, 1);
+    if (m == NULL) {
+        const char *key = (const char *)sqlite3_value_text(argv[1]);
+        size_t key_len = (size_t)sqlite3_value_bytes(argv[1]);
+        m = ph_message_matcher_new(key ? key : "", key ? key_len : 0);
+        sqlite3_set_auxdata(cx, 1, m, matcher_destroy);
+        /* SQLite may free it at once (out of memory, or a key that is
+         * not a constant): then ask again each time. */
+        if ((m = sqlite3_get_auxdata(cx, 1)) == NULL) {
+            sqlite3_result_int(cx, ph_message_text_contains(
+                                       text ? text : "", text ? text_len : 0,
+                                       key ? key : "", key ? key_len : 0));
+            return;
+        }
+    }
+    ph_message_matcher_reset(m);
+    sqlite3_result_int(
+        cx, ph_message_matcher_feed(m, text ? text : "", text ? text_len : 0));
+}
+
+int sq_functions_register(sqlite3 *db)
+{
+    return sqlite3_create_function_v2(db, "ph_contains", 2,
+                                      SQLITE_UTF8 | SQLITE_DETERMINISTIC |
+                                          SQLITE_INNOCUOUS,
+                                      NULL, contains_fn, NULL, NULL, NULL);
 }

@@ -7,6 +7,7 @@
  *       default_mailboxes sent=Sent drafts=Drafts trash=Trash junk=Junk
  *       delivery_map identity
  *       delivery_normalize auto
+ *       sync full                       # or appends (below)
  *   }
  *   storage sqlite /var/lib/posthorn/mail.db    (inline, in an endpoint)
  *
@@ -22,7 +23,11 @@
  * I/O, so a byte range is served in chunks, never by loading the message;
  * copies share one body. Every commit is fsync'ed (synchronous=FULL): an
  * APPEND that returned survives a crash or a power cut, and a message is
- * visible only from the commit that makes it whole.
+ * visible only from the commit that makes it whole. `sync appends` leaves
+ * the fsync out of commits that only change flags, expunge or claim
+ * \Recent: a power cut may then undo the last of them, in order, never
+ * an APPEND and never half a transaction (WAL); a crash of posthorn alone
+ * loses nothing.
  *
  * Threads: a small pool of connections, each used by one thread at a time
  * with its prepared statements; write transactions of this process take a
@@ -34,8 +39,9 @@
  * recent. STATUS RECENT counts the messages nobody has claimed yet.
  *
  * SEARCH: a program of flags, keywords, UIDs, sizes, internal dates,
- * modseqs and \Recent becomes one SQL query; headers and bodies are left
- * to the endpoint (UNSUPPORTED).
+ * modseqs, \Recent and FROM/TO/CC/BCC/SUBJECT (decoded header values
+ * kept per body at APPEND) becomes one SQL query; other headers and
+ * bodies are left to the endpoint (UNSUPPORTED).
  *
  * The files: sqlite_db.c (connections, schema, errors), sqlite_mailbox.c
  * (accounts, mailboxes), sqlite_message.c (messages, appends),
@@ -51,6 +57,8 @@
 
 #include "sqlite_private.h"
 
+static const char *const sync_names[] = {"full", "appends", NULL};
+
 static const struct ph_directive sqlite_directives[] = {
     {
         .name = "dsn",
@@ -58,6 +66,16 @@ static const struct ph_directive sqlite_directives[] = {
         .offset = offsetof(struct sq_conf, dsn),
         .def = "posthorn.db",
         .help = "the database file; relative to state_dir",
+    },
+    {
+        .name = "sync",
+        .type = PH_DT_ENUM,
+        .offset = offsetof(struct sq_conf, sync),
+        .values = sync_names,
+        .def = "full",
+        .help = "full: fsync every commit; appends: only commits that add "
+                "messages or change mailboxes, not flag changes and "
+                "expunges",
     },
     PH_STORAGE_DIRECTIVES(struct sq_conf),
     {.name = NULL},
@@ -152,6 +170,7 @@ const struct ph_storage_vfuncs sq_vfuncs = {
     .append_finish = sq_append_finish,
     .append_abort = sq_append_abort,
     .search = sq_search,
+    .fetch_what = PH_META_FETCH,
 };
 
 PH_MODULE(.names = (const char *const[]){"storage.sqlite", NULL},

@@ -355,6 +355,11 @@ class SessionLimitsTest(HostileBase):
                          ("e", "UID COPY %s INBOX" % over), ("f", "COPY %s INBOX" % over)]:
             self.assertEqual(r.cmd(tag, cmd),
                              b"%s BAD Too many ranges in sequence set\r\n" % tag.encode())
+        # SEARCH takes sets as keys (RFC 3501 6.4.4): the same bound.
+        for tag, cmd in [("h", "SEARCH %s" % over), ("i", "UID SEARCH UID %s" % over)]:
+            answer = r.cmd(tag, cmd)
+            self.assertRegex(answer, rb"^%s BAD .*[Tt]oo many ranges" % tag.encode())
+        self.assertTrue(r.cmd("j", "SEARCH %s" % ok).endswith(b"j OK SEARCH completed\r\n"))
         self.assertEqual(r.cmd("g", "NOOP"), b"g OK NOOP completed\r\n")
         self.healthy()
 

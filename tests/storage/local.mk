@@ -11,5 +11,16 @@ tests_storage_test_contract_LDADD = core/lib/libposthorn.la $(CMOCKA_LIBS) \
 if WITH_PGSQL
 TESTS += tests/storage/contract-pgsql.sh
 endif
+# storage.sqlite alone: schema upgrades of an existing database.
+check_PROGRAMS += tests/storage/test_sqlite_upgrade
+TESTS += tests/storage/sqlite-upgrade.sh
+tests_storage_test_sqlite_upgrade_SOURCES = tests/storage/test_sqlite_upgrade.c
+tests_storage_test_sqlite_upgrade_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/core/lib
+tests_storage_test_sqlite_upgrade_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) \
+	$(SQLITE_CFLAGS)
+tests_storage_test_sqlite_upgrade_LDADD = core/lib/libposthorn.la \
+	$(CMOCKA_LIBS) $(SQLITE_LIBS)
 endif
-EXTRA_DIST += tests/storage/contract-sqlite.sh tests/storage/contract-pgsql.sh
+EXTRA_DIST += tests/storage/contract-sqlite.sh tests/storage/contract-pgsql.sh \
+	tests/storage/sqlite-upgrade.sh

@@ -950,6 +950,67 @@ static int stop_at_first(void *arg, const struct ph_message_meta *m)
     return 42;
 }
 
+/* PH_META_FETCH gives ENVELOPE, BODYSTRUCTURE and BODY as the structure
+ * holds them, with or without the structure itself. */
+static void test_fetch_values_are_those_of_the_structure(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("fetch-values");
+    append_msg(acct, "INBOX", "plain", 0, NULL);
+    const char *multi =
+        "From: =?UTF-8?Q?J=C3=B6rg?= <j@example.de>\r\n"
+        "Subject: parts\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhi\r\n"
+        "--b\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
+    struct ph_flags none = {0};
+    uint32_t uid;
+    assert_int_equal(append_raw(acct, "INBOX", multi, strlen(multi), 11, &none,
+                                1700000000, 0, &uid, NULL),
+                     0);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", true);
+    struct ph_meta_list infos = {0}, values = {0}, both = {0};
+    const char *err = NULL;
+    assert_int_equal(ph_mailbox_fetch(mb, NULL, PH_META_INFO, ph_meta_list_add,
+                                      &infos, &err),
+                     0);
+    assert_int_equal(ph_mailbox_fetch(mb, NULL, PH_META_FETCH, ph_meta_list_add,
+                                      &values, &err),
+                     0);
+    assert_int_equal(ph_mailbox_fetch(mb, NULL, PH_META_INFO | PH_META_FETCH,
+                                      ph_meta_list_add, &both, &err),
+                     0);
+    assert_int_equal(infos.n, 2);
+    assert_int_equal(values.n, 2);
+    assert_int_equal(both.n, 2);
+    for (size_t i = 0; i < infos.n; i++) {
+        struct ph_message_info *info = NULL;
+        assert_non_null(infos.v[i].info);
+        assert_null(infos.v[i].envelope);
+        assert_int_equal(ph_message_info_deserialize(infos.v[i].info,
+                                                     infos.v[i].info_size,
+                                                     &info, &err),
+                         0);
+        assert_null(values.v[i].info);
+        assert_string_equal(values.v[i].envelope, info->envelope);
+        assert_string_equal(values.v[i].bodystructure, info->bodystructure);
+        assert_string_equal(values.v[i].body, info->body);
+        assert_non_null(both.v[i].info);
+        assert_int_equal(both.v[i].info_size, infos.v[i].info_size);
+        assert_string_equal(both.v[i].envelope, info->envelope);
+        assert_string_equal(both.v[i].bodystructure, info->bodystructure);
+        ph_message_info_free(&info);
+    }
+    assert_non_null(strstr(values.v[1].bodystructure, "\"mixed\""));
+    ph_meta_list_free(&infos);
+    ph_meta_list_free(&values);
+    ph_meta_list_free(&both);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
 static void test_fetch_stops_when_the_callback_says_so(void **state)
 {
     (void)state;
@@ -2101,22 +2162,173 @@ static void test_search_sizes_and_modseq(void **state)
 }
 
 static void
-test_search_of_headers_text_or_sequence_numbers_is_unsupported(void **state)
+test_search_of_other_headers_text_or_sequence_numbers_is_unsupported(
+    void **state)
 {
     (void)state;
     struct ph_account *acct = account_new("search-unsup");
     append_msg(acct, "INBOX", "1", PH_FLAG_SEEN, NULL);
     append_msg(acct, "INBOX", "2", 0, NULL);
     struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
-    assert_search_unsupported(mb, "FROM alice", false);
-    assert_search_unsupported(mb, "OR SEEN SUBJECT hello", false);
     assert_search_unsupported(mb, "NOT HEADER Message-ID x", false);
+    assert_search_unsupported(mb, "OR SEEN HEADER X-Mailer hello", false);
     assert_search_unsupported(mb, "UNSEEN BODY there", false);
     assert_search_unsupported(mb, "TEXT there", false);
     assert_search_unsupported(mb, "SENTON 26-Nov-2026", false);
     /* Sequence numbers are the session's: the caller converts them. */
     assert_search_unsupported(mb, "1:2", true);
     assert_search_unsupported(mb, "SEEN OR 1 UID 2", true);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+/* Header keys, evaluated as the endpoint does: values from the stored
+ * structure (ph_message_header_values), compared by the SEARCH rules. */
+struct header_eval {
+    const struct ph_imap_search *prog;
+    struct ph_uidset *out;
+    uint32_t seq;
+    struct ph_message_info *info;
+    struct ph_strlist vals[8];
+    size_t nvals;
+};
+
+static int header_eval_values(void *context, const char *name,
+                              const char *const **values_r, size_t *n_r)
+{
+    struct header_eval *e = context;
+    assert_true(e->nvals < PH_N_ELEMENTS(e->vals));
+    struct ph_strlist *l = &e->vals[e->nvals++];
+    ph_message_header_values(e->info, name, l);
+    *values_r = (const char *const *)l->v;
+    *n_r = l->n;
+    return 0;
+}
+
+static int header_eval_meta(void *arg, const struct ph_message_meta *m)
+{
+    struct header_eval *e = arg;
+    const char *err = NULL;
+    assert_int_equal(
+        ph_message_info_deserialize(m->info, m->info_size, &e->info, &err), 0);
+    const struct ph_imap_search_msg msg = {
+        .seq = ++e->seq,
+        .uid = m->uid,
+        .flags = m->flags,
+        .recent = m->recent,
+        .keywords = m->keywords,
+        .n_keywords = m->nkeywords,
+        .size = m->size,
+        .internal_date = m->internal_date,
+        .internal_tz = m->internal_tz,
+        .modseq = m->modseq,
+        .header = header_eval_values,
+        .context = e,
+    };
+    int r = ph_imap_search_match(e->prog, &msg);
+    assert_true(r >= 0);
+    if (r == 1)
+        ph_uidset_add(e->out, m->uid);
+    for (size_t i = 0; i < e->nvals; i++)
+        ph_strlist_clear(&e->vals[i]);
+    e->nvals = 0;
+    ph_message_info_free(&e->info);
+    return 0;
+}
+
+/* The evaluation must find expected; the storage, when it answers (as
+ * storage.sqlite must), the same. */
+static void assert_search_headers(struct ph_mailbox *mb, const char *keys,
+                                  const char *expected)
+{
+    struct ph_imap_search *prog = search_program(mb, keys);
+    struct ph_uidset got = {0}, want = {0};
+    struct header_eval e = {.prog = prog, .out = &want};
+    const char *err = NULL;
+    assert_int_equal(
+        ph_mailbox_fetch(mb, NULL, PH_META_INFO, header_eval_meta, &e, &err),
+        0);
+    char *w = ph_uidset_format(&want);
+    if (strcmp(w, expected) != 0)
+        fail_msg("SEARCH %s evaluates to \"%s\", expected \"%s\"", keys, w,
+                 expected);
+    int r = ph_mailbox_search(mb, &prog->root, &got, &err);
+    if (r == PH_STORAGE_ERR_UNSUPPORTED &&
+        strcmp(ph_instance_module(storage), "storage.sqlite") != 0) {
+        assert_int_equal(got.n, 0);
+    } else if (r != 0) {
+        fail_msg("SEARCH %s: storage says %d: %s", keys, r, err);
+    } else {
+        char *g = ph_uidset_format(&got);
+        if (strcmp(g, w) != 0)
+            fail_msg("SEARCH %s: storage found \"%s\", evaluation \"%s\"", keys,
+                     g, w);
+        free(g);
+    }
+    free(w);
+    ph_uidset_clear(&got);
+    ph_uidset_clear(&want);
+    ph_imap_search_free(&prog);
+}
+
+static void append_text(struct ph_account *acct, const char *text,
+                        uint32_t sysflags)
+{
+    struct ph_flags flags = {.system = sysflags};
+    uint32_t uid = 0;
+    assert_int_equal(append_raw(acct, "INBOX", text, strlen(text), 5, &flags,
+                                1700000000, 0, &uid, NULL),
+                     0);
+}
+
+static void test_search_header_keys_answer_as_evaluation(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-headers");
+    append_text(acct,
+                "From: Alice <alice@example.org>\r\n"
+                "To: bob@example.org\r\n"
+                "Subject: Hello World\r\n\r\nbody\r\n",
+                PH_FLAG_SEEN);
+    append_text(acct,
+                "From: =?UTF-8?Q?J=C3=B6rg_Stra=C3=9Fe?= <joerg@example.de>\r\n"
+                "Cc: carol@example.org\r\n"
+                "Subject: =?ISO-8859-1?Q?Gr=FC=DFe?= aus K\xc3\xb6ln\r\n"
+                "Cc: Dave <dave@example.org>\r\n\r\nbody\r\n",
+                0);
+    append_text(acct,
+                "From: \"Zo\xc3\xab\" <zoe@example.org>\r\n"
+                "Bcc: eve@example.org\r\n"
+                "Subject: Quarterly\r\n report\r\n\r\nbody\r\n",
+                PH_FLAG_FLAGGED);
+    append_text(acct, "To: bob@example.org\r\n\r\nno from, no subject\r\n", 0);
+    append_text(acct,
+                "From: x@example.net\r\n"
+                "Subject: \xce\xa3\xce\x91\xce\xa3 test\r\n\r\nbody\r\n",
+                0);
+    append_text(acct, "From: y@example.net\r\nSubject:\r\n\r\nempty\r\n", 0);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+
+    assert_search_headers(mb, "FROM alice", "1");
+    assert_search_headers(mb, "FROM ALICE@EXAMPLE.ORG", "1");
+    assert_search_headers(mb, "FROM \"J\xc3\xb6rg\"", "2");
+    assert_search_headers(mb, "FROM STRASSE", "2");
+    assert_search_headers(mb, "SUBJECT \"gr\xc3\xbc\xc3\x9f\"", "2");
+    assert_search_headers(mb, "CC dave", "2");
+    assert_search_headers(mb, "CC carol", "2");
+    assert_search_headers(mb, "BCC eve", "3");
+    assert_search_headers(mb, "SUBJECT \"quarterly report\"", "3");
+    assert_search_headers(mb, "SUBJECT \"\xcf\x83\xce\xb1\xcf\x82\"", "5");
+    assert_search_headers(mb, "SUBJECT \"\"", "1:3,5:6");
+    assert_search_headers(mb, "FROM \"\"", "1:3,5:6");
+    assert_search_headers(mb, "TO bob", "1,4");
+    assert_search_headers(mb, "TO nobody", "");
+    assert_search_headers(mb, "NOT FROM alice", "2:6");
+    assert_search_headers(mb, "OR FROM alice SUBJECT test", "1,5");
+    assert_search_headers(mb, "HEADER subject HELLO", "1");
+    assert_search_headers(mb, "UNSEEN FROM example", "2:3,5:6");
+    assert_search_headers(mb, "FLAGGED FROM example", "3");
+    assert_search_headers(mb, "UID 2:5 NOT SUBJECT e", "4");
     ph_mailbox_close(&mb);
     ph_account_release(&acct);
 }
@@ -2706,6 +2918,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_subscriptions_survive_delete_as_nonexistent),
         cmocka_unit_test(test_status_counts),
         cmocka_unit_test(test_append_then_fetch_returns_metadata_and_info),
+        cmocka_unit_test(test_fetch_values_are_those_of_the_structure),
         cmocka_unit_test(test_fetch_stops_when_the_callback_says_so),
         cmocka_unit_test(test_read_serves_byte_ranges),
         cmocka_unit_test(test_append_to_missing_mailbox_reports_not_found),
@@ -2734,8 +2947,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_search_dates_are_days_of_the_internal_zone),
         cmocka_unit_test(test_search_sizes_and_modseq),
         cmocka_unit_test(
-            test_search_of_headers_text_or_sequence_numbers_is_unsupported),
+            test_search_of_other_headers_text_or_sequence_numbers_is_unsupported),
         cmocka_unit_test(test_search_answers_as_evaluation_over_fetch),
+        cmocka_unit_test(test_search_header_keys_answer_as_evaluation),
         cmocka_unit_test(
             test_two_threads_appending_get_distinct_increasing_uids),
         cmocka_unit_test(test_watch_wakes_after_append_from_another_thread),

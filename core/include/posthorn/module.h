@@ -135,6 +135,10 @@ const char *ph_instance_module(const struct ph_instance *inst);
 enum ph_module_kind ph_instance_kind(const struct ph_instance *inst);
 void *ph_instance_ctx(const struct ph_instance *inst);
 const void *ph_instance_iface(const struct ph_instance *inst);
+/* The ABI minor the instance's module was built for (its descriptor's
+ * abi_minor): the core reads a vtable slot or struct field added in minor
+ * M only from modules built for M or later. (ABI 1.1) */
+uint32_t ph_instance_abi_minor(const struct ph_instance *inst);
 /* Where the instance was defined, for log lines: "FILE:LINE". */
 const char *ph_instance_where(const struct ph_instance *inst);
 /* The directive that defined the instance (its block holds the module's

@@ -27,7 +27,7 @@ struct ph_storage_vfuncs;
 
 struct ph_account {
     const struct ph_storage_vfuncs *v;
-    struct ph_instance *storage;
+    struct ph_instance *storage; /* the module's own instance: set it */
     char *name;           /* owned by the module */
     uint64_t appendlimit; /* 0: none */
 };
@@ -122,6 +122,14 @@ struct ph_storage_vfuncs {
      * added at the end of this struct. */
     int (*search)(struct ph_mailbox *mb, const struct ph_imap_search_key *key,
                   struct ph_uidset *result_r, const char **error_r);
+
+    /* ABI 1.1: the PH_META_* bits besides PH_META_INFO that fetch fills
+     * itself (PH_META_FETCH); for the others ph_mailbox_fetch asks for
+     * PH_META_INFO and makes them from the structure. Read only from
+     * modules built for 1.1 or later (their account's `storage` instance
+     * says which); so is struct ph_message_meta's envelope/bodystructure/
+     * body, which the core copies field by field from older modules. */
+    unsigned fetch_what;
 };
 
 /* Mailbox name rules shared by every storage: valid UTF-8, no control

@@ -200,9 +200,16 @@ struct ph_message_meta {
      * present when PH_META_INFO was asked for. */
     const void *info;
     size_t info_size;
+    /* ABI 1.1: ENVELOPE, BODYSTRUCTURE and BODY exactly as FETCH sends
+     * them, present when PH_META_FETCH was asked for. */
+    const char *envelope, *bodystructure, *body;
 };
 
 #define PH_META_INFO 0x1 /* include the parsed structure */
+/* Include the FETCH values: FETCH ENVELOPE/BODYSTRUCTURE without the whole
+ * structure to read (ph_mailbox_fetch makes them from it for a storage
+ * that does not keep them apart). */
+#define PH_META_FETCH 0x2
 
 typedef int ph_meta_cb(void *arg, const struct ph_message_meta *meta);
 
@@ -220,6 +227,7 @@ struct ph_meta_copy {
     uint64_t size;
     void *info; /* NULL unless PH_META_INFO */
     size_t info_size;
+    char *envelope, *bodystructure, *body; /* NULL unless PH_META_FETCH */
 };
 
 struct ph_meta_list {
@@ -308,6 +316,16 @@ int ph_mailbox_watch(struct ph_mailbox *mb, void (*wake)(void *arg), void *arg,
 int ph_mailbox_search(struct ph_mailbox *mb,
                       const struct ph_imap_search_key *key,
                       struct ph_uidset *result_r, const char **error_r) PH_WUR;
+
+struct ph_message_info;
+
+/* The values of every field called name (case-insensitive) of a message's
+ * top-level header (info->header), unfolded, leading white space removed
+ * and RFC 2047-decoded to UTF-8: what SEARCH HEADER, FROM, SUBJECT, ...
+ * compare (ph_imap_search_msg.header). One definition, so that a storage
+ * that indexes header values answers exactly as the endpoint would. */
+void ph_message_header_values(const struct ph_message_info *info,
+                              const char *name, struct ph_strlist *values_r);
 
 /* ---- Appending ---------------------------------------------------------- */
 

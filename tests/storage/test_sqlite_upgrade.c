@@ -1,0 +1,173 @@
+/* storage.sqlite: a database of schema version 2 (before fetch_values
+ * and header_values) is upgraded when the module starts; SEARCH
+ * FROM/SUBJECT and the FETCH values then cover the messages stored before
+ * the upgrade.
+ *
+ * usage: test_sqlite_upgrade STATE_DIR (empty; the test writes its config
+ * and database there) */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include <posthorn/imap-parser.h>
+#include <posthorn/imap-search.h>
+#include <posthorn/storage.h>
+
+#include "graph.h"
+
+static const char *state_dir;
+
+static struct ph_graph *load(struct ph_instance **storage_r)
+{
+    char *conf = ph_strdup_printf("%s/posthorn.conf", state_dir);
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f, "state_dir %s\nstorage.sqlite s { }\n", state_dir);
+    fclose(f);
+    struct ph_graph *graph = NULL;
+    char *error = NULL;
+    if (ph_graph_load_file(conf, PH_GRAPH_LAZY, &graph, &error) < 0)
+        fail_msg("%s", error);
+    *storage_r = ph_graph_instance(graph, "s", &error);
+    if (*storage_r == NULL)
+        fail_msg("%s", error);
+    free(conf);
+    return graph;
+}
+
+static void append(struct ph_account *acct, const char *text)
+{
+    struct ph_append *app = NULL;
+    const char *err = NULL;
+    struct ph_flags flags = {0};
+    uint32_t uid, uidvalidity;
+    assert_int_equal(ph_append_begin(acct, "INBOX", strlen(text), &app, &err),
+                     0);
+    assert_int_equal(ph_append_write(app, text, strlen(text), &err), 0);
+    assert_int_equal(
+        ph_append_finish(&app, &flags, 1700000000, 0, &uid, &uidvalidity, &err),
+        0);
+}
+
+/* The UIDs storage finds for keys, as "1:3,7". */
+static char *search(struct ph_mailbox *mb, const char *keys)
+{
+    struct ph_buf line = {0};
+    ph_buf_printf(&line, "a SEARCH %s\r\n", keys);
+    struct ph_imap_parser *p = ph_imap_parser_new(NULL);
+    size_t used = 0;
+    assert_int_equal(ph_imap_parser_feed(p, line.data, line.len, &used),
+                     PH_IMAP_PARSE_COMMAND);
+    const struct ph_imap_command *cmd = ph_imap_parser_command(p);
+    struct ph_imap_search_params params = {.max_seq = 3, .max_uid = 3};
+    struct ph_imap_search *prog = NULL;
+    const char *err = NULL;
+    assert_int_equal(
+        ph_imap_search_parse(cmd->args, cmd->n_args, &params, &prog, &err),
+        PH_IMAP_SEARCH_OK);
+    struct ph_uidset got = {0};
+    int r = ph_mailbox_search(mb, &prog->root, &got, &err);
+    if (r != 0)
+        fail_msg("SEARCH %s: %d %s", keys, r, err);
+    char *s = ph_uidset_format(&got);
+    ph_uidset_clear(&got);
+    ph_imap_search_free(&prog);
+    ph_imap_parser_free(&p);
+    ph_buf_free(&line);
+    return s;
+}
+
+#define assert_search(mb, keys, expected)                                      \
+    do {                                                                       \
+        char *found_ = search((mb), (keys));                                   \
+        assert_string_equal(found_, (expected));                               \
+        free(found_);                                                          \
+    } while (0)
+
+static void test_version_2_database_is_upgraded_and_searchable(void **state)
+{
+    (void)state;
+    struct ph_instance *storage;
+    struct ph_graph *graph = load(&storage);
+    struct ph_account *acct = NULL;
+    const char *err = NULL;
+    assert_int_equal(ph_storage_account_get(storage, "old", true, &acct, &err),
+                     0);
+    append(acct,
+           "From: Alice <alice@example.org>\r\nSubject: one\r\n\r\nx\r\n");
+    append(acct, "From: bob@example.org\r\nSubject: two\r\n\r\nx\r\n");
+    append(acct, "From: =?UTF-8?Q?Stra=C3=9Fe?= <s@example.de>\r\n"
+                 "Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\r\nx\r\n");
+    ph_account_release(&acct);
+    ph_graph_unref(&graph);
+
+    /* What posthorn before version 3 left: no such tables. */
+    char *db_path = ph_strdup_printf("%s/posthorn.db", state_dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE header_values;"
+                                  "DROP TABLE fetch_values;"
+                                  "PRAGMA user_version = 2;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    graph = load(&storage);
+    assert_int_equal(ph_storage_account_get(storage, "old", false, &acct, &err),
+                     0);
+    struct ph_mailbox *mb = NULL;
+    assert_int_equal(ph_mailbox_open(acct, "INBOX", true, &mb, &err), 0);
+    assert_search(mb, "FROM alice", "1");
+    assert_search(mb, "FROM example.org", "1:2");
+    assert_search(mb, "FROM strasse", "3");
+    assert_search(mb, "SUBJECT \"gr\xc3\xbc\xc3\x9f\"", "3");
+    assert_search(mb, "NOT SUBJECT o", "3");
+    struct ph_meta_list l = {0};
+    assert_int_equal(
+        ph_mailbox_fetch(mb, NULL, PH_META_FETCH, ph_meta_list_add, &l, &err),
+        0);
+    assert_int_equal(l.n, 3);
+    for (size_t i = 0; i < l.n; i++) {
+        assert_non_null(l.v[i].envelope);
+        assert_non_null(l.v[i].bodystructure);
+        assert_non_null(l.v[i].body);
+        assert_null(l.v[i].info);
+    }
+    assert_non_null(strstr(l.v[0].envelope, "\"alice\" \"example.org\""));
+    ph_meta_list_free(&l);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+    ph_graph_unref(&graph);
+
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_true(sqlite3_column_int(st, 0) >= 3);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(db_path);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s STATE_DIR\n", argv[0]);
+        return 2;
+    }
+    state_dir = argv[1];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_version_2_database_is_upgraded_and_searchable),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
