@@ -1819,11 +1819,12 @@ struct search_eval {
     uint32_t seq;
 };
 
-static int search_eval_meta(void *arg, const struct ph_message_meta *m)
+/* What the endpoint's matcher sees of a message, from its meta. */
+static struct ph_imap_search_msg search_msg(const struct ph_message_meta *m,
+                                            uint32_t seq)
 {
-    struct search_eval *e = arg;
-    const struct ph_imap_search_msg msg = {
-        .seq = ++e->seq,
+    return (struct ph_imap_search_msg){
+        .seq = seq,
         .uid = m->uid,
         .flags = m->flags,
         .recent = m->recent,
@@ -1834,6 +1835,12 @@ static int search_eval_meta(void *arg, const struct ph_message_meta *m)
         .internal_tz = m->internal_tz,
         .modseq = m->modseq,
     };
+}
+
+static int search_eval_meta(void *arg, const struct ph_message_meta *m)
+{
+    struct search_eval *e = arg;
+    const struct ph_imap_search_msg msg = search_msg(m, ++e->seq);
     int r = ph_imap_search_match(e->prog, &msg);
     assert_true(r >= 0);
     if (r == 1)
@@ -2211,20 +2218,9 @@ static int header_eval_meta(void *arg, const struct ph_message_meta *m)
     const char *err = NULL;
     assert_int_equal(
         ph_message_info_deserialize(m->info, m->info_size, &e->info, &err), 0);
-    const struct ph_imap_search_msg msg = {
-        .seq = ++e->seq,
-        .uid = m->uid,
-        .flags = m->flags,
-        .recent = m->recent,
-        .keywords = m->keywords,
-        .n_keywords = m->nkeywords,
-        .size = m->size,
-        .internal_date = m->internal_date,
-        .internal_tz = m->internal_tz,
-        .modseq = m->modseq,
-        .header = header_eval_values,
-        .context = e,
-    };
+    struct ph_imap_search_msg msg = search_msg(m, ++e->seq);
+    msg.header = header_eval_values;
+    msg.context = e;
     int r = ph_imap_search_match(e->prog, &msg);
     assert_true(r >= 0);
     if (r == 1)
