@@ -345,12 +345,15 @@ static int conn_open(struct sq_ctx *ctx, struct sq_conn **c_r,
         /* synchronous=FULL: with WAL, NORMAL already survives kill -9, but
          * a mail server that said OK to APPEND (or to an MTA) must also
          * survive a power cut, so every commit is fsync'ed. */
-        rc = sqlite3_exec(c->db,
-                          "PRAGMA foreign_keys = ON;"
-                          "PRAGMA synchronous = FULL;"
-                          "PRAGMA cache_size = -8192;"
-                          "PRAGMA journal_size_limit = 67108864;",
-                          NULL, NULL, NULL);
+        char pragmas[256];
+        /* cache_size: negative is KiB (the directive, checked at create). */
+        snprintf(pragmas, sizeof(pragmas),
+                 "PRAGMA foreign_keys = ON;"
+                 "PRAGMA synchronous = FULL;"
+                 "PRAGMA cache_size = -%llu;"
+                 "PRAGMA journal_size_limit = 67108864;",
+                 (unsigned long long)(ctx->conf->cache_size / 1024));
+        rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
     }
     if (rc == SQLITE_OK)
         rc = sq_functions_register(c->db);

@@ -20,6 +20,7 @@ struct sq_conf {
     int delivery_normalize;
     bool debug;
     int sync; /* enum sq_sync */
+    uint64_t cache_size; /* page cache of each pooled connection, bytes */
 };
 
 /* Which commits are fsync'ed (directive `sync`). */

@@ -8,6 +8,7 @@
  *       delivery_map identity
  *       delivery_normalize auto
  *       sync full                       # or appends (below)
+ *       cache_size 8M                   # per pooled connection (8 of them)
  *   }
  *   storage sqlite /var/lib/posthorn/mail.db    (inline, in an endpoint)
  *
@@ -77,6 +78,15 @@ static const struct ph_directive sqlite_directives[] = {
                 "messages or change mailboxes, not flag changes and "
                 "expunges",
     },
+    {
+        .name = "cache_size",
+        .type = PH_DT_SIZE,
+        .offset = offsetof(struct sq_conf, cache_size),
+        .def = "8M",
+        .help = "SQLite page cache of each of the pooled connections "
+                "(64K to 1G): the storage holds at most this times "
+                "the pool size once the database is larger",
+    },
     PH_STORAGE_DIRECTIVES(struct sq_conf),
     {.name = NULL},
 };
@@ -123,6 +133,11 @@ static int sqlite_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
                          char **error_r)
 {
     const struct sq_conf *conf = conf_p;
+    if (conf->cache_size < 64 * 1024 || conf->cache_size > (1ULL << 30)) {
+        *error_r = ph_strdup_printf("storage.sqlite: cache_size must be "
+                                    "between 64K and 1G");
+        return -1;
+    }
     struct sq_ctx *ctx = ph_calloc(1, sizeof(*ctx));
 
     ctx->inst = inst;

@@ -595,6 +595,23 @@ imap tcp://127.0.0.1:9993 {
         self.assertIn("login_timeout must be at least 1s", err)
 
 
+    def test_sqlite_cache_size_is_checked(self):
+        """storage.sqlite's cache_size: 64K to 1G, else a config error."""
+        for value, ok in (("1K", False), ("2G", False), ("64K", True), ("16M", True)):
+            path = self.write("c.conf", """
+state_dir %s
+imap tcp://127.0.0.1:9993 {
+    auth pass_table static { entry bob x }
+    storage sqlite { cache_size %s }
+}
+""" % (self.dir, value))
+            rc, out, err = phtest.posthorn("check-config", "--config", path)
+            if ok:
+                self.assertEqual(rc, 0, (value, err))
+            else:
+                self.assertNotEqual(rc, 0, value)
+                self.assertIn("cache_size must be between 64K and 1G", err)
+
     def test_limit_directives_are_checked(self):
         """max_sequence_ranges, max_pipelined_commands, max_session_memory:
         a bad value is a config error at its file:line."""
