@@ -12,6 +12,7 @@
  * from the same state: without that, inputs like "COPY 1:* INBOX" doubled
  * the mailbox on every run until one took longer than the deadline. */
 #include <errno.h>
+#include <ftw.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char sock_path[512];
+static char state_dir[64];
 /* The server: alive until the process ends. */
 static struct ph_graph *graph;
 static struct ph_listeners *pool;
@@ -53,6 +55,23 @@ static void die(const char *what, const char *why)
     abort();
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* libFuzzer ends with exit(): the temporary state_dir goes with it, so
+ * that runs do not pile up directories under /tmp. */
+static void remove_state_dir(void)
+{
+    nftw(state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -63,26 +82,28 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char *dir = mkdtemp(tmpl);
     if (dir == NULL)
         die("mkdtemp", strerror(errno));
+    snprintf(state_dir, sizeof(state_dir), "%s", dir);
+    atexit(remove_state_dir);
     snprintf(sock_path, sizeof(sock_path), "%s/imap.sock", dir);
     const char *err;
     /* sha256-crypt: a login per input must cost microseconds, not 50 ms. */
     char *hash = ph_password_hash("pw", "sha256-crypt", &err);
     if (hash == NULL)
         die("hash", err);
-    char *conf = ph_strdup_printf(
-        "state_dir %s\n"
-        "storage.sqlite s { }\n"
-        "imap unix://%s {\n"
-        "    auth pass_table static { entry bob %s }\n"
-        "    storage &s\n"
-        "    insecure_auth yes\n"
-        "    auth_fail_delay 0ms\n"
-        "    max_auth_failures 1000\n"
-        "    max_connections_per_ip 100000\n"
-        "    appendlimit 1M\n"
-        "    workers 2\n"
-        "}\n",
-        dir, sock_path, hash);
+    char *conf =
+        ph_strdup_printf("state_dir %s\n"
+                         "storage.sqlite s { }\n"
+                         "imap unix://%s {\n"
+                         "    auth pass_table static { entry bob %s }\n"
+                         "    storage &s\n"
+                         "    insecure_auth yes\n"
+                         "    auth_fail_delay 0ms\n"
+                         "    max_auth_failures 1000\n"
+                         "    max_connections_per_ip 100000\n"
+                         "    appendlimit 1M\n"
+                         "    workers 2\n"
+                         "}\n",
+                         dir, sock_path, hash);
     free(hash);
     if (ph_log_set_target(PH_LOG_TARGET_OFF, NULL, &err) < 0)
         die("log", err);
