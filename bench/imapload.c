@@ -321,6 +321,8 @@ static void figure_series(const char *prefix, struct stat_series *s)
 /* ---- options ---- */
 
 static const char *opt_host = "127.0.0.1", *opt_port = "143";
+/* idle-hold: where the appender connects; NULL means --host/--port. */
+static const char *opt_append_host, *opt_append_port;
 static const char *opt_user = "user%d", *opt_password = "";
 static bool opt_tls;
 static int opt_clients = 1, opt_users = 1;
@@ -392,6 +394,11 @@ static long ops_total;
 static struct stat_series lat_all = {"all", NULL, 0, 0};
 static struct sockaddr_storage server_addr;
 static socklen_t server_addrlen;
+/* idle-hold's appender (connection 0) may talk to another server, e.g.
+ * another node of the same store: append_conn is its index, or -1. */
+static struct sockaddr_storage append_addr;
+static socklen_t append_addrlen;
+static int append_conn = -1;
 
 static void conn_close(struct conn *c);
 static void conn_flush(struct conn *c);
@@ -407,8 +414,14 @@ static void epoll_set(struct conn *c, bool add)
 static void conn_open(struct conn *c)
 {
     c->gen++;
-    c->fd = socket(server_addr.ss_family,
-                   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const struct sockaddr_storage *sa = &server_addr;
+    socklen_t salen = server_addrlen;
+    if (c->id == append_conn) {
+        sa = &append_addr;
+        salen = append_addrlen;
+    }
+    c->fd =
+        socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
         die("socket: %s (raise ulimit -n for many clients)", strerror(errno));
     int one = 1;
@@ -420,7 +433,7 @@ static void conn_open(struct conn *c)
     c->exists = 0;
     c->phase = PH_CONNECTING;
     c->want_out = true;
-    if (connect(c->fd, (struct sockaddr *)&server_addr, server_addrlen) < 0 &&
+    if (connect(c->fd, (const struct sockaddr *)sa, salen) < 0 &&
         errno != EINPROGRESS)
         die("connect: %s", strerror(errno));
     epoll_set(c, true);
@@ -1049,7 +1062,9 @@ static void se_finish(double elapsed_ms)
 /* ---- scenario: idle-hold ---- */
 
 /* Connection 0 appends; 1..K idle on the same user's INBOX (all clients use
- * user number 1 here, so one APPEND must wake every one of them). */
+ * user number 1 here, so one APPEND must wake every one of them). With
+ * --append-host/--append-port the appender talks to another server than
+ * the idlers (another node of one store): then each wake-up crosses nodes. */
 static struct stat_series lat_wake = {"wake", NULL, 0, 0};
 static struct stat_series lat_wake_all = {"wake_all", NULL, 0, 0};
 static int n_woken, wake_round;
@@ -1175,6 +1190,7 @@ static void idle_drive(struct conn *c, bool ok)
 
 static void idle_untagged(struct conn *c, const char *line, size_t len)
 {
+    (void)len;
     if (c->id == 0)
         return;
     if (line[0] == '+') {
@@ -1381,6 +1397,11 @@ static void usage(void)
         "                             search: searches per client (100)\n"
         "  --seconds S                mixed: run time (20)\n"
         "  --wakeups N                idle-hold: appends to time (10)\n"
+        "  --append-host H --append-port P\n"
+        "                             idle-hold: the appending connection\n"
+        "                             talks to this server instead (another\n"
+        "                             node of the same store); each defaults\n"
+        "                             to --host / --port\n"
         "  --server-pid PID           idle-hold: read the server's memory\n"
         "  --timeout S                give up after S seconds (600)\n"
         "  --connect-burst N          connections awaiting their greeting at\n"
@@ -1414,20 +1435,23 @@ static void parse_args(int argc, char **argv)
         O_MAX,
         O_TIMEOUT,
         O_VERB,
-        O_BURST
+        O_BURST,
+        O_AHST,
+        O_APRT
     };
     static const struct option lo[] = {
-        {"host", 1, NULL, O_HOST},    {"port", 1, NULL, O_PORT},
-        {"user", 1, NULL, O_USER},    {"password", 1, NULL, O_PASS},
-        {"tls", 0, NULL, O_TLS},      {"clients", 1, NULL, O_CLIENTS},
-        {"users", 1, NULL, O_USERS},  {"scenario", 1, NULL, O_SCEN},
-        {"seed", 1, NULL, O_SEED},    {"messages", 1, NULL, O_MSGS},
-        {"ops", 1, NULL, O_OPS},      {"seconds", 1, NULL, O_SECS},
-        {"wakeups", 1, NULL, O_WAKE}, {"server-pid", 1, NULL, O_PID},
-        {"mailbox", 1, NULL, O_MBOX}, {"min-size", 1, NULL, O_MIN},
-        {"max-size", 1, NULL, O_MAX}, {"timeout", 1, NULL, O_TIMEOUT},
-        {"verbose", 0, NULL, O_VERB}, {"connect-burst", 1, NULL, O_BURST},
-        {"help", 0, NULL, 'h'},       {NULL, 0, NULL, 0}};
+        {"host", 1, NULL, O_HOST},        {"port", 1, NULL, O_PORT},
+        {"user", 1, NULL, O_USER},        {"password", 1, NULL, O_PASS},
+        {"tls", 0, NULL, O_TLS},          {"clients", 1, NULL, O_CLIENTS},
+        {"users", 1, NULL, O_USERS},      {"scenario", 1, NULL, O_SCEN},
+        {"seed", 1, NULL, O_SEED},        {"messages", 1, NULL, O_MSGS},
+        {"ops", 1, NULL, O_OPS},          {"seconds", 1, NULL, O_SECS},
+        {"wakeups", 1, NULL, O_WAKE},     {"server-pid", 1, NULL, O_PID},
+        {"mailbox", 1, NULL, O_MBOX},     {"min-size", 1, NULL, O_MIN},
+        {"max-size", 1, NULL, O_MAX},     {"timeout", 1, NULL, O_TIMEOUT},
+        {"verbose", 0, NULL, O_VERB},     {"connect-burst", 1, NULL, O_BURST},
+        {"append-host", 1, NULL, O_AHST}, {"append-port", 1, NULL, O_APRT},
+        {"help", 0, NULL, 'h'},           {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (o) {
@@ -1451,6 +1475,8 @@ static void parse_args(int argc, char **argv)
         case O_TIMEOUT: opt_timeout_s = atof(optarg); break;
         case O_VERB: opt_verbose = true; break;
         case O_BURST: opt_connect_burst = atoi(optarg); break;
+        case O_AHST: opt_append_host = optarg; break;
+        case O_APRT: opt_append_port = optarg; break;
         default: usage();
         }
     }
@@ -1462,6 +1488,9 @@ static void parse_args(int argc, char **argv)
             sc = &scenarios[i];
     if (sc == NULL)
         die("unknown scenario %s", opt_scenario);
+    if ((opt_append_host || opt_append_port) &&
+        strcmp(sc->name, "idle-hold") != 0)
+        die("--append-host/--append-port are for idle-hold only");
     /* The user format holds at most one %d, checked here because it is
      * handed to snprintf. */
     const char *pct = strchr(opt_user, '%');
@@ -1469,6 +1498,18 @@ static void parse_args(int argc, char **argv)
         die("--user: only one %%d is allowed");
     if (opt_min_size > opt_max_size || opt_min_size < 256)
         die("--min-size must be >= 256 and <= --max-size");
+}
+
+static void resolve(const char *host, const char *port,
+                    struct sockaddr_storage *addr_r, socklen_t *len_r)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+    int r = getaddrinfo(host, port, &hints, &ai);
+    if (r != 0)
+        die("%s:%s: %s", host, port, gai_strerror(r));
+    memcpy(addr_r, ai->ai_addr, ai->ai_addrlen);
+    *len_r = ai->ai_addrlen;
+    freeaddrinfo(ai);
 }
 
 int main(int argc, char **argv)
@@ -1487,13 +1528,14 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
-    int r = getaddrinfo(opt_host, opt_port, &hints, &ai);
-    if (r != 0)
-        die("%s:%s: %s", opt_host, opt_port, gai_strerror(r));
-    memcpy(&server_addr, ai->ai_addr, ai->ai_addrlen);
-    server_addrlen = ai->ai_addrlen;
-    freeaddrinfo(ai);
+    resolve(opt_host, opt_port, &server_addr, &server_addrlen);
+    if (idle) {
+        /* Connection 0 appends; by default to the idlers' server. */
+        append_conn = 0;
+        resolve(opt_append_host ? opt_append_host : opt_host,
+                opt_append_port ? opt_append_port : opt_port, &append_addr,
+                &append_addrlen);
+    }
 
     if (opt_tls) {
         gnutls_global_init();
