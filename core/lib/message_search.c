@@ -16,7 +16,7 @@ struct ph_message_matcher {
 
 /* Folded copy of s: Unicode case folding for valid UTF-8, ASCII folding
  * otherwise (8-bit text in an unknown charset). */
-static void fold(const char *s, size_t len, struct ph_buf *out)
+void ph_message_fold(const char *s, size_t len, struct ph_buf *out)
 {
     if (len == 0)
         return;
@@ -41,7 +41,7 @@ struct ph_message_matcher *ph_message_matcher_new(const char *key, size_t len)
 {
     struct ph_message_matcher *m = ph_calloc(1, sizeof(*m));
     struct ph_buf b = {0};
-    fold(key, len, &b);
+    ph_message_fold(key, len, &b);
     m->key_len = b.len;
     m->key = ph_buf_steal(&b);
     m->matched = m->key_len == 0;
@@ -53,7 +53,7 @@ bool ph_message_matcher_feed(struct ph_message_matcher *m, const char *text,
 {
     if (m->matched || len == 0)
         return m->matched;
-    fold(text, len, &m->carry);
+    ph_message_fold(text, len, &m->carry);
     if (m->carry.len >= m->key_len &&
         memmem(m->carry.data, m->carry.len, m->key, m->key_len) != NULL) {
         m->matched = true;
@@ -93,4 +93,65 @@ bool ph_message_text_contains(const char *text, size_t text_len,
     bool found = ph_message_matcher_feed(m, text, text_len);
     ph_message_matcher_free(&m);
     return found;
+}
+
+/* ---- The text SEARCH compares ------------------------------------------- */
+
+struct text_walk {
+    struct ph_message_decoder *dec;
+    ph_message_text_sink *sink;
+    void *sink_arg;
+    bool done; /* the sink has seen enough */
+};
+
+static void walk_decoded(void *context, const char *data, size_t len)
+{
+    struct text_walk *w = context;
+    if (!w->done && w->sink(w->sink_arg, data, len))
+        w->done = true;
+}
+
+static int walk_raw(void *arg, const void *data, size_t len)
+{
+    struct text_walk *w = arg;
+    if (!w->done)
+        ph_message_decoder_feed(w->dec, data, len);
+    return 0;
+}
+
+/* One range of the message through a decoder to the sink. */
+static int walk_range(struct text_walk *w, enum ph_message_encoding encoding,
+                      const char *charset, uint64_t offset, uint64_t size,
+                      ph_message_reader *read, void *read_arg)
+{
+    w->dec = ph_message_decoder_new(encoding, charset, walk_decoded, w);
+    int ret = read(read_arg, offset, size, walk_raw, w);
+    ph_message_decoder_finish(&w->dec);
+    return ret;
+}
+
+int ph_message_search_text(const struct ph_message_info *info, uint64_t size,
+                           bool header, ph_message_reader *read, void *read_arg,
+                           ph_message_text_sink *sink, void *sink_arg)
+{
+    struct text_walk w = {.sink = sink, .sink_arg = sink_arg};
+    if (info == NULL)
+        return walk_range(&w, PH_MESSAGE_ENCODING_8BIT, NULL, 0, size, read,
+                          read_arg);
+    if (header && info->header != NULL) {
+        struct ph_buf dec = {0};
+        ph_rfc2047_decode(info->header, info->header_size, &dec);
+        walk_decoded(&w, dec.data ? dec.data : "", dec.len);
+        ph_buf_free(&dec);
+    }
+    int ret = 0;
+    for (uint32_t i = 0; i < info->n_parts && !w.done && ret == 0; i++) {
+        const struct ph_message_part *p = &info->parts[i];
+        if (p->n_children > 0 || !(p->flags & PH_MESSAGE_PART_TEXT) ||
+            p->body_size == 0)
+            continue;
+        ret = walk_range(&w, p->encoding, p->charset, p->body_offset,
+                         p->body_size, read, read_arg);
+    }
+    return ret;
 }

@@ -32,71 +32,40 @@ static int header_cb(void *context, const char *name,
     return 0;
 }
 
-struct match_ctx {
-    struct ph_message_matcher *matcher;
-    struct ph_message_decoder *dec;
-    bool matched;
+static bool match_sink(void *arg, const char *data, size_t len)
+{
+    return ph_message_matcher_feed(arg, data, len);
+}
+
+struct read_ctx {
+    struct imap_session *s;
+    uint32_t uid;
 };
 
-static void decoded_cb(void *context, const char *data, size_t len)
+static int read_range(void *arg, uint64_t offset, uint64_t size,
+                      ph_message_data_cb *cb, void *cb_arg)
 {
-    struct match_ctx *mc = context;
-    if (!mc->matched && ph_message_matcher_feed(mc->matcher, data, len))
-        mc->matched = true;
+    struct read_ctx *r = arg;
+    const char *err;
+    return ph_mailbox_read(r->s->mb, r->uid, offset, size, cb, cb_arg, &err);
 }
 
-static int raw_cb(void *arg, const void *data, size_t len)
-{
-    struct match_ctx *mc = arg;
-    if (!mc->matched)
-        ph_message_decoder_feed(mc->dec, data, len);
-    return 0;
-}
-
-/* A message another session expunged while this one searched matches
- * nothing (its text is gone); 1 stops the reading, -1 is a failure. */
-static int read_result(int r)
-{
-    return r == PH_STORAGE_ERR_NOT_FOUND ? 1 : r < 0 ? -1 : 0;
-}
-
+/* TEXT and BODY read the message's text from storage. A message another
+ * session expunged while this one searched matches nothing (its text is
+ * gone), without a failure. */
 static int text_cb(void *context, bool whole, const char *key, size_t key_len,
                    bool *match_r)
 {
     struct eval_ctx *c = context;
-    struct match_ctx mc = {.matcher = ph_message_matcher_new(key, key_len)};
-    const char *err;
-    int ret = 0;
-    if (whole && c->info && c->info->header) {
-        struct ph_buf dec = {0};
-        ph_rfc2047_decode(c->info->header, c->info->header_size, &dec);
-        decoded_cb(&mc, dec.data ? dec.data : "", dec.len);
-        ph_buf_free(&dec);
-    }
-    if (c->info == NULL) {
-        mc.dec = ph_message_decoder_new(PH_MESSAGE_ENCODING_8BIT, NULL,
-                                        decoded_cb, &mc);
-        ret = read_result(ph_mailbox_read(c->s->mb, c->m->uid, 0, c->m->size,
-                                          raw_cb, &mc, &err));
-        ph_message_decoder_finish(&mc.dec);
-    }
-    for (uint32_t i = 0;
-         c->info && i < c->info->n_parts && !mc.matched && ret == 0; i++) {
-        const struct ph_message_part *p = &c->info->parts[i];
-        if (p->n_children > 0 || !(p->flags & PH_MESSAGE_PART_TEXT) ||
-            p->body_size == 0)
-            continue;
-        mc.dec =
-            ph_message_decoder_new(p->encoding, p->charset, decoded_cb, &mc);
-        ret = read_result(ph_mailbox_read(c->s->mb, c->m->uid, p->body_offset,
-                                          p->body_size, raw_cb, &mc, &err));
-        ph_message_decoder_finish(&mc.dec);
-    }
-    *match_r = mc.matched && ret == 0;
-    if (ret > 0)
-        ret = 0; /* gone: no match, no failure */
-    ph_message_matcher_free(&mc.matcher);
-    return ret;
+    struct ph_message_matcher *m = ph_message_matcher_new(key, key_len);
+    struct read_ctx r = {.s = c->s, .uid = c->m->uid};
+    int ret = ph_message_search_text(c->info, c->m->size, whole, read_range, &r,
+                                     match_sink, m);
+    *match_r = ret == 0 && ph_message_matcher_feed(m, "", 0);
+    ph_message_matcher_free(&m);
+    if (ret == PH_STORAGE_ERR_NOT_FOUND)
+        ret = 0;
+    return ret < 0 ? -1 : 0;
 }
 
 /* SENTBEFORE/SENTON/SENTSINCE are cheap keys but need the Date header,
@@ -139,8 +108,6 @@ static void seqsets_to_uids(const struct imap_session *s,
 static int search_pushdown(struct imap_session *s, struct ph_imap_search *prog,
                            struct ph_buf *res)
 {
-    if (ph_imap_search_cost(prog) == PH_IMAP_SEARCH_COST_BODY)
-        return 0;
     seqsets_to_uids(s, &prog->root);
     struct ph_uidset found = {0};
     const char *err;

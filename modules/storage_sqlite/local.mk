@@ -5,8 +5,9 @@ modules_storage_sqlite_la_SOURCES = \
 	modules/storage_sqlite/sqlite_mailbox.c \
 	modules/storage_sqlite/sqlite_message.c \
 	modules/storage_sqlite/sqlite_search.c \
+	modules/storage_sqlite/sqlite_index.c \
 	modules/storage_sqlite/sqlite_watch.c \
 	modules/storage_sqlite/sqlite_private.h
 modules_storage_sqlite_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 modules_storage_sqlite_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
-modules_storage_sqlite_la_LIBADD = core/lib/libposthorn.la $(SQLITE_LIBS)
+modules_storage_sqlite_la_LIBADD = core/lib/libposthorn.la $(SQLITE_LIBS) $(UNISTRING_LIBS)

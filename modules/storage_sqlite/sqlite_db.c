@@ -9,6 +9,7 @@
 
 #include <posthorn/log.h>
 #include <posthorn/message.h>
+#include <unistr.h>
 
 #include "sqlite_private.h"
 
@@ -17,6 +18,7 @@
 #define SQ_MAX_CONNS 8
 
 static int fill_body_values(sqlite3 *db, char **msg_r);
+static int fill_body_text(sqlite3 *db, char **msg_r);
 
 /* Each entry upgrades the schema from version i to i + 1: its SQL, then
  * its fill function, if any, for what SQL alone cannot compute. The
@@ -152,6 +154,44 @@ static const struct {
                "  PRIMARY KEY (body_id, field, n)) WITHOUT ROWID;",
         .fill = fill_body_values,
     },
+    /* 4: SEARCH TEXT and BODY (sq_body_text_make): the folded text of
+     * each body, and a trigram index over it that gives the bodies that
+     * hold every trigram of a key, which ph_contains then confirms.
+     * detail=none keeps the index near a tenth of the text (no
+     * positions: a set of trigrams, not a phrase, is asked for; no
+     * column sizes either). A text enters the index when the indexer
+     * (sqlite_index.c) sets indexed from pending (-1) to 1; text that is
+     * not valid UTF-8 stays at 0; both others are always candidates.
+     * The triggers keep the index in step with the table, bodies'
+     * cascade included; its content is the view of the indexed rows
+     * (what an FTS5 'rebuild' would read). */
+    {
+        .sql = "CREATE TABLE body_text ("
+               "  body_id INTEGER PRIMARY KEY REFERENCES bodies(id) ON DELETE "
+               "CASCADE,"
+               "  header_len INTEGER NOT NULL,"
+               "  text_len INTEGER NOT NULL,"
+               "  indexed INTEGER NOT NULL,"
+               "  text TEXT);"
+               "CREATE INDEX body_text_unindexed ON body_text (body_id)"
+               "  WHERE indexed != 1;"
+               "CREATE VIEW body_text_indexed AS SELECT body_id, text "
+               "FROM body_text WHERE indexed = 1;"
+               "CREATE VIRTUAL TABLE body_fts USING fts5(text, "
+               "content='body_text_indexed', content_rowid='body_id', "
+               "tokenize='trigram', detail='none', columnsize=0);"
+               "CREATE TRIGGER body_text_index AFTER UPDATE OF indexed ON "
+               "body_text WHEN OLD.indexed != 1 AND NEW.indexed = 1 BEGIN"
+               "  INSERT INTO body_fts (rowid, text) VALUES (NEW.body_id, "
+               "NEW.text);"
+               "END;"
+               "CREATE TRIGGER body_text_delete AFTER DELETE ON body_text"
+               "  WHEN OLD.indexed = 1 BEGIN"
+               "  INSERT INTO body_fts (body_fts, rowid, text) VALUES "
+               "('delete', OLD.body_id, OLD.text);"
+               "END;",
+        .fill = fill_body_text,
+    },
 };
 
 #define MBOX_COLUMNS                                                           \
@@ -257,6 +297,17 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
         "FROM messages m LEFT JOIN fetch_values f ON f.body_id = m.body_id "
         "WHERE m.mailbox_id = ?1 AND m.uid >= ?2 AND m.uid <= ?3 "
         "ORDER BY m.uid LIMIT ?4",
+    [SQ_TEXT_INSERT] = "INSERT INTO body_text (body_id, header_len, "
+                       "text_len, indexed, text) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [SQ_TEXT_PENDING] = "SELECT body_id, text_len FROM body_text INDEXED BY "
+                        "body_text_unindexed WHERE indexed != 1 AND "
+                        "indexed < 0 LIMIT ?1",
+    [SQ_TEXT_INDEX] = "UPDATE body_text SET indexed = 1 WHERE body_id = ?1 "
+                      "AND indexed < 0",
+    [SQ_TEXT_UNKEPT] = "SELECT 1 FROM body_text t INDEXED BY "
+                       "body_text_unindexed JOIN messages m ON m.body_id = "
+                       "t.body_id WHERE t.indexed != 1 AND t.text IS NULL "
+                       "AND m.mailbox_id = ?1 LIMIT 1",
     [SQ_TOMB_SINCE] = "SELECT uid FROM tombstones INDEXED BY "
                       "tombstones_modseq WHERE mailbox_id = ?1 "
                       "AND modseq > ?2 AND modseq <= ?3",
@@ -493,6 +544,12 @@ int sq_write_begin_light(struct sq_ctx *ctx, struct sq_conn *c,
     return write_begin(ctx, c, ctx->conf->sync == SQ_SYNC_FULL, error_r);
 }
 
+int sq_write_begin_unsynced(struct sq_ctx *ctx, struct sq_conn *c,
+                            const char **error_r)
+{
+    return write_begin(ctx, c, false, error_r);
+}
+
 int sq_write_commit(struct sq_ctx *ctx, struct sq_conn *c, const char **error_r)
 {
     int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
@@ -666,6 +723,135 @@ static int fill_body_values(sqlite3 *db, char **msg_r)
     return rc;
 }
 
+/* ---- Body text ---------------------------------------------------------- */
+
+struct text_fill {
+    struct sq_body_text *t;
+    bool over;
+};
+
+static bool text_sink(void *arg, const char *data, size_t len)
+{
+    struct text_fill *f = arg;
+    /* Folding may lengthen text a little (ß is ss): bounded after. */
+    if (f->t->text.len + len > SQ_TEXT_MAX) {
+        f->over = true;
+        return true;
+    }
+    ph_message_fold(data, len, &f->t->text);
+    return false;
+}
+
+int sq_body_text_make(const void *info, size_t info_size, uint64_t size,
+                      ph_message_reader *read, void *read_arg,
+                      struct sq_body_text *t_r)
+{
+    struct ph_message_info *mi = NULL;
+    const char *err;
+    struct text_fill f = {.t = t_r};
+    *t_r = (struct sq_body_text){0};
+    if (info != NULL &&
+        ph_message_info_deserialize(info, info_size, &mi, &err) < 0)
+        mi = NULL;
+    /* The header as ph_message_search_text() gives it for TEXT, in one
+     * piece, so that header_len marks where BODY begins. */
+    if (mi != NULL && mi->header != NULL) {
+        struct ph_buf dec = {0};
+        ph_rfc2047_decode(mi->header, mi->header_size, &dec);
+        text_sink(&f, dec.data ? dec.data : "", dec.len);
+        ph_buf_free(&dec);
+    }
+    t_r->header_len = t_r->text.len;
+    int ret = 0;
+    if (!f.over)
+        ret = ph_message_search_text(mi, size, false, read, read_arg, text_sink,
+                                     &f);
+    ph_message_info_free(&mi);
+    t_r->kept = !f.over && t_r->text.len <= SQ_TEXT_MAX;
+    if (!t_r->kept)
+        ph_buf_free(&t_r->text);
+    t_r->indexable = t_r->kept && u8_check((const uint8_t *)t_r->text.data,
+                                           t_r->text.len) == NULL;
+    return ret;
+}
+
+int sq_body_text_insert(sqlite3_stmt *st, int64_t body_id,
+                        const struct sq_body_text *t)
+{
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, body_id);
+    sqlite3_bind_int64(st, 2, (int64_t)t->header_len);
+    sqlite3_bind_int64(st, 3, (int64_t)t->text.len);
+    sqlite3_bind_int(
+        st, 4, t->indexable ? SQ_TEXT_STATE_PENDING : SQ_TEXT_STATE_NEVER);
+    if (t->kept)
+        sqlite3_bind_text(st, 5, t->text.data ? t->text.data : "",
+                          (int)t->text.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 5);
+    int rc = sq_step_done(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+/* Reads a body's bytes through an open blob (migration 4). */
+static int blob_reader(void *arg, uint64_t offset, uint64_t size,
+                       ph_message_data_cb *cb, void *cb_arg)
+{
+    sqlite3_blob *blob = arg;
+    char buf[16384];
+    while (size > 0) {
+        int n = size < sizeof(buf) ? (int)size : (int)sizeof(buf);
+        if (offset + (uint64_t)n > (uint64_t)sqlite3_blob_bytes(blob) ||
+            sqlite3_blob_read(blob, buf, n, (int)offset) != SQLITE_OK)
+            return -1;
+        int r = cb(cb_arg, buf, (size_t)n);
+        if (r != 0)
+            return r;
+        offset += (uint64_t)n;
+        size -= (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Migration 4: the text of the bodies stored before it. A body whose
+ * bytes do not read back gets no text kept (SEARCH then reads it, and
+ * reports it). */
+static int fill_body_text(sqlite3 *db, char **msg_r)
+{
+    sqlite3_stmt *sel = NULL, *ins = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT id, size, info FROM bodies", -1,
+                                &sel, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, stmt_sql[SQ_TEXT_INSERT], -1, &ins, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(sel, 0);
+        sqlite3_blob *blob = NULL;
+        struct sq_body_text t = {0};
+        rc = sqlite3_blob_open(db, "main", "bodies", "data", id, 0, &blob);
+        if (rc == SQLITE_OK &&
+            sq_body_text_make(sqlite3_column_blob(sel, 2),
+                              (size_t)sqlite3_column_bytes(sel, 2),
+                              (uint64_t)sqlite3_column_int64(sel, 1),
+                              blob_reader, blob, &t) != 0) {
+            ph_buf_free(&t.text);
+            t = (struct sq_body_text){0};
+        }
+        sqlite3_blob_close(blob);
+        if (rc == SQLITE_OK)
+            rc = sq_body_text_insert(ins, id, &t);
+        ph_buf_free(&t.text);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    if (rc != SQLITE_OK)
+        *msg_r = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+    sqlite3_finalize(sel);
+    sqlite3_finalize(ins);
+    return rc;
+}
+
 /* ---- Schema ------------------------------------------------------------- */
 
 static int pragma_int(sqlite3 *db, const char *sql, int64_t *v_r)
@@ -767,5 +953,7 @@ void sq_ctx_init(struct sq_ctx *ctx)
     pthread_mutex_init(&ctx->pool_lock, NULL);
     pthread_cond_init(&ctx->pool_cond, NULL);
     pthread_mutex_init(&ctx->write_lock, NULL);
+    pthread_mutex_init(&ctx->index_lock, NULL);
+    pthread_cond_init(&ctx->index_cond, NULL);
     ctx->max_conns = SQ_MAX_CONNS;
 }

@@ -975,6 +975,29 @@ static int blob_fill(struct sq_append *app, struct sq_conn *c, int64_t body_id,
     return ret;
 }
 
+/* Reads the waiting bytes for sq_body_text_make(). */
+static int append_reader(void *arg, uint64_t offset, uint64_t size,
+                         ph_message_data_cb *cb, void *cb_arg)
+{
+    struct sq_append *app = arg;
+    if (offset > app->written || size > app->written - offset)
+        return -1;
+    if (app->fd < 0)
+        return cb(cb_arg, app->mem.data + offset, (size_t)size);
+    char buf[16384];
+    while (size > 0) {
+        size_t n = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+        if (pread(app->fd, buf, n, (off_t)offset) != (ssize_t)n)
+            return -1;
+        int r = cb(cb_arg, buf, n);
+        if (r != 0)
+            return r;
+        offset += n;
+        size -= n;
+    }
+    return 0;
+}
+
 int sq_append_finish(void *handle, const struct ph_append_meta *meta,
                      uint32_t *uid_r, uint32_t *uidvalidity_r,
                      const char **error_r)
@@ -984,10 +1007,20 @@ int sq_append_finish(void *handle, const struct ph_append_meta *meta,
     struct sq_conn *c = NULL;
     struct sq_mbox row = {0};
     char *keywords = NULL;
+    struct sq_body_text text = {0};
 
     int ret = ph_flags_check(meta->flags, error_r);
     if (ret < 0)
         goto out;
+    /* The text for SEARCH is decoded and folded before the write lock is
+     * taken: other writers do not wait for it. */
+    if (sq_body_text_make(meta->info, meta->info_size, app->written,
+                          append_reader, app, &text) != 0) {
+        ph_log_error("%s event=tempfile_failed reason=\"short read\"", SQ_MOD);
+        *error_r = "Cannot store the message for now";
+        ret = PH_STORAGE_ERR_TEMP;
+        goto out;
+    }
     struct ph_strlist kw = {0};
     for (size_t i = 0; i < meta->flags->keywords.n; i++)
         if (!ph_keywords_has(&kw, meta->flags->keywords.v[i]))
@@ -1029,6 +1062,11 @@ int sq_append_finish(void *handle, const struct ph_append_meta *meta,
         if (rc != SQLITE_DONE)
             ret = sq_fail(ctx, c, rc, "append", error_r);
     }
+    if (ret == 0) {
+        rc = sq_body_text_insert(sq_stmt(c, SQ_TEXT_INSERT), body_id, &text);
+        if (rc != SQLITE_DONE)
+            ret = sq_fail(ctx, c, rc, "append", error_r);
+    }
     if (ret == 0)
         ret = blob_fill(app, c, body_id, error_r);
     if (ret == 0) {
@@ -1061,6 +1099,8 @@ int sq_append_finish(void *handle, const struct ph_append_meta *meta,
         sq_write_rollback(ctx, c);
     if (ret == 0) {
         sq_notify(ctx, app->mailbox_id);
+        if (text.indexable)
+            sq_indexer_kick(ctx);
         *uid_r = row.uidnext;
         *uidvalidity_r = row.uidvalidity;
         sq_debug(ctx,
@@ -1070,6 +1110,7 @@ int sq_append_finish(void *handle, const struct ph_append_meta *meta,
 out:
     sq_conn_put(ctx, &c);
     free(keywords);
+    ph_buf_free(&text.text);
     append_free(app);
     return ret;
 }

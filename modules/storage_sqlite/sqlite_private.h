@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+#include <posthorn/message.h>
 #include <posthorn/normalize.h>
 #include <posthorn/storage-impl.h>
 
@@ -19,7 +20,7 @@ struct sq_conf {
     struct ph_instance *delivery_map;
     int delivery_normalize;
     bool debug;
-    int sync; /* enum sq_sync */
+    int sync;            /* enum sq_sync */
     uint64_t cache_size; /* page cache of each pooled connection, bytes */
 };
 
@@ -74,6 +75,10 @@ enum sq_stmt {
     SQ_HDR_INSERT,
     SQ_FETCH_VALUES_INSERT,
     SQ_MSG_RANGE_FETCH,
+    SQ_TEXT_INSERT,
+    SQ_TEXT_UNKEPT,
+    SQ_TEXT_PENDING,
+    SQ_TEXT_INDEX,
     SQ_STMT_COUNT
 };
 
@@ -117,6 +122,12 @@ struct sq_ctx {
     int send_fd, recv_fd, stop_pipe[2];
     pthread_t recv_thread;
     bool recv_running, recv_failed;
+
+    /* The text indexer (sqlite_index.c). */
+    pthread_mutex_t index_lock;
+    pthread_cond_t index_cond;
+    pthread_t index_thread;
+    bool index_running, index_stop, index_kick;
 };
 
 struct sq_account {
@@ -169,6 +180,10 @@ int sq_write_begin(struct sq_ctx *ctx, struct sq_conn *c,
  * keeps the database whole; a power cut may undo it, never half of it). */
 int sq_write_begin_light(struct sq_ctx *ctx, struct sq_conn *c,
                          const char **error_r) PH_WUR;
+/* A write that needs no sync of its own: what a power cut takes of it is
+ * done again (the text indexer's batches). */
+int sq_write_begin_unsynced(struct sq_ctx *ctx, struct sq_conn *c,
+                            const char **error_r) PH_WUR;
 int sq_write_commit(struct sq_ctx *ctx, struct sq_conn *c,
                     const char **error_r) PH_WUR;
 void sq_write_rollback(struct sq_ctx *ctx, struct sq_conn *c);
@@ -196,7 +211,40 @@ extern const char *const sq_header_fields[SQ_HEADER_FIELDS];
  * SQLITE_DONE or an error. */
 int sq_body_values_insert(sqlite3_stmt *hdr, sqlite3_stmt *fetch,
                           int64_t body_id, const void *info, size_t info_size);
-/* SQL function ph_contains(text, key): ph_message_text_contains. */
+/* What table body_text keeps of a body for SEARCH TEXT and BODY: the
+ * folded text (ph_message_fold) that ph_message_search_text() streams,
+ * header first (header_len bytes of it). indexable: valid UTF-8, so it
+ * may go into the trigram index body_fts; kept false: longer than
+ * SQ_TEXT_MAX, not stored (text NULL), SEARCH reads the message.
+ * Column indexed: 1 once in body_fts, -1 pending until the indexer has
+ * put it there, 0 for text that never goes there. */
+#define SQ_TEXT_MAX (16u * 1024 * 1024)
+#define SQ_TEXT_STATE_NEVER 0
+#define SQ_TEXT_STATE_INDEXED 1
+#define SQ_TEXT_STATE_PENDING (-1)
+struct sq_body_text {
+    struct ph_buf text;
+    size_t header_len;
+    bool indexable, kept;
+};
+/* Builds it from a body's serialized info (NULL or unreadable: the whole
+ * message) and a reader of the body's bytes; read's error, or 0. */
+int sq_body_text_make(const void *info, size_t info_size, uint64_t size,
+                      ph_message_reader *read, void *read_arg,
+                      struct sq_body_text *t_r);
+/* Inserts it with SQ_TEXT_INSERT, pending for the indexer when
+ * indexable; SQLITE_DONE or an error. */
+int sq_body_text_insert(sqlite3_stmt *st, int64_t body_id,
+                        const struct sq_body_text *t);
+/* The indexer: a thread that moves pending texts into body_fts in
+ * batches, after APPENDs (kicked) and at start (a migration or another
+ * process may have left some). Until then a pending text is searched
+ * without the index, so answers never wait for it. */
+int sq_indexer_start(struct sq_ctx *ctx, char **error_r);
+void sq_indexer_stop(struct sq_ctx *ctx);
+void sq_indexer_kick(struct sq_ctx *ctx);
+/* SQL functions ph_contains(text, key[, start]): ph_message_text_contains
+ * over text from byte start on. */
 int sq_functions_register(sqlite3 *db);
 
 /* Errors: static texts, or per-thread ones from sq_errorf. */

@@ -35,6 +35,18 @@
  *               ph_message_text_contains), so the answer is exact. One
  *               primary-key probe per message of the mailbox.
  *
+ *   TEXT, BODY  EXISTS the body's row of body_text whose folded text
+ *               (from header_len on for BODY) ph_contains the string:
+ *               the text is what the endpoint would compare, so the
+ *               answer is exact. A string of 3 or more characters first
+ *               asks the trigram index: the body must be among those
+ *               holding each of its trigrams (FTS5 folds both sides the
+ *               same way, so this never drops a match) or among those not
+ *               indexed (yet, or ever); ph_contains confirms the
+ *               candidates only. When a
+ *               body of the mailbox has no text kept (over SQ_TEXT_MAX),
+ *               programs with TEXT/BODY are UNSUPPORTED.
+ *
  * Planning: a top-level UID set (or RECENT) also bounds the scan of the
  * primary key to [its lowest, its highest UID]; a top-level UNSEEN,
  * FLAGGED or DELETED picks its partial index (without statistics the
@@ -46,6 +58,7 @@
 #include <posthorn/imap-search.h>
 #include <posthorn/log.h>
 #include <posthorn/message.h>
+#include <unistr.h>
 
 #include "sqlite_private.h"
 
@@ -97,6 +110,7 @@ struct query {
     struct param *v;
     size_t n, cap;
     unsigned terms;
+    bool text; /* a TEXT or BODY key is in it */
 };
 
 static void query_clear(struct query *q)
@@ -122,6 +136,15 @@ static void put_ints(struct query *q, const char *sql, size_t n,
     ph_buf_puts(&q->sql, sql);
     for (size_t i = 0; i < n; i++)
         param_add(q)->i = values[i];
+}
+
+/* Binds s (malloc'ed, len bytes, NUL allowed) to the next '?'. */
+static void put_string(struct query *q, char *s, size_t len)
+{
+    struct param *p = param_add(q);
+    p->text = true;
+    p->s = s;
+    p->len = len;
 }
 
 static int flag_index(uint32_t flag)
@@ -178,10 +201,8 @@ static int put_keyword(struct query *q, const char *kw)
     ph_buf_putc(&b, ' ');
     ph_buf_puts(&q->sql, "(keywords IS NOT NULL AND "
                          "instr(' ' || lower(keywords) || ' ', ?) > 0)");
-    struct param *p = param_add(q);
-    p->text = true;
-    p->len = b.len;
-    p->s = ph_buf_steal(&b);
+    size_t len = b.len;
+    put_string(q, ph_buf_steal(&b), len);
     return 0;
 }
 
@@ -202,11 +223,75 @@ static int put_header(struct query *q, const struct ph_imap_search_key *k)
              1, (const int64_t[]){field});
     if (k->len > 0) {
         ph_buf_puts(&q->sql, " AND ph_contains(h.value, ?)");
-        struct param *p = param_add(q);
-        p->text = true;
-        p->s = ph_strndup(k->str, k->len);
-        p->len = k->len;
+        put_string(q, ph_strndup(k->str, k->len), k->len);
     }
+    ph_buf_puts(&q->sql, "))");
+    return 0;
+}
+
+/* At most this many trigrams of a string are asked for: any subset gives
+ * candidates that include every match. */
+#define MAX_TRIGRAMS 24
+
+/* The trigram query for a folded key: "abc" AND "bcd" ..., each term one
+ * trigram, quoted (a '"' doubled), spread over the key; NULL when the key
+ * has fewer than 3 characters, a NUL, or is not UTF-8. */
+static char *trigram_query(const char *key, size_t len)
+{
+    if (memchr(key, '\0', len) != NULL ||
+        u8_check((const uint8_t *)key, len) != NULL)
+        return NULL;
+    size_t *starts = ph_calloc(len + 1, sizeof(*starts));
+    size_t nchars = 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)key[i] & 0xc0) != 0x80)
+            starts[nchars++] = i;
+    starts[nchars] = len;
+    if (nchars < 3) {
+        free(starts);
+        return NULL;
+    }
+    size_t ntri = nchars - 2, want = ntri < MAX_TRIGRAMS ? ntri : MAX_TRIGRAMS;
+    struct ph_buf b = {0};
+    for (size_t j = 0; j < want; j++) {
+        size_t t = want == 1 ? 0 : j * (ntri - 1) / (want - 1);
+        if (j > 0)
+            ph_buf_puts(&b, " AND ");
+        ph_buf_putc(&b, '"');
+        for (size_t i = starts[t]; i < starts[t + 3]; i++) {
+            if (key[i] == '"')
+                ph_buf_putc(&b, '"');
+            ph_buf_putc(&b, key[i]);
+        }
+        ph_buf_putc(&b, '"');
+    }
+    free(starts);
+    return ph_buf_steal(&b);
+}
+
+/* TEXT (whole) and BODY. */
+static int put_text(struct query *q, const struct ph_imap_search_key *k,
+                    bool whole)
+{
+    q->text = true;
+    if (k->len == 0) { /* the empty string is in every text */
+        ph_buf_puts(&q->sql, SQL_TRUE);
+        return 0;
+    }
+    struct ph_buf folded = {0};
+    ph_message_fold(k->str, k->len, &folded);
+    char *tri = trigram_query(folded.data, folded.len);
+    ph_buf_free(&folded);
+    ph_buf_puts(&q->sql, "(EXISTS (SELECT 1 FROM body_text t WHERE "
+                         "t.body_id = messages.body_id AND ");
+    if (tri != NULL) {
+        ph_buf_puts(&q->sql, "(t.indexed != 1 OR t.body_id IN (SELECT rowid "
+                             "FROM body_fts WHERE body_fts MATCH ?)) AND ");
+        put_string(q, tri, strlen(tri));
+    }
+    ph_buf_puts(&q->sql, whole ? "ph_contains(t.text, ?)"
+                               : "ph_contains(t.text, ?, t.header_len)");
+    put_string(q, ph_strndup(k->str, k->len), k->len);
     ph_buf_puts(&q->sql, "))");
     return 0;
 }
@@ -315,9 +400,9 @@ static int put_key(struct query *q, const struct ph_imap_search_key *k,
     case PH_IMAP_SEARCH_SEQSET:     /* the session's numbering */
     case PH_IMAP_SEARCH_SENTBEFORE: /* the Date header: not stored */
     case PH_IMAP_SEARCH_SENTON:
-    case PH_IMAP_SEARCH_SENTSINCE:
-    case PH_IMAP_SEARCH_BODY: /* text: no index yet */
-    case PH_IMAP_SEARCH_TEXT: return -1;
+    case PH_IMAP_SEARCH_SENTSINCE: return -1;
+    case PH_IMAP_SEARCH_BODY: return put_text(q, k, false);
+    case PH_IMAP_SEARCH_TEXT: return put_text(q, k, true);
     }
     return -1;
 }
@@ -433,6 +518,23 @@ static int query_run(struct sq_ctx *ctx, struct sq_conn *c,
     return ret;
 }
 
+/* Does a body of the mailbox have no text kept (longer than
+ * SQ_TEXT_MAX)? Then TEXT and BODY need the messages themselves. The
+ * partial index holds the few bodies that are not in the trigram index. */
+static int text_unkept(struct sq_ctx *ctx, struct sq_conn *c,
+                       const struct sq_mailbox *mb, bool *unkept_r,
+                       const char **error_r)
+{
+    sqlite3_stmt *st = sq_stmt(c, SQ_TEXT_UNKEPT);
+    sqlite3_bind_int64(st, 1, mb->id);
+    int rc = sqlite3_step(st);
+    *unkept_r = rc == SQLITE_ROW;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE
+               ? 0
+               : sq_fail(ctx, c, rc, "search", error_r);
+}
+
 int sq_search(struct ph_mailbox *pub, const struct ph_imap_search_key *key,
               struct ph_uidset *result_r, const char **error_r)
 {
@@ -449,7 +551,14 @@ int sq_search(struct ph_mailbox *pub, const struct ph_imap_search_key *key,
     }
     int ret = sq_conn_get(ctx, &c, error_r);
     if (ret == 0 && (ret = sq_read_begin(ctx, c, error_r)) == 0) {
+        bool unkept = false;
         ret = sq_mb_row(mb, c, &row, error_r);
+        if (ret == 0 && q.text)
+            ret = text_unkept(ctx, c, mb, &unkept, error_r);
+        if (ret == 0 && unkept) {
+            *error_r = "This search needs the messages themselves";
+            ret = PH_STORAGE_ERR_UNSUPPORTED;
+        }
         if (ret == 0)
             ret = query_run(ctx, c, &q, result_r, error_r);
         sq_read_end(c);
@@ -470,9 +579,18 @@ static void matcher_destroy(void *p)
 
 static void contains_fn(sqlite3_context *cx, int argc, sqlite3_value **argv)
 {
-    (void)argc;
     const char *text = (const char *)sqlite3_value_text(argv[0]);
     size_t text_len = (size_t)sqlite3_value_bytes(argv[0]);
+    /* ph_contains(text, key, start): from byte start on (BODY skips the
+     * header's bytes of body_text). */
+    if (argc == 3 && text != NULL) {
+        sqlite3_int64 start = sqlite3_value_int64(argv[2]);
+        start = start < 0 ? 0 : start;
+        if ((uint64_t)start > text_len)
+            start = (sqlite3_int64)text_len;
+        text += start;
+        text_len -= (size_t)start;
+    }
     struct ph_message_matcher *m = sqlite3_get_auxdata(cx, 1);
     if (m == NULL) {
         const char *key = (const char *)sqlite3_value_text(argv[1]);
@@ -495,8 +613,11 @@ static void contains_fn(sqlite3_context *cx, int argc, sqlite3_value **argv)
 
 int sq_functions_register(sqlite3 *db)
 {
-    return sqlite3_create_function_v2(db, "ph_contains", 2,
-                                      SQLITE_UTF8 | SQLITE_DETERMINISTIC |
-                                          SQLITE_INNOCUOUS,
-                                      NULL, contains_fn, NULL, NULL, NULL);
+    int rc = SQLITE_OK;
+    for (int nargs = 2; nargs <= 3 && rc == SQLITE_OK; nargs++)
+        rc = sqlite3_create_function_v2(db, "ph_contains", nargs,
+                                        SQLITE_UTF8 | SQLITE_DETERMINISTIC |
+                                            SQLITE_INNOCUOUS,
+                                        NULL, contains_fn, NULL, NULL, NULL);
+    return rc;
 }

@@ -40,13 +40,15 @@
  * recent. STATUS RECENT counts the messages nobody has claimed yet.
  *
  * SEARCH: a program of flags, keywords, UIDs, sizes, internal dates,
- * modseqs, \Recent and FROM/TO/CC/BCC/SUBJECT (decoded header values
- * kept per body at APPEND) becomes one SQL query; other headers and
- * bodies are left to the endpoint (UNSUPPORTED).
+ * modseqs, \Recent, FROM/TO/CC/BCC/SUBJECT (decoded header values kept
+ * per body at APPEND) and TEXT/BODY (the folded text kept per body, with
+ * a trigram index) becomes one SQL query; other headers and the Date
+ * header are left to the endpoint (UNSUPPORTED).
  *
  * The files: sqlite_db.c (connections, schema, errors), sqlite_mailbox.c
  * (accounts, mailboxes), sqlite_message.c (messages, appends),
- * sqlite_search.c (SEARCH), sqlite_watch.c (waking sessions). */
+ * sqlite_search.c (SEARCH), sqlite_watch.c (waking sessions),
+ * sqlite_index.c (the text indexer). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -120,11 +122,14 @@ static int db_file_create(const char *path, char **error_r)
 static void sqlite_destroy(void *ctx_p)
 {
     struct sq_ctx *ctx = ctx_p;
+    sq_indexer_stop(ctx);
     sq_watch_deinit(ctx);
     sq_pool_close(ctx);
     pthread_mutex_destroy(&ctx->pool_lock);
     pthread_cond_destroy(&ctx->pool_cond);
     pthread_mutex_destroy(&ctx->write_lock);
+    pthread_mutex_destroy(&ctx->index_lock);
+    pthread_cond_destroy(&ctx->index_cond);
     free(ctx->path);
     free(ctx);
 }
@@ -149,7 +154,8 @@ static int sqlite_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
     ph_assert(ctx->normalize != NULL);
     sq_ctx_init(ctx);
     if (db_file_create(ctx->path, error_r) < 0 ||
-        sq_watch_init(ctx, error_r) < 0 || sq_schema_init(ctx, error_r) < 0) {
+        sq_watch_init(ctx, error_r) < 0 || sq_schema_init(ctx, error_r) < 0 ||
+        sq_indexer_start(ctx, error_r) < 0) {
         sqlite_destroy(ctx);
         return -1;
     }

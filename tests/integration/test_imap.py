@@ -86,6 +86,7 @@ class Raw:
 
 class ImapTest(phtest.TempDirTest):
     extra = ""
+    storage_extra = ""
     users = ("bob",)
 
     def setUp(self):
@@ -95,7 +96,7 @@ class ImapTest(phtest.TempDirTest):
         entries = "\n        ".join("entry %s %s" % (u, password_hash()) for u in self.users)
         self.conf = self.write("posthorn.conf", """
 state_dir %(d)s/state
-storage.sqlite local_mailboxes { }
+storage.sqlite local_mailboxes { %(storage_extra)s }
 imap tcp://127.0.0.1:%(port)d unix://%(sock)s {
     auth pass_table static {
         %(entries)s
@@ -106,7 +107,7 @@ imap tcp://127.0.0.1:%(port)d unix://%(sock)s {
     %(extra)s
 }
 """ % {"d": self.dir, "port": self.port, "sock": self.sock_path, "entries": entries,
-       "extra": self.extra})
+       "extra": self.extra, "storage_extra": self.storage_extra})
         os.makedirs(os.path.join(self.dir, "state"), exist_ok=True)
         self.server = self.start(self.conf)
 
@@ -961,6 +962,25 @@ class FetchSearchTest(ImapTest):
         c.select("INBOX")
         typ, data = c.fetch("3", "(BODY.PEEK[])")
         self.assertEqual(data[0][1], big)
+
+
+class SearchTextIndexTest(FetchSearchTest):
+    """SEARCH TEXT and BODY (RFC 3501 6.4.4) through the binary are answered
+    by storage.sqlite from its text index: its debug lines show the query
+    that asked the trigram index (body_fts), or for a key under 3
+    characters the text alone; the inherited tests run again here with the
+    same answers."""
+    storage_extra = "debug yes"
+
+    def test_text_keys_answered_by_storage(self):
+        r = self.r
+        self.assertEqual(r.cmd("a", "SEARCH TEXT BOB"), b"* SEARCH 1 2\r\na OK SEARCH completed\r\n")
+        self.server.wait_log("matches=2 sql=")
+        self.assertIn("body_fts MATCH", self.server.log_text())
+        self.assertEqual(r.cmd("b", "SEARCH NOT BODY \"the body\""), b"* SEARCH 2\r\nb OK SEARCH completed\r\n")
+        self.server.wait_log("matches=1 sql=")
+        self.assertEqual(r.cmd("c", "UID SEARCH BODY is"), b"* SEARCH 1\r\nc OK SEARCH completed\r\n")
+        self.assertEqual(r.cmd("d", "SEARCH BODY alice"), b"* SEARCH\r\nd OK SEARCH completed\r\n")
 
 
 class LimitsTest(ImapTest):

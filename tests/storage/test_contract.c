@@ -2179,8 +2179,6 @@ test_search_of_other_headers_text_or_sequence_numbers_is_unsupported(
     struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
     assert_search_unsupported(mb, "NOT HEADER Message-ID x", false);
     assert_search_unsupported(mb, "OR SEEN HEADER X-Mailer hello", false);
-    assert_search_unsupported(mb, "UNSEEN BODY there", false);
-    assert_search_unsupported(mb, "TEXT there", false);
     assert_search_unsupported(mb, "SENTON 26-Nov-2026", false);
     /* Sequence numbers are the session's: the caller converts them. */
     assert_search_unsupported(mb, "1:2", true);
@@ -2189,16 +2187,47 @@ test_search_of_other_headers_text_or_sequence_numbers_is_unsupported(
     ph_account_release(&acct);
 }
 
-/* Header keys, evaluated as the endpoint does: values from the stored
- * structure (ph_message_header_values), compared by the SEARCH rules. */
+/* Header and text keys, evaluated as the endpoint does: header values from
+ * the stored structure (ph_message_header_values), text as
+ * ph_message_search_text() streams it from ph_mailbox_read(), compared by
+ * the SEARCH rules. */
 struct header_eval {
     const struct ph_imap_search *prog;
     struct ph_uidset *out;
     uint32_t seq;
+    struct ph_mailbox *mb;
+    const struct ph_message_meta *m;
     struct ph_message_info *info;
     struct ph_strlist vals[8];
     size_t nvals;
 };
+
+static int text_eval_read(void *arg, uint64_t offset, uint64_t size,
+                          ph_message_data_cb *cb, void *cb_arg)
+{
+    struct header_eval *e = arg;
+    const char *err = NULL;
+    return ph_mailbox_read(e->mb, e->m->uid, offset, size, cb, cb_arg, &err);
+}
+
+static bool text_eval_sink(void *arg, const char *data, size_t len)
+{
+    return ph_message_matcher_feed(arg, data, len);
+}
+
+static int text_eval_contains(void *context, bool whole, const char *key,
+                              size_t key_len, bool *match_r)
+{
+    struct header_eval *e = context;
+    struct ph_message_matcher *m = ph_message_matcher_new(key, key_len);
+    assert_int_equal(ph_message_search_text(e->info, e->m->size, whole,
+                                            text_eval_read, e, text_eval_sink,
+                                            m),
+                     0);
+    *match_r = ph_message_matcher_feed(m, "", 0);
+    ph_message_matcher_free(&m);
+    return 0;
+}
 
 static int header_eval_values(void *context, const char *name,
                               const char *const **values_r, size_t *n_r)
@@ -2220,7 +2249,9 @@ static int header_eval_meta(void *arg, const struct ph_message_meta *m)
         ph_message_info_deserialize(m->info, m->info_size, &e->info, &err), 0);
     struct ph_imap_search_msg msg = search_msg(m, ++e->seq);
     msg.header = header_eval_values;
+    msg.text_contains = text_eval_contains;
     msg.context = e;
+    e->m = m;
     int r = ph_imap_search_match(e->prog, &msg);
     assert_true(r >= 0);
     if (r == 1)
@@ -2239,7 +2270,7 @@ static void assert_search_headers(struct ph_mailbox *mb, const char *keys,
 {
     struct ph_imap_search *prog = search_program(mb, keys);
     struct ph_uidset got = {0}, want = {0};
-    struct header_eval e = {.prog = prog, .out = &want};
+    struct header_eval e = {.prog = prog, .out = &want, .mb = mb};
     const char *err = NULL;
     assert_int_equal(
         ph_mailbox_fetch(mb, NULL, PH_META_INFO, header_eval_meta, &e, &err),
@@ -2275,6 +2306,100 @@ static void append_text(struct ph_account *acct, const char *text,
     assert_int_equal(append_raw(acct, "INBOX", text, strlen(text), 5, &flags,
                                 1700000000, 0, &uid, NULL),
                      0);
+}
+
+/* TEXT and BODY (RFC 3501 6.4.4: "Messages that contain the specified
+ * string in the header or body" / "in the body"): decoded transfer
+ * encodings and charsets, text parts only, case folded. storage.sqlite
+ * answers from its text index; the answer must equal the evaluation. */
+static void test_search_text_keys_answer_as_evaluation(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-text");
+    append_text(acct,
+                "From: alice@example.org\r\nSubject: Quarterly report\r\n\r\n"
+                "The numbers are in. Zephyrine!\r\n",
+                PH_FLAG_SEEN);
+    append_text(acct,
+                "From: =?UTF-8?Q?J=C3=B6rg?= <joerg@example.de>\r\n"
+                "Subject: =?ISO-8859-1?Q?Gr=FC=DFe?=\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n"
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+                "Viele Gr=C3=BC=C3=9Fe aus der Stra=C3=9Fe, =CE=A3=CE=91=CE=A3"
+                "\r\n",
+                0);
+    append_text(acct,
+                "Subject: parts\r\n"
+                "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+                "--b\r\nContent-Type: text/plain\r\n"
+                "Content-Transfer-Encoding: base64\r\n\r\n"
+                "aGVsbG8gcXVva2thbGlrZSB3b3JsZA==\r\n"
+                "--b\r\nContent-Type: application/octet-stream\r\n"
+                "Content-Transfer-Encoding: base64\r\n\r\n"
+                "c2VjcmV0d29yZCBpbiBhbiBhdHRhY2htZW50\r\n"
+                "--b\r\nContent-Type: text/html; charset=iso-8859-1\r\n\r\n"
+                "<p>caf\xe9 cr\xe8me</p>\r\n--b--\r\n",
+                PH_FLAG_FLAGGED);
+    /* 8-bit bytes in the header that are not UTF-8: kept, not indexed. */
+    append_text(acct,
+                "Subject: caf\xe9 \"quoted\" zephyrine\r\n\r\n"
+                "plain body, short\r\n",
+                0);
+    append_text(acct, "Subject: empty\r\n\r\n", 0);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    /* Twice: at once, and after a pause in which storage.sqlite's indexer
+     * has (most likely) taken the texts into its index. */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            struct timespec ts = {1, 500 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        assert_search_headers(mb, "TEXT zephyrine", "1,4");
+        assert_search_headers(mb, "BODY zephyrine", "1");
+        assert_search_headers(mb, "TEXT ZEPHYRINE", "1,4");
+        assert_search_headers(mb, "BODY \"numbers are\"", "1");
+        assert_search_headers(mb, "BODY \"numbers  are\"", "");
+        assert_search_headers(mb, "TEXT quarterly", "1");
+        assert_search_headers(mb, "BODY quarterly", "");
+        assert_search_headers(mb, "TEXT \"J\xc3\xb6rg\"", "2");
+        assert_search_headers(mb, "BODY strasse", "2");
+        assert_search_headers(mb, "BODY \"GR\xc3\x9c\xc3\x9f\"", "2");
+        assert_search_headers(mb, "TEXT \"gr\xc3\xbc\xc3\x9f\"", "2");
+        assert_search_headers(mb, "BODY \"\xcf\x83\xce\xb1\xcf\x82\"", "2");
+        assert_search_headers(mb, "BODY quokkalike", "3");
+        assert_search_headers(mb, "BODY secretword", "");
+        assert_search_headers(mb, "BODY \"caf\xc3\xa9 CR\xc3\x88ME\"", "3");
+        assert_search_headers(mb, "TEXT \"\\\"quoted\\\"\"", "4");
+        assert_search_headers(mb, "TEXT caf", "3:4");
+        assert_search_headers(mb, "BODY ze", "1");
+        assert_search_headers(mb, "TEXT ze", "1,4");
+        assert_search_headers(mb, "BODY \"\"", "1:5");
+        assert_search_headers(mb, "NOT TEXT zephyrine", "2:3,5");
+        assert_search_headers(mb, "OR BODY strasse BODY quokkalike", "2:3");
+        assert_search_headers(mb, "UNSEEN TEXT zephyrine", "4");
+        assert_search_headers(mb, "FLAGGED BODY world", "3");
+        assert_search_headers(mb, "TEXT \"subject: empty\"", "5");
+        assert_search_headers(mb, "TEXT zephyrine BODY plain", "4");
+    }
+    ph_mailbox_close(&mb);
+
+    /* A body whose text is over what storage.sqlite keeps (16 MiB): TEXT
+     * and BODY are then the endpoint's to evaluate. */
+    size_t big = 17u * 1024 * 1024;
+    char *msg = ph_malloc(big + 64);
+    int n = snprintf(msg, 64, "Subject: big\r\n\r\n");
+    memset(msg + n, 'a', big);
+    memcpy(msg + n + big - 9, "needle\r\n", 8);
+    msg[n + big - 1] = '\0';
+    append_text(acct, msg, 0);
+    free(msg);
+    mb = open_mb(acct, "INBOX", false);
+    if (strcmp(ph_instance_module(storage), "storage.sqlite") == 0) {
+        assert_search_unsupported(mb, "BODY needle", true);
+        assert_search(mb, "SEEN", "1");
+    }
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
 }
 
 static void test_search_header_keys_answer_as_evaluation(void **state)
@@ -2946,6 +3071,7 @@ int main(int argc, char **argv)
             test_search_of_other_headers_text_or_sequence_numbers_is_unsupported),
         cmocka_unit_test(test_search_answers_as_evaluation_over_fetch),
         cmocka_unit_test(test_search_header_keys_answer_as_evaluation),
+        cmocka_unit_test(test_search_text_keys_answer_as_evaluation),
         cmocka_unit_test(
             test_two_threads_appending_get_distinct_increasing_uids),
         cmocka_unit_test(test_watch_wakes_after_append_from_another_thread),

@@ -1,7 +1,8 @@
 /* storage.sqlite: a database of schema version 2 (before fetch_values
- * and header_values) is upgraded when the module starts; SEARCH
- * FROM/SUBJECT and the FETCH values then cover the messages stored before
- * the upgrade.
+ * and header_values, and before body_text and its index) is upgraded when
+ * the module starts; SEARCH FROM/SUBJECT/TEXT/BODY and the FETCH values
+ * then cover the messages stored before the upgrade, and an expunge after
+ * it keeps the text index in step.
  *
  * usage: test_sqlite_upgrade STATE_DIR (empty; the test writes its config
  * and database there) */
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -91,6 +93,30 @@ static char *search(struct ph_mailbox *mb, const char *keys)
         free(found_);                                                          \
     } while (0)
 
+/* Waits up to 10 s until no text is pending for the indexer. */
+static bool wait_indexed(const char *db_path)
+{
+    for (int i = 0; i < 200; i++) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        int pending = -1;
+        if (sqlite3_open(db_path, &db) == SQLITE_OK &&
+            sqlite3_prepare_v2(db,
+                               "SELECT count(*) FROM body_text WHERE "
+                               "indexed < 0",
+                               -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            pending = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        if (pending == 0)
+            return true;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
 static void test_version_2_database_is_upgraded_and_searchable(void **state)
 {
     (void)state;
@@ -104,7 +130,9 @@ static void test_version_2_database_is_upgraded_and_searchable(void **state)
            "From: Alice <alice@example.org>\r\nSubject: one\r\n\r\nx\r\n");
     append(acct, "From: bob@example.org\r\nSubject: two\r\n\r\nx\r\n");
     append(acct, "From: =?UTF-8?Q?Stra=C3=9Fe?= <s@example.de>\r\n"
-                 "Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\r\nx\r\n");
+                 "Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n"
+                 "Content-Transfer-Encoding: base64\r\n\r\n"
+                 "bm90aGluZyB0byBzZWUgaGVyZQ==\r\n");
     ph_account_release(&acct);
     ph_graph_unref(&graph);
 
@@ -113,6 +141,11 @@ static void test_version_2_database_is_upgraded_and_searchable(void **state)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
+                                  "DROP TRIGGER body_text_index;"
+                                  "DROP TRIGGER body_text_delete;"
+                                  "DROP TABLE body_fts;"
+                                  "DROP VIEW body_text_indexed;"
+                                  "DROP TABLE body_text;"
                                   "DROP TABLE header_values;"
                                   "DROP TABLE fetch_values;"
                                   "PRAGMA user_version = 2;",
@@ -124,12 +157,17 @@ static void test_version_2_database_is_upgraded_and_searchable(void **state)
     assert_int_equal(ph_storage_account_get(storage, "old", false, &acct, &err),
                      0);
     struct ph_mailbox *mb = NULL;
-    assert_int_equal(ph_mailbox_open(acct, "INBOX", true, &mb, &err), 0);
+    assert_int_equal(ph_mailbox_open(acct, "INBOX", false, &mb, &err), 0);
     assert_search(mb, "FROM alice", "1");
     assert_search(mb, "FROM example.org", "1:2");
     assert_search(mb, "FROM strasse", "3");
     assert_search(mb, "SUBJECT \"gr\xc3\xbc\xc3\x9f\"", "3");
     assert_search(mb, "NOT SUBJECT o", "3");
+    assert_search(mb, "TEXT alice", "1");
+    assert_search(mb, "BODY alice", "");
+    assert_search(mb, "BODY \"to see\"", "3");
+    assert_search(mb, "TEXT \"GR\xc3\x9c\xc3\x9f\"", "3");
+    assert_search(mb, "BODY x", "1:2");
     struct ph_meta_list l = {0};
     assert_int_equal(
         ph_mailbox_fetch(mb, NULL, PH_META_FETCH, ph_meta_list_add, &l, &err),
@@ -143,6 +181,26 @@ static void test_version_2_database_is_upgraded_and_searchable(void **state)
     }
     assert_non_null(strstr(l.v[0].envelope, "\"alice\" \"example.org\""));
     ph_meta_list_free(&l);
+    /* An expunge takes the body's text out of the index with it. */
+    struct ph_flags deleted = {.system = PH_FLAG_DELETED};
+    struct ph_uidset one = {0}, gone = {0};
+    ph_uidset_add(&one, 1);
+    assert_int_equal(ph_mailbox_store(mb, &one, PH_STORE_ADD, &deleted, 0, NULL,
+                                      NULL, NULL, &err),
+                     0);
+    assert_int_equal(ph_mailbox_expunge(mb, &one, &gone, &err), 0);
+    assert_true(ph_uidset_contains(&gone, 1));
+    ph_uidset_clear(&one);
+    ph_uidset_clear(&gone);
+    assert_search(mb, "TEXT alice", "");
+    assert_search(mb, "BODY x", "2");
+    /* The indexer takes the pending texts into the index in the
+     * background; the same answers once it has. */
+    assert_true(wait_indexed(db_path));
+    assert_search(mb, "TEXT alice", "");
+    assert_search(mb, "BODY x", "2");
+    assert_search(mb, "TEXT \"GR\xc3\x9c\xc3\x9f\"", "3");
+    assert_search(mb, "BODY \"to see\"", "3");
     ph_mailbox_close(&mb);
     ph_account_release(&acct);
     ph_graph_unref(&graph);
@@ -153,7 +211,21 @@ static void test_version_2_database_is_upgraded_and_searchable(void **state)
         sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
         SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_true(sqlite3_column_int(st, 0) >= 3);
+    assert_true(sqlite3_column_int(st, 0) >= 4);
+    sqlite3_finalize(st);
+    /* Index and text agree: two bodies left, each found by its words. */
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO body_fts (body_fts) VALUES "
+                                  "('integrity-check')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM body_fts WHERE "
+                                        "body_fts MATCH '\"exa\"'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 2);
     sqlite3_finalize(st);
     sqlite3_close(db);
     free(db_path);

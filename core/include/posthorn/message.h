@@ -295,6 +295,27 @@ void ph_message_matcher_free(struct ph_message_matcher **m);
 /* One-shot. */
 bool ph_message_text_contains(const char *text, size_t text_len,
                               const char *key, size_t key_len);
+/* Appends s to out folded as the matcher folds (text and key alike):
+ * Unicode full case folding when s is valid UTF-8, ASCII folding
+ * otherwise. Folding is idempotent: folded text searched again gives the
+ * same answers. */
+void ph_message_fold(const char *s, size_t len, struct ph_buf *out);
+
+/* The text SEARCH TEXT and BODY compare (RFC 3501 6.4.4), streamed to
+ * sink: with header (TEXT), first the message's header with RFC 2047
+ * words decoded, then the decoded content of every text leaf part, in
+ * message order. Without info (a structure that did not read back), the
+ * whole message as stored. read delivers a byte range of the message to
+ * its callback (ph_mailbox_read() has this shape); its first nonzero
+ * result ends the walk and is returned. A sink that returns true has seen
+ * enough: the walk stops there and returns 0. */
+typedef int ph_message_data_cb(void *arg, const void *data, size_t len);
+typedef int ph_message_reader(void *arg, uint64_t offset, uint64_t size,
+                              ph_message_data_cb *cb, void *cb_arg);
+typedef bool ph_message_text_sink(void *arg, const char *data, size_t len);
+int ph_message_search_text(const struct ph_message_info *info, uint64_t size,
+                           bool header, ph_message_reader *read, void *read_arg,
+                           ph_message_text_sink *sink, void *sink_arg);
 
 /* ---- Dates -------------------------------------------------------------- */
 
