@@ -557,6 +557,33 @@ int pg_mbox_by_id(struct pg_ctx *ctx, struct pg_conn *c, int64_t id, bool lock,
     return res != NULL ? mbox_row(res, mb_r) : err;
 }
 
+/* One statement, autocommit: no BEGIN, no COMMIT, the lock held only for
+ * the statement. The subquery locks the row and, under READ COMMITTED,
+ * rechecks its condition on the newest version once a concurrent holder
+ * commits: of sessions racing on any nodes, one moves recent_uid and gets
+ * the old value back (RETURNING gives only the new row, hence the join);
+ * the others update nothing. */
+int pg_mbox_claim_recent(struct pg_ctx *ctx, struct pg_conn *c, int64_t id,
+                         uint32_t uidvalidity, struct pg_mbox *mb_r,
+                         uint32_t *claimed_r, const char **error_r)
+{
+    int err = 0;
+    PGresult *res = pg_query(
+        ctx, c, "recent",
+        "UPDATE mailboxes m SET recent_uid = m.uidnext FROM (SELECT id, "
+        "recent_uid FROM mailboxes WHERE id = $1 AND uidvalidity = $2 "
+        "AND NOT noselect AND recent_uid < uidnext FOR UPDATE) prev "
+        "WHERE m.id = prev.id RETURNING m.id, m.uidvalidity, m.uidnext, "
+        "m.highestmodseq, m.recent_uid, m.special_use, m.noselect, "
+        "m.messages, m.unseen, m.size, prev.recent_uid",
+        false, PG_ARGS(PA_I(id), PA_I(uidvalidity)), &err, error_r);
+    if (res == NULL)
+        return err;
+    if (PQntuples(res) > 0)
+        *claimed_r = (uint32_t)pg_int(res, 0, 10);
+    return mbox_row(res, mb_r);
+}
+
 /* ---- Schema ------------------------------------------------------------- */
 
 /* Runs fixed SQL text (no values: migrations, locks) on a raw connection. */

@@ -107,45 +107,58 @@ static void rows_clear(struct msg_rows *rows)
     *rows = (struct msg_rows){0};
 }
 
+/* Appends row i of a result whose first columns are MSG_COLUMNS, and
+ * b.info at info_col unless that is -1. */
+static int row_read(struct pg_ctx *ctx, PGresult *res, int i, int info_col,
+                    struct msg_rows *rows, const char **error_r)
+{
+    ph_array_grow(&rows->v, &rows->cap, rows->n + 1, sizeof(*rows->v));
+    struct msg_row *r = &rows->v[rows->n++];
+    const char *kw = PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3);
+    *r = (struct msg_row){
+        .uid = (uint32_t)pg_int(res, i, 0),
+        .modseq = (uint64_t)pg_int(res, i, 1),
+        .flags = (uint32_t)pg_int(res, i, 2),
+        .keywords = kw != NULL && kw[0] ? ph_strdup(kw) : NULL,
+        .internal_date = pg_int(res, i, 4),
+        .internal_tz = (int)pg_int(res, i, 5),
+        .size = (uint64_t)pg_int(res, i, 6),
+        .body_id = pg_int(res, i, 7),
+    };
+    if (info_col >= 0 && !PQgetisnull(res, i, info_col)) {
+        size_t n = 0;
+        unsigned char *raw = PQunescapeBytea(
+            (const unsigned char *)PQgetvalue(res, i, info_col), &n);
+        if (raw == NULL) {
+            ph_log_error("%s event=corrupt db=%s body=%" PRId64 " reason=info",
+                         PG_MOD, ctx->target, r->body_id);
+            *error_r = "Stored message is damaged";
+            return PH_STORAGE_ERR_CORRUPTED;
+        }
+        r->info = ph_malloc(n > 0 ? n : 1);
+        memcpy(r->info, raw, n);
+        r->info_size = n;
+        PQfreemem(raw);
+    }
+    return 0;
+}
+
 /* Appends the rows of a result whose columns are MSG_COLUMNS [+ info]. */
 static int rows_read(struct pg_ctx *ctx, PGresult *res, struct msg_rows *rows,
                      const char **error_r)
 {
     int ret = 0;
-    for (int i = 0; i < PQntuples(res); i++) {
-        ph_array_grow(&rows->v, &rows->cap, rows->n + 1, sizeof(*rows->v));
-        struct msg_row *r = &rows->v[rows->n++];
-        const char *kw = PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3);
-        *r = (struct msg_row){
-            .uid = (uint32_t)pg_int(res, i, 0),
-            .modseq = (uint64_t)pg_int(res, i, 1),
-            .flags = (uint32_t)pg_int(res, i, 2),
-            .keywords = kw != NULL && kw[0] ? ph_strdup(kw) : NULL,
-            .internal_date = pg_int(res, i, 4),
-            .internal_tz = (int)pg_int(res, i, 5),
-            .size = (uint64_t)pg_int(res, i, 6),
-            .body_id = pg_int(res, i, 7),
-        };
-        if (PQnfields(res) > 8 && !PQgetisnull(res, i, 8)) {
-            size_t n = 0;
-            unsigned char *raw = PQunescapeBytea(
-                (const unsigned char *)PQgetvalue(res, i, 8), &n);
-            if (raw == NULL) {
-                ph_log_error("%s event=corrupt db=%s body=%" PRId64
-                             " reason=info",
-                             PG_MOD, ctx->target, r->body_id);
-                *error_r = "Stored message is damaged";
-                ret = PH_STORAGE_ERR_CORRUPTED;
-                break;
-            }
-            r->info = ph_malloc(n > 0 ? n : 1);
-            memcpy(r->info, raw, n);
-            r->info_size = n;
-            PQfreemem(raw);
-        }
-    }
+    int info_col = PQnfields(res) > 8 ? 8 : -1;
+    for (int i = 0; i < PQntuples(res) && ret == 0; i++)
+        ret = row_read(ctx, res, i, info_col, rows, error_r);
     PQclear(res);
     return ret;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    const struct msg_row *x = a, *y = b;
+    return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
 /* Calls cb for each row; returns cb's first non-zero value. */
@@ -199,34 +212,29 @@ int pg_mb_row(struct pg_mbox_handle *mb, struct pg_conn *c, bool lock,
 }
 
 /* Takes \Recent for the UIDs no session has claimed (RFC 3501 2.3.1.4):
- * under the mailbox's row lock recent_uid moves to uidnext, so of two
- * sessions, on any nodes, exactly one gets each new message. */
+ * recent_uid moves to uidnext under the mailbox's row lock, so of two
+ * sessions, on any nodes, exactly one gets each new message. Every woken
+ * session of a mailbox comes here: most find nothing to take in the plain
+ * read and lock nothing; the others race in one conditional UPDATE
+ * (pg_mbox_claim_recent), never in a transaction of their own. */
 static int recent_claim(struct pg_mbox_handle *mb, struct pg_conn *c,
                         struct pg_mbox *row_r, const char **error_r)
 {
-    struct pg_ctx *ctx = mb->ctx;
-    struct pg_mbox row = {0};
+    struct pg_mbox row = {0}, claimed_row = {0};
+    uint32_t claimed = 0;
     int ret = pg_mb_row(mb, c, false, &row, error_r);
     /* The row read here serves changes() too: one round trip less. */
     *row_r = row;
     if (ret < 0 || row.recent_uid >= row.uidnext)
         return ret;
-    if ((ret = pg_begin(ctx, c, error_r)) < 0)
-        return ret;
-    ret = pg_mb_row(mb, c, true, &row, error_r);
-    if (ret == 0 && row.recent_uid < row.uidnext)
-        ret = pg_exec(ctx, c, "recent",
-                      "UPDATE mailboxes SET recent_uid = $2 WHERE id = $1",
-                      PG_ARGS(PA_I(mb->id), PA_I(row.uidnext)), error_r);
-    if (ret == 0)
-        ret = pg_commit(ctx, c, error_r);
-    else
-        pg_rollback(c);
-    if (ret == 0 && row.recent_uid < row.uidnext)
-        ph_uidset_add_range(&mb->recent, row.recent_uid, row.uidnext - 1);
-    if (ret == 0)
-        *row_r = row;
-    return ret;
+    ret = pg_mbox_claim_recent(mb->ctx, c, mb->id, mb->pub.uidvalidity,
+                               &claimed_row, &claimed, error_r);
+    if (ret <= 0)
+        return ret; /* an error, or another session took them */
+    if (claimed < claimed_row.uidnext)
+        ph_uidset_add_range(&mb->recent, claimed, claimed_row.uidnext - 1);
+    *row_r = claimed_row;
+    return 0;
 }
 
 int pg_mailbox_open(struct ph_account *acct, const char *name, bool readonly,
@@ -758,7 +766,15 @@ static void uids_add(PGresult *res, struct ph_uidset *s)
 /* What changed in (modseq, H], H being HIGHESTMODSEQ when the call starts.
  * Every change up to H is committed once H is visible (it was given under
  * the row lock, which the commit releases), so no transaction is needed
- * for a consistent answer; later ones are left for the next call. */
+ * for a consistent answer; later ones are left for the next call.
+ *
+ * Every session watching a mailbox comes here after each change to it, so
+ * the usual answer costs two round trips: the row (with the \Recent claim)
+ * and one statement for the tombstones and the first batch of changed
+ * rows. Only more than a batch of changed rows takes the UIDs first, then
+ * batches by UID range: a changes() from modseq 0 over a large mailbox
+ * then reads each row once instead of scanning the modseq range again per
+ * batch. */
 int pg_changes(struct ph_mailbox *pub, uint64_t modseq,
                struct ph_uidset *expunged_r, uint64_t *highest_r,
                ph_meta_cb *cb, void *arg, const char **error_r)
@@ -769,6 +785,9 @@ int pg_changes(struct ph_mailbox *pub, uint64_t modseq,
     struct pg_mbox row = {0};
     struct msg_rows rows = {0};
     struct ph_uidset changed = {0};
+    uint32_t *gone = NULL;
+    size_t ngone = 0, gone_cap = 0;
+    bool more = false;
     int err = 0;
 
     int ret = pg_conn_get(ctx, &c, error_r);
@@ -776,25 +795,53 @@ int pg_changes(struct ph_mailbox *pub, uint64_t modseq,
         return ret;
     ret = mb->pub.readonly ? pg_mb_row(mb, c, false, &row, error_r)
                            : recent_claim(mb, c, &row, error_r);
-    bool any = ret == 0 && modseq < row.highestmodseq;
-    if (any && expunged_r != NULL) {
+    bool any = ret == 0 && modseq < row.highestmodseq &&
+               (expunged_r != NULL || cb != NULL);
+    if (any) {
+        /* gone: a tombstone (only its uid counts), else a message row.
+         * $4/$5 switch the halves the caller did not ask for off. No ORDER
+         * BY over the union: sorting it costs more than the round trip
+         * saved; the rows are put in UID order here. */
         PGresult *res = pg_query(
             ctx, c, "changes",
-            "SELECT uid FROM tombstones WHERE mailbox_id = $1 "
-            "AND modseq > $2 AND modseq <= $3",
-            false, PG_ARGS(PA_I(mb->id), PA_I(modseq), PA_I(row.highestmodseq)),
+            "(SELECT " MSG_COLUMNS ", false AS gone FROM messages m "
+            "WHERE $5::boolean AND m.mailbox_id = $1 AND m.modseq > $2 "
+            "AND m.modseq <= $3 ORDER BY m.uid LIMIT $6) "
+            "UNION ALL SELECT t.uid, t.modseq, 0, NULL, 0, 0, 0, 0, true "
+            "FROM tombstones t WHERE $4::boolean AND t.mailbox_id = $1 "
+            "AND t.modseq > $2 AND t.modseq <= $3",
+            false,
+            PG_ARGS(PA_I(mb->id), PA_I(modseq), PA_I(row.highestmodseq),
+                    PA_I(expunged_r != NULL), PA_I(cb != NULL),
+                    PA_I(FETCH_BATCH)),
             &err, error_r);
-        if (res != NULL)
-            uids_add(res, expunged_r);
-        else
+        if (res == NULL)
             ret = err;
+        size_t nrows = 0;
+        for (int i = 0; res != NULL && i < PQntuples(res) && ret == 0; i++) {
+            if (pg_int(res, i, 8)) {
+                ph_array_grow(&gone, &gone_cap, ngone + 1, sizeof(*gone));
+                gone[ngone++] = (uint32_t)pg_int(res, i, 0);
+            } else {
+                ret = row_read(ctx, res, i, -1, &rows, error_r);
+                nrows++;
+            }
+        }
+        PQclear(res);
+        if (rows.n > 1)
+            qsort(rows.v, rows.n, sizeof(*rows.v), row_cmp);
+        if (ret == 0 && expunged_r != NULL)
+            pg_uidset_add_many(expunged_r, gone, ngone);
+        more = ret == 0 && nrows == FETCH_BATCH;
     }
-    if (any && ret == 0 && cb != NULL) {
+    if (more) {
         PGresult *res = pg_query(
             ctx, c, "changes",
             "SELECT uid FROM messages WHERE mailbox_id = $1 "
-            "AND modseq > $2 AND modseq <= $3",
-            false, PG_ARGS(PA_I(mb->id), PA_I(modseq), PA_I(row.highestmodseq)),
+            "AND modseq > $2 AND modseq <= $3 AND uid > $4",
+            false,
+            PG_ARGS(PA_I(mb->id), PA_I(modseq), PA_I(row.highestmodseq),
+                    PA_I(rows.v[rows.n - 1].uid)),
             &err, error_r);
         if (res != NULL)
             uids_add(res, &changed);
@@ -802,6 +849,9 @@ int pg_changes(struct ph_mailbox *pub, uint64_t modseq,
             ret = err;
     }
     pg_conn_put(ctx, &c);
+    if (ret == 0 && rows.n > 0)
+        ret = rows_deliver(mb, &rows, cb, arg);
+    rows_clear(&rows);
 
     for (size_t i = 0; i < changed.n && ret == 0; i++) {
         uint64_t next = changed.r[i].lo;
@@ -833,6 +883,7 @@ int pg_changes(struct ph_mailbox *pub, uint64_t modseq,
     pg_conn_put(ctx, &c);
     rows_clear(&rows);
     ph_uidset_clear(&changed);
+    free(gone);
     return ret;
 }
 

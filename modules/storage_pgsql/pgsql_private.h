@@ -164,6 +164,13 @@ int pg_mbox_by_name(struct pg_ctx *ctx, struct pg_conn *c, int64_t account_id,
                     const char **error_r) PH_WUR;
 int pg_mbox_by_id(struct pg_ctx *ctx, struct pg_conn *c, int64_t id, bool lock,
                   struct pg_mbox *mb_r, const char **error_r) PH_WUR;
+/* Moves recent_uid to uidnext when it is below, uidvalidity matches and
+ * the mailbox is selectable: 1 with the new row and the old recent_uid in
+ * *claimed_r (this call took [*claimed_r, uidnext) for \Recent), 0 when
+ * there was nothing to take, or an error. */
+int pg_mbox_claim_recent(struct pg_ctx *ctx, struct pg_conn *c, int64_t id,
+                         uint32_t uidvalidity, struct pg_mbox *mb_r,
+                         uint32_t *claimed_r, const char **error_r) PH_WUR;
 /* Queues the change announcement of a mailbox; sent at commit. */
 int pg_announce(struct pg_ctx *ctx, struct pg_conn *c, int64_t mailbox_id,
                 const char **error_r) PH_WUR;

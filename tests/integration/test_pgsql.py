@@ -268,6 +268,33 @@ imap tcp://127.0.0.1:%(port)d {
         recent = [int(re.search(rb"\* (\d+) RECENT", a).group(1)) for a in answers]
         self.assertEqual(sorted(recent), [0, 1])
 
+    def test_recent_goes_to_one_of_many_idlers_across_nodes(self):
+        # Every idler on both nodes wakes at each APPEND and they race for
+        # its \Recent (storage.pgsql claims it in one conditional UPDATE):
+        # still each message is recent in exactly one session.
+        self.client(1).append("INBOX", None, None, self.message(0))
+        idlers = [self.raw(i % 2) for i in range(16)]
+        for r in idlers:
+            r.cmd("S", "SELECT INBOX")
+            r.sock.sendall(b"I IDLE\r\n")
+            r.wait_for(rb"^\+ ", 10)
+        clients = [self.client(0), self.client(1)]
+        for k in range(1, 7):
+            typ, data = clients[k % 2].append("INBOX", None, None, self.message(k))
+            self.assertEqual(typ, "OK", data)
+        recent = []
+        for r in idlers:
+            r.wait_for(rb"^\* 7 EXISTS", 20)
+            r.sock.sendall(b"DONE\r\n")
+            r.wait_for(rb"^I OK", 10)
+            out = r.cmd("R", "UID SEARCH RECENT")
+            self.assertIn(b"R OK", out)
+            recent += re.search(rb"\* SEARCH([ \d]*)", out).group(1).split()
+        out = idlers[0].cmd("A", "UID SEARCH ALL")
+        every = re.search(rb"\* SEARCH([ \d]*)", out).group(1).split()
+        self.assertEqual(len(every), 7)
+        self.assertEqual(sorted(map(int, recent)), sorted(map(int, every)))
+
 
 if __name__ == "__main__":
     phtest.main()
