@@ -374,16 +374,17 @@ int sq_fail(struct sq_ctx *ctx, struct sq_conn *c, int rc, const char *what,
 
 /* ---- Connections -------------------------------------------------------- */
 
-static void conn_close(struct sq_conn *c)
+void sq_conn_close(struct sq_conn *c)
 {
+    if (c == NULL)
+        return;
     for (size_t i = 0; i < SQ_STMT_COUNT; i++)
         sqlite3_finalize(c->stmts[i]);
     sqlite3_close(c->db);
     free(c);
 }
 
-static int conn_open(struct sq_ctx *ctx, struct sq_conn **c_r,
-                     const char **error_r)
+int sq_conn_open(struct sq_ctx *ctx, struct sq_conn **c_r, const char **error_r)
 {
     struct sq_conn *c = ph_calloc(1, sizeof(*c));
     /* NOMUTEX: a connection is used by one thread at a time (the pool). */
@@ -412,7 +413,7 @@ static int conn_open(struct sq_ctx *ctx, struct sq_conn **c_r,
         int err = sq_fail(ctx, c, rc, "open", error_r);
         *error_r = sq_errorf("Cannot open the mail database: %s",
                              sqlite3_errmsg(c->db));
-        conn_close(c);
+        sq_conn_close(c);
         return err;
     }
     *c_r = c;
@@ -435,7 +436,7 @@ int sq_conn_get(struct sq_ctx *ctx, struct sq_conn **c_r, const char **error_r)
     ctx->nconns++;
     pthread_mutex_unlock(&ctx->pool_lock);
 
-    int ret = conn_open(ctx, c_r, error_r);
+    int ret = sq_conn_open(ctx, c_r, error_r);
     if (ret < 0) {
         pthread_mutex_lock(&ctx->pool_lock);
         ctx->nconns--;
@@ -468,7 +469,7 @@ void sq_pool_close(struct sq_ctx *ctx)
         struct sq_conn *c = ctx->idle;
         ctx->idle = c->next;
         ctx->nconns--;
-        conn_close(c);
+        sq_conn_close(c);
     }
     pthread_mutex_unlock(&ctx->pool_lock);
 }

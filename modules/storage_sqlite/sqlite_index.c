@@ -30,6 +30,7 @@
 /* Without a kick, a look every so often: another process (a `posthorn`
  * admin command delivering mail) may have left pending texts. */
 #define IDLE_CHECK_S 60
+#define INDEX_CACHE_KIB "2048"
 
 /* Waits on the indexer's condition until stop, or kick when wake_on_kick,
  * or ms passed; called and returns with index_lock held. */
@@ -52,12 +53,10 @@ static void wait_ms(struct sq_ctx *ctx, long ms, bool wake_on_kick)
 /* Indexes one batch: the number of texts indexed, or -1. */
 static int index_batch(struct sq_ctx *ctx)
 {
-    struct sq_conn *c = NULL;
+    struct sq_conn *c = ctx->index_conn;
     const char *err = NULL;
-    if (sq_conn_get(ctx, &c, &err) < 0 ||
-        sq_write_begin_unsynced(ctx, c, &err) < 0) {
+    if (sq_write_begin_unsynced(ctx, c, &err) < 0) {
         ph_log_error("%s event=index_failed reason=\"%s\"", SQ_MOD, err);
-        sq_conn_put(ctx, &c);
         return -1;
     }
     int64_t ids[BATCH_MAX_TEXTS];
@@ -87,7 +86,6 @@ static int index_batch(struct sq_ctx *ctx)
         ph_log_error("%s event=index_failed reason=\"%s\"", SQ_MOD, err);
     else if (n > 0)
         sq_debug(ctx, "event=indexed texts=%d bytes=%" PRId64, n, bytes);
-    sq_conn_put(ctx, &c);
     return ret;
 }
 
@@ -120,8 +118,19 @@ static void *index_main(void *arg)
 
 int sq_indexer_start(struct sq_ctx *ctx, char **error_r)
 {
+    const char *err = NULL;
+    if (sq_conn_open(ctx, &ctx->index_conn, &err) < 0) {
+        *error_r = ph_strdup_printf("%s: %s", ctx->path, err);
+        return -1;
+    }
+    /* Its page cache: what a batch and its merges touch, not the 8M a
+     * pooled connection may keep. */
+    sqlite3_exec(ctx->index_conn->db, "PRAGMA cache_size = -" INDEX_CACHE_KIB,
+                 NULL, NULL, NULL);
     ctx->index_kick = true; /* a first look at once */
     if (pthread_create(&ctx->index_thread, NULL, index_main, ctx) != 0) {
+        sq_conn_close(ctx->index_conn);
+        ctx->index_conn = NULL;
         *error_r =
             ph_strdup_printf("%s: cannot start the text indexer", ctx->path);
         return -1;
@@ -140,6 +149,8 @@ void sq_indexer_stop(struct sq_ctx *ctx)
     pthread_mutex_unlock(&ctx->index_lock);
     pthread_join(ctx->index_thread, NULL);
     ctx->index_running = false;
+    sq_conn_close(ctx->index_conn);
+    ctx->index_conn = NULL;
 }
 
 void sq_indexer_kick(struct sq_ctx *ctx)

@@ -127,6 +127,7 @@ struct sq_ctx {
     pthread_mutex_t index_lock;
     pthread_cond_t index_cond;
     pthread_t index_thread;
+    struct sq_conn *index_conn; /* its own, opened at start */
     bool index_running, index_stop, index_kick;
 };
 
@@ -162,6 +163,12 @@ extern const struct ph_storage_vfuncs sq_vfuncs;
 /* Locks and empty slots: what destroy can undo at any point. */
 void sq_ctx_init(struct sq_ctx *ctx);
 int sq_schema_init(struct sq_ctx *ctx, char **error_r);
+/* A connection outside the pool, for a thread that keeps its own (the
+ * text indexer: it would otherwise grow the pool while sessions hold
+ * every pooled one). */
+int sq_conn_open(struct sq_ctx *ctx, struct sq_conn **c_r,
+                 const char **error_r) PH_WUR;
+void sq_conn_close(struct sq_conn *c);
 int sq_conn_get(struct sq_ctx *ctx, struct sq_conn **c_r,
                 const char **error_r) PH_WUR;
 void sq_conn_put(struct sq_ctx *ctx, struct sq_conn **c);
