@@ -661,16 +661,23 @@ int sq_mbox_by_id(struct sq_ctx *ctx, struct sq_conn *c, int64_t id,
 const char *const sq_header_fields[SQ_HEADER_FIELDS] = {"from", "to", "cc",
                                                         "bcc", "subject"};
 
-int sq_body_values_insert(sqlite3_stmt *hdr, sqlite3_stmt *fetch,
-                          int64_t body_id, const void *info, size_t info_size)
+struct ph_message_info *sq_info_read(const void *info, size_t info_size)
 {
     struct ph_message_info *mi = NULL;
     const char *err;
+    if (info == NULL ||
+        ph_message_info_deserialize(info, info_size, &mi, &err) < 0)
+        return NULL;
+    return mi;
+}
+
+int sq_body_values_insert(sqlite3_stmt *hdr, sqlite3_stmt *fetch,
+                          int64_t body_id, const struct ph_message_info *mi)
+{
     /* An info that does not read back gets no rows: FETCH then reads the
      * info (and reports it), SEARCH finds no header, as the endpoint
      * would. */
-    if (info == NULL ||
-        ph_message_info_deserialize(info, info_size, &mi, &err) < 0)
+    if (mi == NULL)
         return SQLITE_DONE;
     sqlite3_reset(fetch);
     sqlite3_bind_int64(fetch, 1, body_id);
@@ -693,7 +700,6 @@ int sq_body_values_insert(sqlite3_stmt *hdr, sqlite3_stmt *fetch,
     }
     sqlite3_clear_bindings(fetch);
     sqlite3_clear_bindings(hdr);
-    ph_message_info_free(&mi);
     return rc;
 }
 
@@ -709,9 +715,11 @@ static int fill_body_values(sqlite3 *db, char **msg_r)
         rc = sqlite3_prepare_v2(db, stmt_sql[SQ_FETCH_VALUES_INSERT], -1,
                                 &fetch, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
-        rc = sq_body_values_insert(hdr, fetch, sqlite3_column_int64(sel, 0),
-                                   sqlite3_column_blob(sel, 1),
-                                   (size_t)sqlite3_column_bytes(sel, 1));
+        struct ph_message_info *mi = sq_info_read(
+            sqlite3_column_blob(sel, 1), (size_t)sqlite3_column_bytes(sel, 1));
+        rc =
+            sq_body_values_insert(hdr, fetch, sqlite3_column_int64(sel, 0), mi);
+        ph_message_info_free(&mi);
         rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
     }
     if (rc == SQLITE_DONE)
@@ -743,17 +751,12 @@ static bool text_sink(void *arg, const char *data, size_t len)
     return false;
 }
 
-int sq_body_text_make(const void *info, size_t info_size, uint64_t size,
+int sq_body_text_make(const struct ph_message_info *mi, uint64_t size,
                       ph_message_reader *read, void *read_arg,
                       struct sq_body_text *t_r)
 {
-    struct ph_message_info *mi = NULL;
-    const char *err;
     struct text_fill f = {.t = t_r};
     *t_r = (struct sq_body_text){0};
-    if (info != NULL &&
-        ph_message_info_deserialize(info, info_size, &mi, &err) < 0)
-        mi = NULL;
     /* The header as ph_message_search_text() gives it for TEXT, in one
      * piece, so that header_len marks where BODY begins. */
     if (mi != NULL && mi->header != NULL) {
@@ -767,7 +770,6 @@ int sq_body_text_make(const void *info, size_t info_size, uint64_t size,
     if (!f.over)
         ret = ph_message_search_text(mi, size, false, read, read_arg, text_sink,
                                      &f);
-    ph_message_info_free(&mi);
     t_r->kept = !f.over && t_r->text.len <= SQ_TEXT_MAX;
     if (!t_r->kept)
         ph_buf_free(&t_r->text);
@@ -829,16 +831,17 @@ static int fill_body_text(sqlite3 *db, char **msg_r)
         int64_t id = sqlite3_column_int64(sel, 0);
         sqlite3_blob *blob = NULL;
         struct sq_body_text t = {0};
+        struct ph_message_info *mi = sq_info_read(
+            sqlite3_column_blob(sel, 2), (size_t)sqlite3_column_bytes(sel, 2));
         rc = sqlite3_blob_open(db, "main", "bodies", "data", id, 0, &blob);
         if (rc == SQLITE_OK &&
-            sq_body_text_make(sqlite3_column_blob(sel, 2),
-                              (size_t)sqlite3_column_bytes(sel, 2),
-                              (uint64_t)sqlite3_column_int64(sel, 1),
+            sq_body_text_make(mi, (uint64_t)sqlite3_column_int64(sel, 1),
                               blob_reader, blob, &t) != 0) {
             ph_buf_free(&t.text);
             t = (struct sq_body_text){0};
         }
         sqlite3_blob_close(blob);
+        ph_message_info_free(&mi);
         if (rc == SQLITE_OK)
             rc = sq_body_text_insert(ins, id, &t);
         ph_buf_free(&t.text);

@@ -1008,14 +1008,15 @@ int sq_append_finish(void *handle, const struct ph_append_meta *meta,
     struct sq_mbox row = {0};
     char *keywords = NULL;
     struct sq_body_text text = {0};
+    /* The structure, parsed once for the text and the values kept. */
+    struct ph_message_info *mi = sq_info_read(meta->info, meta->info_size);
 
     int ret = ph_flags_check(meta->flags, error_r);
     if (ret < 0)
         goto out;
     /* The text for SEARCH is decoded and folded before the write lock is
      * taken: other writers do not wait for it. */
-    if (sq_body_text_make(meta->info, meta->info_size, app->written,
-                          append_reader, app, &text) != 0) {
+    if (sq_body_text_make(mi, app->written, append_reader, app, &text) != 0) {
         ph_log_error("%s event=tempfile_failed reason=\"short read\"", SQ_MOD);
         *error_r = "Cannot store the message for now";
         ret = PH_STORAGE_ERR_TEMP;
@@ -1058,7 +1059,7 @@ int sq_append_finish(void *handle, const struct ph_append_meta *meta,
     if (ret == 0) {
         rc = sq_body_values_insert(sq_stmt(c, SQ_HDR_INSERT),
                                    sq_stmt(c, SQ_FETCH_VALUES_INSERT), body_id,
-                                   meta->info, meta->info_size);
+                                   mi);
         if (rc != SQLITE_DONE)
             ret = sq_fail(ctx, c, rc, "append", error_r);
     }
@@ -1111,6 +1112,7 @@ out:
     sq_conn_put(ctx, &c);
     free(keywords);
     ph_buf_free(&text.text);
+    ph_message_info_free(&mi);
     append_free(app);
     return ret;
 }

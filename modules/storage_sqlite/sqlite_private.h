@@ -213,11 +213,14 @@ int sq_mbox_by_id(struct sq_ctx *ctx, struct sq_conn *c, int64_t id,
  * SEARCH; a row's field is the index here. */
 #define SQ_HEADER_FIELDS 5
 extern const char *const sq_header_fields[SQ_HEADER_FIELDS];
+/* A body's serialized info, parsed once for what is kept of it below;
+ * NULL when there is none or it does not read back. */
+struct ph_message_info *sq_info_read(const void *info, size_t info_size);
 /* Inserts what fetch_values and header_values keep of a body, from its
- * serialized info, with SQ_HDR_INSERT and SQ_FETCH_VALUES_INSERT;
- * SQLITE_DONE or an error. */
+ * parsed info (NULL: nothing), with SQ_HDR_INSERT and
+ * SQ_FETCH_VALUES_INSERT; SQLITE_DONE or an error. */
 int sq_body_values_insert(sqlite3_stmt *hdr, sqlite3_stmt *fetch,
-                          int64_t body_id, const void *info, size_t info_size);
+                          int64_t body_id, const struct ph_message_info *mi);
 /* What table body_text keeps of a body for SEARCH TEXT and BODY: the
  * folded text (ph_message_fold) that ph_message_search_text() streams,
  * header first (header_len bytes of it). indexable: valid UTF-8, so it
@@ -234,9 +237,9 @@ struct sq_body_text {
     size_t header_len;
     bool indexable, kept;
 };
-/* Builds it from a body's serialized info (NULL or unreadable: the whole
- * message) and a reader of the body's bytes; read's error, or 0. */
-int sq_body_text_make(const void *info, size_t info_size, uint64_t size,
+/* Builds it from a body's parsed info (NULL: the whole message) and a
+ * reader of the body's bytes; read's error, or 0. */
+int sq_body_text_make(const struct ph_message_info *mi, uint64_t size,
                       ph_message_reader *read, void *read_arg,
                       struct sq_body_text *t_r);
 /* Inserts it with SQ_TEXT_INSERT, pending for the indexer when
