@@ -62,7 +62,11 @@ class Server:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([POSTHORN, "run", "--config", config_path],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env())
-        self.wait_log("server started")
+        try:
+            self.wait_log("server started")
+        except BaseException:
+            self.stop()  # not left running when it started too late
+            raise
 
     def log_text(self):
         with open(self.log_path, "rb") as f:
