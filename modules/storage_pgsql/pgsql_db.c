@@ -191,6 +191,10 @@ PGconn *pg_connect(struct pg_ctx *ctx, char **why_r)
 static void conn_close(struct pg_conn *c)
 {
     PQfinish(c->db);
+    if (c->stmts != NULL)
+        for (unsigned i = 0; i < PG_STMT_SLOTS; i++)
+            free(c->stmts[i].sql);
+    free(c->stmts);
     free(c);
 }
 
@@ -371,9 +375,48 @@ static int pg_fail(struct pg_ctx *ctx, struct pg_conn *c, const PGresult *res,
     return ret;
 }
 
-PGresult *pg_query(struct pg_ctx *ctx, struct pg_conn *c, const char *what,
-                   const char *sql, bool binary, size_t nargs,
-                   const struct pg_arg *args, int *err_r, const char **error_r)
+/* The name of sql prepared on c ("ph_SLOT"), preparing it first when it
+ * is new and a slot is free (half the table at most, so probes stay
+ * short). Parsing and planning cost PostgreSQL more CPU than running most
+ * of our statements, whose plans do not depend on their arguments. false
+ * with *res_r set when PostgreSQL refused to prepare it; true with
+ * name[0] == '\0' to run it unprepared. */
+static bool stmt_name(struct pg_ctx *ctx, struct pg_conn *c, const char *what,
+                      const char *sql, char name[16], PGresult **res_r)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = sql; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    if (c->stmts == NULL)
+        c->stmts = ph_calloc(PG_STMT_SLOTS, sizeof(*c->stmts));
+    unsigned i = h & (PG_STMT_SLOTS - 1);
+    while (c->stmts[i].sql != NULL &&
+           (c->stmts[i].hash != h || strcmp(c->stmts[i].sql, sql) != 0))
+        i = (i + 1) & (PG_STMT_SLOTS - 1);
+    snprintf(name, 16, "ph_%u", i);
+    if (c->stmts[i].sql != NULL)
+        return true;
+    if (c->nstmts >= PG_STMT_SLOTS / 2) {
+        name[0] = '\0';
+        return true;
+    }
+    PGresult *res = PQprepare(c->db, name, sql, 0, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        *res_r = res;
+        return false;
+    }
+    PQclear(res);
+    c->stmts[i].sql = ph_strdup(sql);
+    c->stmts[i].hash = h;
+    c->nstmts++;
+    pg_debug(ctx, "event=prepared stmt=%s op=%s", name, what);
+    return true;
+}
+
+static PGresult *query(struct pg_ctx *ctx, struct pg_conn *c, const char *what,
+                       const char *sql, bool prepare, bool binary, size_t nargs,
+                       const struct pg_arg *args, int *err_r,
+                       const char **error_r)
 {
     const char *values_s[PG_MAX_ARGS], **values = values_s;
     int lengths_s[PG_MAX_ARGS], *lengths = lengths_s;
@@ -408,8 +451,17 @@ PGresult *pg_query(struct pg_ctx *ctx, struct pg_conn *c, const char *what,
         }
     }
     c->sqlstate[0] = '\0';
-    PGresult *res = PQexecParams(c->db, sql, (int)nargs, NULL, values, lengths,
+    char name[16] = "";
+    PGresult *res = NULL;
+    if (!prepare || nargs == 0 || !ctx->conf->prepared_statements ||
+        stmt_name(ctx, c, what, sql, name, &res)) {
+        if (name[0] != '\0')
+            res = PQexecPrepared(c->db, name, (int)nargs, values, lengths,
                                  formats, binary ? 1 : 0);
+        else
+            res = PQexecParams(c->db, sql, (int)nargs, NULL, values, lengths,
+                               formats, binary ? 1 : 0);
+    }
     if (values != values_s) {
         free(values);
         free(lengths);
@@ -422,6 +474,21 @@ PGresult *pg_query(struct pg_ctx *ctx, struct pg_conn *c, const char *what,
     *err_r = pg_fail(ctx, c, res, what, error_r);
     PQclear(res);
     return NULL;
+}
+
+PGresult *pg_query(struct pg_ctx *ctx, struct pg_conn *c, const char *what,
+                   const char *sql, bool binary, size_t nargs,
+                   const struct pg_arg *args, int *err_r, const char **error_r)
+{
+    return query(ctx, c, what, sql, true, binary, nargs, args, err_r, error_r);
+}
+
+PGresult *pg_query_adhoc(struct pg_ctx *ctx, struct pg_conn *c,
+                         const char *what, const char *sql, bool binary,
+                         size_t nargs, const struct pg_arg *args, int *err_r,
+                         const char **error_r)
+{
+    return query(ctx, c, what, sql, false, binary, nargs, args, err_r, error_r);
 }
 
 int pg_exec(struct pg_ctx *ctx, struct pg_conn *c, const char *what,
@@ -474,7 +541,8 @@ int pg_announce(struct pg_ctx *ctx, struct pg_conn *c, int64_t mailbox_id,
     char id[48], channel[48];
     /* "ID TOKEN": the token lets this process skip its own echo. */
     snprintf(id, sizeof(id), "%" PRId64 " %s", mailbox_id, ctx->node_token);
-    snprintf(channel, sizeof(channel), PG_CHANNEL_PREFIX "%" PRId64, mailbox_id);
+    snprintf(channel, sizeof(channel), PG_CHANNEL_PREFIX "%" PRId64,
+             mailbox_id);
     return pg_exec(ctx, c, "notify", "SELECT pg_notify($1, $2)",
                    PG_ARGS(PA_S(channel), PA_S(id)), error_r);
 }

@@ -17,6 +17,7 @@
 struct pg_conf {
     struct ph_strlist dsn;
     int64_t max_connections;
+    bool prepared_statements;
     uint64_t appendlimit;
     bool auto_create;
     struct ph_storage_defaults defaults;
@@ -25,10 +26,20 @@ struct pg_conf {
     bool debug;
 };
 
+/* A statement this connection has prepared, in a table of PG_STMT_SLOTS
+ * (open addressing, never deleted: the slot names the statement). */
+#define PG_STMT_SLOTS 128
+struct pg_stmt {
+    char *sql;
+    uint32_t hash;
+};
+
 struct pg_conn {
     PGconn *db;
-    char sqlstate[6]; /* of the last failed statement */
-    bool broken;      /* lost, or not to be trusted: never pooled again */
+    char sqlstate[6];      /* of the last failed statement */
+    struct pg_stmt *stmts; /* NULL until the first one */
+    unsigned nstmts;
+    bool broken; /* lost, or not to be trusted: never pooled again */
     struct pg_conn *next;
 };
 
@@ -137,11 +148,19 @@ int pg_conn_get(struct pg_ctx *ctx, struct pg_conn **c_r,
 void pg_conn_put(struct pg_ctx *ctx, struct pg_conn **c);
 void pg_pool_close(struct pg_ctx *ctx);
 /* Runs sql with args. Returns the result (PQclear it) or NULL with *err_r
- * and *error_r set; binary asks for binary result columns. */
+ * and *error_r set; binary asks for binary result columns. A statement
+ * with arguments is prepared on the connection at its first use (unless
+ * prepared_statements is off) and run by name after: sql must be one of
+ * a bounded set of texts. */
 PGresult *pg_query(struct pg_ctx *ctx, struct pg_conn *c, const char *what,
                    const char *sql, bool binary, size_t nargs,
                    const struct pg_arg *args, int *err_r,
                    const char **error_r) PH_WUR;
+/* The same for sql built per request (SEARCH): never prepared. */
+PGresult *pg_query_adhoc(struct pg_ctx *ctx, struct pg_conn *c,
+                         const char *what, const char *sql, bool binary,
+                         size_t nargs, const struct pg_arg *args, int *err_r,
+                         const char **error_r) PH_WUR;
 /* The same for statements whose rows are not needed: 0 or an error. */
 int pg_exec(struct pg_ctx *ctx, struct pg_conn *c, const char *what,
             const char *sql, size_t nargs, const struct pg_arg *args,

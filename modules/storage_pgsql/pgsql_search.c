@@ -297,8 +297,8 @@ int pg_search(struct ph_mailbox *pub, const struct ph_imap_search_key *key,
         ret = pg_mb_row(mb, c, false, &row, error_r);
     PGresult *res = NULL;
     if (ret == 0) {
-        res = pg_query(ctx, c, "search", q.sql.data, false, q.n, q.v, &err,
-                       error_r);
+        res = pg_query_adhoc(ctx, c, "search", q.sql.data, false, q.n, q.v,
+                             &err, error_r);
         if (res == NULL)
             ret = err;
     }

@@ -3,6 +3,8 @@
  *   storage.pgsql shared_mail {
  *       dsn host=db.example.org dbname=posthorn user=posthorn
  *       max_connections 8               # pool size of this node
+ *       prepared_statements yes         # each statement parsed once per
+ *                                       # connection
  *       appendlimit 32M
  *       auto_create yes
  *       default_mailboxes sent=Sent drafts=Drafts trash=Trash junk=Junk
@@ -70,6 +72,15 @@ static const struct ph_directive pgsql_directives[] = {
         .min = 1,
         .max = 1000,
         .help = "connections this node keeps to the database at most",
+    },
+    {
+        .name = "prepared_statements",
+        .type = PH_DT_BOOL,
+        .offset = offsetof(struct pg_conf, prepared_statements),
+        .def = "yes",
+        .help = "prepare each statement once per connection (no behind a "
+                "pooler that cannot keep them, e.g. pgbouncer in "
+                "transaction mode before 1.21)",
     },
     PH_STORAGE_DIRECTIVES(struct pg_conf),
     {.name = NULL},

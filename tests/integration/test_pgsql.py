@@ -296,5 +296,68 @@ imap tcp://127.0.0.1:%(port)d {
         self.assertEqual(sorted(map(int, recent)), sorted(map(int, every)))
 
 
+class PreparedStatements(phtest.TempDirTest):
+    """A statement is prepared once per pooled connection and run by name
+    after (storage.pgsql's prepared_statements, on by default); with it
+    off, nothing is prepared and every command still works."""
+
+    def node(self, prepared):
+        self.user = "pgprep%d-%s" % (os.getpid(), prepared)
+        port = phtest.free_port()
+        state = os.path.join(self.dir, "state-" + prepared)
+        os.makedirs(state)
+        conf = self.write("prep-%s.conf" % prepared, """
+state_dir %(state)s
+storage.pgsql shared {
+    dsn %(dsn)s
+    max_connections 1
+    prepared_statements %(prepared)s
+    debug yes
+}
+imap tcp://127.0.0.1:%(port)d {
+    auth pass_table static {
+        entry %(user)s %(hash)s
+    }
+    storage &shared
+    insecure_auth yes
+}
+""" % {"state": state, "dsn": pgtest.dsn, "port": port, "user": self.user,
+       "hash": password_hash(), "prepared": prepared})
+        return port, self.start(conf)
+
+    def session(self, port, n):
+        c = imaplib.IMAP4("127.0.0.1", port)
+        c.login(self.user, PASSWORD)
+        for cmd in (lambda: c.append("INBOX", None, None, TwoNodes.message(n)),
+                    lambda: c.select("INBOX"),
+                    lambda: c.fetch("1:*", "(UID FLAGS ENVELOPE BODY.PEEK[])"),
+                    lambda: c.store("1", "+FLAGS", "(\\Flagged)"),
+                    lambda: c.search(None, "FLAGGED"),
+                    lambda: c.status("INBOX", "(MESSAGES UNSEEN)"),
+                    lambda: c.copy("1", "INBOX"),
+                    lambda: c.store("1", "+FLAGS", "(\\Deleted)"),
+                    lambda: c.expunge()):
+            typ, data = cmd()
+            self.assertEqual(typ, "OK", data)
+        c.logout()
+
+    def test_each_statement_prepared_once_per_connection(self):
+        port, server = self.node("yes")
+        self.session(port, 1)
+        first = server.log_text().count("event=prepared ")
+        self.assertGreater(first, 10)
+        for n in range(2, 5):
+            self.session(port, n)
+        # One pooled connection: the same commands prepare nothing more.
+        self.assertEqual(server.log_text().count("event=prepared "), first)
+        self.assertRegex(server.log_text(), r"event=prepared stmt=ph_\d+ op=append")
+
+    def test_off_prepares_nothing(self):
+        port, server = self.node("no")
+        for n in range(1, 3):
+            self.session(port, n)
+        self.assertNotIn("event=prepared", server.log_text())
+
+
 if __name__ == "__main__":
     phtest.main()
