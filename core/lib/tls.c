@@ -873,6 +873,8 @@ struct ph_tls_session {
     struct creds *creds;
     int fd;
     int timeout_ms;
+    ph_tls_wait_hook *wait_hook;
+    void *wait_arg;
     bool send_pending; /* a record_send returned AGAIN: flush it first */
     bool has_sni;
     char sni[256];
@@ -988,6 +990,13 @@ void ph_tls_set_timeout(struct ph_tls_session *s, int timeout_ms)
     s->timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
 }
 
+void ph_tls_set_wait_hook(struct ph_tls_session *s, ph_tls_wait_hook *hook,
+                          void *arg)
+{
+    s->wait_hook = hook;
+    s->wait_arg = arg;
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -1007,8 +1016,7 @@ static int want(struct ph_tls_session *s)
                                                    : PH_TLS_WANT_READ;
 }
 
-/* Waits until the socket is ready for what `w` wants, or the deadline. */
-static int wait_fd(struct ph_tls_session *s, int w, int64_t deadline)
+static int wait_ready(struct ph_tls_session *s, int w, int64_t deadline)
 {
     struct pollfd p = {.fd = s->fd,
                        .events = w == PH_TLS_WANT_WRITE ? POLLOUT : POLLIN};
@@ -1030,6 +1038,19 @@ static int wait_fd(struct ph_tls_session *s, int w, int64_t deadline)
             return PH_TLS_ERROR;
         }
     }
+}
+
+/* Waits until the socket is ready for what `w` wants, or the deadline; a
+ * wait to write is announced to the wait hook. */
+static int wait_fd(struct ph_tls_session *s, int w, int64_t deadline)
+{
+    bool hook = w == PH_TLS_WANT_WRITE && s->wait_hook != NULL;
+    if (hook)
+        s->wait_hook(s->wait_arg, true);
+    int r = wait_ready(s, w, deadline);
+    if (hook)
+        s->wait_hook(s->wait_arg, false);
+    return r;
 }
 
 static void handshake_done(struct ph_tls_session *s)

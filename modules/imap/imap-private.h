@@ -33,6 +33,7 @@ struct imap_conf {
     uint64_t appendlimit;
     int64_t auth_fail_delay; /* ms */
     int64_t workers;
+    int64_t max_workers; /* workers plus those a stalled write adds */
     /* Parser limits (see struct ph_imap_parser_limits). */
     uint64_t max_literal_size, max_command_size;
     int64_t max_nesting, max_arguments;
@@ -134,8 +135,12 @@ struct imap_session {
 
     /* AUTHENTICATE between challenge and response: the session parks
      * like any other, holding no worker while the client types. */
-    enum { IMAP_SASL_NONE, IMAP_SASL_PLAIN, IMAP_SASL_LOGIN_USER,
-           IMAP_SASL_LOGIN_PASS } sasl_step;
+    enum {
+        IMAP_SASL_NONE,
+        IMAP_SASL_PLAIN,
+        IMAP_SASL_LOGIN_USER,
+        IMAP_SASL_LOGIN_PASS
+    } sasl_step;
     struct ph_buf sasl_user; /* LOGIN: the user name already given */
 
     unsigned auth_failures;
@@ -167,6 +172,10 @@ void imap_session_wake(void *arg);
 /* Parks s in the reactor until input or a wake; false when a wake is
  * already pending (then the caller keeps running the session). */
 bool imap_reactor_park(struct imap_session *s);
+/* Around a wait for the client to read what the session wrote (begin true,
+ * then false): a worker so held serves no one, so the pool grows by one
+ * while fewer than `workers` are free to serve (up to max_workers). */
+void imap_reactor_stall(struct imap_session *s, bool begin);
 /* Reads and clears the session's wake flag. */
 bool imap_reactor_take_wake(struct imap_session *s);
 int64_t imap_now_ms(void);
@@ -189,6 +198,8 @@ int imap_flush(struct imap_session *s);
  * client that does not read holds a worker (up to the step timeout), never
  * more memory. */
 #define IMAP_OUT_HIGH_WATER (64 * 1024)
+/* Output buffer capacity a parked session keeps; more is freed. */
+#define IMAP_OUT_KEEP (16 * 1024)
 /* Flushes when out has reached IMAP_OUT_HIGH_WATER. */
 int imap_out_check(struct imap_session *s);
 /* Bytes the session holds for client-controlled data: buffered literals of

@@ -71,6 +71,13 @@ static int imap_create(struct ph_instance *inst, void *conf, void **ctx_r,
             ph_strdup("idle_timeout must be at least 30m (RFC 3501 5.4)");
         goto fail;
     }
+    if (c->max_workers < c->workers) {
+        *error_r =
+            ph_strdup_printf("max_workers (%lld) must be at least "
+                             "workers (%lld)",
+                             (long long)c->max_workers, (long long)c->workers);
+        goto fail;
+    }
     if (c->login_timeout < 1000) {
         *error_r = ph_strdup("login_timeout must be at least 1s");
         goto fail;
@@ -308,6 +315,12 @@ static const struct ph_directive imap_directives[] = {
      .def = "16",
      .min = 1,
      .max = 1024},
+    {.name = "max_workers",
+     .type = PH_DT_INT,
+     .offset = OFF(max_workers),
+     .def = "256",
+     .min = 1,
+     .max = 4096},
     {.name = NULL},
 };
 

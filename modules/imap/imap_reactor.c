@@ -25,8 +25,9 @@ struct imap_reactor {
     int listen_fds[16];
     size_t nlisten;
     pthread_t thread;
-    pthread_t *workers;
+    pthread_t *workers; /* max_workers of them; nworkers started */
     size_t nworkers;
+    size_t stalled; /* workers waiting for a client to read */
 
     pthread_mutex_t lock;
     pthread_cond_t work_cond;  /* workers wait for the queue */
@@ -84,6 +85,11 @@ static void unpark(struct imap_reactor *r, struct imap_session *s)
 bool imap_reactor_park(struct imap_session *s)
 {
     struct imap_reactor *r = s->srv->reactor;
+    /* A waiting session keeps no output buffer that a big reply grew (up
+     * to IMAP_OUT_HIGH_WATER plus a buffered body): what it holds while
+     * it waits does not depend on what it answered before. */
+    if (s->out.len == 0 && s->out.cap > IMAP_OUT_KEEP)
+        ph_buf_free(&s->out);
     pthread_mutex_lock(&r->lock);
     if (s->wake_pending || r->shutting_down) {
         pthread_mutex_unlock(&r->lock);
@@ -166,6 +172,32 @@ static void *worker_main(void *arg)
         if (!imap_session_run(s))
             session_dead(r, s);
     }
+}
+
+void imap_reactor_stall(struct imap_session *s, bool begin)
+{
+    struct imap_reactor *r = s->srv->reactor;
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->lock);
+    if (!begin) {
+        r->stalled--;
+        pthread_mutex_unlock(&r->lock);
+        return;
+    }
+    r->stalled++;
+    size_t base = (size_t)s->srv->conf->workers,
+           cap = (size_t)s->srv->conf->max_workers;
+    /* Workers are never taken back: the pool stays as large as the most
+     * clients that ever stalled at once (bounded by max_workers). */
+    if (r->nworkers - r->stalled < base && r->nworkers < cap &&
+        !r->workers_quit &&
+        pthread_create(&r->workers[r->nworkers], NULL, worker_main, r) == 0) {
+        r->nworkers++;
+        ph_log_info("mod=imap event=worker_added workers=%zu stalled=%zu",
+                    r->nworkers, r->stalled);
+    }
+    pthread_mutex_unlock(&r->lock);
 }
 
 static void client_addr(const struct sockaddr_storage *ss, char *buf,
@@ -401,7 +433,7 @@ int imap_reactor_start(struct imap_server *srv, const int *fds, size_t nfds,
     r->listening = true;
     srv->reactor = r;
     r->nworkers = (size_t)srv->conf->workers;
-    r->workers = ph_calloc(r->nworkers, sizeof(pthread_t));
+    r->workers = ph_calloc((size_t)srv->conf->max_workers, sizeof(pthread_t));
     for (size_t i = 0; i < r->nworkers; i++) {
         if (pthread_create(&r->workers[i], NULL, worker_main, r) != 0) {
             r->nworkers = i;
@@ -475,10 +507,11 @@ void imap_reactor_free(struct imap_reactor **rp)
     kick(r);
     pthread_join(r->thread, NULL);
     pthread_mutex_lock(&r->lock);
-    r->workers_quit = true;
+    r->workers_quit = true; /* and so no worker is added after */
     pthread_cond_broadcast(&r->work_cond);
+    size_t nworkers = r->nworkers;
     pthread_mutex_unlock(&r->lock);
-    for (size_t i = 0; i < r->nworkers; i++)
+    for (size_t i = 0; i < nworkers; i++)
         pthread_join(r->workers[i], NULL);
     free_dead(r);
     while (r->all) {

@@ -139,15 +139,22 @@ static int wait_fd(struct imap_session *s, short events)
     int64_t timeout = s->srv->conf->idle_timeout < IMAP_STEP_TIMEOUT_MS
                           ? s->srv->conf->idle_timeout
                           : IMAP_STEP_TIMEOUT_MS;
-    for (;;) {
-        int r = poll(&pfd, 1, timeout > INT32_MAX ? INT32_MAX : (int)timeout);
-        if (r > 0)
-            return 0;
-        if (r == 0)
-            return -1;
-        if (errno != EINTR)
-            return -1;
-    }
+    bool stall = (events & POLLOUT) != 0;
+    if (stall)
+        imap_reactor_stall(s, true);
+    int r;
+    do
+        r = poll(&pfd, 1, timeout > INT32_MAX ? INT32_MAX : (int)timeout);
+    while (r < 0 && errno == EINTR);
+    if (stall)
+        imap_reactor_stall(s, false);
+    return r > 0 ? 0 : -1;
+}
+
+/* The TLS layer's waits for the client to read (ph_tls_set_wait_hook). */
+static void tls_stall(void *arg, bool begin)
+{
+    imap_reactor_stall(arg, begin);
 }
 
 int imap_flush(struct imap_session *s)
@@ -661,6 +668,7 @@ static int handshake_step(struct imap_session *s)
             return -1;
         }
         ph_tls_set_timeout(s->tls_sess, IMAP_STEP_TIMEOUT_MS);
+        ph_tls_set_wait_hook(s->tls_sess, tls_stall, s);
         s->park_timeout_ms = IMAP_HANDSHAKE_TIMEOUT_MS;
     }
     for (;;) {

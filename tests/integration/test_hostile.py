@@ -511,5 +511,43 @@ class SessionLimitsTest(HostileBase):
         self.healthy()
 
 
+BIG = b"From: a@example.org\r\nSubject: big\r\n\r\n" + (b"x" * 1022 + b"\r\n") * 1024
+
+
+class NonReaderTest(HostileBase):
+    """Clients that send commands and never read the answers: each holds
+    the worker that writes to it while its socket is full (a step's
+    timeout at most); the pool grows past `workers` meanwhile, up to
+    max_workers, so other clients are still served."""
+    extra = "workers 2"
+    exists = 4
+
+    def test_clients_that_never_read_do_not_starve_the_others(self):
+        r = Raw(self.port)
+        r.login()
+        r.send(b"b APPEND INBOX {%d+}\r\n" % len(BIG) + BIG + b"\r\n")
+        self.assertIn(b"b OK", r.until("b"))
+        r.close()
+        stuck = []
+        for _ in range(4):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", self.port))
+            stuck.append(s)
+            # 30 MB of answers to a client that reads none of them.
+            s.sendall(b'l LOGIN bob "%s"\r\ns SELECT INBOX\r\n' % PASSWORD.encode() +
+                      b"f FETCH 4 BODY.PEEK[]\r\n" * 30)
+        try:
+            self.server.wait_log("event=worker_added", count=4)
+            t0 = time.time()
+            self.healthy()
+            self.assertLess(time.time() - t0, 5)
+        finally:
+            for s in stuck:
+                s.close()
+        # The writes fail once the clients are gone; the server goes on.
+        self.healthy()
+
+
 if __name__ == "__main__":
     phtest.main()

@@ -470,6 +470,36 @@ imap tcp://127.0.0.1:%(port)d tls://127.0.0.1:%(tport)d {
         c.logout()
         self.assertLess(time.time() - t0, 5)
 
+    def test_tls_clients_that_never_read_do_not_starve_the_others(self):
+        # As test_hostile's NonReaderTest, over TLS: the worker waits inside
+        # the TLS layer, which tells the endpoint (ph_tls_set_wait_hook).
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=10)
+        c.login("bob", PASSWORD)
+        big = b"From: a@example.org\r\nSubject: big\r\n\r\n" + (b"x" * 1022 + b"\r\n") * 1024
+        self.assertEqual(c.append("INBOX", None, None, big)[0], "OK")
+        c.logout()
+        stuck = []
+        try:
+            for _ in range(3):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.connect(("127.0.0.1", self.tls_port))
+                t = insecure_context().wrap_socket(s)
+                stuck.append(t)
+                t.sendall(b'l LOGIN bob "%s"\r\ns SELECT INBOX\r\n' % PASSWORD.encode() +
+                          b"f FETCH 1 BODY.PEEK[]\r\n" * 30)
+            self.server.wait_log("event=worker_added", count=3)
+            t0 = time.time()
+            c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(),
+                                  timeout=10)
+            c.login("bob", PASSWORD)
+            self.assertEqual(c.select("INBOX")[0], "OK")
+            c.logout()
+            self.assertLess(time.time() - t0, 5)
+        finally:
+            for t in stuck:
+                t.close()
+
     def test_sighup_in_place_keeps_tls(self):
         import signal
         self.server.signal(signal.SIGHUP)

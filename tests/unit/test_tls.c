@@ -1157,6 +1157,56 @@ static void test_read_timeout_keeps_the_session(void **state)
     ph_tls_conf_free(&conf);
 }
 
+/* The client reads nothing until told to. */
+static void script_wait_only(struct client *c)
+{
+    client_wait_go(c);
+}
+
+struct hook_count {
+    int begins, ends, depth;
+};
+
+static void count_waits(void *arg, bool begin)
+{
+    struct hook_count *h = arg;
+    if (begin) {
+        h->begins++;
+        h->depth++;
+    } else {
+        h->ends++;
+        h->depth--;
+    }
+}
+
+static void test_wait_hook_brackets_waits_to_write(void **state)
+{
+    (void)state;
+    struct ph_tls_conf conf;
+    conf_files(&conf, one_crt, one_key);
+    struct ph_tls_server *srv = server_new(&conf, NULL);
+    struct client c = {.script = script_wait_only};
+    int fd = client_start(&c);
+    struct ph_tls_session *s = accept_tls(srv, fd);
+    struct hook_count h = {0};
+    ph_tls_set_wait_hook(s, count_waits, &h);
+    ph_tls_set_timeout(s, 200);
+    /* More than the socket buffers hold: the write waits, then times out. */
+    size_t len = 32 << 20;
+    char *big = calloc(1, len);
+    assert_non_null(big);
+    assert_int_equal(ph_tls_write_all(s, big, len), PH_TLS_TIMEOUT);
+    free(big);
+    assert_true(h.begins >= 1);
+    assert_int_equal(h.begins, h.ends);
+    assert_int_equal(h.depth, 0);
+    client_go(&c);
+    client_join(&c);
+    end_session(&s, fd);
+    ph_tls_server_free(&srv);
+    ph_tls_conf_free(&conf);
+}
+
 static void test_handshake_timeout_with_a_silent_client(void **state)
 {
     (void)state;
@@ -1705,6 +1755,7 @@ int main(void)
         cmocka_unit_test(test_pending_after_partial_read),
         cmocka_unit_test(test_read_timeout_keeps_the_session),
         cmocka_unit_test(test_handshake_timeout_with_a_silent_client),
+        cmocka_unit_test(test_wait_hook_brackets_waits_to_write),
         cmocka_unit_test(test_eof_without_close_notify_reads_as_end),
         cmocka_unit_test(test_write_to_a_closed_peer_fails_without_sigpipe),
         cmocka_unit_test(test_bye_sends_close_notify),

@@ -118,6 +118,13 @@ void ph_tls_session_free(struct ph_tls_session **s);
  * forever (the default). */
 void ph_tls_set_timeout(struct ph_tls_session *s, int timeout_ms);
 
+/* hook(arg, true) before a blocking call waits for the peer to read (the
+ * socket is full), hook(arg, false) after: a server counts the threads
+ * that clients so hold. NULL removes it. ABI 1.3. */
+typedef void ph_tls_wait_hook(void *arg, bool begin);
+void ph_tls_set_wait_hook(struct ph_tls_session *s, ph_tls_wait_hook *hook,
+                          void *arg);
+
 /* Blocking handshake, bounded by timeout_ms in all (-1: no bound).
  * 0, PH_TLS_ERROR or PH_TLS_TIMEOUT (after which the session is useless:
  * free it). */
