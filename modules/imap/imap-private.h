@@ -219,6 +219,15 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge);
 void imap_send_expunges(struct imap_session *s, const struct ph_uidset *set);
 void imap_view_reset(struct imap_session *s);
 uint32_t imap_view_seq(const struct imap_session *s, uint32_t uid);
+/* The positions in the view (0-based) whose UID is in set, in order; both
+ * are sorted, so each range of set starts with a binary search and a few
+ * UIDs cost little in a large mailbox. Start with {.set = set}. */
+struct imap_view_walk {
+    const struct ph_uidset *set;
+    size_t k, i; /* the range of set, the position in the view */
+};
+bool imap_view_walk_next(const struct imap_session *s, struct imap_view_walk *w,
+                         size_t *pos_r);
 /* Turns a sequence set or UID set argument into UIDs of the view. 0, or -1
  * with a tagged BAD/NO sent. */
 int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,

@@ -325,8 +325,8 @@ static void put_date_time(struct ph_buf *b, time_t t, int tz)
 
 /* Writes the responses of one batch; FETCH_* bits of what went wrong. */
 static int fetch_write(struct imap_session *s, const struct items *it,
-                        const struct ph_meta_list *c,
-                        const struct ph_uidset *seen_now)
+                       const struct ph_meta_list *c,
+                       const struct ph_uidset *seen_now)
 {
     int failed = 0;
     const char *err;
@@ -384,19 +384,19 @@ static int fetch_write(struct imap_session *s, const struct items *it,
             case ITEM_ENVELOPE:
                 /* Not printf: these strings are long. */
                 ph_buf_puts(&s->out, "ENVELOPE ");
-                ph_buf_puts(&s->out, info        ? info->envelope
+                ph_buf_puts(&s->out, info          ? info->envelope
                                      : m->envelope ? m->envelope
                                                    : "NIL");
                 break;
             case ITEM_BODYSTRUCTURE:
                 ph_buf_puts(&s->out, "BODYSTRUCTURE ");
-                ph_buf_puts(&s->out, info             ? info->bodystructure
+                ph_buf_puts(&s->out, info               ? info->bodystructure
                                      : m->bodystructure ? m->bodystructure
                                                         : "NIL");
                 break;
             case ITEM_BODY:
                 ph_buf_puts(&s->out, "BODY ");
-                ph_buf_puts(&s->out, info    ? info->body
+                ph_buf_puts(&s->out, info      ? info->body
                                      : m->body ? m->body
                                                : "NIL");
                 break;
@@ -443,20 +443,22 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
     /* In batches, so that FETCH 1:* of a large mailbox never holds the
      * metadata of every message at once. */
     int failed = 0;
-    size_t inbatch = 0;
-    for (size_t i = 0; i <= s->nuids && !s->io_failed; i++) {
-        if (i < s->nuids && ph_uidset_contains(&set, s->uids[i])) {
-            ph_uidset_add(&batch, s->uids[i]);
+    size_t inbatch = 0, pos;
+    struct imap_view_walk walk = {.set = &set};
+    for (bool more = true; more && !s->io_failed;) {
+        more = imap_view_walk_next(s, &walk, &pos);
+        if (more) {
+            ph_uidset_add(&batch, s->uids[pos]);
             inbatch++;
         }
-        if (inbatch == 0 || (inbatch < IMAP_FETCH_BATCH && i < s->nuids))
+        if (inbatch == 0 || (inbatch < IMAP_FETCH_BATCH && more))
             continue;
         struct ph_meta_list c = {0};
         unsigned what = it.need_info     ? PH_META_INFO
                         : it.need_values ? PH_META_FETCH
                                          : 0;
-        int r = ph_mailbox_fetch(s->mb, &batch, what, ph_meta_list_add, &c,
-                                 &err);
+        int r =
+            ph_mailbox_fetch(s->mb, &batch, what, ph_meta_list_add, &c, &err);
         ph_uidset_clear(&batch);
         size_t asked = inbatch;
         inbatch = 0;

@@ -119,10 +119,11 @@ static int search_pushdown(struct imap_session *s, struct ph_imap_search *prog,
         return -1;
     }
     /* UIDs the session has not been told of yet are left out. */
-    for (size_t i = 0; i < s->nuids; i++)
-        if (ph_uidset_contains(&found, s->uids[i]))
-            ph_buf_printf(res, " %u",
-                          s->cmd_uid ? s->uids[i] : (uint32_t)i + 1);
+    struct imap_view_walk walk = {.set = &found};
+    size_t pos;
+    while (imap_view_walk_next(s, &walk, &pos))
+        ph_buf_printf(res, " %u",
+                      s->cmd_uid ? s->uids[pos] : (uint32_t)pos + 1);
     ph_uidset_clear(&found);
     return 1;
 }

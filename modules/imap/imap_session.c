@@ -370,6 +370,24 @@ static size_t view_lower_bound(const struct imap_session *s, uint32_t uid)
     return lo;
 }
 
+bool imap_view_walk_next(const struct imap_session *s, struct imap_view_walk *w,
+                         size_t *pos_r)
+{
+    while (w->k < w->set->n) {
+        const struct ph_uid_range *r = &w->set->r[w->k];
+        if (w->i < s->nuids && s->uids[w->i] < r->lo) {
+            size_t j = view_lower_bound(s, r->lo);
+            w->i = j > w->i ? j : w->i;
+        }
+        if (w->i < s->nuids && s->uids[w->i] <= r->hi) {
+            *pos_r = w->i++;
+            return true;
+        }
+        w->k++;
+    }
+    return false;
+}
+
 int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
                    bool uid, struct ph_uidset *set_r)
 {

@@ -937,6 +937,29 @@ class FetchSearchTest(ImapTest):
         out = self.r.cmd("g", "FETCH 1:* FAST")
         self.assertEqual(out.count(b" FETCH (FLAGS "), 2)
 
+    def test_fetch_and_search_sets_with_gaps(self):
+        # RFC 3501 6.4.5/6.4.8: a UID set names the UIDs that exist in it,
+        # a sequence set positions; the session's view is walked range by
+        # range, so gaps on either side must come out right.
+        c = self.client()
+        for k in range(8):
+            c.append("INBOX", r"(\Seen)" if k % 2 else None, None, MSG)  # UIDs 3..10
+        r = self.raw()
+        r.login()
+        r.cmd("s", "SELECT INBOX")
+        r.cmd("d", "UID STORE 4,6:7 +FLAGS.SILENT (\\Deleted)")
+        r.cmd("x", "EXPUNGE")  # left: UIDs 1 2 3 5 8 9 10 as 1..7
+        # 11:* is 10:11 (RFC 3501 9: * is the largest UID in use).
+        out = r.cmd("a", "UID FETCH 2,4:6,9,11:* (UID)")
+        self.assertEqual(re.findall(rb"\* (\d+) FETCH \(UID (\d+)\)", out),
+                         [(b"2", b"2"), (b"4", b"5"), (b"6", b"9"), (b"7", b"10")])
+        out = r.cmd("b", "FETCH 1,3:4,7 (UID)")
+        self.assertEqual(re.findall(rb"\* (\d+) FETCH \(UID (\d+)\)", out),
+                         [(b"1", b"1"), (b"3", b"3"), (b"4", b"5"), (b"7", b"10")])
+        self.assertEqual(r.cmd("c", "UID FETCH 6:7 (UID)"), b"c OK FETCH completed\r\n")
+        self.assertIn(b"* SEARCH 5 9\r\n", r.cmd("e", "UID SEARCH UID 4:20 NOT SEEN"))
+        self.assertIn(b"* SEARCH 2 3 4 5 6 7\r\n", r.cmd("f", "SEARCH 2:*"))
+
     def test_fetch_body_peek_keeps_unseen(self):
         out = self.r.cmd("a", "FETCH 1 BODY.PEEK[]")
         self.assertEqual(out, b"* 1 FETCH (BODY[] {%d}\r\n" % len(MSG) + MSG + b")\r\na OK FETCH completed\r\n")
