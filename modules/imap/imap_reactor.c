@@ -27,7 +27,8 @@ struct imap_reactor {
     pthread_t thread;
     pthread_t *workers; /* max_workers of them; nworkers started */
     size_t nworkers;
-    size_t stalled; /* workers waiting for a client to read */
+    size_t stalled;                   /* workers waiting for a client to read */
+    size_t base_workers, max_workers; /* the conf's, at start */
 
     pthread_mutex_t lock;
     pthread_cond_t work_cond;  /* workers wait for the queue */
@@ -186,12 +187,10 @@ void imap_reactor_stall(struct imap_session *s, bool begin)
         return;
     }
     r->stalled++;
-    size_t base = (size_t)s->srv->conf->workers,
-           cap = (size_t)s->srv->conf->max_workers;
     /* Workers are never taken back: the pool stays as large as the most
      * clients that ever stalled at once (bounded by max_workers). */
-    if (r->nworkers - r->stalled < base && r->nworkers < cap &&
-        !r->workers_quit &&
+    if (r->nworkers < r->stalled + r->base_workers &&
+        r->nworkers < r->max_workers && !r->workers_quit &&
         pthread_create(&r->workers[r->nworkers], NULL, worker_main, r) == 0) {
         r->nworkers++;
         ph_log_info("mod=imap event=worker_added workers=%zu stalled=%zu",
@@ -432,8 +431,9 @@ int imap_reactor_start(struct imap_server *srv, const int *fds, size_t nfds,
     r->nlisten = nfds;
     r->listening = true;
     srv->reactor = r;
-    r->nworkers = (size_t)srv->conf->workers;
-    r->workers = ph_calloc((size_t)srv->conf->max_workers, sizeof(pthread_t));
+    r->nworkers = r->base_workers = (size_t)srv->conf->workers;
+    r->max_workers = (size_t)srv->conf->max_workers;
+    r->workers = ph_calloc(r->max_workers, sizeof(pthread_t));
     for (size_t i = 0; i < r->nworkers; i++) {
         if (pthread_create(&r->workers[i], NULL, worker_main, r) != 0) {
             r->nworkers = i;
