@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* imapload: an IMAP load generator for bench/run.
  *
  * One thread, one epoll set, many connections: each connection is a small

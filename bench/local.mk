@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench/: the load generator and the side-by-side run against Dovecot.
 # Built with the tree but never run by `make check`: a benchmark measures,
 # it does not pass or fail.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 dist_phconf_DATA = conf/posthorn.conf
 
 # The systemd unit, with the installed paths. Packagers set systemdunitdir

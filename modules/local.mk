@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 include modules/table_identity/local.mk
 include modules/table_email_localpart/local.mk
 include modules/table_static/local.mk

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Tests: cmocka units (tests/unit), test modules for the registry
 # (tests/modules), integration scripts (tests/integration), fuzz targets.
 TEST_EXTENSIONS = .py .sh

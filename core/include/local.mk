@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 pkginclude_HEADERS += \
 	core/include/posthorn/auth.h \
 	core/include/posthorn/auth-impl.h \

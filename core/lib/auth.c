@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Authentication caller API and password hashing (libcrypt). */
 #include <crypt.h>
 #include <stdlib.h>

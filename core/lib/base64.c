@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* BASE64 (RFC 4648 section 4) and IMAP's modified BASE64 (RFC 3501 section
  * 5.1.3): the tables, a strict one-shot decoder, an encoder and the lenient
  * streaming decoder of message bodies. */

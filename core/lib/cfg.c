@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Config expansion and the public parser API.
  *
  * Each file goes through the lexer and the syntax pass (cfg_lexer.c,

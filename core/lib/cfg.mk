@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cfg: the config language (lexer, block syntax, expansion and the API)
 core_lib_libposthorn_la_SOURCES += \
 	core/lib/cfg.c \

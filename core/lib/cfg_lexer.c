@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Config lexer: splits a file into logical lines of whitespace-separated
  * tokens. Quoting, comments and `\` continuations end here; braces, macros
  * and {env:VAR} are only marked (quoted or not) for the layers above. */

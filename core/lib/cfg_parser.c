@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Config syntax: logical lines -> a tree of blocks for one file.
  *
  * A block header ends with a bare `{`; its block ends with a line that holds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The config parser's private layers: the lexer (bytes -> logical lines of
  * tokens) and the syntax pass (lines -> one file's tree of blocks, nothing
  * expanded). cfg.c expands macros, {env:VAR}, imports and snippets on top. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared between the directive engine (conf.c) and the graph (graph.c). */
 #ifndef PH_CONF_PRIVATE_H
 #define PH_CONF_PRIVATE_H

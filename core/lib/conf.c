@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The directive engine: reads a block against a module's directive table.
  * Modules declare directives as data; every "unknown directive", argument
  * count and value error is written here, once, with file:line. */

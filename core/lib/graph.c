@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The module graph: globals, then endpoints, then every instance they
  * reference, created once and shared. */
 #include <errno.h>

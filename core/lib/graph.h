@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The module graph: a parsed config turned into shared instances.
  * Private to libposthorn and the posthorn program (not installed). */
 #ifndef PH_GRAPH_H

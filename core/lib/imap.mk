@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # imap: the IMAP syntax layer without I/O: the command parser, modified
 # UTF-7, sequence sets, dates, response strings and SEARCH programs.
 core_lib_libposthorn_la_SOURCES += \

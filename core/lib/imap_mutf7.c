@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Modified UTF-7 (RFC 3501 section 5.1.3) <-> UTF-8, canonical forms only:
  * a name decodes only if encoding the result gives the same bytes back. */
 #include <string.h>

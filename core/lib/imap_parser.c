@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The IMAP command parser: an incremental state machine over single bytes
  * (see posthorn/imap-parser.h for the contract).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* SEARCH programs: parsing from command values, normalizing, writing back,
  * and evaluating against one message. */
 #include <stdio.h>

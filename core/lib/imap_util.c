@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* IMAP syntax helpers: sequence sets, dates, strings in responses. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Listening sockets, kept in a pool across configuration reloads so that
  * an unchanged address keeps its socket and no connection is refused. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The listener pool, as the posthorn program drives it across reloads. */
 #ifndef PH_LISTEN_H
 #define PH_LISTEN_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 lib_LTLIBRARIES += core/lib/libposthorn.la
 core_lib_libposthorn_la_SOURCES = \
 	core/lib/util.c \

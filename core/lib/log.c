@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Logging: one event a line, key=value fields, to stderr, syslog or a file. */
 #include <errno.h>
 #include <pthread.h>

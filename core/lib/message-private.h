@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internals of the message parser shared by core/lib/message*.c, mime*.c,
  * rfc2047.c. Names here have no ph_ prefix, so libposthorn does not export
  * them. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # message: the message parser (RFC 5322, MIME) and what FETCH and SEARCH
 # need from a message; iconv comes with glibc, libunistring is linked.
 core_lib_libposthorn_la_SOURCES += \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Header blocks: splitting into fields, unfolding, HEADER.FIELDS. */
 #include <string.h>
 

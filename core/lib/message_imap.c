@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* IMAP syntax for FETCH values: strings, ENVELOPE and its addresses
  * (RFC 3501 4.3, 7.4.2, 9). */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CRLF normalization of stored messages (see message.h for the rules). */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The incremental message parser: splits a message into its part tree
  * (RFC 2045, RFC 2046 5.1, 5.2) and renders ENVELOPE, BODYSTRUCTURE and BODY
  * (RFC 3501 7.4.2).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Lexing of structured header fields (RFC 5322 3.2, RFC 2045 5.1). */
 #include <string.h>
 

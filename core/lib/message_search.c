@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Case-insensitive substring matching for SEARCH (RFC 3501 6.4.4: "a
  * case-insensitive substring search"), with Unicode full case folding. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* BODY[section]: parsing the section-spec and mapping it to bytes
  * (RFC 3501 6.4.5, 9). */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The stored form of a ph_message_info.
  *
  * Layout, version 1 (integers are unsigned LEB128 varints; a string is its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Content-Type and Content-Disposition (RFC 2045 5.1, RFC 2183, RFC 2231). */
 #include <limits.h>
 #include <stdio.h>

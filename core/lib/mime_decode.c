@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Body decoding for SEARCH: Content-Transfer-Encoding (RFC 2045 6.7, 6.8)
  * and charset conversion to UTF-8, streaming in bounded chunks. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Username normalization behind <posthorn/normalize.h>: the RFC 8265
  * profiles (precis.c), email addresses with IDNA domains (libidn2), full
  * case folding and the identity. No global mutable state: worker threads

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* PRECIS IdentifierClass (RFC 8264 sections 8-9) with the contextual rules
  * of RFC 5892 appendix A, the Bidi Rule of RFC 5893 and the username
  * profiles of RFC 8265 sections 3.3-3.4, on libunistring's Unicode tables.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* PRECIS IdentifierClass (RFC 8264) and the RFC 8265 username profiles.
  * Private to libposthorn: callers use <posthorn/normalize.h>. */
 #ifndef PH_PRECIS_H

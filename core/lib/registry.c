@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The module registry: scans the module path once, loads every module
  * file there, and answers "which file provides auth.pam?". */
 #include <dirent.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The module registry: module names -> files along the module path.
  * Private to libposthorn and the posthorn program. */
 #ifndef PH_REGISTRY_H

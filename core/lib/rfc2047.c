@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* RFC 2047 encoded words in header values, decoded to UTF-8 for SEARCH. */
 #include <stdlib.h>
 #include <string.h>

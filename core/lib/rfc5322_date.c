@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* RFC 5322 3.3 date-time, with the obsolete forms of 4.3. */
 #include <string.h>
 

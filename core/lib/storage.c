@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Storage caller API: dispatch to the module's vtable, plus what every
  * storage shares (flags, UID sets, mailbox names, the append pipeline that
  * normalizes line endings and parses the message once). */

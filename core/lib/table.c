@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Table caller API: dispatch to the instance's vtable. */
 #include <posthorn/table-impl.h>
 

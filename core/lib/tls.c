@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* TLS for endpoints on GnuTLS: credentials and priorities (the server), and
  * sessions over connected sockets with blocking and reactor-style calls. */
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The `tls` directive: certificate pairs and the protocol settings. The
  * GnuTLS side (credentials, priority strings) lives with the endpoints. */
 #include <stdlib.h>

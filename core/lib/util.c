@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small helpers of libposthorn: allocation, strings, buffers. */
 #include <errno.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The posthorn program's subcommands. */
 #ifndef PH_CLI_H
 #define PH_CLI_H

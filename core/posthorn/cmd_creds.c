@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `posthorn creds` and `posthorn hash`: passwords of an auth provider that
  * manages its users (auth.pass_table over a table.file). Passwords come
  * from -p or one line of standard input and are never printed or logged. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `posthorn modules` and `posthorn version`. */
 #include "config.h"
 

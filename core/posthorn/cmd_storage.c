@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `posthorn accounts|mailboxes|messages`: storage administration through
  * the config's storage instance, the same module code the server runs. */
 #include <errno.h>

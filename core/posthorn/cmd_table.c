@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `posthorn table`: look keys up in a table of the config, list its keys
  * and change the tables that can be changed, through the same module code
  * the server runs (like postmap -q). */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 bin_PROGRAMS += core/posthorn/posthorn
 core_posthorn_posthorn_SOURCES = \
 	core/posthorn/main.c \

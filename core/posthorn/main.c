@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn: the program. `posthorn run` serves; the other subcommands
  * check the config, list modules and administer storage. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `posthorn run` and `posthorn check-config`. */
 #include <errno.h>
 #include <grp.h>

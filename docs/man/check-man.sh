@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Renders the built man pages with man-db and fails on any troff warning.
 # Exit 77 (skip) when man(1) is not man-db.
 b=${top_builddir:-.}

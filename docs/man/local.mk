@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Man pages: troff (man(7) macros) with the installed paths filled in.
 man1_MANS = docs/man/posthorn.1
 man5_MANS = docs/man/posthorn.conf.5

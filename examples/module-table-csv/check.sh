@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # examples/module-table-csv/check.sh ROOT [WORKDIR]
 #
 # Proves that a module author needs only what `make install` put under ROOT

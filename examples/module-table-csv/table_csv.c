@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* table.csv: a read-only table over a CSV file (RFC 4180).
  *
  *   table.csv aliases {

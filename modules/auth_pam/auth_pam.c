@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* auth.pam: system accounts through PAM.
  *
  *   auth pam                                   (inline: service posthorn)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # auth.pam and its helper program (configure --with-pam, on by default when
 # libpam0g-dev is there). The example PAM service file is documentation.
 if WITH_PAM

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The PAM conversation and the authenticate + account sequence. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One PAM check, shared by auth.pam's in-process mode and by
  * posthorn-pam-helper: pam_start, a conversation that answers password
  * prompts, pam_authenticate, pam_acct_mgmt, pam_end. libc and libpam only,

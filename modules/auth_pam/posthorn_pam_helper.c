@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn-pam-helper: checks one username and password against PAM for
  * auth.pam's `use_helper yes`, so that the server itself can run
  * unprivileged while PAM (pam_unix reading /etc/shadow) runs here.

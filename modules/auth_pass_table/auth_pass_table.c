@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* auth.pass_table: passwords as crypt(3) hashes in a table.
  *
  *   auth.pass_table local_authdb { table file /etc/posthorn/passwd }

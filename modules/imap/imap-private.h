@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The imap endpoint's private declarations, shared by its files. */
 #ifndef IMAP_PRIVATE_H
 #define IMAP_PRIVATE_H

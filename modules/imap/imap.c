@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Endpoint `imap`: an IMAP4rev1 server (RFC 3501). This file holds the
  * descriptor, the directives and the lifecycle; the reactor, the session
  * and the commands live beside it. */

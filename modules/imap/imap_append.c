@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* APPEND (RFC 3501 6.3.11, UIDPLUS APPENDUID, APPENDLIMIT). The message
  * literal is checked against the limit before "+" is sent, streamed to an
  * unlinked temporary file while it arrives (never held in memory), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* LOGIN, AUTHENTICATE (PLAIN, LOGIN), STARTTLS, and the login pipeline:
  *   normalize -> auth_map -> auth providers (first OK wins);
  *   original name -> storage normalize -> storage_map -> storage account.

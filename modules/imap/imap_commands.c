@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The command table and dispatch, and the small commands of any state. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* FETCH and UID FETCH (RFC 3501 6.4.5, 7.4.2): metadata from storage, the
  * parsed structure stored with each message (ENVELOPE, BODYSTRUCTURE and
  * the byte ranges of BODY[section]), message bytes streamed to the client. */

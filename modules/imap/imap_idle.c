@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* IDLE (RFC 2177): the session parks in the reactor with a storage watch;
  * a change wakes it, a worker sends the updates, and it parks again until
  * the client's DONE. */

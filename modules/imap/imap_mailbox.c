@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Mailbox commands: LIST, LSUB, CREATE, DELETE, RENAME, SUBSCRIBE,
  * UNSUBSCRIBE, STATUS, SELECT, EXAMINE. Names are modified UTF-7 on the
  * wire and UTF-8 in storage. */

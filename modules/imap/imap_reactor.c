@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The reactor (DESIGN.md, threads and I/O): one epoll thread holds the
  * listeners, the parked sessions (EPOLLONESHOT) and a wake eventfd; a pool
  * of workers runs a session's commands with plain blocking code. A session

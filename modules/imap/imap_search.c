@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* SEARCH and UID SEARCH (RFC 3501 6.4.4): the program is parsed and
  * evaluated by libposthorn; this file feeds it messages of the view, with
  * header values from the stored structure and bodies decoded on demand. */

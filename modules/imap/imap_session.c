@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* An IMAP session: socket I/O, driving the command parser, the seq -> UID
  * view of the selected mailbox and the untagged updates. Everything lives
  * in struct imap_session, so a worker can leave it parked at any point

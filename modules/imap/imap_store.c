@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Changing messages: STORE, COPY, MOVE, EXPUNGE, UID EXPUNGE, CLOSE,
  * UNSELECT. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 module_LTLIBRARIES += modules/imap.la
 modules_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap-private.h \
 	modules/imap/imap_reactor.c modules/imap/imap_session.c \

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 if WITH_PGSQL
 module_LTLIBRARIES += modules/storage_pgsql.la
 modules_storage_pgsql_la_SOURCES = \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.pgsql: connections, statements, transactions, the schema and its
  * migrations, and the mapping of PostgreSQL errors. */
 #include <inttypes.h>

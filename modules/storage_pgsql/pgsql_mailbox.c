@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.pgsql: accounts, delivery names, and the mailbox hierarchy
  * (list, create, delete, rename, subscriptions, status).
  *

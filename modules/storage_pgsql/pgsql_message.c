@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.pgsql: open mailboxes (fetch, read, store, copy, expunge,
  * changes, \Recent) and appends.
  *

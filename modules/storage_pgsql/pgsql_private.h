@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.pgsql: what the module's files share. Not part of the SDK. */
 #ifndef PGSQL_PRIVATE_H
 #define PGSQL_PRIVATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.pgsql: SEARCH pushdown, as storage.sqlite does it
  * (sqlite_search.c has the reasoning key by key).
  *

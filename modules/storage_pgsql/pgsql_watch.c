@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.pgsql: waking sessions when a mailbox changes.
  *
  * On this node: every open mailbox that watches registers in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.pgsql: mail kept in PostgreSQL, shared by several nodes.
  *
  *   storage.pgsql shared_mail {

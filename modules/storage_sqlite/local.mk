@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 module_LTLIBRARIES += modules/storage_sqlite.la
 modules_storage_sqlite_la_SOURCES = \
 	modules/storage_sqlite/storage_sqlite.c \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.sqlite: connections, prepared statements, transactions, the
  * schema and its migrations, and the mapping of SQLite errors. */
 #include <inttypes.h>

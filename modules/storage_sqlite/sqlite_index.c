@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.sqlite: the text indexer.
  *
  * APPEND stores a body's folded text as pending; this thread moves

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.sqlite: accounts, delivery names, and the mailbox hierarchy
  * (list, create, delete, rename, subscriptions, status).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.sqlite: what the module's files share. Not part of the SDK. */
 #ifndef SQLITE_PRIVATE_H
 #define SQLITE_PRIVATE_H

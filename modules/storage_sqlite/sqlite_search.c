@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.sqlite: SEARCH pushdown.
  *
  * A program whose every key is about what the messages table holds (flags,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.sqlite: waking sessions when a mailbox changes.
  *
  * In this process: every open mailbox that watches registers in the

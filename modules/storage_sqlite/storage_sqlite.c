@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.sqlite: the embedded default storage, one SQLite database.
  *
  *   storage.sqlite local_mailboxes {

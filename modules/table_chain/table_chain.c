@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* table.chain: feeds a key through several tables in turn.
  *
  *   table.chain local_users {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The address-splitting tables, one file for three names:
  *
  *   table.email_localpart           user@example.org -> user; no '@': not found

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* table.file: a key -> values map kept in a text file.
  *
  *   storage_map file /etc/posthorn/aliases

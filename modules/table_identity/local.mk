@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 module_LTLIBRARIES += modules/table_identity.la
 modules_table_identity_la_SOURCES = modules/table_identity/table_identity.c
 modules_table_identity_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* table.identity: every key maps to itself. Useful as a chain step or as an
  * explicit "no mapping" where a table is required. */
 #include <posthorn/table-impl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* table.regexp: answers keys that match a POSIX extended regular expression.
  *
  *   auth_map regexp "(.+)@example[.]org" "$1" "$1@example.com"

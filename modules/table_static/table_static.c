@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* table.static: a fixed map written in the config.
  *
  *   table.static aliases {

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # scripts/lib/packages.sh: sourced by scripts/check and scripts/quickstart.
 #
 # ph_install_packages PKG...: installs the Debian packages that are not

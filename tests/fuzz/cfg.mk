@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/fuzz/cfg: libFuzzer target for the config parser. The parser's
 # sources are built into the target so that they carry the fuzzer's coverage
 # instrumentation; the rest comes from libposthorn. Run with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target for the config parser. The input holds up to four files
  * separated by lines "%%": posthorn.conf, then a.conf, b and sub/c.conf,
  * which `import` reaches through an in-memory read_file (no disk). */

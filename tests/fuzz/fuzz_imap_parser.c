@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the IMAP command parser. The first bytes pick small
  * limits and a split seed; the rest is fed three times (in one piece, in
  * random pieces, byte by byte) and the event logs must be identical. The

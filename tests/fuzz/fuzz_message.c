@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target for the message parser: parses the input whole and in
  * chunks (the results must be identical), serializes and deserializes the
  * result (must read back to the same bytes), resolves sections derived from

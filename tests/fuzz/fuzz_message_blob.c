@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target for ph_message_info_deserialize(): stored infos come
  * from a database and are hostile. Anything accepted must serialize back to
  * the same bytes and answer every section lookup inside the message. Run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: modified UTF-7 <-> UTF-8. Whatever decodes must encode
  * back to the same bytes (only canonical forms are accepted), and whatever
  * encodes must decode back to the same UTF-8. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: every normalization method on the input, checking
  * that outputs are non-empty valid UTF-8 within the length bound, that
  * normalizing an output again returns it unchanged, that noop copies and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: SEARCH programs. The input (after 2 bytes that pick
  * the mailbox size) follows "a SEARCH " on a command line. Every program
  * that parses is written back, parsed again and written again: the two

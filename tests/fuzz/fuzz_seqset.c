@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: sequence sets. The first 4 bytes give the value of
  * "*" (often 0, an empty mailbox), the rest is the set. A parsed set must
  * hold only valid ranges; sorting must give ordered, disjoint, non-adjacent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target for a whole IMAP session: the real imap endpoint (a
  * coverage-instrumented build of modules/imap, tests/fuzz/mod/imap.so) over
  * storage.sqlite in a temporary state_dir, started in this process on a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/fuzz/imap: libFuzzer targets for the IMAP syntax layer. The sources
 # under test are built into each target so that they carry the fuzzer's
 # coverage instrumentation; the rest comes from libposthorn. Run e.g.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 EXTRA_DIST += tests/fuzz
 include tests/fuzz/cfg.mk
 include tests/fuzz/normalize.mk

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/fuzz/message: libFuzzer targets for the message parser (parse,
 # chunking, serialization, sections, SEARCH decoding) and for reading a
 # stored message info. The parser's sources are built into the targets so

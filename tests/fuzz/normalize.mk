@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # fuzz_normalize: every normalization method, idempotence and UTF-8 checks.
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_normalize

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/fuzz/fuzz_session: a whole IMAP session against the real endpoint
 # and storage.sqlite, in process. The endpoint is built a second time with
 # the fuzzer's coverage instrumentation (tests/fuzz/mod/imap.so), found

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Integration tests: the real posthorn binary over real sockets.
 TESTS += tests/integration/test_program.py
 EXTRA_DIST += tests/integration/phtest.py tests/integration/test_program.py

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The PostgreSQL of the storage.pgsql integration tests.
 
 PH_PGSQL_DSN names one when the caller has started it (scripts/check).

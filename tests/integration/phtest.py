@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers for integration tests: run the real posthorn binary with a
 generated config, wait for it to start, and talk to it over sockets."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The admin CLI through the real binary: creds, hash, accounts, mailboxes
 and messages against storage.sqlite and auth.pass_table over table.file;
 table lookups and changes through the table modules."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Faults (issue 8): the server killed with SIGKILL in the middle of many
 APPENDs, and a full disk under state_dir. What was answered OK must survive
 byte for byte, nothing half-written may become visible, UIDs never go

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The faults of test_faults.py once more with storage.pgsql (issue 8): the
 node killed with SIGKILL in the middle of APPENDs from 8 clients keeps every
 APPEND it answered OK, byte for byte, shows nothing half-written, and its

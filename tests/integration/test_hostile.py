@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A battery of hostile inputs against the real binary (issue 8): each is
 sent on its own connection, in the state it targets, and must be answered
 as RFC 3501 says (BAD for syntax, BAD or NO for a command in the wrong

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The imap endpoint through the real binary: Python's imaplib for the
 ordinary paths, raw sockets for exact bytes on the wire."""
 import imaplib

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The imap integration suite (test_imap.py) once more, with storage.pgsql
 in place of storage.sqlite: the same answers on the wire.
 

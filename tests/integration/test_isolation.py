@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """User isolation (issue 8): two accounts on one server; whatever mailbox
 name alice sends (`..`, `/`, `%`, `*`, `#`, `~`, modified UTF-7 spellings of
 them, NULs, very long names), it names one of her own mailboxes or none,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """test_isolation.py once more with storage.pgsql: both accounts in one
 database of this test's own."""
 import itertools

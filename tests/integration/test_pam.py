@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """auth.pam through the real binary over TLS, with real PAM: pam_wrapper and
 its pam_matrix module (service files in a temporary directory, never
 /etc/pam.d), in-process and through posthorn-pam-helper; the helper's

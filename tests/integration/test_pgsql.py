@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """storage.pgsql through the real binary: two posthorn nodes sharing one
 PostgreSQL. IDLE on node A sees what node B does; concurrent APPENDs from
 both nodes get distinct increasing UIDs; a PostgreSQL restart makes

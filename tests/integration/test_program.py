@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The posthorn program: check-config, modules, version, help, run with
 SIGHUP reload and SIGTERM stop, through the real binary."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A mail client's sync of a few hundred messages, through the real binary
 over TLS: first a client written against imaplib that keeps a model of the
 mailbox from the untagged responses (RFC 3501 7.4.1, 5.5), then isync's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`log syslog` through the real binary (issue 9): every event reaches the
 syslog socket as one datagram with facility mail, ident posthorn[PID], the
 level as its priority and in the text, and never a line break inside, so

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Test modules: a test endpoint for integration tests (tests/modules/.libs)
 # and broken modules for the registry tests (tests/modules/bad/.libs).
 check_LTLIBRARIES += tests/modules/test_tablequery.la

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Test endpoint `tablequery`: answers table lookups over a socket, one
  * line per key ("FOUND v1 v2", "NOTFOUND", "TEMPFAIL reason"). It lets the
  * integration tests drive tables, listeners and reloads through the real

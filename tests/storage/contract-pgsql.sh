@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The storage contract suite against storage.pgsql. The database comes from
 # PH_PGSQL_DSN when the caller has one (scripts/check starts a cluster);
 # otherwise a throwaway cluster is started here with scripts/pg-cluster

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The storage contract suite against storage.sqlite, in a fresh state_dir.
 # The second instance (INSTANCE_limits) serves the tests of auto_create off
 # and of the APPEND limit.

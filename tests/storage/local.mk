@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The storage contract suite: one program, run against each storage module
 # by a small wrapper that writes its config.
 if HAVE_CMOCKA

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # storage.sqlite upgrades a database of an older schema (test_sqlite_upgrade).
 set -eu
 : "${top_builddir:=.}"

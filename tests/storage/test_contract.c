@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The storage contract: what every storage module does, exercised through
  * the caller API of <posthorn/storage.h> only (no SQL, no module files).
  *

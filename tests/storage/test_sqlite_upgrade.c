@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* storage.sqlite: a database of schema version 2 (before fetch_values
  * and header_values, and before body_text and its index) is upgraded when
  * the module starts; SEARCH FROM/SUBJECT/TEXT/BODY and the FETCH values

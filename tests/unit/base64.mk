@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/unit/base64: BASE64 and IMAP's modified BASE64.
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_base64

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/unit/cfg: the config parser; reads tests/data/cfg through $top_srcdir
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_cfg

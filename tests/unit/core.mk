@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_conf tests/unit/test_registry tests/unit/test_auth
 TESTS += tests/unit/test_conf tests/unit/test_registry tests/unit/test_auth

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/unit/imap: the IMAP syntax layer.
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_imap_parser

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 include tests/unit/core.mk
 include tests/unit/cfg.mk
 include tests/unit/normalize.mk

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/unit/message: the message parser. Reads tests/data/messages and
 # tests/data/mime-corpus-expected through $top_srcdir, and the mime-corpus
 # from $POSTHORN_MIME_CORPUS, $top_srcdir/../shared/mime-corpus or

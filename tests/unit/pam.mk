@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 if WITH_PAM
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_auth_pam

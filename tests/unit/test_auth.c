@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Password hashing and auth.pass_table: every supported hash format,
  * maddy's "bcrypt:" form, constant-time verification, and the inline
  * chained form `auth pass_table static { entry USER HASH }`. */

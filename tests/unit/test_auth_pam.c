@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* auth.pam against real PAM stacks through pam_wrapper and pam_matrix, in
  * both modes (in-process and posthorn-pam-helper), without /etc/pam.d.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of BASE64: the RFC 4648 vectors both ways, the strict decoder's
  * refusals, the lenient streaming decoder and IMAP's modified alphabet. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the config parser (core/lib/cfg*.c): the language, its
  * expansions and every error text. Most tests run on in-memory files through
  * the read_file callback; a few read tests/data/cfg from disk. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The directive engine: value types, argument counts, defaults,
  * inheritance, required and repeated directives, with exact messages. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the IMAP command parser. Every input is parsed three ways,
  * in one piece, byte by byte and in random pieces, and the three event logs
  * (commands with their trees, literal requests, errors, lines) must be the

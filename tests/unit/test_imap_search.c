@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of SEARCH programs: every RFC 3501 key parsed from real
  * command lines, the normalized tree written back, errors, and evaluation
  * over synthetic messages (with the callbacks counted, to prove that cheap

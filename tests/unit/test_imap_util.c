@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the IMAP syntax helpers: modified UTF-7, sequence sets,
  * dates and the string writers. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests of the message parser: hand-written fixtures (tests/data/messages),
  * split feeding, sections, serialization. The corpus comparison, decoders
  * and limits are in the other test_message_*.c files. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared helpers of the message parser tests (tests/unit/test_message*.c). */
 #ifndef TEST_MESSAGE_H
 #define TEST_MESSAGE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The message parser against the mime-corpus and its Dovecot oracle
  * (see /work/shared/mime-corpus/README.md).
  *

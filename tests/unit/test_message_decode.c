@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Decoding for SEARCH: RFC 2047 words, transfer encodings, charsets, the
  * case-insensitive matcher, RFC 5322 dates, CRLF normalization. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Hostile shapes: deep nesting, many parts, giant headers, long lines. The
  * parser must stay linear and bounded and still give a valid answer. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of username normalization (RFC 8265 profiles, email forms,
  * casefold, noop). Every accepted vector is also normalized a second time
  * to prove the output is a fixed point. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The registry and the graph: every way a module or a reference can be
  * wrong gives one line that names the file and what to do. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The table modules, built from config text through the real registry and
  * graph. Modules come from POSTHORN_MODULE_PATH (make check sets it). */
 #include <dirent.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The TLS layer against real GnuTLS clients on socketpairs (one client
  * thread per connection), and against gnutls-cli and openssl s_client over
  * loopback TCP when they are installed. Keys and certificates are made at

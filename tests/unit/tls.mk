@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/unit/tls: the TLS layer, against GnuTLS clients (and gnutls-cli /
 # openssl s_client when installed).
 if HAVE_CMOCKA

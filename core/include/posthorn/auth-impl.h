@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: implementing an authentication provider.
  *
  * check() runs on worker threads, many at once: it must be thread-safe and

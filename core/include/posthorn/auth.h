@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: using an authentication provider (caller side). */
 #ifndef POSTHORN_AUTH_H
 #define POSTHORN_AUTH_H

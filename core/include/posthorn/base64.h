@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: BASE64 (RFC 4648 section 4) and the modified BASE64 of IMAP
  * mailbox names (RFC 3501 section 5.1.3: ',' instead of '/', no padding). */
 #ifndef POSTHORN_BASE64_H

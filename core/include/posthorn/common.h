@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: common macros and small helpers every module may use. */
 #ifndef POSTHORN_COMMON_H
 #define POSTHORN_COMMON_H

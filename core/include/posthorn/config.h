@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: the parsed configuration tree.
  *
  * The parser (maddy's language) turns a file into a tree of nodes with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: implementing an endpoint (a network server such as imap).
  *
  * Lifecycle, driven by `posthorn run`:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: the IMAP command parser (RFC 3501 section 9).
  *
  * The parser does no I/O. The caller feeds it whatever bytes it has read;

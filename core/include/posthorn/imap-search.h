@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: IMAP SEARCH programs (RFC 3501 6.4.4, MODSEQ of RFC 7162):
  * parsed from the command parser's values into a tree of keys, evaluated
  * against one message at a time.

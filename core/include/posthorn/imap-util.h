@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: IMAP syntax helpers without I/O: modified UTF-7 mailbox
  * names, sequence sets, dates, and writing strings into responses. */
 #ifndef POSTHORN_IMAP_UTIL_H

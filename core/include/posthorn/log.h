@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: logging. One event a line, key=value fields:
  *   2026-11-26T09:30:00.123Z level=info mod=imap event=login user=bob
  * Values with spaces or quotes go through ph_log_escape() first. */

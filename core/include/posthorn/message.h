@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: the message parser (RFC 5322, MIME) and what IMAP FETCH and
  * SEARCH need from a message.
  *

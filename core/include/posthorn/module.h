@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: the module contract.
  *
  * Every module file (.so) exports exactly one descriptor under the symbol

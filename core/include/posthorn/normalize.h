@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: username normalization (RFC 8265 PRECIS profiles).
  *
  * Names as used by `auth_map_normalize`, `storage_map_normalize`, ...:

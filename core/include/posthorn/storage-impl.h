@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: implementing a storage module.
  *
  * The module's account and mailbox structs embed struct ph_account and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: using a storage (caller side: the imap endpoint, the CLI).
  *
  * The model (DESIGN.md): every change to a mailbox (append, flag change,

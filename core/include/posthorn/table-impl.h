@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: implementing a table module.
  *
  * Tables are called from many worker threads at once: lookup must be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: using a table (caller side). */
 #ifndef POSTHORN_TABLE_H
 #define POSTHORN_TABLE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: TLS for endpoints, on GnuTLS.
  *
  * A struct ph_tls_server is made once per `tls` directive (from a struct

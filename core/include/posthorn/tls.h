@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* posthorn SDK: the `tls` directive, as endpoints read it.
  *
  *   tls off

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A module built for another ABI major: the registry must refuse it. */
 #include <posthorn/table-impl.h>
 

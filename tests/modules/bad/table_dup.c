@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Built twice (table_dup_a.so, table_dup_b.so): two files claiming one name. */
 #include <posthorn/table-impl.h>
 

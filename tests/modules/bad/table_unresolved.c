@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A module that needs a symbol nothing provides: dlopen fails, and the
  * registry must report dlopen's reason, not libltdl's "file not found".
  * A data symbol, since functions would be bound lazily on first call. */

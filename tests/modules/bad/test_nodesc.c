@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A shared object without a posthorn descriptor. */
 int test_nodesc_marker(void);
 int test_nodesc_marker(void)
