@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/package/test-installed.sh DEBDIR: installs the posthorn packages of
 # DEBDIR on this machine (apt-get, as root), serves IMAP from the installed
 # files only (/usr/bin/posthorn, the installed modules, posthorn-pam-helper
@@ -112,6 +113,10 @@ check "posthorn Provides $abi, the plugins depend on it" \
   bash -c 'dpkg-query -W -f="\${Provides}" posthorn | grep -qw "$0" &&
     dpkg-query -W -f="\${Depends}" posthorn-pgsql | grep -qw "$0" &&
     dpkg-query -W -f="\${Depends}" posthorn-pam | grep -qw "$0"' "$abi"
+check "the in-tree plugins depend on the very posthorn they were built with" \
+  bash -c 'v=$(dpkg-query -W -f="\${Version}" posthorn) &&
+    dpkg-query -W -f="\${Depends}" posthorn-pgsql | grep -qF "posthorn (= $v)" &&
+    dpkg-query -W -f="\${Depends}" posthorn-pam | grep -qF "posthorn (= $v)"'
 
 # --- the SDK: a third-party module against posthorn-dev alone -----------
 sdk_check=$top/examples/module-table-csv/check.sh
