@@ -2455,6 +2455,61 @@ static void test_search_header_keys_answer_as_evaluation(void **state)
     ph_account_release(&acct);
 }
 
+/* FROM, TO, CC, BCC (RFC 3501 6.4.4) find an address written with comments
+ * and folding whitespace where RFC 5322 3.2.2 and 3.4.1 allow them (around
+ * the '@' and the dots, inside the angle brackets, in display names, group
+ * syntax and the obsolete route): the raw field still matches as a
+ * substring, and so does each mailbox as "Name <local@domain>".
+ * storage.sqlite answers from its index of header values; the answer must
+ * equal the evaluation. */
+static void test_search_address_keys_see_past_comments(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-addresses");
+    append_text(acct,
+                "From: <user-from (comment)@ (comment) domain.org>\r\n"
+                "Subject: one\r\n\r\nbody\r\n",
+                0);
+    append_text(acct,
+                "From: x@example.net\r\n"
+                "To: \"Joe (not a comment)\" (c) <joe . (x) q @ example . "
+                "com>\r\n"
+                "Cc: Group (c) : (x) <a (y) @ b.example> ,\r\n"
+                " c@d.example (Carl) ; (z)\r\n\r\nbody\r\n",
+                0);
+    append_text(acct,
+                "From: Pete(A nice \\) chap) <pete(his account)@silly.test"
+                "(his host)>\r\n\r\nbody\r\n",
+                PH_FLAG_SEEN);
+    append_text(acct,
+                "From: y@example.net\r\n"
+                "Bcc: <@route.example, @ (c) two.example:bcc-user @ (c)\r\n"
+                " bcc.example>\r\n\r\nbody\r\n",
+                0);
+    append_text(acct,
+                "From: =?UTF-8?Q?J=C3=B6rg?= (c) <j@x.de>\r\n\r\nbody\r\n", 0);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    assert_search_headers(mb, "FROM user-from@domain.org", "1");
+    assert_search_headers(mb, "FROM USER-FROM@DOMAIN.ORG", "1");
+    assert_search_headers(mb, "HEADER From user-from@domain.org", "1");
+    assert_search_headers(mb, "FROM \"user-from (comment)@\"", "1");
+    assert_search_headers(mb, "NOT FROM user-from@domain.org", "2:5");
+    assert_search_headers(mb, "TO joe.q@example.com", "2");
+    assert_search_headers(mb, "TO \"Joe (not a comment) <joe.q@\"", "2");
+    assert_search_headers(mb, "CC a@b.example", "2");
+    assert_search_headers(mb, "CC c@d.example", "2");
+    assert_search_headers(mb, "CC \"Group\"", "2");
+    assert_search_headers(mb, "FROM pete@silly.test", "3");
+    assert_search_headers(mb, "SEEN FROM \"Pete <pete@silly.test>\"", "3");
+    assert_search_headers(mb, "BCC bcc-user@bcc.example", "4");
+    assert_search_headers(mb, "FROM \"J\xc3\xb6rg <j@x.de>\"", "5");
+    assert_search_headers(mb, "OR FROM j@x.de TO joe.q@example.com", "2,5");
+    /* Only address fields: a Subject is compared as written. */
+    assert_search_headers(mb, "SUBJECT one", "1");
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
 /* A small deterministic generator (xorshift64*), so a failure repeats. */
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 
@@ -3072,6 +3127,7 @@ int main(int argc, char **argv)
             test_search_of_other_headers_text_or_sequence_numbers_is_unsupported),
         cmocka_unit_test(test_search_answers_as_evaluation_over_fetch),
         cmocka_unit_test(test_search_header_keys_answer_as_evaluation),
+        cmocka_unit_test(test_search_address_keys_see_past_comments),
         cmocka_unit_test(test_search_text_keys_answer_as_evaluation),
         cmocka_unit_test(
             test_two_threads_appending_get_distinct_increasing_uids),

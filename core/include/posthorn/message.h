@@ -264,6 +264,17 @@ void ph_message_range_partial(uint64_t *offset, uint64_t *size, uint64_t start,
  * it is; other bytes are copied. */
 void ph_rfc2047_decode(const char *in, size_t len, struct ph_buf *out);
 
+/* Appends to out what SEARCH FROM/TO/CC/BCC compare besides the raw
+ * value of an address field (RFC 5322 3.4): one string per mailbox,
+ * "Display Name <local@domain>" (or "local@domain" without a name), with
+ * comments and folding whitespace gone from where RFC 5322 3.2.2 allows
+ * them (around the '@' and the dots, inside the angle brackets, in the
+ * display name, the group syntax and the obsolete route), quoted strings
+ * unquoted and the name's encoded words decoded; and a group's name. So
+ * `<user (c)@ (c) example.org>` is found by "user@example.org". */
+void ph_message_address_forms(const char *value, size_t len,
+                              struct ph_strlist *out);
+
 /* Streams a part's body to UTF-8 text: undoes the transfer encoding, then
  * converts from charset (NULL: no conversion, raw decoded bytes; unknown or
  * us-ascii/utf-8: checked as UTF-8, bad bytes become U+FFFD). The callback
