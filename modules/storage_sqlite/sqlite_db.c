@@ -758,19 +758,14 @@ int sq_body_text_make(const struct ph_message_info *mi, uint64_t size,
 {
     struct text_fill f = {.t = t_r};
     *t_r = (struct sq_body_text){0};
-    /* The header as ph_message_search_text() gives it for TEXT, in one
-     * piece, so that header_len marks where BODY begins. */
-    if (mi != NULL && mi->header != NULL) {
-        struct ph_buf dec = {0};
-        ph_rfc2047_decode(mi->header, mi->header_size, &dec);
-        text_sink(&f, dec.data ? dec.data : "", dec.len);
-        ph_buf_free(&dec);
-    }
+    /* TEXT's text is the headers, then BODY's: header_len marks where
+     * BODY begins. */
+    int ret = ph_message_search_text(mi, size, PH_MESSAGE_TEXT_HEADERS, read,
+                                     read_arg, text_sink, &f);
     t_r->header_len = t_r->text.len;
-    int ret = 0;
-    if (!f.over)
-        ret = ph_message_search_text(mi, size, false, read, read_arg, text_sink,
-                                     &f);
+    if (ret == 0 && !f.over)
+        ret = ph_message_search_text(mi, size, PH_MESSAGE_TEXT_BODY, read,
+                                     read_arg, text_sink, &f);
     t_r->kept = !f.over && t_r->text.len <= SQ_TEXT_MAX;
     if (!t_r->kept)
         ph_buf_free(&t_r->text);

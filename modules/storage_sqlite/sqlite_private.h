@@ -223,8 +223,8 @@ struct ph_message_info *sq_info_read(const void *info, size_t info_size);
 int sq_body_values_insert(sqlite3_stmt *hdr, sqlite3_stmt *fetch,
                           int64_t body_id, const struct ph_message_info *mi);
 /* What table body_text keeps of a body for SEARCH TEXT and BODY: the
- * folded text (ph_message_fold) that ph_message_search_text() streams,
- * header first (header_len bytes of it). indexable: valid UTF-8, so it
+ * folded text (ph_message_fold) that ph_message_search_text() streams
+ * for TEXT: the headers (header_len bytes), then the text of BODY. indexable: valid UTF-8, so it
  * may go into the trigram index body_fts; kept false: longer than
  * SQ_TEXT_MAX, not stored (text NULL), SEARCH reads the message.
  * Column indexed: 1 once in body_fts, -1 pending until the indexer has

@@ -1104,6 +1104,63 @@ class AddressSearchTest(ImapTest):
                          % len(want) + want + b")\r\nb OK FETCH completed\r\n")
 
 
+PARTS_MSG = (b"From: a@example.org\r\nSubject: invoice\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\n"
+             b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+             b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+             b"see attached\r\n"
+             b"--b\r\nContent-Type: application/pdf\r\n"
+             b"Content-Disposition: attachment; filename=\"Rechnung.pdf\"\r\n"
+             b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+             b"--b\r\nContent-Type: application/octet-stream\r\n"
+             b"Content-Disposition: attachment;\r\n filename*=UTF-8''Gr%C3%BC%C3%9Fe.txt\r\n\r\nx\r\n"
+             b"--b\r\nContent-Type: message/rfc822\r\n\r\n"
+             b"From: Quentin <quentin@example.org>\r\n"
+             b"Subject: =?UTF-8?Q?Angebot_f=C3=BCr_Sie?=\r\n\r\nembedded text\r\n--b--\r\n")
+
+
+class TextPartsSearchTest(ImapTest):
+    """RFC 3501 6.4.4: TEXT is the header or body of the message, and the
+    body is everything after the top-level header: MIME part headers, the
+    attachments' file names (RFC 2231, decoded) and the headers of an
+    attached message (RFC 2047, decoded) are found; BODY is the parts' text
+    alone. The same answers from storage.sqlite's text index and from the
+    endpoint's evaluation (SENTSINCE is no key storage.sqlite answers)."""
+    storage_extra = "debug yes"
+
+    def setUp(self):
+        super().setUp()
+        c = self.client()
+        c.append("INBOX", None, None, MSG)
+        c.append("INBOX", None, None, PARTS_MSG)
+        self.r = self.raw()
+        self.r.login()
+        self.r.cmd("s", "SELECT INBOX")
+
+    def test_text_finds_part_headers_file_names_and_attached_message(self):
+        r = self.r
+        for sent in ("", " SENTSINCE 1-Jan-1990"):
+            for key, text, body in ((b"Content-Transfer-Encoding", b"2", b""),
+                                    (b"Rechnung", b"2", b""),
+                                    ("\"gr\u00fc\u00dfe.txt\"".encode(), b"2", b""),
+                                    (b"quentin@example.org", b"2", b""),
+                                    ("\"Angebot f\u00fcr\"".encode(), b"2", b""),
+                                    (b"\"embedded text\"", b"2", b"2"),
+                                    (b"\"the body\"", b"1", b"1")):
+                lit = b"{%d}\r\n" % len(key.strip(b'"')) if b"\xc3" in key else None
+                for op, want in ((b"TEXT", text), (b"BODY", body)):
+                    cmd = b"SEARCH CHARSET UTF-8 " + op + b" "
+                    if lit:
+                        r.send(b"t " + cmd + lit)
+                        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+                        r.send(key.strip(b'"') + sent.encode() + b"\r\n")
+                        out = r.until("t")
+                    else:
+                        out = r.cmd("t", (cmd + key).decode() + sent)
+                    self.assertEqual(out, b"* SEARCH" + (b" " + want if want else b"")
+                                     + b"\r\nt OK SEARCH completed\r\n", (op, key, sent))
+        self.assertIn("body_fts MATCH", self.server.log_text())
+
+
 class LimitsTest(ImapTest):
     extra = "appendlimit 1K\n    max_connections_per_ip 3"
 

@@ -2403,6 +2403,65 @@ static void test_search_text_keys_answer_as_evaluation(void **state)
     ph_account_release(&acct);
 }
 
+/* TEXT also covers what the body holds besides the parts' text (RFC 3501
+ * 6.4.4): MIME part headers, file names (RFC 2231, RFC 2047 decoded) and
+ * embedded messages' headers; BODY does not. The index must agree. */
+static void test_search_text_covers_part_headers(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-text-parts");
+    append_text(acct,
+                "Subject: invoice\r\n"
+                "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+                "--b\r\nContent-Type: text/plain\r\n"
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+                "see attached\r\n"
+                "--b\r\nContent-Type: application/pdf\r\n"
+                "Content-Disposition: attachment; filename=\"Rechnung.pdf\""
+                "\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+                "--b\r\nContent-Type: application/octet-stream\r\n"
+                "Content-Disposition: attachment;\r\n"
+                " filename*0*=UTF-8''Stra%C3%9F;\r\n"
+                " filename*1=\"enplan.txt\"\r\n\r\nx\r\n--b--\r\n",
+                0);
+    append_text(acct,
+                "Subject: forward\r\n"
+                "Content-Type: multipart/mixed; boundary=\"c\"\r\n\r\n"
+                "--c\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+                "--c\r\nContent-Type: message/rfc822\r\n\r\n"
+                "From: Quentin <quentin@example.org>\r\n"
+                "Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe_vom_See?=\r\n\r\n"
+                "world\r\n--c--\r\n",
+                PH_FLAG_SEEN);
+    append_text(acct, "Subject: plain\r\n\r\nhello world\r\n", 0);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            struct timespec ts = {1, 500 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        assert_search_headers(mb, "TEXT Content-Transfer-Encoding", "1");
+        assert_search_headers(mb, "BODY Content-Transfer-Encoding", "");
+        assert_search_headers(mb, "TEXT Rechnung", "1");
+        assert_search_headers(mb, "BODY Rechnung", "");
+        assert_search_headers(mb, "TEXT strassenplan", "1");
+        assert_search_headers(mb, "TEXT \"Content-Type: text/plain\"", "1:2");
+        assert_search_headers(mb, "TEXT quentin@example.org", "2");
+        assert_search_headers(mb,
+                              "TEXT \"gr\xc3\xbc\xc3\x9f"
+                              "e vom see\"",
+                              "2");
+        assert_search_headers(mb, "BODY \"vom see\"", "");
+        assert_search_headers(mb, "BODY world", "2:3");
+        assert_search_headers(mb, "BODY helloworld", "");
+        assert_search_headers(mb, "TEXT \"hello world\"", "3");
+        assert_search_headers(mb, "SEEN TEXT quentin", "2");
+        assert_search_headers(mb, "NOT TEXT Rechnung", "2:3");
+    }
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
 static void test_search_header_keys_answer_as_evaluation(void **state)
 {
     (void)state;
@@ -3126,6 +3185,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(
             test_search_of_other_headers_text_or_sequence_numbers_is_unsupported),
         cmocka_unit_test(test_search_answers_as_evaluation_over_fetch),
+        cmocka_unit_test(test_search_text_covers_part_headers),
         cmocka_unit_test(test_search_header_keys_answer_as_evaluation),
         cmocka_unit_test(test_search_address_keys_see_past_comments),
         cmocka_unit_test(test_search_text_keys_answer_as_evaluation),

@@ -314,20 +314,40 @@ bool ph_message_text_contains(const char *text, size_t text_len,
 void ph_message_fold(const char *s, size_t len, struct ph_buf *out);
 
 /* The text SEARCH TEXT and BODY compare (RFC 3501 6.4.4), streamed to
- * sink: with header (TEXT), first the message's header with RFC 2047
- * words decoded, then the decoded content of every text leaf part, in
- * message order. Without info (a structure that did not read back), the
- * whole message as stored. read delivers a byte range of the message to
- * its callback (ph_mailbox_read() has this shape); its first nonzero
- * result ends the walk and is returned. A sink that returns true has seen
- * enough: the walk stops there and returns 0. */
+ * sink in pieces, each followed by a line break (so that no match spans
+ * two pieces):
+ *   - the headers (TEXT only): the message's header, then every MIME part
+ *     header and every embedded message's header in message order, each
+ *     with RFC 2047 words decoded, and after each the file name its
+ *     Content-Type (name) and Content-Disposition (filename) carry,
+ *     decoded (RFC 2231 continuations and charsets, RFC 2047 words); a
+ *     part header is read up to 1 MiB;
+ *   - the bodies (TEXT and BODY): the decoded content of every text leaf
+ *     part, in message order.
+ * TEXT is the header or body of the message, and the body is all that
+ * follows the top-level header, MIME headers and embedded messages
+ * included; BODY, like Dovecot's, is the text the parts hold, without any
+ * header. PH_MESSAGE_TEXT_HEADERS gives the first half alone: HEADERS
+ * then BODY is exactly ALL, so a storage may keep one text and answer
+ * BODY from where the headers end. Without info (a structure that did not
+ * read back), ALL and BODY are the whole message as stored, HEADERS
+ * nothing. read delivers a byte range of the message to its callback
+ * (ph_mailbox_read() has this shape); its first nonzero result ends the
+ * walk and is returned. A sink that returns true has seen enough: the
+ * walk stops there and returns 0. */
 typedef int ph_message_data_cb(void *arg, const void *data, size_t len);
 typedef int ph_message_reader(void *arg, uint64_t offset, uint64_t size,
                               ph_message_data_cb *cb, void *cb_arg);
 typedef bool ph_message_text_sink(void *arg, const char *data, size_t len);
+enum ph_message_text {
+    PH_MESSAGE_TEXT_BODY = 0, /* SEARCH BODY */
+    PH_MESSAGE_TEXT_ALL = 1,  /* SEARCH TEXT */
+    PH_MESSAGE_TEXT_HEADERS = 2,
+};
 int ph_message_search_text(const struct ph_message_info *info, uint64_t size,
-                           bool header, ph_message_reader *read, void *read_arg,
-                           ph_message_text_sink *sink, void *sink_arg);
+                           enum ph_message_text what, ph_message_reader *read,
+                           void *read_arg, ph_message_text_sink *sink,
+                           void *sink_arg);
 
 /* ---- Dates -------------------------------------------------------------- */
 
