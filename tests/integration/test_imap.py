@@ -1044,7 +1044,21 @@ ADDR_MSG = (b"From: <user-from (comment)@ (comment) domain.org>\r\n"
             b"Subject: comments\r\n\r\nbody\r\n")
 
 
-class AddressSearchTest(ImapTest):
+class TwoMessagesTest(ImapTest):
+    """MSG and self.second in INBOX, selected on self.r."""
+    second = b""
+
+    def setUp(self):
+        super().setUp()
+        c = self.client()
+        c.append("INBOX", None, None, MSG)
+        c.append("INBOX", None, None, self.second)
+        self.r = self.raw()
+        self.r.login()
+        self.r.cmd("s", "SELECT INBOX")
+
+
+class AddressSearchTest(TwoMessagesTest):
     """RFC 5322 3.2.2, 3.4.1: comments and folding whitespace around the '@'
     and the dots, inside the angle brackets, in display names and group
     syntax. ENVELOPE shows the address they leave, and SEARCH FROM/TO/CC
@@ -1052,14 +1066,7 @@ class AddressSearchTest(ImapTest):
     (a program of header keys alone) or the endpoint evaluates (SENTSINCE
     is no key storage.sqlite answers)."""
 
-    def setUp(self):
-        super().setUp()
-        c = self.client()
-        c.append("INBOX", None, None, MSG)
-        c.append("INBOX", None, None, ADDR_MSG)
-        self.r = self.raw()
-        self.r.login()
-        self.r.cmd("s", "SELECT INBOX")
+    second = ADDR_MSG
 
     def test_envelope_skips_comments_in_addresses(self):
         out = self.r.cmd("a", "FETCH 2 ENVELOPE")
@@ -1118,7 +1125,7 @@ PARTS_MSG = (b"From: a@example.org\r\nSubject: invoice\r\nDate: Mon, 7 Feb 1994 
              b"Subject: =?UTF-8?Q?Angebot_f=C3=BCr_Sie?=\r\n\r\nembedded text\r\n--b--\r\n")
 
 
-class TextPartsSearchTest(ImapTest):
+class TextPartsSearchTest(TwoMessagesTest):
     """RFC 3501 6.4.4: TEXT is the header or body of the message, and the
     body is everything after the top-level header: MIME part headers, the
     attachments' file names (RFC 2231, decoded) and the headers of an
@@ -1127,14 +1134,7 @@ class TextPartsSearchTest(ImapTest):
     endpoint's evaluation (SENTSINCE is no key storage.sqlite answers)."""
     storage_extra = "debug yes"
 
-    def setUp(self):
-        super().setUp()
-        c = self.client()
-        c.append("INBOX", None, None, MSG)
-        c.append("INBOX", None, None, PARTS_MSG)
-        self.r = self.raw()
-        self.r.login()
-        self.r.cmd("s", "SELECT INBOX")
+    second = PARTS_MSG
 
     def test_text_finds_part_headers_file_names_and_attached_message(self):
         r = self.r

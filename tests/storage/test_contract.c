@@ -2309,6 +2309,17 @@ static void append_text(struct ph_account *acct, const char *text,
                      0);
 }
 
+/* Before the second pass of a text test: a pause in which
+ * storage.sqlite's indexer has (most likely) taken the texts into its
+ * index. */
+static void indexer_pause(int pass)
+{
+    if (pass == 1) {
+        struct timespec ts = {1, 500 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* TEXT and BODY (RFC 3501 6.4.4: "Messages that contain the specified
  * string in the header or body" / "in the body"): decoded transfer
  * encodings and charsets, text parts only, case folded. storage.sqlite
@@ -2351,10 +2362,7 @@ static void test_search_text_keys_answer_as_evaluation(void **state)
     /* Twice: at once, and after a pause in which storage.sqlite's indexer
      * has (most likely) taken the texts into its index. */
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            struct timespec ts = {1, 500 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
+        indexer_pause(pass);
         assert_search_headers(mb, "TEXT zephyrine", "1,4");
         assert_search_headers(mb, "BODY zephyrine", "1");
         assert_search_headers(mb, "TEXT ZEPHYRINE", "1,4");
@@ -2436,10 +2444,7 @@ static void test_search_text_covers_part_headers(void **state)
     append_text(acct, "Subject: plain\r\n\r\nhello world\r\n", 0);
     struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            struct timespec ts = {1, 500 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
+        indexer_pause(pass);
         assert_search_headers(mb, "TEXT Content-Transfer-Encoding", "1");
         assert_search_headers(mb, "BODY Content-Transfer-Encoding", "");
         assert_search_headers(mb, "TEXT Rechnung", "1");
