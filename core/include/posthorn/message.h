@@ -30,6 +30,11 @@
  *     stays 7-bit and the client, which knows its charsets, decodes it;
  *   - the CRLF before a boundary line belongs to the boundary (RFC 2046
  *     5.1.1), always; line counts are the LFs of a body;
+ *   - the boundary is the parameter without trailing whitespace (RFC 2046
+ *     5.1.1 ends it in bcharsnospace; whitespace ends a delimiter line as
+ *     transport padding), of any length up to max_boundary_size, RFC 2231
+ *     continuations joined and an extended value %-decoded; an empty body
+ *     part (a delimiter right after a delimiter) is a part of size 0;
  *   - a multipart without any body part shows one empty text/plain part
  *     (the grammar needs one); a base64 or quoted-printable message/rfc822
  *     shows an empty message (RFC 2046 5.2.1 forbids the encoding). */
