@@ -17,6 +17,18 @@ static inline unsigned char msg_ascii_lower(unsigned char c)
     return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
 }
 
+/* The value of a hex digit, or -1. */
+static inline int msg_hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
 bool msg_ascii_eq(const char *a, size_t alen, const char *b, size_t blen);
 /* NUL-terminated b. */
 bool msg_ascii_eqz(const char *a, size_t alen, const char *b);
@@ -89,6 +101,12 @@ int mime_disposition_parse(const char *value, size_t len, char **type_r,
 /* Merges RFC 2231 continuations (name*0, name*1*...) into one parameter;
  * an extended value (charset'lang'%XX) stays encoded, under "name*". */
 void mime_params_rfc2231_merge(struct mime_params *params);
+/* The value of parameter name (after the merge), malloc'ed, or NULL when
+ * absent: an extended value ("name*", RFC 2231 4) %-decoded and, when
+ * to_utf8, converted from its charset (bytes as they are when iconv does
+ * not know it); a plain value as sent. *len_r counts the bytes. */
+char *mime_params_value(const struct mime_params *params, const char *name,
+                        bool to_utf8, size_t *len_r);
 
 /* ---- IMAP output (message_imap.c) ---- */
 

@@ -161,6 +161,8 @@ struct addr {
 struct addr_writer {
     struct ph_buf *out;
     size_t count;
+    /* Instead of IMAP: one search form per mailbox and group name. */
+    struct ph_strlist *forms;
 };
 
 static void addr_clear(struct addr *a)
@@ -180,8 +182,38 @@ static void put_field(struct ph_buf *out, bool has, const struct ph_buf *b)
         ph_buf_puts(out, "NIL");
 }
 
+/* "Name <local@domain>", or what of it the address has, with the name's
+ * encoded words decoded (RFC 2047) as SEARCH compares header values. */
+static void emit_form(struct addr_writer *w, const struct addr *a)
+{
+    struct ph_buf f = {0};
+    bool name = a->has_name && a->name.len > 0;
+    bool addr = (a->has_mailbox && a->mailbox.len > 0) ||
+                (a->has_domain && a->domain.len > 0);
+    if (name)
+        ph_rfc2047_decode(a->name.data, a->name.len, &f);
+    if (name && addr)
+        ph_buf_puts(&f, " <");
+    if (a->has_mailbox && a->mailbox.len > 0)
+        ph_buf_append(&f, a->mailbox.data, a->mailbox.len);
+    if (a->has_domain && a->domain.len > 0) {
+        ph_buf_putc(&f, '@');
+        ph_buf_append(&f, a->domain.data, a->domain.len);
+    }
+    if (name && addr)
+        ph_buf_putc(&f, '>');
+    if (f.len > 0)
+        ph_strlist_add_owned(w->forms, ph_buf_steal(&f));
+    ph_buf_free(&f);
+}
+
 static void emit_raw(struct addr_writer *w, const struct addr *a)
 {
+    if (w->forms != NULL) {
+        w->count++;
+        emit_form(w, a);
+        return;
+    }
     ph_buf_puts(w->out, w->count++ == 0 ? "((" : "(");
     put_field(w->out, a->has_name, &a->name);
     ph_buf_putc(w->out, ' ');
@@ -197,6 +229,10 @@ static void emit_raw(struct addr_writer *w, const struct addr *a)
  * read as group syntax, so placeholders stand in (as Dovecot's do). */
 static void emit_mailbox(struct addr_writer *w, struct addr *a)
 {
+    if (w->forms != NULL) {
+        emit_raw(w, a);
+        return;
+    }
     if (a->has_name && a->name.len == 0)
         a->has_name = false;
     if (!a->has_mailbox || a->mailbox.len == 0) {
@@ -378,7 +414,7 @@ static bool parse_mailbox(struct rfc822_lexer *lx, struct addr_writer *w)
     if (at(lx, '<')) {
         a.has_name = words > 0;
         ok = read_angle_addr(lx, &a);
-        if (!ok) {
+        if (!ok && w->forms == NULL) {
             /* As Dovecot marks it: the address is unusable. */
             a.has_domain = true;
             ph_buf_reset(&a.domain);
@@ -439,8 +475,13 @@ static bool parse_address(struct rfc822_lexer *lx, struct addr_writer *w)
     /* group = display-name ":" [group-list] ";" [CFWS] */
     lx->p++;
     struct addr g = {0};
-    g.has_mailbox = true;
-    g.mailbox = name;
+    if (w->forms != NULL) {
+        g.has_name = true;
+        g.name = name;
+    } else {
+        g.has_mailbox = true;
+        g.mailbox = name;
+    }
     emit_raw(w, &g);
     addr_clear(&g);
     bool ok = true;
@@ -493,9 +534,16 @@ static void address_list_parse(const char *value, size_t len,
     rfc822_lexer_clear(&lx);
 }
 
+void ph_message_address_forms(const char *value, size_t len,
+                              struct ph_strlist *out)
+{
+    struct addr_writer w = {.forms = out};
+    address_list_parse(value, len, &w);
+}
+
 void message_address_write(const char *value, size_t len, struct ph_buf *out)
 {
-    struct addr_writer w = {out, 0};
+    struct addr_writer w = {out, 0, NULL};
     address_list_parse(value, len, &w);
     ph_buf_puts(out, w.count == 0 ? "NIL" : ")");
 }
@@ -552,7 +600,7 @@ void message_envelope_write(const char *hdr, size_t len, struct ph_buf *out)
             if (!msg_ascii_eqz(f.name, f.name_len, env_names[i]))
                 continue;
             if (is_address_field((enum env_field)i)) {
-                struct addr_writer w = {&addrs[i], counts[i]};
+                struct addr_writer w = {&addrs[i], counts[i], NULL};
                 address_list_parse(f.value, f.value_len, &w);
                 counts[i] = w.count;
             } else if (!have[i]) {

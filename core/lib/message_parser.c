@@ -288,6 +288,25 @@ static const char *const part_field_names[PF_COUNT] = {
     [PF_LOCATION] = "Content-Location",
 };
 
+/* The boundary of a multipart, malloc'ed, or NULL: the parameter (RFC
+ * 2231 continuations joined, an extended value %-decoded) without trailing
+ * whitespace. RFC 2046 5.1.1 ends a boundary in bcharsnospace and lets a
+ * delimiter line end in whitespace (transport padding): senders that quote
+ * spaces at the end of the parameter still delimit with the rest. */
+static char *boundary_of(const struct mime_params *params, size_t *len_r)
+{
+    char *b = mime_params_value(params, "boundary", false, len_r);
+    if (b == NULL)
+        return NULL;
+    while (*len_r > 0 && msg_is_wsp((unsigned char)b[*len_r - 1]))
+        b[--*len_r] = '\0';
+    if (memchr(b, '\0', *len_r) != NULL) {
+        free(b); /* a %00 matches no line of the body */
+        return NULL;
+    }
+    return b;
+}
+
 /* Parses the header of node idx and decides what its body is. */
 static void header_parsed(struct ph_message_parser *p, uint32_t idx)
 {
@@ -439,11 +458,13 @@ static void header_parsed(struct ph_message_parser *p, uint32_t idx)
         n->flags |= PH_MESSAGE_PART_TEXT;
     if (is_multipart) {
         n->flags |= PH_MESSAGE_PART_MULTIPART;
-        const char *b = mime_params_get(&params, "boundary");
-        if (b != NULL && b[0] != '\0' &&
-            strlen(b) <= p->lim.max_boundary_size) {
-            n->boundary = ph_strdup(b);
-            n->boundary_len = strlen(b);
+        size_t blen;
+        char *b = boundary_of(&params, &blen);
+        if (b != NULL && blen > 0 && blen <= p->lim.max_boundary_size) {
+            n->boundary = b;
+            n->boundary_len = blen;
+        } else {
+            free(b);
         }
     }
     if (is_message)

@@ -131,28 +131,121 @@ static int walk_range(struct text_walk *w, enum ph_message_encoding encoding,
     return ret;
 }
 
+/* A part header is read up to this size, as the parser keeps one. */
+#define PART_HEADER_MAX (1024 * 1024)
+
+static void walk_piece(struct text_walk *w, const char *data, size_t len)
+{
+    walk_decoded(w, data, len);
+    /* Pieces end with a line break, so that no match joins two of them. */
+    walk_decoded(w, "\n", 1);
+}
+
+static int read_into(void *arg, const void *data, size_t len)
+{
+    ph_buf_append(arg, data, len);
+    return 0;
+}
+
+/* The file name parameter of a field (name of Content-Type, filename of
+ * Content-Disposition): RFC 2231 continuations joined, an extended value
+ * converted from its charset, RFC 2047 words decoded (senders put them in
+ * quoted names although RFC 2047 5 does not allow it). */
+static void walk_file_name(struct text_walk *w, const struct message_field *f,
+                           bool type)
+{
+    struct mime_params params = {0};
+    char *t = NULL, *sub = NULL;
+    int r = type ? mime_content_type_parse(f->value, f->value_len, &t, &sub,
+                                           &params)
+                 : mime_disposition_parse(f->value, f->value_len, &t, &params);
+    size_t len;
+    char *v = r < 0 ? NULL
+                    : mime_params_value(&params, type ? "name" : "filename",
+                                        true, &len);
+    if (v != NULL) {
+        struct ph_buf dec = {0};
+        ph_rfc2047_decode(v, len, &dec);
+        walk_piece(w, dec.data ? dec.data : "", dec.len);
+        ph_buf_free(&dec);
+        free(v);
+    }
+    free(t);
+    free(sub);
+    mime_params_clear(&params);
+}
+
+/* One header block: its RFC 2047-decoded text, then the file names its
+ * Content-Type and Content-Disposition carry, decoded. */
+static void walk_header(struct text_walk *w, const char *hdr, size_t len)
+{
+    struct ph_buf dec = {0};
+    ph_rfc2047_decode(hdr, len, &dec);
+    walk_piece(w, dec.data ? dec.data : "", dec.len);
+    ph_buf_free(&dec);
+    bool seen_type = false, seen_disp = false;
+    size_t pos = 0;
+    struct message_field f;
+    while (!w->done && message_header_next(hdr, len, &pos, &f)) {
+        if (f.name == NULL)
+            continue;
+        if (!seen_type && msg_ascii_eqz(f.name, f.name_len, "Content-Type")) {
+            seen_type = true;
+            walk_file_name(w, &f, true);
+        } else if (!seen_disp &&
+                   msg_ascii_eqz(f.name, f.name_len, "Content-Disposition")) {
+            seen_disp = true;
+            walk_file_name(w, &f, false);
+        }
+    }
+}
+
 int ph_message_search_text(const struct ph_message_info *info, uint64_t size,
-                           bool header, ph_message_reader *read, void *read_arg,
-                           ph_message_text_sink *sink, void *sink_arg)
+                           enum ph_message_text what, ph_message_reader *read,
+                           void *read_arg, ph_message_text_sink *sink,
+                           void *sink_arg)
 {
     struct text_walk w = {.sink = sink, .sink_arg = sink_arg};
     if (info == NULL)
-        return walk_range(&w, PH_MESSAGE_ENCODING_8BIT, NULL, 0, size, read,
-                          read_arg);
-    if (header && info->header != NULL) {
-        struct ph_buf dec = {0};
-        ph_rfc2047_decode(info->header, info->header_size, &dec);
-        walk_decoded(&w, dec.data ? dec.data : "", dec.len);
-        ph_buf_free(&dec);
-    }
+        return what == PH_MESSAGE_TEXT_HEADERS
+                   ? 0
+                   : walk_range(&w, PH_MESSAGE_ENCODING_8BIT, NULL, 0, size,
+                                read, read_arg);
     int ret = 0;
-    for (uint32_t i = 0; i < info->n_parts && !w.done && ret == 0; i++) {
+    /* Every header first: the message's, each part's MIME header and each
+     * embedded message's, so that BODY is what follows them (one text of
+     * storage.sqlite serves both). */
+    for (uint32_t i = 0; what != PH_MESSAGE_TEXT_BODY && i < info->n_parts &&
+                         !w.done && ret == 0;
+         i++) {
+        const struct ph_message_part *p = &info->parts[i];
+        if (i == 0) {
+            walk_header(&w, info->header ? info->header : "",
+                        info->header ? info->header_size : 0);
+            continue;
+        }
+        if (p->header_size == 0)
+            continue;
+        struct ph_buf hdr = {0};
+        ret = read(read_arg, p->header_offset,
+                   p->header_size < PART_HEADER_MAX ? p->header_size
+                                                    : PART_HEADER_MAX,
+                   read_into, &hdr);
+        if (ret == 0)
+            walk_header(&w, hdr.data ? hdr.data : "", hdr.len);
+        ph_buf_free(&hdr);
+    }
+    for (uint32_t i = 0; what != PH_MESSAGE_TEXT_HEADERS && i < info->n_parts &&
+                         !w.done && ret == 0;
+         i++) {
         const struct ph_message_part *p = &info->parts[i];
         if (p->n_children > 0 || !(p->flags & PH_MESSAGE_PART_TEXT) ||
             p->body_size == 0)
             continue;
         ret = walk_range(&w, p->encoding, p->charset, p->body_offset,
                          p->body_size, read, read_arg);
+        if (ret == 0)
+            walk_decoded(&w, "\n", 1);
     }
     return ret;
 }

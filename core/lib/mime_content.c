@@ -278,3 +278,49 @@ void mime_params_rfc2231_merge(struct mime_params *params)
     free(drop);
     free(segs);
 }
+
+char *mime_params_value(const struct mime_params *params, const char *name,
+                        bool to_utf8, size_t *len_r)
+{
+    const char *v = mime_params_get(params, name);
+    if (v != NULL) {
+        *len_r = strlen(v);
+        return ph_strdup(v);
+    }
+    char *ext = ph_strdup_printf("%s*", name);
+    v = mime_params_get(params, ext);
+    free(ext);
+    if (v == NULL)
+        return NULL;
+    /* RFC 2231 4: charset'language'%XX...; a value without both quotes is
+     * taken as the encoded text alone. */
+    const char *q1 = strchr(v, '\''), *q2 = q1 ? strchr(q1 + 1, '\'') : NULL;
+    char *charset = q2 ? ph_strndup(v, (size_t)(q1 - v)) : NULL;
+    const char *t = q2 ? q2 + 1 : v;
+    struct ph_buf raw = {0};
+    for (; *t != '\0'; t++) {
+        if (t[0] == '%' && msg_hex_value((unsigned char)t[1]) >= 0 &&
+            msg_hex_value((unsigned char)t[2]) >= 0) {
+            ph_buf_putc(&raw, (char)(msg_hex_value((unsigned char)t[1]) * 16 +
+                                     msg_hex_value((unsigned char)t[2])));
+            t += 2;
+        } else {
+            ph_buf_putc(&raw, *t);
+        }
+    }
+    struct charset_conv *conv = to_utf8 && charset != NULL && charset[0] != '\0'
+                                    ? charset_conv_new(charset)
+                                    : NULL;
+    free(charset);
+    if (conv == NULL) {
+        *len_r = raw.len;
+        return ph_buf_steal(&raw);
+    }
+    struct ph_buf out = {0};
+    charset_conv_feed(conv, (const unsigned char *)(raw.data ? raw.data : ""),
+                      raw.len, true, &out);
+    charset_conv_free(&conv);
+    ph_buf_free(&raw);
+    *len_r = out.len;
+    return ph_buf_steal(&out);
+}

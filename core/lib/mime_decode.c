@@ -190,17 +190,6 @@ void charset_conv_feed(struct charset_conv *conv, const unsigned char *in,
 
 /* ---- Quoted-printable ---- */
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static void qp_flush_pending(struct qp_state *st, struct ph_buf *out)
 {
     ph_buf_append(out, st->pending, st->npending);
@@ -243,13 +232,14 @@ void qp_decode_step(struct qp_state *st, const unsigned char *in, size_t len,
             continue;
         }
         if (np > 0 && pd[0] == '=') {
-            if (np == 1 && hex_value(c) >= 0) {
+            if (np == 1 && msg_hex_value(c) >= 0) {
                 pd[st->npending++] = c;
                 i++;
                 continue;
             }
-            if (np == 2 && hex_value(pd[1]) >= 0 && hex_value(c) >= 0) {
-                ph_buf_putc(out, (char)(hex_value(pd[1]) * 16 + hex_value(c)));
+            if (np == 2 && msg_hex_value(pd[1]) >= 0 && msg_hex_value(c) >= 0) {
+                ph_buf_putc(
+                    out, (char)(msg_hex_value(pd[1]) * 16 + msg_hex_value(c)));
                 st->npending = 0;
                 i++;
                 continue;

@@ -53,17 +53,6 @@ static bool parse_eword(const char *p, const char *end, struct eword *w)
     return true;
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static void decode_text(const struct eword *w, struct ph_buf *out)
 {
     const unsigned char *t = (const unsigned char *)w->text;
@@ -77,10 +66,10 @@ static void decode_text(const struct eword *w, struct ph_buf *out)
     for (size_t i = 0; i < n; i++) {
         if (t[i] == '_') {
             ph_buf_putc(out, ' ');
-        } else if (t[i] == '=' && i + 2 < n && hex_value(t[i + 1]) >= 0 &&
-                   hex_value(t[i + 2]) >= 0) {
-            ph_buf_putc(out,
-                        (char)(hex_value(t[i + 1]) * 16 + hex_value(t[i + 2])));
+        } else if (t[i] == '=' && i + 2 < n && msg_hex_value(t[i + 1]) >= 0 &&
+                   msg_hex_value(t[i + 2]) >= 0) {
+            ph_buf_putc(out, (char)(msg_hex_value(t[i + 1]) * 16 +
+                                    msg_hex_value(t[i + 2])));
             i += 2;
         } else {
             ph_buf_putc(out, (char)t[i]);

@@ -107,7 +107,8 @@ void ph_uidset_add_range(struct ph_uidset *s, uint32_t lo, uint32_t hi)
     if (hi > s->r[i].hi)
         s->r[i].hi = hi;
     size_t j = i + 1;
-    while (j < s->n && (s->r[i].hi == UINT32_MAX || s->r[j].lo <= s->r[i].hi + 1)) {
+    while (j < s->n &&
+           (s->r[i].hi == UINT32_MAX || s->r[j].lo <= s->r[i].hi + 1)) {
         if (s->r[j].hi > s->r[i].hi)
             s->r[i].hi = s->r[j].hi;
         j++;
@@ -166,8 +167,8 @@ char *ph_uidset_format(const struct ph_uidset *s)
 /* ---- mailbox names and defaults ----------------------------------------- */
 
 const struct ph_default_mailbox ph_default_mailboxes[] = {
-    {"Sent", PH_MBOX_SENT},   {"Drafts", PH_MBOX_DRAFTS},
-    {"Trash", PH_MBOX_TRASH}, {"Junk", PH_MBOX_JUNK},
+    {"Sent", PH_MBOX_SENT},       {"Drafts", PH_MBOX_DRAFTS},
+    {"Trash", PH_MBOX_TRASH},     {"Junk", PH_MBOX_JUNK},
     {"Archive", PH_MBOX_ARCHIVE}, {NULL, 0},
 };
 
@@ -280,13 +281,15 @@ const char *ph_account_name(const struct ph_account *acct)
 int ph_storage_account_create(struct ph_instance *storage, const char *name,
                               const char **error_r)
 {
-    return svf(storage)->account_create(ph_instance_ctx(storage), name, error_r);
+    return svf(storage)->account_create(ph_instance_ctx(storage), name,
+                                        error_r);
 }
 
 int ph_storage_account_delete(struct ph_instance *storage, const char *name,
                               const char **error_r)
 {
-    return svf(storage)->account_delete(ph_instance_ctx(storage), name, error_r);
+    return svf(storage)->account_delete(ph_instance_ctx(storage), name,
+                                        error_r);
 }
 
 int ph_storage_account_list(struct ph_instance *storage,
@@ -321,8 +324,8 @@ int ph_mailbox_delete(struct ph_account *acct, const char *name,
     return acct->v->mailbox_delete(acct, name, error_r);
 }
 
-int ph_mailbox_rename(struct ph_account *acct, const char *from,
-                      const char *to, const char **error_r)
+int ph_mailbox_rename(struct ph_account *acct, const char *from, const char *to,
+                      const char **error_r)
 {
     return acct->v->mailbox_rename(acct, from, to, error_r);
 }
@@ -450,8 +453,8 @@ int ph_mailbox_store(struct ph_mailbox *mb, const struct ph_uidset *set,
         *error_r = "Mailbox is read-only";
         return PH_STORAGE_ERR_NOT_ALLOWED;
     }
-    return mb->v->store(mb, set, op, flags, unchangedsince, modified_r, cb,
-                        arg, error_r);
+    return mb->v->store(mb, set, op, flags, unchangedsince, modified_r, cb, arg,
+                        error_r);
 }
 
 int ph_mailbox_copy(struct ph_mailbox *mb, const struct ph_uidset *set,
@@ -501,11 +504,27 @@ int ph_mailbox_search(struct ph_mailbox *mb,
     return mb->v->search(mb, key, result_r, error_r);
 }
 
+/* RFC 5322 3.6.2, 3.6.3, 3.6.6: the fields that hold addresses. */
+static bool is_address_field(const char *name)
+{
+    static const char *const names[] = {
+        "from",      "sender",    "reply-to",    "to",
+        "cc",        "bcc",       "resent-from", "resent-sender",
+        "resent-to", "resent-cc", "resent-bcc",
+    };
+    for (size_t i = 0; i < PH_N_ELEMENTS(names); i++)
+        if (strcasecmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
 void ph_message_header_values(const struct ph_message_info *info,
                               const char *name, struct ph_strlist *values_r)
 {
     if (info == NULL || info->header == NULL)
         return;
+    bool address = is_address_field(name);
+    struct ph_strlist forms = {0};
     struct ph_strlist names = {0};
     ph_strlist_add(&names, name);
     struct ph_buf f = {0};
@@ -534,6 +553,8 @@ void ph_message_header_values(const struct ph_message_info *info,
         const char *v = raw.data ? raw.data : "";
         while (*v == ' ' || *v == '\t')
             v++;
+        if (address)
+            ph_message_address_forms(v, strlen(v), &forms);
         struct ph_buf dec = {0};
         ph_rfc2047_decode(v, strlen(v), &dec);
         ph_strlist_add(values_r, dec.data ? dec.data : "");
@@ -544,6 +565,10 @@ void ph_message_header_values(const struct ph_message_info *info,
             break;
     }
     ph_buf_free(&f);
+    /* After the values, so that those keep their order and count. */
+    for (size_t i = 0; i < forms.n; i++)
+        ph_strlist_add_owned(values_r, forms.v[i]);
+    free(forms.v);
 }
 
 /* ---- appends ------------------------------------------------------------ */
@@ -558,9 +583,8 @@ struct ph_append {
     size_t buf_size;
 };
 
-int ph_append_begin(struct ph_account *acct, const char *mailbox,
-                    uint64_t size, struct ph_append **app_r,
-                    const char **error_r)
+int ph_append_begin(struct ph_account *acct, const char *mailbox, uint64_t size,
+                    struct ph_append **app_r, const char **error_r)
 {
     *app_r = NULL;
     /* Normalizing may add a CR per line: the limit is on what is stored,
@@ -890,7 +914,8 @@ int ph_storage_defaults_parse(const struct ph_cfg_node *node, void *field,
             free(canon);
             goto fail;
         }
-        d->v[d->n++] = (struct ph_storage_default_mailbox){.name = canon, .special_use = use};
+        d->v[d->n++] = (struct ph_storage_default_mailbox){.name = canon,
+                                                           .special_use = use};
     }
     return 0;
 fail:

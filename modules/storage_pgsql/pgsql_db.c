@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <posthorn/log.h>
+#include <posthorn/message.h>
 
 #include "pgsql_private.h"
 
@@ -116,6 +117,14 @@ static const char *const migrations[] = {
     "  WHERE (flags & 4) <> 0;"
     "CREATE INDEX messages_local_date ON messages"
     "  (mailbox_id, (internal_date + internal_tz * 60));",
+    /* 3: the parser changed (issue 14: a boundary without its trailing
+     * whitespace, address forms): every body stored before gets its
+     * structure made anew from its bytes by pg_rederive(), a batch per
+     * transaction, after this migration has committed; nodes share the
+     * work, and an upgrade that stops goes on at the next start. A later
+     * change to what is derived adds a migration that refills rederive. */
+    "CREATE TABLE rederive (body_id bigint PRIMARY KEY);"
+    "INSERT INTO rederive (body_id) SELECT id FROM bodies;",
 };
 
 #define MBOX_COLUMNS                                                           \
@@ -651,6 +660,123 @@ int pg_mbox_claim_recent(struct pg_ctx *ctx, struct pg_conn *c, int64_t id,
     if (PQntuples(res) > 0)
         *claimed_r = (uint32_t)pg_int(res, 0, 10);
     return mbox_row(res, mb_r);
+}
+
+/* ---- Re-deriving stored bodies ----------------------------------------- */
+
+/* Bodies made anew per transaction. */
+#define PG_REDERIVE_BATCH 64
+/* As storage.pgsql stores them (pgsql_message.c). */
+#define PG_CHUNK_SIZE (256 * 1024)
+
+/* One body: parsed again from its chunks, read one at a time, and its
+ * structure replaced. A body whose chunks do not read back keeps its
+ * structure (FETCH then reports what is wrong with it). */
+static int rederive_body(struct pg_ctx *ctx, struct pg_conn *c, int64_t id,
+                         const char **error_r)
+{
+    int err = 0;
+    PGresult *res =
+        pg_query(ctx, c, "rederive", "SELECT size FROM bodies WHERE id = $1",
+                 false, PG_ARGS(PA_I(id)), &err, error_r);
+    if (res == NULL)
+        return err;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0; /* gone meanwhile */
+    }
+    uint64_t size = (uint64_t)pg_int(res, 0, 0);
+    PQclear(res);
+    struct ph_message_parser *parser = ph_message_parser_new(NULL);
+    bool whole = true;
+    for (uint64_t pos = 0; pos < size && whole;) {
+        res = pg_query(ctx, c, "rederive",
+                       "SELECT data FROM body_chunks WHERE body_id = $1 "
+                       "AND seq = $2",
+                       true, PG_ARGS(PA_I(id), PA_I(pos / PG_CHUNK_SIZE)), &err,
+                       error_r);
+        if (res == NULL) {
+            ph_message_parser_free(&parser);
+            return err;
+        }
+        size_t got = PQntuples(res) > 0 ? (size_t)PQgetlength(res, 0, 0) : 0;
+        if (got > size - pos)
+            got = (size_t)(size - pos);
+        whole = got > 0;
+        if (whole)
+            ph_message_parser_feed(parser, PQgetvalue(res, 0, 0), got);
+        PQclear(res);
+        pos += got;
+    }
+    if (!whole) {
+        ph_log_warn("%s event=rederive_skipped db=%s body=%" PRId64
+                    " reason=short_body",
+                    PG_MOD, ctx->target, id);
+        ph_message_parser_free(&parser);
+        return 0;
+    }
+    struct ph_message_info *mi = ph_message_parser_finish(&parser);
+    void *info;
+    size_t info_size;
+    ph_message_info_serialize(mi, &info, &info_size);
+    ph_message_info_free(&mi);
+    int ret =
+        pg_exec(ctx, c, "rederive", "UPDATE bodies SET info = $1 WHERE id = $2",
+                PG_ARGS(PA_B(info, info_size), PA_I(id)), error_r);
+    free(info);
+    return ret;
+}
+
+int pg_rederive(struct pg_ctx *ctx, char **error_r)
+{
+    struct pg_conn *c = NULL;
+    const char *err = NULL;
+    uint64_t done = 0;
+    int ret = pg_conn_get(ctx, &c, &err);
+    while (ret == 0) {
+        if ((ret = pg_begin(ctx, c, &err)) < 0)
+            break;
+        /* SKIP LOCKED: nodes starting together share the bodies. */
+        int e = 0;
+        PGresult *res =
+            pg_query(ctx, c, "rederive",
+                     "SELECT body_id FROM rederive ORDER BY "
+                     "body_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                     false, PG_ARGS(PA_I(PG_REDERIVE_BATCH)), &e, &err);
+        if (res == NULL) {
+            ret = e;
+            pg_rollback(c);
+            break;
+        }
+        int n = PQntuples(res);
+        for (int i = 0; i < n && ret == 0; i++) {
+            int64_t id = pg_int(res, i, 0);
+            ret = rederive_body(ctx, c, id, &err);
+            if (ret == 0)
+                ret = pg_exec(ctx, c, "rederive",
+                              "DELETE FROM rederive WHERE body_id = $1",
+                              PG_ARGS(PA_I(id)), &err);
+        }
+        PQclear(res);
+        if (ret < 0) {
+            pg_rollback(c);
+            break;
+        }
+        if ((ret = pg_commit(ctx, c, &err)) < 0)
+            break;
+        done += (uint64_t)n;
+        if (n > 0)
+            ph_log_info("%s event=rederived db=%s bodies=%" PRIu64, PG_MOD,
+                        ctx->target, done);
+        if (n < PG_REDERIVE_BATCH)
+            break;
+    }
+    pg_conn_put(ctx, &c);
+    if (ret < 0)
+        *error_r = ph_strdup_printf("database %s: making stored messages' "
+                                    "structure anew: %s",
+                                    ctx->target, err);
+    return ret < 0 ? -1 : 0;
 }
 
 /* ---- Schema ------------------------------------------------------------- */

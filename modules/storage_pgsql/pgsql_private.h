@@ -139,6 +139,10 @@ extern const struct ph_storage_vfuncs pg_vfuncs;
 /* pgsql_db.c: connections, statements, transactions, errors, schema. */
 void pg_ctx_init(struct pg_ctx *ctx);
 int pg_schema_init(struct pg_ctx *ctx, char **error_r);
+/* Makes the structure of the bodies listed in table rederive anew from
+ * their bytes, a batch per transaction (migration 3); at start, after
+ * pg_schema_init. */
+int pg_rederive(struct pg_ctx *ctx, char **error_r);
 /* A new connection (for the pool and the LISTEN thread); NULL with the
  * reason in *why_r (malloc'ed, free it). */
 PGconn *pg_connect(struct pg_ctx *ctx, char **why_r);

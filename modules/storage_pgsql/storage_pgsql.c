@@ -168,7 +168,8 @@ static int pgsql_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
     ph_assert(ctx->normalize != NULL);
     pg_ctx_init(ctx);
     ctx->target = dsn_target(ctx->dsn, error_r);
-    if (ctx->target == NULL || pg_schema_init(ctx, error_r) < 0) {
+    if (ctx->target == NULL || pg_schema_init(ctx, error_r) < 0 ||
+        pg_rederive(ctx, error_r) < 0) {
         pgsql_destroy(ctx);
         return -1;
     }

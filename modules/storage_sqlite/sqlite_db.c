@@ -193,6 +193,17 @@ static const struct {
                "END;",
         .fill = fill_body_text,
     },
+    /* 5: the parser and what is kept from it changed (issue 14: boundaries
+     * without their trailing whitespace, address forms in header_values,
+     * part headers and file names in body_text). Every body stored before
+     * is made anew from its bytes by sq_rederive(), a batch per
+     * transaction, after this migration has committed: an upgrade that
+     * stops half-way goes on at the next start. A later change to what is
+     * derived adds its own migration that refills table rederive. */
+    {
+        .sql = "CREATE TABLE rederive (body_id INTEGER PRIMARY KEY);"
+               "INSERT INTO rederive (body_id) SELECT id FROM bodies;",
+    },
 };
 
 #define MBOX_COLUMNS                                                           \
@@ -758,19 +769,14 @@ int sq_body_text_make(const struct ph_message_info *mi, uint64_t size,
 {
     struct text_fill f = {.t = t_r};
     *t_r = (struct sq_body_text){0};
-    /* The header as ph_message_search_text() gives it for TEXT, in one
-     * piece, so that header_len marks where BODY begins. */
-    if (mi != NULL && mi->header != NULL) {
-        struct ph_buf dec = {0};
-        ph_rfc2047_decode(mi->header, mi->header_size, &dec);
-        text_sink(&f, dec.data ? dec.data : "", dec.len);
-        ph_buf_free(&dec);
-    }
+    /* TEXT's text is the headers, then BODY's: header_len marks where
+     * BODY begins. */
+    int ret = ph_message_search_text(mi, size, PH_MESSAGE_TEXT_HEADERS, read,
+                                     read_arg, text_sink, &f);
     t_r->header_len = t_r->text.len;
-    int ret = 0;
-    if (!f.over)
-        ret = ph_message_search_text(mi, size, false, read, read_arg, text_sink,
-                                     &f);
+    if (ret == 0 && !f.over)
+        ret = ph_message_search_text(mi, size, PH_MESSAGE_TEXT_BODY, read,
+                                     read_arg, text_sink, &f);
     t_r->kept = !f.over && t_r->text.len <= SQ_TEXT_MAX;
     if (!t_r->kept)
         ph_buf_free(&t_r->text);
@@ -855,6 +861,172 @@ static int fill_body_text(sqlite3 *db, char **msg_r)
     sqlite3_finalize(sel);
     sqlite3_finalize(ins);
     return rc;
+}
+
+/* ---- Re-deriving stored bodies ----------------------------------------- */
+
+/* Bodies made anew per transaction: a few MB of text at most each, and a
+ * writer that waits for the lock waits for one batch only. */
+#define SQ_REDERIVE_BATCH 64
+
+static int feed_parser(void *arg, const void *data, size_t len)
+{
+    ph_message_parser_feed(arg, data, len);
+    return 0;
+}
+
+enum rederive_stmt {
+    RD_BODY,
+    RD_SET_INFO,
+    RD_DEL_FETCH,
+    RD_DEL_HDR,
+    RD_DEL_TEXT,
+    RD_DONE,
+    RD_HDR,
+    RD_FETCH,
+    RD_TEXT,
+    RD_COUNT
+};
+
+/* One body: its structure parsed again from its bytes, then its FETCH
+ * values, header values and text replaced. */
+static int rederive_body(sqlite3 *db, sqlite3_stmt **st, int64_t id)
+{
+    sqlite3_stmt *q = st[RD_BODY];
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, id);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(q);
+        return rc == SQLITE_DONE ? SQLITE_OK : rc; /* gone meanwhile */
+    }
+    uint64_t size = (uint64_t)sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    sqlite3_blob *blob = NULL;
+    rc = sqlite3_blob_open(db, "main", "bodies", "data", id, 0, &blob);
+    if (rc != SQLITE_OK)
+        return rc;
+    struct ph_message_parser *parser = ph_message_parser_new(NULL);
+    struct ph_message_info *mi = NULL;
+    struct sq_body_text t = {0};
+    if (blob_reader(blob, 0, size, feed_parser, parser) != 0) {
+        /* Bytes that do not read back: the structure stays as it is,
+         * without derived rows (FETCH and SEARCH then report it). */
+        ph_message_parser_free(&parser);
+        rc = SQLITE_DONE;
+    } else {
+        mi = ph_message_parser_finish(&parser);
+        /* Before the row changes: an UPDATE expires the blob handle. */
+        if (sq_body_text_make(mi, size, blob_reader, blob, &t) != 0) {
+            ph_buf_free(&t.text);
+            t = (struct sq_body_text){0};
+        }
+        void *info;
+        size_t info_size;
+        ph_message_info_serialize(mi, &info, &info_size);
+        sqlite3_reset(st[RD_SET_INFO]);
+        sqlite3_bind_blob(st[RD_SET_INFO], 1, info, (int)info_size,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st[RD_SET_INFO], 2, id);
+        rc = sq_step_done(st[RD_SET_INFO]);
+        free(info);
+    }
+    sqlite3_blob_close(blob);
+    for (int d = RD_DEL_FETCH; d <= RD_DEL_TEXT && rc == SQLITE_DONE; d++) {
+        sqlite3_reset(st[d]);
+        sqlite3_bind_int64(st[d], 1, id);
+        rc = sq_step_done(st[d]);
+    }
+    if (rc == SQLITE_DONE)
+        rc = sq_body_values_insert(st[RD_HDR], st[RD_FETCH], id, mi);
+    if (rc == SQLITE_DONE)
+        rc = sq_body_text_insert(st[RD_TEXT], id, &t);
+    ph_buf_free(&t.text);
+    ph_message_info_free(&mi);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int sq_rederive(struct sq_ctx *ctx, char **error_r)
+{
+    static const char *const sql[RD_COUNT] = {
+        [RD_BODY] = "SELECT size FROM bodies WHERE id = ?1",
+        [RD_SET_INFO] = "UPDATE bodies SET info = ?1 WHERE id = ?2",
+        [RD_DEL_FETCH] = "DELETE FROM fetch_values WHERE body_id = ?1",
+        [RD_DEL_HDR] = "DELETE FROM header_values WHERE body_id = ?1",
+        [RD_DEL_TEXT] = "DELETE FROM body_text WHERE body_id = ?1",
+        [RD_DONE] = "DELETE FROM rederive WHERE body_id = ?1",
+        [RD_HDR] = NULL,
+        [RD_FETCH] = NULL,
+        [RD_TEXT] = NULL,
+    };
+    struct sq_conn *c = NULL;
+    const char *err = NULL;
+    if (sq_conn_get(ctx, &c, &err) < 0) {
+        *error_r = ph_strdup_printf("%s: %s", ctx->path, err);
+        return -1;
+    }
+    sqlite3_stmt *st[RD_COUNT] = {NULL}, *next = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT body_id FROM rederive "
+                                "ORDER BY body_id LIMIT ?1",
+                                -1, &next, NULL);
+    for (int i = 0; i < RD_COUNT && rc == SQLITE_OK; i++) {
+        const char *q = i == RD_HDR     ? stmt_sql[SQ_HDR_INSERT]
+                        : i == RD_FETCH ? stmt_sql[SQ_FETCH_VALUES_INSERT]
+                        : i == RD_TEXT  ? stmt_sql[SQ_TEXT_INSERT]
+                                        : sql[i];
+        rc = sqlite3_prepare_v2(c->db, q, -1, &st[i], NULL);
+    }
+    uint64_t done = 0;
+    bool in_tx = false;
+    while (rc == SQLITE_OK) {
+        rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            break;
+        in_tx = true;
+        int64_t ids[SQ_REDERIVE_BATCH];
+        size_t n = 0;
+        sqlite3_reset(next);
+        sqlite3_bind_int(next, 1, SQ_REDERIVE_BATCH);
+        while ((rc = sqlite3_step(next)) == SQLITE_ROW)
+            ids[n++] = sqlite3_column_int64(next, 0);
+        sqlite3_reset(next);
+        if (rc != SQLITE_DONE)
+            break;
+        rc = SQLITE_OK;
+        for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+            rc = rederive_body(c->db, st, ids[i]);
+            if (rc == SQLITE_OK) {
+                sqlite3_reset(st[RD_DONE]);
+                sqlite3_bind_int64(st[RD_DONE], 1, ids[i]);
+                rc = sq_step_done(st[RD_DONE]);
+                rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+            }
+        }
+        if (rc != SQLITE_OK)
+            break;
+        rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            break;
+        in_tx = false;
+        done += n;
+        if (n > 0)
+            ph_log_info("%s event=rederived db=%s bodies=%" PRIu64, SQ_MOD,
+                        ctx->path, done);
+        if (n < SQ_REDERIVE_BATCH)
+            break;
+    }
+    if (rc != SQLITE_OK)
+        *error_r = ph_strdup_printf("%s: making stored messages' values "
+                                    "anew: %s",
+                                    ctx->path, sqlite3_errmsg(c->db));
+    if (in_tx)
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_finalize(next);
+    for (int i = 0; i < RD_COUNT; i++)
+        sqlite3_finalize(st[i]);
+    sq_conn_put(ctx, &c);
+    return rc == SQLITE_OK ? 0 : -1;
 }
 
 /* ---- Schema ------------------------------------------------------------- */

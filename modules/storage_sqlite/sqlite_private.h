@@ -223,12 +223,12 @@ struct ph_message_info *sq_info_read(const void *info, size_t info_size);
 int sq_body_values_insert(sqlite3_stmt *hdr, sqlite3_stmt *fetch,
                           int64_t body_id, const struct ph_message_info *mi);
 /* What table body_text keeps of a body for SEARCH TEXT and BODY: the
- * folded text (ph_message_fold) that ph_message_search_text() streams,
- * header first (header_len bytes of it). indexable: valid UTF-8, so it
- * may go into the trigram index body_fts; kept false: longer than
- * SQ_TEXT_MAX, not stored (text NULL), SEARCH reads the message.
- * Column indexed: 1 once in body_fts, -1 pending until the indexer has
- * put it there, 0 for text that never goes there. */
+ * folded text (ph_message_fold) that ph_message_search_text() streams
+ * for TEXT: the headers (header_len bytes), then the text of BODY. indexable:
+ * valid UTF-8, so it may go into the trigram index body_fts; kept false: longer
+ * than SQ_TEXT_MAX, not stored (text NULL), SEARCH reads the message. Column
+ * indexed: 1 once in body_fts, -1 pending until the indexer has put it there, 0
+ * for text that never goes there. */
 #define SQ_TEXT_MAX (16u * 1024 * 1024)
 #define SQ_TEXT_STATE_NEVER 0
 #define SQ_TEXT_STATE_INDEXED 1
@@ -247,6 +247,10 @@ int sq_body_text_make(const struct ph_message_info *mi, uint64_t size,
  * indexable; SQLITE_DONE or an error. */
 int sq_body_text_insert(sqlite3_stmt *st, int64_t body_id,
                         const struct sq_body_text *t);
+/* Makes the structure, FETCH values, header values and text of the
+ * bodies listed in table rederive anew from their bytes, a batch per
+ * transaction (migration 5); at start, after sq_schema_init. */
+int sq_rederive(struct sq_ctx *ctx, char **error_r);
 /* The indexer: a thread that moves pending texts into body_fts in
  * batches, after APPENDs (kicked) and at start (a migration or another
  * process may have left some). Until then a pending text is searched

@@ -156,7 +156,7 @@ static int sqlite_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
     sq_ctx_init(ctx);
     if (db_file_create(ctx->path, error_r) < 0 ||
         sq_watch_init(ctx, error_r) < 0 || sq_schema_init(ctx, error_r) < 0 ||
-        sq_indexer_start(ctx, error_r) < 0) {
+        sq_rederive(ctx, error_r) < 0 || sq_indexer_start(ctx, error_r) < 0) {
         sqlite_destroy(ctx);
         return -1;
     }

@@ -131,8 +131,45 @@ static void check_search(const struct ph_message_info *info, const char *msg)
         ph_rfc2047_decode(hdrs[i], strlen(hdrs[i]), &out);
         (void)ph_message_matcher_feed(m, out.data, out.len);
         ph_buf_free(&out);
+        struct ph_strlist forms = {0};
+        ph_message_address_forms(hdrs[i], strlen(hdrs[i]), &forms);
+        ph_strlist_clear(&forms);
     }
     ph_message_matcher_free(&m);
+}
+
+static int mem_read(void *arg, uint64_t offset, uint64_t size,
+                    ph_message_data_cb *cb, void *cb_arg)
+{
+    const char *msg = arg;
+    return cb(cb_arg, msg + offset, (size_t)size);
+}
+
+static bool collect(void *arg, const char *data, size_t len)
+{
+    ph_buf_append(arg, data, len);
+    return false;
+}
+
+/* SEARCH TEXT's text is its headers, then BODY's (what storage.sqlite
+ * keeps as one). */
+static void check_search_text(const struct ph_message_info *info,
+                              const char *msg, size_t len)
+{
+    struct ph_buf all = {0}, split = {0};
+    check(ph_message_search_text(info, len, PH_MESSAGE_TEXT_ALL, mem_read,
+                                 (void *)msg, collect, &all) == 0,
+          "text walk failed");
+    check(ph_message_search_text(info, len, PH_MESSAGE_TEXT_HEADERS, mem_read,
+                                 (void *)msg, collect, &split) == 0 &&
+              ph_message_search_text(info, len, PH_MESSAGE_TEXT_BODY, mem_read,
+                                     (void *)msg, collect, &split) == 0,
+          "text walk failed");
+    check(all.len == split.len &&
+              (all.len == 0 || memcmp(all.data, split.data, all.len) == 0),
+          "headers then body differ from the whole text");
+    ph_buf_free(&all);
+    ph_buf_free(&split);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -169,6 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     check_sections(c, msg, len);
     check_search(c, msg);
+    check_search_text(c, msg, len);
 
     /* The section parser on raw input. */
     struct ph_message_section sec;

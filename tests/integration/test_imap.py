@@ -1037,6 +1037,130 @@ class SearchTextIndexTest(FetchSearchTest):
         self.assertEqual(r.cmd("d", "SEARCH BODY alice"), b"* SEARCH\r\nd OK SEARCH completed\r\n")
 
 
+ADDR_MSG = (b"From: <user-from (comment)@ (comment) domain.org>\r\n"
+            b"To: \"Joe (not a comment)\" (c) <joe . (x) q @ example . com>\r\n"
+            b"Cc: Group (c) : (x) <a (y) @ b.example> ,\r\n c@d.example (Carl) ; (z)\r\n"
+            b"Date: Mon, 7 Feb 1994 21:52:25 -0800\r\n"
+            b"Subject: comments\r\n\r\nbody\r\n")
+
+
+class TwoMessagesTest(ImapTest):
+    """MSG and self.second in INBOX, selected on self.r."""
+    second = b""
+
+    def setUp(self):
+        super().setUp()
+        c = self.client()
+        c.append("INBOX", None, None, MSG)
+        c.append("INBOX", None, None, self.second)
+        self.r = self.raw()
+        self.r.login()
+        self.r.cmd("s", "SELECT INBOX")
+
+
+class AddressSearchTest(TwoMessagesTest):
+    """RFC 5322 3.2.2, 3.4.1: comments and folding whitespace around the '@'
+    and the dots, inside the angle brackets, in display names and group
+    syntax. ENVELOPE shows the address they leave, and SEARCH FROM/TO/CC
+    (RFC 3501 6.4.4) finds it, whether storage answers from its index
+    (a program of header keys alone) or the endpoint evaluates (SENTSINCE
+    is no key storage.sqlite answers)."""
+
+    second = ADDR_MSG
+
+    def test_envelope_skips_comments_in_addresses(self):
+        out = self.r.cmd("a", "FETCH 2 ENVELOPE")
+        self.assertEqual(out, b'* 2 FETCH (ENVELOPE ("Mon, 7 Feb 1994 21:52:25 -0800" "comments" '
+                         b'((NIL NIL "user-from" "domain.org")) ((NIL NIL "user-from" "domain.org")) '
+                         b'((NIL NIL "user-from" "domain.org")) '
+                         b'(("Joe (not a comment)" NIL "joe.q" "example.com")) '
+                         b'((NIL NIL "Group" NIL)(NIL NIL "a" "b.example")("Carl" NIL "c" "d.example")'
+                         b'(NIL NIL NIL NIL)) NIL NIL NIL))\r\na OK FETCH completed\r\n')
+
+    def test_search_from_finds_address_written_with_comments(self):
+        r = self.r
+        for sent in ("", " SENTSINCE 1-Jan-1990"):
+            self.assertEqual(r.cmd("a", "SEARCH FROM user-from@domain.org" + sent),
+                             b"* SEARCH 2\r\na OK SEARCH completed\r\n")
+            self.assertEqual(r.cmd("b", "SEARCH TO joe.q@example.com" + sent),
+                             b"* SEARCH 2\r\nb OK SEARCH completed\r\n")
+            self.assertEqual(r.cmd("c", "SEARCH CC a@b.example" + sent),
+                             b"* SEARCH 2\r\nc OK SEARCH completed\r\n")
+            self.assertEqual(r.cmd("d", 'SEARCH CC "Carl <c@d.example>"' + sent),
+                             b"* SEARCH 2\r\nd OK SEARCH completed\r\n")
+            # The raw field still matches as a substring.
+            self.assertEqual(r.cmd("e", 'SEARCH FROM "user-from (comment)@"' + sent),
+                             b"* SEARCH 2\r\ne OK SEARCH completed\r\n")
+            self.assertEqual(r.cmd("f", "SEARCH FROM alice@example.org" + sent),
+                             b"* SEARCH 1\r\nf OK SEARCH completed\r\n")
+            self.assertEqual(r.cmd("g", "SEARCH NOT FROM user-from@domain.org" + sent),
+                             b"* SEARCH 1\r\ng OK SEARCH completed\r\n")
+
+    def test_header_fields_ignore_repeated_names_and_their_case(self):
+        """RFC 3501 6.4.5: the subset of the fields whose names match; a
+        name twice in the list, or in another case, changes nothing."""
+        want = (b"From: <user-from (comment)@ (comment) domain.org>\r\n"
+                b"Subject: comments\r\n\r\n")
+        for names in (b"From Subject", b"From Subject References Subject",
+                      b"FROM subject REFERENCES \"Subject\" from"):
+            out = self.r.cmd("a", "FETCH 2 BODY.PEEK[HEADER.FIELDS (%s)]" % names.decode())
+            self.assertEqual(out, b"* 2 FETCH (BODY[HEADER.FIELDS (%s)] {%d}\r\n" % (names, len(want))
+                             + want + b")\r\na OK FETCH completed\r\n")
+        out = self.r.cmd("b", "FETCH 2 BODY.PEEK[HEADER.FIELDS.NOT (To Cc Date to DATE cc)]")
+        self.assertEqual(out, b"* 2 FETCH (BODY[HEADER.FIELDS.NOT (To Cc Date to DATE cc)] {%d}\r\n"
+                         % len(want) + want + b")\r\nb OK FETCH completed\r\n")
+
+
+PARTS_MSG = (b"From: a@example.org\r\nSubject: invoice\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\n"
+             b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+             b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+             b"see attached\r\n"
+             b"--b\r\nContent-Type: application/pdf\r\n"
+             b"Content-Disposition: attachment; filename=\"Rechnung.pdf\"\r\n"
+             b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+             b"--b\r\nContent-Type: application/octet-stream\r\n"
+             b"Content-Disposition: attachment;\r\n filename*=UTF-8''Gr%C3%BC%C3%9Fe.txt\r\n\r\nx\r\n"
+             b"--b\r\nContent-Type: message/rfc822\r\n\r\n"
+             b"From: Quentin <quentin@example.org>\r\n"
+             b"Subject: =?UTF-8?Q?Angebot_f=C3=BCr_Sie?=\r\n\r\nembedded text\r\n--b--\r\n")
+
+
+class TextPartsSearchTest(TwoMessagesTest):
+    """RFC 3501 6.4.4: TEXT is the header or body of the message, and the
+    body is everything after the top-level header: MIME part headers, the
+    attachments' file names (RFC 2231, decoded) and the headers of an
+    attached message (RFC 2047, decoded) are found; BODY is the parts' text
+    alone. The same answers from storage.sqlite's text index and from the
+    endpoint's evaluation (SENTSINCE is no key storage.sqlite answers)."""
+    storage_extra = "debug yes"
+
+    second = PARTS_MSG
+
+    def test_text_finds_part_headers_file_names_and_attached_message(self):
+        r = self.r
+        for sent in ("", " SENTSINCE 1-Jan-1990"):
+            for key, text, body in ((b"Content-Transfer-Encoding", b"2", b""),
+                                    (b"Rechnung", b"2", b""),
+                                    ("\"gr\u00fc\u00dfe.txt\"".encode(), b"2", b""),
+                                    (b"quentin@example.org", b"2", b""),
+                                    ("\"Angebot f\u00fcr\"".encode(), b"2", b""),
+                                    (b"\"embedded text\"", b"2", b"2"),
+                                    (b"\"the body\"", b"1", b"1")):
+                lit = b"{%d}\r\n" % len(key.strip(b'"')) if b"\xc3" in key else None
+                for op, want in ((b"TEXT", text), (b"BODY", body)):
+                    cmd = b"SEARCH CHARSET UTF-8 " + op + b" "
+                    if lit:
+                        r.send(b"t " + cmd + lit)
+                        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+                        r.send(key.strip(b'"') + sent.encode() + b"\r\n")
+                        out = r.until("t")
+                    else:
+                        out = r.cmd("t", (cmd + key).decode() + sent)
+                    self.assertEqual(out, b"* SEARCH" + (b" " + want if want else b"")
+                                     + b"\r\nt OK SEARCH completed\r\n", (op, key, sent))
+        self.assertIn("body_fts MATCH", self.server.log_text())
+
+
 class LimitsTest(ImapTest):
     extra = "appendlimit 1K\n    max_connections_per_ip 3"
 

@@ -10,6 +10,7 @@ import imaplib
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 
@@ -295,6 +296,100 @@ imap tcp://127.0.0.1:%(port)d {
         every = re.search(rb"\* SEARCH([ \d]*)", out).group(1).split()
         self.assertEqual(len(every), 7)
         self.assertEqual(sorted(map(int, recent)), sorted(map(int, every)))
+
+
+UPGRADE_MSGS = (
+    b"From: <user-from (comment)@ (comment) domain.org>\r\nSubject: a\r\n\r\nbody\r\n",
+    b"Subject: b\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+    b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+    b"--b\r\nContent-Type: application/pdf\r\n"
+    b"Content-Disposition: attachment; filename=\"Rechnung.pdf\"\r\n\r\nJVBERi0=\r\n--b--\r\n",
+    # The parser before issue 14 took the quoted trailing space as part of
+    # the boundary: one part.
+    b"Subject: c\r\nContent-Type: multipart/mixed; boundary=\"sep \"\r\n\r\n"
+    b"--sep\r\nContent-Type: text/plain\r\n\r\none\r\n"
+    b"--sep\r\nContent-Type: text/html\r\n\r\ntwo\r\n--sep--\r\n",
+)
+C_STRUCTURE = (b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 3 0 NIL NIL NIL NIL)'
+               b'("text" "html" ("charset" "us-ascii") NIL NIL "7bit" 3 0 NIL NIL NIL NIL) '
+               b'"mixed" ("boundary" "sep ") NIL NIL NIL)')
+
+
+class SchemaUpgrade(phtest.TempDirTest):
+    """Schema 3 makes the structure of every body stored before it anew
+    from the body's bytes (the parser of issue 14 splits differently), a
+    batch per transaction; an upgrade that stopped half-way goes on at the
+    next start."""
+
+    def setUp(self):
+        super().setUp()
+        self.db = "upgrade_%d" % os.getpid()
+        pgtest.psql("CREATE DATABASE " + self.db)
+        self.addCleanup(pgtest.psql, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.db)
+        self.port = phtest.free_port()
+        os.makedirs(os.path.join(self.dir, "state"))
+        self.conf = self.write("upgrade.conf", """
+state_dir %(state)s
+storage.pgsql shared { dsn %(dsn)s }
+imap tcp://127.0.0.1:%(port)d {
+    auth pass_table static { entry old %(hash)s }
+    storage &shared
+    insecure_auth yes
+}
+""" % {"state": os.path.join(self.dir, "state"), "dsn": pgtest.dsn_for(self.db),
+       "port": self.port, "hash": password_hash()})
+
+    def sql(self, text):
+        p = subprocess.run(["psql", pgtest.dsn_for(self.db), "-qXtAv", "ON_ERROR_STOP=1", "-c", text],
+                           check=True, capture_output=True, timeout=60)
+        return p.stdout.decode().strip()
+
+    def make_stale(self):
+        # What the code before issue 14 kept: every body with the
+        # structure of a one-part message.
+        self.sql("UPDATE bodies SET info = (SELECT info FROM bodies ORDER BY id LIMIT 1)")
+
+    def check(self, server, n):
+        server.wait_log("event=rederived")
+        self.assertEqual(self.sql("SELECT count(*) FROM rederive"), "0")
+        self.assertEqual(self.sql("SELECT version FROM posthorn_schema"), "3")
+        r = Raw(self.port)
+        r.cmd("L", 'LOGIN old "%s"' % PASSWORD)
+        r.cmd("s", "EXAMINE INBOX")
+        out = r.cmd("f", "FETCH 1:%d (UID BODYSTRUCTURE)" % n)
+        structures = re.findall(rb"\* \d+ FETCH \(UID (\d+) BODYSTRUCTURE (.*)\)\r\n", out)
+        self.assertEqual(len(structures), n)
+        for uid, bs in structures:
+            if int(uid) % 3 == 0:
+                self.assertEqual(bs, C_STRUCTURE)
+            elif int(uid) % 3 == 2:
+                self.assertIn(b'("attachment" ("filename" "Rechnung.pdf"))', bs)
+        self.assertEqual(r.cmd("b", "FETCH 3 BODY.PEEK[2]"),
+                         b"* 3 FETCH (BODY[2] {3}\r\ntwo)\r\nb OK FETCH completed\r\n")
+        self.assertEqual(r.cmd("t", "SEARCH TEXT Rechnung FROM user-from@domain.org"),
+                         b"* SEARCH\r\nt OK SEARCH completed\r\n")
+        self.assertIn(b"* SEARCH 1 4 ", r.cmd("u", "SEARCH FROM user-from@domain.org"))
+        self.assertIn(b"* SEARCH 2 5 ", r.cmd("v", "SEARCH TEXT Rechnung"))
+        r.close()
+
+    def test_version_2_bodies_get_their_structure_made_anew(self):
+        n = 150  # over two batches of 64
+        server = self.start(self.conf)
+        c = imaplib.IMAP4("127.0.0.1", self.port)
+        c.login("old", PASSWORD)
+        for i in range(n):
+            self.assertEqual(c.append("INBOX", None, None, UPGRADE_MSGS[i % 3])[0], "OK")
+        c.logout()
+        server.stop()
+        self.make_stale()
+        self.sql("DROP TABLE rederive; UPDATE posthorn_schema SET version = 2")
+        self.check(self.start(self.conf), n)
+        self.servers[-1].stop()
+
+        # Stopped half-way: schema 3, bodies still listed.
+        self.make_stale()
+        self.sql("INSERT INTO rederive (body_id) SELECT id FROM bodies")
+        self.check(self.start(self.conf), n)
 
 
 class PreparedStatements(phtest.TempDirTest):

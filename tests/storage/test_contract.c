@@ -2309,6 +2309,17 @@ static void append_text(struct ph_account *acct, const char *text,
                      0);
 }
 
+/* Before the second pass of a text test: a pause in which
+ * storage.sqlite's indexer has (most likely) taken the texts into its
+ * index. */
+static void indexer_pause(int pass)
+{
+    if (pass == 1) {
+        struct timespec ts = {1, 500 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* TEXT and BODY (RFC 3501 6.4.4: "Messages that contain the specified
  * string in the header or body" / "in the body"): decoded transfer
  * encodings and charsets, text parts only, case folded. storage.sqlite
@@ -2351,10 +2362,7 @@ static void test_search_text_keys_answer_as_evaluation(void **state)
     /* Twice: at once, and after a pause in which storage.sqlite's indexer
      * has (most likely) taken the texts into its index. */
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            struct timespec ts = {1, 500 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
+        indexer_pause(pass);
         assert_search_headers(mb, "TEXT zephyrine", "1,4");
         assert_search_headers(mb, "BODY zephyrine", "1");
         assert_search_headers(mb, "TEXT ZEPHYRINE", "1,4");
@@ -2398,6 +2406,62 @@ static void test_search_text_keys_answer_as_evaluation(void **state)
     if (strcmp(ph_instance_module(storage), "storage.sqlite") == 0) {
         assert_search_unsupported(mb, "BODY needle", true);
         assert_search(mb, "SEEN", "1");
+    }
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+/* TEXT also covers what the body holds besides the parts' text (RFC 3501
+ * 6.4.4): MIME part headers, file names (RFC 2231, RFC 2047 decoded) and
+ * embedded messages' headers; BODY does not. The index must agree. */
+static void test_search_text_covers_part_headers(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-text-parts");
+    append_text(acct,
+                "Subject: invoice\r\n"
+                "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+                "--b\r\nContent-Type: text/plain\r\n"
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+                "see attached\r\n"
+                "--b\r\nContent-Type: application/pdf\r\n"
+                "Content-Disposition: attachment; filename=\"Rechnung.pdf\""
+                "\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+                "--b\r\nContent-Type: application/octet-stream\r\n"
+                "Content-Disposition: attachment;\r\n"
+                " filename*0*=UTF-8''Stra%C3%9F;\r\n"
+                " filename*1=\"enplan.txt\"\r\n\r\nx\r\n--b--\r\n",
+                0);
+    append_text(acct,
+                "Subject: forward\r\n"
+                "Content-Type: multipart/mixed; boundary=\"c\"\r\n\r\n"
+                "--c\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+                "--c\r\nContent-Type: message/rfc822\r\n\r\n"
+                "From: Quentin <quentin@example.org>\r\n"
+                "Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe_vom_See?=\r\n\r\n"
+                "world\r\n--c--\r\n",
+                PH_FLAG_SEEN);
+    append_text(acct, "Subject: plain\r\n\r\nhello world\r\n", 0);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    for (int pass = 0; pass < 2; pass++) {
+        indexer_pause(pass);
+        assert_search_headers(mb, "TEXT Content-Transfer-Encoding", "1");
+        assert_search_headers(mb, "BODY Content-Transfer-Encoding", "");
+        assert_search_headers(mb, "TEXT Rechnung", "1");
+        assert_search_headers(mb, "BODY Rechnung", "");
+        assert_search_headers(mb, "TEXT strassenplan", "1");
+        assert_search_headers(mb, "TEXT \"Content-Type: text/plain\"", "1:2");
+        assert_search_headers(mb, "TEXT quentin@example.org", "2");
+        assert_search_headers(mb,
+                              "TEXT \"gr\xc3\xbc\xc3\x9f"
+                              "e vom see\"",
+                              "2");
+        assert_search_headers(mb, "BODY \"vom see\"", "");
+        assert_search_headers(mb, "BODY world", "2:3");
+        assert_search_headers(mb, "BODY helloworld", "");
+        assert_search_headers(mb, "TEXT \"hello world\"", "3");
+        assert_search_headers(mb, "SEEN TEXT quentin", "2");
+        assert_search_headers(mb, "NOT TEXT Rechnung", "2:3");
     }
     ph_mailbox_close(&mb);
     ph_account_release(&acct);
@@ -2451,6 +2515,61 @@ static void test_search_header_keys_answer_as_evaluation(void **state)
     assert_search_headers(mb, "UNSEEN FROM example", "2:3,5:6");
     assert_search_headers(mb, "FLAGGED FROM example", "3");
     assert_search_headers(mb, "UID 2:5 NOT SUBJECT e", "4");
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+/* FROM, TO, CC, BCC (RFC 3501 6.4.4) find an address written with comments
+ * and folding whitespace where RFC 5322 3.2.2 and 3.4.1 allow them (around
+ * the '@' and the dots, inside the angle brackets, in display names, group
+ * syntax and the obsolete route): the raw field still matches as a
+ * substring, and so does each mailbox as "Name <local@domain>".
+ * storage.sqlite answers from its index of header values; the answer must
+ * equal the evaluation. */
+static void test_search_address_keys_see_past_comments(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-addresses");
+    append_text(acct,
+                "From: <user-from (comment)@ (comment) domain.org>\r\n"
+                "Subject: one\r\n\r\nbody\r\n",
+                0);
+    append_text(acct,
+                "From: x@example.net\r\n"
+                "To: \"Joe (not a comment)\" (c) <joe . (x) q @ example . "
+                "com>\r\n"
+                "Cc: Group (c) : (x) <a (y) @ b.example> ,\r\n"
+                " c@d.example (Carl) ; (z)\r\n\r\nbody\r\n",
+                0);
+    append_text(acct,
+                "From: Pete(A nice \\) chap) <pete(his account)@silly.test"
+                "(his host)>\r\n\r\nbody\r\n",
+                PH_FLAG_SEEN);
+    append_text(acct,
+                "From: y@example.net\r\n"
+                "Bcc: <@route.example, @ (c) two.example:bcc-user @ (c)\r\n"
+                " bcc.example>\r\n\r\nbody\r\n",
+                0);
+    append_text(acct,
+                "From: =?UTF-8?Q?J=C3=B6rg?= (c) <j@x.de>\r\n\r\nbody\r\n", 0);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    assert_search_headers(mb, "FROM user-from@domain.org", "1");
+    assert_search_headers(mb, "FROM USER-FROM@DOMAIN.ORG", "1");
+    assert_search_headers(mb, "HEADER From user-from@domain.org", "1");
+    assert_search_headers(mb, "FROM \"user-from (comment)@\"", "1");
+    assert_search_headers(mb, "NOT FROM user-from@domain.org", "2:5");
+    assert_search_headers(mb, "TO joe.q@example.com", "2");
+    assert_search_headers(mb, "TO \"Joe (not a comment) <joe.q@\"", "2");
+    assert_search_headers(mb, "CC a@b.example", "2");
+    assert_search_headers(mb, "CC c@d.example", "2");
+    assert_search_headers(mb, "CC \"Group\"", "2");
+    assert_search_headers(mb, "FROM pete@silly.test", "3");
+    assert_search_headers(mb, "SEEN FROM \"Pete <pete@silly.test>\"", "3");
+    assert_search_headers(mb, "BCC bcc-user@bcc.example", "4");
+    assert_search_headers(mb, "FROM \"J\xc3\xb6rg <j@x.de>\"", "5");
+    assert_search_headers(mb, "OR FROM j@x.de TO joe.q@example.com", "2,5");
+    /* Only address fields: a Subject is compared as written. */
+    assert_search_headers(mb, "SUBJECT one", "1");
     ph_mailbox_close(&mb);
     ph_account_release(&acct);
 }
@@ -3071,7 +3190,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(
             test_search_of_other_headers_text_or_sequence_numbers_is_unsupported),
         cmocka_unit_test(test_search_answers_as_evaluation_over_fetch),
+        cmocka_unit_test(test_search_text_covers_part_headers),
         cmocka_unit_test(test_search_header_keys_answer_as_evaluation),
+        cmocka_unit_test(test_search_address_keys_see_past_comments),
         cmocka_unit_test(test_search_text_keys_answer_as_evaluation),
         cmocka_unit_test(
             test_two_threads_appending_get_distinct_increasing_uids),

@@ -21,18 +21,23 @@
 
 #include <posthorn/imap-parser.h>
 #include <posthorn/imap-search.h>
+#include <posthorn/message.h>
 #include <posthorn/storage.h>
 
 #include "graph.h"
 
 static const char *state_dir;
 
+/* The storage of the current test: its database is named after it. */
+static const char *db_name = "posthorn.db";
+
 static struct ph_graph *load(struct ph_instance **storage_r)
 {
     char *conf = ph_strdup_printf("%s/posthorn.conf", state_dir);
     FILE *f = fopen(conf, "w");
     assert_non_null(f);
-    fprintf(f, "state_dir %s\nstorage.sqlite s { }\n", state_dir);
+    fprintf(f, "state_dir %s\nstorage.sqlite s { dsn %s }\n", state_dir,
+            db_name);
     fclose(f);
     struct ph_graph *graph = NULL;
     char *error = NULL;
@@ -149,6 +154,7 @@ static void test_version_2_database_is_upgraded_and_searchable(void **state)
                                   "DROP TABLE body_text;"
                                   "DROP TABLE header_values;"
                                   "DROP TABLE fetch_values;"
+                                  "DROP TABLE rederive;"
                                   "PRAGMA user_version = 2;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -232,6 +238,171 @@ static void test_version_2_database_is_upgraded_and_searchable(void **state)
     free(db_path);
 }
 
+/* Messages stored before issue 14's fixes, as they were kept then. */
+static const char *const old_msgs[] = {
+    /* The address forms: header_values kept only the raw field. */
+    "From: <user-from (comment)@ (comment) domain.org>\r\nSubject: a\r\n"
+    "\r\nbody\r\n",
+    /* The text: part headers and file names were not in body_text. */
+    "Subject: b\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+    "--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+    "--b\r\nContent-Type: application/pdf\r\n"
+    "Content-Disposition: attachment; filename=\"Rechnung.pdf\"\r\n\r\n"
+    "JVBERi0=\r\n--b--\r\n",
+    /* The structure: a boundary quoted with a trailing space was taken
+     * with the space, and the parts were one. */
+    "Subject: c\r\nContent-Type: multipart/mixed; boundary=\"sep \"\r\n\r\n"
+    "--sep\r\nContent-Type: text/plain\r\n\r\none\r\n"
+    "--sep\r\nContent-Type: text/html\r\n\r\ntwo\r\n--sep--\r\n",
+};
+
+static const char *const c_structure =
+    "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 0 NIL "
+    "NIL NIL NIL)(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL "
+    "\"7bit\" 3 0 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"sep \") NIL "
+    "NIL NIL)";
+
+static void exec_sql(const char *db_path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static int64_t query_int(const char *db_path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Turns what the current code kept into what the code before issue 14
+ * kept: header values without the address forms, body text without part
+ * headers, the structure (info and its FETCH values) of the third message
+ * as the old parser made it (one part: taken from a one-part message). */
+static void make_stale(const char *db_path)
+{
+    exec_sql(db_path,
+             "DELETE FROM header_values WHERE value = 'user-from@domain.org';"
+             "UPDATE body_text SET text = 'stale', header_len = 0;"
+             "UPDATE fetch_values SET bodystructure = (SELECT bodystructure "
+             "FROM fetch_values WHERE body_id = 1), body = (SELECT body FROM "
+             "fetch_values WHERE body_id = 1) WHERE body_id % 3 = 0;"
+             "UPDATE bodies SET info = (SELECT info FROM bodies WHERE id = 1) "
+             "WHERE id % 3 = 0;");
+}
+
+static void check_rederived(struct ph_mailbox *mb, size_t n)
+{
+    char *all = ph_strdup_printf("1:%zu", n);
+    struct ph_buf a = {0}, b = {0}, c = {0};
+    for (size_t i = 1; i <= n; i++)
+        ph_buf_printf(i % 3 == 1   ? &a
+                      : i % 3 == 2 ? &b
+                                   : &c,
+                      "%s%zu",
+                      (i % 3 == 1   ? a.len
+                       : i % 3 == 2 ? b.len
+                                    : c.len)
+                          ? ","
+                          : "",
+                      i);
+    /* ph_uidset_format joins runs: with n a multiple of 3 and each
+     * residue one in three, no two are adjacent. */
+    assert_search(mb, "FROM user-from@domain.org", a.data);
+    assert_search(mb, "TEXT Rechnung", b.data);
+    assert_search(mb, "BODY \"see attached\"", b.data);
+    assert_search(mb, "TEXT \"Content-Type: text/html\"", c.data);
+    assert_search(mb, "NOT TEXT stale", all);
+    struct ph_meta_list l = {0};
+    const char *err = NULL;
+    assert_int_equal(ph_mailbox_fetch(mb, NULL, PH_META_FETCH | PH_META_INFO,
+                                      ph_meta_list_add, &l, &err),
+                     0);
+    assert_int_equal(l.n, n);
+    for (size_t i = 0; i < l.n; i++) {
+        if (l.v[i].uid % 3 != 0)
+            continue;
+        assert_string_equal(l.v[i].bodystructure, c_structure);
+        struct ph_message_info *info = NULL;
+        assert_int_equal(ph_message_info_deserialize(
+                             l.v[i].info, l.v[i].info_size, &info, &err),
+                         0);
+        assert_string_equal(info->bodystructure, c_structure);
+        assert_int_equal(info->n_parts, 3);
+        ph_message_info_free(&info);
+    }
+    ph_meta_list_free(&l);
+    ph_buf_free(&a);
+    ph_buf_free(&b);
+    ph_buf_free(&c);
+    free(all);
+}
+
+/* A database of schema version 4, filled by the code before issue 14, is
+ * upgraded to 5: every body's structure, FETCH values, header values and
+ * text are made anew from its bytes, a batch per transaction (more
+ * bodies than one batch here). An upgrade that stopped half-way (rows
+ * left in table rederive) goes on at the next start. */
+static void test_version_4_database_gets_values_made_anew(void **state)
+{
+    (void)state;
+    const size_t n = 150; /* over two batches of 64 */
+    db_name = "v4.db";
+    struct ph_instance *storage;
+    struct ph_graph *graph = load(&storage);
+    struct ph_account *acct = NULL;
+    const char *err = NULL;
+    assert_int_equal(ph_storage_account_get(storage, "v4", true, &acct, &err),
+                     0);
+    for (size_t i = 0; i < n; i++)
+        append(acct, old_msgs[i % 3]);
+    ph_account_release(&acct);
+    ph_graph_unref(&graph);
+    char *db_path = ph_strdup_printf("%s/v4.db", state_dir);
+
+    make_stale(db_path);
+    exec_sql(db_path, "DROP TABLE rederive; PRAGMA user_version = 4;");
+    graph = load(&storage);
+    assert_int_equal(query_int(db_path, "PRAGMA user_version"), 5);
+    assert_int_equal(query_int(db_path, "SELECT count(*) FROM rederive"), 0);
+    assert_int_equal(ph_storage_account_get(storage, "v4", false, &acct, &err),
+                     0);
+    struct ph_mailbox *mb = NULL;
+    assert_int_equal(ph_mailbox_open(acct, "INBOX", false, &mb, &err), 0);
+    check_rederived(mb, n);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+    ph_graph_unref(&graph);
+
+    /* Stopped half-way: version 5, some bodies still listed. */
+    make_stale(db_path);
+    exec_sql(db_path, "INSERT INTO rederive (body_id) SELECT id FROM bodies;");
+    graph = load(&storage);
+    assert_int_equal(query_int(db_path, "SELECT count(*) FROM rederive"), 0);
+    assert_int_equal(ph_storage_account_get(storage, "v4", false, &acct, &err),
+                     0);
+    assert_int_equal(ph_mailbox_open(acct, "INBOX", false, &mb, &err), 0);
+    check_rederived(mb, n);
+    assert_true(wait_indexed(db_path));
+    check_rederived(mb, n);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+    ph_graph_unref(&graph);
+    exec_sql(db_path,
+             "INSERT INTO body_fts (body_fts) VALUES ('integrity-check')");
+    free(db_path);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -241,6 +412,7 @@ int main(int argc, char **argv)
     state_dir = argv[1];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version_2_database_is_upgraded_and_searchable),
+        cmocka_unit_test(test_version_4_database_gets_values_made_anew),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -622,6 +622,102 @@ static void test_header_filter_matches_case_insensitively(void **state)
     ph_strlist_clear(&names);
 }
 
+/* RFC 3501 6.4.5: HEADER.FIELDS is the subset of fields whose names match
+ * one of the list, compared without case; a name twice in the list
+ * changes nothing, and HEADER.FIELDS.NOT the same; inside a message/rfc822
+ * part (2.HEADER.FIELDS) it applies to the embedded message's header. */
+static void test_header_fields_ignore_duplicates_and_case_of_names(void **state)
+{
+    (void)state;
+    const char *m = "From: a@x\r\nSubject: s\r\nReferences: <r@x>\r\n"
+                    "X-Other: o\r\nContent-Type: multipart/mixed; boundary=b"
+                    "\r\n\r\n--b\r\n\r\none\r\n--b\r\n"
+                    "Content-Type: message/rfc822\r\n\r\n"
+                    "subject: inner\r\nFROM: b@y\r\nX-Other: p\r\n\r\n"
+                    "inner body\r\n--b--\r\n";
+    struct ph_message_info *info = ph_message_parse(m, strlen(m));
+    const char *want = "From: a@x\r\nSubject: s\r\nReferences: <r@x>\r\n\r\n";
+    expect_section(info, m, "HEADER.FIELDS (From Subject References)", want);
+    expect_section(info, m, "HEADER.FIELDS (From Subject References Subject)",
+                   want);
+    expect_section(info, m,
+                   "HEADER.FIELDS (from SUBJECT \"References\" subject FROM)",
+                   want);
+    expect_section(info, m,
+                   "header.fields.not (X-Other CONTENT-TYPE x-other "
+                   "Content-Type)",
+                   want);
+    expect_section(info, m, "2.HEADER.FIELDS (Subject From SUBJECT)",
+                   "subject: inner\r\nFROM: b@y\r\n\r\n");
+    expect_section(info, m, "2.HEADER.FIELDS.NOT (subject from Subject)",
+                   "X-Other: p\r\n\r\n");
+    expect_section(info, m, "2.MIME", "Content-Type: message/rfc822\r\n\r\n");
+    expect_section(info, m, "1.HEADER.FIELDS (From From)", "");
+    ph_message_info_free(&info);
+}
+
+/* RFC 5322 3.2.2, 3.4.1: comments and folding whitespace may stand around
+ * the '@' and the dots of an addr-spec, inside the angle brackets, in
+ * display names, group syntax and the obsolete route; SEARCH compares
+ * the address they leave (ph_message_address_forms), ENVELOPE shows it. */
+static void test_address_forms_skip_comments(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *forms, *envelope_from;
+    } cases[] = {
+        {"<user-from (comment)@ (comment) domain.org>", "user-from@domain.org|",
+         "((NIL NIL \"user-from\" \"domain.org\"))"},
+        {"\"Joe (not a comment)\" (c) <joe . (x) q @ example . com>",
+         "Joe (not a comment) <joe.q@example.com>|",
+         "((\"Joe (not a comment)\" NIL \"joe.q\" \"example.com\"))"},
+        {"Group (c) : (x) <a (y) @ b.example> ,\r\n c@d.example (Carl) ; (z)",
+         "Group|a@b.example|Carl <c@d.example>|",
+         "((NIL NIL \"Group\" NIL)(NIL NIL \"a\" \"b.example\")"
+         "(\"Carl\" NIL \"c\" \"d.example\")(NIL NIL NIL NIL))"},
+        {"Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>",
+         "Pete <pete@silly.test>|", "((\"Pete\" NIL \"pete\" \"silly.test\"))"},
+        {"<@route.example, @ (c) two.example:bcc-user @ (c) bcc.example>",
+         "bcc-user@bcc.example|",
+         "((NIL \"@route.example,@two.example\" \"bcc-user\" "
+         "\"bcc.example\"))"},
+        {"=?UTF-8?Q?J=C3=B6rg?= (c) <j@x.de>, <broken@",
+         "J\xc3\xb6rg <j@x.de>|broken|",
+         "((\"=?UTF-8?Q?J=C3=B6rg?=\" NIL \"j\" \"x.de\")"
+         "(NIL NIL \"broken\" \"SYNTAX_ERROR\"))"},
+        {"\"quoted (no comment)\"@ (c) example.org",
+         "c <quoted (no comment)@example.org>|",
+         "((\"c\" NIL \"quoted (no comment)\" \"example.org\"))"},
+    };
+    for (size_t i = 0; i < PH_N_ELEMENTS(cases); i++) {
+        struct ph_strlist forms = {0};
+        ph_message_address_forms(cases[i].value, strlen(cases[i].value),
+                                 &forms);
+        struct ph_buf joined = {0};
+        for (size_t k = 0; k < forms.n; k++) {
+            ph_buf_puts(&joined, forms.v[k]);
+            ph_buf_putc(&joined, '|');
+        }
+        ph_buf_append(&joined, "", 0);
+        if (strcmp(joined.data, cases[i].forms) != 0)
+            fail_msg("[%s] forms \"%s\", expected \"%s\"", cases[i].value,
+                     joined.data, cases[i].forms);
+        char *msg = ph_strdup_printf("From: %s\r\n\r\n", cases[i].value);
+        struct ph_message_info *info = ph_message_parse(msg, strlen(msg));
+        char *want = ph_strdup_printf(
+            "(NIL NIL %s %s %s NIL NIL NIL NIL NIL)", cases[i].envelope_from,
+            cases[i].envelope_from, cases[i].envelope_from);
+        if (strcmp(info->envelope, want) != 0)
+            fail_msg("[%s] envelope %s, expected %s", cases[i].value,
+                     info->envelope, want);
+        free(want);
+        ph_message_info_free(&info);
+        free(msg);
+        ph_buf_free(&joined);
+        ph_strlist_clear(&forms);
+    }
+}
+
 /* ---- The info fields for SEARCH ---- */
 
 static void test_info_keeps_search_headers(void **state)
@@ -718,6 +814,9 @@ int main(void)
         cmocka_unit_test(test_section_ranges_give_exact_bytes),
         cmocka_unit_test(test_section_single_part_message_is_part_one),
         cmocka_unit_test(test_header_filter_matches_case_insensitively),
+        cmocka_unit_test(
+            test_header_fields_ignore_duplicates_and_case_of_names),
+        cmocka_unit_test(test_address_forms_skip_comments),
         cmocka_unit_test(test_info_keeps_search_headers),
         cmocka_unit_test(test_part_tree_links_and_kinds),
         cmocka_unit_test(test_deserialize_refuses_corrupt_info),

@@ -251,6 +251,105 @@ static void test_matcher_finds_match_across_chunks(void **state)
 
 /* ---- Dates ---- */
 
+/* ---- The text of SEARCH TEXT and BODY ---- */
+
+static int mem_read(void *arg, uint64_t offset, uint64_t size,
+                    ph_message_data_cb *cb, void *cb_arg)
+{
+    const char *m = arg;
+    return cb(cb_arg, m + offset, (size_t)size);
+}
+
+static bool text_collect(void *arg, const char *data, size_t len)
+{
+    ph_buf_append(arg, data, len);
+    return false;
+}
+
+static bool text_has(const struct ph_message_info *info, const char *m,
+                     enum ph_message_text what, const char *key)
+{
+    struct ph_buf t = {0};
+    assert_int_equal(ph_message_search_text(info, strlen(m), what, mem_read,
+                                            (void *)m, text_collect, &t),
+                     0);
+    bool found =
+        ph_message_text_contains(t.data ? t.data : "", t.len, key, strlen(key));
+    ph_buf_free(&t);
+    return found;
+}
+
+/* RFC 3501 6.4.4: TEXT is the header or body of the message, and the body
+ * is everything after the top-level header: MIME part headers, the file
+ * names they carry (decoded: RFC 2231 continuations and charsets, RFC 2047
+ * words) and embedded messages' headers (decoded) are found by TEXT. BODY
+ * is the text of the parts only (as Dovecot's), without any header. */
+static void
+test_search_text_covers_part_headers_names_and_embedded(void **state)
+{
+    (void)state;
+    const char *m =
+        "From: a@example.org\r\nSubject: outer\r\n"
+        "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\nhello\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nworld\r\n"
+        "--b\r\nContent-Type: application/pdf\r\n"
+        "Content-Disposition: attachment; filename=\"Rechnung.pdf\"\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+        "--b\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Disposition: attachment;\r\n"
+        " filename*=UTF-8''Gr%C3%BC%C3%9Fe%20aus%20K%C3%B6ln.txt\r\n\r\nx\r\n"
+        "--b\r\nContent-Type: application/vnd.ms-excel;\r\n"
+        " name*0=\"Jahres\"; name*1=\"abschluss\"; name*2=\".xls\"\r\n\r\ny\r\n"
+        "--b\r\nContent-Type: image/png;\r\n"
+        " name=\"=?UTF-8?B?U2Now7ZuZXMgQmlsZC5wbmc=?=\"\r\n\r\nz\r\n"
+        "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+        "From: =?ISO-8859-1?Q?J=F6rg?= <joerg@example.de>\r\n"
+        "Subject: =?UTF-8?Q?Re:_Angebot_f=C3=BCr_Sie?=\r\n\r\n"
+        "embedded body text\r\n--b--\r\n";
+    struct ph_message_info *info = ph_message_parse(m, strlen(m));
+    const enum ph_message_text all = PH_MESSAGE_TEXT_ALL,
+                               body = PH_MESSAGE_TEXT_BODY;
+    assert_true(text_has(info, m, all, "Content-Transfer-Encoding"));
+    assert_false(text_has(info, m, body, "Content-Transfer-Encoding"));
+    assert_true(text_has(info, m, all, "Rechnung"));
+    assert_false(text_has(info, m, body, "Rechnung"));
+    assert_true(text_has(info, m, all,
+                         "gr\xc3\xbc\xc3\x9f"
+                         "e aus k\xc3\xb6ln"));
+    assert_true(text_has(info, m, all, "Jahresabschluss.xls"));
+    assert_true(text_has(info, m, all, "Sch\xc3\xb6nes Bild"));
+    assert_true(text_has(info, m, all, "J\xc3\xb6rg"));
+    assert_true(text_has(info, m, all, "joerg@example.de"));
+    assert_true(text_has(info, m, all, "Angebot f\xc3\xbcr Sie"));
+    assert_false(text_has(info, m, body, "Angebot"));
+    assert_true(text_has(info, m, body, "embedded body text"));
+    assert_true(text_has(info, m, all, "subject: outer"));
+    assert_false(text_has(info, m, body, "outer"));
+    /* Two parts are two texts: no match joins them. */
+    assert_true(text_has(info, m, body, "hello"));
+    assert_false(text_has(info, m, body, "helloworld"));
+    assert_false(text_has(info, m, all, "helloworld"));
+    /* HEADERS then BODY is exactly ALL. */
+    struct ph_buf a = {0}, hb = {0};
+    assert_int_equal(ph_message_search_text(info, strlen(m), all, mem_read,
+                                            (void *)m, text_collect, &a),
+                     0);
+    assert_int_equal(ph_message_search_text(info, strlen(m),
+                                            PH_MESSAGE_TEXT_HEADERS, mem_read,
+                                            (void *)m, text_collect, &hb),
+                     0);
+    assert_int_equal(ph_message_search_text(info, strlen(m), body, mem_read,
+                                            (void *)m, text_collect, &hb),
+                     0);
+    assert_int_equal(a.len, hb.len);
+    assert_memory_equal(a.data, hb.data, a.len);
+    ph_buf_free(&a);
+    ph_buf_free(&hb);
+    ph_message_info_free(&info);
+}
+
 static void test_date_parser_vectors(void **state)
 {
     (void)state;
@@ -361,6 +460,8 @@ int tm_run_decode_tests(void)
         cmocka_unit_test(test_decoder_bounded_chunks_for_large_body),
         cmocka_unit_test(test_matcher_folds_case_unicode),
         cmocka_unit_test(test_matcher_finds_match_across_chunks),
+        cmocka_unit_test(
+            test_search_text_covers_part_headers_names_and_embedded),
         cmocka_unit_test(test_date_parser_vectors),
         cmocka_unit_test(test_normalizer_rules),
     };

@@ -30,6 +30,11 @@
  *     stays 7-bit and the client, which knows its charsets, decodes it;
  *   - the CRLF before a boundary line belongs to the boundary (RFC 2046
  *     5.1.1), always; line counts are the LFs of a body;
+ *   - the boundary is the parameter without trailing whitespace (RFC 2046
+ *     5.1.1 ends it in bcharsnospace; whitespace ends a delimiter line as
+ *     transport padding), of any length up to max_boundary_size, RFC 2231
+ *     continuations joined and an extended value %-decoded; an empty body
+ *     part (a delimiter right after a delimiter) is a part of size 0;
  *   - a multipart without any body part shows one empty text/plain part
  *     (the grammar needs one); a base64 or quoted-printable message/rfc822
  *     shows an empty message (RFC 2046 5.2.1 forbids the encoding). */
@@ -264,6 +269,17 @@ void ph_message_range_partial(uint64_t *offset, uint64_t *size, uint64_t start,
  * it is; other bytes are copied. */
 void ph_rfc2047_decode(const char *in, size_t len, struct ph_buf *out);
 
+/* Appends to out what SEARCH FROM/TO/CC/BCC compare besides the raw
+ * value of an address field (RFC 5322 3.4): one string per mailbox,
+ * "Display Name <local@domain>" (or "local@domain" without a name), with
+ * comments and folding whitespace gone from where RFC 5322 3.2.2 allows
+ * them (around the '@' and the dots, inside the angle brackets, in the
+ * display name, the group syntax and the obsolete route), quoted strings
+ * unquoted and the name's encoded words decoded; and a group's name. So
+ * `<user (c)@ (c) example.org>` is found by "user@example.org". */
+void ph_message_address_forms(const char *value, size_t len,
+                              struct ph_strlist *out);
+
 /* Streams a part's body to UTF-8 text: undoes the transfer encoding, then
  * converts from charset (NULL: no conversion, raw decoded bytes; unknown or
  * us-ascii/utf-8: checked as UTF-8, bad bytes become U+FFFD). The callback
@@ -303,20 +319,40 @@ bool ph_message_text_contains(const char *text, size_t text_len,
 void ph_message_fold(const char *s, size_t len, struct ph_buf *out);
 
 /* The text SEARCH TEXT and BODY compare (RFC 3501 6.4.4), streamed to
- * sink: with header (TEXT), first the message's header with RFC 2047
- * words decoded, then the decoded content of every text leaf part, in
- * message order. Without info (a structure that did not read back), the
- * whole message as stored. read delivers a byte range of the message to
- * its callback (ph_mailbox_read() has this shape); its first nonzero
- * result ends the walk and is returned. A sink that returns true has seen
- * enough: the walk stops there and returns 0. */
+ * sink in pieces, each followed by a line break (so that no match spans
+ * two pieces):
+ *   - the headers (TEXT only): the message's header, then every MIME part
+ *     header and every embedded message's header in message order, each
+ *     with RFC 2047 words decoded, and after each the file name its
+ *     Content-Type (name) and Content-Disposition (filename) carry,
+ *     decoded (RFC 2231 continuations and charsets, RFC 2047 words); a
+ *     part header is read up to 1 MiB;
+ *   - the bodies (TEXT and BODY): the decoded content of every text leaf
+ *     part, in message order.
+ * TEXT is the header or body of the message, and the body is all that
+ * follows the top-level header, MIME headers and embedded messages
+ * included; BODY, like Dovecot's, is the text the parts hold, without any
+ * header. PH_MESSAGE_TEXT_HEADERS gives the first half alone: HEADERS
+ * then BODY is exactly ALL, so a storage may keep one text and answer
+ * BODY from where the headers end. Without info (a structure that did not
+ * read back), ALL and BODY are the whole message as stored, HEADERS
+ * nothing. read delivers a byte range of the message to its callback
+ * (ph_mailbox_read() has this shape); its first nonzero result ends the
+ * walk and is returned. A sink that returns true has seen enough: the
+ * walk stops there and returns 0. */
 typedef int ph_message_data_cb(void *arg, const void *data, size_t len);
 typedef int ph_message_reader(void *arg, uint64_t offset, uint64_t size,
                               ph_message_data_cb *cb, void *cb_arg);
 typedef bool ph_message_text_sink(void *arg, const char *data, size_t len);
+enum ph_message_text {
+    PH_MESSAGE_TEXT_BODY = 0, /* SEARCH BODY */
+    PH_MESSAGE_TEXT_ALL = 1,  /* SEARCH TEXT */
+    PH_MESSAGE_TEXT_HEADERS = 2,
+};
 int ph_message_search_text(const struct ph_message_info *info, uint64_t size,
-                           bool header, ph_message_reader *read, void *read_arg,
-                           ph_message_text_sink *sink, void *sink_arg);
+                           enum ph_message_text what, ph_message_reader *read,
+                           void *read_arg, ph_message_text_sink *sink,
+                           void *sink_arg);
 
 /* ---- Dates -------------------------------------------------------------- */
 

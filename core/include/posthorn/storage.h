@@ -323,8 +323,13 @@ struct ph_message_info;
 /* The values of every field called name (case-insensitive) of a message's
  * top-level header (info->header), unfolded, leading white space removed
  * and RFC 2047-decoded to UTF-8: what SEARCH HEADER, FROM, SUBJECT, ...
- * compare (ph_imap_search_msg.header). One definition, so that a storage
- * that indexes header values answers exactly as the endpoint would. */
+ * compare (ph_imap_search_msg.header). For an address field (From, To,
+ * Cc, Bcc, Sender, Reply-To, Resent-*) the address forms of
+ * ph_message_address_forms() follow the values, so that FROM finds
+ * "user@example.org" in `<user (comment)@example.org>` (RFC 3501 6.4.4
+ * asks for the string in the field; Dovecot compares the addresses).
+ * One definition, so that a storage that indexes header values answers
+ * exactly as the endpoint would. */
 void ph_message_header_values(const struct ph_message_info *info,
                               const char *name, struct ph_strlist *values_r);
 
