@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: MIT
-"""The imap integration suite (test_imap.py) once more, with storage.pgsql
-in place of storage.sqlite: the same answers on the wire.
+"""The imap integration suites (test_imap.py, test_imap_grammar.py) once
+more, with storage.pgsql in place of storage.sqlite: the same answers on
+the wire.
 
 Each config the suite writes with its storage.sqlite instance gets a
 storage.pgsql instance of the same name instead, on a database of its own
 (created here, dropped after the test), so every test starts empty as it
 does with a fresh state_dir. Configs that test other things (config checks
 with `storage.sqlite s`) are left as they are."""
+import atexit
 import itertools
 import os
 import re
@@ -15,7 +17,9 @@ import unittest
 import pgtest
 import phtest
 import test_imap
+import test_imap_grammar
 from test_imap import *  # noqa: F401,F403 - the suite's test classes
+from test_imap_grammar import *  # noqa: F401,F403 - and the grammar edges
 
 # The suite's block, with whatever directives a test adds inside it.
 SQLITE_BLOCK = re.compile(r"storage\.sqlite local_mailboxes \{ *([^}]*?) *\}")
@@ -24,9 +28,13 @@ _write = phtest.TempDirTest.write
 _teardown = phtest.TempDirTest.tearDown
 
 
-# unittest runs the fixtures of the module that defines the classes.
-test_imap.setUpModule = pgtest.setup
-test_imap.tearDownModule = pgtest.teardown
+# unittest runs the fixtures of the module that defines the classes, and
+# it runs the classes of both modules interleaved (by name): every module
+# sets the database up (once; later calls find it), and it is stopped when
+# the process ends.
+for _module in (test_imap, test_imap_grammar):
+    _module.setUpModule = pgtest.setup
+atexit.register(pgtest.teardown)
 
 
 def write(self, name, text):
