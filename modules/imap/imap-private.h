@@ -237,6 +237,15 @@ int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
 void imap_reported_add(struct imap_session *s, uint32_t uid, uint64_t modseq);
 void imap_write_flags(struct ph_buf *out, uint32_t flags, char *const *keywords,
                       size_t nkeywords, bool recent);
+/* Adds the flags of a flag list (RFC 3501 9: system flags, and keywords,
+ * which are atoms, NIL included) to flags. NULL, or the text of a tagged
+ * BAD that names the flag and says what is wrong with it ("where" follows
+ * the flag: "" or " in APPEND"); the caller frees it. */
+char *imap_flags_parse(const struct ph_imap_value *items, size_t n,
+                       const char *where, struct ph_flags *flags);
+/* A client's token quoted for a response text ("FOO"), at most 60 of its
+ * characters and nothing outside printable ASCII; the caller frees it. */
+char *imap_token_text(const char *token);
 void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
                    size_t len);
 
@@ -266,8 +275,16 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_login,
     imap_cmd_append, imap_cmd_idle;
 
 /* imap_mailbox.c: a mailbox name argument in UTF-8 (malloc'ed); NULL with
- * a tagged answer sent. */
+ * a tagged answer sent: BAD for what is no astring, NO for an astring that
+ * no mailbox can have (not modified UTF-7), with the RFC 5530 code
+ * NONEXISTENT (a name looked up) or, for _new, CANNOT (a name to make). */
 char *imap_mailbox_arg(struct imap_session *s, const struct ph_imap_value *v);
+char *imap_mailbox_arg_new(struct imap_session *s,
+                           const struct ph_imap_value *v);
+/* The same for a caller that answers itself: NULL with *status_r ("BAD",
+ * "NO") and *text_r (malloc'ed). */
+char *imap_mailbox_name(const struct ph_imap_value *v, const char *code,
+                        const char **status_r, char **text_r);
 void imap_storage_no(struct imap_session *s, int err, const char *error);
 /* Closes the selected mailbox (no expunge) and returns to AUTH. */
 void imap_close_selected(struct imap_session *s);

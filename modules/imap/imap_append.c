@@ -129,16 +129,13 @@ void imap_cmd_append(struct imap_session *s, const struct ph_imap_value *args,
         const struct ph_imap_value *items;
         size_t ni;
         (void)ph_imap_value_get_list(flv, &items, &ni);
-        for (size_t i = 0; i < ni; i++) {
-            const char *f;
-            if (!ph_imap_value_get_atom(&items[i], &f) ||
-                items[i].type == PH_IMAP_VALUE_NIL ||
-                ph_flags_add_name(&flags, f) < 0) {
-                ph_flags_clear(&flags);
-                append_done(s);
-                imap_tagged(s, "BAD", "Invalid flag in APPEND");
-                return;
-            }
+        char *ferr = imap_flags_parse(items, ni, " in APPEND", &flags);
+        if (ferr != NULL) {
+            ph_flags_clear(&flags);
+            append_done(s);
+            imap_tagged(s, "BAD", "%s", ferr);
+            free(ferr);
+            return;
         }
     }
     time_t date = time(NULL);

@@ -183,13 +183,25 @@ void imap_cmd_enable(struct imap_session *s, const struct ph_imap_value *args,
 void imap_cmd_id(struct imap_session *s, const struct ph_imap_value *args,
                  size_t n)
 {
-    const struct ph_imap_value *items;
-    size_t ni;
+    const struct ph_imap_value *items = NULL;
+    size_t ni = 0;
     if (n != 1 || (args[0].type != PH_IMAP_VALUE_NIL &&
                    (!ph_imap_value_get_list(&args[0], &items, &ni) ||
                     ni % 2 != 0 || ni > 60))) {
         imap_tagged(s, "BAD", "ID takes NIL or a list of field/value pairs");
         return;
+    }
+    /* RFC 2971: id-params-list = "(" *(string SP nstring) ")" / nil. */
+    for (size_t i = 0; i < ni; i += 2) {
+        const char *str;
+        if (!ph_imap_value_get_string(&items[i], &str)) {
+            imap_tagged(s, "BAD", "ID field names are strings (RFC 2971)");
+            return;
+        }
+        if (!ph_imap_value_get_nstring(&items[i + 1], &str)) {
+            imap_tagged(s, "BAD", "ID values are strings or NIL (RFC 2971)");
+            return;
+        }
     }
     ph_buf_puts(&s->out, "* ID (\"name\" \"posthorn\")\r\n");
     imap_tagged(s, "OK", "ID completed");

@@ -435,6 +435,46 @@ int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
     return 0;
 }
 
+char *imap_token_text(const char *token)
+{
+    /* Tokens come from the client: bounded, and never a byte that could
+     * end or bend the response line. */
+    enum { MAX = 60 };
+    size_t len = strlen(token);
+    char *t =
+        ph_strdup_printf("\"%.*s%s\"", MAX, token, len > MAX ? "..." : "");
+    for (char *c = t + 1; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+            *c = '?';
+    return t;
+}
+
+char *imap_flags_parse(const struct ph_imap_value *items, size_t n,
+                       const char *where, struct ph_flags *flags)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct ph_imap_value *v = &items[i];
+        const char *name;
+        /* flag-keyword = atom, and NIL is an atom: a keyword named NIL. */
+        if (!ph_imap_value_get_atom(v, &name))
+            return ph_strdup_printf("Invalid flag%s: a %s is no flag", where,
+                                    v->type == PH_IMAP_VALUE_LIST ? "list"
+                                                                  : "string");
+        if (ph_flags_add_name(flags, name) == 0)
+            continue;
+        const char *why = strcasecmp(name, "\\Recent") == 0
+                              ? "\\Recent is set by the server only"
+                          : name[0] == '\\' ? "no such system flag"
+                          : v->len > 255 ? "keywords are at most 255 characters"
+                                         : "a keyword is an atom (RFC 3501 9)";
+        char *t = imap_token_text(name);
+        char *error = ph_strdup_printf("Invalid flag %s%s: %s", t, where, why);
+        free(t);
+        return error;
+    }
+    return NULL;
+}
+
 void imap_write_flags(struct ph_buf *out, uint32_t flags, char *const *keywords,
                       size_t nkeywords, bool recent)
 {

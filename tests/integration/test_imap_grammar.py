@@ -29,6 +29,79 @@ class AtomTest(ImapTest):
         self.assertIn(b"A OK [APPENDUID", r.until("A"))
         r.cmd("S", "SELECT INBOX")
 
+    def test_store_nil_is_a_keyword(self):
+        """RFC 3501 9: flag-keyword = atom, and NIL is an atom: a keyword
+        named NIL, with or without the parentheses."""
+        self.select_with_message()
+        r = self.r
+        out = r.cmd("a", "STORE 1 +FLAGS NIL")
+        self.assertTrue(out.endswith(b"* 1 FETCH (FLAGS (\\Recent NIL))\r\na OK STORE completed\r\n"), out)
+        self.assertIn(b"* 1 FETCH (FLAGS (\\Recent NIL))\r\n", r.cmd("b", "FETCH 1 FLAGS"))
+        self.assertEqual(r.cmd("c", "SEARCH KEYWORD NIL"), b"* SEARCH 1\r\nc OK SEARCH completed\r\n")
+        self.assertEqual(r.cmd("d", "SEARCH UNKEYWORD nil"), b"* SEARCH\r\nd OK SEARCH completed\r\n")
+        out = r.cmd("e", "STORE 1 -FLAGS (Nil)")
+        self.assertTrue(out.endswith(b"* 1 FETCH (FLAGS (\\Recent))\r\ne OK STORE completed\r\n"), out)
+        r.send(b"f APPEND INBOX (NIL \\Seen) {%d}\r\n" % len(MSG))
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        r.send(MSG + b"\r\n")
+        self.assertRegex(r.until("f"), rb"f OK \[APPENDUID \d+ 2\] APPEND completed\r\n$")
+        self.assertIn(b"FLAGS (\\Seen \\Recent NIL)", r.cmd("g", "UID FETCH 2 FLAGS"))
+
+    def test_every_atom_char_names_no_mailbox(self):
+        """RFC 3501 9: mailbox = "INBOX" / astring. An atom of every
+        ATOM-CHAR is a valid mailbox argument; as no mailbox can have the
+        name (RFC 3501 5.1.3), each command answers NO with the RFC 5530
+        code that fits, not BAD."""
+        r = self.r
+        name = ATOM_CHARS
+        for tag, cmd, code in [
+                ("a", "SELECT %s", "NONEXISTENT"),
+                ("b", "EXAMINE %s", "NONEXISTENT"),
+                ("c", "STATUS %s (MESSAGES)", "NONEXISTENT"),
+                ("d", "DELETE %s", "NONEXISTENT"),
+                ("e", "UNSUBSCRIBE %s", "NONEXISTENT"),
+                ("f", "RENAME %s Other", "NONEXISTENT"),
+                ("g", "CREATE %s", "CANNOT"),
+                ("h", "RENAME INBOX %s", "CANNOT"),
+                ("i", "SUBSCRIBE %s", "CANNOT")]:
+            self.assertEqual(r.cmd(tag, cmd % name),
+                             ("%s NO [%s] %s\r\n" % (tag, code, BAD_MUTF7)).encode())
+        # The same name in a literal and in a quoted string.
+        r.send(b"j SELECT {%d}\r\n" % len(name))
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        r.send(name.encode() + b"\r\n")
+        self.assertEqual(r.line(), ("j NO [NONEXISTENT] %s\r\n" % BAD_MUTF7).encode())
+        self.assertEqual(r.cmd("k", 'SELECT "&Jjo"'),
+                         b"k NO [NONEXISTENT] Unterminated &-sequence in mailbox name\r\n")
+        # COPY and MOVE: no TRYCREATE, the name can never be created.
+        self.select_with_message()
+        for tag, cmd in [("l", "COPY"), ("m", "MOVE"), ("n", "UID COPY")]:
+            self.assertEqual(r.cmd(tag, "%s 1 %s" % (cmd, name)),
+                             ("%s NO [NONEXISTENT] %s\r\n" % (tag, BAD_MUTF7)).encode())
+        # Still BAD: what the grammar rejects (list-wildcards, an open
+        # quote, a NUL in a literal, a missing argument).
+        self.assertEqual(r.cmd("o", "SELECT a%b"), b"o BAD Expected a mailbox name\r\n")
+        self.assertEqual(r.cmd("p", "CREATE a*"), b"p BAD Expected a mailbox name\r\n")
+        self.assertEqual(r.cmd("q", 'SELECT "INBOX').split(b" ")[:2], [b"q", b"BAD"])
+        r.send(b"s SELECT {3+}\r\na\x00b\r\n")
+        self.assertEqual(r.line(), b"s BAD Expected a mailbox name\r\n")
+        self.assertEqual(r.cmd("t", "SELECT"), b"t BAD SELECT takes a mailbox name\r\n")
+
+    def test_list_pattern_of_every_atom_char(self):
+        """RFC 3501 6.3.8: list-mailbox is any astring or wildcard atom; a
+        pattern that is no modified UTF-7 matches the names as the client
+        sees them (modified UTF-7), so LIST answers OK."""
+        r = self.r
+        self.assertEqual(r.cmd("a", 'LIST "" %s' % ATOM_CHARS), b"a OK LIST completed\r\n")
+        self.assertEqual(r.cmd("b", 'LSUB "" %s' % ATOM_CHARS), b"b OK LSUB completed\r\n")
+        self.assertEqual(r.cmd("c", 'LIST %s *' % ATOM_CHARS), b"c OK LIST completed\r\n")
+        self.assertEqual(r.cmd("d", "CREATE Entw&APw-rfe"), b"d OK CREATE completed\r\n")
+        # "&AP*" cuts an encoded run: it matches on the wire form.
+        self.assertEqual(r.cmd("e", 'LIST "" Entw&AP*'),
+                         b'* LIST (\\HasNoChildren) "." Entw&APw-rfe\r\ne OK LIST completed\r\n')
+        self.assertEqual(r.cmd("f", 'LIST "" Entw&*'),
+                         b'* LIST (\\HasNoChildren) "." Entw&APw-rfe\r\nf OK LIST completed\r\n')
+
     def test_section_lookalike_atoms_are_mailbox_names(self):
         """"BODY[x" and "BODY[x]y" are atoms (ASTRING-CHAR includes "["
         and "]"): valid mailbox names, not unterminated sections."""
@@ -40,6 +113,30 @@ class AtomTest(ImapTest):
         self.assertEqual(r.cmd("d", "STATUS body[x]y (MESSAGES)"),
                          b"* STATUS body[x]y (MESSAGES 0)\r\nd OK STATUS completed\r\n")
         self.assertEqual(r.cmd("e", "SELECT BINARY[1]<"), b"e NO [NONEXISTENT] Mailbox does not exist\r\n")
+
+    def test_search_keys_of_any_astring(self):
+        """RFC 3501 9: header-fld-name = astring. A field name no header
+        can have matches no message; NOT of it matches every message."""
+        self.select_with_message()
+        r = self.r
+        self.assertEqual(r.cmd("a", 'SEARCH HEADER "" x'), b"* SEARCH\r\na OK SEARCH completed\r\n")
+        self.assertEqual(r.cmd("b", 'SEARCH HEADER "Sub ject" hello'),
+                         b"* SEARCH\r\nb OK SEARCH completed\r\n")
+        self.assertEqual(r.cmd("c", 'SEARCH NOT HEADER "a:b" ""'),
+                         b"* SEARCH 1\r\nc OK SEARCH completed\r\n")
+        self.assertEqual(r.cmd("d", "SEARCH HEADER Subject hello"),
+                         b"* SEARCH 1\r\nd OK SEARCH completed\r\n")
+
+    def test_id_takes_strings_and_nstrings(self):
+        """RFC 2971: id-params-list = "(" *(string SP nstring) ")" / nil."""
+        r = self.r
+        self.assertEqual(r.cmd("a", 'ID ("name" NIL "os" "x")'),
+                         b'* ID ("name" "posthorn")\r\na OK ID completed\r\n')
+        self.assertEqual(r.cmd("b", "ID ()"), b'* ID ("name" "posthorn")\r\nb OK ID completed\r\n')
+        self.assertEqual(r.cmd("c", 'ID ("name" foo)'),
+                         b"c BAD ID values are strings or NIL (RFC 2971)\r\n")
+        self.assertEqual(r.cmd("d", 'ID (name "foo")'),
+                         b"d BAD ID field names are strings (RFC 2971)\r\n")
 
 
 class EmptyLineTest(ImapTest):
@@ -59,7 +156,6 @@ class EmptyLineTest(ImapTest):
         r.send(b"\r\nc NOOP\r\n")
         self.assertEqual(r.line(), b"* BAD Empty command line\r\n")
         self.assertEqual(r.line(), b"c OK NOOP completed\r\n")
-
 
 if __name__ == "__main__":
     phtest.main()
