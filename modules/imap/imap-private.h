@@ -126,8 +126,9 @@ struct imap_session {
     /* Command in progress. */
     bool cmd_uid; /* UID FETCH ... */
 
-    /* APPEND: its message literal is spooled to a temporary file while
-     * it arrives, then handed to storage when the command is complete. */
+    /* APPEND: storage's append begins at the message literal, which is
+     * spooled to a temporary file while it arrives, then handed to storage
+     * when the command is complete. */
     struct ph_append *app;
     FILE *app_spool;
     bool app_spool_failed;
@@ -289,9 +290,13 @@ void imap_storage_no(struct imap_session *s, int err, const char *error);
 /* Closes the selected mailbox (no expunge) and returns to AUTH. */
 void imap_close_selected(struct imap_session *s);
 
-/* imap_append.c: the parser found APPEND's message literal. */
+/* imap_append.c: the parser found APPEND's message literal: everything
+ * before it is checked and the append begun, or the command refused,
+ * before the client is asked for the message. */
 void imap_append_literal(struct imap_session *s,
                          const struct ph_imap_literal *lit);
+/* Drops an APPEND in progress (its spool, its storage append). */
+void imap_append_abort(struct imap_session *s);
 
 /* imap_idle.c: the line after IDLE arrived (done: it was DONE). */
 void imap_idle_done(struct imap_session *s, bool done);

@@ -60,10 +60,7 @@ void imap_session_free(struct imap_session **sp)
         return;
     *sp = NULL;
     close_mailbox(s);
-    if (s->app)
-        ph_append_abort(&s->app);
-    if (s->app_spool)
-        fclose(s->app_spool);
+    imap_append_abort(s);
     ph_account_release(&s->acct);
     ph_imap_parser_free(&s->parser);
     ph_buf_free(&s->out);
@@ -831,10 +828,7 @@ bool imap_session_run(struct imap_session *s)
                     ph_imap_parser_error(s->parser);
                 s->cmd_literal_bytes = 0;
                 s->unflushed++;
-                if (s->app_spool) {
-                    fclose(s->app_spool);
-                    s->app_spool = NULL;
-                }
+                imap_append_abort(s);
                 if (s->idling) {
                     imap_idle_done(s, false);
                     break;

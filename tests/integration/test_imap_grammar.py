@@ -4,9 +4,6 @@ the grammar allows is answered OK or NO, never BAD; every line gets an
 answer; APPEND refuses before the continuation, not after the upload;
 connection limits per address and per user; BAD texts that name what was
 wrong. Raw sockets, exact bytes."""
-import re
-import socket
-
 import phtest
 from test_imap import MSG, PASSWORD, ImapTest, Raw
 
@@ -156,6 +153,82 @@ class EmptyLineTest(ImapTest):
         r.send(b"\r\nc NOOP\r\n")
         self.assertEqual(r.line(), b"* BAD Empty command line\r\n")
         self.assertEqual(r.line(), b"c OK NOOP completed\r\n")
+
+
+class AppendCheckTest(ImapTest):
+    extra = "appendlimit 1K"
+
+    def setUp(self):
+        super().setUp()
+        self.r = self.raw()
+        self.r.login()
+
+    def refused_before_continuation(self, tag, args, answer, size=5):
+        """A synchronizing literal refused: the answer comes instead of
+        "+", and the next line is read as a command (RFC 3501 7.5: the
+        client sends no literal after a tagged NO or BAD)."""
+        r = self.r
+        r.send(b"%s APPEND %s {%d}\r\n" % (tag.encode(), args, size))
+        self.assertEqual(r.line(), b"%s %s\r\n" % (tag.encode(), answer))
+        self.assertEqual(r.cmd(tag + "n", "NOOP"), b"%sn OK NOOP completed\r\n" % tag.encode())
+
+    def test_appends_refused_before_the_continuation(self):
+        self.refused_before_continuation(
+            "a", b"INBOX (\\Seen \\Recent)",
+            b'BAD Invalid flag "\\Recent" in APPEND: \\Recent is set by the server only')
+        self.refused_before_continuation(
+            "b", b'INBOX "99-Xyz-2026 00:00:00 +0000"',
+            b'BAD Invalid date-time "99-Xyz-2026 00:00:00 +0000": expected "dd-Mon-yyyy hh:mm:ss +zzzz"')
+        self.refused_before_continuation("c", b"Nope", b"NO [TRYCREATE] Mailbox does not exist")
+        self.refused_before_continuation("d", ATOM_CHARS.encode(), b"NO [NONEXISTENT] " + BAD_MUTF7.encode())
+        self.refused_before_continuation(
+            "e", b"INBOX", b"NO [TOOBIG] Message larger than the limit of 1024 bytes", size=2000)
+        self.refused_before_continuation("f", b"INBOX", b"NO [CANNOT] Empty message", size=0)
+        self.refused_before_continuation(
+            "g", b"INBOX NIL",
+            b"BAD APPEND takes a mailbox, optional flags and date, and a literal")
+        self.refused_before_continuation(
+            "h", b'INBOX (\\Seen) " 7-Feb-1994 21:52:25 -0800" x',
+            b"BAD APPEND takes a mailbox, optional flags and date, and a literal")
+        self.refused_before_continuation("i", b"INBOX (\\Seen (x))",
+                                         b"BAD Invalid flag in APPEND: a list is no flag")
+        self.refused_before_continuation("j", b"a%b", b"BAD Expected a mailbox name")
+        # Nothing was stored.
+        self.assertEqual(self.r.cmd("k", "STATUS INBOX (MESSAGES)"),
+                         b"* STATUS INBOX (MESSAGES 0)\r\nk OK STATUS completed\r\n")
+
+    def test_valid_append_still_gets_the_continuation(self):
+        r = self.r
+        r.send(b'a APPEND INBOX (\\Seen $Label) " 7-Feb-1994 21:52:25 -0800" {%d}\r\n' % len(MSG))
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        r.send(MSG + b"\r\n")
+        self.assertRegex(r.line(), rb"^a OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
+
+    def test_refused_nonsync_literal_is_read_and_discarded(self):
+        """RFC 7888 4: a non-synchronizing literal comes anyway; its bytes
+        are read and dropped, never taken for commands (the answer may come
+        before them: "The server is allowed to send the tagged BAD/NO
+        response before reading the whole non-synchronizing literal")."""
+        r = self.r
+        data = b"z1 NOOP\r\n"  # taken for a command, it would be answered
+        r.send(b"a APPEND Nope {%d+}\r\n" % len(data) + data[:4])
+        self.assertEqual(r.line(), b"a NO [TRYCREATE] Mailbox does not exist\r\n")
+        r.send(data[4:] + b"\r\nb NOOP\r\n")
+        self.assertEqual(r.line(), b"b OK NOOP completed\r\n")
+        r.send(b'c APPEND INBOX (\\Bogus) {%d+}\r\n' % len(data) + data + b"\r\nd NOOP\r\n")
+        self.assertEqual(r.line(), b'c BAD Invalid flag "\\Bogus" in APPEND: no such system flag\r\n')
+        self.assertEqual(r.line(), b"d OK NOOP completed\r\n")
+
+    def test_second_message_literal_does_not_wedge_append(self):
+        """MULTIAPPEND is not offered: a second message literal is refused,
+        and the next APPEND works."""
+        r = self.r
+        r.send(b"a APPEND INBOX {3+}\r\nabc {3}\r\n")
+        self.assertEqual(r.line(), b"a BAD Only one message per APPEND\r\n")
+        r.send(b"b APPEND INBOX {%d}\r\n" % len(MSG))
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        r.send(MSG + b"\r\n")
+        self.assertRegex(r.line(), rb"^b OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
 
 if __name__ == "__main__":
     phtest.main()
