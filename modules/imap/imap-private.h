@@ -27,9 +27,11 @@ struct imap_conf {
     struct ph_instance *storage_map;
     int storage_map_normalize;
     bool sasl_login;
-    int64_t max_connections, max_connections_per_ip;
-    int64_t idle_timeout;  /* ms, logged in */
-    int64_t login_timeout; /* ms, before login */
+    int64_t max_connections;
+    int64_t max_connections_per_ip;      /* of connections not logged in */
+    int64_t max_user_connections_per_ip; /* 0: no limit */
+    int64_t idle_timeout;                /* ms, logged in */
+    int64_t login_timeout;               /* ms, before login */
     uint64_t max_line_length;
     uint64_t appendlimit;
     int64_t auth_fail_delay; /* ms */
@@ -112,6 +114,9 @@ struct imap_session {
 
     char *user; /* as logged in */
     struct ph_account *acct;
+    /* The account name once logged in, for the per-user limits; written
+     * and read under the reactor's lock (imap_reactor_login). */
+    char *login_key;
 
     /* Selected mailbox: the session's seq -> UID view. */
     struct ph_mailbox *mb;
@@ -180,6 +185,9 @@ bool imap_reactor_park(struct imap_session *s);
 void imap_reactor_stall(struct imap_session *s, bool begin);
 /* Reads and clears the session's wake flag. */
 bool imap_reactor_take_wake(struct imap_session *s);
+/* Counts s as logged in to account key, unless max_user_connections_per_ip
+ * sessions from its address are already: then false. */
+bool imap_reactor_login(struct imap_session *s, const char *key);
 int64_t imap_now_ms(void);
 
 /* imap_session.c */

@@ -66,6 +66,7 @@ void imap_session_free(struct imap_session **sp)
     ph_buf_free(&s->out);
     ph_uidset_clear(&s->pending_expunge);
     free(s->user);
+    free(s->login_key);
     free(s->tag);
     free(s->idle_tag);
     if (s->sasl_user.data)

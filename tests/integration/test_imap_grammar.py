@@ -230,5 +230,91 @@ class AppendCheckTest(ImapTest):
         r.send(MSG + b"\r\n")
         self.assertRegex(r.line(), rb"^b OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
 
+
+class ConnectionLimitTest(ImapTest):
+    users = ("bob", "carol")
+
+    def login(self, r, user, tag="L"):
+        return r.cmd(tag, 'LOGIN %s "%s"' % (user, PASSWORD))
+
+    def test_sixty_clients_from_one_address(self):
+        """One address is many users (NAT, a webmail front-end): 60
+        connections are greeted; the limit that bites is per user and
+        address (default 10), answered at login with NO [LIMIT] (RFC
+        5530) while other users log in."""
+        conns = [self.raw() for _ in range(60)]
+        for c in conns:
+            self.assertTrue(c.greeting.startswith(b"* OK [CAPABILITY "), c.greeting)
+        for c in conns[:10]:
+            self.assertIn(b"L OK [CAPABILITY", self.login(c, "bob"))
+        self.assertEqual(
+            self.login(conns[10], "bob"),
+            b"L NO [LIMIT] Too many connections of this user from this address "
+            b"(max_user_connections_per_ip 10)\r\n")
+        # AUTHENTICATE gets the same answer; the connection stays usable.
+        plain = b"AGJvYgBzM2NyZXQgcHc="  # "\0bob\0s3cret pw"
+        self.assertEqual(conns[10].cmd("A", "AUTHENTICATE PLAIN %s" % plain.decode()),
+                         b"A NO [LIMIT] Too many connections of this user from this address "
+                         b"(max_user_connections_per_ip 10)\r\n")
+        self.assertIn(b"L OK [CAPABILITY", self.login(conns[11], "carol"))
+        # A LOGOUT frees the slot once the server has closed the
+        # connection (the event: EOF on the socket).
+        self.assertEqual(conns[0].cmd("x", "LOGOUT"), b"* BYE Logging out\r\nx OK LOGOUT completed\r\n")
+        self.assertEqual(conns[0].sock.recv(10), b"")
+        self.assertIn(b"L OK [CAPABILITY", self.login(conns[10], "bob"))
+        self.assertTrue(self.login(conns[12], "bob").startswith(b"L NO [LIMIT] "))
+        self.assertIn(b"result=refused user=bob client=127.0.0.1 mech=LOGIN "
+                      b"reason=\"max_user_connections_per_ip (10) reached\"",
+                      self.server.log_text().encode())
+
+
+class UnauthenticatedLimitTest(ImapTest):
+    extra = "max_connections_per_ip 3\n    max_user_connections_per_ip 2"
+    users = ("bob", "carol")
+
+    def test_per_address_cap_counts_unauthenticated_connections(self):
+        """max_connections_per_ip bounds the connections of one address
+        that have not logged in; logged-in ones count per user."""
+        logged = [self.raw() for _ in range(3)]
+        logged[0].login("bob")
+        logged[1].login("bob")
+        logged[2].login("carol")
+        waiting = [self.raw() for _ in range(3)]
+        for c in waiting:
+            self.assertTrue(c.greeting.startswith(b"* OK "), c.greeting)
+        r = Raw(self.port)
+        self.addCleanup(r.close)
+        self.assertEqual(r.greeting, b"* BYE Too many connections\r\n")
+        self.assertTrue(waiting[0].cmd("L", 'LOGIN bob "%s"' % PASSWORD).startswith(
+            b"L NO [LIMIT] Too many connections of this user from this address "
+            b"(max_user_connections_per_ip 2)"))
+        self.assertIn(b"L OK", waiting[1].cmd("L", 'LOGIN carol "%s"' % PASSWORD))
+        # waiting[1] logged in: a place for one more unauthenticated one.
+        r2 = self.raw()
+        self.assertTrue(r2.greeting.startswith(b"* OK "), r2.greeting)
+
+
+class NoUserLimitTest(ImapTest):
+    extra = "max_user_connections_per_ip 0"
+
+    def test_zero_is_no_limit(self):
+        conns = [self.raw() for _ in range(12)]
+        for c in conns:
+            c.login()
+
+    def test_bad_value_is_a_config_error(self):
+        path = self.write("p.conf", """
+state_dir %s
+imap tcp://127.0.0.1:9993 {
+    auth pass_table static { entry bob x }
+    storage sqlite { }
+    max_user_connections_per_ip -1
+}
+""" % self.dir)
+        rc, out, err = phtest.posthorn("check-config", "--config", path)
+        self.assertNotEqual(rc, 0)
+        self.assertIn('%s:6: bad value "-1" for "max_user_connections_per_ip" in imap block: '
+                      "expected an integer from 0 to 1000000" % path, err)
+
 if __name__ == "__main__":
     phtest.main()
