@@ -57,7 +57,9 @@ void imap_dispatch(struct imap_session *s, const struct ph_imap_command *cmd)
     const struct imap_command_def *def = imap_command_find(cmd->name);
     s->allow_expunge = def == NULL || !(def->flags & IMAP_CMD_USES_SEQ);
     if (def == NULL) {
-        imap_tagged(s, "BAD", "Unknown command");
+        char *t = imap_token_text(cmd->name);
+        imap_tagged(s, "BAD", "Unknown command %s", t);
+        free(t);
         return;
     }
     if (!(def->states & s->state)) {
@@ -100,7 +102,9 @@ void imap_cmd_uid(struct imap_session *s, const struct ph_imap_value *args,
             return;
         }
     }
-    imap_tagged(s, "BAD", "Unknown UID command");
+    char *t = imap_token_text(name);
+    imap_tagged(s, "BAD", "Unknown UID command %s", t);
+    free(t);
 }
 
 static bool no_args(struct imap_session *s, size_t n)

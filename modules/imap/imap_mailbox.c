@@ -402,7 +402,12 @@ void imap_cmd_status(struct imap_session *s, const struct ph_imap_value *args,
         for (size_t k = 0; k < PH_N_ELEMENTS(known); k++)
             ok = ok || ph_imap_value_is_atom(&items[i], known[k]);
         if (!ok) {
-            imap_tagged(s, "BAD", "Unknown STATUS item");
+            const char *item;
+            char *t = ph_imap_value_get_atom(&items[i], &item)
+                          ? imap_token_text(item)
+                          : ph_strdup("(a list or string)");
+            imap_tagged(s, "BAD", "Unknown STATUS item %s", t);
+            free(t);
             return;
         }
     }

@@ -408,7 +408,11 @@ int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
     if (!uid &&
         ((set.has_star && star == 0) || ph_imap_seqset_max(&set) > s->nuids)) {
         ph_imap_seqset_clear(&set);
-        imap_tagged(s, "BAD", "Invalid message sequence number");
+        /* RFC 3501 9: seq-number is at most the number of messages. */
+        imap_tagged(s, "BAD",
+                    "Invalid message sequence number (the mailbox has %zu "
+                    "message%s)",
+                    s->nuids, s->nuids == 1 ? "" : "s");
         return -1;
     }
     memset(set_r, 0, sizeof(*set_r));

@@ -150,7 +150,7 @@ class SessionTest(ImapTest):
 
     def test_unknown_and_bad_syntax(self):
         r = self.raw()
-        self.assertEqual(r.cmd("a", "FROB"), b"a BAD Unknown command\r\n")
+        self.assertEqual(r.cmd("a", "FROB"), b'a BAD Unknown command "FROB"\r\n')
         self.assertEqual(r.cmd("b", "NOOP extra"), b"b BAD Unexpected arguments\r\n")
         r.send(b"c LOGIN \"unterminated\r\n")
         self.assertTrue(r.line().startswith(b"c BAD "))
@@ -202,7 +202,7 @@ class SessionTest(ImapTest):
         r = self.raw()
         r.login()
         r.cmd("s", "SELECT INBOX")
-        self.assertEqual(r.cmd("a", "UID FROB 1"), b"a BAD Unknown UID command\r\n")
+        self.assertEqual(r.cmd("a", "UID FROB 1"), b'a BAD Unknown UID command "FROB"\r\n')
 
     def test_line_too_long(self):
         r = self.raw()
@@ -731,7 +731,7 @@ class MailboxTest(ImapTest):
         self.assertTrue(r.cmd("e", "STATUS Work (MESSAGES)").startswith(b"e NO [NONEXISTENT]"))
         self.assertEqual(r.cmd("f", "DELETE Job"), b"f OK DELETE completed\r\n")
         self.assertTrue(r.cmd("g", "DELETE INBOX").startswith(b"g NO "))
-        self.assertEqual(r.cmd("h", "STATUS Job (FOO)"), b"h BAD Unknown STATUS item\r\n")
+        self.assertEqual(r.cmd("h", "STATUS Job (FOO)"), b'h BAD Unknown STATUS item "FOO"\r\n')
 
     def test_rename_inbox_and_delete_parent(self):
         c = self.client()
@@ -755,7 +755,7 @@ class MailboxTest(ImapTest):
         self.assertEqual(r.cmd("b", "CREATE"), b"b BAD CREATE takes a mailbox name\r\n")
         self.assertEqual(r.cmd("c", "STATUS INBOX"), b"c BAD STATUS takes a mailbox name and a list of items\r\n")
         r.cmd("s", "SELECT INBOX")
-        self.assertEqual(r.cmd("d", "FETCH"), b"d BAD Invalid FETCH items\r\n")
+        self.assertEqual(r.cmd("d", "FETCH"), b"d BAD FETCH takes a sequence set and items\r\n")
         self.assertEqual(r.cmd("e", "STORE 1"), b"e BAD STORE takes a set, an operation and flags\r\n")
         self.assertEqual(r.cmd("f", "UID"), b"f BAD UID needs a command\r\n")
         self.assertEqual(r.cmd("g", "COPY 1"), b"g BAD COPY takes a set and a mailbox name\r\n")
@@ -786,7 +786,8 @@ class SelectTest(ImapTest):
                               rb"\* OK \[UIDVALIDITY \d+\] UIDs valid\r\n"
                               rb"\* OK \[UIDNEXT 1\] Predicted next UID\r\n"
                               rb"a OK \[READ-WRITE\] SELECT completed\r\n$")
-        self.assertEqual(r.cmd("b", "FETCH * FLAGS"), b"b BAD Invalid message sequence number\r\n")
+        self.assertEqual(r.cmd("b", "FETCH * FLAGS"),
+                         b"b BAD Invalid message sequence number (the mailbox has 0 messages)\r\n")
         self.assertEqual(r.cmd("b2", "UID FETCH 1:* FLAGS"), b"b2 OK FETCH completed\r\n")
         out = r.cmd("c", "EXAMINE INBOX")
         self.assertIn(b"* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n", out)
@@ -935,8 +936,9 @@ class FetchSearchTest(ImapTest):
         self.assertIn(b'(("Alice" NIL "alice" "example.org"))', out)
         out = self.r.cmd("d", "FETCH 2 BODYSTRUCTURE")
         self.assertIn(b'"mixed"', out)
-        self.assertEqual(self.r.cmd("e", "FETCH 1 (BOGUS)"), b"e BAD Invalid FETCH items\r\n")
-        self.assertEqual(self.r.cmd("f", "FETCH 3 FLAGS"), b"f BAD Invalid message sequence number\r\n")
+        self.assertEqual(self.r.cmd("e", "FETCH 1 (BOGUS)"), b'e BAD Invalid FETCH item "BOGUS"\r\n')
+        self.assertEqual(self.r.cmd("f", "FETCH 3 FLAGS"),
+                         b"f BAD Invalid message sequence number (the mailbox has 2 messages)\r\n")
         out = self.r.cmd("g", "FETCH 1:* FAST")
         self.assertEqual(out.count(b" FETCH (FLAGS "), 2)
 

@@ -316,5 +316,42 @@ imap tcp://127.0.0.1:9993 {
         self.assertIn('%s:6: bad value "-1" for "max_user_connections_per_ip" in imap block: '
                       "expected an integer from 0 to 1000000" % path, err)
 
+
+class BadTextTest(ImapTest):
+    def setUp(self):
+        super().setUp()
+        self.r = self.raw()
+        self.r.login()
+        self.r.send(b"A APPEND INBOX {%d+}\r\n" % len(MSG) + MSG + b"\r\n")
+        self.r.until("A")
+        self.r.cmd("S", "SELECT INBOX")
+
+    def test_bad_names_what_was_wrong(self):
+        r = self.r
+        for tag, cmd, answer in [
+                ("a", "FETCH 1 BODY[FOO]",
+                 'BAD Invalid FETCH item "BODY[FOO]": Unknown section text (expected HEADER, '
+                 'HEADER.FIELDS, HEADER.FIELDS.NOT, TEXT or MIME)'),
+                ("b", "FETCH 1 (FLAGS FOO UID)", 'BAD Invalid FETCH item "FOO"'),
+                ("c", "FETCH 1 ()", "BAD Empty FETCH item list"),
+                ("d", "FETCH 1 BODY[]<1>", 'BAD Invalid FETCH item "BODY[]<1>": expected '
+                 "<offset.length> (length > 0) after the section"),
+                ("d2", "FETCH 1 (UID NIL)", 'BAD Invalid FETCH item "NIL"'),
+                ("d3", 'FETCH 1 (UID "x")', "BAD Invalid FETCH item: a list or string is no FETCH item"),
+                ("d4", "FETCH 1 (%s)" % " ".join(["UID"] * 65), "BAD Too many FETCH items (at most 64)"),
+                ("d5", "FETCH 2 FLAGS", "BAD Invalid message sequence number (the mailbox has 1 message)"),
+                ("e", "FETCH 1", "BAD FETCH takes a sequence set and items"),
+                ("f", "STATUS INBOX (MESSAGES FOO)", 'BAD Unknown STATUS item "FOO"'),
+                ("g", "STORE 1 +FLAGS (\\Recent)",
+                 'BAD Invalid flag "\\Recent": \\Recent is set by the server only'),
+                ("h", "STORE 1 +FLAGS (\\Bogus)", 'BAD Invalid flag "\\Bogus": no such system flag'),
+                ("i", 'STORE 1 +FLAGS ("x")', 'BAD Invalid flag: a string is no flag'),
+                ("j", "STORE 1 +FLAGZ (\\Seen)", 'BAD Unknown STORE item "+FLAGZ"'),
+                ("k", "FROB", 'BAD Unknown command "FROB"'),
+                ("l", "UID FROB 1", 'BAD Unknown UID command "FROB"'),
+                ("m", "FETCH 1 " + "X" * 200, 'BAD Invalid FETCH item "' + "X" * 60 + '..."')]:
+            self.assertEqual(r.cmd(tag, cmd), ("%s %s\r\n" % (tag, answer)).encode())
+
+
 if __name__ == "__main__":
     phtest.main()
