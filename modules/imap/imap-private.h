@@ -271,6 +271,10 @@ struct imap_command_def {
     unsigned flags;
 };
 const struct imap_command_def *imap_command_find(const char *name);
+/* NULL when command name may run in the session's state, else the text of
+ * its BAD (malloc'ed). *def_r (may be NULL): the command, if known. */
+char *imap_command_refusal(const struct imap_session *s, const char *name,
+                           const struct imap_command_def **def_r);
 void imap_dispatch(struct imap_session *s, const struct ph_imap_command *cmd);
 
 /* Handlers, one file per family. */
@@ -305,6 +309,10 @@ void imap_append_literal(struct imap_session *s,
                          const struct ph_imap_literal *lit);
 /* Drops an APPEND in progress (its spool, its storage append). */
 void imap_append_abort(struct imap_session *s);
+
+/* imap_auth.c: NULL when a plaintext login may go on here, else the text
+ * of its NO (logged). */
+const char *imap_plaintext_refusal(struct imap_session *s, const char *mech);
 
 /* imap_idle.c: the line after IDLE arrived (done: it was DONE). */
 void imap_idle_done(struct imap_session *s, bool done);

@@ -206,18 +206,24 @@ static void login_finish(struct imap_session *s, const char *mech,
     free(acctname);
 }
 
-static bool plaintext_allowed(struct imap_session *s, const char *mech)
+const char *imap_plaintext_refusal(struct imap_session *s, const char *mech)
 {
     if (s->tls || s->srv->insecure_auth)
-        return true;
+        return NULL;
     ph_log_warn("mod=imap event=login result=refused client=%s mech=%s "
                 "reason=\"plaintext authentication without TLS is disabled "
                 "(insecure_auth no)\"",
                 s->addr, mech);
-    imap_tagged(s, "NO",
-                "[PRIVACYREQUIRED] Plaintext authentication is disabled: "
-                "use STARTTLS or a TLS port first");
-    return false;
+    return "[PRIVACYREQUIRED] Plaintext authentication is disabled: "
+           "use STARTTLS or a TLS port first";
+}
+
+static bool plaintext_allowed(struct imap_session *s, const char *mech)
+{
+    const char *refusal = imap_plaintext_refusal(s, mech);
+    if (refusal != NULL)
+        imap_tagged(s, "NO", "%s", refusal);
+    return refusal == NULL;
 }
 
 void imap_cmd_login(struct imap_session *s, const struct ph_imap_value *args,

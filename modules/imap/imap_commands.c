@@ -48,27 +48,39 @@ const struct imap_command_def *imap_command_find(const char *name)
     return NULL;
 }
 
+char *imap_command_refusal(const struct imap_session *s, const char *name,
+                           const struct imap_command_def **def_r)
+{
+    const struct imap_command_def *def = imap_command_find(name);
+    if (def_r != NULL)
+        *def_r = def;
+    if (def == NULL) {
+        char *t = imap_token_text(name);
+        char *text = ph_strdup_printf("Unknown command %s", t);
+        free(t);
+        return text;
+    }
+    if (def->states & s->state)
+        return NULL;
+    if (s->state == IMAP_STATE_NOT_AUTH)
+        return ph_strdup("Log in first");
+    if (def->states == IMAP_STATE_NOT_AUTH)
+        return ph_strdup("Already logged in");
+    return ph_strdup("No mailbox selected");
+}
+
 void imap_dispatch(struct imap_session *s, const struct ph_imap_command *cmd)
 {
     free(s->tag);
     s->tag = ph_strdup(cmd->tag);
     s->cmd_uid = false;
     s->nreported = 0;
-    const struct imap_command_def *def = imap_command_find(cmd->name);
+    const struct imap_command_def *def;
+    char *refusal = imap_command_refusal(s, cmd->name, &def);
     s->allow_expunge = def == NULL || !(def->flags & IMAP_CMD_USES_SEQ);
-    if (def == NULL) {
-        char *t = imap_token_text(cmd->name);
-        imap_tagged(s, "BAD", "Unknown command %s", t);
-        free(t);
-        return;
-    }
-    if (!(def->states & s->state)) {
-        if (s->state == IMAP_STATE_NOT_AUTH)
-            imap_tagged(s, "BAD", "Log in first");
-        else if (def->states == IMAP_STATE_NOT_AUTH)
-            imap_tagged(s, "BAD", "Already logged in");
-        else
-            imap_tagged(s, "BAD", "No mailbox selected");
+    if (refusal != NULL) {
+        imap_tagged(s, "BAD", "%s", refusal);
+        free(refusal);
         return;
     }
     int64_t t0 = imap_now_ms();

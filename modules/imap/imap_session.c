@@ -662,6 +662,21 @@ static void handle_literal(struct imap_session *s)
         return;
     }
     const char *err;
+    /* A command that cannot run is refused before "+": the client sends
+     * no literal for it (RFC 3501 7.5), least of all a password in the
+     * clear where plaintext logins are off. */
+    char *refusal = lit->name ? imap_command_refusal(s, lit->name, NULL) : NULL;
+    const char *plain = NULL;
+    if (refusal == NULL && lit->name && strcasecmp(lit->name, "LOGIN") == 0)
+        plain = imap_plaintext_refusal(s, "LOGIN");
+    if (refusal != NULL || plain != NULL) {
+        ph_buf_printf(&s->out, "%s %s %s\r\n", lit->tag ? lit->tag : "*",
+                      refusal ? "BAD" : "NO", refusal ? refusal : plain);
+        free(refusal);
+        ph_imap_parser_literal_reject(s->parser);
+        s->cmd_literal_bytes = 0;
+        return;
+    }
     /* The parser's own limits (BAD) first; then the session's (NO). */
     if (lit->size <= s->srv->conf->max_literal_size &&
         !imap_memory_fits(s, lit->size)) {

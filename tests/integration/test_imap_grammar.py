@@ -231,6 +231,50 @@ class AppendCheckTest(ImapTest):
         self.assertRegex(r.line(), rb"^b OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
 
 
+class LiteralRefusalTest(ImapTest):
+    """RFC 3501 7.5: the server refuses a command before "+" when it knows
+    it will refuse it; the client then sends no literal."""
+
+    def setUp(self):
+        super().setUp()
+        self.server.stop()
+        self.servers.remove(self.server)
+        with open(self.conf) as f:
+            text = f.read().replace("insecure_auth yes", "insecure_auth no")
+        with open(self.conf, "w") as f:
+            f.write(text)
+        self.server = self.start(self.conf)
+
+    def test_commands_refused_before_the_continuation(self):
+        r = self.raw()
+        for tag, line, answer in [
+                ("a", b"a FROB {5}\r\n", b'a BAD Unknown command "FROB"\r\n'),
+                ("b", b"b SELECT {5}\r\n", b"b BAD Log in first\r\n"),
+                ("c", b"c APPEND {5}\r\n", b"c BAD Log in first\r\n"),
+                # No password in the clear where plaintext logins are off.
+                ("d", b"d LOGIN {3}\r\n",
+                 b"d NO [PRIVACYREQUIRED] Plaintext authentication is disabled: "
+                 b"use STARTTLS or a TLS port first\r\n")]:
+            r.send(line)
+            self.assertEqual(r.line(), answer)
+            self.assertEqual(r.cmd(tag + "n", "NOOP"), b"%sn OK NOOP completed\r\n" % tag.encode())
+        # A non-synchronizing literal is read and dropped, never a command.
+        r.send(b"e LOGIN bob {9+}\r\nz1 NOOP\r\n\r\nf NOOP\r\n")
+        self.assertTrue(r.line().startswith(b"e NO [PRIVACYREQUIRED] "))
+        self.assertEqual(r.line(), b"f OK NOOP completed\r\n")
+
+
+class StateRefusalTest(ImapTest):
+    def test_logged_in_commands_refused_before_the_continuation(self):
+        r = self.raw()
+        r.login()
+        r.send(b"a LOGIN {3}\r\n")
+        self.assertEqual(r.line(), b"a BAD Already logged in\r\n")
+        r.send(b"b COPY 1 {4}\r\n")
+        self.assertEqual(r.line(), b"b BAD No mailbox selected\r\n")
+        self.assertEqual(r.cmd("c", "NOOP"), b"c OK NOOP completed\r\n")
+
+
 class ConnectionLimitTest(ImapTest):
     users = ("bob", "carol")
 
