@@ -85,22 +85,39 @@ static void write_name(struct ph_buf *out, const char *utf8)
     ph_buf_free(&m);
 }
 
-/* '*' matches anything, '%' anything but the delimiter. */
+/* '*' matches anything, '%' anything but the delimiter (RFC 3501 6.3.8).
+ * One pass over the pattern keeps the set of name positions it can have
+ * reached: |pattern| x |name| steps, where backtracking would take
+ * exponential time for a hostile "*a*a*a...*b". */
 static bool match(const char *p, const char *n)
 {
-    for (; *p; p++, n++) {
-        if (*p == '*' || *p == '%') {
-            for (const char *t = n;; t++) {
-                if (match(p + 1, t))
-                    return true;
-                if (*t == '\0' || (*p == '%' && *t == PH_STORAGE_DELIMITER))
-                    return false;
-            }
+    size_t nl = strlen(n), literals = 0;
+    for (const char *q = p; *q; q++)
+        literals += *q != '*' && *q != '%';
+    if (literals > nl)
+        return false;
+    bool *cur = ph_calloc(2 * (nl + 1), sizeof(bool)), *next = cur + nl + 1;
+    bool any = true;
+    cur[0] = true;
+    for (; *p && any; p++) {
+        any = false;
+        for (size_t j = 0; j <= nl; j++) {
+            if (*p == '*')
+                next[j] = cur[j] || (j > 0 && next[j - 1]);
+            else if (*p == '%')
+                next[j] = cur[j] || (j > 0 && next[j - 1] &&
+                                     n[j - 1] != PH_STORAGE_DELIMITER);
+            else
+                next[j] = j > 0 && cur[j - 1] && n[j - 1] == *p;
+            any = any || next[j];
         }
-        if (*n != *p)
-            return false;
+        bool *t = cur;
+        cur = next;
+        next = t;
     }
-    return *n == '\0';
+    bool r = any && cur[nl];
+    free(cur < next ? cur : next);
+    return r;
 }
 
 static bool match_string(const char *pattern, const char *name)

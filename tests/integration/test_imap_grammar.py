@@ -99,6 +99,19 @@ class AtomTest(ImapTest):
         self.assertEqual(r.cmd("f", 'LIST "" Entw&*'),
                          b'* LIST (\\HasNoChildren) "." Entw&APw-rfe\r\nf OK LIST completed\r\n')
 
+    def test_list_pattern_without_backtracking(self):
+        """A pattern of many wildcards against a long name (RFC 3501
+        6.3.8) is answered at once; a backtracking matcher took hours."""
+        r = self.r
+        name = "a" * 60
+        self.assertEqual(r.cmd("a", "CREATE " + name), b"a OK CREATE completed\r\n")
+        for pat in ["*a" * 20 + "*b", "%a" * 20 + "%b", "*a%" * 20 + "b"]:
+            self.assertEqual(r.cmd("b", 'LIST "" "%s"' % pat), b"b OK LIST completed\r\n")
+        self.assertEqual(r.cmd("c", 'LIST "" "%s"' % ("*a" * 30 + "*")),
+                         b'* LIST (\\HasNoChildren) "." %s\r\nc OK LIST completed\r\n' % name.encode())
+        self.assertEqual(r.cmd("d", 'LIST "" "a%%a*%%"'),
+                         b'* LIST (\\HasNoChildren) "." %s\r\nd OK LIST completed\r\n' % name.encode())
+
     def test_section_lookalike_atoms_are_mailbox_names(self):
         """"BODY[x" and "BODY[x]y" are atoms (ASTRING-CHAR includes "["
         and "]"): valid mailbox names, not unterminated sections."""
