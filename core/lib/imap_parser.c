@@ -5,7 +5,7 @@
  * States, for a command line `tag SP name [SP args] CRLF`:
  *
  *   START --tag char--> TAG --SP--> NAME_SP --atom char--> NAME
- *   START --CR/LF--> (empty line, ignored)
+ *   START --CR/LF--> an empty line: an untagged error
  *   NAME --SP--> VALUE             NAME --CR/LF--> end of line
  *   VALUE --SP--> VALUE            (extra spaces are tolerated)
  *   VALUE --'('--> VALUE           (opens a list: a new level on the stack)
@@ -22,7 +22,7 @@
  *   LIT_DATA --size bytes--> AFTER_VALUE
  *   VALUE --token char--> ATOM --SP, ')', CR, LF--> AFTER_VALUE (re-reads
  *     the terminator)
- *   ATOM --'[' after BODY, BODY.PEEK, BINARY...--> SECTION
+ *   ATOM --'[' after BODY, BODY.PEEK, BINARY... in FETCH--> SECTION
  *   SECTION --'"'--> SECTION_QUOTED (--'\'--> SECTION_ESC) --'"'--> SECTION
  *   SECTION --']'--> SECTION_END --'<'--> PARTIAL --'>'--> AFTER_VALUE
  *   SECTION_END --SP, ')', CR, LF--> AFTER_VALUE (re-reads the terminator)
@@ -85,6 +85,7 @@ enum state {
 /* Error texts, sent after "tag BAD ". */
 #define E_TAG "Invalid tag"
 #define E_TAG_LONG "Tag too long"
+#define E_EMPTY "Empty command line"
 #define E_NO_COMMAND "Missing command"
 #define E_COMMAND "Invalid command name"
 #define E_NUL "NUL byte in command"
@@ -474,8 +475,9 @@ static int close_list(struct ph_imap_parser *p, unsigned char c)
 static int end_of_line(struct ph_imap_parser *p)
 {
     p->state = S_START;
+    /* RFC 3501 7.1.3: no command can be determined, an untagged BAD. */
     if (p->tag == NULL)
-        return EV_NONE; /* an empty line */
+        return fail(p, '\n', E_EMPTY);
     if (p->name == NULL)
         return fail(p, '\n', E_NO_COMMAND);
     if (p->depth > 0)
@@ -587,7 +589,30 @@ ph_imap_parser_literal(const struct ph_imap_parser *p)
     return &p->literal;
 }
 
+const struct ph_imap_value *
+ph_imap_parser_literal_args(const struct ph_imap_parser *p, size_t *n_r)
+{
+    ph_assert(p->state == S_LIT_WAIT);
+    *n_r = p->literal.arg_index;
+    return p->levels[0].items;
+}
+
 /* ---- The byte-level state machine --------------------------------------- */
+
+/* Sections belong to FETCH's grammar alone (fetch-att, RFC 3501 9; RFC
+ * 3516 BINARY): elsewhere "BODY[x" is an atom of ASTRING-CHARs, a mailbox
+ * name that may be followed by more arguments ("STATUS BODY[x (UNSEEN)"). */
+static bool in_fetch(const struct ph_imap_parser *p)
+{
+    if (p->name == NULL)
+        return false;
+    if (strcasecmp(p->name, "FETCH") == 0)
+        return true;
+    const struct level *lv = &p->levels[0];
+    return strcasecmp(p->name, "UID") == 0 && lv->n > 0 &&
+           lv->items[0].type == PH_IMAP_VALUE_ATOM &&
+           strcasecmp(lv->items[0].str, "FETCH") == 0;
+}
 
 static bool is_section_prefix(const struct ph_buf *tok)
 {
@@ -877,7 +902,7 @@ static int step(struct ph_imap_parser *p, unsigned char c)
 
     case S_ATOM:
         if (is_token_char(c)) {
-            if (c == '[' && is_section_prefix(&p->tok))
+            if (c == '[' && is_section_prefix(&p->tok) && in_fetch(p))
                 p->state = S_SECTION;
             ph_buf_putc(&p->tok, (char)c);
             return EV_NONE;

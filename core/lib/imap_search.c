@@ -239,13 +239,16 @@ static int parse_arg(struct parse_ctx *c, const struct key_def *def,
         if (k->op == PH_IMAP_SEARCH_HEADER)
             k->field = ph_strdup(def->name);
         break;
-    case ARG_HEADER:
-        if (!ph_imap_value_get_astring(v, &s) || v->len == 0)
+    case ARG_HEADER: {
+        if (!ph_imap_value_get_astring(v, &s))
             return fail_key(c, "Invalid field name for %s", def->name);
-        for (size_t i = 0; i < v->len; i++) {
+        /* header-fld-name is any astring (RFC 3501 9); a name no field can
+         * have (RFC 5322 2.2: 1*ftext, printable ASCII but ':') matches
+         * no message. */
+        bool field_ok = v->len > 0;
+        for (size_t i = 0; i < v->len && field_ok; i++) {
             unsigned char ch = (unsigned char)s[i];
-            if (ch <= 0x20 || ch >= 0x7f || ch == ':')
-                return fail_key(c, "Invalid field name for %s", def->name);
+            field_ok = ch > 0x20 && ch < 0x7f && ch != ':';
         }
         k->field = ph_strdup(s);
         if (++*pos >= n)
@@ -253,9 +256,16 @@ static int parse_arg(struct parse_ctx *c, const struct key_def *def,
         v = &args[*pos];
         if (!ph_imap_value_get_astring(v, &s))
             return fail_key(c, "Invalid string for %s", def->name);
+        if (!field_ok) {
+            key_clear(k);
+            k->op = PH_IMAP_SEARCH_ALL;
+            negate(k);
+            break;
+        }
         k->str = ph_strndup(s, v->len);
         k->len = v->len;
         break;
+    }
     case ARG_DATE:
         if (!ph_imap_value_get_astring(v, &s) ||
             ph_imap_date_parse(s, v->len, &k->day, &s) < 0)
@@ -266,7 +276,8 @@ static int parse_arg(struct parse_ctx *c, const struct key_def *def,
             return fail_key(c, "Invalid number for %s", def->name);
         break;
     case ARG_KEYWORD:
-        if (!ph_imap_value_get_atom(v, &s) || v->type != PH_IMAP_VALUE_ATOM)
+        /* flag-keyword = atom, and NIL is one (RFC 3501 9). */
+        if (!ph_imap_value_get_atom(v, &s))
             return fail_key(c, "Invalid keyword for %s", def->name);
         for (size_t i = 0; i < v->len; i++) {
             if (!is_keyword_char((unsigned char)s[i]))

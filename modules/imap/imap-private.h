@@ -27,9 +27,11 @@ struct imap_conf {
     struct ph_instance *storage_map;
     int storage_map_normalize;
     bool sasl_login;
-    int64_t max_connections, max_connections_per_ip;
-    int64_t idle_timeout;  /* ms, logged in */
-    int64_t login_timeout; /* ms, before login */
+    int64_t max_connections;
+    int64_t max_connections_per_ip;      /* of connections not logged in */
+    int64_t max_user_connections_per_ip; /* 0: no limit */
+    int64_t idle_timeout;                /* ms, logged in */
+    int64_t login_timeout;               /* ms, before login */
     uint64_t max_line_length;
     uint64_t appendlimit;
     int64_t auth_fail_delay; /* ms */
@@ -112,6 +114,9 @@ struct imap_session {
 
     char *user; /* as logged in */
     struct ph_account *acct;
+    /* The account name once logged in, for the per-user limits; written
+     * and read under the reactor's lock (imap_reactor_login). */
+    char *login_key;
 
     /* Selected mailbox: the session's seq -> UID view. */
     struct ph_mailbox *mb;
@@ -126,8 +131,9 @@ struct imap_session {
     /* Command in progress. */
     bool cmd_uid; /* UID FETCH ... */
 
-    /* APPEND: its message literal is spooled to a temporary file while
-     * it arrives, then handed to storage when the command is complete. */
+    /* APPEND: storage's append begins at the message literal, which is
+     * spooled to a temporary file while it arrives, then handed to storage
+     * when the command is complete. */
     struct ph_append *app;
     FILE *app_spool;
     bool app_spool_failed;
@@ -179,6 +185,9 @@ bool imap_reactor_park(struct imap_session *s);
 void imap_reactor_stall(struct imap_session *s, bool begin);
 /* Reads and clears the session's wake flag. */
 bool imap_reactor_take_wake(struct imap_session *s);
+/* Counts s as logged in to account key, unless max_user_connections_per_ip
+ * sessions from its address are already: then false. */
+bool imap_reactor_login(struct imap_session *s, const char *key);
 int64_t imap_now_ms(void);
 
 /* imap_session.c */
@@ -237,6 +246,15 @@ int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
 void imap_reported_add(struct imap_session *s, uint32_t uid, uint64_t modseq);
 void imap_write_flags(struct ph_buf *out, uint32_t flags, char *const *keywords,
                       size_t nkeywords, bool recent);
+/* Adds the flags of a flag list (RFC 3501 9: system flags, and keywords,
+ * which are atoms, NIL included) to flags. NULL, or the text of a tagged
+ * BAD that names the flag and says what is wrong with it ("where" follows
+ * the flag: "" or " in APPEND"); the caller frees it. */
+char *imap_flags_parse(const struct ph_imap_value *items, size_t n,
+                       const char *where, struct ph_flags *flags);
+/* A client's token quoted for a response text ("FOO"), at most 60 of its
+ * characters and nothing outside printable ASCII; the caller frees it. */
+char *imap_token_text(const char *token);
 void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
                    size_t len);
 
@@ -253,6 +271,10 @@ struct imap_command_def {
     unsigned flags;
 };
 const struct imap_command_def *imap_command_find(const char *name);
+/* NULL when command name may run in the session's state, else the text of
+ * its BAD (malloc'ed). *def_r (may be NULL): the command, if known. */
+char *imap_command_refusal(const struct imap_session *s, const char *name,
+                           const struct imap_command_def **def_r);
 void imap_dispatch(struct imap_session *s, const struct ph_imap_command *cmd);
 
 /* Handlers, one file per family. */
@@ -266,15 +288,31 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_login,
     imap_cmd_append, imap_cmd_idle;
 
 /* imap_mailbox.c: a mailbox name argument in UTF-8 (malloc'ed); NULL with
- * a tagged answer sent. */
+ * a tagged answer sent: BAD for what is no astring, NO for an astring that
+ * no mailbox can have (not modified UTF-7), with the RFC 5530 code
+ * NONEXISTENT (a name looked up) or, for _new, CANNOT (a name to make). */
 char *imap_mailbox_arg(struct imap_session *s, const struct ph_imap_value *v);
+char *imap_mailbox_arg_new(struct imap_session *s,
+                           const struct ph_imap_value *v);
+/* The same for a caller that answers itself: NULL with *status_r ("BAD",
+ * "NO") and *text_r (malloc'ed). */
+char *imap_mailbox_name(const struct ph_imap_value *v, const char *code,
+                        const char **status_r, char **text_r);
 void imap_storage_no(struct imap_session *s, int err, const char *error);
 /* Closes the selected mailbox (no expunge) and returns to AUTH. */
 void imap_close_selected(struct imap_session *s);
 
-/* imap_append.c: the parser found APPEND's message literal. */
+/* imap_append.c: the parser found APPEND's message literal: everything
+ * before it is checked and the append begun, or the command refused,
+ * before the client is asked for the message. */
 void imap_append_literal(struct imap_session *s,
                          const struct ph_imap_literal *lit);
+/* Drops an APPEND in progress (its spool, its storage append). */
+void imap_append_abort(struct imap_session *s);
+
+/* imap_auth.c: NULL when a plaintext login may go on here, else the text
+ * of its NO (logged). */
+const char *imap_plaintext_refusal(struct imap_session *s, const char *mech);
 
 /* imap_idle.c: the line after IDLE arrived (done: it was DONE). */
 void imap_idle_done(struct imap_session *s, bool done);

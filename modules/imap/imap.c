@@ -236,11 +236,24 @@ static const struct ph_directive imap_directives[] = {
      .def = "10000",
      .min = 1,
      .max = 1000000},
+    /* Connections from one address that have not logged in. They live
+     * for a login's round trip (and a failure's delay), so 256 at once is
+     * a reconnect storm of thousands of users behind one NAT or webmail
+     * front-end, while one host holds at most 2.5% of max_connections for
+     * at most login_timeout. Logged-in ones count per user below. */
     {.name = "max_connections_per_ip",
      .type = PH_DT_INT,
      .offset = OFF(max_connections_per_ip),
-     .def = "50",
+     .def = "256",
      .min = 1,
+     .max = 1000000},
+    /* Logged-in connections of one account from one address (Dovecot's
+     * mail_max_userip_connections); more get NO [LIMIT] at login. */
+    {.name = "max_user_connections_per_ip",
+     .type = PH_DT_INT,
+     .offset = OFF(max_user_connections_per_ip),
+     .def = "10",
+     .min = 0,
      .max = 1000000},
     {.name = "idle_timeout",
      .type = PH_DT_DURATION,

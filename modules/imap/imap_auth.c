@@ -153,6 +153,25 @@ static void login_finish(struct imap_session *s, const char *mech,
             res = r == PH_STORAGE_ERR_TEMP ? LOGIN_TEMP : LOGIN_FAILED;
         }
     }
+    if (res == LOGIN_OK && !imap_reactor_login(s, acctname)) {
+        /* The password was right: no failure delay, no failure count. */
+        char *u = ph_log_escape(user);
+        ph_log_warn("mod=imap event=login result=refused user=%s client=%s "
+                    "mech=%s reason=\"max_user_connections_per_ip (%lld) "
+                    "reached\"",
+                    u, s->addr, mech,
+                    (long long)c->max_user_connections_per_ip);
+        free(u);
+        ph_account_release(&s->acct);
+        imap_tagged(s, "NO",
+                    "[LIMIT] Too many connections of this user from this "
+                    "address (max_user_connections_per_ip %lld)",
+                    (long long)c->max_user_connections_per_ip);
+        free(reason);
+        free(mapped);
+        free(acctname);
+        return;
+    }
     log_login(s, mech, user, res == LOGIN_OK, reason);
     if (res == LOGIN_OK) {
         (void)fail_delay(s, false);
@@ -187,18 +206,24 @@ static void login_finish(struct imap_session *s, const char *mech,
     free(acctname);
 }
 
-static bool plaintext_allowed(struct imap_session *s, const char *mech)
+const char *imap_plaintext_refusal(struct imap_session *s, const char *mech)
 {
     if (s->tls || s->srv->insecure_auth)
-        return true;
+        return NULL;
     ph_log_warn("mod=imap event=login result=refused client=%s mech=%s "
                 "reason=\"plaintext authentication without TLS is disabled "
                 "(insecure_auth no)\"",
                 s->addr, mech);
-    imap_tagged(s, "NO",
-                "[PRIVACYREQUIRED] Plaintext authentication is disabled: "
-                "use STARTTLS or a TLS port first");
-    return false;
+    return "[PRIVACYREQUIRED] Plaintext authentication is disabled: "
+           "use STARTTLS or a TLS port first";
+}
+
+static bool plaintext_allowed(struct imap_session *s, const char *mech)
+{
+    const char *refusal = imap_plaintext_refusal(s, mech);
+    if (refusal != NULL)
+        imap_tagged(s, "NO", "%s", refusal);
+    return refusal == NULL;
 }
 
 void imap_cmd_login(struct imap_session *s, const struct ph_imap_value *args,
@@ -242,7 +267,8 @@ static void sasl_plain(struct imap_session *s, const struct ph_buf *a)
     const char *p1 = a->len ? memchr(a->data, '\0', a->len) : NULL;
     const char *p2 =
         p1 ? memchr(p1 + 1, '\0', a->len - (size_t)(p1 + 1 - a->data)) : NULL;
-    if (p2 == NULL || memchr(p2 + 1, '\0', a->len - (size_t)(p2 + 1 - a->data))) {
+    if (p2 == NULL ||
+        memchr(p2 + 1, '\0', a->len - (size_t)(p2 + 1 - a->data))) {
         imap_tagged(s, "BAD", "Malformed PLAIN response");
     } else if (p1 != a->data && strcmp(a->data, p1 + 1) != 0) {
         log_login(s, "PLAIN", p1 + 1, false, "authorization identity differs");

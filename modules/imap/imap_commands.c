@@ -48,25 +48,39 @@ const struct imap_command_def *imap_command_find(const char *name)
     return NULL;
 }
 
+char *imap_command_refusal(const struct imap_session *s, const char *name,
+                           const struct imap_command_def **def_r)
+{
+    const struct imap_command_def *def = imap_command_find(name);
+    if (def_r != NULL)
+        *def_r = def;
+    if (def == NULL) {
+        char *t = imap_token_text(name);
+        char *text = ph_strdup_printf("Unknown command %s", t);
+        free(t);
+        return text;
+    }
+    if (def->states & s->state)
+        return NULL;
+    if (s->state == IMAP_STATE_NOT_AUTH)
+        return ph_strdup("Log in first");
+    if (def->states == IMAP_STATE_NOT_AUTH)
+        return ph_strdup("Already logged in");
+    return ph_strdup("No mailbox selected");
+}
+
 void imap_dispatch(struct imap_session *s, const struct ph_imap_command *cmd)
 {
     free(s->tag);
     s->tag = ph_strdup(cmd->tag);
     s->cmd_uid = false;
     s->nreported = 0;
-    const struct imap_command_def *def = imap_command_find(cmd->name);
+    const struct imap_command_def *def;
+    char *refusal = imap_command_refusal(s, cmd->name, &def);
     s->allow_expunge = def == NULL || !(def->flags & IMAP_CMD_USES_SEQ);
-    if (def == NULL) {
-        imap_tagged(s, "BAD", "Unknown command");
-        return;
-    }
-    if (!(def->states & s->state)) {
-        if (s->state == IMAP_STATE_NOT_AUTH)
-            imap_tagged(s, "BAD", "Log in first");
-        else if (def->states == IMAP_STATE_NOT_AUTH)
-            imap_tagged(s, "BAD", "Already logged in");
-        else
-            imap_tagged(s, "BAD", "No mailbox selected");
+    if (refusal != NULL) {
+        imap_tagged(s, "BAD", "%s", refusal);
+        free(refusal);
         return;
     }
     int64_t t0 = imap_now_ms();
@@ -100,7 +114,9 @@ void imap_cmd_uid(struct imap_session *s, const struct ph_imap_value *args,
             return;
         }
     }
-    imap_tagged(s, "BAD", "Unknown UID command");
+    char *t = imap_token_text(name);
+    imap_tagged(s, "BAD", "Unknown UID command %s", t);
+    free(t);
 }
 
 static bool no_args(struct imap_session *s, size_t n)
@@ -183,13 +199,25 @@ void imap_cmd_enable(struct imap_session *s, const struct ph_imap_value *args,
 void imap_cmd_id(struct imap_session *s, const struct ph_imap_value *args,
                  size_t n)
 {
-    const struct ph_imap_value *items;
-    size_t ni;
+    const struct ph_imap_value *items = NULL;
+    size_t ni = 0;
     if (n != 1 || (args[0].type != PH_IMAP_VALUE_NIL &&
                    (!ph_imap_value_get_list(&args[0], &items, &ni) ||
                     ni % 2 != 0 || ni > 60))) {
         imap_tagged(s, "BAD", "ID takes NIL or a list of field/value pairs");
         return;
+    }
+    /* RFC 2971: id-params-list = "(" *(string SP nstring) ")" / nil. */
+    for (size_t i = 0; i < ni; i += 2) {
+        const char *str;
+        if (!ph_imap_value_get_string(&items[i], &str)) {
+            imap_tagged(s, "BAD", "ID field names are strings (RFC 2971)");
+            return;
+        }
+        if (!ph_imap_value_get_nstring(&items[i + 1], &str)) {
+            imap_tagged(s, "BAD", "ID values are strings or NIL (RFC 2971)");
+            return;
+        }
     }
     ph_buf_puts(&s->out, "* ID (\"name\" \"posthorn\")\r\n");
     imap_tagged(s, "OK", "ID completed");

@@ -46,10 +46,16 @@ static void items_clear(struct items *it)
     }
 }
 
-static bool add_simple(struct items *it, enum item_kind k)
+#define E_TOO_MANY "Too many FETCH items (at most 64)"
+
+/* The adders and parsers below return false with *why_r: what is wrong
+ * with an item they know, or NULL for an item they do not know. */
+static bool add_simple(struct items *it, enum item_kind k, const char **why_r)
 {
-    if (it->n >= PH_N_ELEMENTS(it->v))
+    if (it->n >= PH_N_ELEMENTS(it->v)) {
+        *why_r = E_TOO_MANY;
         return false;
+    }
     it->v[it->n++] = (struct item){.kind = k};
     if (k == ITEM_ENVELOPE || k == ITEM_BODYSTRUCTURE || k == ITEM_BODY)
         it->need_values = true;
@@ -61,19 +67,23 @@ static bool add_simple(struct items *it, enum item_kind k)
 }
 
 static bool add_section(struct items *it, const char *name, const char *spec,
-                        size_t speclen, bool seen, const char *partial)
+                        size_t speclen, bool seen, const char *partial,
+                        const char **why_r)
 {
-    if (it->n >= PH_N_ELEMENTS(it->v))
+    if (it->n >= PH_N_ELEMENTS(it->v)) {
+        *why_r = E_TOO_MANY;
         return false;
+    }
     struct ph_message_section sec;
-    const char *err;
-    if (ph_message_section_parse(spec, speclen, &sec, &err) < 0)
+    if (ph_message_section_parse(spec, speclen, &sec, why_r) < 0)
         return false;
     ph_message_section_clear(&sec);
     struct item *x = &it->v[it->n];
     *x = (struct item){.kind = ITEM_SECTION};
     if (partial) {
+        /* RFC 3501 9: "<" number "." nz-number ">" */
         char *end;
+        *why_r = "expected <offset.length> (length > 0) after the section";
         if (partial[0] != '<')
             return false;
         unsigned long long a = strtoull(partial + 1, &end, 10);
@@ -96,7 +106,7 @@ static bool add_section(struct items *it, const char *name, const char *spec,
     return true;
 }
 
-static bool parse_item(struct items *it, const char *a)
+static bool parse_item(struct items *it, const char *a, const char **why_r)
 {
     static const struct {
         const char *name;
@@ -108,54 +118,72 @@ static bool parse_item(struct items *it, const char *a)
                   {"ENVELOPE", ITEM_ENVELOPE},
                   {"BODYSTRUCTURE", ITEM_BODYSTRUCTURE},
                   {"BODY", ITEM_BODY}};
+    *why_r = NULL;
     for (size_t i = 0; i < PH_N_ELEMENTS(simple); i++)
         if (strcasecmp(a, simple[i].name) == 0)
-            return add_simple(it, simple[i].kind);
+            return add_simple(it, simple[i].kind, why_r);
     if (strcasecmp(a, "RFC822") == 0)
-        return add_section(it, "RFC822", "", 0, true, NULL);
+        return add_section(it, "RFC822", "", 0, true, NULL, why_r);
     if (strcasecmp(a, "RFC822.HEADER") == 0)
-        return add_section(it, "RFC822.HEADER", "HEADER", 6, false, NULL);
+        return add_section(it, "RFC822.HEADER", "HEADER", 6, false, NULL,
+                           why_r);
     if (strcasecmp(a, "RFC822.TEXT") == 0)
-        return add_section(it, "RFC822.TEXT", "TEXT", 4, true, NULL);
+        return add_section(it, "RFC822.TEXT", "TEXT", 4, true, NULL, why_r);
     bool peek = strncasecmp(a, "BODY.PEEK[", 10) == 0;
     if (!peek && strncasecmp(a, "BODY[", 5) != 0)
         return false;
     const char *spec = a + (peek ? 10 : 5);
     const char *close = strrchr(spec, ']');
-    if (close == NULL)
+    if (close == NULL) {
+        *why_r = "the section has no \"]\"";
         return false;
+    }
     return add_section(it, NULL, spec, (size_t)(close - spec), !peek,
-                       close[1] ? close + 1 : NULL);
+                       close[1] ? close + 1 : NULL, why_r);
 }
 
-static bool parse_items(struct items *it, const struct ph_imap_value *v)
+/* The items of a FETCH (RFC 3501 6.4.5): a macro, an item or a list of
+ * items. NULL, or the text of a BAD that names the item (malloc'ed). */
+static char *parse_items(struct items *it, const struct ph_imap_value *v)
 {
-    const char *a;
+    const char *a = NULL, *why = NULL;
     const struct ph_imap_value *list;
     size_t n;
     if (ph_imap_value_get_list(v, &list, &n)) {
         if (n == 0)
-            return false;
-        for (size_t i = 0; i < n; i++)
-            if (!ph_imap_value_get_atom(&list[i], &a) ||
-                list[i].type == PH_IMAP_VALUE_NIL || !parse_item(it, a))
-                return false;
-        return true;
-    }
-    if (!ph_imap_value_get_atom(v, &a))
-        return false;
-    if (strcasecmp(a, "ALL") == 0 || strcasecmp(a, "FAST") == 0 ||
-        strcasecmp(a, "FULL") == 0) {
-        add_simple(it, ITEM_FLAGS);
-        add_simple(it, ITEM_INTERNALDATE);
-        add_simple(it, ITEM_SIZE);
+            return ph_strdup("Empty FETCH item list");
+        size_t i = 0;
+        while (i < n && ph_imap_value_get_atom(&list[i], &a) &&
+               parse_item(it, a, &why))
+            i++;
+        if (i == n)
+            return NULL;
+        if (list[i].type != PH_IMAP_VALUE_ATOM &&
+            list[i].type != PH_IMAP_VALUE_NIL)
+            return ph_strdup("Invalid FETCH item: a list or string is no "
+                             "FETCH item");
+    } else if (!ph_imap_value_get_atom(v, &a)) {
+        return ph_strdup("Invalid FETCH item: a string is no FETCH item");
+    } else if (strcasecmp(a, "ALL") == 0 || strcasecmp(a, "FAST") == 0 ||
+               strcasecmp(a, "FULL") == 0) {
+        add_simple(it, ITEM_FLAGS, &why);
+        add_simple(it, ITEM_INTERNALDATE, &why);
+        add_simple(it, ITEM_SIZE, &why);
         if (strcasecmp(a, "FAST") != 0)
-            add_simple(it, ITEM_ENVELOPE);
+            add_simple(it, ITEM_ENVELOPE, &why);
         if (strcasecmp(a, "FULL") == 0)
-            add_simple(it, ITEM_BODY);
-        return true;
+            add_simple(it, ITEM_BODY, &why);
+        return NULL;
+    } else if (parse_item(it, a, &why)) {
+        return NULL;
     }
-    return parse_item(it, a);
+    if (why != NULL && strcmp(why, E_TOO_MANY) == 0)
+        return ph_strdup(why);
+    char *t = imap_token_text(a);
+    char *error = ph_strdup_printf("Invalid FETCH item %s%s%s", t,
+                                   why ? ": " : "", why ? why : "");
+    free(t);
+    return error;
 }
 
 /* Messages per storage fetch inside one FETCH command. */
@@ -421,13 +449,17 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
                     size_t n)
 {
     struct items it = {0};
-    if (n != 2 || !parse_items(&it, &args[1])) {
+    char *error = n == 2 ? parse_items(&it, &args[1])
+                         : ph_strdup("FETCH takes a sequence set and items");
+    if (error != NULL) {
         items_clear(&it);
-        imap_tagged(s, "BAD", "Invalid FETCH items");
+        imap_tagged(s, "BAD", "%s", error);
+        free(error);
         return;
     }
+    const char *why;
     if (s->cmd_uid && !it.has_uid)
-        add_simple(&it, ITEM_UID);
+        add_simple(&it, ITEM_UID, &why);
     struct ph_uidset set = {0}, seen_now = {0}, batch = {0};
     if (imap_parse_set(s, &args[0], s->cmd_uid, &set) < 0) {
         items_clear(&it);

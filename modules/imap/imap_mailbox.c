@@ -17,13 +17,13 @@ void imap_storage_no(struct imap_session *s, int err, const char *error)
         imap_tagged(s, "NO", "%s", error);
 }
 
-static char *utf8_name(struct imap_session *s, const char *wire, bool pattern)
+/* The UTF-8 form of a name on the wire; NULL with *error_r when it is no
+ * modified UTF-7. */
+static char *utf8_name(const char *wire, bool pattern, const char **error_r)
 {
     struct ph_buf b = {0};
-    const char *err;
-    if (ph_imap_mutf7_to_utf8(wire, strlen(wire), &b, &err) < 0) {
+    if (ph_imap_mutf7_to_utf8(wire, strlen(wire), &b, error_r) < 0) {
         ph_buf_free(&b);
-        imap_tagged(s, "BAD", "Invalid mailbox name: %s", err);
         return NULL;
     }
     char *n = ph_buf_steal(&b);
@@ -33,14 +33,46 @@ static char *utf8_name(struct imap_session *s, const char *wire, bool pattern)
     return n;
 }
 
-char *imap_mailbox_arg(struct imap_session *s, const struct ph_imap_value *v)
+char *imap_mailbox_name(const struct ph_imap_value *v, const char *code,
+                        const char **status_r, char **text_r)
 {
-    const char *str;
+    const char *str, *err;
     if (!ph_imap_value_get_astring(v, &str)) {
-        imap_tagged(s, "BAD", "Expected a mailbox name");
+        *status_r = "BAD";
+        *text_r = ph_strdup("Expected a mailbox name");
         return NULL;
     }
-    return utf8_name(s, str, false);
+    char *name = utf8_name(str, false, &err);
+    if (name == NULL) {
+        /* Valid syntax (an astring) that no mailbox can have. */
+        *status_r = "NO";
+        *text_r = ph_strdup_printf("[%s] %s", code, err);
+    }
+    return name;
+}
+
+static char *mailbox_arg(struct imap_session *s, const struct ph_imap_value *v,
+                         const char *code)
+{
+    const char *status;
+    char *text;
+    char *name = imap_mailbox_name(v, code, &status, &text);
+    if (name == NULL) {
+        imap_tagged(s, status, "%s", text);
+        free(text);
+    }
+    return name;
+}
+
+char *imap_mailbox_arg(struct imap_session *s, const struct ph_imap_value *v)
+{
+    return mailbox_arg(s, v, "NONEXISTENT");
+}
+
+char *imap_mailbox_arg_new(struct imap_session *s,
+                           const struct ph_imap_value *v)
+{
+    return mailbox_arg(s, v, "CANNOT");
 }
 
 static void write_name(struct ph_buf *out, const char *utf8)
@@ -53,25 +85,42 @@ static void write_name(struct ph_buf *out, const char *utf8)
     ph_buf_free(&m);
 }
 
-/* '*' matches anything, '%' anything but the delimiter. */
+/* '*' matches anything, '%' anything but the delimiter (RFC 3501 6.3.8).
+ * One pass over the pattern keeps the set of name positions it can have
+ * reached: |pattern| x |name| steps, where backtracking would take
+ * exponential time for a hostile "*a*a*a...*b". */
 static bool match(const char *p, const char *n)
 {
-    for (; *p; p++, n++) {
-        if (*p == '*' || *p == '%') {
-            for (const char *t = n;; t++) {
-                if (match(p + 1, t))
-                    return true;
-                if (*t == '\0' || (*p == '%' && *t == PH_STORAGE_DELIMITER))
-                    return false;
-            }
+    size_t nl = strlen(n), literals = 0;
+    for (const char *q = p; *q; q++)
+        literals += *q != '*' && *q != '%';
+    if (literals > nl)
+        return false;
+    bool *cur = ph_calloc(2 * (nl + 1), sizeof(bool)), *next = cur + nl + 1;
+    bool any = true;
+    cur[0] = true;
+    for (; *p && any; p++) {
+        any = false;
+        for (size_t j = 0; j <= nl; j++) {
+            if (*p == '*')
+                next[j] = cur[j] || (j > 0 && next[j - 1]);
+            else if (*p == '%')
+                next[j] = cur[j] || (j > 0 && next[j - 1] &&
+                                     n[j - 1] != PH_STORAGE_DELIMITER);
+            else
+                next[j] = j > 0 && cur[j - 1] && n[j - 1] == *p;
+            any = any || next[j];
         }
-        if (*n != *p)
-            return false;
+        bool *t = cur;
+        cur = next;
+        next = t;
     }
-    return *n == '\0';
+    bool r = any && cur[nl];
+    free(cur < next ? cur : next);
+    return r;
 }
 
-static bool match_name(const char *pattern, const char *name)
+static bool match_string(const char *pattern, const char *name)
 {
     if (strncmp(name, "INBOX", 5) == 0 &&
         (name[5] == '\0' || name[5] == PH_STORAGE_DELIMITER) &&
@@ -85,6 +134,27 @@ static bool match_name(const char *pattern, const char *name)
     return match(pattern, name);
 }
 
+/* A LIST pattern: in UTF-8 when it is modified UTF-7 (RFC 3501 5.1.3);
+ * otherwise it is matched as sent against the names as the client sees
+ * them, in modified UTF-7 ("&AP*" cuts an encoded run short), for a
+ * list-mailbox may be any astring (RFC 3501 6.3.8, 9). */
+struct pattern {
+    char *str;
+    bool wire;
+};
+
+static bool match_name(const struct pattern *pat, const char *name)
+{
+    if (!pat->wire)
+        return match_string(pat->str, name);
+    struct ph_buf m = {0};
+    const char *err;
+    bool r = ph_imap_utf8_to_mutf7(name, strlen(name), &m, &err) == 0 &&
+             match_string(pat->str, m.data ? m.data : "");
+    ph_buf_free(&m);
+    return r;
+}
+
 static bool subscribed(const struct ph_mailbox_list *l, const char *name)
 {
     for (size_t i = 0; i < l->n; i++)
@@ -93,7 +163,7 @@ static bool subscribed(const struct ph_mailbox_list *l, const char *name)
     return false;
 }
 
-static void lsub_parent(struct imap_session *s, const char *pattern,
+static void lsub_parent(struct imap_session *s, const struct pattern *pattern,
                         const char *name, const struct ph_mailbox_list *l,
                         struct ph_strlist *shown)
 {
@@ -134,16 +204,19 @@ static void list_common(struct imap_session *s,
         return;
     }
     char *full = ph_strdup_printf("%s%s", ref, pat);
-    char *upat = utf8_name(s, full, true);
-    free(full);
-    if (upat == NULL)
-        return;
+    const char *err;
+    struct pattern upat = {.str = utf8_name(full, true, &err)};
+    if (upat.str == NULL) {
+        upat.str = full;
+        upat.wire = true;
+    } else {
+        free(full);
+    }
     struct ph_mailbox_list l = {0};
     struct ph_strlist shown = {0};
-    const char *err;
     int r = ph_mailbox_list(s->acct, &l, &err);
     if (r < 0) {
-        free(upat);
+        free(upat.str);
         imap_storage_no(s, r, err);
         return;
     }
@@ -151,11 +224,11 @@ static void list_common(struct imap_session *s,
         uint32_t a = l.v[i].attrs;
         if (lsub ? !(a & PH_MBOX_SUBSCRIBED) : (a & PH_MBOX_NONEXISTENT) != 0)
             continue;
-        if (!match_name(upat, l.v[i].name)) {
+        if (!match_name(&upat, l.v[i].name)) {
             /* RFC 3501 6.3.9: "%" hides a subscribed child; its parent is
              * then listed as \Noselect when it is not subscribed itself. */
             if (lsub)
-                lsub_parent(s, upat, l.v[i].name, &l, &shown);
+                lsub_parent(s, &upat, l.v[i].name, &l, &shown);
             continue;
         }
         if (lsub)
@@ -188,7 +261,7 @@ static void list_common(struct imap_session *s,
     }
     ph_mailbox_list_clear(&l);
     ph_strlist_clear(&shown);
-    free(upat);
+    free(upat.str);
     imap_tagged(s, "OK", "%s completed", cmd);
 }
 
@@ -231,7 +304,7 @@ void imap_cmd_create(struct imap_session *s, const struct ph_imap_value *args,
         imap_tagged(s, "BAD", "CREATE takes a mailbox name");
         return;
     }
-    char *name = imap_mailbox_arg(s, &args[0]);
+    char *name = imap_mailbox_arg_new(s, &args[0]);
     if (name == NULL)
         return;
     size_t len = strlen(name);
@@ -279,7 +352,7 @@ void imap_cmd_rename(struct imap_session *s, const struct ph_imap_value *args,
     char *from = imap_mailbox_arg(s, &args[0]);
     if (from == NULL)
         return;
-    char *to = imap_mailbox_arg(s, &args[1]);
+    char *to = imap_mailbox_arg_new(s, &args[1]);
     if (to == NULL) {
         free(from);
         return;
@@ -301,7 +374,10 @@ static void subscribe(struct imap_session *s, const struct ph_imap_value *args,
         imap_tagged(s, "BAD", "Expected one mailbox name");
         return;
     }
-    char *name = imap_mailbox_arg(s, &args[0]);
+    /* One can subscribe to a name that does not exist (RFC 3501 6.3.6),
+     * not to one that cannot. */
+    char *name =
+        on ? imap_mailbox_arg_new(s, &args[0]) : imap_mailbox_arg(s, &args[0]);
     if (name == NULL)
         return;
     const char *err;
@@ -343,7 +419,12 @@ void imap_cmd_status(struct imap_session *s, const struct ph_imap_value *args,
         for (size_t k = 0; k < PH_N_ELEMENTS(known); k++)
             ok = ok || ph_imap_value_is_atom(&items[i], known[k]);
         if (!ok) {
-            imap_tagged(s, "BAD", "Unknown STATUS item");
+            const char *item;
+            char *t = ph_imap_value_get_atom(&items[i], &item)
+                          ? imap_token_text(item)
+                          : ph_strdup("(a list or string)");
+            imap_tagged(s, "BAD", "Unknown STATUS item %s", t);
+            free(t);
             return;
         }
     }

@@ -117,6 +117,27 @@ bool imap_reactor_park(struct imap_session *s)
     return true;
 }
 
+bool imap_reactor_login(struct imap_session *s, const char *key)
+{
+    struct imap_reactor *r = s->srv->reactor;
+    int64_t limit = s->srv->conf->max_user_connections_per_ip;
+    if (r == NULL)
+        return true;
+    pthread_mutex_lock(&r->lock);
+    int64_t same = 0;
+    for (struct imap_session *o = r->all; o; o = o->next_all)
+        if (o->login_key && strcmp(o->login_key, key) == 0 &&
+            strcmp(o->addr, s->addr) == 0)
+            same++;
+    bool ok = limit == 0 || same < limit;
+    if (ok) {
+        free(s->login_key);
+        s->login_key = ph_strdup(key);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return ok;
+}
+
 bool imap_reactor_take_wake(struct imap_session *s)
 {
     struct imap_reactor *r = s->srv->reactor;
@@ -228,9 +249,12 @@ static void do_accept(struct imap_reactor *r, const int *lfd_slot)
         char addr[64];
         client_addr(&ss, addr, sizeof(addr));
         pthread_mutex_lock(&r->lock);
+        /* Per address, only connections that have not logged in count:
+         * behind one address (NAT, a webmail front-end) may be thousands
+         * of users, whom max_user_connections_per_ip bounds at login. */
         size_t same = 0;
         for (struct imap_session *s = r->all; s; s = s->next_all)
-            if (strcmp(s->addr, addr) == 0)
+            if (s->login_key == NULL && strcmp(s->addr, addr) == 0)
                 same++;
         bool over = (int64_t)r->nsessions >= c->max_connections ||
                     (strcmp(addr, "unix") != 0 &&

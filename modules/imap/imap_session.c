@@ -60,15 +60,13 @@ void imap_session_free(struct imap_session **sp)
         return;
     *sp = NULL;
     close_mailbox(s);
-    if (s->app)
-        ph_append_abort(&s->app);
-    if (s->app_spool)
-        fclose(s->app_spool);
+    imap_append_abort(s);
     ph_account_release(&s->acct);
     ph_imap_parser_free(&s->parser);
     ph_buf_free(&s->out);
     ph_uidset_clear(&s->pending_expunge);
     free(s->user);
+    free(s->login_key);
     free(s->tag);
     free(s->idle_tag);
     if (s->sasl_user.data)
@@ -410,7 +408,11 @@ int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
     if (!uid &&
         ((set.has_star && star == 0) || ph_imap_seqset_max(&set) > s->nuids)) {
         ph_imap_seqset_clear(&set);
-        imap_tagged(s, "BAD", "Invalid message sequence number");
+        /* RFC 3501 9: seq-number is at most the number of messages. */
+        imap_tagged(s, "BAD",
+                    "Invalid message sequence number (the mailbox has %zu "
+                    "message%s)",
+                    s->nuids, s->nuids == 1 ? "" : "s");
         return -1;
     }
     memset(set_r, 0, sizeof(*set_r));
@@ -433,6 +435,46 @@ int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
         return -1;
     }
     return 0;
+}
+
+char *imap_token_text(const char *token)
+{
+    /* Tokens come from the client: bounded, and never a byte that could
+     * end or bend the response line. */
+    enum { MAX = 60 };
+    size_t len = strlen(token);
+    char *t =
+        ph_strdup_printf("\"%.*s%s\"", MAX, token, len > MAX ? "..." : "");
+    for (char *c = t + 1; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+            *c = '?';
+    return t;
+}
+
+char *imap_flags_parse(const struct ph_imap_value *items, size_t n,
+                       const char *where, struct ph_flags *flags)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct ph_imap_value *v = &items[i];
+        const char *name;
+        /* flag-keyword = atom, and NIL is an atom: a keyword named NIL. */
+        if (!ph_imap_value_get_atom(v, &name))
+            return ph_strdup_printf("Invalid flag%s: a %s is no flag", where,
+                                    v->type == PH_IMAP_VALUE_LIST ? "list"
+                                                                  : "string");
+        if (ph_flags_add_name(flags, name) == 0)
+            continue;
+        const char *why = strcasecmp(name, "\\Recent") == 0
+                              ? "\\Recent is set by the server only"
+                          : name[0] == '\\' ? "no such system flag"
+                          : v->len > 255 ? "keywords are at most 255 characters"
+                                         : "a keyword is an atom (RFC 3501 9)";
+        char *t = imap_token_text(name);
+        char *error = ph_strdup_printf("Invalid flag %s%s: %s", t, where, why);
+        free(t);
+        return error;
+    }
+    return NULL;
 }
 
 void imap_write_flags(struct ph_buf *out, uint32_t flags, char *const *keywords,
@@ -620,6 +662,21 @@ static void handle_literal(struct imap_session *s)
         return;
     }
     const char *err;
+    /* A command that cannot run is refused before "+": the client sends
+     * no literal for it (RFC 3501 7.5), least of all a password in the
+     * clear where plaintext logins are off. */
+    char *refusal = lit->name ? imap_command_refusal(s, lit->name, NULL) : NULL;
+    const char *plain = NULL;
+    if (refusal == NULL && lit->name && strcasecmp(lit->name, "LOGIN") == 0)
+        plain = imap_plaintext_refusal(s, "LOGIN");
+    if (refusal != NULL || plain != NULL) {
+        ph_buf_printf(&s->out, "%s %s %s\r\n", lit->tag ? lit->tag : "*",
+                      refusal ? "BAD" : "NO", refusal ? refusal : plain);
+        free(refusal);
+        ph_imap_parser_literal_reject(s->parser);
+        s->cmd_literal_bytes = 0;
+        return;
+    }
     /* The parser's own limits (BAD) first; then the session's (NO). */
     if (lit->size <= s->srv->conf->max_literal_size &&
         !imap_memory_fits(s, lit->size)) {
@@ -791,10 +848,7 @@ bool imap_session_run(struct imap_session *s)
                     ph_imap_parser_error(s->parser);
                 s->cmd_literal_bytes = 0;
                 s->unflushed++;
-                if (s->app_spool) {
-                    fclose(s->app_spool);
-                    s->app_spool = NULL;
-                }
+                imap_append_abort(s);
                 if (s->idling) {
                     imap_idle_done(s, false);
                     break;

@@ -128,7 +128,9 @@ void imap_cmd_store(struct imap_session *s, const struct ph_imap_value *args,
     if (strcasecmp(rest, "FLAGS.SILENT") == 0)
         silent = true;
     else if (strcasecmp(rest, "FLAGS") != 0) {
-        imap_tagged(s, "BAD", "Unknown STORE operation");
+        char *t = imap_token_text(op);
+        imap_tagged(s, "BAD", "Unknown STORE item %s", t);
+        free(t);
         return;
     }
     const struct ph_imap_value *fl = &args[2];
@@ -136,15 +138,12 @@ void imap_cmd_store(struct imap_session *s, const struct ph_imap_value *args,
     if (n == 3 && args[2].type == PH_IMAP_VALUE_LIST)
         (void)ph_imap_value_get_list(&args[2], &fl, &nfl);
     struct ph_flags flags = {0};
-    for (size_t i = 0; i < nfl; i++) {
-        const char *f;
-        if (!ph_imap_value_get_atom(&fl[i], &f) ||
-            fl[i].type == PH_IMAP_VALUE_NIL ||
-            ph_flags_add_name(&flags, f) < 0) {
-            ph_flags_clear(&flags);
-            imap_tagged(s, "BAD", "Invalid flag");
-            return;
-        }
+    char *ferr = imap_flags_parse(fl, nfl, "", &flags);
+    if (ferr != NULL) {
+        ph_flags_clear(&flags);
+        imap_tagged(s, "BAD", "%s", ferr);
+        free(ferr);
+        return;
     }
     struct ph_uidset set = {0};
     if (imap_parse_set(s, &args[0], s->cmd_uid, &set) < 0) {

@@ -114,9 +114,19 @@ static void on_event(struct run *r, enum ph_imap_parse_event ev)
     }
     case PH_IMAP_PARSE_LITERAL: {
         const struct ph_imap_literal *lit = ph_imap_parser_literal(r->p);
-        ph_buf_printf(&r->log, "L %s %s %llu %d %d %zu %u\n", lit->tag,
-                      lit->name, (unsigned long long)lit->size, lit->sync,
-                      lit->literal8, lit->arg_index, lit->depth);
+        ph_buf_printf(&r->log, "L %s %s %llu %d %d %zu %u", lit->tag, lit->name,
+                      (unsigned long long)lit->size, lit->sync, lit->literal8,
+                      lit->arg_index, lit->depth);
+        /* The arguments before it, as APPEND checks them. */
+        size_t nargs;
+        const struct ph_imap_value *args =
+            ph_imap_parser_literal_args(r->p, &nargs);
+        check(nargs == lit->arg_index, "literal args count");
+        for (size_t i = 0; i < nargs; i++) {
+            ph_buf_putc(&r->log, ' ');
+            dump_value(&r->log, &args[i], 0);
+        }
+        ph_buf_putc(&r->log, '\n');
         unsigned h = (unsigned)(lit->size * 7 + lit->arg_index * 3 +
                                 lit->depth + lit->sync) %
                      4;

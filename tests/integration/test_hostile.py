@@ -169,6 +169,7 @@ imap tcp://127.0.0.1:%(port)d {
     auth_fail_delay 1ms
     max_auth_failures 1000
     max_connections_per_ip 500
+    max_user_connections_per_ip 500
     appendlimit 10M
     %(extra)s
 }

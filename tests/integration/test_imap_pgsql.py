@@ -1,39 +1,49 @@
 # SPDX-License-Identifier: MIT
-"""The imap integration suite (test_imap.py) once more, with storage.pgsql
-in place of storage.sqlite: the same answers on the wire.
+"""The imap integration suites (test_imap.py, test_imap_grammar.py) once
+more, with storage.pgsql in place of storage.sqlite: the same answers on
+the wire.
 
 Each config the suite writes with its storage.sqlite instance gets a
 storage.pgsql instance of the same name instead, on a database of its own
 (created here, dropped after the test), so every test starts empty as it
 does with a fresh state_dir. Configs that test other things (config checks
 with `storage.sqlite s`) are left as they are."""
+import atexit
 import itertools
 import os
+import re
 import unittest
 
 import pgtest
 import phtest
 import test_imap
+import test_imap_grammar
 from test_imap import *  # noqa: F401,F403 - the suite's test classes
+from test_imap_grammar import *  # noqa: F401,F403 - and the grammar edges
 
-SQLITE_BLOCK = "storage.sqlite local_mailboxes { }"
+# The suite's block, with whatever directives a test adds inside it.
+SQLITE_BLOCK = re.compile(r"storage\.sqlite local_mailboxes \{ *([^}]*?) *\}")
 _n = itertools.count()
 _write = phtest.TempDirTest.write
 _teardown = phtest.TempDirTest.tearDown
 
 
-# unittest runs the fixtures of the module that defines the classes.
-test_imap.setUpModule = pgtest.setup
-test_imap.tearDownModule = pgtest.teardown
+# unittest runs the fixtures of the module that defines the classes, and
+# it runs the classes of both modules interleaved (by name): every module
+# sets the database up (once; later calls find it), and it is stopped when
+# the process ends.
+for _module in (test_imap, test_imap_grammar):
+    _module.setUpModule = pgtest.setup
+atexit.register(pgtest.teardown)
 
 
 def write(self, name, text):
-    if SQLITE_BLOCK in text:
+    if SQLITE_BLOCK.search(text):
         db = "imap_%d_%d" % (os.getpid(), next(_n))
         pgtest.psql("CREATE DATABASE " + db)
         self.__dict__.setdefault("pg_databases", []).append(db)
-        text = text.replace(SQLITE_BLOCK, "storage.pgsql local_mailboxes { dsn %s }"
-                            % pgtest.dsn_for(db))
+        text = SQLITE_BLOCK.sub(lambda m: "storage.pgsql local_mailboxes {\n    dsn %s\n    %s\n}"
+                                % (pgtest.dsn_for(db), m.group(1)), text)
     return _write(self, name, text)
 
 
@@ -46,16 +56,18 @@ def tear_down(self):
 phtest.TempDirTest.write = write
 phtest.TempDirTest.tearDown = tear_down
 
-# Tests of what storage.sqlite keeps in state_dir (its database file's
-# owner): nothing of that exists with storage.pgsql.
-SQLITE_FILE_TESTS = [
-    ("PrivilegeTest", "test_drops_to_user_after_binding_a_privileged_port"),
+# Tests of what only storage.sqlite has: the database file in state_dir
+# (its owner), the debug lines of its text index.
+SQLITE_ONLY_TESTS = [
+    ("PrivilegeTest", "test_drops_to_user_after_binding_a_privileged_port",
+     "checks the SQLite database file"),
+    ("SearchTextIndexTest", "test_text_keys_answered_by_storage",
+     "checks storage.sqlite's text index queries"),
 ]
-for cls, name in SQLITE_FILE_TESTS:
+for cls, name, why in SQLITE_ONLY_TESTS:
     klass = getattr(test_imap, cls, None)
     if klass is not None and hasattr(klass, name):
-        setattr(klass, name, unittest.skip("checks the SQLite database file")(
-            getattr(klass, name)))
+        setattr(klass, name, unittest.skip(why)(getattr(klass, name)))
 
 if __name__ == "__main__":
     phtest.main()

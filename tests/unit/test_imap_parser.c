@@ -408,10 +408,9 @@ static void test_selected_commands(void **state)
 static void test_tolerances(void **state)
 {
     (void)state;
-    /* Bare LF, extra spaces, trailing spaces, empty lines. */
+    /* Bare LF, extra spaces, trailing spaces. */
     CHECK("a NOOP\n", "CMD a NOOP\n");
-    CHECK("\r\n\r\n\na  FETCH  1   (FLAGS  UID )  \r\n",
-          "CMD a FETCH 1 (FLAGS UID)\n");
+    CHECK("a  FETCH  1   (FLAGS  UID )  \r\n", "CMD a FETCH 1 (FLAGS UID)\n");
     CHECK("a NOOP \r\n", "CMD a NOOP\n");
     CHECK("a X ( )\r\n", "CMD a X ()\n");
     CHECK("a X ((a) ((b)) \"\" {0}\r\n)\r\n",
@@ -624,6 +623,13 @@ static void test_bad_syntax(void **state)
     CHECK("(a NOOP\r\n", "BAD * Invalid tag\n");
     CHECK("a\r\n", "BAD a Missing command\n");
     CHECK("a \r\n", "BAD a Missing command\n");
+    /* RFC 3501 7.1.3: a line without a tag is answered untagged; an empty
+     * one too, so no client waits for an answer that never comes. */
+    CHECK("\r\nb NOOP\r\n", "BAD * Empty command line\nCMD b NOOP\n");
+    CHECK("\n\r\n\n", "BAD * Empty command line\nBAD * Empty command line\n"
+                      "BAD * Empty command line\n");
+    CHECK("   \r\nb NOOP\r\n", "BAD * Invalid tag\nCMD b NOOP\n");
+    CHECK("\t\r\n", "BAD * Invalid tag\n");
     CHECK("a (NOOP)\r\n", "BAD a Invalid command name\n");
     CHECK("a NO*OP\r\n", "BAD a Invalid command name\n");
     CHECK("a {4}\r\n", "BAD a Invalid command name\n");
@@ -660,6 +666,26 @@ static void test_bad_syntax(void **state)
     /* A literal inside a section is not supported. */
     CHECK("a FETCH 1 BODY[HEADER.FIELDS {4+}\r\nFrom)]\r\nb NOOP\r\n",
           "BAD a Invalid character in section\nCMD b NOOP\n");
+}
+
+/* Sections are FETCH's (RFC 3501 9, fetch-att): elsewhere "BODY[x" is an
+ * atom of ASTRING-CHARs ("[" and "]" are), a mailbox name, and what follows
+ * it is the next argument. */
+static void test_sections_only_in_fetch(void **state)
+{
+    (void)state;
+    CHECK("a SELECT BODY[x\r\n", "CMD a SELECT BODY[x\n");
+    CHECK("a STATUS body[x (MESSAGES)\r\n", "CMD a STATUS body[x (MESSAGES)\n");
+    CHECK("a RENAME BINARY[1]< BODY.PEEK[\r\n",
+          "CMD a RENAME BINARY[1]< BODY.PEEK[\n");
+    CHECK("a X (BODY[ y\r\n", "BAD a Missing ')'\n");
+    CHECK("a SELECT BODY[\"x\"]\r\n", "BAD a Invalid character in atom\n");
+    CHECK("a UID FETCH 1 BODY[HEADER.FIELDS (A B)]\r\n",
+          "CMD a UID FETCH 1 BODY[HEADER.FIELDS (A B)]\n");
+    CHECK("a uid fetch 1 (BODY.PEEK[1 2] UID)\r\n",
+          "CMD a uid fetch 1 (BODY.PEEK[1 2] UID)\n");
+    CHECK("a UID STORE 1 FLAGS (BODY[x)\r\n",
+          "CMD a UID STORE 1 FLAGS (BODY[x)\n");
 }
 
 static void test_nul_and_8bit(void **state)
@@ -926,6 +952,73 @@ static void test_events_and_offsets(void **state)
     ph_imap_parser_free(&p);
 }
 
+/* Feeds input up to its first literal event, in one piece or byte by
+ * byte, and dumps the arguments read before the literal. */
+static char *args_before_literal(const char *input, bool bytewise)
+{
+    struct ph_imap_parser *p = ph_imap_parser_new(NULL);
+    size_t len = strlen(input), pos = 0, used;
+    enum ph_imap_parse_event ev = PH_IMAP_PARSE_MORE;
+    while (pos < len && ev == PH_IMAP_PARSE_MORE) {
+        ev = ph_imap_parser_feed(p, input + pos, bytewise ? 1 : len - pos,
+                                 &used);
+        pos += used;
+    }
+    assert_int_equal(ev, PH_IMAP_PARSE_LITERAL);
+    assert_int_equal(pos, len);
+    size_t n;
+    const struct ph_imap_value *args = ph_imap_parser_literal_args(p, &n);
+    assert_int_equal(n, ph_imap_parser_literal(p)->arg_index);
+    struct ph_buf b = {0};
+    ph_buf_printf(&b, "%zu:", n);
+    for (size_t i = 0; i < n; i++) {
+        ph_buf_putc(&b, ' ');
+        dump_value(&b, &args[i]);
+    }
+    ph_imap_parser_literal_reject(p);
+    ph_imap_parser_free(&p);
+    return ph_buf_steal(&b);
+}
+
+/* What APPEND checks before it sends "+": the arguments before its
+ * message literal, whole (lists closed, strings unescaped). */
+static void test_literal_args(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"a APPEND INBOX (\\Seen $x) \" 7-Feb-1994 21:52:25 -0800\" {5}\r\n",
+         "3: INBOX (\\Seen $x) \" 7-Feb-1994 21:52:25 -0800\""},
+        {"a APPEND \"a \\\"b\" NIL {5+}\r\n", "2: \"a \\\"b\" NIL<NIL>"},
+        {"a APPEND {5}\r\n", "0:"},
+        {"a X y ((z) {3}\r\n", "1: y"},
+    };
+    for (size_t i = 0; i < PH_N_ELEMENTS(cases); i++) {
+        for (int bytewise = 0; bytewise < 2; bytewise++) {
+            char *got = args_before_literal(cases[i].in, bytewise);
+            assert_string_equal(got, cases[i].want);
+            free(got);
+        }
+    }
+    /* The args of a literal after a buffered one include it. */
+    struct ph_imap_parser *p = ph_imap_parser_new(NULL);
+    static const char in[] = "a APPEND {5}\r\nDraft {3}\r\n";
+    size_t used, n;
+    const char *error;
+    assert_int_equal(ph_imap_parser_feed(p, in, sizeof(in) - 1, &used),
+                     PH_IMAP_PARSE_LITERAL);
+    assert_int_equal(ph_imap_parser_literal_accept(p, &error), 0);
+    assert_int_equal(
+        ph_imap_parser_feed(p, in + used, sizeof(in) - 1 - used, &used),
+        PH_IMAP_PARSE_LITERAL);
+    const struct ph_imap_value *args = ph_imap_parser_literal_args(p, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(args[0].type, PH_IMAP_VALUE_LITERAL);
+    assert_string_equal(args[0].str, "Draft");
+    ph_imap_parser_free(&p);
+}
+
 static void test_getters(void **state)
 {
     (void)state;
@@ -1009,6 +1102,7 @@ int main(void)
         cmocka_unit_test(test_huge_literal_sizes),
         cmocka_unit_test(test_stream_large_literal),
         cmocka_unit_test(test_bad_syntax),
+        cmocka_unit_test(test_sections_only_in_fetch),
         cmocka_unit_test(test_nul_and_8bit),
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_long_tag),
@@ -1018,6 +1112,7 @@ int main(void)
         cmocka_unit_test(test_line_mode),
         cmocka_unit_test(test_pipelined_commands),
         cmocka_unit_test(test_events_and_offsets),
+        cmocka_unit_test(test_literal_args),
         cmocka_unit_test(test_getters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

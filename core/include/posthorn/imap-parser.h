@@ -56,9 +56,10 @@
  *
  * Tolerances, as widely deployed servers have them: a bare LF ends a line
  * like CRLF; several spaces separate arguments like one, and spaces before
- * the end of the line or a ')' are ignored; empty lines are ignored (some
- * clients send one after an APPEND literal). Quoted strings may hold 8-bit
- * bytes (UTF-8 search strings, RFC 6855); atoms may not. */
+ * the end of the line or a ')' are ignored. Quoted strings may hold 8-bit
+ * bytes (UTF-8 search strings, RFC 6855); atoms may not. An empty line is
+ * an error without a tag (RFC 3501 7.1.3: answer "* BAD"), so that a
+ * client that sends one is not left waiting. */
 #ifndef POSTHORN_IMAP_PARSER_H
 #define POSTHORN_IMAP_PARSER_H
 
@@ -98,8 +99,9 @@ enum ph_imap_value_type {
      * ("\Seen"), a list-mailbox with wildcards ("INBOX.*"), a number, or a
      * fetch attribute with a section and partial, kept whole as sent:
      * "BODY.PEEK[HEADER.FIELDS (From To)]<0.100>". A section ("[...]") is
-     * recognized only right after BODY, BODY.PEEK, BINARY, BINARY.PEEK and
-     * BINARY.SIZE; it may hold spaces, parentheses and quoted strings.
+     * recognized only in FETCH and UID FETCH, right after BODY, BODY.PEEK,
+     * BINARY, BINARY.PEEK and BINARY.SIZE; it may hold spaces, parentheses
+     * and quoted strings. Elsewhere "BODY[x" is an atom like any other.
      * Check the shape with the getters below. */
     PH_IMAP_VALUE_ATOM,
     /* The atom NIL (any case); str is "NIL" as sent, so an astring getter
@@ -194,6 +196,15 @@ struct ph_imap_literal {
 /* After PH_IMAP_PARSE_LITERAL. */
 const struct ph_imap_literal *
 ph_imap_parser_literal(const struct ph_imap_parser *p);
+
+/* After PH_IMAP_PARSE_LITERAL, before deciding: the top-level arguments
+ * read before the literal (*n_r = its arg_index of them; a list the literal
+ * lies in is not among them), so that a caller can check them before it
+ * takes the literal: APPEND refuses a bad mailbox, flag or date before the
+ * client uploads the message. Valid until the caller decides (accept,
+ * stream or reject). (ABI 1.4) */
+const struct ph_imap_value *
+ph_imap_parser_literal_args(const struct ph_imap_parser *p, size_t *n_r);
 
 /* Buffers the literal. Returns -1 with *error_r (for a BAD or NO [TOOBIG])
  * when it is over max_literal_size or the command's memory limit; the
