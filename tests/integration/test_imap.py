@@ -12,6 +12,8 @@ import time
 import phtest
 
 PASSWORD = "s3cret pw"
+# The storage the suite runs on: test_imap_pgsql.py sets "pgsql".
+STORAGE = "sqlite"
 _hash = None
 
 
@@ -1162,7 +1164,8 @@ class TextPartsSearchTest(TwoMessagesTest):
                         out = r.cmd("t", (cmd + key).decode() + sent)
                     self.assertEqual(out, b"* SEARCH" + (b" " + want if want else b"")
                                      + b"\r\nt OK SEARCH completed\r\n", (op, key, sent))
-        self.assertIn("body_fts MATCH", self.server.log_text())
+        if STORAGE == "sqlite":
+            self.assertIn("body_fts MATCH", self.server.log_text())
 
 
 class LimitsTest(ImapTest):

@@ -53,6 +53,7 @@ def tear_down(self):
         pgtest.psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
 
 
+test_imap.STORAGE = "pgsql"
 phtest.TempDirTest.write = write
 phtest.TempDirTest.tearDown = tear_down
 
