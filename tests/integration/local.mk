@@ -16,3 +16,6 @@ endif
 EXTRA_DIST += tests/integration/pgtest.py tests/integration/test_pgsql.py \
 	tests/integration/test_imap_pgsql.py tests/integration/test_faults_pgsql.py \
 	tests/integration/test_isolation_pgsql.py
+# The stress checker of issue 14 (tests/stress/imapstress.py, also run by
+# scripts/soak --checker).
+EXTRA_DIST += tests/stress/imapstress.py
