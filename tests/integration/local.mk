@@ -19,3 +19,5 @@ EXTRA_DIST += tests/integration/pgtest.py tests/integration/test_pgsql.py \
 # The stress checker of issue 14 (tests/stress/imapstress.py, also run by
 # scripts/soak --checker).
 EXTRA_DIST += tests/stress/imapstress.py
+TESTS += tests/integration/test_stress_checker.py
+EXTRA_DIST += tests/integration/test_stress_checker.py
