@@ -16,3 +16,9 @@ endif
 EXTRA_DIST += tests/integration/pgtest.py tests/integration/test_pgsql.py \
 	tests/integration/test_imap_pgsql.py tests/integration/test_faults_pgsql.py \
 	tests/integration/test_isolation_pgsql.py
+# The stress checker of issue 14 (tests/stress/imapstress.py, also run by
+# scripts/soak --checker): that it finds what it checks, and a 30-second
+# run with 10 clients against posthorn (test_stress.py).
+EXTRA_DIST += tests/stress/imapstress.py tests/integration/test_stress.py
+TESTS += tests/integration/test_stress_checker.py
+EXTRA_DIST += tests/integration/test_stress_checker.py
