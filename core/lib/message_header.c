@@ -131,5 +131,13 @@ void ph_message_header_filter(const char *hdr, size_t len,
         if (hdr[f.end - 1] != '\n')
             ph_buf_puts(out, "\r\n");
     }
-    ph_buf_puts(out, "\r\n");
+    /* RFC 3501 6.4.5: the blank line is always there, except for a
+     * message that has no body and no blank line. */
+    bool blank = (len >= 1 && hdr[0] == '\n') ||
+                 (len >= 2 && hdr[0] == '\r' && hdr[1] == '\n') ||
+                 (len >= 2 && hdr[len - 1] == '\n' &&
+                  (hdr[len - 2] == '\n' ||
+                   (len >= 3 && hdr[len - 2] == '\r' && hdr[len - 3] == '\n')));
+    if (blank)
+        ph_buf_puts(out, "\r\n");
 }

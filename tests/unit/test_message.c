@@ -622,6 +622,41 @@ static void test_header_filter_matches_case_insensitively(void **state)
     ph_strlist_clear(&names);
 }
 
+/* RFC 3501 6.4.5: "the blank line is always included in header data,
+ * except in the case of a message which has no body and no blank line",
+ * for HEADER.FIELDS and HEADER.FIELDS.NOT as for HEADER. */
+static void test_header_filter_adds_no_blank_line_a_header_lacks(void **state)
+{
+    (void)state;
+    const char bare[] = "Subject: only a header\r\nFrom: x@example.com\r\n";
+    struct ph_strlist names = {0};
+    ph_strlist_add(&names, "From");
+    struct ph_buf out = {0};
+    ph_message_header_filter(bare, sizeof(bare) - 1, &names, false, &out);
+    assert_string_equal(out.data, "From: x@example.com\r\n");
+    ph_buf_reset(&out);
+    ph_message_header_filter(bare, sizeof(bare) - 1, &names, true, &out);
+    assert_string_equal(out.data, "Subject: only a header\r\n");
+    /* No EOL after the last field, no blank line: still one line a field. */
+    ph_buf_reset(&out);
+    ph_message_header_filter(bare, sizeof(bare) - 3, &names, false, &out);
+    assert_string_equal(out.data, "From: x@example.com\r\n");
+    /* Nothing matches: the blank line alone, or nothing without one. */
+    const char full[] = "Subject: s\r\n\r\n";
+    ph_buf_reset(&out);
+    ph_message_header_filter(full, sizeof(full) - 1, &names, false, &out);
+    assert_string_equal(out.data, "\r\n");
+    ph_buf_reset(&out);
+    ph_message_header_filter(bare, 24, &names, false, &out);
+    assert_true(out.len == 0);
+    /* An empty header with its blank line (a message starting with CRLF). */
+    ph_buf_reset(&out);
+    ph_message_header_filter("\r\n", 2, &names, true, &out);
+    assert_string_equal(out.data, "\r\n");
+    ph_buf_free(&out);
+    ph_strlist_clear(&names);
+}
+
 /* RFC 3501 6.4.5: HEADER.FIELDS is the subset of fields whose names match
  * one of the list, compared without case; a name twice in the list
  * changes nothing, and HEADER.FIELDS.NOT the same; inside a message/rfc822
@@ -814,6 +849,7 @@ int main(void)
         cmocka_unit_test(test_section_ranges_give_exact_bytes),
         cmocka_unit_test(test_section_single_part_message_is_part_one),
         cmocka_unit_test(test_header_filter_matches_case_insensitively),
+        cmocka_unit_test(test_header_filter_adds_no_blank_line_a_header_lacks),
         cmocka_unit_test(
             test_header_fields_ignore_duplicates_and_case_of_names),
         cmocka_unit_test(test_address_forms_skip_comments),

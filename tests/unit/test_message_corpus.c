@@ -53,9 +53,15 @@ struct exception {
     "charset and mechanism names are case-insensitive; posthorn reports them " \
     "as sent, Dovecot lower-cases them for a plain 7bit single-part message"
 
+#define NO_BLANK_LINE                                                          \
+    "the blank line is always included in header data, except in the case " \
+    "of a message which has no body and no blank line; Dovecot adds it to "  \
+    "HEADER.FIELDS all the same"
+
 static const struct exception exceptions[] = {
     {"0006", "bodystructure", "RFC 2045 5.2", INVALID_TYPE},
     {"0006", "body", "RFC 2045 5.2", INVALID_TYPE},
+    {"0020", "header_fields", "RFC 3501 6.4.5", NO_BLANK_LINE},
     {"0033", "envelope", "RFC 5322 2.2.3", SUBJECT_WS},
     {"0052", "envelope", "RFC 5322 2.2.3", SUBJECT_WS},
     {"0066", "bodystructure", "RFC 2045 5.2", INVALID_TYPE},
@@ -93,10 +99,12 @@ static const struct exception exceptions[] = {
     {"0190", "envelope", "RFC 5322 2.2.3", SUBJECT_WS},
     {"0191", "bodystructure", "RFC 2046 5.1.1", CRLF_BOUNDARY},
     {"0191", "body", "RFC 2046 5.1.1", CRLF_BOUNDARY},
+    {"0192", "header_fields", "RFC 3501 6.4.5", NO_BLANK_LINE},
     {"0197", "bodystructure", "RFC 2046 5.1.1", CRLF_BOUNDARY},
     {"0197", "body", "RFC 2046 5.1.1", CRLF_BOUNDARY},
     {"0209", "bodystructure", "RFC 2046 5.1.1", CRLF_BOUNDARY},
     {"0209", "body", "RFC 2046 5.1.1", CRLF_BOUNDARY},
+    {"0231", "header_fields", "RFC 3501 6.4.5", NO_BLANK_LINE},
     {"0233", "bodystructure", "RFC 2045 5.1, RFC 2046 5.1.1", LOOSE_PARAM},
     {"0233", "body", "RFC 2045 5.1, RFC 2046 5.1.1", LOOSE_PARAM},
     {"0247", "envelope", "RFC 5322 2.2.3", SUBJECT_WS},

@@ -251,7 +251,8 @@ int ph_message_section_range(const struct ph_message_info *info,
                              uint64_t *size_r, const char **error_r) PH_WUR;
 /* Appends to out the fields of header (hdr, len) whose names match (not:
  * do not match) one of names, case-insensitively, in message order, then
- * the blank line (RFC 3501 6.4.5). */
+ * the blank line when the header ends with one (RFC 3501 6.4.5: a message
+ * with no body and no blank line has none). */
 void ph_message_header_filter(const char *hdr, size_t len,
                               const struct ph_strlist *names, bool not,
                               struct ph_buf *out);
