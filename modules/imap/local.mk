@@ -9,8 +9,10 @@ modules_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap-private.h \
 modules_imap_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
 modules_imap_la_LIBADD = core/lib/libposthorn.la $(PTHREAD_LIBS)
 
-TESTS += tests/integration/test_imap.py tests/integration/test_imap_grammar.py
-EXTRA_DIST += tests/integration/test_imap.py tests/integration/test_imap_grammar.py
+TESTS += tests/integration/test_imap.py tests/integration/test_imap_grammar.py \
+	tests/integration/test_imap_state.py
+EXTRA_DIST += tests/integration/test_imap.py tests/integration/test_imap_grammar.py \
+	tests/integration/test_imap_state.py
 TESTS += tests/integration/test_sync.py
 EXTRA_DIST += tests/integration/test_sync.py
 TESTS += tests/integration/test_hostile.py

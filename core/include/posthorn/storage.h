@@ -178,7 +178,8 @@ int ph_mailbox_status(struct ph_account *acct, const char *name,
 /* ---- Open mailboxes ----------------------------------------------------- */
 
 /* Opens a mailbox for SELECT (readonly false: this session takes \Recent
- * for messages no session has seen yet, RFC 3501 2.3.1.4) or EXAMINE. */
+ * for messages no session has seen yet, RFC 3501 2.3.1.4) or EXAMINE
+ * (readonly: it shows \Recent for those and takes nothing, 6.3.2). */
 int ph_mailbox_open(struct ph_account *acct, const char *name, bool readonly,
                     struct ph_mailbox **mb_r, const char **error_r) PH_WUR;
 void ph_mailbox_close(struct ph_mailbox **mb);
@@ -282,7 +283,9 @@ int ph_mailbox_expunge(struct ph_mailbox *mb, const struct ph_uidset *set,
                        const char **error_r) PH_WUR;
 
 /* What changed since modseq: cb gets every message appended or changed
- * after it (new ones claim \Recent for a read-write open mailbox),
+ * after it (new ones claim \Recent for a read-write open mailbox, show
+ * it unclaimed for a read-only one; either way it is decided for every
+ * message delivered),
  * *expunged_r the UIDs expunged after it, *highest_r the mailbox's
  * HIGHESTMODSEQ now. */
 int ph_mailbox_changes(struct ph_mailbox *mb, uint64_t modseq,
