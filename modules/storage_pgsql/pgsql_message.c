@@ -638,9 +638,6 @@ int pg_copy(struct ph_mailbox *pub, const struct ph_uidset *set,
     if (ret > 0 && dst.noselect) {
         *error_r = "Mailbox is not selectable";
         ret = PH_STORAGE_ERR_NOT_ALLOWED;
-    } else if (ret > 0 && move && dst.id == src.id) {
-        *error_r = "Cannot move messages to the mailbox they are in";
-        ret = PH_STORAGE_ERR_NOT_ALLOWED;
     } else if (ret > 0) {
         ret = 0;
     }

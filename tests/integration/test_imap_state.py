@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """What a session is told about its selected mailbox, byte for byte:
-\\Recent under EXAMINE (RFC 3501 6.3.2).
+\\Recent under EXAMINE (RFC 3501 6.3.2), COPY and MOVE into the selected
+mailbox itself (RFC 6851 3.3, RFC 4315 COPYUID).
 
 test_imap_pgsql.py runs these classes on storage.pgsql too."""
 import re
@@ -116,6 +117,56 @@ class RecentTest(StateTest):
         c.append("INBOX", None, None, MSG)
         self.assertEqual(ro.cmd("o", "NOOP"), b"* 3 EXISTS\r\n* 1 RECENT\r\no OK NOOP completed\r\n")
         self.assertEqual(w.cmd("o", "NOOP"), b"* 3 EXISTS\r\n* 2 RECENT\r\no OK NOOP completed\r\n")
+
+
+class SelfCopyTest(StateTest):
+    def test_copy_into_the_selected_mailbox(self):
+        self.fill("(\\Seen $Label1)", "(\\Flagged)")
+        r, out = self.session()
+        v = self.uidvalidity(out)
+        # RFC 4315: COPYUID names the new UIDs; the new messages come as
+        # EXISTS (and RECENT: this session is the first to see them).
+        self.assertEqual(r.cmd("a", "COPY 1 INBOX"),
+                         b"* 3 EXISTS\r\n* 1 RECENT\r\na OK [COPYUID %d 1 3] COPY completed\r\n" % v)
+        self.assertEqual(r.cmd("b", "UID COPY 1:2 INBOX"),
+                         b"* 5 EXISTS\r\n* 3 RECENT\r\nb OK [COPYUID %d 1:2 4:5] COPY completed\r\n" % v)
+        self.assertEqual(r.cmd("c", "FETCH 3:5 (UID FLAGS)"),
+                         b"* 3 FETCH (FLAGS (\\Seen \\Recent $Label1) UID 3)\r\n"
+                         b"* 4 FETCH (FLAGS (\\Seen \\Recent $Label1) UID 4)\r\n"
+                         b"* 5 FETCH (FLAGS (\\Flagged \\Recent) UID 5)\r\nc OK FETCH completed\r\n")
+        self.assertEqual(r.cmd("d", "FETCH 3 BODY.PEEK[]"),
+                         b"* 3 FETCH (BODY[] {%d}\r\n%s)\r\nd OK FETCH completed\r\n" % (len(MSG), MSG))
+
+    def test_move_into_the_selected_mailbox(self):
+        self.fill("(\\Seen $Label1)", "(\\Flagged)", None)
+        other, _ = self.session()
+        r, out = self.session()
+        v = self.uidvalidity(out)
+        # RFC 6851 3.3: moving to the selected mailbox is allowed where
+        # copying is: COPYUID in an untagged OK, the EXPUNGE of the
+        # source, and the new message's EXISTS.
+        self.assertEqual(r.cmd("a", "MOVE 1 INBOX"),
+                         b"* OK [COPYUID %d 1 4] Moved\r\n* 1 EXPUNGE\r\n"
+                         b"* 3 EXISTS\r\n* 1 RECENT\r\na OK MOVE completed\r\n" % v)
+        # Now UIDs 2 3 4: UID 2 is message 1.
+        self.assertEqual(r.cmd("b", "UID MOVE 2 INBOX"),
+                         b"* OK [COPYUID %d 2 5] Moved\r\n* 1 EXPUNGE\r\n"
+                         b"* 3 EXISTS\r\n* 2 RECENT\r\nb OK MOVE completed\r\n" % v)
+        self.assertEqual(r.cmd("c", "FETCH 1:* (UID FLAGS)"),
+                         b"* 1 FETCH (FLAGS () UID 3)\r\n"
+                         b"* 2 FETCH (FLAGS (\\Seen \\Recent $Label1) UID 4)\r\n"
+                         b"* 3 FETCH (FLAGS (\\Flagged \\Recent) UID 5)\r\nc OK FETCH completed\r\n")
+        self.assertEqual(r.cmd("d", "STATUS INBOX (MESSAGES UIDNEXT)"),
+                         b"* STATUS INBOX (MESSAGES 3 UIDNEXT 6)\r\nd OK STATUS completed\r\n")
+        # Another session with it selected: both expunges (highest first),
+        # then the new messages.
+        self.assertEqual(other.cmd("n", "NOOP"),
+                         b"* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n* 3 EXISTS\r\n* 0 RECENT\r\n"
+                         b"n OK NOOP completed\r\n")
+        # Read-only: no MOVE, into itself or anywhere.
+        ro, _ = self.session("EXAMINE INBOX")
+        self.assertEqual(ro.cmd("e", "MOVE 1 INBOX"),
+                         b"e NO [READ-ONLY] The mailbox is open read-only\r\n")
 
 
 if __name__ == "__main__":

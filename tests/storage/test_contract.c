@@ -1508,14 +1508,9 @@ static void test_move_expunges_sources_with_tombstones(void **state)
     assert_int_equal(m.flags, PH_FLAG_FLAGGED);
     free(m.keywords);
 
-    /* Moving to the mailbox itself is refused; a read-only one cannot
-     * move. */
+    /* A read-only mailbox cannot move. */
     ph_uidset_clear(&set);
     ph_uidset_add(&set, u1);
-    err = NULL;
-    assert_true(ph_mailbox_copy(mb, &set, "INBOX", true, NULL, NULL, &validity,
-                                &err) < 0);
-    assert_non_null(err);
     assert_fails(
         ph_mailbox_copy(t, &set, "INBOX", true, NULL, NULL, &validity, &err),
         PH_STORAGE_ERR_NOT_ALLOWED, err);
@@ -1526,6 +1521,112 @@ static void test_move_expunges_sources_with_tombstones(void **state)
     ph_uidset_clear(&dst);
     ph_uidset_clear(&gone);
     ph_mailbox_close(&t);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+/* RFC 6851 3.3: "moving a message to the currently selected mailbox (that
+ * is, where the source and target mailboxes are the same) is allowed when
+ * copying the message to the currently selected mailbox is allowed": a
+ * copy gets new UIDs (RFC 4315 COPYUID), a move also expunges the sources,
+ * and the handle's changes() show both. */
+static void test_copy_and_move_into_the_mailbox_itself(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("self");
+    const char *err = NULL;
+    uint32_t u1 = append_msg(acct, "INBOX", "1", PH_FLAG_SEEN, "$Label1");
+    uint32_t u2 = append_msg(acct, "INBOX", "2", PH_FLAG_FLAGGED, NULL);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    struct ph_mailbox_status st0 = status_of(acct, "INBOX");
+    struct meta o2 = fetch_one(mb, u2);
+    size_t l2;
+    char *b2 = read_range(mb, u2, 0, UINT64_MAX, &l2);
+
+    struct ph_uidset set = uids(u1, u1), src = {0}, dst = {0}, gone = {0};
+    uint32_t validity = 0;
+    assert_int_equal(
+        ph_mailbox_copy(mb, &set, "INBOX", false, &src, &dst, &validity, &err),
+        0);
+    assert_int_equal(validity, st0.uidvalidity);
+    char *want = ph_strdup_printf("%u", u1);
+    assert_true(uidset_is(&src, want));
+    free(want);
+    want = ph_strdup_printf("%u", st0.uidnext);
+    assert_true(uidset_is(&dst, want));
+    free(want);
+    assert_int_equal(status_of(acct, "INBOX").messages, 3);
+
+    ph_uidset_clear(&set);
+    ph_uidset_clear(&src);
+    ph_uidset_clear(&dst);
+    set = uids(u2, u2);
+    assert_int_equal(
+        ph_mailbox_copy(mb, &set, "INBOX", true, &src, &dst, &validity, &err),
+        0);
+    want = ph_strdup_printf("%u", u2);
+    assert_true(uidset_is(&src, want));
+    free(want);
+    want = ph_strdup_printf("%u", st0.uidnext + 1);
+    assert_true(uidset_is(&dst, want));
+    free(want);
+    struct ph_mailbox_status st1 = status_of(acct, "INBOX");
+    assert_int_equal(st1.messages, 3);
+    assert_int_equal(st1.uidnext, st0.uidnext + 2);
+    assert_true(st1.highestmodseq > st0.highestmodseq);
+
+    /* The handle sees the expunge and both new messages, with the flags
+     * of their sources and \Recent (this handle asks first). */
+    struct metas l = {0};
+    uint64_t highest = 0;
+    assert_int_equal(ph_mailbox_changes(mb, st0.highestmodseq, &gone, &highest,
+                                        collect_meta, &l, &err),
+                     0);
+    want = ph_strdup_printf("%u", u2);
+    assert_true(uidset_is(&gone, want));
+    free(want);
+    assert_int_equal(highest, st1.highestmodseq);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.v[0].uid, st0.uidnext);
+    assert_int_equal(l.v[0].flags, PH_FLAG_SEEN);
+    assert_string_equal(l.v[0].keywords, "$Label1");
+    assert_true(l.v[0].recent);
+    assert_int_equal(l.v[1].uid, st0.uidnext + 1);
+    assert_int_equal(l.v[1].flags, PH_FLAG_FLAGGED);
+    assert_int_equal(l.v[1].size, o2.size);
+    assert_int_equal(l.v[1].internal_date, o2.internal_date);
+    assert_true(l.v[1].recent);
+    metas_clear(&l);
+    size_t lm;
+    char *bm = read_range(mb, st0.uidnext + 1, 0, UINT64_MAX, &lm);
+    assert_int_equal(lm, l2);
+    assert_memory_equal(bm, b2, l2);
+    free(bm);
+
+    /* Read-only: a copy into itself is allowed, a move is not. */
+    struct ph_mailbox *ro = open_mb(acct, "INBOX", true);
+    ph_uidset_clear(&set);
+    ph_uidset_clear(&src);
+    ph_uidset_clear(&dst);
+    set = uids(u1, u1);
+    assert_int_equal(
+        ph_mailbox_copy(ro, &set, "INBOX", false, &src, &dst, &validity, &err),
+        0);
+    want = ph_strdup_printf("%u", st0.uidnext + 2);
+    assert_true(uidset_is(&dst, want));
+    free(want);
+    assert_fails(
+        ph_mailbox_copy(ro, &set, "INBOX", true, NULL, NULL, &validity, &err),
+        PH_STORAGE_ERR_NOT_ALLOWED, err);
+    assert_int_equal(status_of(acct, "INBOX").messages, 4);
+
+    free(b2);
+    free(o2.keywords);
+    ph_uidset_clear(&set);
+    ph_uidset_clear(&src);
+    ph_uidset_clear(&dst);
+    ph_uidset_clear(&gone);
+    ph_mailbox_close(&ro);
     ph_mailbox_close(&mb);
     ph_account_release(&acct);
 }
@@ -3261,6 +3362,7 @@ int main(int argc, char **argv)
             test_keywords_are_case_insensitive_and_kept_as_written),
         cmocka_unit_test(test_copy_returns_uid_map_and_keeps_flags),
         cmocka_unit_test(test_move_expunges_sources_with_tombstones),
+        cmocka_unit_test(test_copy_and_move_into_the_mailbox_itself),
         cmocka_unit_test(test_expunge_removes_only_deleted_messages_in_set),
         cmocka_unit_test(test_changes_report_new_changed_and_expunged),
         cmocka_unit_test(test_uids_never_reused_after_expunging_everything),

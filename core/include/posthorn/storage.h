@@ -268,9 +268,10 @@ int ph_mailbox_store(struct ph_mailbox *mb, const struct ph_uidset *set,
                      uint64_t unchangedsince, struct ph_uidset *modified_r,
                      ph_meta_cb *cb, void *arg, const char **error_r) PH_WUR;
 
-/* Copies (or moves) set to the mailbox named dest. *src_r and *dst_r get
- * the UID pairs in order (COPYUID), *dest_uidvalidity_r the destination's
- * UIDVALIDITY. A move expunges the sources. */
+/* Copies (or moves) set to the mailbox named dest, which may be mb's own
+ * (RFC 6851 3.3: new UIDs). *src_r and *dst_r get the UID pairs in order
+ * (COPYUID), *dest_uidvalidity_r the destination's UIDVALIDITY. A move
+ * expunges the sources. */
 int ph_mailbox_copy(struct ph_mailbox *mb, const struct ph_uidset *set,
                     const char *dest, bool move, struct ph_uidset *src_r,
                     struct ph_uidset *dst_r, uint32_t *dest_uidvalidity_r,
