@@ -94,6 +94,9 @@ static int store_cb(void *arg, const struct ph_message_meta *m)
     uint32_t seq = imap_view_seq(c->s, m->uid);
     /* The client made this change: even .SILENT needs no FETCH later. */
     imap_reported_add(c->s, m->uid, m->modseq);
+    /* Still, a keyword new to the mailbox is announced (RFC 3501 7.2.6). */
+    imap_keywords_learn(c->s, m->keywords, m->nkeywords);
+    imap_keywords_announce(c->s);
     if (c->silent || seq == 0)
         return 0;
     ph_buf_printf(&c->s->out, "* %u FETCH (FLAGS ", seq);

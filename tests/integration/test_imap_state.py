@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: MIT
 """What a session is told about its selected mailbox, byte for byte:
-\\Recent under EXAMINE (RFC 3501 6.3.2), COPY and MOVE into the selected
-mailbox itself (RFC 6851 3.3, RFC 4315 COPYUID).
+keywords announced by FLAGS before a FETCH carries them (RFC 3501 7.2.6,
+7.4.1), \\Recent under EXAMINE (RFC 3501 6.3.2), COPY and MOVE into the
+selected mailbox itself (RFC 6851 3.3, RFC 4315 COPYUID).
 
-test_imap_pgsql.py runs these classes on storage.pgsql too."""
+test_imap_pgsql.py runs these classes on storage.pgsql too; test_pgsql.py
+has the two-node cases."""
 import re
 
 import phtest
@@ -61,6 +63,99 @@ class StateTest(ImapTest):
 
     def uidvalidity(self, select_answer):
         return int(re.search(rb"UIDVALIDITY (\d+)", select_answer).group(1))
+
+
+class KeywordTest(StateTest):
+    def test_store_and_append_announce_new_keywords_first(self):
+        self.fill(None, None)
+        r, out = self.session()
+        self.assertTrue(out.startswith(flags_lines()))
+        # RFC 3501 7.2.6: the FLAGS that lists $Label1 comes before the
+        # first FETCH that carries it.
+        self.assertEqual(r.cmd("a", "STORE 1 +FLAGS ($Label1)"),
+                         flags_lines("$Label1") +
+                         b"* 1 FETCH (FLAGS ($Label1))\r\na OK STORE completed\r\n")
+        # Keywords compare case-insensitively: nothing new here.
+        self.assertEqual(r.cmd("b", "STORE 2 +FLAGS ($label1)"),
+                         b"* 2 FETCH (FLAGS ($label1))\r\nb OK STORE completed\r\n")
+        # .SILENT sends no FETCH, but the new keyword is the mailbox's.
+        self.assertEqual(r.cmd("c", "UID STORE 2 +FLAGS.SILENT ($Label2)"),
+                         flags_lines("$Label1", "$Label2") + b"c OK STORE completed\r\n")
+        # An APPEND to the selected mailbox with a new keyword.
+        r.send(append_cmd("d", "\\Seen $Label3"))
+        self.assertRegex(r.until("d"),
+                         re.escape(flags_lines("$Label1", "$Label2", "$Label3") +
+                                   b"* 3 EXISTS\r\n* 1 RECENT\r\n") +
+                         rb"d OK \[APPENDUID \d+ 3\] APPEND completed\r\n$")
+        self.assertEqual(r.cmd("e", "FETCH 1:* FLAGS"),
+                         b"* 1 FETCH (FLAGS ($Label1))\r\n* 2 FETCH (FLAGS ($label1 $Label2))\r\n"
+                         b"* 3 FETCH (FLAGS (\\Seen \\Recent $Label3))\r\ne OK FETCH completed\r\n")
+        # An APPEND to another mailbox announces nothing here.
+        r.cmd("f", "CREATE Other")
+        r.send(append_cmd("g", "$Label4").replace(b"INBOX", b"Other"))
+        self.assertRegex(r.until("g"), rb"^g OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
+
+    def test_select_lists_every_keyword(self):
+        # Not the first 100 only: every keyword a message carries.
+        many = ["$K%03d" % i for i in range(150)]
+        self.fill("(%s)" % " ".join(many[:75]), "(%s)" % " ".join(many[75:]))
+        r, out = self.session()
+        self.assertTrue(out.startswith(flags_lines(*many)), out[:200])
+        r, out = self.session("EXAMINE INBOX")
+        self.assertTrue(out.startswith(flags_lines(*many, readonly=True) +
+                                       b"* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n"))
+
+    def test_keywords_of_another_session_reach_idle_noop_fetch_and_examine(self):
+        self.fill(None, None)
+        a, _ = self.session()
+        b, _ = self.session()
+        ro, _ = self.session("EXAMINE INBOX")
+        self.idle(a)
+        self.assertEqual(b.cmd("b1", "STORE 1 +FLAGS ($Label1)"),
+                         flags_lines("$Label1") +
+                         b"* 1 FETCH (FLAGS ($Label1))\r\nb1 OK STORE completed\r\n")
+        self.assertEqual(self.lines_until(a, rb"FETCH"),
+                         flags_lines("$Label1") + b"* 1 FETCH (FLAGS ($Label1))\r\n")
+        # A message another session appends with a new keyword: FLAGS
+        # before its EXISTS (no FETCH is sent for it).
+        appender = self.raw()
+        appender.login()
+        appender.send(append_cmd("p", "$Label2"))
+        self.assertIn(b"p OK [APPENDUID", appender.until("p"))
+        self.assertEqual(self.lines_until(a, rb"RECENT"),
+                         flags_lines("$Label1", "$Label2") + b"* 3 EXISTS\r\n* 1 RECENT\r\n")
+        a.send(b"DONE\r\n")
+        self.assertEqual(a.line(), b"i OK IDLE terminated\r\n")
+
+        # NOOP after another session's STORE .SILENT.
+        b.cmd("b2", "STORE 2 +FLAGS.SILENT ($Label3)")
+        self.assertEqual(a.cmd("n", "NOOP"),
+                         flags_lines("$Label1", "$Label2", "$Label3") +
+                         b"* 2 FETCH (FLAGS ($Label3))\r\nn OK NOOP completed\r\n")
+        # A FETCH that meets a keyword before any NOOP has told of it.
+        b.cmd("b3", "STORE 1 +FLAGS.SILENT ($Label4)")
+        self.assertEqual(a.cmd("f", "FETCH 1 FLAGS"),
+                         flags_lines("$Label1", "$Label2", "$Label3", "$Label4") +
+                         b"* 1 FETCH (FLAGS ($Label1 $Label4))\r\nf OK FETCH completed\r\n")
+        self.assertEqual(a.cmd("g", "NOOP"), b"g OK NOOP completed\r\n")
+        # Read-only: FLAGS, and no PERMANENTFLAGS (it stays ()).
+        self.assertEqual(ro.cmd("r", "NOOP"),
+                         flags_lines("$Label1", "$Label2", "$Label3", "$Label4", readonly=True) +
+                         b"* 3 EXISTS\r\n* 0 RECENT\r\n"
+                         b"* 1 FETCH (FLAGS ($Label1 $Label4))\r\n* 2 FETCH (FLAGS ($Label3))\r\n"
+                         b"r OK NOOP completed\r\n")
+
+    def test_copy_brings_keywords_into_the_selected_mailbox(self):
+        self.fill(None)
+        a, _ = self.session()
+        b, _ = self.session()
+        b.cmd("c", "CREATE Other")
+        b.send(append_cmd("p", "$Moved").replace(b"INBOX", b"Other"))
+        self.assertIn(b"p OK", b.until("p"))
+        b.cmd("s", "SELECT Other")
+        self.assertRegex(b.cmd("m", "MOVE 1 INBOX"), rb"\* 1 EXPUNGE\r\nm OK MOVE completed\r\n$")
+        self.assertEqual(a.cmd("n", "NOOP"),
+                         flags_lines("$Moved") + b"* 2 EXISTS\r\n* 1 RECENT\r\nn OK NOOP completed\r\n")
 
 
 class RecentTest(StateTest):
