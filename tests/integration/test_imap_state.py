@@ -90,9 +90,14 @@ class KeywordTest(StateTest):
         self.assertEqual(r.cmd("e", "FETCH 1:* FLAGS"),
                          b"* 1 FETCH (FLAGS ($Label1))\r\n* 2 FETCH (FLAGS ($label1 $Label2))\r\n"
                          b"* 3 FETCH (FLAGS (\\Seen \\Recent $Label3))\r\ne OK FETCH completed\r\n")
+        # FLAGS replaces: other words in the same number are a change.
+        self.assertEqual(r.cmd("r", "STORE 3 FLAGS (\\Seen $Label4)"),
+                         flags_lines("$Label1", "$Label2", "$Label3", "$Label4") +
+                         b"* 3 FETCH (FLAGS (\\Seen \\Recent $Label4))\r\nr OK STORE completed\r\n")
+        self.assertEqual(r.cmd("r2", "STORE 3 FLAGS (\\Seen $LABEL4)"), b"r2 OK STORE completed\r\n")
         # An APPEND to another mailbox announces nothing here.
         r.cmd("f", "CREATE Other")
-        r.send(append_cmd("g", "$Label4").replace(b"INBOX", b"Other"))
+        r.send(append_cmd("g", "$Label5").replace(b"INBOX", b"Other"))
         self.assertRegex(r.until("g"), rb"^g OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
 
     def test_select_lists_every_keyword(self):

@@ -1377,6 +1377,26 @@ static void test_keywords_are_case_insensitive_and_kept_as_written(void **s)
     struct meta m = fetch_one(mb, u);
     assert_string_equal(m.keywords, "todo");
     free(m.keywords);
+
+    /* RFC 3501 6.4.6 FLAGS replaces: as many keywords as before, other
+     * words, is a change; the same words in another case are none. */
+    assert_int_equal(ph_flags_add_name(&f, "Done"), 0);
+    assert_int_equal(ph_mailbox_store(mb, &set, PH_STORE_REPLACE, &f, 0, NULL,
+                                      collect_meta, &changed, &err),
+                     0);
+    assert_int_equal(changed.n, 1);
+    assert_string_equal(changed.v[0].keywords, "Done");
+    metas_clear(&changed);
+    ph_flags_clear(&f);
+    m = fetch_one(mb, u);
+    assert_string_equal(m.keywords, "Done");
+    free(m.keywords);
+    assert_int_equal(ph_flags_add_name(&f, "DONE"), 0);
+    assert_int_equal(ph_mailbox_store(mb, &set, PH_STORE_REPLACE, &f, 0, NULL,
+                                      collect_meta, &changed, &err),
+                     0);
+    assert_int_equal(changed.n, 0);
+    ph_flags_clear(&f);
     ph_uidset_clear(&set);
     ph_mailbox_close(&mb);
     ph_account_release(&acct);
