@@ -226,6 +226,10 @@ size_t imap_session_memory(const struct imap_session *s);
  * answers "NO " IMAP_LIMIT_TEXT (RFC 5530 LIMIT). */
 bool imap_memory_fits(const struct imap_session *s, uint64_t more);
 #define IMAP_LIMIT_TEXT "[LIMIT] Command would exceed the session memory limit"
+/* The NO of a command whose messages another session expunged meanwhile
+ * (RFC 5530 EXPUNGEISSUED, RFC 2180 4.1.2, 4.4.1). */
+#define IMAP_GONE_TEXT                                                         \
+    "[EXPUNGEISSUED] Some of the requested messages no longer exist"
 
 void imap_capability_write(struct imap_session *s, struct ph_buf *out);
 /* Untagged EXISTS/EXPUNGE/FETCH from storage changes; expunges only when

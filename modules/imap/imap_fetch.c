@@ -532,9 +532,7 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
     if (failed & FETCH_FAILED)
         imap_tagged(s, "NO", "[SERVERBUG] Some messages could not be fetched");
     else if (failed & FETCH_GONE)
-        imap_tagged(s, "NO",
-                    "[EXPUNGEISSUED] Some of the requested messages no longer "
-                    "exist");
+        imap_tagged(s, "NO", "%s", IMAP_GONE_TEXT);
     else
         imap_tagged(s, "OK", "FETCH completed");
 out:

@@ -198,6 +198,10 @@ static void copy_common(struct imap_session *s,
         imap_tagged(s, "NO", "[TRYCREATE] %s", err);
     } else if (r < 0) {
         imap_storage_no(s, r, err);
+    } else if (src.n == 0) {
+        /* Each message of the set was expunged meanwhile: nothing was
+         * copied, and COPYUID may not name empty sets (RFC 4315). */
+        imap_tagged(s, "NO", "%s", IMAP_GONE_TEXT);
     } else {
         char *a = ph_uidset_format(&src), *b = ph_uidset_format(&dst);
         if (move) {

@@ -268,6 +268,33 @@ class SelfCopyTest(StateTest):
         self.assertEqual(ro.cmd("e", "MOVE 1 INBOX"),
                          b"e NO [READ-ONLY] The mailbox is open read-only\r\n")
 
+    def test_copy_and_move_of_messages_another_session_expunged(self):
+        self.fill(None, None, None)
+        r, out = self.session()
+        v = self.uidvalidity(out)
+        other, _ = self.session()
+        other.cmd("d", "STORE 1:2 +FLAGS.SILENT (\\Deleted)")
+        other.cmd("e", "EXPUNGE")
+        # Nothing left to copy: COPYUID may not name empty sets (RFC
+        # 4315), so NO [EXPUNGEISSUED] (RFC 5530, RFC 2180 4.4.1); COPY
+        # sends no EXPUNGE (RFC 3501 7.4.1), the next command does.
+        self.assertEqual(r.cmd("a", "COPY 1 INBOX"),
+                         b"a NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n")
+        self.assertEqual(r.cmd("b", "UID MOVE 2 INBOX"),
+                         b"* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n"
+                         b"b NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n")
+        self.assertEqual(r.cmd("c", "STATUS INBOX (MESSAGES UIDNEXT)"),
+                         b"* STATUS INBOX (MESSAGES 1 UIDNEXT 4)\r\nc OK STATUS completed\r\n")
+        # Some left: those are copied, and COPYUID names them alone.
+        other.cmd("f", "APPEND INBOX {%d+}\r\n%s" % (len(MSG), MSG.decode()))
+        self.assertIn(b"2 EXISTS", r.cmd("g", "NOOP"))
+        other.cmd("h", "NOOP")
+        other.cmd("i", "UID STORE 3 +FLAGS.SILENT (\\Deleted)")
+        other.cmd("j", "UID EXPUNGE 3")
+        self.assertEqual(r.cmd("k", "MOVE 1:2 INBOX"),
+                         b"* OK [COPYUID %d 4 5] Moved\r\n* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n"
+                         b"* 1 EXISTS\r\n* 1 RECENT\r\nk OK MOVE completed\r\n" % v)
+
 
 if __name__ == "__main__":
     phtest.main()
