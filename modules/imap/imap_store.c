@@ -168,6 +168,17 @@ void imap_cmd_store(struct imap_session *s, const struct ph_imap_value *args,
     ph_flags_clear(&flags);
 }
 
+/* A copy's NOT_FOUND is the destination's (TRYCREATE, RFC 3501 6.4.7) or
+ * the selected mailbox's, which another session deleted meanwhile
+ * (NONEXISTENT: creating the destination would not help). */
+static bool dest_missing(struct imap_session *s, const char *dest)
+{
+    struct ph_mailbox_status st;
+    const char *err;
+    return ph_mailbox_status(s->acct, dest, &st, &err) ==
+           PH_STORAGE_ERR_NOT_FOUND;
+}
+
 static void copy_common(struct imap_session *s,
                         const struct ph_imap_value *args, size_t n, bool move)
 {
@@ -194,7 +205,7 @@ static void copy_common(struct imap_session *s,
     }
     int r = ph_mailbox_copy(s->mb, &set, dest, move, &src, &dst, &uidvalidity,
                             &err);
-    if (r == PH_STORAGE_ERR_NOT_FOUND) {
+    if (r == PH_STORAGE_ERR_NOT_FOUND && dest_missing(s, dest)) {
         imap_tagged(s, "NO", "[TRYCREATE] %s", err);
     } else if (r < 0) {
         imap_storage_no(s, r, err);

@@ -295,6 +295,19 @@ class SelfCopyTest(StateTest):
                          b"* OK [COPYUID %d 4 5] Moved\r\n* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n"
                          b"* 1 EXISTS\r\n* 1 RECENT\r\nk OK MOVE completed\r\n" % v)
 
+    def test_copy_and_move_out_of_a_mailbox_another_session_deleted(self):
+        c = self.client()
+        c.create("Scratch")
+        c.append("Scratch", None, None, MSG)
+        r, _ = self.session("SELECT Scratch")
+        other, _ = self.session("LIST \"\" \"\"")
+        self.assertEqual(other.cmd("d", "DELETE Scratch"), b"d OK DELETE completed\r\n")
+        # The destination exists: TRYCREATE (RFC 3501 6.4.7) would send
+        # the client to create it in vain; the source is what is gone.
+        self.assertEqual(r.cmd("a", "COPY 1 INBOX"), b"a NO [NONEXISTENT] Mailbox was deleted\r\n")
+        self.assertEqual(r.cmd("b", "MOVE 1 INBOX"), b"b NO [NONEXISTENT] Mailbox was deleted\r\n")
+        self.assertTrue(r.cmd("c", "COPY 1 Nope").startswith(b"c NO [TRYCREATE] "))
+
 
 if __name__ == "__main__":
     phtest.main()
