@@ -857,8 +857,11 @@ bool ph_flags_apply(uint32_t *system, char **keywords, enum ph_store_op op,
                 ph_strlist_add(&kw, flags->keywords.v[i]);
         break;
     }
-    /* Only words are added or removed: a changed set has a changed size. */
+    /* Neither list repeats a word: the same size and every new word among
+     * the old ones is the same set (FLAGS may swap words one for one). */
     bool changed = sys != *system || kw.n != old.n;
+    for (size_t i = 0; i < kw.n && !changed; i++)
+        changed = !ph_keywords_has(&old, kw.v[i]);
     if (changed) {
         *system = sys;
         free(*keywords);

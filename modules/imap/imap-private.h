@@ -127,6 +127,12 @@ struct imap_session {
     uint32_t nrecent;
     uint64_t modseq;                  /* highest modseq shown to the client */
     struct ph_uidset pending_expunge; /* waiting for a point to send */
+    /* Keywords learned since SELECT, sorted case-insensitively; the
+     * unannounced ones go out in FLAGS before a FETCH carries them
+     * (imap_keywords.c). */
+    char **keywords;
+    size_t nkeywords, cap_keywords, keywords_bytes;
+    bool keywords_unannounced;
 
     /* Command in progress. */
     bool cmd_uid; /* UID FETCH ... */
@@ -220,6 +226,10 @@ size_t imap_session_memory(const struct imap_session *s);
  * answers "NO " IMAP_LIMIT_TEXT (RFC 5530 LIMIT). */
 bool imap_memory_fits(const struct imap_session *s, uint64_t more);
 #define IMAP_LIMIT_TEXT "[LIMIT] Command would exceed the session memory limit"
+/* The NO of a command whose messages another session expunged meanwhile
+ * (RFC 5530 EXPUNGEISSUED, RFC 2180 4.1.2, 4.4.1). */
+#define IMAP_GONE_TEXT                                                         \
+    "[EXPUNGEISSUED] Some of the requested messages no longer exist"
 
 void imap_capability_write(struct imap_session *s, struct ph_buf *out);
 /* Untagged EXISTS/EXPUNGE/FETCH from storage changes; expunges only when
@@ -301,6 +311,18 @@ char *imap_mailbox_name(const struct ph_imap_value *v, const char *code,
 void imap_storage_no(struct imap_session *s, int err, const char *error);
 /* Closes the selected mailbox (no expunge) and returns to AUTH. */
 void imap_close_selected(struct imap_session *s);
+
+/* imap_keywords.c: what the session's FLAGS responses list (RFC 3501
+ * 7.2.6). Learn the keywords of each message whose FLAGS a response will
+ * carry, then announce before writing that response. */
+void imap_keywords_learn(struct imap_session *s, char *const *kw, size_t n);
+/* FLAGS and, read-write, PERMANENTFLAGS (with \*); selecting: SELECT's
+ * answer, where read-only gets PERMANENTFLAGS () too. */
+void imap_keywords_write(struct imap_session *s, bool selecting);
+/* imap_keywords_write() when a keyword was learned since the last one. */
+void imap_keywords_announce(struct imap_session *s);
+void imap_keywords_reset(struct imap_session *s);
+size_t imap_keywords_memory(const struct imap_session *s);
 
 /* imap_append.c: the parser found APPEND's message literal: everything
  * before it is checked and the append begun, or the command refused,

@@ -352,6 +352,16 @@ static void put_date_time(struct ph_buf *b, time_t t, int tz)
     ph_buf_append(b, v, sizeof(v) - 1);
 }
 
+static bool same_words(const struct ph_strlist *a, const struct ph_strlist *b)
+{
+    if (b == NULL || a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->v[i], b->v[i]) != 0)
+            return false;
+    return true;
+}
+
 /* Writes the responses of one batch; FETCH_* bits of what went wrong. */
 static int fetch_write(struct imap_session *s, const struct items *it,
                        const struct ph_meta_list *c,
@@ -359,6 +369,18 @@ static int fetch_write(struct imap_session *s, const struct items *it,
 {
     int failed = 0;
     const char *err;
+    /* Keywords this session has not listed go out in FLAGS first. Most
+     * messages carry the keywords of the one before: those are known. */
+    const struct ph_strlist *prev = NULL;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct ph_strlist *kw = &c->v[i].keywords;
+        if (kw->n == 0 || same_words(kw, prev) ||
+            !(it->has_flags || ph_uidset_contains(seen_now, c->v[i].uid)))
+            continue;
+        imap_keywords_learn(s, kw->v, kw->n);
+        prev = kw;
+    }
+    imap_keywords_announce(s);
     for (size_t i = 0; i < c->n && !s->io_failed; i++) {
         const struct ph_meta_copy *m = &c->v[i];
         uint32_t seq = imap_view_seq(s, m->uid);
@@ -510,9 +532,7 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
     if (failed & FETCH_FAILED)
         imap_tagged(s, "NO", "[SERVERBUG] Some messages could not be fetched");
     else if (failed & FETCH_GONE)
-        imap_tagged(s, "NO",
-                    "[EXPUNGEISSUED] Some of the requested messages no longer "
-                    "exist");
+        imap_tagged(s, "NO", "%s", IMAP_GONE_TEXT);
     else
         imap_tagged(s, "OK", "FETCH completed");
 out:

@@ -482,7 +482,6 @@ void imap_cmd_status(struct imap_session *s, const struct ph_imap_value *args,
 struct select_ctx {
     struct imap_session *s;
     uint32_t recent;
-    struct ph_strlist keywords;
     /* (uid, seen) pairs, to find the first unseen after sorting. */
     struct uid_seen {
         uint32_t uid;
@@ -500,13 +499,7 @@ static int select_cb(void *arg, const struct ph_message_meta *m)
     c->v[c->n++].seen = (m->flags & PH_FLAG_SEEN) != 0;
     if (m->recent)
         c->recent++;
-    for (size_t i = 0; i < m->nkeywords; i++) {
-        bool have = false;
-        for (size_t k = 0; k < c->keywords.n && !have; k++)
-            have = strcasecmp(c->keywords.v[k], m->keywords[i]) == 0;
-        if (!have && c->keywords.n < 100)
-            ph_strlist_add(&c->keywords, m->keywords[i]);
-    }
+    imap_keywords_learn(c->s, m->keywords, m->nkeywords);
     return 0;
 }
 
@@ -557,17 +550,18 @@ static void select_common(struct imap_session *s,
     if (r < 0) {
         ph_mailbox_close(&s->mb);
         free(c.v);
-        ph_strlist_clear(&c.keywords);
+        imap_view_reset(s);
         imap_storage_no(s, r, err);
         return;
     }
-    /* The view is the session's to hold: it counts to max_session_memory
-     * (a failed SELECT leaves no mailbox selected, RFC 3501 6.3.1). */
+    /* The view and the keywords are the session's to hold: they count to
+     * max_session_memory (a failed SELECT leaves no mailbox selected, RFC
+     * 3501 6.3.1). */
     if (!imap_memory_fits(s, (c.n ? c.n : 1) *
                                  (sizeof(*s->uids) + sizeof(*s->recent)))) {
         ph_mailbox_close(&s->mb);
         free(c.v);
-        ph_strlist_clear(&c.keywords);
+        imap_view_reset(s);
         imap_tagged(s, "NO",
                     "[LIMIT] Mailbox too large for this session's "
                     "memory limit");
@@ -593,20 +587,7 @@ static void select_common(struct imap_session *s,
     s->modseq = highest;
     s->readonly = readonly;
     s->state = IMAP_STATE_SELECTED;
-    ph_buf_puts(&s->out,
-                "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
-    for (size_t i = 0; i < c.keywords.n; i++)
-        ph_buf_printf(&s->out, " %s", c.keywords.v[i]);
-    ph_buf_puts(&s->out, ")\r\n");
-    if (readonly) {
-        ph_buf_puts(&s->out, "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
-    } else {
-        ph_buf_puts(&s->out, "* OK [PERMANENTFLAGS (\\Answered \\Flagged "
-                             "\\Deleted \\Seen \\Draft");
-        for (size_t i = 0; i < c.keywords.n; i++)
-            ph_buf_printf(&s->out, " %s", c.keywords.v[i]);
-        ph_buf_puts(&s->out, " \\*)] Flags permitted\r\n");
-    }
+    imap_keywords_write(s, true);
     ph_buf_printf(&s->out, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nuids,
                   s->nrecent);
     if (first_unseen)
@@ -617,7 +598,6 @@ static void select_common(struct imap_session *s,
                   "Predicted next UID\r\n",
                   ph_mailbox_uidvalidity(s->mb), uidnext);
     free(c.v);
-    ph_strlist_clear(&c.keywords);
     imap_tagged(s, "OK", "[%s] %s completed",
                 readonly ? "READ-ONLY" : "READ-WRITE",
                 readonly ? "EXAMINE" : "SELECT");

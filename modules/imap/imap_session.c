@@ -214,7 +214,7 @@ size_t imap_session_memory(const struct imap_session *s)
            s->cap_recent * sizeof(*s->recent) +
            s->cap_reported * sizeof(*s->reported) +
            s->pending_expunge.cap * sizeof(*s->pending_expunge.r) +
-           s->sasl_user.cap;
+           imap_keywords_memory(s) + s->sasl_user.cap;
 }
 
 bool imap_memory_fits(const struct imap_session *s, uint64_t more)
@@ -341,6 +341,7 @@ void imap_view_reset(struct imap_session *s)
     s->nrecent = 0;
     s->modseq = 0;
     ph_uidset_clear(&s->pending_expunge);
+    imap_keywords_reset(s);
 }
 
 uint32_t imap_view_seq(const struct imap_session *s, uint32_t uid)
@@ -555,11 +556,14 @@ static int changes_cb(void *arg, const struct ph_message_meta *m)
     struct imap_session *s = c->s;
     uint32_t last = s->nuids ? s->uids[s->nuids - 1] : 0;
     if (m->uid > last) {
+        /* No FETCH for it now, but its keywords are the mailbox's. */
+        imap_keywords_learn(s, m->keywords, m->nkeywords);
         ph_array_grow(&c->added, &c->cap, c->nadded + 1, sizeof(*c->added));
         c->added[c->nadded].uid = m->uid;
         c->added[c->nadded++].recent = m->recent;
     } else if (imap_view_seq(s, m->uid) &&
                !already_reported(s, m->uid, m->modseq)) {
+        imap_keywords_learn(s, m->keywords, m->nkeywords);
         struct ph_buf b = {0};
         imap_write_flags(&b, m->flags, m->keywords, m->nkeywords, m->recent);
         ph_array_grow(&c->changed, &c->capchanged, c->nchanged + 1,
@@ -618,6 +622,7 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
             ph_uidset_add_range(&s->pending_expunge, expunged.r[i].lo,
                                 expunged.r[i].hi);
     }
+    imap_keywords_announce(s);
     if (allow_expunge && s->pending_expunge.n > 0) {
         imap_send_expunges(s, &s->pending_expunge);
         ph_uidset_clear(&s->pending_expunge);

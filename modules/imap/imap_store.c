@@ -94,6 +94,9 @@ static int store_cb(void *arg, const struct ph_message_meta *m)
     uint32_t seq = imap_view_seq(c->s, m->uid);
     /* The client made this change: even .SILENT needs no FETCH later. */
     imap_reported_add(c->s, m->uid, m->modseq);
+    /* Still, a keyword new to the mailbox is announced (RFC 3501 7.2.6). */
+    imap_keywords_learn(c->s, m->keywords, m->nkeywords);
+    imap_keywords_announce(c->s);
     if (c->silent || seq == 0)
         return 0;
     ph_buf_printf(&c->s->out, "* %u FETCH (FLAGS ", seq);
@@ -165,6 +168,17 @@ void imap_cmd_store(struct imap_session *s, const struct ph_imap_value *args,
     ph_flags_clear(&flags);
 }
 
+/* A copy's NOT_FOUND is the destination's (TRYCREATE, RFC 3501 6.4.7) or
+ * the selected mailbox's, which another session deleted meanwhile
+ * (NONEXISTENT: creating the destination would not help). */
+static bool dest_missing(struct imap_session *s, const char *dest)
+{
+    struct ph_mailbox_status st;
+    const char *err;
+    return ph_mailbox_status(s->acct, dest, &st, &err) ==
+           PH_STORAGE_ERR_NOT_FOUND;
+}
+
 static void copy_common(struct imap_session *s,
                         const struct ph_imap_value *args, size_t n, bool move)
 {
@@ -191,10 +205,14 @@ static void copy_common(struct imap_session *s,
     }
     int r = ph_mailbox_copy(s->mb, &set, dest, move, &src, &dst, &uidvalidity,
                             &err);
-    if (r == PH_STORAGE_ERR_NOT_FOUND) {
+    if (r == PH_STORAGE_ERR_NOT_FOUND && dest_missing(s, dest)) {
         imap_tagged(s, "NO", "[TRYCREATE] %s", err);
     } else if (r < 0) {
         imap_storage_no(s, r, err);
+    } else if (src.n == 0) {
+        /* Each message of the set was expunged meanwhile: nothing was
+         * copied, and COPYUID may not name empty sets (RFC 4315). */
+        imap_tagged(s, "NO", "%s", IMAP_GONE_TEXT);
     } else {
         char *a = ph_uidset_format(&src), *b = ph_uidset_format(&dst);
         if (move) {

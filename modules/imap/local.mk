@@ -5,12 +5,15 @@ modules_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap-private.h \
 	modules/imap/imap_commands.c modules/imap/imap_auth.c \
 	modules/imap/imap_mailbox.c modules/imap/imap_store.c \
 	modules/imap/imap_fetch.c modules/imap/imap_search.c \
-	modules/imap/imap_append.c modules/imap/imap_idle.c
+	modules/imap/imap_append.c modules/imap/imap_idle.c \
+	modules/imap/imap_keywords.c
 modules_imap_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
 modules_imap_la_LIBADD = core/lib/libposthorn.la $(PTHREAD_LIBS)
 
-TESTS += tests/integration/test_imap.py tests/integration/test_imap_grammar.py
-EXTRA_DIST += tests/integration/test_imap.py tests/integration/test_imap_grammar.py
+TESTS += tests/integration/test_imap.py tests/integration/test_imap_grammar.py \
+	tests/integration/test_imap_state.py
+EXTRA_DIST += tests/integration/test_imap.py tests/integration/test_imap_grammar.py \
+	tests/integration/test_imap_state.py
 TESTS += tests/integration/test_sync.py
 EXTRA_DIST += tests/integration/test_sync.py
 TESTS += tests/integration/test_hostile.py

@@ -238,6 +238,15 @@ static int recent_claim(struct pg_mbox_handle *mb, struct pg_conn *c,
     return 0;
 }
 
+/* A read-only handle shows \Recent for what no session has claimed in
+ * row's snapshot and takes nothing (RFC 3501 6.3.2: EXAMINE must not
+ * cause messages to lose \Recent). What it showed once it keeps. */
+static void recent_peek(struct pg_mbox_handle *mb, const struct pg_mbox *row)
+{
+    if (row->recent_uid < row->uidnext)
+        ph_uidset_add_range(&mb->recent, row->recent_uid, row->uidnext - 1);
+}
+
 int pg_mailbox_open(struct ph_account *acct, const char *name, bool readonly,
                     struct ph_mailbox **mb_r, const char **error_r)
 {
@@ -273,7 +282,11 @@ int pg_mailbox_open(struct ph_account *acct, const char *name, bool readonly,
     mb->id = row.id;
     mb->account_id = a->id;
     canon = NULL;
-    ret = readonly ? 0 : recent_claim(mb, c, &row, error_r);
+    ret = 0;
+    if (readonly)
+        recent_peek(mb, &row);
+    else
+        ret = recent_claim(mb, c, &row, error_r);
     if (ret < 0) {
         pg_mailbox_close(&mb->pub);
         goto out;
@@ -625,9 +638,6 @@ int pg_copy(struct ph_mailbox *pub, const struct ph_uidset *set,
     if (ret > 0 && dst.noselect) {
         *error_r = "Mailbox is not selectable";
         ret = PH_STORAGE_ERR_NOT_ALLOWED;
-    } else if (ret > 0 && move && dst.id == src.id) {
-        *error_r = "Cannot move messages to the mailbox they are in";
-        ret = PH_STORAGE_ERR_NOT_ALLOWED;
     } else if (ret > 0) {
         ret = 0;
     }
@@ -796,6 +806,9 @@ int pg_changes(struct ph_mailbox *pub, uint64_t modseq,
         return ret;
     ret = mb->pub.readonly ? pg_mb_row(mb, c, false, &row, error_r)
                            : recent_claim(mb, c, &row, error_r);
+    /* The new messages delivered below are all under row.uidnext. */
+    if (ret == 0 && mb->pub.readonly)
+        recent_peek(mb, &row);
     bool any = ret == 0 && modseq < row.highestmodseq &&
                (expunged_r != NULL || cb != NULL);
     if (any) {

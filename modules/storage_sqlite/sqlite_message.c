@@ -194,24 +194,27 @@ int sq_mb_row(struct sq_mailbox *mb, struct sq_conn *c, struct sq_mbox *row_r,
     return 0;
 }
 
-/* Takes \Recent for the UIDs no session has claimed (RFC 3501 2.3.1.4):
- * one write transaction moves the mailbox's recent_uid to uidnext, so of
- * two sessions exactly one gets each new message. */
+/* Takes \Recent for the UIDs no session has claimed (RFC 3501 2.3.1.4)
+ * below seen->uidnext, seen being a row read before: one write
+ * transaction moves the mailbox's recent_uid there, so of two sessions
+ * exactly one gets each new message, and every message of seen's snapshot
+ * is decided when this returns. */
 static int recent_claim(struct sq_mailbox *mb, struct sq_conn *c,
-                        const char **error_r)
+                        const struct sq_mbox *seen, const char **error_r)
 {
     struct sq_ctx *ctx = mb->ctx;
     struct sq_mbox row = {0};
-    int ret = sq_mb_row(mb, c, &row, error_r);
-    if (ret < 0 || row.recent_uid >= row.uidnext)
-        return ret;
-    if ((ret = sq_write_begin_light(ctx, c, error_r)) < 0)
+    uint32_t upto = seen->uidnext;
+    if (seen->recent_uid >= upto) /* recent_uid never goes back */
+        return 0;
+    int ret = sq_write_begin_light(ctx, c, error_r);
+    if (ret < 0)
         return ret;
     ret = sq_mb_row(mb, c, &row, error_r);
-    if (ret == 0 && row.recent_uid < row.uidnext) {
+    if (ret == 0 && row.recent_uid < upto) {
         sqlite3_stmt *st = sq_stmt(c, SQ_MBOX_SET_RECENT);
         sqlite3_bind_int64(st, 1, mb->id);
-        sqlite3_bind_int64(st, 2, row.uidnext);
+        sqlite3_bind_int64(st, 2, upto);
         int rc = sq_step_done(st);
         if (rc != SQLITE_DONE)
             ret = sq_fail(ctx, c, rc, "recent", error_r);
@@ -220,9 +223,18 @@ static int recent_claim(struct sq_mailbox *mb, struct sq_conn *c,
         ret = sq_write_commit(ctx, c, error_r);
     else
         sq_write_rollback(ctx, c);
-    if (ret == 0 && row.recent_uid < row.uidnext)
-        ph_uidset_add_range(&mb->recent, row.recent_uid, row.uidnext - 1);
+    if (ret == 0 && row.recent_uid < upto)
+        ph_uidset_add_range(&mb->recent, row.recent_uid, upto - 1);
     return ret;
+}
+
+/* A read-only handle shows \Recent for what no session has claimed in
+ * row's snapshot and takes nothing (RFC 3501 6.3.2: EXAMINE must not
+ * cause messages to lose \Recent). What it showed once it keeps. */
+static void recent_peek(struct sq_mailbox *mb, const struct sq_mbox *row)
+{
+    if (row->recent_uid < row->uidnext)
+        ph_uidset_add_range(&mb->recent, row->recent_uid, row->uidnext - 1);
 }
 
 int sq_mailbox_open(struct ph_account *acct, const char *name, bool readonly,
@@ -260,7 +272,11 @@ int sq_mailbox_open(struct ph_account *acct, const char *name, bool readonly,
     mb->id = row.id;
     mb->account_id = a->id;
     canon = NULL;
-    ret = readonly ? 0 : recent_claim(mb, c, error_r);
+    ret = 0;
+    if (readonly)
+        recent_peek(mb, &row);
+    else
+        ret = recent_claim(mb, c, &row, error_r);
     if (ret < 0) {
         sq_mailbox_close(&mb->pub);
         goto out;
@@ -578,9 +594,6 @@ int sq_copy(struct ph_mailbox *pub, const struct ph_uidset *set,
         } else if (ret > 0 && dst.noselect) {
             *error_r = "Mailbox is not selectable";
             ret = PH_STORAGE_ERR_NOT_ALLOWED;
-        } else if (ret > 0 && move && dst.id == src.id) {
-            *error_r = "Cannot move messages to the mailbox they are in";
-            ret = PH_STORAGE_ERR_NOT_ALLOWED;
         } else if (ret > 0) {
             ret = 0;
         }
@@ -741,8 +754,6 @@ int sq_changes(struct ph_mailbox *pub, uint64_t modseq,
     int ret = sq_conn_get(ctx, &c, error_r);
     if (ret < 0)
         return ret;
-    if (!mb->pub.readonly && (ret = recent_claim(mb, c, error_r)) < 0)
-        goto out;
     if ((ret = sq_read_begin(ctx, c, error_r)) < 0)
         goto out;
     ret = sq_mb_row(mb, c, &row, error_r);
@@ -762,6 +773,13 @@ int sq_changes(struct ph_mailbox *pub, uint64_t modseq,
         ret = uids_select(ctx, c, st, &changed, error_r);
     }
     sq_read_end(c);
+    /* \Recent is decided for every new message of the snapshot before any
+     * is delivered: taken after the read, so that an APPEND between the two
+     * never reaches the caller without it. */
+    if (ret == 0 && mb->pub.readonly)
+        recent_peek(mb, &row);
+    else if (ret == 0)
+        ret = recent_claim(mb, c, &row, error_r);
     sq_conn_put(ctx, &c);
 
     for (size_t i = 0; i < changed.n && ret == 0; i++) {

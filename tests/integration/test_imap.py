@@ -816,7 +816,12 @@ class SelectTest(ImapTest):
         r.login()
         r.cmd("s", "SELECT INBOX")
         self.assertEqual(r.cmd("t", "STORE 1 -FLAGS.SILENT (\\Flagged)"), b"t OK STORE completed\r\n")
+        # RFC 3501 7.2.6: a new keyword is listed by FLAGS before a FETCH
+        # carries it (test_imap_state.py has the rest).
         self.assertEqual(r.cmd("u", "STORE 1 FLAGS (\\Seen $Label)"),
+                         b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label)\r\n"
+                         b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label \\*)] "
+                         b"Flags permitted\r\n"
                          b"* 1 FETCH (FLAGS (\\Seen $Label))\r\nu OK STORE completed\r\n")
         self.assertEqual(r.cmd("v", "STORE 1 +FLAGS (\\Recent)"),
                          b'v BAD Invalid flag "\\Recent": \\Recent is set by the server only\r\n')

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""The imap integration suites (test_imap.py, test_imap_grammar.py) once
-more, with storage.pgsql in place of storage.sqlite: the same answers on
-the wire.
+"""The imap integration suites (test_imap.py, test_imap_grammar.py,
+test_imap_state.py) once more, with storage.pgsql in place of
+storage.sqlite: the same answers on the wire.
 
 Each config the suite writes with its storage.sqlite instance gets a
 storage.pgsql instance of the same name instead, on a database of its own
@@ -18,8 +18,10 @@ import pgtest
 import phtest
 import test_imap
 import test_imap_grammar
+import test_imap_state
 from test_imap import *  # noqa: F401,F403 - the suite's test classes
 from test_imap_grammar import *  # noqa: F401,F403 - and the grammar edges
+from test_imap_state import KeywordTest, RecentTest, SelfCopyTest  # noqa: F401
 
 # The suite's block, with whatever directives a test adds inside it.
 SQLITE_BLOCK = re.compile(r"storage\.sqlite local_mailboxes \{ *([^}]*?) *\}")
@@ -29,10 +31,10 @@ _teardown = phtest.TempDirTest.tearDown
 
 
 # unittest runs the fixtures of the module that defines the classes, and
-# it runs the classes of both modules interleaved (by name): every module
+# it runs the classes of the modules interleaved (by name): every module
 # sets the database up (once; later calls find it), and it is stopped when
 # the process ends.
-for _module in (test_imap, test_imap_grammar):
+for _module in (test_imap, test_imap_grammar, test_imap_state):
     _module.setUpModule = pgtest.setup
 atexit.register(pgtest.teardown)
 

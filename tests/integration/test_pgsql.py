@@ -174,6 +174,48 @@ imap tcp://127.0.0.1:%(port)d {
         self.assertRegex(r, rb"^\* 1 FETCH \(FLAGS \(\\Flagged( \\Recent)?\) UID 2\)")
         self.assertNotIn(b"UID 1 ", r)
 
+    def test_keywords_from_node_b_are_announced_on_node_a_before_use(self):
+        # RFC 3501 7.2.6: a keyword new to the mailbox reaches every
+        # session that has it selected, on any node, in FLAGS (and
+        # PERMANENTFLAGS) before the first FETCH that carries it.
+        b = self.client(1)
+        b.append("INBOX", None, None, self.message(0))
+        b.select("INBOX")
+        b.close()  # takes \Recent: no session's answer depends on it
+        a = self.raw(0)
+        self.assertTrue(a.cmd("S", "SELECT INBOX").startswith(
+            b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"))
+        a.sock.sendall(b"I IDLE\r\n")
+        self.assertEqual(a.line(), b"+ idling\r\n")
+
+        def flags(*kw):
+            listed = b" ".join([b"\\Answered \\Flagged \\Deleted \\Seen \\Draft"] + list(kw))
+            return [b"* FLAGS (" + listed + b")\r\n",
+                    b"* OK [PERMANENTFLAGS (" + listed + b" \\*)] Flags permitted\r\n"]
+
+        b.select("INBOX")
+        typ, data = b.store("1", "+FLAGS", "($Label1)")
+        self.assertEqual(typ, "OK", data)
+        got = [a.line(10) for _ in range(3)]
+        self.assertEqual(got, flags(b"$Label1") + [b"* 1 FETCH (FLAGS ($Label1))\r\n"])
+
+        # A message node B appends with a new keyword: FLAGS before EXISTS.
+        c = self.client(1)
+        typ, data = c.append("INBOX", "($Label2)", None, self.message(1))
+        self.assertEqual(typ, "OK", data)
+        got = [a.line(10) for _ in range(4)]
+        self.assertEqual(got, flags(b"$Label1", b"$Label2") +
+                         [b"* 2 EXISTS\r\n", b"* 1 RECENT\r\n"])
+        a.sock.sendall(b"DONE\r\n")
+        self.assertEqual(a.line(), b"I OK IDLE terminated\r\n")
+
+        # Not idling: a FETCH on node A that meets node B's new keyword.
+        typ, data = b.store("1", "+FLAGS.SILENT", "($Label3)")
+        self.assertEqual(typ, "OK", data)
+        self.assertEqual(a.cmd("F", "FETCH 1 FLAGS"),
+                         b"".join(flags(b"$Label1", b"$Label2", b"$Label3")) +
+                         b"* 1 FETCH (FLAGS ($Label1 $Label3))\r\nF OK FETCH completed\r\n")
+
     def test_concurrent_appends_from_both_nodes_get_distinct_increasing_uids(self):
         self.client(0)  # the account exists before the race
         per_node = 15

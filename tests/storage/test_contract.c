@@ -1377,6 +1377,26 @@ static void test_keywords_are_case_insensitive_and_kept_as_written(void **s)
     struct meta m = fetch_one(mb, u);
     assert_string_equal(m.keywords, "todo");
     free(m.keywords);
+
+    /* RFC 3501 6.4.6 FLAGS replaces: as many keywords as before, other
+     * words, is a change; the same words in another case are none. */
+    assert_int_equal(ph_flags_add_name(&f, "Done"), 0);
+    assert_int_equal(ph_mailbox_store(mb, &set, PH_STORE_REPLACE, &f, 0, NULL,
+                                      collect_meta, &changed, &err),
+                     0);
+    assert_int_equal(changed.n, 1);
+    assert_string_equal(changed.v[0].keywords, "Done");
+    metas_clear(&changed);
+    ph_flags_clear(&f);
+    m = fetch_one(mb, u);
+    assert_string_equal(m.keywords, "Done");
+    free(m.keywords);
+    assert_int_equal(ph_flags_add_name(&f, "DONE"), 0);
+    assert_int_equal(ph_mailbox_store(mb, &set, PH_STORE_REPLACE, &f, 0, NULL,
+                                      collect_meta, &changed, &err),
+                     0);
+    assert_int_equal(changed.n, 0);
+    ph_flags_clear(&f);
     ph_uidset_clear(&set);
     ph_mailbox_close(&mb);
     ph_account_release(&acct);
@@ -1508,14 +1528,9 @@ static void test_move_expunges_sources_with_tombstones(void **state)
     assert_int_equal(m.flags, PH_FLAG_FLAGGED);
     free(m.keywords);
 
-    /* Moving to the mailbox itself is refused; a read-only one cannot
-     * move. */
+    /* A read-only mailbox cannot move. */
     ph_uidset_clear(&set);
     ph_uidset_add(&set, u1);
-    err = NULL;
-    assert_true(ph_mailbox_copy(mb, &set, "INBOX", true, NULL, NULL, &validity,
-                                &err) < 0);
-    assert_non_null(err);
     assert_fails(
         ph_mailbox_copy(t, &set, "INBOX", true, NULL, NULL, &validity, &err),
         PH_STORAGE_ERR_NOT_ALLOWED, err);
@@ -1526,6 +1541,112 @@ static void test_move_expunges_sources_with_tombstones(void **state)
     ph_uidset_clear(&dst);
     ph_uidset_clear(&gone);
     ph_mailbox_close(&t);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+/* RFC 6851 3.3: "moving a message to the currently selected mailbox (that
+ * is, where the source and target mailboxes are the same) is allowed when
+ * copying the message to the currently selected mailbox is allowed": a
+ * copy gets new UIDs (RFC 4315 COPYUID), a move also expunges the sources,
+ * and the handle's changes() show both. */
+static void test_copy_and_move_into_the_mailbox_itself(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("self");
+    const char *err = NULL;
+    uint32_t u1 = append_msg(acct, "INBOX", "1", PH_FLAG_SEEN, "$Label1");
+    uint32_t u2 = append_msg(acct, "INBOX", "2", PH_FLAG_FLAGGED, NULL);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    struct ph_mailbox_status st0 = status_of(acct, "INBOX");
+    struct meta o2 = fetch_one(mb, u2);
+    size_t l2;
+    char *b2 = read_range(mb, u2, 0, UINT64_MAX, &l2);
+
+    struct ph_uidset set = uids(u1, u1), src = {0}, dst = {0}, gone = {0};
+    uint32_t validity = 0;
+    assert_int_equal(
+        ph_mailbox_copy(mb, &set, "INBOX", false, &src, &dst, &validity, &err),
+        0);
+    assert_int_equal(validity, st0.uidvalidity);
+    char *want = ph_strdup_printf("%u", u1);
+    assert_true(uidset_is(&src, want));
+    free(want);
+    want = ph_strdup_printf("%u", st0.uidnext);
+    assert_true(uidset_is(&dst, want));
+    free(want);
+    assert_int_equal(status_of(acct, "INBOX").messages, 3);
+
+    ph_uidset_clear(&set);
+    ph_uidset_clear(&src);
+    ph_uidset_clear(&dst);
+    set = uids(u2, u2);
+    assert_int_equal(
+        ph_mailbox_copy(mb, &set, "INBOX", true, &src, &dst, &validity, &err),
+        0);
+    want = ph_strdup_printf("%u", u2);
+    assert_true(uidset_is(&src, want));
+    free(want);
+    want = ph_strdup_printf("%u", st0.uidnext + 1);
+    assert_true(uidset_is(&dst, want));
+    free(want);
+    struct ph_mailbox_status st1 = status_of(acct, "INBOX");
+    assert_int_equal(st1.messages, 3);
+    assert_int_equal(st1.uidnext, st0.uidnext + 2);
+    assert_true(st1.highestmodseq > st0.highestmodseq);
+
+    /* The handle sees the expunge and both new messages, with the flags
+     * of their sources and \Recent (this handle asks first). */
+    struct metas l = {0};
+    uint64_t highest = 0;
+    assert_int_equal(ph_mailbox_changes(mb, st0.highestmodseq, &gone, &highest,
+                                        collect_meta, &l, &err),
+                     0);
+    want = ph_strdup_printf("%u", u2);
+    assert_true(uidset_is(&gone, want));
+    free(want);
+    assert_int_equal(highest, st1.highestmodseq);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.v[0].uid, st0.uidnext);
+    assert_int_equal(l.v[0].flags, PH_FLAG_SEEN);
+    assert_string_equal(l.v[0].keywords, "$Label1");
+    assert_true(l.v[0].recent);
+    assert_int_equal(l.v[1].uid, st0.uidnext + 1);
+    assert_int_equal(l.v[1].flags, PH_FLAG_FLAGGED);
+    assert_int_equal(l.v[1].size, o2.size);
+    assert_int_equal(l.v[1].internal_date, o2.internal_date);
+    assert_true(l.v[1].recent);
+    metas_clear(&l);
+    size_t lm;
+    char *bm = read_range(mb, st0.uidnext + 1, 0, UINT64_MAX, &lm);
+    assert_int_equal(lm, l2);
+    assert_memory_equal(bm, b2, l2);
+    free(bm);
+
+    /* Read-only: a copy into itself is allowed, a move is not. */
+    struct ph_mailbox *ro = open_mb(acct, "INBOX", true);
+    ph_uidset_clear(&set);
+    ph_uidset_clear(&src);
+    ph_uidset_clear(&dst);
+    set = uids(u1, u1);
+    assert_int_equal(
+        ph_mailbox_copy(ro, &set, "INBOX", false, &src, &dst, &validity, &err),
+        0);
+    want = ph_strdup_printf("%u", st0.uidnext + 2);
+    assert_true(uidset_is(&dst, want));
+    free(want);
+    assert_fails(
+        ph_mailbox_copy(ro, &set, "INBOX", true, NULL, NULL, &validity, &err),
+        PH_STORAGE_ERR_NOT_ALLOWED, err);
+    assert_int_equal(status_of(acct, "INBOX").messages, 4);
+
+    free(b2);
+    free(o2.keywords);
+    ph_uidset_clear(&set);
+    ph_uidset_clear(&src);
+    ph_uidset_clear(&dst);
+    ph_uidset_clear(&gone);
+    ph_mailbox_close(&ro);
     ph_mailbox_close(&mb);
     ph_account_release(&acct);
 }
@@ -1748,25 +1869,62 @@ static void test_recent_goes_to_exactly_one_session(void **state)
     ph_account_release(&acct);
 }
 
-static void test_examine_claims_no_recent(void **state)
+/* RFC 3501 6.3.2: EXAMINE "MUST NOT cause messages to lose the \Recent
+ * flag", and gives the same answers as SELECT: a read-only handle shows
+ * \Recent for what no session has taken (2.3.2: only a read-write session
+ * keeps later sessions from seeing it), on open and for later arrivals,
+ * without taking it. */
+static void test_examine_shows_recent_without_claiming(void **state)
 {
     (void)state;
     struct ph_account *acct = account_new("examine");
     const char *err = NULL;
-    uint32_t u = append_msg(acct, "INBOX", "1", 0, NULL);
+    uint32_t u1 = append_msg(acct, "INBOX", "1", 0, NULL);
+    uint32_t u2 = append_msg(acct, "INBOX", "2", PH_FLAG_SEEN, NULL);
     struct ph_mailbox *ro = open_mb(acct, "INBOX", true);
-    assert_false(recent_in(ro, u));
+    assert_true(recent_in(ro, u1));
+    assert_true(recent_in(ro, u2));
     struct metas l = {0};
     uint64_t h = 0;
     assert_int_equal(
         ph_mailbox_changes(ro, 0, NULL, &h, collect_meta, &l, &err), 0);
+    assert_int_equal(l.n, 2);
+    assert_true(l.v[0].recent);
+    assert_true(l.v[1].recent);
+    metas_clear(&l);
+    assert_int_equal(status_of(acct, "INBOX").recent, 2);
+
+    /* A later arrival: recent for the read-only handle, still unclaimed. */
+    uint32_t u3 = append_msg(acct, "INBOX", "3", 0, NULL);
+    assert_int_equal(
+        ph_mailbox_changes(ro, h, NULL, &h, collect_meta, &l, &err), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.v[0].uid, u3);
+    assert_true(l.v[0].recent);
+    metas_clear(&l);
+    assert_int_equal(status_of(acct, "INBOX").recent, 3);
+
+    /* A later SELECT still gets them all. */
+    struct ph_mailbox *rw = open_mb(acct, "INBOX", false);
+    assert_true(recent_in(rw, u1));
+    assert_true(recent_in(rw, u3));
+    assert_int_equal(status_of(acct, "INBOX").recent, 0);
+    /* What the read-only handle showed, it keeps showing; a new read-only
+     * handle sees nothing recent; an arrival the read-write handle has
+     * taken is not recent for the read-only one. */
+    assert_true(recent_in(ro, u1));
+    struct ph_mailbox *ro2 = open_mb(acct, "INBOX", true);
+    assert_false(recent_in(ro2, u1));
+    uint32_t u4 = append_msg(acct, "INBOX", "4", 0, NULL);
+    uint64_t hw = 0;
+    assert_int_equal(ph_mailbox_changes(rw, h, NULL, &hw, NULL, NULL, &err), 0);
+    assert_true(recent_in(rw, u4));
+    assert_int_equal(
+        ph_mailbox_changes(ro, h, NULL, &h, collect_meta, &l, &err), 0);
     assert_int_equal(l.n, 1);
     assert_false(l.v[0].recent);
     metas_clear(&l);
-    assert_int_equal(status_of(acct, "INBOX").recent, 1);
-    /* A later SELECT still gets it. */
-    struct ph_mailbox *rw = open_mb(acct, "INBOX", false);
-    assert_true(recent_in(rw, u));
+    ph_mailbox_close(&ro2);
     ph_mailbox_close(&rw);
     ph_mailbox_close(&ro);
     ph_account_release(&acct);
@@ -2081,10 +2239,13 @@ static void test_search_recent_only_for_the_handle_that_claimed(void **state)
         append_msg(acct, "INBOX", "old", 0, NULL);
     struct ph_mailbox *a = open_mb(acct, "INBOX", false);
     append_msg(acct, "INBOX", "new", 0, NULL);
+    /* Read-only, before b takes it: shown, not taken (RFC 3501 6.3.2). */
+    struct ph_mailbox *ro0 = open_mb(acct, "INBOX", true);
     struct ph_mailbox *b = open_mb(acct, "INBOX", false);
     struct ph_mailbox *ro = open_mb(acct, "INBOX", true);
     assert_search(a, "RECENT", "1:3");
     assert_search(b, "RECENT", "4");
+    assert_search(ro0, "RECENT", "4");
     assert_search(ro, "RECENT", "");
     assert_search(ro, "OLD", "1:4");
     set_flags(a, 2, PH_FLAG_SEEN);
@@ -2101,6 +2262,7 @@ static void test_search_recent_only_for_the_handle_that_claimed(void **state)
     assert_search(a, "RECENT", "1:3,5");
     assert_search(a, "RECENT UID 3:*", "3,5");
     assert_search(b, "RECENT", "4");
+    ph_mailbox_close(&ro0);
     ph_mailbox_close(&ro);
     ph_mailbox_close(&b);
     ph_mailbox_close(&a);
@@ -2840,6 +3002,52 @@ static void test_two_threads_appending_get_distinct_increasing_uids(void **s)
     ph_account_release(&acct);
 }
 
+struct racing_appender {
+    struct appender ap;
+    atomic_bool done;
+};
+
+static void *append_then_done(void *arg)
+{
+    struct racing_appender *r = arg;
+    append_thread(&r->ap);
+    atomic_store(&r->done, true);
+    return NULL;
+}
+
+/* RFC 3501 2.3.2: with one session open, every new message is recent in
+ * it. changes() must decide \Recent for each new message it delivers, even
+ * while appends land between its queries. */
+static void test_changes_deliver_new_messages_with_recent_decided(void **s)
+{
+    (void)s;
+    struct ph_account *acct = account_new("recent-race");
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    struct racing_appender r = {.ap = {.account = ph_account_name(acct)}};
+    atomic_init(&r.done, false);
+    uint64_t h = status_of(acct, "INBOX").highestmodseq;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, append_then_done, &r), 0);
+    size_t seen = 0, not_recent = 0;
+    const char *err = NULL;
+    for (bool last = false; !last;) {
+        last = atomic_load(&r.done); /* one more round after the end */
+        struct metas l = {0};
+        assert_int_equal(
+            ph_mailbox_changes(mb, h, NULL, &h, collect_meta, &l, &err), 0);
+        for (size_t i = 0; i < l.n; i++)
+            not_recent += !l.v[i].recent;
+        seen += l.n;
+        metas_clear(&l);
+    }
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(r.ap.failures, 0);
+    assert_int_equal(seen, PER_THREAD);
+    assert_int_equal(not_recent, 0);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
 /* ---- watch --------------------------------------------------------------- */
 
 struct waker {
@@ -3174,12 +3382,13 @@ int main(int argc, char **argv)
             test_keywords_are_case_insensitive_and_kept_as_written),
         cmocka_unit_test(test_copy_returns_uid_map_and_keeps_flags),
         cmocka_unit_test(test_move_expunges_sources_with_tombstones),
+        cmocka_unit_test(test_copy_and_move_into_the_mailbox_itself),
         cmocka_unit_test(test_expunge_removes_only_deleted_messages_in_set),
         cmocka_unit_test(test_changes_report_new_changed_and_expunged),
         cmocka_unit_test(test_uids_never_reused_after_expunging_everything),
         cmocka_unit_test(test_modseq_increases_with_every_change),
         cmocka_unit_test(test_recent_goes_to_exactly_one_session),
-        cmocka_unit_test(test_examine_claims_no_recent),
+        cmocka_unit_test(test_examine_shows_recent_without_claiming),
         cmocka_unit_test(test_search_nested_not_and_or),
         cmocka_unit_test(test_search_with_no_match_is_an_empty_answer),
         cmocka_unit_test(test_search_keyword_is_case_insensitive),
@@ -3196,6 +3405,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_search_text_keys_answer_as_evaluation),
         cmocka_unit_test(
             test_two_threads_appending_get_distinct_increasing_uids),
+        cmocka_unit_test(test_changes_deliver_new_messages_with_recent_decided),
         cmocka_unit_test(test_watch_wakes_after_append_from_another_thread),
         cmocka_unit_test(test_watch_wakes_after_append_from_another_process),
         cmocka_unit_test(test_deliver_needs_an_existing_account),

@@ -178,7 +178,8 @@ int ph_mailbox_status(struct ph_account *acct, const char *name,
 /* ---- Open mailboxes ----------------------------------------------------- */
 
 /* Opens a mailbox for SELECT (readonly false: this session takes \Recent
- * for messages no session has seen yet, RFC 3501 2.3.1.4) or EXAMINE. */
+ * for messages no session has seen yet, RFC 3501 2.3.1.4) or EXAMINE
+ * (readonly: it shows \Recent for those and takes nothing, 6.3.2). */
 int ph_mailbox_open(struct ph_account *acct, const char *name, bool readonly,
                     struct ph_mailbox **mb_r, const char **error_r) PH_WUR;
 void ph_mailbox_close(struct ph_mailbox **mb);
@@ -267,9 +268,10 @@ int ph_mailbox_store(struct ph_mailbox *mb, const struct ph_uidset *set,
                      uint64_t unchangedsince, struct ph_uidset *modified_r,
                      ph_meta_cb *cb, void *arg, const char **error_r) PH_WUR;
 
-/* Copies (or moves) set to the mailbox named dest. *src_r and *dst_r get
- * the UID pairs in order (COPYUID), *dest_uidvalidity_r the destination's
- * UIDVALIDITY. A move expunges the sources. */
+/* Copies (or moves) set to the mailbox named dest, which may be mb's own
+ * (RFC 6851 3.3: new UIDs). *src_r and *dst_r get the UID pairs in order
+ * (COPYUID), *dest_uidvalidity_r the destination's UIDVALIDITY. A move
+ * expunges the sources. */
 int ph_mailbox_copy(struct ph_mailbox *mb, const struct ph_uidset *set,
                     const char *dest, bool move, struct ph_uidset *src_r,
                     struct ph_uidset *dst_r, uint32_t *dest_uidvalidity_r,
@@ -282,7 +284,9 @@ int ph_mailbox_expunge(struct ph_mailbox *mb, const struct ph_uidset *set,
                        const char **error_r) PH_WUR;
 
 /* What changed since modseq: cb gets every message appended or changed
- * after it (new ones claim \Recent for a read-write open mailbox),
+ * after it (new ones claim \Recent for a read-write open mailbox, show
+ * it unclaimed for a read-only one; either way it is decided for every
+ * message delivered),
  * *expunged_r the UIDs expunged after it, *highest_r the mailbox's
  * HIGHESTMODSEQ now. */
 int ph_mailbox_changes(struct ph_mailbox *mb, uint64_t modseq,
