@@ -204,12 +204,19 @@ static int buf_cb(void *arg, const void *data, size_t len)
 
 struct stream_ctx {
     struct imap_session *s;
-    uint64_t written;
+    uint64_t size, written;
+    bool announced; /* the literal's {size} is out */
 };
 
 static int stream_cb(void *arg, const void *data, size_t len)
 {
     struct stream_ctx *c = arg;
+    /* The literal is announced with the first bytes: a message expunged
+     * before any arrived is answered NIL, not padding (RFC 2180 4.1.3). */
+    if (!c->announced) {
+        ph_buf_printf(&c->s->out, "{%llu}\r\n", (unsigned long long)c->size);
+        c->announced = true;
+    }
     ph_buf_append(&c->s->out, data, len);
     c->written += len;
     if (c->s->out.len >= 256 * 1024 && imap_flush(c->s) < 0)
@@ -258,16 +265,21 @@ static int write_section(struct imap_session *s, const struct item *x,
                sec.text == PH_MESSAGE_SECTION_HEADER_FIELDS_NOT) {
         struct ph_buf hdr = {0}, filtered = {0};
         int r = ph_mailbox_read(s->mb, m->uid, off, size, buf_cb, &hdr, &err);
-        if (r < 0)
+        if (r < 0) {
+            /* No header read, none made up (RFC 2180 4.1.3: NIL). */
+            ph_buf_puts(&s->out, "NIL");
             ret = read_failed(s, m->uid, r, err);
-        ph_message_header_filter(
-            hdr.data ? hdr.data : "", hdr.len, &sec.fields,
-            sec.text == PH_MESSAGE_SECTION_HEADER_FIELDS_NOT, &filtered);
-        uint64_t foff = 0, fsize = filtered.len;
-        if (x->partial)
-            ph_message_range_partial(&foff, &fsize, x->start, x->count);
-        ph_imap_write_literal(
-            &s->out, filtered.data ? filtered.data + foff : "", (size_t)fsize);
+        } else {
+            ph_message_header_filter(
+                hdr.data ? hdr.data : "", hdr.len, &sec.fields,
+                sec.text == PH_MESSAGE_SECTION_HEADER_FIELDS_NOT, &filtered);
+            uint64_t foff = 0, fsize = filtered.len;
+            if (x->partial)
+                ph_message_range_partial(&foff, &fsize, x->start, x->count);
+            ph_imap_write_literal(&s->out,
+                                  filtered.data ? filtered.data + foff : "",
+                                  (size_t)fsize);
+        }
         ph_buf_free(&hdr);
         ph_buf_free(&filtered);
     } else {
@@ -288,14 +300,20 @@ static int write_section(struct imap_session *s, const struct item *x,
             }
             ph_buf_free(&body);
         } else {
-            ph_buf_printf(&s->out, "{%llu}\r\n", (unsigned long long)size);
-            struct stream_ctx c = {.s = s};
+            struct stream_ctx c = {.s = s, .size = size};
             r = ph_mailbox_read(s->mb, m->uid, off, size, stream_cb, &c, &err);
             if (r < 0)
                 ret = read_failed(s, m->uid, r, err);
-            /* Keep the literal's promise even when storage came up short. */
-            for (; c.written < size; c.written++)
-                ph_buf_putc(&s->out, ' ');
+            if (!c.announced && r < 0) {
+                ph_buf_puts(&s->out, "NIL");
+            } else {
+                if (!c.announced)
+                    ph_buf_printf(&s->out, "{%llu}\r\n",
+                                  (unsigned long long)size);
+                /* Keep the literal's promise when storage came up short. */
+                for (; c.written < size; c.written++)
+                    ph_buf_putc(&s->out, ' ');
+            }
         }
     }
     ph_message_section_clear(&sec);
