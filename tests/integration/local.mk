@@ -6,6 +6,11 @@ TESTS += tests/integration/test_cli.py
 EXTRA_DIST += tests/integration/test_cli.py
 TESTS += tests/integration/test_syslog.py
 EXTRA_DIST += tests/integration/test_syslog.py
+# Stores of earlier builds upgrade and answer as before (issue 15): the
+# fixtures of tests/storage/fixtures on storage.sqlite, and on storage.pgsql
+# when built with it.
+TESTS += tests/integration/test_upgrade.py
+EXTRA_DIST += tests/integration/test_upgrade.py
 # storage.pgsql: two nodes on one PostgreSQL, and the imap suite once more
 # with storage.pgsql in place of storage.sqlite (PH_PGSQL_DSN from
 # scripts/check, else a cluster of their own through scripts/pg-cluster).

@@ -25,3 +25,7 @@ tests_storage_test_sqlite_upgrade_LDADD = core/lib/libposthorn.la \
 endif
 EXTRA_DIST += tests/storage/contract-sqlite.sh tests/storage/contract-pgsql.sh \
 	tests/storage/sqlite-upgrade.sh
+# Stores written by earlier builds, one per schema version of each engine,
+# and their answers (README.md there); tests/integration/test_upgrade.py
+# upgrades each and compares.
+EXTRA_DIST += tests/storage/fixtures tests/storage/make-fixture
