@@ -19,6 +19,7 @@ what must not change is what a client is answered: the stored FETCH
 values, the re-derived structure and the search pushdown all show there.
 The server listens on a unix socket only, so no TCP port is involved."""
 import contextlib
+import gzip
 import os
 import re
 import shutil
@@ -252,7 +253,8 @@ class SqliteUpgradeTest(UpgradeTest):
         state = os.path.join(self.dir, "state")
         os.makedirs(state)
         self.db = os.path.join(state, "posthorn.db")
-        shutil.copyfile(os.path.join(FIXTURES, name + ".db"), self.db)
+        with gzip.open(os.path.join(FIXTURES, name + ".db.gz")) as src, open(self.db, "wb") as dst:
+            shutil.copyfileobj(src, dst)
         with contextlib.closing(sqlite3.connect(self.db)) as db:
             bodies = db.execute("SELECT count(*) FROM bodies").fetchone()[0]
         return "storage.sqlite local_mailboxes { }", bodies
@@ -296,8 +298,10 @@ class PgsqlUpgradeTest(UpgradeTest):
         pgtest.psql("CREATE DATABASE " + db)
         self.addCleanup(pgtest.psql, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
         self.dsn = pgtest.dsn_for(db)
-        subprocess.run(["psql", self.dsn, "-qXv", "ON_ERROR_STOP=1", "-f",
-                        os.path.join(FIXTURES, name + ".sql")], check=True, capture_output=True, timeout=300)
+        with gzip.open(os.path.join(FIXTURES, name + ".sql.gz")) as f:
+            dump = f.read()
+        subprocess.run(["psql", self.dsn, "-qXv", "ON_ERROR_STOP=1", "-f", "-"], input=dump,
+                       check=True, capture_output=True, timeout=300)
         return ("storage.pgsql local_mailboxes {\n    dsn %s\n}" % self.dsn,
                 int(self.sql("SELECT count(*) FROM bodies")))
 
