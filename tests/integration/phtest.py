@@ -72,6 +72,11 @@ def posthorn(*args, input=None, config=None, timeout=60):
 _LISTENING = re.compile(r"event=(listening|listener_closed) addr=(\w+)://(?:\[([^\]]*)\]|([^:\s]*)):(\d+)")
 
 
+_SANITIZER_REPORT = re.compile(
+    r"^(==\d+==)?(WARNING: ThreadSanitizer:|ERROR: (Address|Leak)Sanitizer:)"
+    r"|^\S+:\d+:\d+: runtime error: ", re.M)
+
+
 def listeners_in(log):
     """[(scheme, host, port)] of the TCP and TLS listeners a log says are
     open, in the order they were bound (the order written in the config)."""
@@ -130,11 +135,12 @@ class Server:
         raise AssertionError("no %s:// listener in the log:\n%s" % (scheme, self.log_text()))
 
     def sanitizer_reports(self):
-        """What a sanitizer (ThreadSanitizer in scripts/check) wrote to the
-        log; such a report does not stop the server, so tests look."""
+        """What a sanitizer of scripts/check's builds wrote to the log, from
+        the first report on. A ThreadSanitizer report or a leak found at
+        exit does not stop the server, so tests look."""
         text = self.log_text()
-        i = text.find("WARNING: ThreadSanitizer:")
-        return text[max(0, text.rfind("\n", 0, i)):] if i >= 0 else ""
+        m = _SANITIZER_REPORT.search(text)
+        return text[m.start():] if m else ""
 
     def wait_log(self, text, count=1, timeout=20):
         deadline = time.time() + timeout
