@@ -142,7 +142,7 @@ class Server:
         m = _SANITIZER_REPORT.search(text)
         return text[m.start():] if m else ""
 
-    def wait_log(self, text, count=1, timeout=20):
+    def wait_log(self, text, count=1, timeout=60):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.log_text().count(text) >= count:

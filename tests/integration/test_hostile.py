@@ -203,14 +203,14 @@ imap tcp://127.0.0.1:0 {
 
     def answer(self, r, expect):
         """Reads until the tagged answer of "t" or a BYE; returns it."""
-        deadline = time.time() + 10
-        r.sock.settimeout(10)
-        while time.time() < deadline:
+        deadline = time.monotonic() + 30  # a guard against a hang
+        r.sock.settimeout(30)
+        while time.monotonic() < deadline:
             line = r.line()
             # An invalid tag is answered untagged.
             if line.startswith((b"t ", b"* BYE", b"* BAD")):
                 return line
-        raise AssertionError("no answer within 10 s")
+        raise AssertionError("no answer within 30 s")
 
 
 class HostileTest(HostileBase):
@@ -409,7 +409,7 @@ class SessionLimitsTest(HostileBase):
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
-        s.settimeout(10)
+        s.settimeout(30)
         s.connect(("127.0.0.1", self.port))
         self.addCleanup(s.close)
         return s
@@ -505,8 +505,11 @@ class SessionLimitsTest(HostileBase):
                   % PASSWORD.encode())
         self.server.wait_log("event=write_blocked")
         self.healthy()
+        # A copy of the mailbox would be 12 MiB more; what a session and a
+        # worker thread added for the stalled one hold varies with the load
+        # (seen up to 4.4 MiB under make -j4 check).
         if not phtest.SANITIZED:
-            self.assertLess(self.proc()[1] - base_rss, 4 * 1024)
+            self.assertLess(self.proc()[1] - base_rss, 8 * 1024)
         out = self._read_until(s, b"f")
         self.assertTrue(out.endswith(b"f OK FETCH completed\r\n"), out[-200:])
         self.assertEqual(out.count(body), 12)

@@ -32,10 +32,10 @@ class Raw:
     def __init__(self, port=None, path=None):
         if path:
             self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.settimeout(10)
+            self.sock.settimeout(30)
             self.sock.connect(path)
         else:
-            self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.buf = b""
         self.greeting = self.line()
 
@@ -354,7 +354,7 @@ class FailDelayTest(ImapTest):
         r.sock.setblocking(False)
         with self.assertRaises(BlockingIOError, msg="the delayed answer came first"):
             r.sock.recv(1)
-        r.sock.settimeout(10)
+        r.sock.settimeout(30)
         self.assertEqual(r.line(), b"b NO [AUTHENTICATIONFAILED] Authentication failed\r\n")
         self.assertEqual(r.line(), b"c OK NOOP completed\r\n")
 
@@ -538,7 +538,7 @@ imap tcp://127.0.0.1:0 tls://127.0.0.1:0 {
         for sock in silent:
             self.addCleanup(sock.close)
         self.server.wait_log("event=connect", count=5)
-        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=10)
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=30)
         c.login("bob", PASSWORD)
         c.logout()
 
@@ -549,14 +549,14 @@ imap tcp://127.0.0.1:0 tls://127.0.0.1:0 {
             self.addCleanup(r.close)
             self.assertEqual(r.cmd("a", "STARTTLS"), b"a OK Begin TLS negotiation now\r\n")
             silent.append(r)
-        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=10)
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=30)
         c.login("bob", PASSWORD)
         c.logout()
 
     def test_tls_clients_that_never_read_do_not_starve_the_others(self):
         # As test_hostile's NonReaderTest, over TLS: the worker waits inside
         # the TLS layer, which tells the endpoint (ph_tls_set_wait_hook).
-        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=10)
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=30)
         c.login("bob", PASSWORD)
         big = b"From: a@example.org\r\nSubject: big\r\n\r\n" + (b"x" * 1022 + b"\r\n") * 1024
         self.assertEqual(c.append("INBOX", None, None, big)[0], "OK")
@@ -573,7 +573,7 @@ imap tcp://127.0.0.1:0 tls://127.0.0.1:0 {
                           b"f FETCH 1 BODY.PEEK[]\r\n" * 30)
             self.server.wait_log("event=worker_added", count=3)
             c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(),
-                                  timeout=10)
+                                  timeout=30)
             c.login("bob", PASSWORD)
             self.assertEqual(c.select("INBOX")[0], "OK")
             c.logout()
@@ -585,7 +585,7 @@ imap tcp://127.0.0.1:0 tls://127.0.0.1:0 {
         import signal
         self.server.signal(signal.SIGHUP)
         self.server.wait_log("event=reloaded")
-        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=10)
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=30)
         c.login("bob", PASSWORD)
         c.logout()
 
@@ -1418,7 +1418,7 @@ class ServerLimitsTest(ImapTest):
         # SO_LINGER 0: the close is a reset, a read error for the server.
         r.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         r.close()
-        self.server.wait_log("event=io_error", timeout=10)
+        self.server.wait_log("event=io_error", timeout=30)
         self.assertRegex(self.server.log_text(), r"event=io_error client=127\.0\.0\.1 op=read error=\"Connection reset by peer\"")
 
 
@@ -1462,7 +1462,7 @@ class TlsReloadTest(phtest.TempDirTest):
 
     def peer_cert(self):
         import ssl
-        c = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=insecure_context(), timeout=10)
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=insecure_context(), timeout=30)
         der = c.sock.getpeercert(binary_form=True)
         c.login("bob", PASSWORD)
         return c, ssl.DER_cert_to_PEM_cert(der)

@@ -44,11 +44,11 @@ class Raw:
     """A raw IMAP connection, for IDLE and exact answers."""
 
     def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.buf = b""
         self.greeting = self.line()
 
-    def line(self, timeout=10):
+    def line(self, timeout=30):
         self.sock.settimeout(timeout)
         while b"\r\n" not in self.buf:
             chunk = self.sock.recv(65536)

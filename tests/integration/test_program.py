@@ -14,7 +14,7 @@ def ask(path, line, sock=None):
     own = sock is None
     if own:
         sock = socket.socket(socket.AF_UNIX)
-        sock.settimeout(10)
+        sock.settimeout(30)
         sock.connect(path)
     sock.sendall(line.encode() + b"\n")
     data = b""
@@ -162,7 +162,7 @@ tablequery unix://%(dir)s/q4.sock \\
         srv = self.start(path)
         self.assertEqual(ask(sock, "k"), "FOUND one")
         held = socket.socket(socket.AF_UNIX)
-        held.settimeout(10)
+        held.settimeout(30)
         held.connect(sock)
         self.assertEqual(ask(sock, "GRAPH", held), "GRAPH g1")
 
@@ -192,7 +192,7 @@ tablequery unix://%(dir)s/q4.sock \\
         path = self.conf(conf % "a")
         srv = self.start(path)
         port = srv.port
-        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        c = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.assertEqual(ask(None, "x", c), "FOUND x")
         self.conf(conf % "b")
         srv.signal(signal.SIGHUP)
@@ -203,7 +203,7 @@ tablequery unix://%(dir)s/q4.sock \\
         self.assertEqual(ask(None, "GRAPH", c), "GRAPH a")
         c.close()
         self.assertEqual(srv.port, port)
-        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        c = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.assertEqual(ask(None, "GRAPH", c), "GRAPH b")
         c.close()
 
