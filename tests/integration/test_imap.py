@@ -581,6 +581,30 @@ imap tcp://127.0.0.1:0 tls://127.0.0.1:0 {
             for t in stuck:
                 t.close()
 
+    def test_reload_keeps_each_port_0_listener(self):
+        """Port 0 asks the kernel for a port: the tcp:// and the tls://
+        listener get one each, and a reload that changes the config keeps
+        both sockets (no connection refused, the same ports)."""
+        import signal
+        before = self.server.listeners
+        self.assertEqual([(scheme, host) for scheme, host, _ in before],
+                         [("tcp", "127.0.0.1"), ("tls", "127.0.0.1")])
+        self.assertNotEqual(self.port, self.tls_port)
+        with open(self.conf) as f:
+            text = f.read()
+        with open(self.conf, "w") as f:
+            f.write(text.replace("workers 2", "workers 3"))
+        self.server.signal(signal.SIGHUP)
+        self.server.wait_log("configuration reloaded")
+        self.assertNotIn("event=listener_closed", self.server.log_text())
+        self.assertEqual(self.server.listeners, before)
+        r = Raw(self.port)
+        self.addCleanup(r.close)
+        self.assertIn(b" STARTTLS ", r.greeting)
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=30)
+        c.login("bob", PASSWORD)
+        c.logout()
+
     def test_sighup_in_place_keeps_tls(self):
         import signal
         self.server.signal(signal.SIGHUP)
