@@ -155,6 +155,19 @@ class Server:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
+    def reload(self, old=None, new=None):
+        """Replaces old by new in the config file (when given), sends SIGHUP
+        and waits until the server says it reloaded."""
+        if old is not None:
+            with open(self.config) as f:
+                text = f.read()
+            assert old in text, old
+            with open(self.config, "w") as f:
+                f.write(text.replace(old, new))
+        done = self.log_text().count("event=reloaded")
+        self.signal(signal.SIGHUP)
+        self.wait_log("event=reloaded", count=done + 1)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -585,17 +585,11 @@ imap tcp://127.0.0.1:0 tls://127.0.0.1:0 {
         """Port 0 asks the kernel for a port: the tcp:// and the tls://
         listener get one each, and a reload that changes the config keeps
         both sockets (no connection refused, the same ports)."""
-        import signal
         before = self.server.listeners
         self.assertEqual([(scheme, host) for scheme, host, _ in before],
                          [("tcp", "127.0.0.1"), ("tls", "127.0.0.1")])
         self.assertNotEqual(self.port, self.tls_port)
-        with open(self.conf) as f:
-            text = f.read()
-        with open(self.conf, "w") as f:
-            f.write(text.replace("workers 2", "workers 3"))
-        self.server.signal(signal.SIGHUP)
-        self.server.wait_log("configuration reloaded")
+        self.server.reload("workers 2", "workers 3")
         self.assertNotIn("event=listener_closed", self.server.log_text())
         self.assertEqual(self.server.listeners, before)
         r = Raw(self.port)
@@ -1311,16 +1305,10 @@ class LimitsTest(ImapTest):
 
 class LifecycleTest(ImapTest):
     def test_reload_keeps_sessions_and_listener(self):
-        import signal
         r = self.raw()
         r.login()
         r.cmd("s", "SELECT INBOX")
-        with open(self.conf) as f:
-            text = f.read()
-        with open(self.conf, "w") as f:
-            f.write(text.replace("auth_fail_delay 50ms", "auth_fail_delay 60ms"))
-        self.server.signal(signal.SIGHUP)
-        self.server.wait_log("event=reloaded")
+        self.server.reload("auth_fail_delay 50ms", "auth_fail_delay 60ms")
         self.assertEqual(r.cmd("n", "NOOP"), b"n OK NOOP completed\r\n")
         r2 = self.raw()
         r2.login()
