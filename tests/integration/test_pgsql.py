@@ -367,18 +367,22 @@ class SchemaUpgrade(phtest.TempDirTest):
         self.db = "upgrade_%d" % os.getpid()
         pgtest.psql("CREATE DATABASE " + self.db)
         self.addCleanup(pgtest.psql, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.db)
-        self.port = phtest.free_port()
         os.makedirs(os.path.join(self.dir, "state"))
         self.conf = self.write("upgrade.conf", """
 state_dir %(state)s
 storage.pgsql shared { dsn %(dsn)s }
-imap tcp://127.0.0.1:%(port)d {
+imap tcp://127.0.0.1:0 {
     auth pass_table static { entry old %(hash)s }
     storage &shared
     insecure_auth yes
 }
 """ % {"state": os.path.join(self.dir, "state"), "dsn": pgtest.dsn_for(self.db),
-       "port": self.port, "hash": password_hash()})
+       "hash": password_hash()})
+
+    def start(self, conf):
+        server = super().start(conf)
+        self.port = server.port  # a new one at each start
+        return server
 
     def sql(self, text):
         p = subprocess.run(["psql", pgtest.dsn_for(self.db), "-qXtAv", "ON_ERROR_STOP=1", "-c", text],
