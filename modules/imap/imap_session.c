@@ -104,8 +104,9 @@ void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
         char *line = ph_strndup(p, shown);
         if (*dir == 'C') {
             /* Mask passwords and SASL payloads: LOGIN's arguments after the
-             * user name, AUTHENTICATE's initial response, the lines that
-             * follow them (continuations, literals). */
+             * user name and the literals that follow (a line that ends in
+             * "{N}"), AUTHENTICATE's initial response and the line after it
+             * (a response the client did not wait to be asked for). */
             if (s->io_in_sasl || s->io_mask_next) {
                 free(line);
                 line = ph_strdup("<masked>");
@@ -113,8 +114,10 @@ void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
             } else {
                 char *sp1 = strchr(line, ' ');
                 char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-                if (sp1 && (strncasecmp(sp1 + 1, "LOGIN ", 6) == 0 ||
-                            strncasecmp(sp1 + 1, "AUTHENTICATE ", 13) == 0)) {
+                bool login = sp1 && strncasecmp(sp1 + 1, "LOGIN ", 6) == 0;
+                bool authenticate =
+                    sp1 && strncasecmp(sp1 + 1, "AUTHENTICATE ", 13) == 0;
+                if (login || authenticate) {
                     char *sp3 = sp2 ? strchr(sp2 + 1, ' ') : NULL;
                     if (sp3) {
                         sp3[1] = '\0';
@@ -122,7 +125,10 @@ void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
                         free(line);
                         line = m;
                     }
-                    s->io_mask_next = true;
+                    /* A LOGIN complete on its line leaves the next line,
+                     * a command, in the clear. */
+                    s->io_mask_next =
+                        authenticate || (shown > 0 && p[shown - 1] == '}');
                 }
             }
         }

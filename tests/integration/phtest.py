@@ -19,7 +19,8 @@ with 0 and read self.port from the server after start().) A reload with the
 same address text keeps the socket and so the port; a server started again
 gets a new one, so read it again after each start (a class that starts
 its server more than once overrides start() to set self.port, as
-test_faults.py does).
+test_faults.py does; test_imap's ImapTest has port as a property of
+self.server, so its subclasses only set self.server).
 
 Waiting: tests wait for events (a line on the wire, a log line through
 wait_log()), never for a fixed time; a timeout is only a guard against a
