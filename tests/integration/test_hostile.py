@@ -446,7 +446,7 @@ class SessionLimitsTest(HostileBase):
             try:
                 pending = pending[s.send(pending):]
             except BlockingIOError:
-                if "event=write_blocked" in self.server.log_text():
+                if self.server.count_log("event=write_blocked"):
                     break
                 select.select([], [s], [], 0.1)
         self.healthy()

@@ -47,7 +47,7 @@ class Raw:
         it gets them in as many reads: its io_debug lines (which the server
         must have on) name this connection's port and say what it read."""
         mine = "port=%d dir=C" % self.sock.getsockname()[1]
-        seen = server.log_text().count(mine)
+        seen = server.count_log(mine)
         for chunk in chunks:
             self.send(chunk)
             # io_debug writes a line per line of what it read.
