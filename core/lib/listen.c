@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Listening sockets, kept in a pool across configuration reloads so that
  * an unchanged address keeps its socket and no connection is refused. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -82,7 +84,11 @@ void ph_listen_addr_clear(struct ph_listen_addr *a)
 }
 
 struct pooled {
-    char *key; /* "host port" or the unix path: what bind() saw */
+    /* "host:port" or the unix path: what bind() saw. Port 0 asks the
+     * kernel for any free port, so "tcp://host:0" with its scheme: each
+     * such address as written keeps its own socket across reloads. */
+    char *key;
+    char *bound; /* "tcp://127.0.0.1:40123": the address it got */
     int fd;
     bool claimed;
 };
@@ -111,9 +117,12 @@ void ph_listeners_commit(struct ph_listeners *pool)
             pool->v[j++] = pool->v[i];
             continue;
         }
-        ph_log_info("event=listener_closed addr=%s", pool->v[i].key);
+        char *b = ph_log_escape(pool->v[i].bound);
+        ph_log_info("event=listener_closed addr=%s", b);
+        free(b);
         close(pool->v[i].fd);
         free(pool->v[i].key);
+        free(pool->v[i].bound);
     }
     pool->n = j;
 }
@@ -193,12 +202,50 @@ static int bind_tcp(const char *host, const char *port, int *fd_r,
     return -1;
 }
 
+static const char *scheme_name(enum ph_addr_scheme scheme)
+{
+    switch (scheme) {
+    case PH_ADDR_TLS: return "tls";
+    case PH_ADDR_UNIX: return "unix";
+    default: return "tcp";
+    }
+}
+
+/* "tls://[::1]:40123": the address the kernel gave fd, which differs from
+ * the one written when that asked for port 0. */
+static char *bound_name(int fd, const struct ph_listen_addr *a)
+{
+    if (a->scheme == PH_ADDR_UNIX)
+        return ph_strdup(a->text);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+            port = ntohs(s6->sin6_port);
+            return ph_strdup_printf("%s://[%s]:%u", scheme_name(a->scheme),
+                                    host, port);
+        }
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+        port = ntohs(s4->sin_port);
+    }
+    return ph_strdup_printf("%s://%s:%u", scheme_name(a->scheme), host, port);
+}
+
 int ph_listeners_get(struct ph_listeners *pool, const struct ph_listen_addr *a,
                      int *fd_r, char **error_r)
 {
-    char *key = a->scheme == PH_ADDR_UNIX
-                    ? ph_strdup(a->path)
-                    : ph_strdup_printf("%s:%s", a->host, a->port);
+    char *key;
+    if (a->scheme == PH_ADDR_UNIX)
+        key = ph_strdup(a->path);
+    else if (strtol(a->port, NULL, 10) == 0)
+        key = ph_strdup_printf("%s://%s:0", scheme_name(a->scheme), a->host);
+    else
+        key = ph_strdup_printf("%s:%s", a->host, a->port);
     for (size_t i = 0; i < pool->n; i++) {
         if (strcmp(pool->v[i].key, key) == 0) {
             pool->v[i].claimed = true;
@@ -214,8 +261,15 @@ int ph_listeners_get(struct ph_listeners *pool, const struct ph_listen_addr *a,
         free(key);
         return -1;
     }
+    char *bound = bound_name(fd, a);
+    /* What a client connects to; with port 0 the only place to learn it
+     * (tests start servers on port 0 and read the port from this line). */
+    char *b = ph_log_escape(bound), *t = ph_log_escape(a->text);
+    ph_log_info("event=listening addr=%s listen=%s", b, t);
+    free(b);
+    free(t);
     ph_array_grow(&pool->v, &pool->cap, pool->n + 1, sizeof(*pool->v));
-    pool->v[pool->n++] = (struct pooled){key, fd, true};
+    pool->v[pool->n++] = (struct pooled){key, bound, fd, true};
     *fd_r = fd;
     return 0;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,21 +13,34 @@
 
 #include <posthorn/log.h>
 
+/* A reload sets the target and debug while workers log: both are read
+ * without the lock, so they are atomic; log_file is used under it. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static enum ph_log_target log_target = PH_LOG_TARGET_STDERR;
+static _Atomic enum ph_log_target log_target = PH_LOG_TARGET_STDERR;
 static FILE *log_file;
-static bool log_debug;
+static atomic_bool log_debug;
+static _Thread_local char log_context[128];
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 bool ph_log_debug_enabled(void)
 {
-    return log_debug;
+    return atomic_load_explicit(&log_debug, memory_order_relaxed);
 }
 
 void ph_log_set_debug(bool on)
 {
-    log_debug = on;
+    atomic_store_explicit(&log_debug, on, memory_order_relaxed);
+}
+
+void ph_log_set_context(const char *fields)
+{
+    snprintf(log_context, sizeof(log_context), "%s", fields ? fields : "");
+}
+
+const char *ph_log_context(void)
+{
+    return log_context;
 }
 
 int ph_log_set_target(enum ph_log_target target, const char *path,
@@ -47,28 +61,39 @@ int ph_log_set_target(enum ph_log_target target, const char *path,
     log_file = f;
     if (target == PH_LOG_TARGET_SYSLOG && log_target != PH_LOG_TARGET_SYSLOG)
         openlog("posthorn", LOG_PID | LOG_NDELAY, LOG_MAIL);
-    log_target = target;
+    atomic_store(&log_target, target);
     pthread_mutex_unlock(&log_lock);
     return 0;
 }
 
 void ph_log(enum ph_log_level level, const char *fmt, ...)
 {
-    if (level == PH_LOG_DEBUG && !log_debug)
+    if (level == PH_LOG_DEBUG && !ph_log_debug_enabled())
         return;
-    if (log_target == PH_LOG_TARGET_OFF)
+    enum ph_log_target target = atomic_load(&log_target);
+    if (target == PH_LOG_TARGET_OFF)
         return;
     char msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* The thread's context ends the line (a long message is cut to make
+     * room for it: the session id matters more than the tail). */
+    size_t clen = strlen(log_context);
+    if (clen > 0) {
+        size_t len = n < 0 ? 0 : (size_t)n;
+        if (len > sizeof(msg) - 2 - clen)
+            len = sizeof(msg) - 2 - clen;
+        msg[len] = ' ';
+        memcpy(msg + len + 1, log_context, clen + 1);
+    }
     /* One event is one line, whatever the message held. */
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
 
-    if (log_target == PH_LOG_TARGET_SYSLOG) {
+    if (target == PH_LOG_TARGET_SYSLOG) {
         static const int prio[] = {LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR};
         syslog(prio[level], "level=%s %s", level_names[level], msg);
         return;
@@ -80,8 +105,7 @@ void ph_log(enum ph_log_level level, const char *fmt, ...)
     char ts[40];
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
     pthread_mutex_lock(&log_lock);
-    FILE *out = log_target == PH_LOG_TARGET_FILE && log_file ? log_file
-                                                              : stderr;
+    FILE *out = target == PH_LOG_TARGET_FILE && log_file ? log_file : stderr;
     fprintf(out, "%s.%03dZ level=%s %s\n", ts, (int)(tv.tv_usec / 1000),
             level_names[level], msg);
     fflush(out);

@@ -132,8 +132,6 @@ printf '%s\r\n' 'quota,password,login' \
     '"multi' 'line",z,"dave, the ""admin"""' >"$work/users.csv"
 # aliases.csv: ';' between fields, no header, a key on two records.
 printf '%s\n' 'bob;robert' 'team;alice' 'team;bob' '' >"$work/aliases.csv"
-port=$(python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/state"
 cat >"$work/posthorn.conf" <<EOF
 state_dir $work/state
@@ -152,7 +150,7 @@ table.csv aliases {
 auth.pass_table local_authdb {
     table &users
 }
-imap tcp://127.0.0.1:$port {
+imap tcp://127.0.0.1:0 {
     auth &local_authdb
     storage &local_mailboxes
     storage_map &aliases
@@ -210,6 +208,8 @@ for _ in $(seq 1 200); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
 done
+# Port 0 above: the kernel chose one, and the server logged it.
+port=$(sed -n 's|.* event=listening addr=tcp://127\.0\.0\.1:\([0-9]*\) .*|\1|p' "$work/run.log")
 login() { # USER PASSWORD -> exit 0 when LOGIN and SELECT INBOX succeed
     python3 - "$port" "$1" "$2" <<'PY'
 import imaplib, sys

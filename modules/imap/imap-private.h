@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include <posthorn/endpoint-impl.h>
@@ -83,6 +84,12 @@ struct imap_session {
     struct ph_graph *graph;
     int fd;
     char addr[64]; /* client address for logs and limits */
+    /* "client=ADDR port=PORT" (no port on a unix socket): the connection,
+     * for the lines that must tell it from others of the same address. */
+    char peer[96];
+    /* "session=ID": ends every line logged for this session (the thread
+     * running it sets it as its ph_log_set_context()). */
+    char log_ctx[32];
     struct ph_imap_parser *parser;
     char inbuf[16384];
     size_t inpos, inlen;
@@ -163,8 +170,10 @@ struct imap_session {
     char *idle_tag;
 
     /* Reactor bookkeeping, under the reactor's lock. */
-    bool parked, queued, wake_pending, timed_out, dead, in_notify,
-        shutting_down;
+    bool parked, queued, wake_pending, timed_out, dead, in_notify;
+    /* Set by shutdown while a worker may be running the session, which
+     * reads it without the lock. */
+    atomic_bool shutting_down;
     int64_t last_active_ms;
     int64_t park_timeout_ms; /* 0: idle_timeout */
     /* A reply held back (failed login delay): the session parks without
@@ -198,7 +207,8 @@ int64_t imap_now_ms(void);
 
 /* imap_session.c */
 struct imap_session *imap_session_new(struct imap_server *srv, int fd,
-                                      const char *addr, bool implicit_tls);
+                                      const char *addr, unsigned port,
+                                      bool implicit_tls);
 
 void imap_session_free(struct imap_session **s);
 /* Ends an IDLE watch: no wake for s comes after it returns. */
@@ -267,6 +277,9 @@ char *imap_flags_parse(const struct ph_imap_value *items, size_t n,
 char *imap_token_text(const char *token);
 void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
                    size_t len);
+/* Events for debugging (connections, waits): with the endpoint's `debug`
+ * or the global one. */
+#define imap_debug_enabled(srv) ((srv)->conf->debug || ph_log_debug_enabled())
 
 /* imap_commands.c */
 /* args: the arguments after the command name (after "UID NAME" for the

@@ -190,9 +190,12 @@ static void *worker_main(void *arg)
             r->queue_tail = NULL;
         s->queued = false;
         if (r->shutting_down)
-            s->shutting_down = true;
+            atomic_store(&s->shutting_down, true);
         pthread_mutex_unlock(&r->lock);
-        if (!imap_session_run(s))
+        ph_log_set_context(s->log_ctx);
+        bool alive = imap_session_run(s);
+        ph_log_set_context(NULL);
+        if (!alive)
             session_dead(r, s);
     }
 }
@@ -209,6 +212,10 @@ void imap_reactor_stall(struct imap_session *s, bool begin)
         return;
     }
     r->stalled++;
+    if (imap_debug_enabled(s->srv))
+        ph_log_info("mod=imap event=write_blocked client=%s "
+                    "msg=\"waiting for the client to read\"",
+                    s->addr);
     /* Workers are never taken back: the pool stays as large as the most
      * clients that ever stalled at once (bounded by max_workers). */
     if (r->nworkers < r->stalled + r->base_workers &&
@@ -221,18 +228,22 @@ void imap_reactor_stall(struct imap_session *s, bool begin)
     pthread_mutex_unlock(&r->lock);
 }
 
-static void client_addr(const struct sockaddr_storage *ss, char *buf,
-                        size_t size)
+/* The client's address and TCP port (0 on a unix socket). */
+static unsigned client_addr(const struct sockaddr_storage *ss, char *buf,
+                            size_t size)
 {
     if (ss->ss_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf,
-                  size);
-    } else if (ss->ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf,
-                  size);
-    } else {
-        snprintf(buf, size, "unix");
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &in->sin_addr, buf, size);
+        return ntohs(in->sin_port);
     }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &in6->sin6_addr, buf, size);
+        return ntohs(in6->sin6_port);
+    }
+    snprintf(buf, size, "unix");
+    return 0;
 }
 
 static void do_accept(struct imap_reactor *r, const int *lfd_slot)
@@ -247,7 +258,7 @@ static void do_accept(struct imap_reactor *r, const int *lfd_slot)
         if (fd < 0)
             return;
         char addr[64];
-        client_addr(&ss, addr, sizeof(addr));
+        unsigned port = client_addr(&ss, addr, sizeof(addr));
         pthread_mutex_lock(&r->lock);
         /* Per address, only connections that have not logged in count:
          * behind one address (NAT, a webmail front-end) may be thousands
@@ -272,7 +283,13 @@ static void do_accept(struct imap_reactor *r, const int *lfd_slot)
         }
         size_t li = (size_t)(lfd_slot - r->listen_fds);
         struct imap_session *s = imap_session_new(
-            r->srv, fd, addr, r->srv->addrs[li].scheme == PH_ADDR_TLS);
+            r->srv, fd, addr, port, r->srv->addrs[li].scheme == PH_ADDR_TLS);
+        if (imap_debug_enabled(r->srv)) {
+            ph_log_set_context(s->log_ctx);
+            ph_log_info("mod=imap event=connect %s listen=%s", s->peer,
+                        r->srv->addrs[li].text);
+            ph_log_set_context(NULL);
+        }
         pthread_mutex_lock(&r->lock);
         s->next_all = r->all;
         if (r->all)
@@ -310,7 +327,6 @@ static void free_dead(struct imap_reactor *r)
             s->next_all->prev_all = s->prev_all;
     }
     pthread_mutex_unlock(&r->lock);
-    size_t freed = 0;
     while (d) {
         struct imap_session *s = d;
         d = s->next_q;
@@ -328,25 +344,33 @@ static void free_dead(struct imap_reactor *r)
             }
         }
         pthread_mutex_unlock(&r->lock);
+        char ctx[sizeof(s->log_ctx)];
+        memcpy(ctx, s->log_ctx, sizeof(ctx));
         imap_session_free(&s);
-        freed++;
         if (inline_unref) {
             ph_graph_unref(&g);
-            continue;
+        } else {
+            pthread_t t;
+            pthread_attr_t attr;
+            pthread_attr_init(&attr);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            if (pthread_create(&t, &attr, unref_main, g) != 0)
+                ph_graph_unref(&g);
+            pthread_attr_destroy(&attr);
         }
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&t, &attr, unref_main, g) != 0)
-            ph_graph_unref(&g);
-        pthread_attr_destroy(&attr);
+        /* Counted down only now, so shutdown() returns after the unrefs. */
+        pthread_mutex_lock(&r->lock);
+        r->nsessions--;
+        pthread_cond_broadcast(&r->state_cond);
+        pthread_mutex_unlock(&r->lock);
+        /* Its connection slots (max_connections, per address) are free
+         * from here: tests wait for this line before they count on one. */
+        if (imap_debug_enabled(r->srv)) {
+            ph_log_set_context(ctx);
+            ph_log_info("mod=imap event=disconnect");
+            ph_log_set_context(NULL);
+        }
     }
-    /* Counted down only now, so shutdown() returns after the unrefs. */
-    pthread_mutex_lock(&r->lock);
-    r->nsessions -= freed;
-    pthread_cond_broadcast(&r->state_cond);
-    pthread_mutex_unlock(&r->lock);
 }
 
 static void *reactor_main(void *arg)
@@ -407,13 +431,16 @@ static void *reactor_main(void *arg)
             last_scan = now;
             pthread_mutex_lock(&r->lock);
             for (struct imap_session *s = r->all; s; s = s->next_all) {
+                /* Only a parked session's fields are the reactor's to read:
+                 * a worker may be changing a running one's state. */
+                if (!s->parked || s->resume_at_ms)
+                    continue;
                 const struct imap_conf *c = r->srv->conf;
                 int64_t limit = s->park_timeout_ms ? s->park_timeout_ms
                                 : s->state == IMAP_STATE_NOT_AUTH
                                     ? c->login_timeout
                                     : c->idle_timeout;
-                if (s->parked && !s->resume_at_ms &&
-                    now - s->last_active_ms >= limit) {
+                if (now - s->last_active_ms >= limit) {
                     s->timed_out = true;
                     unpark(r, s);
                 }
@@ -511,7 +538,7 @@ void imap_reactor_shutdown(struct imap_reactor *r)
     for (struct imap_session *s = r->all; s; s = s->next_all) {
         /* Reads end (a worker blocked in one returns); the BYE still goes
          * out. */
-        __atomic_store_n(&s->shutting_down, true, __ATOMIC_RELEASE);
+        atomic_store(&s->shutting_down, true);
         shutdown(s->fd, SHUT_RD);
         unpark(r, s);
     }

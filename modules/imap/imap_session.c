@@ -15,8 +15,11 @@
 #include "imap-private.h"
 
 struct imap_session *imap_session_new(struct imap_server *srv, int fd,
-                                      const char *addr, bool implicit_tls)
+                                      const char *addr, unsigned port,
+                                      bool implicit_tls)
 {
+    /* Unique in the process: the one name of a connection in the log. */
+    static atomic_uint_fast64_t last_id;
     struct imap_session *s = ph_calloc(1, sizeof(*s));
     s->srv = srv;
     s->graph = srv->graph;
@@ -24,6 +27,12 @@ struct imap_session *imap_session_new(struct imap_server *srv, int fd,
     s->fd = fd;
     s->implicit_tls = implicit_tls;
     snprintf(s->addr, sizeof(s->addr), "%s", addr);
+    if (port)
+        snprintf(s->peer, sizeof(s->peer), "client=%s port=%u", addr, port);
+    else
+        snprintf(s->peer, sizeof(s->peer), "client=%s", addr);
+    snprintf(s->log_ctx, sizeof(s->log_ctx), "session=%llu",
+             (unsigned long long)atomic_fetch_add(&last_id, 1) + 1);
     struct ph_imap_parser_limits lim;
     ph_imap_parser_limits_default(&lim);
     lim.max_line_length = (size_t)srv->conf->max_line_length;
@@ -95,8 +104,9 @@ void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
         char *line = ph_strndup(p, shown);
         if (*dir == 'C') {
             /* Mask passwords and SASL payloads: LOGIN's arguments after the
-             * user name, AUTHENTICATE's initial response, the lines that
-             * follow them (continuations, literals). */
+             * user name and the literals that follow (a line that ends in
+             * "{N}"), AUTHENTICATE's initial response and the line after it
+             * (a response the client did not wait to be asked for). */
             if (s->io_in_sasl || s->io_mask_next) {
                 free(line);
                 line = ph_strdup("<masked>");
@@ -104,8 +114,10 @@ void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
             } else {
                 char *sp1 = strchr(line, ' ');
                 char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-                if (sp1 && (strncasecmp(sp1 + 1, "LOGIN ", 6) == 0 ||
-                            strncasecmp(sp1 + 1, "AUTHENTICATE ", 13) == 0)) {
+                bool login = sp1 && strncasecmp(sp1 + 1, "LOGIN ", 6) == 0;
+                bool authenticate =
+                    sp1 && strncasecmp(sp1 + 1, "AUTHENTICATE ", 13) == 0;
+                if (login || authenticate) {
                     char *sp3 = sp2 ? strchr(sp2 + 1, ' ') : NULL;
                     if (sp3) {
                         sp3[1] = '\0';
@@ -113,13 +125,17 @@ void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
                         free(line);
                         line = m;
                     }
-                    s->io_mask_next = true;
+                    /* A LOGIN complete on its line leaves the next line,
+                     * a command, in the clear. */
+                    s->io_mask_next =
+                        authenticate || (shown > 0 && p[shown - 1] == '}');
                 }
             }
         }
         char *esc = ph_log_escape(line);
-        ph_log_info("mod=imap event=io client=%s dir=%s data=%s", s->addr, dir,
-                    esc);
+        /* With the session id (the thread's log context) and the client's
+         * port, parallel sessions from one address are told apart. */
+        ph_log_info("mod=imap event=io %s dir=%s data=%s", s->peer, dir, esc);
         free(esc);
         free(line);
         p += n + (nl ? 1 : 0);
@@ -763,7 +779,7 @@ static int handshake_step(struct imap_session *s)
         if (r == PH_TLS_WANT_READ) {
             if (imap_reactor_park(s))
                 return 1;
-            if (s->shutting_down)
+            if (atomic_load(&s->shutting_down))
                 return -1;
             continue;
         }
@@ -783,7 +799,7 @@ bool imap_session_run(struct imap_session *s)
 {
     if (!s->greeted) {
         /* Nothing may go out in the clear on a tls:// port. */
-        if (s->timed_out || s->shutting_down)
+        if (s->timed_out || atomic_load(&s->shutting_down))
             return false;
         if (s->implicit_tls && !s->tls) {
             int r = handshake_step(s);
@@ -800,7 +816,7 @@ bool imap_session_run(struct imap_session *s)
     for (;;) {
         if (s->starttls_pending) {
             /* Mid-handshake nothing goes out, not even a BYE. */
-            if (s->timed_out || s->shutting_down)
+            if (s->timed_out || atomic_load(&s->shutting_down))
                 return false;
             int r = handshake_step(s);
             if (r != 0)
@@ -811,7 +827,7 @@ bool imap_session_run(struct imap_session *s)
             ph_buf_puts(&s->out, "* BYE Autologout; idle for too long\r\n");
             return end_session(s);
         }
-        if (s->shutting_down) {
+        if (atomic_load(&s->shutting_down)) {
             ph_buf_puts(&s->out, "* BYE Server shutting down\r\n");
             return end_session(s);
         }
@@ -889,7 +905,7 @@ bool imap_session_run(struct imap_session *s)
             return end_session(s);
         s->inpos = s->inlen = 0;
         int r = read_some(s);
-        if (r < 0 && __atomic_load_n(&s->shutting_down, __ATOMIC_ACQUIRE)) {
+        if (r < 0 && atomic_load(&s->shutting_down)) {
             /* The end of input is the server's own SHUT_RD: say why. */
             ph_buf_puts(&s->out, "* BYE Server shutting down\r\n");
             return end_session(s);

@@ -123,8 +123,8 @@ static const char *const migrations[] = {
      * transaction, after this migration has committed; nodes share the
      * work, and an upgrade that stops goes on at the next start. A later
      * change to what is derived adds a migration that refills rederive. */
-    "CREATE TABLE rederive (body_id bigint PRIMARY KEY);"
-    "INSERT INTO rederive (body_id) SELECT id FROM bodies;",
+    ("CREATE TABLE rederive (body_id bigint PRIMARY KEY);"
+     "INSERT INTO rederive (body_id) SELECT id FROM bodies;"),
 };
 
 #define MBOX_COLUMNS                                                           \

@@ -38,16 +38,15 @@ class PgFaultTest(test_faults.FaultTest):
         db = "faults_%d_%d" % (os.getpid(), next(_n))
         pgtest.psql("CREATE DATABASE " + db)
         self.addCleanup(pgtest.psql, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
-        self.port = phtest.free_port()
         return self.write("posthorn.conf", """
 state_dir %(s)s
 storage.pgsql local_mailboxes { dsn %(dsn)s }
-imap tcp://127.0.0.1:%(port)d {
+imap tcp://127.0.0.1:0 {
     auth pass_table static { entry bob %(hash)s }
     storage &local_mailboxes
     insecure_auth yes
 }
-""" % {"s": state_dir, "dsn": pgtest.dsn_for(db), "port": self.port, "hash": password_hash()})
+""" % {"s": state_dir, "dsn": pgtest.dsn_for(db), "hash": password_hash()})
 
 if __name__ == "__main__":
     phtest.main()

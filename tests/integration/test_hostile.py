@@ -8,6 +8,7 @@ descriptors and not much more memory than before (read from /proc)."""
 import base64
 import os
 import re
+import select
 import socket
 import sqlite3
 import threading
@@ -158,11 +159,10 @@ class HostileBase(phtest.TempDirTest):
 
     def setUp(self):
         super().setUp()
-        self.port = phtest.free_port()
         self.conf = self.write("posthorn.conf", """
 state_dir %(d)s/state
 storage.sqlite local_mailboxes { }
-imap tcp://127.0.0.1:%(port)d {
+imap tcp://127.0.0.1:0 {
     auth pass_table static { entry bob %(hash)s }
     storage &local_mailboxes
     insecure_auth yes
@@ -173,9 +173,10 @@ imap tcp://127.0.0.1:%(port)d {
     appendlimit 10M
     %(extra)s
 }
-""" % {"d": self.dir, "port": self.port, "hash": cheap_hash(), "extra": self.extra})
+""" % {"d": self.dir, "hash": cheap_hash(), "extra": self.extra})
         os.makedirs(os.path.join(self.dir, "state"))
         self.server = self.start(self.conf)
+        self.port = self.server.port
         r = Raw(self.port)
         r.login()
         for i in range(3):
@@ -202,14 +203,14 @@ imap tcp://127.0.0.1:%(port)d {
 
     def answer(self, r, expect):
         """Reads until the tagged answer of "t" or a BYE; returns it."""
-        deadline = time.time() + 10
-        r.sock.settimeout(10)
-        while time.time() < deadline:
+        deadline = time.monotonic() + 30  # a guard against a hang
+        r.sock.settimeout(30)
+        while time.monotonic() < deadline:
             line = r.line()
             # An invalid tag is answered untagged.
             if line.startswith((b"t ", b"* BYE", b"* BAD")):
                 return line
-        raise AssertionError("no answer within 10 s")
+        raise AssertionError("no answer within 30 s")
 
 
 class HostileTest(HostileBase):
@@ -251,10 +252,12 @@ class HostileTest(HostileBase):
                 self.healthy()
         self.assertEqual(failures, [], "\n".join(map(repr, failures)))
         self.healthy()
-        # No descriptor left behind; memory within a few MB of before.
-        deadline = time.time() + 5
-        while time.time() < deadline and self.proc()[0] > base_fds:
-            time.sleep(0.1)
+        # No descriptor left behind (the last sessions may still be closing:
+        # wait for that, the deadline only guards against a hang); memory
+        # within a few MB of before.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.proc()[0] > base_fds:
+            time.sleep(0.05)
         fds, rss = self.proc()
         self.assertLessEqual(fds, base_fds)
         if phtest.SANITIZED:
@@ -280,12 +283,12 @@ class HostileTest(HostileBase):
             self.assertLess(self.proc()[1] - base_rss, 4 * 1024)
 
     def test_slowloris_does_not_block_others(self):
+        # While a command arrives a byte at a time, others are served.
         r = Raw(self.port)
-        t0 = time.time()
         for b in b"t LOGIN bob x":
             r.send(bytes([b]))
-            self.healthy() if b == ord(" ") else time.sleep(0.05)
-        self.assertLess(time.time() - t0, 10)
+            if b == ord(" "):
+                self.healthy()
         r.send(b"\r\n")
         self.assertTrue(r.line().startswith(b"t NO"))
 
@@ -308,10 +311,10 @@ class HostileTest(HostileBase):
         header = b"Subject: " + b"a" * 1000000 + b"\r\n" + b"X-H: v\r\n" * 50000 + b"\r\nbody\r\n"
         rfc822 = (b"Content-Type: message/rfc822\r\n\r\n" * 3000) + b"\r\nend\r\n"
         r = Raw(self.port)
+        r.sock.settimeout(120)  # a guard against a hang, for slow builds too
         r.login()
         base_rss = self.proc()[1]
         for i, msg in enumerate([deep, many, header, rfc822]):
-            t0 = time.time()
             r.send(b"a%d APPEND INBOX {%d+}\r\n" % (i, len(msg)) + msg + b"\r\n")
             self.assertIn(b"a%d OK" % i, r.until("a%d" % i))
             r.cmd("s%d" % i, "SELECT INBOX")
@@ -321,7 +324,6 @@ class HostileTest(HostileBase):
             out = r.cmd("g%d" % i, "FETCH %d (BODY[] BODY[1.1.1.1] BODY[2.MIME])" % n)
             self.assertIn(b"g%d OK" % i, out)
             self.assertIn(msg, out)
-            self.assertLess(time.time() - t0, 20, "message %d" % i)
         self.assertLess(self.proc()[1] - base_rss, 200 * 1024)
         self.exists = 7
         self.healthy()
@@ -335,7 +337,8 @@ class SessionLimitsTest(HostileBase):
     max_pipelined_commands 8
     max_session_memory 1M
     max_literal_size 512K
-    max_command_size 4M"""
+    max_command_size 4M
+    debug yes"""
 
     def selected(self):
         r = Raw(self.port)
@@ -406,7 +409,7 @@ class SessionLimitsTest(HostileBase):
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
-        s.settimeout(10)
+        s.settimeout(30)
         s.connect(("127.0.0.1", self.port))
         self.addCleanup(s.close)
         return s
@@ -430,25 +433,22 @@ class SessionLimitsTest(HostileBase):
         base_rss = self.proc()[1]
         s = self._unread()
         s.setblocking(False)
-        sent, n = 0, 0
+        n = 0
         pending = b""
-        deadline = time.time() + 30
-        stalled_since = None
-        while time.time() < deadline:
+        # Send until the server waits to write its answers (it logs that,
+        # and reads nothing more meanwhile) and the socket takes no more.
+        deadline = time.monotonic() + 120  # a guard against a hang
+        while True:
+            self.assertLess(time.monotonic(), deadline, "the server never stopped reading")
             if not pending:
                 pending = b"p%d NOOP\r\n" % n
                 n += 1
             try:
-                w = s.send(pending)
-                pending = pending[w:]
-                sent += w
-                stalled_since = None
+                pending = pending[s.send(pending):]
             except BlockingIOError:
-                stalled_since = stalled_since or time.time()
-                if time.time() - stalled_since > 1:
+                if self.server.count_log("event=write_blocked"):
                     break
-                time.sleep(0.01)
-        self.assertIsNotNone(stalled_since, "the server never stopped reading")
+                select.select([], [s], [], 0.1)
         self.healthy()
         if not phtest.SANITIZED:
             self.assertLess(self.proc()[1] - base_rss, 4 * 1024)
@@ -466,10 +466,10 @@ class SessionLimitsTest(HostileBase):
         self.assertGreater(n, 1000)
         self.healthy()
 
-    def wait_indexed(self, timeout=20):
+    def wait_indexed(self, timeout=60):
         db = os.path.join(self.dir, "state", "posthorn.db")
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
             try:
                 pending = c.execute("SELECT count(*) FROM body_text WHERE indexed < 0").fetchone()[0]
@@ -503,10 +503,13 @@ class SessionLimitsTest(HostileBase):
         s.recv(4096)  # the greeting
         s.sendall(b'L LOGIN bob "%s"\r\nS SELECT INBOX\r\nf FETCH 1:* BODY[]\r\n'
                   % PASSWORD.encode())
-        time.sleep(2)
+        self.server.wait_log("event=write_blocked")
         self.healthy()
+        # A copy of the mailbox would be 12 MiB more; what a session and a
+        # worker thread added for the stalled one hold varies with the load
+        # (seen up to 4.4 MiB under make -j4 check).
         if not phtest.SANITIZED:
-            self.assertLess(self.proc()[1] - base_rss, 4 * 1024)
+            self.assertLess(self.proc()[1] - base_rss, 8 * 1024)
         out = self._read_until(s, b"f")
         self.assertTrue(out.endswith(b"f OK FETCH completed\r\n"), out[-200:])
         self.assertEqual(out.count(body), 12)
@@ -541,9 +544,9 @@ class NonReaderTest(HostileBase):
                       b"f FETCH 4 BODY.PEEK[]\r\n" * 30)
         try:
             self.server.wait_log("event=worker_added", count=4)
-            t0 = time.time()
+            # Were they to starve the others, this would time out (Raw's
+            # timeout guards against the hang).
             self.healthy()
-            self.assertLess(time.time() - t0, 5)
         finally:
             for s in stuck:
                 s.close()

@@ -32,15 +32,27 @@ class Raw:
     def __init__(self, port=None, path=None):
         if path:
             self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.settimeout(10)
+            self.sock.settimeout(30)
             self.sock.connect(path)
         else:
-            self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.buf = b""
         self.greeting = self.line()
 
     def send(self, data):
         self.sock.sendall(data)
+
+    def send_apart(self, server, chunks):
+        """Sends each chunk once the server has read the one before, so that
+        it gets them in as many reads: its io_debug lines (which the server
+        must have on) name this connection's port and say what it read."""
+        mine = "port=%d dir=C" % self.sock.getsockname()[1]
+        seen = server.count_log(mine)
+        for chunk in chunks:
+            self.send(chunk)
+            # io_debug writes a line per line of what it read.
+            seen += chunk.count(b"\n") + (not chunk.endswith(b"\n"))
+            server.wait_log(mine, count=seen)
 
     def line(self):
         while b"\r\n" not in self.buf:
@@ -91,28 +103,34 @@ class ImapTest(phtest.TempDirTest):
     extra = ""
     storage_extra = ""
     users = ("bob",)
+    fail_delay = "50ms"
 
     def setUp(self):
         super().setUp()
-        self.port = phtest.free_port()
         self.sock_path = os.path.join(self.dir, "imap.sock")
         entries = "\n        ".join("entry %s %s" % (u, password_hash()) for u in self.users)
         self.conf = self.write("posthorn.conf", """
 state_dir %(d)s/state
 storage.sqlite local_mailboxes { %(storage_extra)s }
-imap tcp://127.0.0.1:%(port)d unix://%(sock)s {
+imap tcp://127.0.0.1:0 unix://%(sock)s {
     auth pass_table static {
         %(entries)s
     }
     storage &local_mailboxes
     insecure_auth yes
-    auth_fail_delay 50ms
+    auth_fail_delay %(fail_delay)s
     %(extra)s
 }
-""" % {"d": self.dir, "port": self.port, "sock": self.sock_path, "entries": entries,
+""" % {"d": self.dir, "sock": self.sock_path, "entries": entries, "fail_delay": self.fail_delay,
        "extra": self.extra, "storage_extra": self.storage_extra})
         os.makedirs(os.path.join(self.dir, "state"), exist_ok=True)
         self.server = self.start(self.conf)
+
+    @property
+    def port(self):
+        """The port of self.server, read again each time: a test that starts
+        the server anew (a changed config) only sets self.server."""
+        return self.server.port
 
     def raw(self):
         r = Raw(self.port)
@@ -172,13 +190,6 @@ class SessionTest(ImapTest):
         r.send(b"a NOOP\r\nb NOOP\r\nc CAPABILITY\r\n")
         out = r.until("c")
         self.assertTrue(out.startswith(b"a OK NOOP completed\r\nb OK NOOP completed\r\n* CAPABILITY "), out)
-
-    def test_command_split_byte_by_byte(self):
-        r = self.raw()
-        for b in b"a1 NOOP\r\n":
-            r.send(bytes([b]))
-            time.sleep(0.002)
-        self.assertEqual(r.line(), b"a1 OK NOOP completed\r\n")
 
     def test_sync_literal_gets_continuation(self):
         r = self.raw()
@@ -243,7 +254,9 @@ class LoginTest(ImapTest):
 
     def test_clients_inside_authenticate_hold_no_worker(self):
         """One worker; three clients stop after AUTHENTICATE's "+" and
-        another still logs in at once, then they finish their exchange."""
+        another still logs in meanwhile, then they finish their exchange.
+        (Were the worker held, the login would wait for the three: Raw's
+        timeout fails it.)"""
         import base64
         waiting = []
         for i in range(3):
@@ -251,10 +264,8 @@ class LoginTest(ImapTest):
             r.send(b"a%d AUTHENTICATE PLAIN\r\n" % i)
             self.assertEqual(r.line(), b"+ \r\n")
             waiting.append(r)
-        t0 = time.time()
         other = self.raw()
         other.login()
-        self.assertLess(time.time() - t0, 3)
         for i, r in enumerate(waiting):
             r.send(base64.b64encode(b"\0bob\0" + PASSWORD.encode()) + b"\r\n")
             self.assertTrue(r.until("a%d" % i).startswith(b"a%d OK [CAPABILITY" % i))
@@ -277,19 +288,6 @@ class LoginTest(ImapTest):
         # 50 + 100 + 200 + 400 ms
         self.assertGreaterEqual(time.time() - t0, 0.7)
         self.raw().login()
-
-    def test_failed_login_delay_holds_no_worker(self):
-        # While one client waits out its delay, others are served at once.
-        for i in range(4):
-            self.raw().cmd("a%d" % i, "LOGIN bob bad")
-        r = self.raw()
-        r.send(b"b LOGIN bob bad\r\nc NOOP\r\n")
-        other = self.raw()
-        t0 = time.time()
-        self.assertEqual(other.cmd("x", "NOOP"), b"x OK NOOP completed\r\n")
-        self.assertLess(time.time() - t0, 0.3)
-        self.assertEqual(r.line(), b"b NO [AUTHENTICATIONFAILED] Authentication failed\r\n")
-        self.assertEqual(r.line(), b"c OK NOOP completed\r\n")
 
     def test_max_auth_failures_per_connection(self):
         """The third failure on one connection (max_auth_failures 3) is
@@ -344,8 +342,100 @@ class LoginTest(ImapTest):
         self.assertNotIn(b"AUTH=PLAIN", data[0])
 
 
+class FailDelayTest(ImapTest):
+    extra = "workers 1"
+    fail_delay = "3s"
+
+    def test_failed_login_delay_holds_no_worker(self):
+        """One worker: while a client waits out its failed login's delay,
+        another is served; the delayed answer and the command pipelined
+        behind it come after."""
+        r = self.raw()
+        r.send(b"b LOGIN bob bad\r\nc NOOP\r\n")
+        # The delay starts once the failure is logged.
+        self.server.wait_log("event=login result=failed user=bob")
+        other = self.raw()
+        self.assertEqual(other.cmd("x", "NOOP"), b"x OK NOOP completed\r\n")
+        r.sock.setblocking(False)
+        with self.assertRaises(BlockingIOError, msg="the delayed answer came first"):
+            r.sock.recv(1)
+        r.sock.settimeout(30)
+        self.assertEqual(r.line(), b"b NO [AUTHENTICATIONFAILED] Authentication failed\r\n")
+        self.assertEqual(r.line(), b"c OK NOOP completed\r\n")
+
+
 class IoDebugTest(ImapTest):
     extra = "io_debug yes\n    sasl_login yes\n    debug yes"
+    storage_extra = "debug yes"
+
+    def test_command_split_byte_by_byte(self):
+        r = self.raw()
+        r.send_apart(self.server, [bytes([b]) for b in b"a1 NOOP\r\n"])
+        self.assertEqual(r.line(), b"a1 OK NOOP completed\r\n")
+
+    def test_append_literal_split_across_packets(self):
+        r = self.raw()
+        r.login()
+        r.send(b"a APPEND INBOX {%d}\r\n" % len(MSG))
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        r.send_apart(self.server, [MSG[i:i + 7] for i in range(0, len(MSG), 7)] + [b"\r\n"])
+        self.assertRegex(r.line(), rb"^a OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
+        r.cmd("s", "SELECT INBOX")
+        out = r.cmd("f", "FETCH 1 BODY.PEEK[]")
+        self.assertIn(MSG, out)
+
+    def test_every_line_of_a_session_names_it(self):
+        """Two sessions from one address, their lines interleaved: each
+        io_debug line names the client's port, and every line logged for a
+        session (connect, io, login, command, storage's own) ends with the
+        same session=ID, another for each session."""
+        a, b = self.raw(), self.raw()
+        a.cmd("a1", "NOOP")
+        b.cmd("b1", "NOOP")
+        a.login()
+        b.login()
+        a.cmd("a2", "SELECT INBOX")
+        a.cmd("a3", "SEARCH SUBJECT hello")
+        b.cmd("b2", "NOOP")
+        ports = [r.sock.getsockname()[1] for r in (a, b)]
+        a.cmd("a4", "LOGOUT")
+        a.close()
+        self.server.wait_log("event=disconnect")
+        log = self.server.log_text()
+        ids = []
+        for port in ports:
+            found = set(re.findall(r"event=io client=127\.0\.0\.1 port=%d dir=[CS] data=.* "
+                                   r"(session=\d+)$" % port, log, re.M))
+            self.assertEqual(len(found), 1, (port, found, log))
+            ids.append(found.pop())
+        self.assertNotEqual(ids[0], ids[1])
+        a_lines = [line.split(" ", 1)[1] for line in log.splitlines() if line.endswith(" " + ids[0])]
+        # Each line's fields, the time aside; then what a sent and was told.
+        self.assertEqual(a_lines[0], "level=info mod=imap event=connect client=127.0.0.1 port=%d "
+                         "listen=tcp://127.0.0.1:0 %s" % (ports[0], ids[0]))
+        self.assertIn('level=info mod=imap event=io client=127.0.0.1 port=%d dir=C data="a1 NOOP" %s'
+                      % (ports[0], ids[0]), a_lines)
+        self.assertIn('level=info mod=imap event=io client=127.0.0.1 port=%d dir=C '
+                      'data="L LOGIN bob <masked>" %s' % (ports[0], ids[0]), a_lines)
+        self.assertIn("level=info mod=imap event=login result=ok user=bob client=127.0.0.1 "
+                      "mech=LOGIN %s" % ids[0], a_lines)
+        # What follows a LOGIN is a command, not a secret.
+        self.assertIn('level=info mod=imap event=io client=127.0.0.1 port=%d dir=C '
+                      'data="a2 SELECT INBOX" %s' % (ports[0], ids[0]), a_lines)
+        self.assertTrue(any(re.match(r"level=info mod=imap event=command client=127\.0\.0\.1 "
+                                     r"user=bob command=SEARCH ms=\d+ %s$" % ids[0], line)
+                            for line in a_lines), a_lines)
+        # storage's own (the account made at the first login) too.
+        self.assertTrue(any(line.startswith("level=info mod=storage.") for line in a_lines),
+                        a_lines)
+        self.assertEqual(a_lines[-1], "level=info mod=imap event=disconnect %s" % ids[0])
+        # What names a's port belongs to a alone; b's lines have b's id.
+        for line in log.splitlines():
+            if "port=%d " % ports[0] in line:
+                self.assertTrue(line.endswith(" " + ids[0]), line)
+        self.assertFalse(any("port=%d " % ports[1] in line and not line.endswith(" " + ids[1])
+                             for line in log.splitlines()))
+        self.assertNotIn(PASSWORD, log)
 
     def test_io_debug_masks_secrets(self):
         import base64
@@ -362,7 +452,18 @@ class IoDebugTest(ImapTest):
         r3.send(base64.b64encode(PASSWORD.encode()) + b"\r\n")
         self.assertTrue(r3.line().startswith(b"x OK"))
         r3.cmd("y", "NOOP")
+        # A password in a literal, waited for or not (LITERAL+, in one
+        # packet with what follows): masked, and the command after shown.
+        r4 = self.raw()
+        r4.send(b"a LOGIN bob {%d}\r\n" % len(PASSWORD))
+        self.assertEqual(r4.line(), b"+ Ready for literal data\r\n")
+        r4.send(PASSWORD.encode() + b"\r\n")
+        self.assertTrue(r4.line().startswith(b"a OK"))
+        r5 = self.raw()
+        r5.send(b"c LOGIN bob {%d+}\r\n%s\r\nd NOOP\r\n" % (len(PASSWORD), PASSWORD.encode()))
+        self.assertTrue(r5.until("d").endswith(b"d OK NOOP completed\r\n"))
         self.server.wait_log("data=\"y NOOP\"")
+        self.server.wait_log("data=\"d NOOP\"")
         log = self.server.log_text()
         self.assertNotIn(PASSWORD, log)
         self.assertNotIn(ir, log)
@@ -423,22 +524,23 @@ class TlsTest(phtest.TempDirTest):
 
     def setUp(self):
         super().setUp()
-        self.port = phtest.free_port()
-        self.tls_port = phtest.free_port()
         self.conf = self.write("posthorn.conf", """
 state_dir %(d)s/state
 tls self_signed
 storage.sqlite local_mailboxes { }
-imap tcp://127.0.0.1:%(port)d tls://127.0.0.1:%(tport)d {
+imap tcp://127.0.0.1:0 tls://127.0.0.1:0 {
     auth pass_table static {
         entry bob %(hash)s
     }
     storage &local_mailboxes
     workers 2
+    debug yes
 }
-""" % {"d": self.dir, "port": self.port, "tport": self.tls_port, "hash": password_hash()})
+""" % {"d": self.dir, "hash": password_hash()})
         os.makedirs(os.path.join(self.dir, "state"), exist_ok=True)
         self.server = self.start(self.conf)
+        self.port = self.server.port_for("tcp")
+        self.tls_port = self.server.port_for("tls")
 
     def test_implicit_tls_login(self):
         c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context())
@@ -450,15 +552,14 @@ imap tcp://127.0.0.1:%(port)d tls://127.0.0.1:%(tport)d {
 
     def test_silent_tls_clients_hold_no_worker(self):
         # Two workers; five connections that never start their handshake.
+        # Were a worker held by one, the login below would time out.
         silent = [socket.create_connection(("127.0.0.1", self.tls_port)) for _ in range(5)]
         for sock in silent:
             self.addCleanup(sock.close)
-        time.sleep(0.2)
-        t0 = time.time()
-        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=10)
+        self.server.wait_log("event=connect", count=5)
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=30)
         c.login("bob", PASSWORD)
         c.logout()
-        self.assertLess(time.time() - t0, 5)
 
     def test_silent_starttls_clients_hold_no_worker(self):
         silent = []
@@ -467,16 +568,14 @@ imap tcp://127.0.0.1:%(port)d tls://127.0.0.1:%(tport)d {
             self.addCleanup(r.close)
             self.assertEqual(r.cmd("a", "STARTTLS"), b"a OK Begin TLS negotiation now\r\n")
             silent.append(r)
-        t0 = time.time()
-        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=10)
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=30)
         c.login("bob", PASSWORD)
         c.logout()
-        self.assertLess(time.time() - t0, 5)
 
     def test_tls_clients_that_never_read_do_not_starve_the_others(self):
         # As test_hostile's NonReaderTest, over TLS: the worker waits inside
         # the TLS layer, which tells the endpoint (ph_tls_set_wait_hook).
-        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=10)
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=30)
         c.login("bob", PASSWORD)
         big = b"From: a@example.org\r\nSubject: big\r\n\r\n" + (b"x" * 1022 + b"\r\n") * 1024
         self.assertEqual(c.append("INBOX", None, None, big)[0], "OK")
@@ -492,22 +591,38 @@ imap tcp://127.0.0.1:%(port)d tls://127.0.0.1:%(tport)d {
                 t.sendall(b'l LOGIN bob "%s"\r\ns SELECT INBOX\r\n' % PASSWORD.encode() +
                           b"f FETCH 1 BODY.PEEK[]\r\n" * 30)
             self.server.wait_log("event=worker_added", count=3)
-            t0 = time.time()
             c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(),
-                                  timeout=10)
+                                  timeout=30)
             c.login("bob", PASSWORD)
             self.assertEqual(c.select("INBOX")[0], "OK")
             c.logout()
-            self.assertLess(time.time() - t0, 5)
         finally:
             for t in stuck:
                 t.close()
+
+    def test_reload_keeps_each_port_0_listener(self):
+        """Port 0 asks the kernel for a port: the tcp:// and the tls://
+        listener get one each, and a reload that changes the config keeps
+        both sockets (no connection refused, the same ports)."""
+        before = self.server.listeners
+        self.assertEqual([(scheme, host) for scheme, host, _ in before],
+                         [("tcp", "127.0.0.1"), ("tls", "127.0.0.1")])
+        self.assertNotEqual(self.port, self.tls_port)
+        self.server.reload("workers 2", "workers 3")
+        self.assertNotIn("event=listener_closed", self.server.log_text())
+        self.assertEqual(self.server.listeners, before)
+        r = Raw(self.port)
+        self.addCleanup(r.close)
+        self.assertIn(b" STARTTLS ", r.greeting)
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=30)
+        c.login("bob", PASSWORD)
+        c.logout()
 
     def test_sighup_in_place_keeps_tls(self):
         import signal
         self.server.signal(signal.SIGHUP)
         self.server.wait_log("event=reloaded")
-        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=10)
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context(), timeout=30)
         c.login("bob", PASSWORD)
         c.logout()
 
@@ -1174,7 +1289,7 @@ class TextPartsSearchTest(TwoMessagesTest):
 
 
 class LimitsTest(ImapTest):
-    extra = "appendlimit 1K\n    max_connections_per_ip 3"
+    extra = "appendlimit 1K\n    max_connections_per_ip 3\n    debug yes"
 
     def test_appendlimit_toobig_without_continuation(self):
         r = self.raw()
@@ -1189,20 +1304,6 @@ class LimitsTest(ImapTest):
         self.assertEqual(r.cmd("d", "STATUS INBOX (APPENDLIMIT MESSAGES)"),
                          b"* STATUS INBOX (APPENDLIMIT 1024 MESSAGES 0)\r\nd OK STATUS completed\r\n")
 
-    def test_append_literal_split_across_packets(self):
-        r = self.raw()
-        r.login()
-        r.send(b"a APPEND INBOX {%d}\r\n" % len(MSG))
-        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
-        for i in range(0, len(MSG), 7):
-            r.send(MSG[i:i + 7])
-            time.sleep(0.001)
-        r.send(b"\r\n")
-        self.assertRegex(r.line(), rb"^a OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
-        r.cmd("s", "SELECT INBOX")
-        out = r.cmd("f", "FETCH 1 BODY.PEEK[]")
-        self.assertIn(MSG, out)
-
     def test_append_in_wrong_state(self):
         r = self.raw()
         r.send(b"a APPEND INBOX {5}\r\n")
@@ -1215,24 +1316,18 @@ class LimitsTest(ImapTest):
         self.addCleanup(r.close)
         self.assertEqual(r.greeting, b"* BYE Too many connections\r\n")
         conns[0].cmd("x", "LOGOUT")
-        time.sleep(0.3)
+        # The slot is free once the session is gone, which it logs.
+        self.server.wait_log("event=disconnect")
         r2 = self.raw()
         self.assertTrue(r2.greeting.startswith(b"* OK "))
 
 
 class LifecycleTest(ImapTest):
     def test_reload_keeps_sessions_and_listener(self):
-        import signal
         r = self.raw()
         r.login()
         r.cmd("s", "SELECT INBOX")
-        with open(self.conf) as f:
-            text = f.read()
-        with open(self.conf, "w") as f:
-            f.write(text.replace("auth_fail_delay 50ms", "auth_fail_delay 60ms"))
-        self.server.signal(signal.SIGHUP)
-        self.server.wait_log("reload", timeout=10)
-        time.sleep(0.3)
+        self.server.reload("auth_fail_delay 50ms", "auth_fail_delay 60ms")
         self.assertEqual(r.cmd("n", "NOOP"), b"n OK NOOP completed\r\n")
         r2 = self.raw()
         r2.login()
@@ -1265,19 +1360,27 @@ class TimeoutTest(ImapTest):
         idle = self.raw()
         logged_in = self.raw()
         logged_in.login()
-        start = time.time()
-        self.assertEqual(idle.line(), b"* BYE Autologout; idle for too long\r\n")
-        self.assertLess(time.time() - start, 5)
-        with self.assertRaises(EOFError):
-            idle.line()
-        time.sleep(1.5)
+        # Connected after the login: when its timer fires, logged_in has
+        # been idle longer, and the same scan of the sessions passed it.
+        later = self.raw()
+        for r in (idle, later):
+            self.assertEqual(r.line(), b"* BYE Autologout; idle for too long\r\n")
+            with self.assertRaises(EOFError):
+                r.line()
         self.assertEqual(logged_in.cmd("n", "NOOP"), b"n OK NOOP completed\r\n")
 
     def test_activity_resets_the_login_timer(self):
+        """A client that keeps sending commands outlives login_timeout: it
+        is still served after a connection opened after it timed out."""
+        import select
         r = self.raw()
-        for i in range(4):
-            time.sleep(0.5)
+        probe = self.raw()
+        i = 0
+        while not select.select([probe.sock], [], [], 0.1)[0]:
             self.assertEqual(r.cmd("n%d" % i, "NOOP"), b"n%d OK NOOP completed\r\n" % i)
+            i += 1
+        self.assertEqual(probe.line(), b"* BYE Autologout; idle for too long\r\n")
+        self.assertEqual(r.cmd("m", "NOOP"), b"m OK NOOP completed\r\n")
 
     def test_append_spool_leaves_no_file_behind(self):
         r = self.raw()
@@ -1313,7 +1416,7 @@ class ExpungeIssuedTest(ImapTest):
 
 
 class ServerLimitsTest(ImapTest):
-    extra = "max_connections 2\n    max_line_length 1K\n    io_errors yes"
+    extra = "max_connections 2\n    max_line_length 1K\n    io_errors yes\n    debug yes"
 
     def test_line_longer_than_max_line_length(self):
         r = self.raw()
@@ -1332,13 +1435,10 @@ class ServerLimitsTest(ImapTest):
             c.line()
         a.cmd("z", "LOGOUT")
         a.close()
-        deadline = time.time() + 5
-        while True:
-            d = Raw(self.port)
-            self.addCleanup(d.close)
-            if d.greeting.startswith(b"* OK ") or time.time() > deadline:
-                break
-            time.sleep(0.1)
+        # The slot is free once the session is gone, which it logs.
+        self.server.wait_log("event=disconnect")
+        d = Raw(self.port)
+        self.addCleanup(d.close)
         self.assertTrue(d.greeting.startswith(b"* OK "), d.greeting)
 
     def test_io_errors_are_logged(self):
@@ -1349,7 +1449,7 @@ class ServerLimitsTest(ImapTest):
         # SO_LINGER 0: the close is a reset, a read error for the server.
         r.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         r.close()
-        self.server.wait_log("event=io_error", timeout=10)
+        self.server.wait_log("event=io_error", timeout=30)
         self.assertRegex(self.server.log_text(), r"event=io_error client=127\.0\.0\.1 op=read error=\"Connection reset by peer\"")
 
 
@@ -1360,19 +1460,18 @@ class Ipv6Test(ImapTest):
                 s.bind(("::1", 0))
         except OSError:
             self.skipTest("no IPv6 loopback here")
-        self.port6 = phtest.free_port()
         self.extra = ""
         super().setUp()
 
     def test_ipv6_listener(self):
         with open(self.conf) as f:
             text = f.read()
-        conf = self.write("v6.conf", text.replace("tcp://127.0.0.1:%d" % self.port,
-                                                  "tcp://[::1]:%d" % self.port6))
+        conf = self.write("v6.conf", text.replace("tcp://127.0.0.1:0", "tcp://[::1]:0"))
         conf = self.write("v6.conf", open(conf).read().replace(self.dir + "/state", self.dir + "/state6"))
         os.makedirs(os.path.join(self.dir, "state6"))
-        self.start(conf)
-        c = imaplib.IMAP4("::1", self.port6)
+        v6 = self.start(conf)
+        self.assertEqual(v6.listeners[0][:2], ("tcp", "::1"))
+        c = imaplib.IMAP4("::1", v6.port)
         c.login("bob", PASSWORD)
         self.assertEqual(c.select("INBOX")[0], "OK")
         c.logout()
@@ -1394,7 +1493,7 @@ class TlsReloadTest(phtest.TempDirTest):
 
     def peer_cert(self):
         import ssl
-        c = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=insecure_context(), timeout=10)
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=insecure_context(), timeout=30)
         der = c.sock.getpeercert(binary_form=True)
         c.login("bob", PASSWORD)
         return c, ssl.DER_cert_to_PEM_cert(der)
@@ -1402,17 +1501,17 @@ class TlsReloadTest(phtest.TempDirTest):
     def test_sighup_reads_the_new_certificate(self):
         import signal
         cert, key = self.make_cert("one.example")
-        self.port = phtest.free_port()
         conf = self.write("posthorn.conf", """
 state_dir %(d)s
 tls %(cert)s %(key)s
 storage.sqlite s { }
-imap tls://127.0.0.1:%(port)d {
+imap tls://127.0.0.1:0 {
     auth pass_table static { entry bob %(hash)s }
     storage &s
 }
-""" % {"d": self.dir, "cert": cert, "key": key, "port": self.port, "hash": password_hash()})
+""" % {"d": self.dir, "cert": cert, "key": key, "hash": password_hash()})
         server = self.start(conf)
+        self.port = server.port
         old, pem = self.peer_cert()
         with open(cert) as f:
             self.assertEqual(pem.split(), f.read().split())
@@ -1497,17 +1596,15 @@ class IdleTest(ImapTest):
         a.cmd("s", "SELECT INBOX")
         a.send(b"i IDLE\r\n")
         self.assertEqual(a.line(), b"+ idling\r\n")
+        # Storage wakes an IDLE session; nothing polls, so an answer at all
+        # (within Raw's timeout, a guard against a hang) is the wake.
         c = self.client()
-        t0 = time.time()
         c.append("INBOX", None, None, MSG)
         self.assertEqual(a.line(), b"* 1 EXISTS\r\n")
         self.assertEqual(a.line(), b"* 1 RECENT\r\n")
-        self.assertLess(time.time() - t0, 0.5)
-        t0 = time.time()
         c.select("INBOX")
         c.store("1", "+FLAGS", r"(\Flagged)")
         self.assertEqual(a.line(), b"* 1 FETCH (FLAGS (\\Flagged \\Recent))\r\n")
-        self.assertLess(time.time() - t0, 1.0)
         a.send(b"DONE\r\n")
         self.assertEqual(a.line(), b"i OK IDLE terminated\r\n")
         self.assertEqual(a.cmd("n", "NOOP"), b"n OK NOOP completed\r\n")

@@ -46,11 +46,10 @@ class IsolationTest(phtest.TempDirTest):
 
     def setUp(self):
         super().setUp()
-        self.port = phtest.free_port()
         conf = self.write("posthorn.conf", """
 state_dir %(d)s
 %(storage)s
-imap tcp://127.0.0.1:%(port)d {
+imap tcp://127.0.0.1:0 {
     auth pass_table static {
         entry alice@example.org %(hash)s
         entry bob@example.org %(hash)s
@@ -61,9 +60,10 @@ imap tcp://127.0.0.1:%(port)d {
     storage_map email_localpart
     auth_fail_delay 10ms
 }
-""" % {"d": self.dir, "storage": self.storage_block(), "port": self.port,
+""" % {"d": self.dir, "storage": self.storage_block(),
        "hash": password_hash()})
         self.server = self.start(conf)
+        self.port = self.server.port
         bob = self.raw("bob@example.org")
         for name in ("Secret", "Secret.Deep"):
             self.assertIn(b"c OK", bob.cmd("c", "CREATE %s" % name))

@@ -14,7 +14,7 @@ def ask(path, line, sock=None):
     own = sock is None
     if own:
         sock = socket.socket(socket.AF_UNIX)
-        sock.settimeout(10)
+        sock.settimeout(30)
         sock.connect(path)
     sock.sendall(line.encode() + b"\n")
     data = b""
@@ -162,7 +162,7 @@ tablequery unix://%(dir)s/q4.sock \\
         srv = self.start(path)
         self.assertEqual(ask(sock, "k"), "FOUND one")
         held = socket.socket(socket.AF_UNIX)
-        held.settimeout(10)
+        held.settimeout(30)
         held.connect(sock)
         self.assertEqual(ask(sock, "GRAPH", held), "GRAPH g1")
 
@@ -188,13 +188,13 @@ tablequery unix://%(dir)s/q4.sock \\
         self.assertIn("server stopped", srv.log_text())
 
     def test_reload_keeps_tcp_listener(self):
-        port = phtest.free_port()
-        conf = "tablequery tcp://127.0.0.1:%d {\n table identity\n tag %s\n}\n"
-        path = self.conf(conf % (port, "a"))
+        conf = "tablequery tcp://127.0.0.1:0 {\n table identity\n tag %s\n}\n"
+        path = self.conf(conf % "a")
         srv = self.start(path)
-        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        port = srv.port
+        c = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.assertEqual(ask(None, "x", c), "FOUND x")
-        self.conf(conf % (port, "b"))
+        self.conf(conf % "b")
         srv.signal(signal.SIGHUP)
         srv.wait_log("configuration reloaded")
         # The same socket is kept: no "listener_closed", and the session
@@ -202,7 +202,8 @@ tablequery unix://%(dir)s/q4.sock \\
         self.assertNotIn("event=listener_closed", srv.log_text())
         self.assertEqual(ask(None, "GRAPH", c), "GRAPH a")
         c.close()
-        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.assertEqual(srv.port, port)
+        c = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.assertEqual(ask(None, "GRAPH", c), "GRAPH b")
         c.close()
 

@@ -85,18 +85,18 @@ class SyncTest(phtest.TempDirTest):
         self.assertEqual(p.returncode, 0, p.stderr)
         rc, out, err = phtest.posthorn("hash", "-p", PASSWORD)
         self.assertEqual(rc, 0, err)
-        self.port = phtest.free_port()
         os.makedirs(os.path.join(self.dir, "state"))
         self.conf = self.write("posthorn.conf", """
 state_dir %(d)s/state
 tls %(cert)s %(key)s
 storage.sqlite local_mailboxes { }
-imap tls://127.0.0.1:%(port)d {
+imap tls://127.0.0.1:0 {
     auth pass_table static { entry bob %(hash)s }
     storage &local_mailboxes
 }
-""" % {"d": self.dir, "cert": self.cert, "key": key, "port": self.port, "hash": out.strip()})
+""" % {"d": self.dir, "cert": self.cert, "key": key, "hash": out.strip()})
         self.server = self.start(self.conf)
+        self.port = self.server.port
         self.messages = make_messages(COUNT)
 
     def client(self):

@@ -57,18 +57,17 @@ class SyslogTest(phtest.TempDirTest):
         logsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         logsock.bind(sock_path)
         self.addCleanup(logsock.close)
-        port = phtest.free_port()
         conf = self.write("posthorn.conf", """
 state_dir %(d)s
 log syslog
 storage.sqlite local_mailboxes { }
-imap tcp://127.0.0.1:%(port)d {
+imap tcp://127.0.0.1:0 {
     auth pass_table static { entry bob %(hash)s }
     storage &local_mailboxes
     insecure_auth yes
     auth_fail_delay 0ms
 }
-""" % {"d": self.dir, "port": port, "hash": password_hash()})
+""" % {"d": self.dir, "hash": password_hash()})
         out = open(os.path.join(self.dir, "stderr"), "wb")
         self.addCleanup(out.close)
         proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c",
@@ -92,6 +91,7 @@ imap tcp://127.0.0.1:%(port)d {
                 pattern, records, open(os.path.join(self.dir, "stderr"), "rb").read()))
 
         read_until(rb"server started")
+        port = phtest.listeners_in(b"\n".join(records).decode(errors="replace"))[0][2]
         import imaplib
         c = imaplib.IMAP4("127.0.0.1", port, timeout=10)
         c.login("bob", PASSWORD)

@@ -99,10 +99,11 @@ static char *search(struct ph_mailbox *mb, const char *keys)
         free(found_);                                                          \
     } while (0)
 
-/* Waits up to 10 s until no text is pending for the indexer. */
+/* Waits until no text is pending for the indexer (60 s: a guard against a
+ * hang on a loaded machine, not a bound on the indexer). */
 static bool wait_indexed(const char *db_path)
 {
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 1200; i++) {
         sqlite3 *db = NULL;
         sqlite3_stmt *st = NULL;
         int pending = -1;

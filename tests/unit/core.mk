@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_conf tests/unit/test_registry tests/unit/test_auth
-TESTS += tests/unit/test_conf tests/unit/test_registry tests/unit/test_auth
+check_PROGRAMS += tests/unit/test_conf tests/unit/test_registry tests/unit/test_auth \
+	tests/unit/test_log
+TESTS += tests/unit/test_conf tests/unit/test_registry tests/unit/test_auth \
+	tests/unit/test_log
 tests_unit_test_conf_SOURCES = tests/unit/test_conf.c
 tests_unit_test_conf_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/lib
 tests_unit_test_conf_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
@@ -14,4 +16,7 @@ tests_unit_test_auth_SOURCES = tests/unit/test_auth.c
 tests_unit_test_auth_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/lib
 tests_unit_test_auth_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_auth_LDADD = core/lib/libposthorn.la $(CMOCKA_LIBS)
+tests_unit_test_log_SOURCES = tests/unit/test_log.c
+tests_unit_test_log_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -pthread
+tests_unit_test_log_LDADD = core/lib/libposthorn.la $(CMOCKA_LIBS) -lpthread
 endif

@@ -335,7 +335,9 @@ static void test_helper_timeout_kills_it(void **state)
                      PH_AUTH_TEMPFAIL);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_string_equal(err, "the PAM helper timed out");
-    assert_true(t1.tv_sec - t0.tv_sec < 5);
+    /* 300ms, not the default 30s: a bound no loaded machine or valgrind
+     * run reaches, only the default would. */
+    assert_true(t1.tv_sec - t0.tv_sec < 20);
     ph_graph_unref(&g);
 }
 

@@ -1145,7 +1145,9 @@ static void test_read_timeout_keeps_the_session(void **state)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms =
         (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-    assert_true(ms >= 90 && ms < 5000);
+    /* Not before the timeout; the upper bound only catches a unit mix-up
+     * (a loaded machine or valgrind may be seconds late). */
+    assert_true(ms >= 90 && ms < 30000);
     assert_string_equal(ph_tls_error(s), "timed out");
     ph_tls_set_timeout(s, -1);
     client_go(&c);
@@ -1223,7 +1225,7 @@ static void test_handshake_timeout_with_a_silent_client(void **state)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms =
         (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-    assert_true(ms >= 190 && ms < 5000);
+    assert_true(ms >= 190 && ms < 30000); /* as above */
     assert_string_equal(ph_tls_error(s), "handshake: timed out");
     end_session(&s, sv[0]);
     close(sv[1]);

@@ -37,6 +37,16 @@ int ph_log_set_target(enum ph_log_target target, const char *path,
                       const char **error_r) PH_WUR;
 void ph_log_set_debug(bool on);
 
+/* Sets key=value fields that end every line this thread logs from now on,
+ * until it sets others or NULL: an endpoint sets "session=ID" while a
+ * thread works for one connection, so that what storage, auth and table
+ * modules log on its behalf names it too. At most 127 bytes are kept.
+ * (ABI 1.4) */
+void ph_log_set_context(const char *fields);
+/* This thread's context ("" when none), to save and restore around a
+ * nested one. (ABI 1.4) */
+const char *ph_log_context(void);
+
 /* Quotes a value for a key=value field when it needs it (spaces, quotes,
  * '=', control bytes); returns a newly allocated string. */
 char *ph_log_escape(const char *value);
