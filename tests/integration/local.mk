@@ -27,3 +27,4 @@ EXTRA_DIST += tests/integration/pgtest.py tests/integration/test_pgsql.py \
 EXTRA_DIST += tests/stress/imapstress.py tests/integration/test_stress.py
 TESTS += tests/integration/test_stress_checker.py
 EXTRA_DIST += tests/integration/test_stress_checker.py
+TESTS += tests/integration/test_stress.py
