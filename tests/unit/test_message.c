@@ -151,7 +151,8 @@ void tm_section(const struct ph_message_info *info, const char *msg,
             size = f.len;
             if (partial)
                 ph_message_range_partial(&off, &size, start, count);
-            ph_buf_append(out, f.data + off, (size_t)size);
+            /* No field and no blank line: nothing, and no buffer. */
+            ph_buf_append(out, f.data ? f.data + off : "", (size_t)size);
             ph_buf_free(&f);
         } else {
             if (partial)
