@@ -7,6 +7,7 @@ core_lib_libposthorn_la_SOURCES = \
 	core/lib/registry.h \
 	core/lib/conf.c \
 	core/lib/conf-private.h \
+	core/lib/globals.c \
 	core/lib/graph.c \
 	core/lib/graph.h \
 	core/lib/table.c \
