@@ -14,7 +14,7 @@
 #include <posthorn/normalize.h>
 #include <posthorn/tls.h>
 
-#include "conf-private.h"
+#include "config/conf-private.h"
 #include "graph.h"
 #include "registry.h"
 
