@@ -17,6 +17,10 @@ core_lib_libposthorn_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/lib
 core_lib_libposthorn_la_CFLAGS = $(AM_CFLAGS) $(IDN2_CFLAGS) $(GNUTLS_CFLAGS) $(CRYPT_CFLAGS)
 core_lib_libposthorn_la_LIBADD = $(LTDL_LIBS) $(DL_LIBS) $(UNISTRING_LIBS) \
 	$(IDN2_LIBS) $(GNUTLS_LIBS) $(CRYPT_LIBS) $(PTHREAD_LIBS)
-# Only the SDK (ph_*) is exported; the library is versioned with the ABI.
-core_lib_libposthorn_la_LDFLAGS = -no-undefined -export-symbols-regex '^ph_' \
+# Only the SDK (POSTHORN_1) and what the program uses (POSTHORN_PRIVATE) are
+# exported (libposthorn.map); the library is versioned with the ABI.
+core_lib_libposthorn_la_LDFLAGS = -no-undefined \
+	-Wl,--version-script=$(top_srcdir)/core/lib/libposthorn.map \
 	-version-info $(PH_ABI_MAJOR):0:0
+EXTRA_core_lib_libposthorn_la_DEPENDENCIES = $(top_srcdir)/core/lib/libposthorn.map
+EXTRA_DIST += core/lib/libposthorn.map

@@ -11,3 +11,6 @@ include tests/unit/pam.mk
 # libposthorn's layers use only the layers below them (read with nm).
 TESTS += tests/unit/test_layers.py
 EXTRA_DIST += tests/unit/test_layers.py
+# libposthorn exports the SDK and the program's private symbols, nothing else.
+TESTS += tests/unit/test_exports.py
+EXTRA_DIST += tests/unit/test_exports.py

@@ -463,6 +463,8 @@ static int load_globals(struct ph_graph *g, char **error_r)
     return 0;
 }
 
+static const char *graph_log_target(const struct ph_graph *g);
+
 static int define_toplevel(struct ph_graph *g, const struct ph_cfg_node *node,
                            char **error_r)
 {
@@ -519,7 +521,7 @@ static int define_toplevel(struct ph_graph *g, const struct ph_cfg_node *node,
 
 int ph_graph_apply_log_target(const struct ph_graph *g, char **error_r)
 {
-    const char *t = ph_graph_log_target(g);
+    const char *t = graph_log_target(g);
     const char *err = NULL;
     int r;
     if (strcmp(t, "stderr") == 0)
@@ -541,9 +543,8 @@ int ph_graph_apply_log_target(const struct ph_graph *g, char **error_r)
     return r;
 }
 
-
-int ph_graph_load(const struct ph_cfg_node *root, unsigned flags,
-                  struct ph_graph **graph_r, char **error_r)
+static int graph_load(const struct ph_cfg_node *root, unsigned flags,
+                      struct ph_graph **graph_r, char **error_r)
 {
     struct ph_graph *g = ph_calloc(1, sizeof(*g));
     atomic_init(&g->refs, 1);
@@ -597,7 +598,7 @@ int ph_graph_load_file(const char *path, unsigned flags,
     struct ph_cfg_node *root;
     if (ph_cfg_parse_file(path, NULL, &root, error_r) < 0)
         return -1;
-    if (ph_graph_load(root, flags, graph_r, error_r) < 0) {
+    if (graph_load(root, flags, graph_r, error_r) < 0) {
         ph_cfg_free(&root);
         return -1;
     }
@@ -612,7 +613,7 @@ int ph_graph_load_string(const char *text, unsigned flags,
     if (ph_cfg_parse_buffer(text, strlen(text), "posthorn.conf", NULL, &root,
                             error_r) < 0)
         return -1;
-    if (ph_graph_load(root, flags, graph_r, error_r) < 0) {
+    if (graph_load(root, flags, graph_r, error_r) < 0) {
         ph_cfg_free(&root);
         return -1;
     }
@@ -692,7 +693,8 @@ struct ph_instance *ph_graph_endpoint(const struct ph_graph *g, size_t i)
     return i < g->nendpoints ? g->endpoints[i] : NULL;
 }
 
-const char *ph_graph_log_target(const struct ph_graph *g)
+/* The global `log` target as written: stderr, syslog, off or a path. */
+static const char *graph_log_target(const struct ph_graph *g)
 {
     return g->globals.log.n ? g->globals.log.v[0] : "stderr";
 }
