@@ -9,7 +9,7 @@
 #include <posthorn/auth.h>
 
 #include "cli.h"
-#include "graph.h"
+#include "module/graph.h"
 
 static const char creds_usage[] =
     "usage: posthorn creds list\n"

@@ -11,7 +11,7 @@
 #include <posthorn/module.h>
 
 #include "cli.h"
-#include "registry.h"
+#include "module/registry.h"
 
 int cmd_version(int argc, char **argv)
 {

@@ -14,7 +14,7 @@
 #include <posthorn/storage.h>
 
 #include "cli.h"
-#include "graph.h"
+#include "module/graph.h"
 
 struct storage_cli {
     struct ph_graph *graph;

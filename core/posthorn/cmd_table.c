@@ -9,7 +9,7 @@
 #include <posthorn/table.h>
 
 #include "cli.h"
-#include "graph.h"
+#include "module/graph.h"
 
 /* Exit codes of `table lookup` beside 0 (found), 1 (error), 2 (usage). */
 #define TABLE_EXIT_NOT_FOUND 3

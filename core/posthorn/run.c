@@ -15,8 +15,8 @@
 #include <posthorn/log.h>
 
 #include "cli.h"
-#include "graph.h"
-#include "listen.h"
+#include "module/graph.h"
+#include "net/listen.h"
 
 int cmd_check_config(int argc, char **argv)
 {

@@ -6,10 +6,10 @@
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_cfg
 tests_fuzz_fuzz_cfg_SOURCES = tests/fuzz/fuzz_cfg.c \
-	core/lib/cfg.c \
-	core/lib/cfg_lexer.c \
-	core/lib/cfg_parser.c \
-	core/lib/cfg_private.h
+	core/lib/config/cfg.c \
+	core/lib/config/cfg_lexer.c \
+	core/lib/config/cfg_parser.c \
+	core/lib/config/cfg_private.h
 tests_fuzz_fuzz_cfg_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_cfg_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_cfg_LDADD = core/lib/libposthorn.la

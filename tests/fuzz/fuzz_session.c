@@ -30,8 +30,8 @@
 #include <posthorn/log.h>
 #include <posthorn/storage.h>
 
-#include "graph.h"
-#include "listen.h"
+#include "module/graph.h"
+#include "net/listen.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

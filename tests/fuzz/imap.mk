@@ -10,24 +10,24 @@ noinst_PROGRAMS += tests/fuzz/fuzz_imap_parser tests/fuzz/fuzz_mutf7 \
 	tests/fuzz/fuzz_seqset tests/fuzz/fuzz_search
 
 tests_fuzz_fuzz_imap_parser_SOURCES = tests/fuzz/fuzz_imap_parser.c \
-	core/lib/imap_parser.c
+	core/lib/imap/imap_parser.c
 tests_fuzz_fuzz_imap_parser_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_imap_parser_LDADD = core/lib/libposthorn.la
 
-tests_fuzz_fuzz_mutf7_SOURCES = tests/fuzz/fuzz_mutf7.c core/lib/imap_mutf7.c \
-	core/lib/base64.c
+tests_fuzz_fuzz_mutf7_SOURCES = tests/fuzz/fuzz_mutf7.c core/lib/imap/imap_mutf7.c \
+	core/lib/base/base64.c
 tests_fuzz_fuzz_mutf7_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_mutf7_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_mutf7_LDADD = core/lib/libposthorn.la
 
-tests_fuzz_fuzz_seqset_SOURCES = tests/fuzz/fuzz_seqset.c core/lib/imap_util.c
+tests_fuzz_fuzz_seqset_SOURCES = tests/fuzz/fuzz_seqset.c core/lib/imap/imap_util.c
 tests_fuzz_fuzz_seqset_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_seqset_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_seqset_LDADD = core/lib/libposthorn.la
 
 tests_fuzz_fuzz_search_SOURCES = tests/fuzz/fuzz_search.c \
-	core/lib/imap_search.c core/lib/imap_parser.c core/lib/imap_util.c
+	core/lib/imap/imap_search.c core/lib/imap/imap_parser.c core/lib/imap/imap_util.c
 tests_fuzz_fuzz_search_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_search_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_search_LDADD = core/lib/libposthorn.la

@@ -9,20 +9,20 @@
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_message tests/fuzz/fuzz_message_blob
 fuzz_message_sources = \
-	core/lib/base64.c \
-	core/lib/message-private.h \
-	core/lib/message_header.c \
-	core/lib/message_imap.c \
-	core/lib/message_normalize.c \
-	core/lib/message_parser.c \
-	core/lib/message_rfc822.c \
-	core/lib/message_search.c \
-	core/lib/message_section.c \
-	core/lib/message_serialize.c \
-	core/lib/mime_content.c \
-	core/lib/mime_decode.c \
-	core/lib/rfc2047.c \
-	core/lib/rfc5322_date.c
+	core/lib/base/base64.c \
+	core/lib/mail/message-private.h \
+	core/lib/mail/message_header.c \
+	core/lib/mail/message_imap.c \
+	core/lib/mail/message_normalize.c \
+	core/lib/mail/message_parser.c \
+	core/lib/mail/message_rfc822.c \
+	core/lib/mail/message_search.c \
+	core/lib/mail/message_section.c \
+	core/lib/mail/message_serialize.c \
+	core/lib/mail/mime_content.c \
+	core/lib/mail/mime_decode.c \
+	core/lib/mail/rfc2047.c \
+	core/lib/mail/rfc5322_date.c
 tests_fuzz_fuzz_message_SOURCES = tests/fuzz/fuzz_message.c \
 	$(fuzz_message_sources)
 tests_fuzz_fuzz_message_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer

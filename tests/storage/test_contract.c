@@ -35,7 +35,7 @@
 #include <posthorn/module.h>
 #include <posthorn/storage.h>
 
-#include "graph.h"
+#include "module/graph.h"
 
 extern char **environ;
 

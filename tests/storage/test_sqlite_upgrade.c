@@ -24,7 +24,7 @@
 #include <posthorn/message.h>
 #include <posthorn/storage.h>
 
-#include "graph.h"
+#include "module/graph.h"
 
 static const char *state_dir;
 

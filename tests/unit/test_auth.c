@@ -14,7 +14,7 @@
 #include <posthorn/auth.h>
 #include <posthorn/module.h>
 
-#include "graph.h"
+#include "module/graph.h"
 
 static char state_dir[] = "/tmp/ph-test-auth-XXXXXX";
 

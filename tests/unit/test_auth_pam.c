@@ -26,7 +26,7 @@
 #include <posthorn/auth.h>
 #include <posthorn/module.h>
 
-#include "graph.h"
+#include "module/graph.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZER_BUILD 1

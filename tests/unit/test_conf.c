@@ -12,7 +12,7 @@
 #include <posthorn/config.h>
 #include <posthorn/module.h>
 
-#include "conf-private.h"
+#include "config/conf-private.h"
 
 static void test_bool_words(void **state)
 {

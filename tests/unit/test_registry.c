@@ -12,8 +12,8 @@
 
 #include <posthorn/module.h>
 
-#include "graph.h"
-#include "registry.h"
+#include "module/graph.h"
+#include "module/registry.h"
 
 static char *builddir;
 static char state_dir[] = "/tmp/ph-test-registry-XXXXXX";

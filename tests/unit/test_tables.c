@@ -25,7 +25,7 @@
 #include <posthorn/log.h>
 #include <posthorn/table.h>
 
-#include "../../core/lib/graph.h"
+#include "../../core/lib/module/graph.h"
 
 static char *tmp_dir;  /* per test: also the graph's state_dir */
 static char *log_path; /* ph_log output of the current test */

@@ -8,6 +8,16 @@
 
 #include <posthorn/common.h>
 
+/* The system flags of RFC 3501 2.3.2 as bits (\Recent is the session's,
+ * not stored). */
+enum ph_flag {
+    PH_FLAG_SEEN = 1u << 0,
+    PH_FLAG_ANSWERED = 1u << 1,
+    PH_FLAG_FLAGGED = 1u << 2,
+    PH_FLAG_DELETED = 1u << 3,
+    PH_FLAG_DRAFT = 1u << 4,
+};
+
 /* ---- Modified UTF-7 (RFC 3501 section 5.1.3) ---------------------------- */
 
 /* Appends the UTF-8 form of a modified UTF-7 mailbox name to out. Strict:

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include <posthorn/common.h>
+#include <posthorn/imap-util.h>
 
 struct ph_instance;
 struct ph_account;         /* a user's mail: from ph_storage_account_get */
@@ -49,13 +50,7 @@ const char *ph_storage_err_code(int err);
 
 /* ---- Flags -------------------------------------------------------------- */
 
-enum ph_flag {
-    PH_FLAG_SEEN = 1u << 0,
-    PH_FLAG_ANSWERED = 1u << 1,
-    PH_FLAG_FLAGGED = 1u << 2,
-    PH_FLAG_DELETED = 1u << 3,
-    PH_FLAG_DRAFT = 1u << 4,
-};
+/* enum ph_flag (the system flags' bits) is IMAP's: posthorn/imap-util.h. */
 
 /* System flags and keywords. Keywords are atoms, compared
  * case-insensitively, kept as first written. */

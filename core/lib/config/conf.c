@@ -330,7 +330,12 @@ static int apply_one(const struct ph_directive *d, const struct ph_cfg_node *nod
     }
     case PH_DT_MODULE: {
         struct ph_instance *inst;
-        if (ph_graph_resolve(ctx, node, d, &inst, error_r) < 0)
+        if (ctx->resolve == NULL) {
+            *error_r = ph_cfg_error(node, "%s: module references are not "
+                                    "allowed here", node->name);
+            return -1;
+        }
+        if (ctx->resolve(ctx, node, d, &inst, error_r) < 0)
             return -1;
         if (d->flags & PH_DF_REPEAT) {
             struct ph_instance_list *l = field;

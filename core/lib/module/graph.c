@@ -14,7 +14,7 @@
 #include <posthorn/normalize.h>
 #include <posthorn/tls.h>
 
-#include "conf-private.h"
+#include "config/conf-private.h"
 #include "graph.h"
 #include "registry.h"
 
@@ -89,9 +89,6 @@ struct ph_graph {
     size_t nendpoints, endpoints_cap;
 };
 
-/* Process-wide view of the most recently loaded graph's globals. */
-static char *cur_hostname, *cur_state_dir, *cur_runtime_dir;
-
 const char *ph_instance_name(const struct ph_instance *i) { return i->name; }
 const char *ph_instance_module(const struct ph_instance *i) { return i->module; }
 enum ph_module_kind ph_instance_kind(const struct ph_instance *i) { return i->desc->kind; }
@@ -102,16 +99,6 @@ const char *ph_instance_where(const struct ph_instance *i) { return i->where; }
 const struct ph_cfg_node *ph_instance_node(const struct ph_instance *i) { return i->node; }
 struct ph_graph *ph_instance_graph(struct ph_instance *i) { return i->graph; }
 
-const char *ph_global_hostname(void) { return cur_hostname; }
-const char *ph_global_state_dir(void) { return cur_state_dir; }
-const char *ph_global_runtime_dir(void) { return cur_runtime_dir; }
-
-char *ph_state_path(const char *path)
-{
-    if (path[0] == '/' || cur_state_dir == NULL)
-        return ph_strdup(path);
-    return ph_strdup_printf("%s/%s", cur_state_dir, path);
-}
 
 static const char *const global_names[] = {
     "hostname", "state_dir", "runtime_dir", "tls", "log", "debug",
@@ -211,6 +198,10 @@ static int build_block(struct ph_instance *inst, const struct ph_cfg_node **bloc
     return 0;
 }
 
+static int graph_resolve(struct ph_conf_ctx *ctx, const struct ph_cfg_node *node,
+                         const struct ph_directive *d,
+                         struct ph_instance **inst_r, char **error_r);
+
 static int instance_create(struct ph_instance *inst, char **error_r)
 {
     struct ph_graph *g = inst->graph;
@@ -231,7 +222,8 @@ static int instance_create(struct ph_instance *inst, char **error_r)
         goto fail;
     inst->conf = ph_calloc(1, inst->desc->conf_size ? inst->desc->conf_size : 1);
     struct ph_conf_ctx ctx = {
-        .graph = g,
+        .resolve = graph_resolve,
+        .resolve_arg = g,
         .globals = g->root,
         .where = inst->label,
         .inline_node = inst->inline_node,
@@ -263,11 +255,11 @@ fail:
     return -1;
 }
 
-int ph_graph_resolve(struct ph_conf_ctx *ctx, const struct ph_cfg_node *node,
-                     const struct ph_directive *d, struct ph_instance **inst_r,
-                     char **error_r)
+static int graph_resolve(struct ph_conf_ctx *ctx, const struct ph_cfg_node *node,
+                         const struct ph_directive *d,
+                         struct ph_instance **inst_r, char **error_r)
 {
-    struct ph_graph *g = ctx->graph;
+    struct ph_graph *g = ctx->resolve_arg;
     const char *arg = node->args[0];
     struct ph_instance *inst;
 
@@ -428,7 +420,8 @@ static int load_globals(struct ph_graph *g, char **error_r)
     for (size_t i = 0; i < g->root->nchildren; i++)
         if (is_global(g->root->children[i].name))
             view.children[view.nchildren++] = g->root->children[i];
-    struct ph_conf_ctx ctx = {.graph = g, .where = "global scope"};
+    struct ph_conf_ctx ctx = {
+        .resolve = graph_resolve, .resolve_arg = g, .where = "global scope"};
     int r = ph_conf_apply(&view, global_directives, &g->globals, &ctx, error_r);
     free(view.children);
     if (r < 0)
@@ -465,15 +458,12 @@ static int load_globals(struct ph_graph *g, char **error_r)
         return -1;
     if (resolve_run_as(gc, error_r) < 0)
         return -1;
-    free(cur_hostname);
-    free(cur_state_dir);
-    free(cur_runtime_dir);
-    cur_hostname = ph_strdup(gc->hostname);
-    cur_state_dir = ph_strdup(gc->state_dir);
-    cur_runtime_dir = ph_strdup(gc->runtime_dir);
+    ph_globals_set(gc->hostname, gc->state_dir, gc->runtime_dir);
     ph_registry_set_module_dir(gc->module_dir);
     return 0;
 }
+
+static const char *graph_log_target(const struct ph_graph *g);
 
 static int define_toplevel(struct ph_graph *g, const struct ph_cfg_node *node,
                            char **error_r)
@@ -531,7 +521,7 @@ static int define_toplevel(struct ph_graph *g, const struct ph_cfg_node *node,
 
 int ph_graph_apply_log_target(const struct ph_graph *g, char **error_r)
 {
-    const char *t = ph_graph_log_target(g);
+    const char *t = graph_log_target(g);
     const char *err = NULL;
     int r;
     if (strcmp(t, "stderr") == 0)
@@ -553,9 +543,8 @@ int ph_graph_apply_log_target(const struct ph_graph *g, char **error_r)
     return r;
 }
 
-
-int ph_graph_load(const struct ph_cfg_node *root, unsigned flags,
-                  struct ph_graph **graph_r, char **error_r)
+static int graph_load(const struct ph_cfg_node *root, unsigned flags,
+                      struct ph_graph **graph_r, char **error_r)
 {
     struct ph_graph *g = ph_calloc(1, sizeof(*g));
     atomic_init(&g->refs, 1);
@@ -609,7 +598,7 @@ int ph_graph_load_file(const char *path, unsigned flags,
     struct ph_cfg_node *root;
     if (ph_cfg_parse_file(path, NULL, &root, error_r) < 0)
         return -1;
-    if (ph_graph_load(root, flags, graph_r, error_r) < 0) {
+    if (graph_load(root, flags, graph_r, error_r) < 0) {
         ph_cfg_free(&root);
         return -1;
     }
@@ -624,7 +613,7 @@ int ph_graph_load_string(const char *text, unsigned flags,
     if (ph_cfg_parse_buffer(text, strlen(text), "posthorn.conf", NULL, &root,
                             error_r) < 0)
         return -1;
-    if (ph_graph_load(root, flags, graph_r, error_r) < 0) {
+    if (graph_load(root, flags, graph_r, error_r) < 0) {
         ph_cfg_free(&root);
         return -1;
     }
@@ -704,7 +693,8 @@ struct ph_instance *ph_graph_endpoint(const struct ph_graph *g, size_t i)
     return i < g->nendpoints ? g->endpoints[i] : NULL;
 }
 
-const char *ph_graph_log_target(const struct ph_graph *g)
+/* The global `log` target as written: stderr, syslog, off or a path. */
+static const char *graph_log_target(const struct ph_graph *g)
 {
     return g->globals.log.n ? g->globals.log.v[0] : "stderr";
 }

@@ -19,11 +19,9 @@ struct ph_graph;
 #define PH_GRAPH_APPLY_LOG 0x08    /* run: the `log` global takes effect
                                       before any instance is created */
 
-/* Builds the graph: globals, then every endpoint, then whatever they
- * reference. Returns 0 or -1 with "FILE:LINE: ..." in *error_r. */
-int ph_graph_load(const struct ph_cfg_node *root, unsigned flags,
-                  struct ph_graph **graph_r, char **error_r) PH_WUR;
-/* Parses a file and builds its graph in one step. */
+/* Parses a file and builds its graph: globals, then every endpoint, then
+ * whatever they reference. Returns 0 or -1 with "FILE:LINE: ..." in
+ * *error_r. */
 int ph_graph_load_file(const char *path, unsigned flags,
                        struct ph_graph **graph_r, char **error_r) PH_WUR;
 /* Same from text (tests). */
@@ -45,9 +43,6 @@ struct ph_instance *ph_graph_instance(struct ph_graph *g, const char *name,
  * caller builds a new graph), -1 when path cannot be parsed. */
 int ph_graph_reload_if_same(struct ph_graph *g, const char *path,
                             char **error_r) PH_WUR;
-
-/* The global `log` target as written: stderr, syslog, off or a path. */
-const char *ph_graph_log_target(const struct ph_graph *g);
 
 /* Every instance created so far, in creation order (the CLI looks for the
  * one it administers). */

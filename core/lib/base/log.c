@@ -133,3 +133,14 @@ char *ph_log_escape(const char *value)
     ph_buf_putc(&b, '"');
     return ph_buf_steal(&b);
 }
+
+/* An invariant broke: an assertion report is a log event, then the end. */
+void ph_assert_fail(const char *expr, const char *file, int line,
+                    const char *func)
+{
+    ph_log_error("event=assert expr=\"%s\" at=%s:%d func=%s", expr, file, line,
+                 func);
+    fprintf(stderr, "posthorn: assertion failed: %s at %s:%d (%s)\n", expr,
+            file, line, func);
+    abort();
+}

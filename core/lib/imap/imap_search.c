@@ -8,7 +8,6 @@
 
 #include <posthorn/imap-search.h>
 #include <posthorn/message.h>
-#include <posthorn/storage.h>
 
 #define DEFAULT_MAX_DEPTH 1000
 

@@ -7,17 +7,6 @@
 #include <string.h>
 
 #include <posthorn/common.h>
-#include <posthorn/log.h>
-
-void ph_assert_fail(const char *expr, const char *file, int line,
-                    const char *func)
-{
-    ph_log_error("event=assert expr=\"%s\" at=%s:%d func=%s", expr, file, line,
-                 func);
-    fprintf(stderr, "posthorn: assertion failed: %s at %s:%d (%s)\n", expr,
-            file, line, func);
-    abort();
-}
 
 static void *oom(size_t size)
 {
