@@ -263,7 +263,7 @@ static int account_find(struct pg_ctx *ctx, struct pg_conn *c, const char *name,
     int found = PQntuples(res) > 0;
     if (found) {
         *id_r = pg_int(res, 0, 0);
-        *limit_r = PQgetisnull(res, 0, 1) ? ctx->conf->appendlimit
+        *limit_r = PQgetisnull(res, 0, 1) ? ph_storage_conf(ctx->inst)->appendlimit
                                           : (uint64_t)pg_int(res, 0, 1);
     }
     PQclear(res);
@@ -295,15 +295,11 @@ static int account_insert(struct pg_ctx *ctx, struct pg_conn *c,
     int ret = mbox_insert(ctx, c, id, "INBOX", 0, false, NULL, error_r);
     if (ret == 0)
         ret = subscribe(ctx, c, id, "INBOX", true, error_r);
-    const struct ph_storage_defaults *d = &ctx->conf->defaults;
-    for (size_t i = 0; ret == 0; i++) {
-        const char *mbox = d->set ? (i < d->n ? d->v[i].name : NULL)
-                                  : ph_default_mailboxes[i].name;
-        if (mbox == NULL)
-            break;
-        uint32_t use =
-            d->set ? d->v[i].special_use : ph_default_mailboxes[i].special_use;
-        ret = mbox_make(ctx, c, id, mbox, use, error_r);
+    const struct ph_storage_default_mailbox *dv;
+    size_t nd = ph_storage_default_mailboxes(ctx->inst, &dv);
+    for (size_t i = 0; ret == 0 && i < nd; i++) {
+        const char *mbox = dv[i].name;
+        ret = mbox_make(ctx, c, id, mbox, dv[i].special_use, error_r);
         if (ret == PH_STORAGE_ERR_EXISTS)
             ret = 0; /* two defaults naming one mailbox, or a parent */
         if (ret == 0)
@@ -331,11 +327,12 @@ static int account_make(struct pg_ctx *ctx, struct pg_conn *c, const char *name,
 int pg_account_get(void *ctx_p, const char *name, bool create,
                    struct ph_account **acct_r, const char **error_r)
 {
+    (void)create; /* the core's (ph_storage_account_get) */
     struct pg_ctx *ctx = ctx_p;
     struct pg_conn *c = NULL;
     const char *problem = account_name_problem(name);
     int64_t id = 0;
-    uint64_t limit = ctx->conf->appendlimit;
+    uint64_t limit = ph_storage_conf(ctx->inst)->appendlimit;
 
     if (problem != NULL) {
         *error_r = problem;
@@ -345,17 +342,6 @@ int pg_account_get(void *ctx_p, const char *name, bool create,
     if (ret < 0)
         return ret;
     ret = account_find(ctx, c, name, &id, &limit, error_r);
-    if (ret == 0 && create && ctx->conf->auto_create) {
-        ret = account_make(ctx, c, name, &id, error_r);
-        if (ret == 0) {
-            ph_log_info("%s event=account_created account=%s how=auto", PG_MOD,
-                        name);
-            ret = 1;
-        } else if (ret == PH_STORAGE_ERR_EXISTS) {
-            /* Another session or node made it meanwhile. */
-            ret = account_find(ctx, c, name, &id, &limit, error_r);
-        }
-    }
     pg_conn_put(ctx, &c);
     if (ret < 0)
         return ret;
@@ -397,8 +383,6 @@ int pg_account_create(void *ctx_p, const char *name, const char **error_r)
         return ret;
     ret = account_make(ctx, c, name, &id, error_r);
     pg_conn_put(ctx, &c);
-    if (ret == 0)
-        ph_log_info("%s event=account_created account=%s", PG_MOD, name);
     return ret;
 }
 
@@ -479,14 +463,6 @@ int pg_account_list(void *ctx_p, struct ph_strlist *names_r,
     }
     pg_conn_put(ctx, &c);
     return ret;
-}
-
-int pg_deliver_resolve(void *ctx_p, const char *recipient, char **account_r,
-                       const char **error_r)
-{
-    struct pg_ctx *ctx = ctx_p;
-    return ph_storage_deliver_resolve(ctx->normalize, ctx->conf->delivery_map,
-                                      recipient, account_r, error_r);
 }
 
 /* ---- Mailboxes ---------------------------------------------------------- */

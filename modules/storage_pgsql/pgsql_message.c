@@ -909,7 +909,7 @@ int pg_changes(struct ph_mailbox *pub, uint64_t modseq,
 struct pg_append {
     struct pg_ctx *ctx;
     int64_t mailbox_id;
-    uint64_t limit, written; /* limit: the account's, or BODY_MAX */
+    uint64_t written;
     struct ph_buf mem;
     int fd;
 };
@@ -934,13 +934,6 @@ int pg_append_begin(struct ph_account *acct, const char *mailbox, uint64_t size,
 
     if (canon == NULL)
         return ret;
-    if (acct->appendlimit != 0 && size > acct->appendlimit) {
-        free(canon);
-        *error_r = pg_errorf("Message is larger than the APPEND limit "
-                             "(%" PRIu64 " bytes)",
-                             acct->appendlimit);
-        return PH_STORAGE_ERR_LIMIT;
-    }
     if (size > BODY_MAX) {
         free(canon);
         *error_r = "Message is too large for this storage";
@@ -960,9 +953,6 @@ int pg_append_begin(struct ph_account *acct, const char *mailbox, uint64_t size,
         struct pg_append *app = ph_calloc(1, sizeof(*app));
         app->ctx = ctx;
         app->mailbox_id = row.id;
-        app->limit = acct->appendlimit != 0 && acct->appendlimit < BODY_MAX
-                         ? acct->appendlimit
-                         : BODY_MAX;
         app->fd = -1;
         *handle_r = app;
         ret = 0;
@@ -1020,10 +1010,9 @@ int pg_append_write(void *handle, const void *data, size_t len,
                     const char **error_r)
 {
     struct pg_append *app = handle;
-    if (app->written + len > app->limit) {
-        *error_r = app->limit == BODY_MAX
-                       ? "Message is too large for this storage"
-                       : "Message is larger than the APPEND limit";
+    /* The account's limit is the core's (ph_append_write). */
+    if (app->written + len > BODY_MAX) {
+        *error_r = "Message is too large for this storage";
         return PH_STORAGE_ERR_LIMIT;
     }
     app->written += len;

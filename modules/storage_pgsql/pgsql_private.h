@@ -19,11 +19,6 @@ struct pg_conf {
     struct ph_strlist dsn;
     int64_t max_connections;
     bool prepared_statements;
-    uint64_t appendlimit;
-    bool auto_create;
-    struct ph_storage_defaults defaults;
-    struct ph_instance *delivery_map;
-    int delivery_normalize;
     bool debug;
 };
 
@@ -56,7 +51,6 @@ struct pg_ctx {
     const struct pg_conf *conf;
     char *dsn;    /* never logged: it may hold a password */
     char *target; /* "host:port/db" for log lines */
-    ph_normalize_fn *normalize;
     bool debug;
 
     /* Connection pool: a call takes a connection for its duration. */
@@ -210,8 +204,6 @@ int pg_account_create(void *ctx, const char *name, const char **error_r);
 int pg_account_delete(void *ctx, const char *name, const char **error_r);
 int pg_account_list(void *ctx, struct ph_strlist *names_r,
                     const char **error_r);
-int pg_deliver_resolve(void *ctx, const char *recipient, char **account_r,
-                       const char **error_r);
 int pg_mailbox_list(struct ph_account *acct, struct ph_mailbox_list *list_r,
                     const char **error_r);
 int pg_mailbox_create(struct ph_account *acct, const char *name,

@@ -83,7 +83,14 @@ static const struct ph_directive pgsql_directives[] = {
                 "pooler that cannot keep them, e.g. pgbouncer in "
                 "transaction mode before 1.21)",
     },
-    PH_STORAGE_DIRECTIVES(struct pg_conf),
+    {
+        .name = "debug",
+        .type = PH_DT_BOOL,
+        .flags = PH_DF_INHERIT,
+        .offset = offsetof(struct pg_conf, debug),
+        .def = "no",
+        .help = "log what the storage does",
+    },
     {.name = NULL},
 };
 
@@ -163,9 +170,6 @@ static int pgsql_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
     ctx->debug = conf->debug;
     ctx->dsn = ph_buf_steal(&dsn);
     ctx->max_conns = (unsigned)conf->max_connections;
-    ctx->normalize =
-        ph_normalize_find(ph_normalize_names[conf->delivery_normalize]);
-    ph_assert(ctx->normalize != NULL);
     pg_ctx_init(ctx);
     ctx->target = dsn_target(ctx->dsn, error_r);
     if (ctx->target == NULL || pg_schema_init(ctx, error_r) < 0 ||
@@ -184,7 +188,6 @@ const struct ph_storage_vfuncs pg_vfuncs = {
     .account_create = pg_account_create,
     .account_delete = pg_account_delete,
     .account_list = pg_account_list,
-    .deliver_resolve = pg_deliver_resolve,
     .mailbox_list = pg_mailbox_list,
     .mailbox_create = pg_mailbox_create,
     .mailbox_delete = pg_mailbox_delete,

@@ -250,7 +250,7 @@ static int account_find(struct sq_ctx *ctx, struct sq_conn *c, const char *name,
     if (rc == SQLITE_ROW) {
         *id_r = sqlite3_column_int64(st, 0);
         *limit_r = sqlite3_column_type(st, 1) == SQLITE_NULL
-                       ? ctx->conf->appendlimit
+                       ? ph_storage_conf(ctx->inst)->appendlimit
                        : (uint64_t)sqlite3_column_int64(st, 1);
         sqlite3_reset(st);
         return 1;
@@ -279,15 +279,11 @@ static int account_insert(struct sq_ctx *ctx, struct sq_conn *c,
     int ret = mbox_insert(ctx, c, id, "INBOX", 0, false, NULL, error_r);
     if (ret == 0)
         ret = subscribe(ctx, c, id, "INBOX", true, error_r);
-    const struct ph_storage_defaults *d = &ctx->conf->defaults;
-    for (size_t i = 0; ret == 0; i++) {
-        const char *mbox = d->set ? (i < d->n ? d->v[i].name : NULL)
-                                  : ph_default_mailboxes[i].name;
-        if (mbox == NULL)
-            break;
-        uint32_t use =
-            d->set ? d->v[i].special_use : ph_default_mailboxes[i].special_use;
-        ret = mbox_make(ctx, c, id, mbox, use, error_r);
+    const struct ph_storage_default_mailbox *dv;
+    size_t nd = ph_storage_default_mailboxes(ctx->inst, &dv);
+    for (size_t i = 0; ret == 0 && i < nd; i++) {
+        const char *mbox = dv[i].name;
+        ret = mbox_make(ctx, c, id, mbox, dv[i].special_use, error_r);
         if (ret == PH_STORAGE_ERR_EXISTS)
             ret = 0; /* two defaults naming one mailbox, or a parent */
         if (ret == 0)
@@ -300,11 +296,12 @@ static int account_insert(struct sq_ctx *ctx, struct sq_conn *c,
 int sq_account_get(void *ctx_p, const char *name, bool create,
                    struct ph_account **acct_r, const char **error_r)
 {
+    (void)create; /* the core's (ph_storage_account_get) */
     struct sq_ctx *ctx = ctx_p;
     struct sq_conn *c = NULL;
     const char *problem = account_name_problem(name);
     int64_t id = 0;
-    uint64_t limit = ctx->conf->appendlimit;
+    uint64_t limit = ph_storage_conf(ctx->inst)->appendlimit;
 
     if (problem != NULL) {
         *error_r = problem;
@@ -314,29 +311,6 @@ int sq_account_get(void *ctx_p, const char *name, bool create,
     if (ret < 0)
         return ret;
     ret = account_find(ctx, c, name, &id, &limit, error_r);
-    if (ret == 0 && create && ctx->conf->auto_create) {
-        /* Found missing: look again under the write lock, then create. */
-        ret = sq_write_begin(ctx, c, error_r);
-        if (ret == 0) {
-            ret = account_find(ctx, c, name, &id, &limit, error_r);
-            if (ret == 0) {
-                ret = account_insert(ctx, c, name, &id, error_r);
-                if (ret == 0) {
-                    ret = sq_write_commit(ctx, c, error_r);
-                    if (ret == 0) {
-                        ph_log_info("%s event=account_created account=%s "
-                                    "how=auto",
-                                    SQ_MOD, name);
-                        ret = 1;
-                    }
-                } else {
-                    sq_write_rollback(ctx, c);
-                }
-            } else {
-                sq_write_rollback(ctx, c);
-            }
-        }
-    }
     sq_conn_put(ctx, &c);
     if (ret < 0)
         return ret;
@@ -385,8 +359,6 @@ int sq_account_create(void *ctx_p, const char *name, const char **error_r)
             sq_write_rollback(ctx, c);
     }
     sq_conn_put(ctx, &c);
-    if (ret == 0)
-        ph_log_info("%s event=account_created account=%s", SQ_MOD, name);
     return ret;
 }
 
@@ -460,14 +432,6 @@ int sq_account_list(void *ctx_p, struct ph_strlist *names_r,
         ret = sq_fail(ctx, c, rc, "account_list", error_r);
     sq_conn_put(ctx, &c);
     return ret;
-}
-
-int sq_deliver_resolve(void *ctx_p, const char *recipient, char **account_r,
-                       const char **error_r)
-{
-    struct sq_ctx *ctx = ctx_p;
-    return ph_storage_deliver_resolve(ctx->normalize, ctx->conf->delivery_map,
-                                      recipient, account_r, error_r);
 }
 
 /* ---- Mailboxes ---------------------------------------------------------- */

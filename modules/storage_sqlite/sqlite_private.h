@@ -15,11 +15,6 @@
 
 struct sq_conf {
     char *dsn;
-    uint64_t appendlimit;
-    bool auto_create;
-    struct ph_storage_defaults defaults;
-    struct ph_instance *delivery_map;
-    int delivery_normalize;
     bool debug;
     int sync;            /* enum sq_sync */
     uint64_t cache_size; /* page cache of each pooled connection, bytes */
@@ -101,7 +96,6 @@ struct sq_ctx {
     struct ph_instance *inst;
     const struct sq_conf *conf;
     char *path; /* the database file */
-    ph_normalize_fn *normalize;
     bool debug;
 
     /* Connection pool: SQLite connections are used by one thread at a
@@ -274,8 +268,6 @@ int sq_account_create(void *ctx, const char *name, const char **error_r);
 int sq_account_delete(void *ctx, const char *name, const char **error_r);
 int sq_account_list(void *ctx, struct ph_strlist *names_r,
                     const char **error_r);
-int sq_deliver_resolve(void *ctx, const char *recipient, char **account_r,
-                       const char **error_r);
 int sq_mailbox_list(struct ph_account *acct, struct ph_mailbox_list *list_r,
                     const char **error_r);
 int sq_mailbox_create(struct ph_account *acct, const char *name,

@@ -90,7 +90,14 @@ static const struct ph_directive sqlite_directives[] = {
                 "(64K to 1G): the storage holds at most this times "
                 "the pool size once the database is larger",
     },
-    PH_STORAGE_DIRECTIVES(struct sq_conf),
+    {
+        .name = "debug",
+        .type = PH_DT_BOOL,
+        .flags = PH_DF_INHERIT,
+        .offset = offsetof(struct sq_conf, debug),
+        .def = "no",
+        .help = "log what the storage does",
+    },
     {.name = NULL},
 };
 
@@ -150,9 +157,6 @@ static int sqlite_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
     ctx->conf = conf;
     ctx->debug = conf->debug;
     ctx->path = ph_state_path(conf->dsn);
-    ctx->normalize =
-        ph_normalize_find(ph_normalize_names[conf->delivery_normalize]);
-    ph_assert(ctx->normalize != NULL);
     sq_ctx_init(ctx);
     if (db_file_create(ctx->path, error_r) < 0 ||
         sq_watch_init(ctx, error_r) < 0 || sq_schema_init(ctx, error_r) < 0 ||
@@ -171,7 +175,6 @@ const struct ph_storage_vfuncs sq_vfuncs = {
     .account_create = sq_account_create,
     .account_delete = sq_account_delete,
     .account_list = sq_account_list,
-    .deliver_resolve = sq_deliver_resolve,
     .mailbox_list = sq_mailbox_list,
     .mailbox_create = sq_mailbox_create,
     .mailbox_delete = sq_mailbox_delete,
