@@ -5,6 +5,7 @@
 lib_LTLIBRARIES += core/lib/libposthorn.la
 core_lib_libposthorn_la_SOURCES =
 include core/lib/base/local.mk
+include core/lib/sql/local.mk
 include core/lib/config/local.mk
 include core/lib/normalize/local.mk
 include core/lib/mail/local.mk

@@ -13,6 +13,7 @@ import sys
 # What each folder may use besides itself; the order is the build's.
 ALLOWED = {
     "base": set(),
+    "sql": {"base"},
     "config": {"base"},
     "normalize": {"base"},
     "mail": {"base"},
