@@ -21,6 +21,8 @@ ALLOWED = {
     "imap": {"mail", "base"},
     "module": {"net", "normalize", "config", "base"},
     "storage": {"module", "imap", "mail", "net", "normalize", "config", "base"},
+    "sqlstore": {"storage", "sql", "module", "imap", "mail", "net", "normalize",
+                 "config", "base"},
 }
 
 
