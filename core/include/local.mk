@@ -13,6 +13,7 @@ pkginclude_HEADERS += \
 	core/include/posthorn/module.h \
 	core/include/posthorn/message.h \
 	core/include/posthorn/normalize.h \
+	core/include/posthorn/sort.h \
 	core/include/posthorn/storage.h \
 	core/include/posthorn/storage-impl.h \
 	core/include/posthorn/table.h \
