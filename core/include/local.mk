@@ -18,5 +18,6 @@ pkginclude_HEADERS += \
 	core/include/posthorn/storage-impl.h \
 	core/include/posthorn/table.h \
 	core/include/posthorn/table-impl.h \
+	core/include/posthorn/thread.h \
 	core/include/posthorn/tls.h \
 	core/include/posthorn/tls-session.h

@@ -19,4 +19,5 @@ core_lib_libposthorn_la_SOURCES += \
 	core/lib/mail/sort_collation.c \
 	core/lib/mail/sort_keys.c \
 	core/lib/mail/sort_msgid.c \
-	core/lib/mail/sort_subject.c
+	core/lib/mail/sort_subject.c \
+	core/lib/mail/thread.c
