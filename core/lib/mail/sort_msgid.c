@@ -88,13 +88,14 @@ static bool is_dot_atom_text(const char *s, size_t len)
     return true;
 }
 
-/* id-left = dot-atom-text / obs-id-left (local-part: words separated by
- * dots, with CFWS around them). The words joined by dots go to out. */
-static bool read_id_left(struct idlex *lx, struct ph_buf *out)
+/* Words separated by dots, with CFWS around them, joined by dots into out:
+ * id-left (dot-atom-text / obs-id-left, whose words may be quoted) and
+ * the dot-atom forms of id-right. */
+static bool read_dotted(struct idlex *lx, bool quoted_words, struct ph_buf *out)
 {
     for (;;) {
         skip_cfws(lx);
-        if (at(lx, '"')) {
+        if (quoted_words && at(lx, '"')) {
             if (!read_quoted(lx, out))
                 return false;
         } else if (read_atom(lx, out) == 0) {
@@ -112,41 +113,31 @@ static bool read_id_left(struct idlex *lx, struct ph_buf *out)
 static bool read_id_right(struct idlex *lx, struct ph_buf *out)
 {
     skip_cfws(lx);
-    if (at(lx, '[')) {
-        ph_buf_putc(out, '[');
-        lx->p++;
-        while (lx->p < lx->end && *lx->p != ']') {
-            char c = *lx->p++;
-            if (c == '\\' && lx->p < lx->end)
-                c = *lx->p++;
-            if (c == '[' || c == '\0')
-                return false;
-            if (!msg_is_wsp((unsigned char)c) && c != '\r' && c != '\n')
-                ph_buf_putc(out, c);
-        }
-        if (!at(lx, ']'))
+    if (!at(lx, '['))
+        return read_dotted(lx, false, out);
+    ph_buf_putc(out, '[');
+    lx->p++;
+    while (lx->p < lx->end && *lx->p != ']') {
+        char c = *lx->p++;
+        if (c == '\\' && lx->p < lx->end)
+            c = *lx->p++;
+        if (c == '[' || c == '\0')
             return false;
-        lx->p++;
-        ph_buf_putc(out, ']');
-        return true;
+        if (!msg_is_wsp((unsigned char)c) && c != '\r' && c != '\n')
+            ph_buf_putc(out, c);
     }
-    for (;;) {
-        skip_cfws(lx);
-        if (read_atom(lx, out) == 0)
-            return false;
-        skip_cfws(lx);
-        if (!at(lx, '.'))
-            return true;
-        lx->p++;
-        ph_buf_putc(out, '.');
-    }
+    if (!at(lx, ']'))
+        return false;
+    lx->p++;
+    ph_buf_putc(out, ']');
+    return true;
 }
 
 /* The msg-id after a '<' at lx->p, normalized into out. */
 static bool read_msgid(struct idlex *lx, struct ph_buf *out)
 {
     struct ph_buf left = {0};
-    bool ok = read_id_left(lx, &left);
+    bool ok = read_dotted(lx, true, &left);
     skip_cfws(lx);
     ok = ok && at(lx, '@');
     if (ok) {
