@@ -78,6 +78,8 @@ static void append_without_nul(const char *s, size_t len, struct ph_buf *out)
 
 static void unicode_casemap_key(const char *s, size_t len, struct ph_buf *out)
 {
+    if (len == 0)
+        return; /* s may be NULL for an empty string */
     const uint8_t *p = (const uint8_t *)s, *end = p + len;
     if (u8_check(p, len) != NULL) {
         /* RFC 5051: what cannot be converted to Unicode is binary. */
