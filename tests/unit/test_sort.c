@@ -768,7 +768,7 @@ static void test_corpus_keys(void **state)
         assert_int_equal(reply, k.subject_is_reply);
         assert_false(ph_sort_base_subject_decoded(base.data, base.len, &again));
         assert_int_equal(base.len, again.len);
-        char num[8];
+        char num[16];
         snprintf(num, sizeof(num), "%04d", i);
         for (size_t j = 0; j < PH_N_ELEMENTS(known); j++) {
             if (strcmp(known[j].file, num) != 0)

@@ -480,9 +480,11 @@ static void test_random_mailboxes(void **state)
             for (unsigned k = RND() % 4; k > 0; k--)
                 ph_buf_printf(&r, "<%zu@r> ", RND() % (n + 3));
             refs[i] = ph_buf_steal(&r);
-            t[i] = (struct tmsg){(uint32_t)i + 1, RND() % 8,
-                                 subj[RND() % PH_N_ELEMENTS(subj)], ids[i],
-                                 refs[i]};
+            /* One call per statement: the order of an initializer list's
+             * expressions is unspecified. */
+            uint32_t date = RND() % 8;
+            const char *s = subj[RND() % PH_N_ELEMENTS(subj)];
+            t[i] = (struct tmsg){(uint32_t)i + 1, date, s, ids[i], refs[i]};
         }
         for (int alg = 0; alg < 3; alg++) {
             char *got = thread_of((enum ph_thread_algorithm)alg, t, n);
