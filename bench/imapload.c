@@ -368,11 +368,10 @@ struct conn {
     size_t n_uids, cap_uids;
     struct buf msg; /* the message being appended */
     char mailbox[64];
-    bool greeted; /* its first greeting came */
-    bool parked;
-    char last[160];
-    /* the last tagged reply, for error messages */ /* idle-hold: IDLE's
-                                                       continuation seen */
+    bool greeted;      /* its first greeting came */
+    bool parked;       /* idle-hold: IDLE's continuation seen */
+    char last[160];    /* the last tagged reply, for error messages */
+    uint64_t bytes_in; /* received over every connection it made */
 };
 
 struct scenario {
@@ -706,6 +705,7 @@ static void conn_read(struct conn *c)
         }
         c->in.len += (size_t)n;
         c->in.data[c->in.len] = '\0';
+        c->bytes_in += (uint64_t)n;
         if (t_start > 0 && t_end == 0)
             bytes_total += (uint64_t)n;
         conn_parse(c);
@@ -1346,6 +1346,312 @@ static void mixed_finish(double elapsed_ms)
     figure("no_replies", (double)mixed_errors);
 }
 
+/* ---- scenario: resync ---- */
+
+/* A client that keeps a mailbox in sync (RFC 7162), against one that only
+ * knows RFC 3501. Connection 0 is the client: it syncs the mailbox (its
+ * UIDs, flags and, where the server has CONDSTORE, the HIGHESTMODSEQ) and
+ * logs out; connection 1, another session of the same user, then makes
+ * 10 flag changes and 10 expunges; the client comes back (a) with
+ * QRESYNC, ENABLE QRESYNC and SELECT (QRESYNC (uidvalidity modseq)), and
+ * (b) without CONDSTORE, SELECT and FETCH 1:* (UID FLAGS). Each of the
+ * three is timed from its first command to its last tagged OK (login and
+ * connect not included) with the bytes the client received meanwhile.
+ * Changes, (a) and (b) repeat --ops times; each (a) starts from the
+ * modseq the previous one left. A server without QRESYNC gets no (a)
+ * figures, which bench/run shows as n/a. */
+enum rs_stage { RS_SETUP, RS_INITIAL, RS_QRESYNC, RS_FULL };
+enum { RS_FLAG_CHANGES = 10, RS_EXPUNGES = 10 };
+
+static enum rs_stage rs_stage;
+static bool rs_qresync, rs_condstore, rs_uidplus;
+static unsigned long long rs_uidvalidity, rs_modseq;
+static long rs_rep;
+static char rs_cmds[3][256];
+static int rs_ncmds;
+static int rs_icmd;
+static double rs_t0;
+static uint64_t rs_b0;
+static long rs_fetches, rs_vanished;
+static unsigned char *rs_answered; /* per entry of conns[0].uids */
+static size_t rs_cap_answered;
+static size_t rs_pick[RS_FLAG_CHANGES + RS_EXPUNGES];
+static struct stat_series rs_ms[3];
+static struct stat_series rs_bytes[3], rs_nfetch, rs_nvanished;
+static unsigned rs_messages;
+
+static bool has_word(const char *s, const char *w)
+{
+    size_t n = strlen(w);
+    for (const char *p = s; (p = strcasestr(p, w)) != NULL; p += n)
+        if (p > s && p[-1] == ' ' &&
+            (p[n] == ' ' || p[n] == ']' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
+/* UIDs in a sequence set such as "1:3,7,9:12" (either order per range). */
+static long uid_set_count(const char *s)
+{
+    long n = 0;
+    while (*s >= '0' && *s <= '9') {
+        char *e;
+        unsigned long a = strtoul(s, &e, 10), b = a;
+        if (*e == ':')
+            b = strtoul(e + 1, &e, 10);
+        n += (long)(a > b ? a - b : b - a) + 1;
+        s = *e == ',' ? e + 1 : e;
+    }
+    return n;
+}
+
+/* Sets up the commands of the client's next stage. */
+static void rs_stage_plan(enum rs_stage st)
+{
+    const char *mb = opt_mailbox;
+    bool modseq = st == RS_INITIAL && (rs_qresync || rs_condstore);
+    rs_stage = st;
+    rs_ncmds = 0;
+#define RS_CMD(...)                                                            \
+    snprintf(rs_cmds[rs_ncmds++], sizeof rs_cmds[0], __VA_ARGS__)
+    if (st == RS_QRESYNC) {
+        RS_CMD("ENABLE QRESYNC");
+        RS_CMD("SELECT \"%s\" (QRESYNC (%llu %llu))", mb, rs_uidvalidity,
+               rs_modseq);
+    } else {
+        if (st == RS_INITIAL && rs_qresync)
+            RS_CMD("ENABLE QRESYNC");
+        if (st == RS_INITIAL && !rs_qresync && rs_condstore)
+            RS_CMD("SELECT \"%s\" (CONDSTORE)", mb);
+        else
+            RS_CMD("SELECT \"%s\"", mb);
+        RS_CMD("FETCH 1:* (UID FLAGS%s)", modseq ? " MODSEQ" : "");
+    }
+#undef RS_CMD
+}
+
+/* The next command of the stage, or false when the stage is done. The
+ * clock and the byte count start with its first command. */
+static bool rs_stage_next(struct conn *c, bool ok)
+{
+    if (rs_icmd == 0) {
+        rs_fetches = rs_vanished = 0;
+        if (rs_stage != RS_QRESYNC)
+            c->n_uids = 0; /* a full listing: the next picks come from it */
+        rs_t0 = now_ms();
+        rs_b0 = c->bytes_in;
+    } else if (!ok) {
+        cmd_failed(c, rs_cmds[rs_icmd - 1]);
+    }
+    if (rs_icmd < rs_ncmds) {
+        cmd(c, NULL, "%s", rs_cmds[rs_icmd++]);
+        return true;
+    }
+    int k = rs_stage - RS_INITIAL;
+    series_add(&rs_ms[k], now_ms() - rs_t0);
+    series_add(&rs_bytes[k], (double)(c->bytes_in - rs_b0));
+    if (rs_stage == RS_INITIAL)
+        rs_messages = c->exists;
+    if (rs_stage == RS_QRESYNC) {
+        series_add(&rs_nfetch, (double)rs_fetches);
+        series_add(&rs_nvanished, (double)rs_vanished);
+    }
+    return false;
+}
+
+/* The other session. Before the client's first sync (not timed) it
+ * appends the 10 messages per repetition that it will expunge, so the
+ * mailbox holds its fill again after the run and later scenarios see it
+ * unchanged. Each repetition it flips \Answered on 10 messages of the
+ * fill, one STORE each as a client does, and expunges 10 of its own; all
+ * are picked from the client's last full listing (where its own come
+ * last, as the newest). */
+static void rs_changer_drive(struct conn *c, bool ok)
+{
+    struct conn *cl = &conns[0];
+    switch (c->step++) {
+    case 0: cmd_login(c, NULL); return;
+    case 1:
+        if (!ok)
+            cmd_failed(c, "LOGIN");
+        cmd(c, NULL, "SELECT \"%s\"", opt_mailbox);
+        return;
+    case 2:
+        if (!ok)
+            cmd_failed(c, c->done ? "APPEND" : "SELECT");
+        if (c->done < RS_EXPUNGES * opt_ops) {
+            msg_gen(opt_seed ^ 0x7e5c, (uint64_t)c->done++, 2048, &c->msg);
+            cmd_append(c, NULL, opt_mailbox, "", c->msg.data, c->msg.len);
+            c->step = 2;
+            return;
+        }
+        conn_ready(c);
+        return;
+    case 3: return; /* the barrier; then parked until rs_changer_start */
+    case 100: {
+        size_t own = (size_t)(RS_EXPUNGES * (opt_ops - rs_rep));
+        if (cl->n_uids < own + RS_FLAG_CHANGES)
+            die("resync: %s holds %zu messages, too few for %d flag changes",
+                opt_mailbox, cl->n_uids - own, RS_FLAG_CHANGES);
+        size_t fill = cl->n_uids - own;
+        for (size_t i = 0; i < RS_FLAG_CHANGES; i++) {
+            bool dup;
+            do {
+                rs_pick[i] = (size_t)(splitmix64(&c->rng) % fill);
+                dup = false;
+                for (size_t j = 0; j < i; j++)
+                    dup |= rs_pick[j] == rs_pick[i];
+            } while (dup);
+        }
+        for (size_t i = 0; i < RS_EXPUNGES; i++)
+            rs_pick[RS_FLAG_CHANGES + i] = fill + i;
+        c->done = 0;
+    }
+        /* fallthrough */
+    default:
+        if (c->step > 101 && !ok)
+            cmd_failed(c, "STORE/EXPUNGE");
+        if (c->done < RS_FLAG_CHANGES) {
+            size_t k = rs_pick[c->done++];
+            cmd(c, NULL, "UID STORE %u %cFLAGS.SILENT (\\Answered)",
+                cl->uids[k], rs_answered[k] ? '-' : '+');
+            return;
+        }
+        if (c->done < RS_FLAG_CHANGES + 2) {
+            struct buf set = {0};
+            for (size_t i = RS_FLAG_CHANGES; i < N_ELEMENTS(rs_pick); i++)
+                buf_printf(&set, "%s%u", set.len ? "," : "",
+                           cl->uids[rs_pick[i]]);
+            if (c->done++ == RS_FLAG_CHANGES)
+                cmd(c, NULL, "UID STORE %s +FLAGS.SILENT (\\Deleted)",
+                    set.data);
+            else if (rs_uidplus)
+                cmd(c, NULL, "UID EXPUNGE %s", set.data);
+            else
+                cmd(c, NULL, "EXPUNGE");
+            free(set.data);
+            return;
+        }
+        c->step = 3;
+        conn_open(cl); /* its greeting logs it in: the next stage */
+        return;
+    case -50:
+        cmd(c, NULL, "LOGOUT");
+        c->step = -100;
+        return;
+    case -100: conn_finish(c); return;
+    }
+}
+
+static void rs_changer_start(int step)
+{
+    conns[1].step = step;
+    rs_changer_drive(&conns[1], true);
+}
+
+static void resync_drive(struct conn *c, bool ok)
+{
+    if (c->id == 1) {
+        rs_changer_drive(c, ok);
+        return;
+    }
+    switch (c->step++) {
+    case 0: cmd_login(c, NULL); return;
+    case 1:
+        if (!ok)
+            cmd_failed(c, "LOGIN");
+        if (rs_stage == RS_SETUP) {
+            cmd(c, NULL, "CAPABILITY");
+            return;
+        }
+        break; /* a reconnect: straight to its stage */
+    case 2:
+        if (!ok)
+            cmd_failed(c, "CAPABILITY");
+        if (!rs_qresync)
+            fprintf(stderr, "imapload: resync: no QRESYNC in the server's "
+                            "CAPABILITY: (a) not measured\n");
+        conn_ready(c);
+        return;
+    case 3: /* every connection is ready: the first sync */
+        rs_stage_plan(RS_INITIAL);
+        break;
+    case 20: /* LOGOUT done */
+        conn_close(c);
+        if (rs_stage == RS_QRESYNC) {
+            rs_stage_plan(RS_FULL);
+            conn_open(c);
+        } else if (rs_stage == RS_INITIAL || ++rs_rep < opt_ops) {
+            rs_stage_plan(rs_qresync ? RS_QRESYNC : RS_FULL);
+            rs_changer_start(100);
+        } else {
+            conn_finish(c);
+            rs_changer_start(-50);
+        }
+        return;
+    default: break; /* in a stage */
+    }
+    if (c->step <= 4)
+        rs_icmd = 0;
+    c->step = 10;
+    if (!rs_stage_next(c, ok)) {
+        cmd(c, NULL, "LOGOUT");
+        c->step = 20;
+    }
+}
+
+static void resync_untagged(struct conn *c, const char *line, size_t len)
+{
+    (void)len;
+    if (c->id != 0)
+        return;
+    const char *p;
+    if (strncmp(line, "* CAPABILITY ", 13) == 0) {
+        rs_qresync = has_word(line, "QRESYNC");
+        rs_condstore = rs_qresync || has_word(line, "CONDSTORE");
+        rs_uidplus = has_word(line, "UIDPLUS");
+    } else if ((p = strstr(line, "[UIDVALIDITY ")) != NULL) {
+        rs_uidvalidity = strtoull(p + 13, NULL, 10);
+    } else if ((p = strstr(line, "[HIGHESTMODSEQ ")) != NULL) {
+        rs_modseq = strtoull(p + 15, NULL, 10);
+    } else if (strncasecmp(line, "* VANISHED (EARLIER) ", 21) == 0) {
+        rs_vanished += uid_set_count(line + 21);
+    } else if (strstr(line, " FETCH (") != NULL) {
+        rs_fetches++;
+        if (rs_stage == RS_QRESYNC)
+            return;
+        size_t n = c->n_uids;
+        learn_uid(c, line, len);
+        if (c->n_uids == n)
+            return;
+        if (rs_cap_answered < c->cap_uids) {
+            rs_cap_answered = c->cap_uids;
+            rs_answered = xrealloc(rs_answered, rs_cap_answered);
+        }
+        rs_answered[n] = strstr(line, "\\Answered") != NULL;
+    }
+}
+
+static void resync_finish(double elapsed_ms)
+{
+    (void)elapsed_ms;
+    static const char *const kind[] = {"initial", "qresync", "full"};
+    char n[64];
+    figure("messages", rs_messages);
+    for (int k = 0; k < 3; k++) {
+        if (rs_ms[k].n == 0)
+            continue;
+        snprintf(n, sizeof n, "%s_ms", kind[k]);
+        figure(n, percentile(&rs_ms[k], 50));
+        snprintf(n, sizeof n, "%s_bytes", kind[k]);
+        figure(n, percentile(&rs_bytes[k], 50));
+    }
+    if (rs_nfetch.n > 0) {
+        figure("qresync_fetch_count", percentile(&rs_nfetch, 50));
+        figure("qresync_vanished_count", percentile(&rs_nvanished, 50));
+    }
+}
+
 /* ---- scenarios ---- */
 
 static const struct scenario scenarios[] = {
@@ -1377,6 +1683,10 @@ static const struct scenario scenarios[] = {
      .drive = mixed_drive,
      .untagged = mixed_untagged,
      .finish = mixed_finish},
+    {.name = "resync",
+     .drive = resync_drive,
+     .untagged = resync_untagged,
+     .finish = resync_finish},
 };
 
 static void usage(void)
@@ -1392,10 +1702,13 @@ static void usage(void)
         "  --messages N               append/fill: messages in all;\n"
         "                             store-expunge: messages per client "
         "(200)\n"
-        "  --mailbox M                append/fill/select-fetch/search (INBOX)\n"
+        "  --mailbox M                append/fill/select-fetch/search/resync\n"
+        "                             (INBOX)\n"
         "  --min-size B --max-size B  clamp generated message sizes\n"
         "  --ops N                    select-fetch: body fetches per client;\n"
-        "                             search: searches per client (100)\n"
+        "                             search: searches per client;\n"
+        "                             resync: rounds of changes and the\n"
+        "                             two reconnects (100)\n"
         "  --seconds S                mixed: run time (20)\n"
         "  --wakeups N                idle-hold: appends to time (10)\n"
         "  --append-host H --append-port P\n"
@@ -1409,7 +1722,7 @@ static void usage(void)
         "                             once (100)\n"
         "  --verbose                  trace the protocol on stderr\n"
         "scenarios: append fill select-fetch search store-expunge idle-hold "
-        "mixed\n",
+        "mixed resync\n",
         stderr);
     exit(2);
 }
@@ -1489,6 +1802,8 @@ static void parse_args(int argc, char **argv)
             sc = &scenarios[i];
     if (sc == NULL)
         die("unknown scenario %s", opt_scenario);
+    if (sc->drive == resync_drive && opt_ops < 1)
+        die("resync: --ops must be at least 1");
     if ((opt_append_host || opt_append_port) &&
         strcmp(sc->name, "idle-hold") != 0)
         die("--append-host/--append-port are for idle-hold only");
@@ -1520,7 +1835,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     bool idle = sc->drive == idle_drive;
-    n_conns = opt_clients + (idle ? 1 : 0);
+    bool resync = sc->drive == resync_drive;
+    /* resync: the client and the session that changes the mailbox */
+    n_conns = resync ? 2 : opt_clients + (idle ? 1 : 0);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
         rl.rlim_cur < (rlim_t)n_conns + 64) {
@@ -1552,8 +1869,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_conns; i++) {
         struct conn *c = &conns[i];
         c->id = i;
-        /* idle-hold puts every session on one user so one APPEND wakes all */
-        c->user = idle ? 1 : 1 + i % opt_users;
+        /* idle-hold puts every session on one user so one APPEND wakes
+         * all; resync's two sessions share a mailbox */
+        c->user = idle || resync ? 1 : 1 + i % opt_users;
         c->rng = opt_seed * 7919 + (uint64_t)i;
         c->fd = -1;
     }
