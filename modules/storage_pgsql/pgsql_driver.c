@@ -76,7 +76,7 @@ static void notice_log(void *arg, const char *message)
     free(emsg);
 }
 
-PGconn *pg_connect(struct pg_ctx *ctx, char **why_r)
+PGconn *pg_connect(struct pg_ctx *ctx, const char *event)
 {
     /* The DSN is expanded as "dbname"; what it says itself wins over the
      * defaults before it. */
@@ -102,7 +102,11 @@ PGconn *pg_connect(struct pg_ctx *ctx, char **why_r)
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\t')
             *p = ' ';
-    *why_r = msg;
+    char *ewhy = ph_log_escape(msg);
+    ph_log_warn("%s event=%s db=%s reason=%s", PG_MOD, event, ctx->target,
+                ewhy);
+    free(ewhy);
+    free(msg);
     PQfinish(db);
     return NULL;
 }
@@ -110,14 +114,8 @@ PGconn *pg_connect(struct pg_ctx *ctx, char **why_r)
 static int pg_open(void *dctx, struct ph_sql_conn **c_r, const char **error_r)
 {
     struct pg_ctx *ctx = dctx;
-    char *why = NULL;
-    PGconn *db = pg_connect(ctx, &why);
+    PGconn *db = pg_connect(ctx, "connect_failed");
     if (db == NULL) {
-        char *ewhy = ph_log_escape(why);
-        ph_log_warn("%s event=connect_failed db=%s reason=%s", PG_MOD,
-                    ctx->target, ewhy);
-        free(ewhy);
-        free(why);
         *error_r = "Mail storage is unavailable, try again later";
         return PH_STORAGE_ERR_TEMP;
     }

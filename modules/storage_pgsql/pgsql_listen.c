@@ -44,21 +44,6 @@ static bool stop_wait(struct pg_ctx *ctx, int ms)
     return r > 0;
 }
 
-static PGconn *listen_connect(struct pg_ctx *ctx)
-{
-    char *why = NULL;
-    PGconn *db = pg_connect(ctx, &why);
-    if (db == NULL) {
-        char *ewhy = ph_log_escape(why);
-        ph_log_warn("%s event=listen_connect_failed db=%s reason=%s", PG_MOD,
-                    ctx->target, ewhy);
-        free(ewhy);
-        free(why);
-        return NULL;
-    }
-    return db;
-}
-
 static bool id_in(const int64_t *v, size_t n, int64_t id)
 {
     for (size_t i = 0; i < n; i++)
@@ -174,7 +159,7 @@ static void *listen_main(void *arg)
     size_t nlistening = 0, cap = 0;
 
     for (;;) {
-        PGconn *db = listen_connect(ctx);
+        PGconn *db = pg_connect(ctx, "listen_connect_failed");
         nlistening = 0; /* a new connection listens to nothing yet */
         bool up =
             db != NULL && channels_sync(ctx, db, &listening, &nlistening, &cap);

@@ -51,8 +51,8 @@ extern const char *const pg_stmts[PH_SQS_COUNT];
 
 /* pgsql_driver.c */
 /* A new connection (the pool's and the LISTEN thread's); NULL with the
- * reason in *why_r (malloc'ed). */
-PGconn *pg_connect(struct pg_ctx *ctx, char **why_r);
+ * reason logged as event. */
+PGconn *pg_connect(struct pg_ctx *ctx, const char *event);
 PGconn *pg_db(struct ph_sql_conn *c);
 /* Runs parameterless SQL of the driver's own (LISTEN, the schema's
  * version table) on c; 0 or a storage error. */

@@ -155,11 +155,6 @@ extern const char *const ph_sqlstore_header_fields[PH_SQLSTORE_HEADER_FIELDS];
      .def = "10m",                                                             \
      .help = "how long a message's bytes stay after it was expunged (a "       \
              "FETCH that streams them finishes)"},                             \
-    {.name = "debug",                                                          \
-     .type = PH_DT_BOOL,                                                       \
-     .flags = PH_DF_INHERIT,                                                   \
-     .offset = offsetof(T, debug),                                             \
-     .def = "no",                                                              \
-     .help = "log what the storage does"}
+        PH_STORAGE_DEBUG_ROW_(T)
 
 #endif

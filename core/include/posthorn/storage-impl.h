@@ -223,7 +223,9 @@ size_t ph_storage_default_mailboxes(const struct ph_instance *storage,
  * names (uint64_t, bool, struct ph_storage_defaults, struct ph_instance *,
  * int, bool); a module built for 1.4 declares none of them. */
 #define PH_STORAGE_DIRECTIVES(T)                                               \
-    PH_STORAGE_CONF_ROWS_(T),                                                  \
+    PH_STORAGE_CONF_ROWS_(T), PH_STORAGE_DEBUG_ROW_(T)
+/* The debug row (a storage module's own, in every version). */
+#define PH_STORAGE_DEBUG_ROW_(T)                                               \
     {.name = "debug",                                                          \
      .type = PH_DT_BOOL,                                                       \
      .flags = PH_DF_INHERIT,                                                   \

@@ -383,6 +383,20 @@ static int schema_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
     return ret;
 }
 
+/* The first column of up to max rows of *cur (ret: the query's), which
+ * it closes; *n_r says how many. */
+static int ids_read(int ret, struct ph_sql_cursor **cur, int64_t *ids,
+                    int64_t max, int64_t *n_r, const char **error_r)
+{
+    *n_r = 0;
+    while (ret == 0 && *n_r < max && (ret = ph_sql_next(*cur, error_r)) == 1) {
+        ids[(*n_r)++] = ph_sql_int(*cur, 0);
+        ret = 0;
+    }
+    ph_sql_close(cur);
+    return ret;
+}
+
 struct rederive_op {
     struct ph_sqlstore *s;
     int64_t n;
@@ -392,16 +406,10 @@ static int rederive_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
 {
     struct rederive_op *o = arg;
     int64_t ids[REDERIVE_BATCH];
-    o->n = 0;
     struct ph_sql_cursor *cur = NULL;
     int ret = ph_sql_query(c, PH_SQS_REDERIVE_NEXT, &cur, error_r,
                            PH_SQL_I(REDERIVE_BATCH));
-    while (ret == 0 && o->n < REDERIVE_BATCH &&
-           (ret = ph_sql_next(cur, error_r)) == 1) {
-        ids[o->n++] = ph_sql_int(cur, 0);
-        ret = 0;
-    }
-    ph_sql_close(&cur);
+    ret = ids_read(ret, &cur, ids, REDERIVE_BATCH, &o->n, error_r);
     for (int64_t i = 0; ret == 0 && i < o->n; i++) {
         ret = sqls_rederive_body(o->s, c, ids[i], error_r);
         if (ret == 0)
@@ -441,17 +449,11 @@ static int sweep_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
 {
     struct sweep_op *o = arg;
     int64_t ids[SWEEP_BATCH];
-    o->n = 0;
     o->deleted = 0;
     struct ph_sql_cursor *cur = NULL;
     int ret = ph_sql_query(c, PH_SQS_UNREF_DUE, &cur, error_r,
                            PH_SQL_I(o->before), PH_SQL_I(SWEEP_BATCH));
-    while (ret == 0 && o->n < SWEEP_BATCH &&
-           (ret = ph_sql_next(cur, error_r)) == 1) {
-        ids[o->n++] = ph_sql_int(cur, 0);
-        ret = 0;
-    }
-    ph_sql_close(&cur);
+    ret = ids_read(ret, &cur, ids, SWEEP_BATCH, &o->n, error_r);
     for (int64_t i = 0; ret == 0 && i < o->n; i++) {
         uint64_t gone = 0;
         ret = ph_sql_exec_a(c, PH_SQS_BODY_DELETE_UNREF,

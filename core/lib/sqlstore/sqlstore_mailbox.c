@@ -453,6 +453,20 @@ struct tree_op {
     bool on;
 };
 
+/* With the account's row locked, mailbox o->name's row (stmt: locked
+ * or not): 1, or an error (NOT_FOUND without the mailbox). */
+static int tree_mbox(struct ph_sql_conn *c, const struct tree_op *o, int stmt,
+                     struct sqls_mbox *row, const char **error_r)
+{
+    int ret = account_lock(c, o->account_id, error_r);
+    if (ret == 0)
+        ret = sqls_mbox_get(c, stmt, o->account_id, o->name, row, error_r);
+    if (ret == 0)
+        ret = sqls_fail(PH_STORAGE_ERR_NOT_FOUND, "Mailbox does not exist",
+                        error_r);
+    return ret;
+}
+
 static int create_mbox_txn(struct ph_sql_conn *c, void *arg,
                            const char **error_r)
 {
@@ -494,13 +508,7 @@ static int delete_mbox_txn(struct ph_sql_conn *c, void *arg,
 {
     struct tree_op *o = arg;
     struct sqls_mbox row = {0};
-    int ret = account_lock(c, o->account_id, error_r);
-    if (ret == 0)
-        ret = sqls_mbox_get(c, PH_SQS_MBOX_BY_NAME_LOCK, o->account_id,
-                            o->name, &row, error_r);
-    if (ret == 0)
-        ret = sqls_fail(PH_STORAGE_ERR_NOT_FOUND, "Mailbox does not exist",
-                        error_r);
+    int ret = tree_mbox(c, o, PH_SQS_MBOX_BY_NAME_LOCK, &row, error_r);
     int inferiors = 0;
     if (ret > 0)
         ret = inferiors = mbox_has_inferiors(c, o->account_id, o->name, error_r);
@@ -611,13 +619,7 @@ static int rename_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
 {
     struct tree_op *o = arg;
     struct sqls_mbox from_row = {0}, to_row;
-    int ret = account_lock(c, o->account_id, error_r);
-    if (ret == 0)
-        ret = sqls_mbox_get(c, PH_SQS_MBOX_BY_NAME_LOCK, o->account_id,
-                            o->name, &from_row, error_r);
-    if (ret == 0)
-        ret = sqls_fail(PH_STORAGE_ERR_NOT_FOUND, "Mailbox does not exist",
-                        error_r);
+    int ret = tree_mbox(c, o, PH_SQS_MBOX_BY_NAME_LOCK, &from_row, error_r);
     if (ret > 0)
         ret = sqls_mbox_get(c, PH_SQS_MBOX_BY_NAME, o->account_id, o->to,
                             &to_row, error_r);
@@ -666,16 +668,10 @@ static int subscribe_txn(struct ph_sql_conn *c, void *arg,
 {
     struct tree_op *o = arg;
     struct sqls_mbox row;
-    int ret = account_lock(c, o->account_id, error_r);
     /* Only an existing mailbox can be subscribed (RFC 3501 6.3.6 lets the
      * server check); any name can be unsubscribed. */
-    if (ret == 0)
-        ret = o->on ? sqls_mbox_get(c, PH_SQS_MBOX_BY_NAME, o->account_id,
-                                    o->name, &row, error_r)
-                    : 1;
-    if (ret == 0)
-        ret = sqls_fail(PH_STORAGE_ERR_NOT_FOUND, "Mailbox does not exist",
-                        error_r);
+    int ret = o->on ? tree_mbox(c, o, PH_SQS_MBOX_BY_NAME, &row, error_r)
+                    : account_lock(c, o->account_id, error_r);
     return ret < 0 ? ret : subscribe(c, o->account_id, o->name, o->on, error_r);
 }
 
