@@ -94,7 +94,11 @@ class Raw:
         self.sock.close()
 
 
-class TwoNodes(phtest.TempDirTest):
+class TwoNodeBase(phtest.TempDirTest):
+    """Two nodes on one database (`extra`: directives of their storage)."""
+
+    extra = ""
+
     def setUp(self):
         super().setUp()
         self.user = "pg%d-%s" % (os.getpid(), self._testMethodName[-12:])
@@ -107,6 +111,7 @@ state_dir %(state)s
 storage.pgsql shared {
     dsn %(dsn)s %(secret)s
     max_connections 4
+%(extra)s
 }
 imap tcp://127.0.0.1:0 {
     auth pass_table static {
@@ -115,7 +120,8 @@ imap tcp://127.0.0.1:0 {
     storage &shared
     insecure_auth yes
 }
-""" % {"state": state, "dsn": pgtest.dsn, "secret": SECRET, "user": self.user, "hash": password_hash()})
+""" % {"state": state, "dsn": pgtest.dsn, "secret": SECRET, "user": self.user, "hash": password_hash(),
+       "extra": self.extra})
             server = self.start(conf)
             self.nodes.append((server.port, server))
 
@@ -143,6 +149,8 @@ imap tcp://127.0.0.1:0 {
         return ("From: a@example.org\r\nTo: b@example.org\r\nSubject: m%d\r\n\r\nbody %d\r\n"
                 % (n, n)).encode()
 
+
+class TwoNodes(TwoNodeBase):
     def test_idle_on_a_sees_append_store_expunge_from_b(self):
         b = self.client(1)
         b.append("INBOX", None, None, self.message(0))
@@ -337,6 +345,43 @@ imap tcp://127.0.0.1:0 {
         every = re.search(rb"\* SEARCH([ \d]*)", out).group(1).split()
         self.assertEqual(len(every), 7)
         self.assertEqual(sorted(map(int, recent)), sorted(map(int, every)))
+
+
+class SharedRead(TwoNodeBase):
+    """One change, one read per node: every session of a node watching a
+    mailbox asks what changed after a wake-up; the first reads the changed
+    rows, the others wait for that read and take their part of it (each
+    still reads the mailbox row, which says whether the read is current)."""
+
+    extra = "    debug yes"
+
+    def test_idlers_of_a_node_read_a_change_made_on_the_other_node_once(self):
+        b = self.client(1)
+        b.append("INBOX", None, None, self.message(0))
+        idlers = [self.raw(0) for _ in range(8)]
+        for r in idlers:
+            r.cmd("S", "SELECT INBOX")
+            r.sock.sendall(b"I IDLE\r\n")
+            r.wait_for(rb"^\+ ", 30)
+        node_a = self.nodes[0][1]
+        read, shared = (node_a.log_text().count(e) for e in ("event=changes_read", "event=changes_shared"))
+        b.select("INBOX")
+        self.assertEqual(b.store("1", "+FLAGS", "(\\Flagged)")[0], "OK")
+        for r in idlers:
+            r.wait_for(rb"^\* 1 FETCH \(.*\\Flagged", 30)
+        log = node_a.log_text()
+        self.assertEqual(log.count("event=changes_read") - read, 1, log[-3000:])
+        self.assertEqual(log.count("event=changes_shared") - shared, 7)
+        # And an expunge: the tombstone goes the same way.
+        self.assertEqual(b.store("1", "+FLAGS.SILENT", "(\\Deleted)")[0], "OK")
+        self.assertEqual(b.expunge()[0], "OK")
+        for r in idlers:
+            r.wait_for(rb"^\* 1 EXPUNGE", 30)
+        # Two changes, which the idlers may meet as one: one read each.
+        log = node_a.log_text()
+        reads = log.count("event=changes_read") - read - 1
+        self.assertIn(reads, (1, 2))
+        self.assertEqual(log.count("event=changes_shared") - shared - 7, 7 * reads)
 
 
 UPGRADE_MSGS = (

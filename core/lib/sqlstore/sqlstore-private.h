@@ -21,6 +21,22 @@ struct sqls_watcher {
     struct sqls_watcher *prev, *next;
 };
 
+/* What changed in a mailbox between two modseqs, read once for every
+ * session of this process that asks after the same wake-up
+ * (sqlstore_message.c). */
+#define SQLS_SHARED 16
+struct sqls_shared {
+    int64_t mailbox_id; /* 0: free */
+    uint32_t uidvalidity;
+    uint64_t from, to; /* the changes in (from, to], to the HIGHESTMODSEQ */
+    bool filling;      /* a session reads them; the others wait */
+    uint64_t used;
+    struct msg_rows *rows;
+    uint32_t *gone; /* tombstones, with their modseqs */
+    uint64_t *gone_modseq;
+    size_t ngone;
+};
+
 struct ph_sqlstore {
     struct ph_instance *inst;
     const struct ph_sqlstore_dialect *d;
@@ -33,6 +49,10 @@ struct ph_sqlstore {
     char token[17];
     pthread_mutex_t watch_lock, listen_lock;
     struct sqls_watcher *watchers;
+    pthread_mutex_t shared_lock;
+    pthread_cond_t shared_cond;
+    struct sqls_shared shared[SQLS_SHARED];
+    uint64_t shared_tick;
 };
 
 struct sqls_account {
@@ -107,6 +127,8 @@ void sqls_row_add(struct ph_sql_cursor *cur, int ncols, struct msg_rows *rows);
 int sqls_rows_read(struct ph_sql_cursor *cur, int ncols, struct msg_rows *rows,
                    const char **error_r);
 void sqls_rows_clear(struct msg_rows *rows);
+/* The shared reads' memory (ph_sqlstore_free). */
+void sqls_shared_clear(struct ph_sqlstore *s);
 /* Calls cb for each row; cb's first non-zero result. */
 int sqls_rows_deliver(const struct sqls_mailbox *mb, struct msg_rows *rows,
                       ph_meta_cb *cb, void *arg);

@@ -523,6 +523,8 @@ int ph_sqlstore_new(const struct ph_sqlstore_params *p,
     snprintf(s->token, sizeof(s->token), "%016" PRIx64, token);
     pthread_mutex_init(&s->watch_lock, NULL);
     pthread_mutex_init(&s->listen_lock, NULL);
+    pthread_mutex_init(&s->shared_lock, NULL);
+    pthread_cond_init(&s->shared_cond, NULL);
     struct ph_sql_params sp = {
         .max_conns = p->max_conns,
         .retries = RETRIES,
@@ -568,6 +570,9 @@ void ph_sqlstore_free(struct ph_sqlstore **sp)
     ph_sql_free(&s->sql);
     pthread_mutex_destroy(&s->watch_lock);
     pthread_mutex_destroy(&s->listen_lock);
+    sqls_shared_clear(s);
+    pthread_mutex_destroy(&s->shared_lock);
+    pthread_cond_destroy(&s->shared_cond);
     free(s->log_mod);
     free(s->db);
     free(s->spill_dir);

@@ -514,6 +514,120 @@ static int row_cmp(const void *a, const void *b)
     return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
+/* ---- Shared reads: each change read once per wake-up ---------------------
+ *
+ * A change wakes every session of this process that watches the mailbox,
+ * and each asks changes() from where it was, mostly the same modseq. The
+ * first reads the changed rows and tombstones; the others wait for it and
+ * take their part of what it read. An entry (from, to] answers a caller
+ * at modseq (from <= modseq <= to) whose mailbox row says HIGHESTMODSEQ
+ * is still to: every change up to to was committed when to became
+ * visible, and none since (it would have moved HIGHESTMODSEQ), so the
+ * rows with a modseq in (modseq, to] are exactly what the database would
+ * answer. Each session still reads the mailbox row (one key lookup). */
+
+static void shared_reset(struct sqls_shared *e)
+{
+    if (e->rows != NULL)
+        sqls_rows_clear(e->rows);
+    free(e->rows);
+    free(e->gone);
+    free(e->gone_modseq);
+    *e = (struct sqls_shared){0};
+}
+
+void sqls_shared_clear(struct ph_sqlstore *s)
+{
+    for (size_t i = 0; i < SQLS_SHARED; i++)
+        shared_reset(&s->shared[i]);
+}
+
+static void rows_copy(struct msg_rows *to, const struct msg_rows *from,
+                      uint64_t after)
+{
+    for (size_t i = 0; i < from->n; i++) {
+        if (from->v[i].modseq <= after)
+            continue;
+        ph_array_grow(&to->v, &to->cap, to->n + 1, sizeof(*to->v));
+        struct msg_row *r = &to->v[to->n++];
+        *r = from->v[i];
+        r->keywords = r->keywords != NULL ? ph_strdup(r->keywords) : NULL;
+    }
+}
+
+/* The changes of mb in (modseq, row->highestmodseq] from an entry (true),
+ * or false with *fill_r the entry the caller fills (NULL: none free). */
+static bool shared_take(struct sqls_mailbox *mb, const struct sqls_mbox *row,
+                        uint64_t modseq, struct msg_rows *rows,
+                        uint32_t **gone, size_t *ngone, size_t *gone_cap,
+                        struct sqls_shared **fill_r)
+{
+    struct ph_sqlstore *s = mb->s;
+    struct sqls_shared *e = NULL, *victim = NULL;
+    pthread_mutex_lock(&s->shared_lock);
+    for (;;) {
+        e = NULL;
+        victim = NULL;
+        for (size_t i = 0; i < SQLS_SHARED; i++) {
+            struct sqls_shared *x = &s->shared[i];
+            if (x->mailbox_id == mb->id && x->uidvalidity == row->uidvalidity &&
+                x->to == row->highestmodseq && x->from <= modseq)
+                e = x;
+            else if (!x->filling && (victim == NULL || x->used < victim->used))
+                victim = x;
+        }
+        if (e == NULL || !e->filling)
+            break;
+        pthread_cond_wait(&s->shared_cond, &s->shared_lock);
+    }
+    if (e != NULL) {
+        e->used = ++s->shared_tick;
+        rows_copy(rows, e->rows, modseq);
+        for (size_t i = 0; i < e->ngone; i++) {
+            if (e->gone_modseq[i] <= modseq)
+                continue;
+            ph_array_grow(gone, gone_cap, *ngone + 1, sizeof(**gone));
+            (*gone)[(*ngone)++] = e->gone[i];
+        }
+    } else if (victim != NULL) {
+        shared_reset(victim);
+        *victim = (struct sqls_shared){.mailbox_id = mb->id,
+                                       .uidvalidity = row->uidvalidity,
+                                       .from = modseq,
+                                       .to = row->highestmodseq,
+                                       .filling = true,
+                                       .used = ++s->shared_tick};
+    }
+    pthread_mutex_unlock(&s->shared_lock);
+    *fill_r = e == NULL ? victim : NULL;
+    return e != NULL;
+}
+
+/* The filler's read, kept when it is whole (rows: sorted, not yet handed
+ * out), or the entry dropped; the waiting sessions go on either way. */
+static void shared_done(struct ph_sqlstore *s, struct sqls_shared *e, bool ok,
+                        const struct msg_rows *rows, const uint32_t *gone,
+                        const uint64_t *gone_modseq, size_t ngone)
+{
+    pthread_mutex_lock(&s->shared_lock);
+    if (ok) {
+        e->rows = ph_calloc(1, sizeof(*e->rows));
+        rows_copy(e->rows, rows, 0);
+        e->ngone = ngone;
+        e->gone = ph_malloc((ngone + 1) * sizeof(*e->gone));
+        e->gone_modseq = ph_malloc((ngone + 1) * sizeof(*e->gone_modseq));
+        if (ngone > 0) {
+            memcpy(e->gone, gone, ngone * sizeof(*gone));
+            memcpy(e->gone_modseq, gone_modseq, ngone * sizeof(*gone_modseq));
+        }
+        e->filling = false;
+    } else {
+        shared_reset(e);
+    }
+    pthread_cond_broadcast(&s->shared_cond);
+    pthread_mutex_unlock(&s->shared_lock);
+}
+
 /* What changed in (modseq, H], H being HIGHESTMODSEQ when the call starts:
  * every change up to H is committed once H is visible (it was given under
  * the mailbox lock or by the one writer), so no transaction is needed;
@@ -551,16 +665,36 @@ int sqls_changes(struct ph_mailbox *pub, uint64_t modseq,
     }
     bool any = ret == 0 && modseq < row.highestmodseq &&
                (expunged_r != NULL || cb != NULL);
-    if (any)
+    /* Only a whole answer (rows and tombstones) is shared. */
+    struct sqls_shared *fill = NULL;
+    bool shared = false;
+    if (any && expunged_r != NULL && cb != NULL) {
+        ph_sql_put(sql, &c);
+        shared = shared_take(mb, &row, modseq, &rows, &gone, &ngone,
+                             &gone_cap, &fill);
+        if (!shared)
+            ret = ph_sql_get(sql, &c, error_r);
+        ph_sqlstore_debug(mb->s, "event=changes_%s mailbox_id=%" PRId64
+                          " from=%" PRIu64 " to=%" PRIu64,
+                          shared ? "shared" : "read", mb->id, modseq,
+                          row.highestmodseq);
+    }
+    if (any && !shared && ret == 0)
         ret = ph_sql_query(c, PH_SQS_MSG_CHANGES, &cur, error_r,
                            PH_SQL_I(mb->id), PH_SQL_I(modseq),
                            PH_SQL_I(row.highestmodseq),
                            PH_SQL_I(expunged_r != NULL), PH_SQL_I(cb != NULL),
                            PH_SQL_I(SQLS_BATCH));
-    while (any && ret == 0 && (ret = ph_sql_next(cur, error_r)) == 1) {
+    uint64_t *gone_modseq = NULL;
+    size_t gm_cap = 0;
+    while (any && !shared && ret == 0 &&
+           (ret = ph_sql_next(cur, error_r)) == 1) {
         ret = 0;
         if (ph_sql_int(cur, 8)) {
             ph_array_grow(&gone, &gone_cap, ngone + 1, sizeof(*gone));
+            ph_array_grow(&gone_modseq, &gm_cap, ngone + 1,
+                          sizeof(*gone_modseq));
+            gone_modseq[ngone] = (uint64_t)ph_sql_int(cur, 1);
             gone[ngone++] = (uint32_t)ph_sql_int(cur, 0);
             continue;
         }
@@ -569,8 +703,12 @@ int sqls_changes(struct ph_mailbox *pub, uint64_t modseq,
     }
     ph_sql_close(&cur);
     /* No ORDER BY over the union: sorting here costs less. */
-    if (rows.n > 1)
+    if (rows.n > 1 && !shared)
         qsort(rows.v, rows.n, sizeof(*rows.v), row_cmp);
+    if (fill != NULL)
+        shared_done(mb->s, fill, ret == 0 && nrows < SQLS_BATCH, &rows, gone,
+                    gone_modseq, ngone);
+    free(gone_modseq);
     if (ret == 0 && expunged_r != NULL)
         sqls_uidset_add_many(expunged_r, gone, ngone);
     if (ret == 0 && nrows == SQLS_BATCH) {
