@@ -14,6 +14,9 @@ pkginclude_HEADERS += \
 	core/include/posthorn/message.h \
 	core/include/posthorn/normalize.h \
 	core/include/posthorn/sort.h \
+	core/include/posthorn/sql.h \
+	core/include/posthorn/sqlstore.h \
+	core/include/posthorn/sqlstore-stmt.h \
 	core/include/posthorn/storage.h \
 	core/include/posthorn/storage-impl.h \
 	core/include/posthorn/table.h \

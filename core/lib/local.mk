@@ -5,6 +5,7 @@
 lib_LTLIBRARIES += core/lib/libposthorn.la
 core_lib_libposthorn_la_SOURCES =
 include core/lib/base/local.mk
+include core/lib/sql/local.mk
 include core/lib/config/local.mk
 include core/lib/normalize/local.mk
 include core/lib/mail/local.mk
@@ -12,6 +13,7 @@ include core/lib/net/local.mk
 include core/lib/imap/local.mk
 include core/lib/module/local.mk
 include core/lib/storage/local.mk
+include core/lib/sqlstore/local.mk
 # Private headers of another folder are named with it ("config/conf-private.h").
 core_lib_libposthorn_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/lib
 core_lib_libposthorn_la_CFLAGS = $(AM_CFLAGS) $(IDN2_CFLAGS) $(GNUTLS_CFLAGS) $(CRYPT_CFLAGS)

@@ -35,21 +35,20 @@
  * ones, likely broken too); the operation that hit it answers TEMP ("NO
  * [UNAVAILABLE]") and the next one connects again.
  *
- * Bodies: bytea chunks of 256 KiB (pgsql_db.c says why).
+ * Bodies: bytea chunks of 256 KiB (pgsql_dialect.c says why).
  *
- * SEARCH: a program of flags, keywords, UIDs, sizes, internal dates,
- * modseqs and \Recent becomes one SQL query, as in storage.sqlite.
+ * SEARCH: as in storage.sqlite, headers and text included; TEXT and BODY
+ * through a pg_trgm index where the extension can be had
+ * (pgsql_dialect.c).
  *
- * The files: pgsql_db.c (connections, schema, errors), pgsql_mailbox.c
- * (accounts, mailboxes), pgsql_message.c (messages, appends),
- * pgsql_search.c (SEARCH), pgsql_watch.c (LISTEN and waking sessions). */
+ * The mail logic is libposthorn's SQL mail store (sqlstore.h); this
+ * module is its driver and dialect: pgsql_driver.c (connections,
+ * statements, transactions, errors), pgsql_dialect.c (schema, statements,
+ * SEARCH fragments, NOTIFY), pgsql_listen.c (LISTEN). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <posthorn/log.h>
 
@@ -83,7 +82,7 @@ static const struct ph_directive pgsql_directives[] = {
                 "pooler that cannot keep them, e.g. pgbouncer in "
                 "transaction mode before 1.21)",
     },
-    PH_STORAGE_DIRECTIVES(struct pg_conf),
+    PH_SQLSTORE_DIRECTIVES(struct pg_conf),
     {.name = NULL},
 };
 
@@ -129,16 +128,18 @@ static char *dsn_target(const char *dsn, char **error_r)
     return t;
 }
 
-static void pgsql_destroy(void *ctx_p)
+static void ctx_free(struct pg_ctx *ctx)
 {
-    struct pg_ctx *ctx = ctx_p;
-    pg_watch_deinit(ctx);
-    pg_pool_close(ctx);
-    pthread_mutex_destroy(&ctx->pool_lock);
-    pthread_cond_destroy(&ctx->pool_cond);
+    pg_listen_deinit(ctx);
+    ph_sqlstore_free(&ctx->store);
     free(ctx->dsn);
     free(ctx->target);
     free(ctx);
+}
+
+static void pgsql_destroy(void *ctx)
+{
+    ctx_free(ph_sqlstore_dctx(ctx));
 }
 
 static int pgsql_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
@@ -146,70 +147,47 @@ static int pgsql_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
 {
     const struct pg_conf *conf = conf_p;
     struct pg_ctx *ctx = ph_calloc(1, sizeof(*ctx));
-    uint64_t token = 0;
-    if (getrandom(&token, sizeof(token), 0) != (ssize_t)sizeof(token))
-        /* Only a filter for this process's echoes: distinct is enough. */
-        token = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
-    snprintf(ctx->node_token, sizeof(ctx->node_token), "%016" PRIx64, token);
     struct ph_buf dsn = {0};
-
     for (size_t i = 0; i < conf->dsn.n; i++) {
         if (i > 0)
             ph_buf_putc(&dsn, ' ');
         ph_buf_puts(&dsn, conf->dsn.v[i]);
     }
-    ctx->inst = inst;
     ctx->conf = conf;
-    ctx->debug = conf->debug;
     ctx->dsn = ph_buf_steal(&dsn);
-    ctx->max_conns = (unsigned)conf->max_connections;
-    ctx->normalize =
-        ph_normalize_find(ph_normalize_names[conf->delivery_normalize]);
-    ph_assert(ctx->normalize != NULL);
-    pg_ctx_init(ctx);
+    ctx->stop_pipe[0] = ctx->stop_pipe[1] = -1;
+    ctx->ctl_pipe[0] = ctx->ctl_pipe[1] = -1;
+    pthread_mutex_init(&ctx->watch_lock, NULL);
+    pthread_cond_init(&ctx->listen_cond, NULL);
     ctx->target = dsn_target(ctx->dsn, error_r);
-    if (ctx->target == NULL || pg_schema_init(ctx, error_r) < 0 ||
-        pg_rederive(ctx, error_r) < 0) {
-        pgsql_destroy(ctx);
+    /* Large APPENDs wait in state_dir (the server's own), else TMPDIR. */
+    const char *spill = ph_global_state_dir();
+    if (spill == NULL)
+        spill = getenv("TMPDIR");
+    struct ph_sqlstore_params p = {
+        .inst = inst,
+        .drv = &pg_driver,
+        .dialect = &pg_dialect,
+        .dctx = ctx,
+        .max_conns = (unsigned)conf->max_connections,
+        .log_mod = "storage.pgsql",
+        .db = ctx->target,
+        .spill_dir = spill != NULL && spill[0] != '\0' ? spill : "/tmp",
+        .body_grace_s = conf->body_grace / 1000,
+        .debug = conf->debug,
+    };
+    if (ctx->target == NULL || ph_sqlstore_new(&p, &ctx->store, error_r) < 0) {
+        ctx_free(ctx);
         return -1;
     }
-    pg_debug(ctx, "event=opened db=%s", ctx->target);
-    *ctx_r = ctx;
+    ph_sqlstore_debug(ctx->store, "event=opened db=%s", ctx->target);
+    *ctx_r = ctx->store;
     return 0;
 }
-
-const struct ph_storage_vfuncs pg_vfuncs = {
-    .account_get = pg_account_get,
-    .account_release = pg_account_release,
-    .account_create = pg_account_create,
-    .account_delete = pg_account_delete,
-    .account_list = pg_account_list,
-    .deliver_resolve = pg_deliver_resolve,
-    .mailbox_list = pg_mailbox_list,
-    .mailbox_create = pg_mailbox_create,
-    .mailbox_delete = pg_mailbox_delete,
-    .mailbox_rename = pg_mailbox_rename,
-    .mailbox_subscribe = pg_mailbox_subscribe,
-    .mailbox_status = pg_mailbox_status,
-    .mailbox_open = pg_mailbox_open,
-    .mailbox_close = pg_mailbox_close,
-    .fetch = pg_fetch,
-    .read = pg_read,
-    .store = pg_store,
-    .copy = pg_copy,
-    .expunge = pg_expunge,
-    .changes = pg_changes,
-    .watch = pg_watch,
-    .append_begin = pg_append_begin,
-    .append_write = pg_append_write,
-    .append_finish = pg_append_finish,
-    .append_abort = pg_append_abort,
-    .search = pg_search,
-};
 
 PH_MODULE(.names = (const char *const[]){"storage.pgsql", NULL},
           .kind = PH_MODULE_STORAGE,
           .description = "mail kept in PostgreSQL, shared by several nodes",
           .directives = pgsql_directives, .conf_size = sizeof(struct pg_conf),
           .inline_directive = "dsn", .create = pgsql_create,
-          .destroy = pgsql_destroy, .iface = &pg_vfuncs);
+          .destroy = pgsql_destroy, .iface = &ph_sqlstore_vfuncs);

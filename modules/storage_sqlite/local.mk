@@ -2,12 +2,10 @@
 module_LTLIBRARIES += modules/storage_sqlite.la
 modules_storage_sqlite_la_SOURCES = \
 	modules/storage_sqlite/storage_sqlite.c \
-	modules/storage_sqlite/sqlite_db.c \
-	modules/storage_sqlite/sqlite_mailbox.c \
-	modules/storage_sqlite/sqlite_message.c \
-	modules/storage_sqlite/sqlite_search.c \
+	modules/storage_sqlite/sqlite_driver.c \
+	modules/storage_sqlite/sqlite_dialect.c \
 	modules/storage_sqlite/sqlite_index.c \
-	modules/storage_sqlite/sqlite_watch.c \
+	modules/storage_sqlite/sqlite_wake.c \
 	modules/storage_sqlite/sqlite_private.h
 modules_storage_sqlite_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 modules_storage_sqlite_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)

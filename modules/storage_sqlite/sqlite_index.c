@@ -11,7 +11,8 @@
  * and BODY search (confirmed by ph_contains like any other), so answers
  * never depend on how far the indexer has come. Its commits are not
  * synced: a batch a power cut takes back is pending again, and indexed
- * once more. */
+ * once more. Its batches go through the store's writer turn, as APPENDs
+ * do (PH_SQL_WRITE_LAZY, alone). */
 #include <errno.h>
 #include <time.h>
 
@@ -31,7 +32,6 @@
 /* Without a kick, a look every so often: another process (a `posthorn`
  * admin command delivering mail) may have left pending texts. */
 #define IDLE_CHECK_S 60
-#define INDEX_CACHE_KIB "2048"
 
 /* Waits on the indexer's condition until stop, or kick when wake_on_kick,
  * or ms passed; called and returns with index_lock held. */
@@ -51,43 +51,45 @@ static void wait_ms(struct sq_ctx *ctx, long ms, bool wake_on_kick)
             break;
 }
 
+struct batch {
+    int n;
+    int64_t bytes;
+};
+
+static int batch_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
+{
+    struct batch *b = arg;
+    int64_t ids[BATCH_MAX_TEXTS];
+    struct ph_sql_cursor *cur = NULL;
+    *b = (struct batch){0};
+    int ret = ph_sql_query(c, PH_SQS_TEXT_PENDING, &cur, error_r,
+                           PH_SQL_I(BATCH_MAX_TEXTS));
+    while (ret == 0 && b->n < BATCH_MAX_TEXTS && b->bytes < BATCH_MAX_BYTES &&
+           (ret = ph_sql_next(cur, error_r)) == 1) {
+        ids[b->n++] = ph_sql_int(cur, 0);
+        b->bytes += ph_sql_int(cur, 1);
+        ret = 0;
+    }
+    ph_sql_close(&cur);
+    for (int i = 0; ret == 0 && i < b->n; i++)
+        ret = ph_sql_exec(c, PH_SQS_TEXT_INDEX, error_r, PH_SQL_I(ids[i]));
+    return ret;
+}
+
 /* Indexes one batch: the number of texts indexed, or -1. */
 static int index_batch(struct sq_ctx *ctx)
 {
-    struct sq_conn *c = ctx->index_conn;
+    struct batch b;
     const char *err = NULL;
-    if (sq_write_begin_unsynced(ctx, c, &err) < 0) {
+    if (ph_sql_txn(ph_sqlstore_sql(ctx->store), PH_SQL_WRITE_LAZY,
+                   PH_SQL_ALONE, batch_txn, &b, &err) < 0) {
         ph_log_error("%s event=index_failed reason=\"%s\"", SQ_MOD, err);
         return -1;
     }
-    int64_t ids[BATCH_MAX_TEXTS];
-    int n = 0, rc;
-    int64_t bytes = 0;
-    sqlite3_stmt *st = sq_stmt(c, SQ_TEXT_PENDING);
-    sqlite3_bind_int(st, 1, BATCH_MAX_TEXTS);
-    while (bytes < BATCH_MAX_BYTES && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        ids[n++] = sqlite3_column_int64(st, 0);
-        bytes += sqlite3_column_int64(st, 1);
-    }
-    sqlite3_reset(st);
-    rc = SQLITE_DONE;
-    for (int i = 0; i < n && rc == SQLITE_DONE; i++) {
-        st = sq_stmt(c, SQ_TEXT_INDEX);
-        sqlite3_bind_int64(st, 1, ids[i]);
-        rc = sq_step_done(st);
-    }
-    int ret = n;
-    if (rc != SQLITE_DONE) {
-        ret = sq_fail(ctx, c, rc, "index", &err);
-        sq_write_rollback(ctx, c);
-    } else if (sq_write_commit(ctx, c, &err) < 0) {
-        ret = -1;
-    }
-    if (ret < 0)
-        ph_log_error("%s event=index_failed reason=\"%s\"", SQ_MOD, err);
-    else if (n > 0)
-        sq_debug(ctx, "event=indexed texts=%d bytes=%" PRId64, n, bytes);
-    return ret;
+    if (b.n > 0)
+        ph_sqlstore_debug(ctx->store, "event=indexed texts=%d bytes=%" PRId64,
+                          b.n, b.bytes);
+    return b.n;
 }
 
 static void *index_main(void *arg)
@@ -119,19 +121,8 @@ static void *index_main(void *arg)
 
 int sq_indexer_start(struct sq_ctx *ctx, char **error_r)
 {
-    const char *err = NULL;
-    if (sq_conn_open(ctx, &ctx->index_conn, &err) < 0) {
-        *error_r = ph_strdup_printf("%s: %s", ctx->path, err);
-        return -1;
-    }
-    /* Its page cache: what a batch and its merges touch, not the 8M a
-     * pooled connection may keep. */
-    sqlite3_exec(ctx->index_conn->db, "PRAGMA cache_size = -" INDEX_CACHE_KIB,
-                 NULL, NULL, NULL);
     ctx->index_kick = true; /* a first look at once */
     if (pthread_create(&ctx->index_thread, NULL, index_main, ctx) != 0) {
-        sq_conn_close(ctx->index_conn);
-        ctx->index_conn = NULL;
         *error_r =
             ph_strdup_printf("%s: cannot start the text indexer", ctx->path);
         return -1;
@@ -150,12 +141,11 @@ void sq_indexer_stop(struct sq_ctx *ctx)
     pthread_mutex_unlock(&ctx->index_lock);
     pthread_join(ctx->index_thread, NULL);
     ctx->index_running = false;
-    sq_conn_close(ctx->index_conn);
-    ctx->index_conn = NULL;
 }
 
-void sq_indexer_kick(struct sq_ctx *ctx)
+void sq_indexer_kick(void *dctx)
 {
+    struct sq_ctx *ctx = dctx;
     pthread_mutex_lock(&ctx->index_lock);
     ctx->index_kick = true;
     pthread_cond_signal(&ctx->index_cond);

@@ -32,8 +32,9 @@
  * loses nothing.
  *
  * Threads: a small pool of connections, each used by one thread at a time
- * with its prepared statements; write transactions of this process take a
- * mutex first, so only other processes' writers meet the busy timeout.
+ * with its prepared statements; write transactions of this process take
+ * turns first (PH_SQL_CAP_ONE_WRITER), so only other processes' writers
+ * meet the busy timeout.
  *
  * \Recent: each mailbox records the first UID no session has claimed; a
  * read-write open (and changes() later) moves it to UIDNEXT in a write
@@ -46,10 +47,11 @@
  * a trigram index) becomes one SQL query; other headers and the Date
  * header are left to the endpoint (UNSUPPORTED).
  *
- * The files: sqlite_db.c (connections, schema, errors), sqlite_mailbox.c
- * (accounts, mailboxes), sqlite_message.c (messages, appends),
- * sqlite_search.c (SEARCH), sqlite_watch.c (waking sessions),
- * sqlite_index.c (the text indexer). */
+ * The mail logic is libposthorn's SQL mail store (sqlstore.h); this
+ * module is its driver and dialect: sqlite_driver.c (connections,
+ * statements, transactions, errors, blobs, ph_contains), sqlite_dialect.c
+ * (schema, statements, SEARCH fragments), sqlite_index.c (the text
+ * indexer), sqlite_wake.c (waking other processes). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -90,7 +92,7 @@ static const struct ph_directive sqlite_directives[] = {
                 "(64K to 1G): the storage holds at most this times "
                 "the pool size once the database is larger",
     },
-    PH_STORAGE_DIRECTIVES(struct sq_conf),
+    PH_SQLSTORE_DIRECTIVES(struct sq_conf),
     {.name = NULL},
 };
 
@@ -120,19 +122,20 @@ static int db_file_create(const char *path, char **error_r)
     return 0;
 }
 
-static void sqlite_destroy(void *ctx_p)
+static void ctx_free(struct sq_ctx *ctx)
 {
-    struct sq_ctx *ctx = ctx_p;
     sq_indexer_stop(ctx);
-    sq_watch_deinit(ctx);
-    sq_pool_close(ctx);
-    pthread_mutex_destroy(&ctx->pool_lock);
-    pthread_cond_destroy(&ctx->pool_cond);
-    pthread_mutex_destroy(&ctx->write_lock);
+    sq_wake_deinit(ctx);
+    ph_sqlstore_free(&ctx->store);
     pthread_mutex_destroy(&ctx->index_lock);
     pthread_cond_destroy(&ctx->index_cond);
     free(ctx->path);
     free(ctx);
+}
+
+static void sqlite_destroy(void *ctx)
+{
+    ctx_free(ph_sqlstore_dctx(ctx));
 }
 
 static int sqlite_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
@@ -145,59 +148,49 @@ static int sqlite_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
         return -1;
     }
     struct sq_ctx *ctx = ph_calloc(1, sizeof(*ctx));
-
-    ctx->inst = inst;
     ctx->conf = conf;
-    ctx->debug = conf->debug;
     ctx->path = ph_state_path(conf->dsn);
-    ctx->normalize =
-        ph_normalize_find(ph_normalize_names[conf->delivery_normalize]);
-    ph_assert(ctx->normalize != NULL);
-    sq_ctx_init(ctx);
-    if (db_file_create(ctx->path, error_r) < 0 ||
-        sq_watch_init(ctx, error_r) < 0 || sq_schema_init(ctx, error_r) < 0 ||
-        sq_rederive(ctx, error_r) < 0 || sq_indexer_start(ctx, error_r) < 0) {
-        sqlite_destroy(ctx);
+    ctx->send_fd = ctx->recv_fd = -1;
+    ctx->stop_pipe[0] = ctx->stop_pipe[1] = -1;
+    pthread_mutex_init(&ctx->wake_lock, NULL);
+    pthread_mutex_init(&ctx->index_lock, NULL);
+    pthread_cond_init(&ctx->index_cond, NULL);
+    /* Large APPENDs wait beside the database. */
+    char *dir = ph_strdup(ctx->path), *slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    struct ph_sqlstore_params p = {
+        .inst = inst,
+        .drv = &sq_driver,
+        .dialect = &sq_dialect,
+        .dctx = ctx,
+        .max_conns = 8,
+        .log_mod = "storage.sqlite",
+        .db = ctx->path,
+        .spill_dir = slash != NULL ? dir : ".",
+        .body_grace_s = conf->body_grace / 1000,
+        .debug = conf->debug,
+    };
+    int ret = db_file_create(ctx->path, error_r);
+    if (ret == 0)
+        ret = sq_wake_init(ctx, error_r);
+    if (ret == 0)
+        ret = ph_sqlstore_new(&p, &ctx->store, error_r);
+    if (ret == 0)
+        ret = sq_indexer_start(ctx, error_r);
+    free(dir);
+    if (ret < 0) {
+        ctx_free(ctx);
         return -1;
     }
-    sq_debug(ctx, "event=opened db=%s", ctx->path);
-    *ctx_r = ctx;
+    ph_sqlstore_debug(ctx->store, "event=opened db=%s", ctx->path);
+    *ctx_r = ctx->store;
     return 0;
 }
-
-const struct ph_storage_vfuncs sq_vfuncs = {
-    .account_get = sq_account_get,
-    .account_release = sq_account_release,
-    .account_create = sq_account_create,
-    .account_delete = sq_account_delete,
-    .account_list = sq_account_list,
-    .deliver_resolve = sq_deliver_resolve,
-    .mailbox_list = sq_mailbox_list,
-    .mailbox_create = sq_mailbox_create,
-    .mailbox_delete = sq_mailbox_delete,
-    .mailbox_rename = sq_mailbox_rename,
-    .mailbox_subscribe = sq_mailbox_subscribe,
-    .mailbox_status = sq_mailbox_status,
-    .mailbox_open = sq_mailbox_open,
-    .mailbox_close = sq_mailbox_close,
-    .fetch = sq_fetch,
-    .read = sq_read,
-    .store = sq_store,
-    .copy = sq_copy,
-    .expunge = sq_expunge,
-    .changes = sq_changes,
-    .watch = sq_watch,
-    .append_begin = sq_append_begin,
-    .append_write = sq_append_write,
-    .append_finish = sq_append_finish,
-    .append_abort = sq_append_abort,
-    .search = sq_search,
-    .fetch_what = PH_META_FETCH,
-};
 
 PH_MODULE(.names = (const char *const[]){"storage.sqlite", NULL},
           .kind = PH_MODULE_STORAGE,
           .description = "mail kept in an embedded SQLite database",
           .directives = sqlite_directives, .conf_size = sizeof(struct sq_conf),
           .inline_directive = "dsn", .create = sqlite_create,
-          .destroy = sqlite_destroy, .iface = &sq_vfuncs);
+          .destroy = sqlite_destroy, .iface = &ph_sqlstore_vfuncs);

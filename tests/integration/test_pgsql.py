@@ -94,7 +94,11 @@ class Raw:
         self.sock.close()
 
 
-class TwoNodes(phtest.TempDirTest):
+class TwoNodeBase(phtest.TempDirTest):
+    """Two nodes on one database (`extra`: directives of their storage)."""
+
+    extra = ""
+
     def setUp(self):
         super().setUp()
         self.user = "pg%d-%s" % (os.getpid(), self._testMethodName[-12:])
@@ -107,6 +111,7 @@ state_dir %(state)s
 storage.pgsql shared {
     dsn %(dsn)s %(secret)s
     max_connections 4
+%(extra)s
 }
 imap tcp://127.0.0.1:0 {
     auth pass_table static {
@@ -115,7 +120,8 @@ imap tcp://127.0.0.1:0 {
     storage &shared
     insecure_auth yes
 }
-""" % {"state": state, "dsn": pgtest.dsn, "secret": SECRET, "user": self.user, "hash": password_hash()})
+""" % {"state": state, "dsn": pgtest.dsn, "secret": SECRET, "user": self.user, "hash": password_hash(),
+       "extra": self.extra})
             server = self.start(conf)
             self.nodes.append((server.port, server))
 
@@ -143,6 +149,8 @@ imap tcp://127.0.0.1:0 {
         return ("From: a@example.org\r\nTo: b@example.org\r\nSubject: m%d\r\n\r\nbody %d\r\n"
                 % (n, n)).encode()
 
+
+class TwoNodes(TwoNodeBase):
     def test_idle_on_a_sees_append_store_expunge_from_b(self):
         b = self.client(1)
         b.append("INBOX", None, None, self.message(0))
@@ -339,6 +347,43 @@ imap tcp://127.0.0.1:0 {
         self.assertEqual(sorted(map(int, recent)), sorted(map(int, every)))
 
 
+class SharedRead(TwoNodeBase):
+    """One change, one read per node: every session of a node watching a
+    mailbox asks what changed after a wake-up; the first reads the changed
+    rows, the others wait for that read and take their part of it (each
+    still reads the mailbox row, which says whether the read is current)."""
+
+    extra = "    debug yes"
+
+    def test_idlers_of_a_node_read_a_change_made_on_the_other_node_once(self):
+        b = self.client(1)
+        b.append("INBOX", None, None, self.message(0))
+        idlers = [self.raw(0) for _ in range(8)]
+        for r in idlers:
+            r.cmd("S", "SELECT INBOX")
+            r.sock.sendall(b"I IDLE\r\n")
+            r.wait_for(rb"^\+ ", 30)
+        node_a = self.nodes[0][1]
+        read, shared = (node_a.log_text().count(e) for e in ("event=changes_read", "event=changes_shared"))
+        b.select("INBOX")
+        self.assertEqual(b.store("1", "+FLAGS", "(\\Flagged)")[0], "OK")
+        for r in idlers:
+            r.wait_for(rb"^\* 1 FETCH \(.*\\Flagged", 30)
+        log = node_a.log_text()
+        self.assertEqual(log.count("event=changes_read") - read, 1, log[-3000:])
+        self.assertEqual(log.count("event=changes_shared") - shared, 7)
+        # And an expunge: the tombstone goes the same way.
+        self.assertEqual(b.store("1", "+FLAGS.SILENT", "(\\Deleted)")[0], "OK")
+        self.assertEqual(b.expunge()[0], "OK")
+        for r in idlers:
+            r.wait_for(rb"^\* 1 EXPUNGE", 30)
+        # Two changes, which the idlers may meet as one: one read each.
+        log = node_a.log_text()
+        reads = log.count("event=changes_read") - read - 1
+        self.assertIn(reads, (1, 2))
+        self.assertEqual(log.count("event=changes_shared") - shared - 7, 7 * reads)
+
+
 UPGRADE_MSGS = (
     b"From: <user-from (comment)@ (comment) domain.org>\r\nSubject: a\r\n\r\nbody\r\n",
     b"Subject: b\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
@@ -356,38 +401,73 @@ C_STRUCTURE = (b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 3 0 NIL 
                b'"mixed" ("boundary" "sep ") NIL NIL NIL)')
 
 
-class SchemaUpgrade(phtest.TempDirTest):
-    """Schema 3 makes the structure of every body stored before it anew
-    from the body's bytes (the parser of issue 14 splits differently), a
-    batch per transaction; an upgrade that stopped half-way goes on at the
-    next start."""
+class OwnDatabase(phtest.TempDirTest):
+    """A database of the test's own, one node's config for it (user
+    `user`, `extra` directives in the storage block), psql on the side."""
+
+    user = "own"
+    extra = ""
 
     def setUp(self):
         super().setUp()
-        self.db = "upgrade_%d" % os.getpid()
+        self.db = "%s_%d" % (self.user, os.getpid())
         pgtest.psql("CREATE DATABASE " + self.db)
         self.addCleanup(pgtest.psql, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.db)
-        os.makedirs(os.path.join(self.dir, "state"))
-        self.conf = self.write("upgrade.conf", """
+        state = os.path.join(self.dir, "state")
+        os.makedirs(state)
+        self.conf = self.write(self.user + ".conf", """
 state_dir %(state)s
-storage.pgsql shared { dsn %(dsn)s }
+storage.pgsql shared {
+    dsn %(dsn)s
+%(extra)s
+}
 imap tcp://127.0.0.1:0 {
-    auth pass_table static { entry old %(hash)s }
+    auth pass_table static { entry %(user)s %(hash)s }
     storage &shared
     insecure_auth yes
 }
-""" % {"state": os.path.join(self.dir, "state"), "dsn": pgtest.dsn_for(self.db),
-       "hash": password_hash()})
+""" % {"state": state, "dsn": pgtest.dsn_for(self.db), "extra": self.extra,
+       "user": self.user, "hash": password_hash()})
 
     def start(self, conf):
         server = super().start(conf)
         self.port = server.port  # a new one at each start
         return server
 
+    def login(self):
+        c = imaplib.IMAP4("127.0.0.1", self.port)
+        c.login(self.user, PASSWORD)
+        return c
+
     def sql(self, text):
         p = subprocess.run(["psql", pgtest.dsn_for(self.db), "-qXtAv", "ON_ERROR_STOP=1", "-c", text],
                            check=True, capture_output=True, timeout=60)
         return p.stdout.decode().strip()
+
+    def session(self):
+        """A psql session kept open: each step runs and is waited for."""
+        p = subprocess.Popen(["psql", pgtest.dsn_for(self.db), "-qXtA", "-v", "ON_ERROR_STOP=1"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(p.kill)
+
+        def step(text):
+            p.stdin.write(text + "\n\\echo step-done\n")
+            p.stdin.flush()
+            while True:
+                line = p.stdout.readline()
+                self.assertNotEqual(line, "", "psql ended at: " + text)
+                if line.strip() == "step-done":
+                    return
+        return step
+
+
+class SchemaUpgrade(OwnDatabase):
+    """Schema 3 makes the structure of every body stored before it anew
+    from the body's bytes (the parser of issue 14 splits differently), a
+    batch per transaction; an upgrade that stopped half-way goes on at the
+    next start."""
+
+    user = "old"
 
     def make_stale(self):
         # What the code before issue 14 kept: every body with the
@@ -397,7 +477,7 @@ imap tcp://127.0.0.1:0 {
     def check(self, server, n):
         server.wait_log("event=rederived")
         self.assertEqual(self.sql("SELECT count(*) FROM rederive"), "0")
-        self.assertEqual(self.sql("SELECT version FROM posthorn_schema"), "3")
+        self.assertEqual(self.sql("SELECT version FROM posthorn_schema"), "4")
         r = Raw(self.port)
         r.cmd("L", 'LOGIN old "%s"' % PASSWORD)
         r.cmd("s", "EXAMINE INBOX")
@@ -435,6 +515,127 @@ imap tcp://127.0.0.1:0 {
         self.make_stale()
         self.sql("INSERT INTO rederive (body_id) SELECT id FROM bodies")
         self.check(self.start(self.conf), n)
+
+
+class BodySweep(OwnDatabase):
+    """Bodies are shared by copies. Two expunges of two copies committed
+    together each saw the other's message still there: a body deleted by
+    the transaction that took its last message (a trigger's NOT EXISTS)
+    was then kept forever. Bodies now go in a sweep after body_grace, in
+    a transaction of their own (body_unref records every body a deleted
+    message had)."""
+
+    user = "sweep"
+    extra = "    body_grace 0s"
+
+    def test_copies_expunged_by_two_transactions_at_once_lose_their_body(self):
+        self.start(self.conf)
+        c = self.login()
+        self.assertEqual(c.append("INBOX", None, None, b"Subject: shared\r\n\r\nx\r\n")[0], "OK")
+        self.assertEqual(c.create("Other")[0], "OK")
+        c.select("INBOX")
+        self.assertEqual(c.uid("COPY", "1", "Other")[0], "OK")
+        self.assertEqual(self.sql("SELECT count(DISTINCT body_id) FROM messages"), "1")
+        # Both copies deleted in two transactions, each before the other
+        # commits (as two nodes' EXPUNGEs may). The copies are in two
+        # mailboxes: deletes in one mailbox take turns on its row (the
+        # counters' trigger updates it), so neither would see the other's.
+        a, b = self.session(), self.session()
+        a("BEGIN; DELETE FROM messages WHERE mailbox_id = "
+          "(SELECT id FROM mailboxes WHERE name = 'INBOX');")
+        b("BEGIN; DELETE FROM messages WHERE mailbox_id = "
+          "(SELECT id FROM mailboxes WHERE name = 'Other');")
+        b("COMMIT;")
+        a("COMMIT;")
+        self.assertEqual(self.sql("SELECT count(*) FROM messages"), "0")
+        # The next EXPUNGE sweeps (body_grace 0s): the shared body and the
+        # expunged message's go, nothing else is left.
+        self.assertEqual(c.append("INBOX", None, None, b"Subject: other\r\n\r\ny\r\n")[0], "OK")
+        c.select("INBOX")
+        c.uid("STORE", "1:*", "+FLAGS.SILENT", "(\\Deleted)")
+        self.assertEqual(c.expunge()[0], "OK")
+        self.assertEqual(self.sql("SELECT count(*) FROM bodies"), "0")
+        self.assertEqual(self.sql("SELECT count(*) FROM body_chunks"), "0")
+        self.assertEqual(self.sql("SELECT count(*) FROM body_unref"), "0")
+        c.logout()
+
+
+class TextIndex(OwnDatabase):
+    """SEARCH TEXT and BODY (RFC 3501 section 6.4.4: "contains the
+    specified string") start from body_text's pg_trgm GIN index and are
+    confirmed exactly: LIKE with the key's % and _ escaped, BODY past the
+    header."""
+
+    user = "trgm"
+
+    def test_text_and_body_use_the_trigram_index_and_match_exactly(self):
+        # Without statistics a tiny table is read whole; this says "use
+        # an index where one serves".
+        self.sql("ALTER DATABASE %s SET enable_seqscan = off" % self.db)
+        self.start(self.conf)
+        c = self.login()
+        for m in (b"Subject: a\r\n\r\nsale: 50%_off today\r\n",
+                  b"Subject: b\r\n\r\nsale: 50ab_off today\r\n",
+                  b"Subject: c\r\n\r\nsale: 50%xoff today\r\n",
+                  b"Subject: 50%_OFF\r\n\r\nnothing here\r\n"):
+            self.assertEqual(c.append("INBOX", None, None, m)[0], "OK")
+        self.assertIn("gin_trgm_ops", self.sql(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'body_text_trgm'"))
+        c.select("INBOX")
+        self.assertEqual(c.uid("SEARCH", "TEXT", '"50%_off"'), ("OK", [b"1 4"]))
+        self.assertEqual(c.uid("SEARCH", "BODY", '"50%_off"'), ("OK", [b"1"]))
+        self.assertEqual(c.uid("SEARCH", "BODY", '"SALE: 50"'), ("OK", [b"1 2 3"]))
+        c.logout()
+        # The server's backends report their index use when they end.
+        self.servers[-1].stop()
+        deadline = time.monotonic() + 30
+        while self.sql("SELECT idx_scan FROM pg_stat_user_indexes "
+                       "WHERE indexrelname = 'body_text_trgm'") in ("", "0"):
+            self.assertLess(time.monotonic(), deadline, "body_text_trgm never read")
+            time.sleep(0.2)
+
+
+class Deadlock(OwnDatabase):
+    """PostgreSQL ends one transaction of a deadlock (SQLSTATE 40P01) or
+    a serialization failure (40001); nothing was written, so the
+    transaction is run again. A 2-node stress run answered an APPEND
+    `NO [UNAVAILABLE]` after a deadlock with a DELETE of its mailbox."""
+
+    user = "deadlock"
+
+    def test_append_ended_by_a_deadlock_runs_again(self):
+        # The server's connections check for a deadlock after 2 s of
+        # waiting, the psql session never: when both wait, the server's
+        # transaction is the one PostgreSQL ends.
+        self.sql("ALTER DATABASE %s SET deadlock_timeout = '2s'" % self.db)
+        server = self.start(self.conf)
+        c = self.login()
+        self.assertEqual(c.select("INBOX")[0], "OK")
+        a = self.session()
+        a("SET deadlock_timeout = '1h'; BEGIN; "
+          "SELECT 1 FROM mailboxes WHERE name = 'INBOX' FOR UPDATE;")
+        result = []
+        t = threading.Thread(target=lambda: result.append(
+            c.append("INBOX", None, None, b"Subject: dl\r\n\r\nx\r\n")))
+        t.start()
+        # The APPEND has written its body and waits for the mailbox row.
+        deadline = time.monotonic() + 30
+        while self.sql("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                       "current_database() AND wait_event_type = 'Lock'") != "1":
+            self.assertLess(time.monotonic(), deadline, "the APPEND never waited")
+            time.sleep(0.05)
+        # The session now waits for the APPEND's body (the same key): a
+        # cycle. The server's transaction ends, the session's insert goes
+        # through, the APPEND runs again and waits for the row again.
+        a("INSERT INTO bodies (id, size, info) "
+          "SELECT last_value, 0, '' FROM bodies_id_seq;")
+        server.wait_log("state=40P01")
+        server.wait_log("event=retry")
+        a("ROLLBACK;")
+        t.join(30)
+        self.assertEqual(result[0][0], "OK", result)
+        self.assertEqual(self.sql("SELECT uid FROM messages"), "1")
+        c.logout()
 
 
 class PreparedStatements(phtest.TempDirTest):

@@ -5,7 +5,8 @@
 # otherwise a throwaway cluster is started here with scripts/pg-cluster
 # and stopped on exit. Accounts are named per test process, so a shared
 # database needs no cleaning. The second instance (INSTANCE_limits) serves
-# the tests of auto_create off and of the APPEND limit.
+# the tests of auto_create off, of the APPEND limit and of
+# default_mailboxes none; INSTANCE_defaults, of default_mailboxes given.
 set -eu
 : "${top_builddir:=.}"
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -39,6 +40,11 @@ storage.pgsql s_limits {
     dsn $dsn
     auto_create no
     appendlimit 1M
+    default_mailboxes none
+}
+storage.pgsql s_defaults {
+    dsn $dsn
+    default_mailboxes archive=Old.Archive Lists
 }
 CONF
 "$top_builddir/tests/storage/test_contract" "$tmp/posthorn.conf" s

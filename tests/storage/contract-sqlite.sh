@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The storage contract suite against storage.sqlite, in a fresh state_dir.
-# The second instance (INSTANCE_limits) serves the tests of auto_create off
-# and of the APPEND limit.
+# The second instance (INSTANCE_limits) serves the tests of auto_create off,
+# of the APPEND limit and of default_mailboxes none; the third, of
+# default_mailboxes given.
 set -eu
 : "${top_builddir:=.}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ph-contract-sqlite.XXXXXX")
@@ -14,6 +15,11 @@ storage.sqlite s_limits {
     dsn limits.db
     auto_create no
     appendlimit 1M
+    default_mailboxes none
+}
+storage.sqlite s_defaults {
+    dsn defaults.db
+    default_mailboxes archive=Old.Archive Lists
 }
 EOF
 "$top_builddir/tests/storage/test_contract" "$tmp/posthorn.conf" s

@@ -7,7 +7,9 @@
  * loads CONFIG_FILE and runs every test against the storage instance
  * INSTANCE_NAME. When the config also defines INSTANCE_NAME_limits (with
  * `auto_create no` and `appendlimit 1M`), the tests of those settings run
- * against it; otherwise they are skipped. Tests share one database, so each
+ * against it; otherwise they are skipped. INSTANCE_NAME_limits also says
+ * `default_mailboxes none`; INSTANCE_NAME_defaults, when defined, says
+ * `default_mailboxes archive=Old.Archive Lists`. Tests share one database, so each
  * works in accounts of its own. */
 #include <ctype.h>
 #include <errno.h>
@@ -43,6 +45,9 @@ static const char *self_path, *config_path, *instance_name;
 static struct ph_graph *graph;
 static struct ph_instance *storage;        /* INSTANCE_NAME */
 static struct ph_instance *storage_limits; /* INSTANCE_NAME_limits, or NULL */
+/* INSTANCE_NAME_defaults (default_mailboxes archive=Old.Archive Lists), or
+ * NULL. */
+static struct ph_instance *storage_defaults;
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -458,6 +463,70 @@ static void test_account_get_without_auto_create_reports_no_account(void **s)
     assert_int_equal(ph_storage_account_create(storage_limits, name, &err), 0);
     assert_int_equal(
         ph_storage_account_get(storage_limits, name, true, &acct, &err), 0);
+    ph_account_release(&acct);
+    free(name);
+}
+
+/* The attributes of each name of acct's list, as "NAME:ATTRS NAME:ATTRS",
+ * ATTRS the bits of enum ph_mailbox_attr in hex. */
+static char *list_summary(struct ph_account *acct)
+{
+    struct ph_mailbox_list l = {0};
+    const char *err = NULL;
+    assert_int_equal(ph_mailbox_list(acct, &l, &err), 0);
+    struct ph_buf b = {0};
+    for (size_t i = 0; i < l.n; i++)
+        ph_buf_printf(&b, "%s%s:%x", i > 0 ? " " : "", l.v[i].name,
+                      l.v[i].attrs);
+    ph_mailbox_list_clear(&l);
+    return ph_buf_steal(&b);
+}
+
+/* default_mailboxes (the core's directive since ABI 1.4): what an account
+ * made at its first login has besides INBOX, each subscribed, special use
+ * as given, missing parents made as ordinary unsubscribed mailboxes. */
+static void test_auto_create_makes_the_default_mailboxes_given(void **state)
+{
+    (void)state;
+    if (storage_defaults == NULL)
+        skip();
+    struct ph_account *acct = NULL;
+    const char *err = NULL;
+    char *name = ph_strdup_printf("defaults-%ld", (long)getpid());
+    assert_int_equal(
+        ph_storage_account_get(storage_defaults, name, true, &acct, &err), 0);
+    char *got = list_summary(acct);
+    char *want = ph_strdup_printf(
+        "INBOX:%x Lists:%x Old:%x Old.Archive:%x",
+        PH_MBOX_HASNOCHILDREN | PH_MBOX_SUBSCRIBED,
+        PH_MBOX_HASNOCHILDREN | PH_MBOX_SUBSCRIBED, PH_MBOX_HASCHILDREN,
+        PH_MBOX_ARCHIVE | PH_MBOX_HASNOCHILDREN | PH_MBOX_SUBSCRIBED);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    ph_account_release(&acct);
+    free(name);
+}
+
+/* default_mailboxes none: INBOX alone, subscribed; the same for an account
+ * the administrator creates. */
+static void test_default_mailboxes_none_makes_inbox_alone(void **state)
+{
+    (void)state;
+    if (storage_limits == NULL)
+        skip();
+    struct ph_account *acct = NULL;
+    const char *err = NULL;
+    char *name = ph_strdup_printf("nodefaults-%ld", (long)getpid());
+    assert_int_equal(ph_storage_account_create(storage_limits, name, &err), 0);
+    assert_int_equal(
+        ph_storage_account_get(storage_limits, name, false, &acct, &err), 0);
+    char *got = list_summary(acct);
+    char *want = ph_strdup_printf("INBOX:%x",
+                                  PH_MBOX_HASNOCHILDREN | PH_MBOX_SUBSCRIBED);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
     ph_account_release(&acct);
     free(name);
 }
@@ -3342,6 +3411,11 @@ int main(int argc, char **argv)
     storage_limits = ph_graph_instance(graph, limits, &error);
     free(limits);
     free(error);
+    error = NULL;
+    char *defaults = ph_strdup_printf("%s_defaults", instance_name);
+    storage_defaults = ph_graph_instance(graph, defaults, &error);
+    free(defaults);
+    free(error);
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_account_get_without_create_reports_no_account),
@@ -3354,6 +3428,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(
             test_account_get_without_auto_create_reports_no_account),
         cmocka_unit_test(test_appendlimit_refuses_larger_messages),
+        cmocka_unit_test(test_auto_create_makes_the_default_mailboxes_given),
+        cmocka_unit_test(test_default_mailboxes_none_makes_inbox_alone),
         cmocka_unit_test(test_mailbox_create_makes_missing_parents),
         cmocka_unit_test(test_mailbox_create_existing_reports_exists),
         cmocka_unit_test(test_mailbox_create_refuses_invalid_names),

@@ -13,6 +13,7 @@ import sys
 # What each folder may use besides itself; the order is the build's.
 ALLOWED = {
     "base": set(),
+    "sql": {"base"},
     "config": {"base"},
     "normalize": {"base"},
     "mail": {"base"},
@@ -20,6 +21,8 @@ ALLOWED = {
     "imap": {"mail", "base"},
     "module": {"net", "normalize", "config", "base"},
     "storage": {"module", "imap", "mail", "net", "normalize", "config", "base"},
+    "sqlstore": {"storage", "sql", "module", "imap", "mail", "net", "normalize",
+                 "config", "base"},
 }
 
 

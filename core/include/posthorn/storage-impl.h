@@ -51,7 +51,10 @@ struct ph_append_meta {
 };
 
 struct ph_storage_vfuncs {
-    /* Accounts; ctx is the instance's context. */
+    /* Accounts; ctx is the instance's context. Since ABI 1.4 the core
+     * does auto-create (ph_storage_account_get): it calls account_get
+     * with create false, then account_create, and a module built for 1.4
+     * may ignore create. */
     int (*account_get)(void *ctx, const char *name, bool create,
                        struct ph_account **acct_r, const char **error_r);
     void (*account_release)(struct ph_account *acct);
@@ -59,8 +62,10 @@ struct ph_storage_vfuncs {
     int (*account_delete)(void *ctx, const char *name, const char **error_r);
     int (*account_list)(void *ctx, struct ph_strlist *names_r,
                         const char **error_r);
-    /* Delivery: recipient -> account name through delivery_normalize and
-     * delivery_map (malloc'ed); PH_STORAGE_ERR_NO_ACCOUNT on a map miss. */
+    /* Before ABI 1.4: delivery's recipient -> account name through the
+     * module's delivery_normalize and delivery_map. Since 1.4 the core
+     * resolves it (ph_storage_deliver) and never calls this slot: leave
+     * it NULL. It keeps its place so that the slots after it stay put. */
     int (*deliver_resolve)(void *ctx, const char *recipient,
                            char **account_r, const char **error_r);
 
@@ -171,7 +176,7 @@ bool ph_flags_apply(uint32_t *system, char **keywords, enum ph_store_op op,
                     const struct ph_flags *flags);
 
 
-/* ---- Directives every storage module shares ----------------------------- */
+/* ---- Directives every storage shares ------------------------------------ */
 
 /* default_mailboxes [USE=]NAME... | none: what an account is created with
  * besides INBOX. */
@@ -190,11 +195,45 @@ int ph_storage_defaults_parse(const struct ph_cfg_node *node, void *field,
                               struct ph_conf_ctx *cctx, char **error_r);
 void ph_storage_defaults_free(void *field);
 
-/* The directive rows of appendlimit, auto_create, default_mailboxes,
- * delivery_map, delivery_normalize and debug, for a conf struct T with
- * fields of those names (uint64_t, bool, struct ph_storage_defaults,
- * struct ph_instance *, int, bool). */
+/* ABI 1.4: appendlimit, auto_create, default_mailboxes, delivery_map and
+ * delivery_normalize are the core's. The graph parses them in every
+ * storage block besides the module's own directives (a module built for
+ * 1.4 declares none of them) and the core acts on them: auto-create in
+ * ph_storage_account_get, the append limit in ph_append_begin and
+ * _write, recipient resolution in ph_storage_deliver. A module reads
+ * them here: the account's append limit when its store keeps none of its
+ * own, the default mailboxes when it makes an account. */
+struct ph_storage_conf {
+    uint64_t appendlimit; /* 0: none */
+    bool auto_create;
+    struct ph_storage_defaults defaults;
+    struct ph_instance *delivery_map;
+    int delivery_normalize; /* index in ph_normalize_names */
+};
+/* storage's; for a module built before 1.4, the defaults. */
+const struct ph_storage_conf *ph_storage_conf(const struct ph_instance *storage);
+/* What an account is created with besides INBOX, in order: the
+ * default_mailboxes directive's (none: 0), else Sent, Drafts, Trash, Junk
+ * and Archive with their special use. */
+size_t ph_storage_default_mailboxes(const struct ph_instance *storage,
+                                    const struct ph_storage_default_mailbox **v_r);
+
+/* Before ABI 1.4, the rows of these directives (and debug) that a storage
+ * module put in its own table, for a conf struct T with fields of those
+ * names (uint64_t, bool, struct ph_storage_defaults, struct ph_instance *,
+ * int, bool); a module built for 1.4 declares none of them. */
 #define PH_STORAGE_DIRECTIVES(T)                                               \
+    PH_STORAGE_CONF_ROWS_(T), PH_STORAGE_DEBUG_ROW_(T)
+/* The debug row (a storage module's own, in every version). */
+#define PH_STORAGE_DEBUG_ROW_(T)                                               \
+    {.name = "debug",                                                          \
+     .type = PH_DT_BOOL,                                                       \
+     .flags = PH_DF_INHERIT,                                                   \
+     .offset = offsetof(T, debug),                                             \
+     .def = "no",                                                              \
+     .help = "log what the storage does"}
+/* The rows themselves (the core's table is made of them). */
+#define PH_STORAGE_CONF_ROWS_(T)                                               \
     {.name = "appendlimit",                                                    \
      .type = PH_DT_SIZE,                                                       \
      .offset = offsetof(T, appendlimit),                                       \
@@ -225,13 +264,7 @@ void ph_storage_defaults_free(void *field);
      .offset = offsetof(T, delivery_normalize),                                \
      .values = ph_normalize_names,                                             \
      .def = "auto",                                                            \
-     .help = "how a recipient is normalized before delivery_map"},             \
-    {.name = "debug",                                                          \
-     .type = PH_DT_BOOL,                                                       \
-     .flags = PH_DF_INHERIT,                                                   \
-     .offset = offsetof(T, debug),                                             \
-     .def = "no",                                                              \
-     .help = "log what the storage does"}
+     .help = "how a recipient is normalized before delivery_map"}
 
 
 /* ---- Errors and delivery ------------------------------------------------ */

@@ -35,6 +35,10 @@ struct ph_instance {
     struct ph_cfg_node *wrapper; /* synthetic block with inline args */
     struct ph_cfg_node *inline_node;
     void *conf, *ctx;
+    /* The module's rows and its kind's (ph_graph_kind_directives), and
+     * where the kind's struct sits in conf; NULL and 0 without kind rows. */
+    struct ph_directive *rows;
+    size_t kind_off;
     enum inst_state state;
     bool toplevel, endpoint, referenced;
 };
@@ -96,6 +100,58 @@ void *ph_instance_ctx(const struct ph_instance *i) { return i->ctx; }
 const void *ph_instance_iface(const struct ph_instance *i) { return i->desc->iface; }
 uint32_t ph_instance_abi_minor(const struct ph_instance *i) { return i->desc->abi_minor; }
 const char *ph_instance_where(const struct ph_instance *i) { return i->where; }
+const void *ph_instance_kind_conf(const struct ph_instance *i)
+{
+    return i->rows != NULL ? (const char *)i->conf + i->kind_off : NULL;
+}
+
+static struct {
+    const struct ph_directive *rows;
+    size_t size;
+} kind_rows[PH_MODULE_TABLE + 1];
+
+void ph_graph_kind_directives(enum ph_module_kind kind,
+                              const struct ph_directive *rows, size_t size)
+{
+    ph_assert((size_t)kind < PH_N_ELEMENTS(kind_rows));
+    kind_rows[kind].rows = rows;
+    kind_rows[kind].size = size;
+}
+
+/* The module's table with its kind's rows after it, rebased past its conf;
+ * a module row of the same name gives way to the kind's (the value is the
+ * core's to read). NULL when the instance takes no kind rows. */
+static struct ph_directive *kind_table(struct ph_instance *inst,
+                                       size_t *conf_size_r)
+{
+    const struct ph_module_desc *d = inst->desc;
+    const struct ph_directive *extra =
+        (size_t)d->kind < PH_N_ELEMENTS(kind_rows) ? kind_rows[d->kind].rows
+                                                    : NULL;
+    if (extra == NULL || d->abi_minor < 4)
+        return NULL;
+    size_t n = 0, m = 0;
+    while (d->directives != NULL && d->directives[n].name != NULL)
+        n++;
+    while (extra[m].name != NULL)
+        m++;
+    struct ph_directive *t = ph_calloc(n + m + 1, sizeof(*t));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool theirs = false;
+        for (size_t j = 0; j < m && !theirs; j++)
+            theirs = strcmp(extra[j].name, d->directives[i].name) == 0;
+        if (!theirs)
+            t[k++] = d->directives[i];
+    }
+    inst->kind_off = (d->conf_size + 15) & ~(size_t)15;
+    for (size_t j = 0; j < m; j++) {
+        t[k] = extra[j];
+        t[k++].offset += inst->kind_off;
+    }
+    *conf_size_r = inst->kind_off + kind_rows[d->kind].size;
+    return t;
+}
 const struct ph_cfg_node *ph_instance_node(const struct ph_instance *i) { return i->node; }
 struct ph_graph *ph_instance_graph(struct ph_instance *i) { return i->graph; }
 
@@ -220,7 +276,11 @@ static int instance_create(struct ph_instance *inst, char **error_r)
     const struct ph_cfg_node *block;
     if (build_block(inst, &block, error_r) < 0)
         goto fail;
-    inst->conf = ph_calloc(1, inst->desc->conf_size ? inst->desc->conf_size : 1);
+    size_t conf_size = inst->desc->conf_size;
+    inst->rows = kind_table(inst, &conf_size);
+    const struct ph_directive *rows =
+        inst->rows != NULL ? inst->rows : inst->desc->directives;
+    inst->conf = ph_calloc(1, conf_size ? conf_size : 1);
     struct ph_conf_ctx ctx = {
         .resolve = graph_resolve,
         .resolve_arg = g,
@@ -228,11 +288,9 @@ static int instance_create(struct ph_instance *inst, char **error_r)
         .where = inst->label,
         .inline_node = inst->inline_node,
     };
-    if (inst->desc->directives != NULL &&
-        ph_conf_apply(block, inst->desc->directives, inst->conf, &ctx,
-                      error_r) < 0)
+    if (rows != NULL && ph_conf_apply(block, rows, inst->conf, &ctx, error_r) < 0)
         goto fail;
-    if (inst->desc->directives == NULL && block->nchildren > 0) {
+    if (rows == NULL && block->nchildren > 0) {
         *error_r = ph_cfg_error(&block->children[0],
                                 "unknown directive \"%s\" in %s",
                                 block->children[0].name, inst->label);
@@ -719,9 +777,12 @@ void ph_graph_unref(struct ph_graph **gp)
     }
     for (size_t i = 0; i < g->nall; i++) {
         struct ph_instance *inst = g->all[i];
-        if (inst->conf && inst->desc->directives)
-            ph_conf_release(inst->desc->directives, inst->conf);
+        const struct ph_directive *rows =
+            inst->rows != NULL ? inst->rows : inst->desc->directives;
+        if (inst->conf && rows)
+            ph_conf_release(rows, inst->conf);
         free(inst->conf);
+        free(inst->rows);
         if (inst->wrapper) {
             free(inst->wrapper->children);
             free(inst->wrapper);

@@ -56,5 +56,17 @@ bool ph_graph_run_as(const struct ph_graph *g, const char **user_r,
 size_t ph_graph_endpoint_count(const struct ph_graph *g);
 struct ph_instance *ph_graph_endpoint(const struct ph_graph *g, size_t i);
 
+/* The directives every instance of a kind takes besides its module's own
+ * (storage: appendlimit, auto_create, ...), parsed by the core into a
+ * struct of size bytes kept after the module's conf. The kind's layer
+ * (core/lib/storage) sets them when the library loads: the graph knows
+ * no kind's rows. A module built before ABI 1.4 gets none (it declares
+ * its own). Local to libposthorn. */
+void ph_graph_kind_directives(enum ph_module_kind kind,
+                              const struct ph_directive *rows, size_t size);
+/* The struct of the kind's directives for inst, or NULL (none, or a module
+ * built before ABI 1.4). */
+const void *ph_instance_kind_conf(const struct ph_instance *inst);
+
 
 #endif

@@ -9,9 +9,12 @@
 #include <strings.h>
 #include <unistr.h>
 
+#include <posthorn/log.h>
 #include <posthorn/message.h>
 #include <posthorn/storage-impl.h>
 #include <posthorn/table.h>
+
+#include "module/graph.h"
 
 static const struct ph_storage_vfuncs *svf(struct ph_instance *storage)
 {
@@ -256,13 +259,38 @@ void ph_mailbox_list_clear(struct ph_mailbox_list *l)
 
 /* ---- accounts ----------------------------------------------------------- */
 
+static int account_create(struct ph_instance *storage, const char *name,
+                          const char *how, const char **error_r)
+{
+    int r = svf(storage)->account_create(ph_instance_ctx(storage), name,
+                                         error_r);
+    /* A module built before 1.4 logs its own. */
+    if (r == 0 && ph_instance_abi_minor(storage) >= 4)
+        ph_log_info("mod=%s event=account_created account=%s%s",
+                    ph_instance_module(storage), name, how);
+    return r;
+}
+
+/* The core does auto-create for modules built for ABI 1.4 or later:
+ * their account_get only finds. An account made meanwhile by another
+ * session or node (EXISTS) is as good as one made here. */
 int ph_storage_account_get(struct ph_instance *storage, const char *name,
                            bool create, struct ph_account **acct_r,
                            const char **error_r)
 {
+    const struct ph_storage_vfuncs *v = svf(storage);
+    void *ctx = ph_instance_ctx(storage);
     *acct_r = NULL;
-    return svf(storage)->account_get(ph_instance_ctx(storage), name, create,
-                                     acct_r, error_r);
+    if (ph_instance_abi_minor(storage) < 4)
+        return v->account_get(ctx, name, create, acct_r, error_r);
+    int r = v->account_get(ctx, name, false, acct_r, error_r);
+    if (r != PH_STORAGE_ERR_NO_ACCOUNT || !create ||
+        !ph_storage_conf(storage)->auto_create)
+        return r;
+    r = account_create(storage, name, " how=auto", error_r);
+    if (r == 0 || r == PH_STORAGE_ERR_EXISTS)
+        r = v->account_get(ctx, name, false, acct_r, error_r);
+    return r;
 }
 
 void ph_account_release(struct ph_account **acct)
@@ -281,8 +309,7 @@ const char *ph_account_name(const struct ph_account *acct)
 int ph_storage_account_create(struct ph_instance *storage, const char *name,
                               const char **error_r)
 {
-    return svf(storage)->account_create(ph_instance_ctx(storage), name,
-                                        error_r);
+    return account_create(storage, name, "", error_r);
 }
 
 int ph_storage_account_delete(struct ph_instance *storage, const char *name,
@@ -697,8 +724,18 @@ int ph_storage_deliver(struct ph_instance *storage, const char *recipient,
                        uint32_t *uid_r, const char **error_r)
 {
     char *account = NULL;
-    int r = svf(storage)->deliver_resolve(ph_instance_ctx(storage), recipient,
+    int r;
+    if (ph_instance_abi_minor(storage) < 4) {
+        r = svf(storage)->deliver_resolve(ph_instance_ctx(storage), recipient,
                                           &account, error_r);
+    } else {
+        const struct ph_storage_conf *conf = ph_storage_conf(storage);
+        ph_normalize_fn *normalize =
+            ph_normalize_find(ph_normalize_names[conf->delivery_normalize]);
+        ph_assert(normalize != NULL);
+        r = ph_storage_deliver_resolve(normalize, conf->delivery_map,
+                                       recipient, &account, error_r);
+    }
     if (r < 0)
         return r;
     struct ph_account *acct;
@@ -872,7 +909,43 @@ bool ph_flags_apply(uint32_t *system, char **keywords, enum ph_store_op op,
     return changed;
 }
 
-/* ---- Directives every storage module shares ----------------------------- */
+/* ---- Directives every storage shares ------------------------------------ */
+
+static const struct ph_directive storage_rows[] = {
+    PH_STORAGE_CONF_ROWS_(struct ph_storage_conf),
+    {.name = NULL},
+};
+
+/* The graph parses these in every storage block (graph.h says why the
+ * storage layer hands them over at load). */
+__attribute__((constructor)) static void storage_rows_register(void)
+{
+    ph_graph_kind_directives(PH_MODULE_STORAGE, storage_rows,
+                             sizeof(struct ph_storage_conf));
+}
+
+const struct ph_storage_conf *ph_storage_conf(const struct ph_instance *storage)
+{
+    static const struct ph_storage_conf builtin = {
+        .appendlimit = 32 * 1024 * 1024,
+        .auto_create = true,
+    };
+    const struct ph_storage_conf *c = ph_instance_kind_conf(storage);
+    return c != NULL ? c : &builtin;
+}
+
+size_t ph_storage_default_mailboxes(const struct ph_instance *storage,
+                                    const struct ph_storage_default_mailbox **v_r)
+{
+    static const struct ph_storage_default_mailbox builtin[] = {
+        {(char *)"Sent", PH_MBOX_SENT},   {(char *)"Drafts", PH_MBOX_DRAFTS},
+        {(char *)"Trash", PH_MBOX_TRASH}, {(char *)"Junk", PH_MBOX_JUNK},
+        {(char *)"Archive", PH_MBOX_ARCHIVE},
+    };
+    const struct ph_storage_defaults *d = &ph_storage_conf(storage)->defaults;
+    *v_r = d->set ? d->v : builtin;
+    return d->set ? d->n : PH_N_ELEMENTS(builtin);
+}
 
 void ph_storage_defaults_free(void *field)
 {

@@ -1,15 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* storage.pgsql: waking sessions when a mailbox changes.
- *
- * On this node: every open mailbox that watches registers in the
- * instance's list; a commit here wakes the watchers of its mailbox at once.
+/* storage.pgsql: hearing of changes other nodes make (this node's own
+ * commits wake its watchers at once: sqlstore.c).
  *
  * Across nodes: writers NOTIFY the mailbox's own channel (PG_CHANNEL_PREFIX
  * and its id) inside their transaction (PostgreSQL delivers it at commit),
  * so a node hears only of the mailboxes its sessions watch. The first
- * watcher starts a thread that holds one dedicated connection and LISTENs
+ * listen() starts a thread that holds one dedicated connection and LISTENs
  * to the channel of every watched mailbox, adding and dropping channels as
- * watchers come and go; a watch() that adds a channel returns once that
+ * watchers come and go; a listen() that adds a channel returns once that
  * LISTEN is in place (or the connection is down), so the caller's
  * changes() after watch() misses nothing. When that connection is lost, every
  * watcher is woken (it resyncs through changes(), which answers TEMP while
@@ -30,17 +28,11 @@
 
 #include "pgsql_private.h"
 
+/* LISTEN or UNLISTEN, and the channel of a mailbox id. */
+static const char SQL_LISTEN_FMT[] = "%s " PG_CHANNEL_PREFIX "%" PRId64;
+
 #define RECONNECT_MIN_MS 200
 #define RECONNECT_MAX_MS 5000
-
-void pg_wake_local(struct pg_ctx *ctx, int64_t mailbox_id)
-{
-    pthread_mutex_lock(&ctx->watch_lock);
-    for (struct pg_watcher *w = ctx->watchers; w != NULL; w = w->next)
-        if (mailbox_id < 0 || w->mailbox_id == mailbox_id)
-            w->wake(w->arg);
-    pthread_mutex_unlock(&ctx->watch_lock);
-}
 
 /* Waits up to ms for the stop pipe; true when asked to stop. */
 static bool stop_wait(struct pg_ctx *ctx, int ms)
@@ -50,21 +42,6 @@ static bool stop_wait(struct pg_ctx *ctx, int ms)
     while ((r = poll(&p, 1, ms)) < 0 && errno == EINTR)
         ;
     return r > 0;
-}
-
-static PGconn *listen_connect(struct pg_ctx *ctx)
-{
-    char *why = NULL;
-    PGconn *db = pg_connect(ctx, &why);
-    if (db == NULL) {
-        char *ewhy = ph_log_escape(why);
-        ph_log_warn("%s event=listen_connect_failed db=%s reason=%s", PG_MOD,
-                    ctx->target, ewhy);
-        free(ewhy);
-        free(why);
-        return NULL;
-    }
-    return db;
 }
 
 static bool id_in(const int64_t *v, size_t n, int64_t id)
@@ -81,7 +58,7 @@ static bool channel_cmd(struct pg_ctx *ctx, PGconn *db, const char *verb,
                         int64_t id)
 {
     char sql[80];
-    snprintf(sql, sizeof(sql), "%s " PG_CHANNEL_PREFIX "%" PRId64, verb, id);
+    snprintf(sql, sizeof(sql), SQL_LISTEN_FMT, verb, id);
     PGresult *res = PQexec(db, sql);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
@@ -103,12 +80,10 @@ static bool channels_sync(struct pg_ctx *ctx, PGconn *db, int64_t **listening,
     size_t nwant = 0, wcap = 0;
     pthread_mutex_lock(&ctx->watch_lock);
     uint64_t gen = ctx->want_gen;
-    for (struct pg_watcher *w = ctx->watchers; w != NULL; w = w->next) {
-        if (!id_in(want, nwant, w->mailbox_id)) {
-            ph_array_grow(&want, &wcap, nwant + 1, sizeof(*want));
-            want[nwant++] = w->mailbox_id;
-        }
-    }
+    ph_array_grow(&want, &wcap, ctx->nwant + 1, sizeof(*want));
+    nwant = ctx->nwant;
+    if (nwant > 0)
+        memcpy(want, ctx->want, nwant * sizeof(*want));
     pthread_mutex_unlock(&ctx->watch_lock);
     bool ok = true;
     for (size_t i = 0; ok && i < nwant; i++)
@@ -157,9 +132,10 @@ static bool listen_drain(struct pg_ctx *ctx, PGconn *db)
     while ((n = PQnotifies(db)) != NULL) {
         char *end = NULL;
         long long id = strtoll(n->extra, &end, 10);
-        bool own = *end == ' ' && strcmp(end + 1, ctx->node_token) == 0;
+        bool own =
+            *end == ' ' && strcmp(end + 1, ph_sqlstore_token(ctx->store)) == 0;
         if (end != n->extra && (*end == '\0' || *end == ' ') && id > 0 && !own)
-            pg_wake_local(ctx, id);
+            ph_sqlstore_wake(ctx->store, id);
         PQfreemem(n);
     }
     return PQstatus(db) == CONNECTION_OK;
@@ -183,10 +159,10 @@ static void *listen_main(void *arg)
     size_t nlistening = 0, cap = 0;
 
     for (;;) {
-        PGconn *db = listen_connect(ctx);
+        PGconn *db = pg_connect(ctx, "listen_connect_failed");
         nlistening = 0; /* a new connection listens to nothing yet */
-        bool up = db != NULL && channels_sync(ctx, db, &listening, &nlistening,
-                                              &cap);
+        bool up =
+            db != NULL && channels_sync(ctx, db, &listening, &nlistening, &cap);
         if (db != NULL && !up) {
             PQfinish(db);
             db = NULL;
@@ -208,9 +184,9 @@ static void *listen_main(void *arg)
         if (was_lost) {
             /* What was announced while nobody listened is read again. */
             ph_log_info("%s event=listen_restored db=%s", PG_MOD, ctx->target);
-            pg_wake_local(ctx, -1);
+            ph_sqlstore_wake(ctx->store, -1);
         }
-        pg_debug(ctx, "event=listening db=%s", ctx->target);
+        ph_sqlstore_debug(ctx->store, "event=listening db=%s", ctx->target);
         bool stop = false;
         for (;;) {
             struct pollfd fds[3] = {
@@ -244,7 +220,7 @@ static void *listen_main(void *arg)
         ph_log_warn("%s event=listen_lost db=%s msg=\"sessions resync\"",
                     PG_MOD, ctx->target);
         was_lost = true;
-        pg_wake_local(ctx, -1);
+        ph_sqlstore_wake(ctx->store, -1);
         if (stop_wait(ctx, backoff))
             break;
     }
@@ -284,7 +260,7 @@ static void listen_start(struct pg_ctx *ctx)
     ctx->listen_running = true;
 }
 
-void pg_watch_deinit(struct pg_ctx *ctx)
+void pg_listen_deinit(struct pg_ctx *ctx)
 {
     if (ctx->listen_running) {
         ssize_t r = write(ctx->stop_pipe[1], "x", 1);
@@ -296,18 +272,9 @@ void pg_watch_deinit(struct pg_ctx *ctx)
         close(ctx->ctl_pipe[1]);
         ctx->listen_running = false;
     }
-    ph_assert(ctx->watchers == NULL);
+    free(ctx->want);
     pthread_cond_destroy(&ctx->listen_cond);
     pthread_mutex_destroy(&ctx->watch_lock);
-}
-
-/* Under watch_lock: whether some watcher of this node watches the mailbox. */
-static bool watched(struct pg_ctx *ctx, int64_t mailbox_id)
-{
-    for (struct pg_watcher *w = ctx->watchers; w != NULL; w = w->next)
-        if (w->mailbox_id == mailbox_id)
-            return true;
-    return false;
 }
 
 /* Under watch_lock: the set of channels changed; pokes the thread. Returns
@@ -322,62 +289,35 @@ static uint64_t channels_changed(struct pg_ctx *ctx)
     return gen;
 }
 
-int pg_watch(struct ph_mailbox *pub, void (*wake)(void *arg), void *arg,
-             const char **error_r)
+/* This node hears of the mailbox from now on (on) or no more. */
+void pg_listen(void *dctx, int64_t mailbox_id, bool on)
 {
-    struct pg_mbox_handle *mb = (struct pg_mbox_handle *)pub;
-    struct pg_ctx *ctx = mb->ctx;
-    (void)error_r;
-
-    if (wake == NULL) {
-        pg_watch_remove(mb);
-        return 0;
-    }
+    struct pg_ctx *ctx = dctx;
     pthread_mutex_lock(&ctx->watch_lock);
-    bool new_channel = !mb->watching && !watched(ctx, mb->id);
-    mb->watcher.mailbox_id = mb->id;
-    mb->watcher.wake = wake;
-    mb->watcher.arg = arg;
-    if (!mb->watching) {
-        mb->watcher.prev = NULL;
-        mb->watcher.next = ctx->watchers;
-        if (ctx->watchers != NULL)
-            ctx->watchers->prev = &mb->watcher;
-        ctx->watchers = &mb->watcher;
-        mb->watching = true;
+    size_t i = 0;
+    while (i < ctx->nwant && ctx->want[i] != mailbox_id)
+        i++;
+    uint64_t gen = ctx->want_gen;
+    if (on && i == ctx->nwant) {
+        ph_array_grow(&ctx->want, &ctx->want_cap, ctx->nwant + 1,
+                      sizeof(*ctx->want));
+        ctx->want[ctx->nwant++] = mailbox_id;
+        gen = channels_changed(ctx);
+    } else if (!on && i < ctx->nwant) {
+        ctx->want[i] = ctx->want[--ctx->nwant];
+        gen = channels_changed(ctx);
     }
-    if (!ctx->listen_running)
+    if (!ctx->listen_running && on)
         listen_start(ctx);
-    uint64_t gen = new_channel ? channels_changed(ctx) : ctx->want_gen;
     /* Until this mailbox's LISTEN is in place, or the connection is down
      * (it resyncs every watcher when it comes back). */
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += 5;
-    while (ctx->listen_running &&
+    while (on && ctx->listen_running &&
            (!ctx->listen_tried || (ctx->listen_up && ctx->have_gen < gen)))
         if (pthread_cond_timedwait(&ctx->listen_cond, &ctx->watch_lock,
                                    &deadline) == ETIMEDOUT)
             break;
-    pthread_mutex_unlock(&ctx->watch_lock);
-    return 0;
-}
-
-void pg_watch_remove(struct pg_mbox_handle *mb)
-{
-    struct pg_ctx *ctx = mb->ctx;
-    pthread_mutex_lock(&ctx->watch_lock);
-    if (mb->watching) {
-        struct pg_watcher *w = &mb->watcher;
-        if (w->prev != NULL)
-            w->prev->next = w->next;
-        else
-            ctx->watchers = w->next;
-        if (w->next != NULL)
-            w->next->prev = w->prev;
-        mb->watching = false;
-        if (!watched(ctx, mb->id))
-            (void)channels_changed(ctx);
-    }
     pthread_mutex_unlock(&ctx->watch_lock);
 }

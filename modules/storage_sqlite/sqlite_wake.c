@@ -1,9 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* storage.sqlite: waking sessions when a mailbox changes.
- *
- * In this process: every open mailbox that watches registers in the
- * instance's list; a commit that changed mailbox N calls the wake of every
- * watcher of N.
+/* storage.sqlite: waking other processes' sessions when a mailbox changes
+ * (this process's are the store's: sqlstore.c).
  *
  * Across processes (the CLI appending while the server has sessions in
  * IDLE, or two servers on one database): a process that has a watcher binds
@@ -47,7 +44,7 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-int sq_watch_init(struct sq_ctx *ctx, char **error_r)
+int sq_wake_init(struct sq_ctx *ctx, char **error_r)
 {
     const char *dir = ph_global_runtime_dir();
     if (dir == NULL)
@@ -65,15 +62,6 @@ int sq_watch_init(struct sq_ctx *ctx, char **error_r)
         return -1;
     }
     return 0;
-}
-
-static void wake_local(struct sq_ctx *ctx, int64_t mailbox_id)
-{
-    pthread_mutex_lock(&ctx->watch_lock);
-    for (struct sq_watcher *w = ctx->watchers; w != NULL; w = w->next)
-        if (w->mailbox_id == mailbox_id)
-            w->wake(w->arg);
-    pthread_mutex_unlock(&ctx->watch_lock);
 }
 
 static void *recv_main(void *arg)
@@ -100,13 +88,13 @@ static void *recv_main(void *arg)
                 continue;
             int64_t id;
             memcpy(&id, msg + 8, sizeof(id));
-            wake_local(ctx, id);
+            ph_sqlstore_wake(ctx->store, id);
         }
     }
     return NULL;
 }
 
-/* Binds this instance's socket and starts its receiver; under watch_lock.
+/* Binds this instance's socket and starts its receiver; under wake_lock.
  * A failure only costs the cross-process wake, so it is logged, not
  * returned. */
 static void recv_start(struct sq_ctx *ctx)
@@ -147,7 +135,7 @@ static void recv_start(struct sq_ctx *ctx)
     }
     ctx->recv_running = true;
     ctx->sock_path = path;
-    sq_debug(ctx, "event=wake_socket path=%s", path);
+    ph_sqlstore_debug(ctx->store, "event=wake_socket path=%s", path);
     return;
 fail:
     ph_log_warn("%s event=wake_socket_failed path=%s reason=\"%s\": other "
@@ -159,7 +147,7 @@ fail:
     ctx->recv_failed = true; /* do not try again */
 }
 
-void sq_watch_deinit(struct sq_ctx *ctx)
+void sq_wake_deinit(struct sq_ctx *ctx)
 {
     if (ctx->recv_running) {
         ssize_t r = write(ctx->stop_pipe[1], "x", 1);
@@ -172,68 +160,32 @@ void sq_watch_deinit(struct sq_ctx *ctx)
     }
     if (ctx->send_fd >= 0)
         close(ctx->send_fd);
-    ph_assert(ctx->watchers == NULL);
-    pthread_mutex_destroy(&ctx->watch_lock);
+    pthread_mutex_destroy(&ctx->wake_lock);
     free(ctx->sock_path);
     free(ctx->sock_dir);
     free(ctx->sock_prefix);
 }
 
-int sq_watch(struct ph_mailbox *pub, void (*wake)(void *arg), void *arg,
-             const char **error_r)
+/* The first watcher of this process starts the receiver. */
+void sq_wake_listen(void *dctx, int64_t mailbox_id, bool on)
 {
-    struct sq_mailbox *mb = (struct sq_mailbox *)pub;
-    struct sq_ctx *ctx = mb->ctx;
-    (void)error_r;
-
-    if (wake == NULL) {
-        sq_watch_remove(mb);
-        return 0;
-    }
-    pthread_mutex_lock(&ctx->watch_lock);
-    mb->watcher.mailbox_id = mb->id;
-    mb->watcher.wake = wake;
-    mb->watcher.arg = arg;
-    if (!mb->watching) {
-        mb->watcher.prev = NULL;
-        mb->watcher.next = ctx->watchers;
-        if (ctx->watchers != NULL)
-            ctx->watchers->prev = &mb->watcher;
-        ctx->watchers = &mb->watcher;
-        mb->watching = true;
-    }
-    if (!ctx->recv_running && !ctx->recv_failed && ctx->sock_dir != NULL)
+    struct sq_ctx *ctx = dctx;
+    (void)mailbox_id;
+    pthread_mutex_lock(&ctx->wake_lock);
+    if (on && !ctx->recv_running && !ctx->recv_failed && ctx->sock_dir != NULL)
         recv_start(ctx);
-    pthread_mutex_unlock(&ctx->watch_lock);
-    return 0;
-}
-
-void sq_watch_remove(struct sq_mailbox *mb)
-{
-    struct sq_ctx *ctx = mb->ctx;
-    pthread_mutex_lock(&ctx->watch_lock);
-    if (mb->watching) {
-        struct sq_watcher *w = &mb->watcher;
-        if (w->prev != NULL)
-            w->prev->next = w->next;
-        else
-            ctx->watchers = w->next;
-        if (w->next != NULL)
-            w->next->prev = w->prev;
-        mb->watching = false;
-    }
-    pthread_mutex_unlock(&ctx->watch_lock);
+    pthread_mutex_unlock(&ctx->wake_lock);
 }
 
 /* Sends the wake to every other process's socket of this database. */
 static void wake_others(struct sq_ctx *ctx, int64_t mailbox_id)
 {
     const char *dir_path = ctx->sock_dir;
-    pthread_mutex_lock(&ctx->watch_lock);
+    pthread_mutex_lock(&ctx->wake_lock);
     const char *own =
         ctx->sock_path != NULL ? strrchr(ctx->sock_path, '/') + 1 : NULL;
     char *own_name = own != NULL ? ph_strdup(own) : NULL;
-    pthread_mutex_unlock(&ctx->watch_lock);
+    pthread_mutex_unlock(&ctx->wake_lock);
     DIR *dir = opendir(dir_path);
     if (dir == NULL)
         goto out;
@@ -256,10 +208,10 @@ static void wake_others(struct sq_ctx *ctx, int64_t mailbox_id)
         if (sendto(ctx->send_fd, msg, sizeof(msg), MSG_DONTWAIT,
                    (struct sockaddr *)&sa, sizeof(sa)) < 0) {
             if (errno == ECONNREFUSED) {
-                sq_debug(ctx, "event=wake_socket_stale path=%s", sa.sun_path);
+                ph_sqlstore_debug(ctx->store, "event=wake_socket_stale path=%s", sa.sun_path);
                 unlink(sa.sun_path);
             } else if (errno != ENOENT) {
-                sq_debug(ctx, "event=wake_send_failed path=%s errno=%d",
+                ph_sqlstore_debug(ctx->store, "event=wake_send_failed path=%s errno=%d",
                          sa.sun_path, errno);
             }
         }
@@ -269,9 +221,10 @@ out:
     free(own_name);
 }
 
-void sq_notify(struct sq_ctx *ctx, int64_t mailbox_id)
+/* After a commit: the other processes' sessions of these mailboxes. */
+void sq_wake_announced(void *dctx, const int64_t *ids, size_t n)
 {
-    wake_local(ctx, mailbox_id);
-    if (ctx->send_fd >= 0 && ctx->sock_dir != NULL)
-        wake_others(ctx, mailbox_id);
+    struct sq_ctx *ctx = dctx;
+    for (size_t i = 0; i < n && ctx->send_fd >= 0 && ctx->sock_dir != NULL; i++)
+        wake_others(ctx, ids[i]);
 }

@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: MIT */
+/* The SQL mail store: appends, and what is kept beside each body.
+ *
+ * The bytes wait in memory (small messages) or in an unlinked temporary
+ * file in spill_dir (large ones) until append_finish, so the transaction
+ * lasts only as long as storing them, never as long as the client takes to
+ * send them. Beside the bytes each body gets, at APPEND (and made anew at a
+ * schema upgrade that changes them):
+ *   - fetch_values: ENVELOPE, BODYSTRUCTURE and BODY as FETCH sends them;
+ *   - header_values: the decoded values of ph_sqlstore_header_fields
+ *     (ph_message_header_values), for SEARCH FROM/TO/CC/BCC/SUBJECT;
+ *   - body_text: the folded text SEARCH TEXT and BODY compare
+ *     (ph_message_search_text: the headers, header_len bytes, then the
+ *     text of BODY), not kept over TEXT_MAX (SEARCH then reads the
+ *     message). All are made before the transaction: other writers do not
+ *     wait for them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <unistr.h>
+
+#include "sqlstore-private.h"
+
+#define APPEND_MEM_MAX (256 * 1024) /* larger appends spill to a file */
+#define TEXT_MAX (16u * 1024 * 1024)
+
+struct sqls_append {
+    struct ph_sqlstore *s;
+    int64_t mailbox_id;
+    uint64_t written;
+    struct ph_buf mem;
+    int fd;
+};
+
+static void append_free(struct sqls_append *app)
+{
+    if (app->fd >= 0)
+        close(app->fd);
+    ph_buf_free(&app->mem);
+    free(app);
+}
+
+int sqls_append_begin(struct ph_account *acct, const char *mailbox,
+                      uint64_t size, void **handle_r, const char **error_r)
+{
+    struct sqls_account *a = (struct sqls_account *)acct;
+    struct ph_sql_conn *c = NULL;
+    struct sqls_mbox row = {0};
+    int ret = 0;
+    char *canon = sqls_name(mailbox, &ret, error_r);
+    if (canon == NULL)
+        return ret;
+    /* The account's limit is the core's (ph_append_begin). */
+    if (size > a->s->d->body_max)
+        ret = sqls_fail(PH_STORAGE_ERR_LIMIT,
+                        "Message is too large for this storage", error_r);
+    else if ((ret = ph_sql_get(a->s->sql, &c, error_r)) == 0)
+        ret = sqls_mbox_get(c, PH_SQS_MBOX_BY_NAME, a->id, canon, &row,
+                            error_r);
+    ph_sql_put(a->s->sql, &c);
+    free(canon);
+    if (ret == 0)
+        return sqls_fail(PH_STORAGE_ERR_NOT_FOUND, "Mailbox does not exist",
+                         error_r);
+    if (ret > 0 && row.noselect)
+        return sqls_fail(PH_STORAGE_ERR_NOT_ALLOWED,
+                         "Mailbox is not selectable", error_r);
+    if (ret < 0)
+        return ret;
+    struct sqls_append *app = ph_calloc(1, sizeof(*app));
+    app->s = a->s;
+    app->mailbox_id = row.id;
+    app->fd = -1;
+    *handle_r = app;
+    return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int spill_fail(struct sqls_append *app, const char *file,
+                      const char *why, const char **error_r)
+{
+    ph_log_error("mod=%s event=tempfile_failed file=%s reason=\"%s\"",
+                 app->s->log_mod, file, why);
+    return sqls_fail(PH_STORAGE_ERR_TEMP, "Cannot store the message for now",
+                     error_r);
+}
+
+static int spill_open(struct sqls_append *app, const char **error_r)
+{
+    char *tmpl = ph_strdup_printf("%s/.append-XXXXXX", app->s->spill_dir);
+    int fd = mkostemp(tmpl, O_CLOEXEC);
+    if (fd >= 0)
+        unlink(tmpl);
+    int ret = 0;
+    if (fd < 0 || write_all(fd, app->mem.data, app->mem.len) < 0) {
+        ret = spill_fail(app, tmpl, strerror(errno), error_r);
+        if (fd >= 0)
+            close(fd);
+    } else {
+        app->fd = fd;
+        ph_buf_free(&app->mem);
+    }
+    free(tmpl);
+    return ret;
+}
+
+int sqls_append_write(void *handle, const void *data, size_t len,
+                      const char **error_r)
+{
+    struct sqls_append *app = handle;
+    if (app->written + len > app->s->d->body_max)
+        return sqls_fail(PH_STORAGE_ERR_LIMIT,
+                         "Message is too large for this storage", error_r);
+    app->written += len;
+    if (app->fd < 0 && app->mem.len + len <= APPEND_MEM_MAX) {
+        ph_buf_append(&app->mem, data, len);
+        return 0;
+    }
+    int ret = app->fd < 0 ? spill_open(app, error_r) : 0;
+    if (ret == 0 && write_all(app->fd, data, len) < 0)
+        ret = spill_fail(app, "-", strerror(errno), error_r);
+    return ret;
+}
+
+/* Reads the waiting bytes (a ph_message_reader). */
+static int append_reader(void *arg, uint64_t offset, uint64_t size,
+                         ph_message_data_cb *cb, void *cb_arg)
+{
+    struct sqls_append *app = arg;
+    if (offset > app->written || size > app->written - offset)
+        return -1;
+    if (app->fd < 0)
+        return size > 0 ? cb(cb_arg, app->mem.data + offset, (size_t)size) : 0;
+    char buf[16384];
+    while (size > 0) {
+        size_t n = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+        if (pread(app->fd, buf, n, (off_t)offset) != (ssize_t)n)
+            return -1;
+        int r = cb(cb_arg, buf, n);
+        if (r != 0)
+            return r;
+        offset += n;
+        size -= n;
+    }
+    return 0;
+}
+
+/* ---- What is kept beside a body -------------------------------------------- */
+
+struct text {
+    struct ph_buf text;
+    size_t header_len, header_chars;
+    bool kept, utf8, nul;
+    bool over; /* while making it */
+};
+
+static bool text_sink(void *arg, const char *data, size_t len)
+{
+    struct text *t = arg;
+    /* Folding may lengthen text a little (ß is ss): bounded after. */
+    if (t->text.len + len > TEXT_MAX) {
+        t->over = true;
+        return true;
+    }
+    ph_message_fold(data, len, &t->text);
+    return false;
+}
+
+/* TEXT's text is the headers, then BODY's: header_len marks where BODY
+ * begins. mi NULL: the whole message. */
+static int text_make(const struct ph_message_info *mi, uint64_t size,
+                     ph_message_reader *read, void *read_arg, struct text *t)
+{
+    *t = (struct text){0};
+    int ret = ph_message_search_text(mi, size, PH_MESSAGE_TEXT_HEADERS, read,
+                                     read_arg, text_sink, t);
+    t->header_len = t->text.len;
+    if (ret == 0 && !t->over)
+        ret = ph_message_search_text(mi, size, PH_MESSAGE_TEXT_BODY, read,
+                                     read_arg, text_sink, t);
+    t->kept = ret == 0 && !t->over && t->text.len <= TEXT_MAX;
+    if (!t->kept)
+        ph_buf_free(&t->text);
+    const char *p = t->text.data ? t->text.data : "";
+    t->utf8 = t->kept && u8_check((const uint8_t *)p, t->text.len) == NULL;
+    t->nul = memchr(p, '\0', t->text.len) != NULL;
+    for (size_t i = 0; i < t->header_len; i++)
+        t->header_chars += ((unsigned char)p[i] & 0xc0) != 0x80;
+    return ret;
+}
+
+static struct ph_message_info *info_read(const void *info, size_t info_size)
+{
+    struct ph_message_info *mi = NULL;
+    const char *err;
+    if (info == NULL ||
+        ph_message_info_deserialize(info, info_size, &mi, &err) < 0)
+        return NULL;
+    return mi;
+}
+
+/* fetch_values, header_values and body_text of a body. An info that does
+ * not read back (mi NULL) gets no values: FETCH then reads the info (and
+ * reports it), SEARCH finds no header, as the endpoint would. */
+static int derived_insert(struct ph_sqlstore *s, struct ph_sql_conn *c,
+                          int64_t body_id, const struct ph_message_info *mi,
+                          const struct text *t, const char **error_r)
+{
+    unsigned flags = s->d->text_flags;
+    int ret = 0;
+    if (mi != NULL)
+        ret = ph_sql_exec(c, PH_SQS_FETCH_VALUES_INSERT, error_r,
+                          PH_SQL_I(body_id), PH_SQL_S(mi->envelope),
+                          PH_SQL_S(mi->bodystructure), PH_SQL_S(mi->body));
+    for (int f = 0; mi != NULL && f < PH_SQLSTORE_HEADER_FIELDS && ret == 0;
+         f++) {
+        struct ph_strlist vals = {0};
+        ph_message_header_values(mi, ph_sqlstore_header_fields[f], &vals);
+        for (size_t i = 0; i < vals.n && ret == 0; i++) {
+            struct ph_buf folded = {0};
+            struct ph_sql_value v = PH_SQL_S(vals.v[i]);
+            if (flags & PH_SQLSTORE_HDR_FOLDED) {
+                ph_message_fold(vals.v[i], strlen(vals.v[i]), &folded);
+                v = PH_SQL_B(folded.data ? folded.data : "", folded.len);
+            }
+            ret = ph_sql_exec(c, PH_SQS_HDR_INSERT, error_r, PH_SQL_I(body_id),
+                              PH_SQL_I(f), PH_SQL_I(i), v);
+            ph_buf_free(&folded);
+        }
+        ph_strlist_clear(&vals);
+    }
+    if (ret < 0)
+        return ret;
+    /* Text that is not UTF-8 never enters an index: state 0. */
+    bool as_text = t->kept && (!(flags & PH_SQLSTORE_TEXT_RAW) ||
+                               (t->utf8 && !t->nul));
+    int state = t->utf8 ? (flags & PH_SQLSTORE_TEXT_PENDING ? -1 : 1) : 0;
+    const char *p = t->text.data ? t->text.data : "";
+    struct ph_sql_value null = {.type = PH_SQL_NULL};
+    return ph_sql_exec(c, PH_SQS_TEXT_INSERT, error_r, PH_SQL_I(body_id),
+                       PH_SQL_I(t->header_len), PH_SQL_I(t->header_chars),
+                       PH_SQL_I(t->text.len), PH_SQL_I(state),
+                       as_text ? PH_SQL_SN(p, t->text.len) : null,
+                       t->kept && !as_text ? PH_SQL_B(p, t->text.len) : null);
+}
+
+/* ---- Bodies' bytes ---------------------------------------------------------- */
+
+struct chunk_writer {
+    struct ph_sql_conn *c;
+    struct ph_buf buf;
+};
+
+static int chunk_collect(void *arg, const void *data, size_t len)
+{
+    ph_buf_append(&((struct chunk_writer *)arg)->buf, data, len);
+    return 0;
+}
+
+/* The default: rows of chunk_size bytes; an empty body has one empty
+ * chunk. */
+static int body_write(struct ph_sqlstore *s, struct ph_sql_conn *c,
+                      int64_t body_id, uint64_t size, ph_message_reader *read,
+                      void *read_arg, const char **error_r)
+{
+    if (s->d->body_write != NULL)
+        return s->d->body_write(c, body_id, size, read, read_arg, error_r);
+    struct chunk_writer w = {.c = c};
+    int ret = 0;
+    uint64_t pos = 0;
+    for (int64_t seq = 0; ret == 0 && (pos < size || seq == 0); seq++) {
+        uint64_t n = size - pos < s->d->chunk_size ? size - pos
+                                                   : s->d->chunk_size;
+        ph_buf_reset(&w.buf);
+        if (read(read_arg, pos, n, chunk_collect, &w) != 0)
+            return sqls_fail(PH_STORAGE_ERR_TEMP,
+                             "Cannot store the message for now", error_r);
+        ret = ph_sql_exec(c, PH_SQS_BODY_CHUNK_INSERT, error_r,
+                          PH_SQL_I(body_id), PH_SQL_I(seq),
+                          PH_SQL_B(w.buf.data ? w.buf.data : "", w.buf.len));
+        pos += n;
+    }
+    ph_buf_free(&w.buf);
+    return ret;
+}
+
+struct body_src {
+    struct ph_sqlstore *s;
+    struct ph_sql_conn *c;
+    int64_t id;
+    uint64_t size;
+};
+
+/* Reads a stored body in its transaction (a ph_message_reader). */
+static int body_reader(void *arg, uint64_t offset, uint64_t size,
+                       ph_message_data_cb *cb, void *cb_arg)
+{
+    struct body_src *b = arg;
+    size_t chunk = b->s->d->chunk_size;
+    char *buf = ph_malloc(chunk);
+    const char *err;
+    int ret = 0;
+    while (ret == 0 && size > 0) {
+        uint64_t base = offset / chunk * chunk;
+        size_t n = (size_t)(base + chunk - offset < size ? base + chunk - offset
+                                                         : size);
+        ret = sqls_body_read(b->s, b->c, b->id, b->size, offset, buf, n, &err);
+        if (ret == 0)
+            ret = cb(cb_arg, buf, n);
+        offset += n;
+        size -= n;
+    }
+    free(buf);
+    return ret;
+}
+
+static int feed_parser(void *arg, const void *data, size_t len)
+{
+    ph_message_parser_feed(arg, data, len);
+    return 0;
+}
+
+int sqls_rederive_body(struct ph_sqlstore *s, struct ph_sql_conn *c,
+                       int64_t body_id, const char **error_r)
+{
+    struct body_src b = {s, c, body_id, 0};
+    int64_t size = 0;
+    int ret = ph_sql_one(c, PH_SQS_BODY_GET, &size, error_r, PH_SQL_I(body_id));
+    if (ret <= 0)
+        return ret; /* gone meanwhile */
+    b.size = (uint64_t)size;
+    struct ph_message_parser *parser = ph_message_parser_new(NULL);
+    struct ph_message_info *mi = NULL;
+    struct text t = {0};
+    ret = 0;
+    if (body_reader(&b, 0, b.size, feed_parser, parser) != 0) {
+        /* Bytes that do not read back: the structure stays as it is,
+         * without derived values (FETCH and SEARCH then report it). */
+        ph_log_warn("mod=%s event=rederive_skipped db=%s body=%" PRId64
+                    " reason=unreadable",
+                    s->log_mod, s->db, body_id);
+        ph_message_parser_free(&parser);
+    } else {
+        mi = ph_message_parser_finish(&parser);
+        if (text_make(mi, b.size, body_reader, &b, &t) != 0)
+            ph_buf_free(&t.text), t = (struct text){0};
+        void *info;
+        size_t info_size;
+        ph_message_info_serialize(mi, &info, &info_size);
+        ret = ph_sql_exec(c, PH_SQS_BODY_SET_INFO, error_r, PH_SQL_I(body_id),
+                          PH_SQL_B(info, info_size));
+        free(info);
+    }
+    if (ret == 0)
+        ret = ph_sql_exec(c, PH_SQS_FETCH_VALUES_DELETE, error_r,
+                          PH_SQL_I(body_id));
+    if (ret == 0)
+        ret = ph_sql_exec(c, PH_SQS_HDR_DELETE, error_r, PH_SQL_I(body_id));
+    if (ret == 0)
+        ret = ph_sql_exec(c, PH_SQS_TEXT_DELETE, error_r, PH_SQL_I(body_id));
+    if (ret == 0)
+        ret = derived_insert(s, c, body_id, mi, &t, error_r);
+    ph_buf_free(&t.text);
+    ph_message_info_free(&mi);
+    return ret;
+}
+
+/* ---- Finishing -------------------------------------------------------------- */
+
+struct append_op {
+    struct sqls_append *app;
+    const struct ph_append_meta *meta;
+    const struct ph_message_info *mi;
+    const struct text *text;
+    const char *keywords;
+    struct sqls_mbox row; /* out: the mailbox the message went into */
+};
+
+static int append_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
+{
+    struct append_op *o = arg;
+    struct sqls_append *app = o->app;
+    struct ph_sqlstore *s = app->s;
+    int64_t body_id = 0;
+    /* The body first, before the mailbox row is locked: writers of the
+     * mailbox on other nodes wait only for the message row. */
+    int ret = ph_sql_one(c, PH_SQS_BODY_INSERT, &body_id, error_r,
+                         PH_SQL_I(app->written),
+                         PH_SQL_B(o->meta->info ? o->meta->info : "",
+                                  o->meta->info_size));
+    if (ret == 1)
+        ret = body_write(s, c, body_id, app->written, append_reader, app,
+                         error_r);
+    if (ret == 0)
+        ret = derived_insert(s, c, body_id, o->mi, o->text, error_r);
+    if (ret == 0)
+        ret = sqls_mbox_get(c, PH_SQS_MBOX_BY_ID_LOCK, app->mailbox_id, NULL,
+                            &o->row, error_r);
+    if (ret == 0 || (ret == 1 && o->row.noselect))
+        return sqls_fail(PH_STORAGE_ERR_NOT_FOUND, "Mailbox was deleted",
+                         error_r);
+    if (ret == 1 && o->row.uidnext == UINT32_MAX)
+        return sqls_fail(PH_STORAGE_ERR_LIMIT, "Mailbox has run out of UIDs",
+                         error_r);
+    if (ret < 0)
+        return ret;
+    uint64_t modseq = o->row.highestmodseq + 1;
+    ret = ph_sql_exec(c, PH_SQS_MSG_INSERT, error_r, PH_SQL_I(app->mailbox_id),
+                      PH_SQL_I(o->row.uidnext), PH_SQL_I(modseq),
+                      PH_SQL_I(o->meta->flags->system), PH_SQL_S(o->keywords),
+                      PH_SQL_I(o->meta->internal_date),
+                      PH_SQL_I(o->meta->internal_tz), PH_SQL_I(app->written),
+                      PH_SQL_I(body_id));
+    if (ret == 0)
+        ret = ph_sql_exec(c, PH_SQS_MBOX_SET_NEXT, error_r,
+                          PH_SQL_I(app->mailbox_id),
+                          PH_SQL_I((int64_t)o->row.uidnext + 1),
+                          PH_SQL_I(modseq));
+    ph_sql_mark(c, app->mailbox_id);
+    return ret;
+}
+
+int sqls_append_finish(void *handle, const struct ph_append_meta *meta,
+                       uint32_t *uid_r, uint32_t *uidvalidity_r,
+                       const char **error_r)
+{
+    struct sqls_append *app = handle;
+    struct ph_sqlstore *s = app->s;
+    struct text text = {0};
+    /* The structure, parsed once for the text and the values kept. */
+    struct ph_message_info *mi = info_read(meta->info, meta->info_size);
+    char *keywords = NULL;
+    int ret = ph_flags_check(meta->flags, error_r);
+    if (ret == 0 && text_make(mi, app->written, append_reader, app, &text) != 0)
+        ret = spill_fail(app, "-", "short read", error_r);
+    if (ret == 0) {
+        struct ph_strlist kw = {0};
+        for (size_t i = 0; i < meta->flags->keywords.n; i++)
+            if (!ph_keywords_has(&kw, meta->flags->keywords.v[i]))
+                ph_strlist_add(&kw, meta->flags->keywords.v[i]);
+        keywords = ph_keywords_join(&kw);
+        ph_strlist_clear(&kw);
+        struct append_op o = {app, meta, mi, &text, keywords, {0}};
+        /* The message becomes visible, and durable, at the commit only. */
+        ret = ph_sql_txn(s->sql, PH_SQL_WRITE,
+                         app->written > APPEND_MEM_MAX ? PH_SQL_ALONE : 0,
+                         append_txn, &o, error_r);
+        if (ret == 0) {
+            if (text.utf8 && (s->d->text_flags & PH_SQLSTORE_TEXT_PENDING) &&
+                s->d->text_added != NULL)
+                s->d->text_added(s->dctx);
+            *uid_r = o.row.uidnext;
+            *uidvalidity_r = o.row.uidvalidity;
+            ph_sqlstore_debug(s,
+                              "event=appended mailbox_id=%" PRId64
+                              " uid=%u size=%" PRIu64,
+                              app->mailbox_id, o.row.uidnext, app->written);
+        }
+    }
+    free(keywords);
+    ph_buf_free(&text.text);
+    ph_message_info_free(&mi);
+    append_free(app);
+    return ret;
+}
+
+void sqls_append_abort(void *handle)
+{
+    append_free(handle);
+}

@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: MIT */
+/* storage.pgsql: the dialect of the SQL mail store (sqlstore.h): the
+ * schema and its migrations, the statement table, the SEARCH fragments
+ * (the pg_trgm index), NOTIFY, the schema version in posthorn_schema.
+ *
+ * SEARCH TEXT and BODY are exact, as storage.sqlite's ph_contains is:
+ * body_text keeps the folded text (ph_message_fold), and folding is
+ * idempotent, so "key in text as SEARCH compares" is "fold(key) is a
+ * substring of the stored bytes". Text that is valid UTF-8 without NUL is
+ * kept in text (COLLATE "C"): LIKE '%k%' (escaped) is that substring test
+ * character by character, which for UTF-8 is byte by byte, and pg_trgm's
+ * GIN index, when there, gives candidates for it without ever dropping a
+ * match (it extracts the pattern's trigrams by the rules it indexed with;
+ * the executor rechecks LIKE). Other text is kept in raw (bytea) and
+ * compared with position(). Header values are kept folded, as bytea, and
+ * compared the same way. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistr.h>
+
+#include <posthorn/log.h>
+
+#include "pgsql_private.h"
+
+static const char SQL_SCHEMA_TABLE[] =
+    "CREATE TABLE IF NOT EXISTS posthorn_schema (version integer NOT NULL)";
+static const char SQL_SCHEMA_GET[] = "SELECT version FROM posthorn_schema";
+/* A database with our table names but no version is not ours. */
+static const char SQL_FOREIGN[] = "SELECT to_regclass('accounts') IS NOT NULL";
+static const char SQL_SCHEMA_SET_FMT[] = "DELETE FROM posthorn_schema; "
+                                         "INSERT INTO posthorn_schema VALUES "
+                                         "(%lld)";
+static const char SQL_TRGM[] =
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm; "
+    "CREATE INDEX IF NOT EXISTS body_text_trgm ON body_text "
+    "USING gin (text gin_trgm_ops)";
+
+/* Each entry upgrades the schema from version i to i + 1; the database
+ * records its version in posthorn_schema. Never edit a released entry:
+ * add the next one. */
+static const char *const migrations[] = {
+    /* 1: the data model of DESIGN.md, as storage.sqlite holds it. Names
+     * sort bytewise (COLLATE "C"), as strcmp and the hierarchy ranges
+     * need. Counters on mailboxes are kept by triggers so that STATUS
+     * never scans messages. Bodies are bytea chunks of 256 KiB: a byte
+     * range reads only the chunks it covers (the primary key finds them),
+     * and a body goes with its rows, which large objects would not do. */
+    "CREATE TABLE meta (key text PRIMARY KEY, value bigint NOT NULL);"
+    "INSERT INTO meta (key, value) VALUES ('uidvalidity', 0);"
+    "CREATE TABLE accounts ("
+    "  id bigserial PRIMARY KEY,"
+    "  name text COLLATE \"C\" NOT NULL UNIQUE,"
+    "  created bigint NOT NULL,"
+    "  appendlimit bigint);"
+    "CREATE TABLE mailboxes ("
+    "  id bigserial PRIMARY KEY,"
+    "  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
+    "  name text COLLATE \"C\" NOT NULL,"
+    "  uidvalidity bigint NOT NULL,"
+    "  uidnext bigint NOT NULL DEFAULT 1,"
+    "  highestmodseq bigint NOT NULL DEFAULT 1,"
+    "  recent_uid bigint NOT NULL DEFAULT 1,"
+    "  special_use integer NOT NULL DEFAULT 0,"
+    "  noselect boolean NOT NULL DEFAULT false,"
+    "  messages bigint NOT NULL DEFAULT 0,"
+    "  unseen bigint NOT NULL DEFAULT 0,"
+    "  size bigint NOT NULL DEFAULT 0,"
+    "  UNIQUE (account_id, name));"
+    "CREATE TABLE bodies ("
+    "  id bigserial PRIMARY KEY,"
+    "  size bigint NOT NULL,"
+    "  info bytea NOT NULL);"
+    "CREATE TABLE body_chunks ("
+    "  body_id bigint NOT NULL REFERENCES bodies ON DELETE CASCADE,"
+    "  seq integer NOT NULL,"
+    "  data bytea NOT NULL,"
+    "  PRIMARY KEY (body_id, seq));"
+    "CREATE TABLE messages ("
+    "  mailbox_id bigint NOT NULL REFERENCES mailboxes ON DELETE CASCADE,"
+    "  uid bigint NOT NULL,"
+    "  modseq bigint NOT NULL,"
+    "  flags integer NOT NULL,"
+    "  keywords text,"
+    "  internal_date bigint NOT NULL,"
+    "  internal_tz integer NOT NULL,"
+    "  size bigint NOT NULL,"
+    "  body_id bigint NOT NULL REFERENCES bodies,"
+    "  PRIMARY KEY (mailbox_id, uid));"
+    "CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);"
+    "CREATE INDEX messages_body ON messages (body_id);"
+    /* EXPUNGE visits only what has \Deleted. */
+    "CREATE INDEX messages_deleted ON messages (mailbox_id, uid)"
+    "  WHERE (flags & 8) <> 0;"
+    "CREATE TABLE tombstones ("
+    "  mailbox_id bigint NOT NULL REFERENCES mailboxes ON DELETE CASCADE,"
+    "  uid bigint NOT NULL,"
+    "  modseq bigint NOT NULL,"
+    "  PRIMARY KEY (mailbox_id, uid));"
+    "CREATE INDEX tombstones_modseq ON tombstones (mailbox_id, modseq);"
+    "CREATE TABLE subscriptions ("
+    "  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
+    "  name text COLLATE \"C\" NOT NULL,"
+    "  PRIMARY KEY (account_id, name));"
+    "CREATE FUNCTION posthorn_messages_count() RETURNS trigger"
+    "  LANGUAGE plpgsql AS $$ BEGIN"
+    "  IF TG_OP <> 'INSERT' THEN"
+    "    UPDATE mailboxes SET messages = messages - 1,"
+    "      unseen = unseen - (1 - (OLD.flags & 1)), size = size - OLD.size"
+    "      WHERE id = OLD.mailbox_id;"
+    "  END IF;"
+    "  IF TG_OP <> 'DELETE' THEN"
+    "    UPDATE mailboxes SET messages = messages + 1,"
+    "      unseen = unseen + (1 - (NEW.flags & 1)), size = size + NEW.size"
+    "      WHERE id = NEW.mailbox_id;"
+    "  END IF;"
+    /* Bodies are shared by copies: the last message to go takes its body. */
+    "  IF TG_OP = 'DELETE' THEN"
+    "    DELETE FROM bodies WHERE id = OLD.body_id AND NOT EXISTS"
+    "      (SELECT 1 FROM messages WHERE body_id = OLD.body_id);"
+    "  END IF;"
+    "  RETURN NULL;"
+    "END $$;"
+    "CREATE TRIGGER messages_count AFTER INSERT OR DELETE ON messages"
+    "  FOR EACH ROW EXECUTE FUNCTION posthorn_messages_count();"
+    "CREATE TRIGGER messages_count_update AFTER UPDATE ON messages"
+    "  FOR EACH ROW WHEN (OLD.mailbox_id <> NEW.mailbox_id"
+    "    OR (OLD.flags & 1) <> (NEW.flags & 1))"
+    "  EXECUTE FUNCTION posthorn_messages_count();",
+    /* 2: SEARCH pushdown (sqlstore_search.c). What a large mailbox holds few
+     * of gets a partial index, and internal dates are indexed as seconds
+     * of their own zone, which BEFORE/ON/SINCE compare. The expressions
+     * must stay as sqlstore_search.c writes them. */
+    "CREATE INDEX messages_unseen ON messages (mailbox_id, uid)"
+    "  WHERE (flags & 1) = 0;"
+    "CREATE INDEX messages_flagged ON messages (mailbox_id, uid)"
+    "  WHERE (flags & 4) <> 0;"
+    "CREATE INDEX messages_local_date ON messages"
+    "  (mailbox_id, (internal_date + internal_tz * 60));",
+    /* 3: the parser changed (issue 14: a boundary without its trailing
+     * whitespace, address forms): every body stored before gets its
+     * structure made anew from its bytes by pg_rederive(), a batch per
+     * transaction, after this migration has committed; nodes share the
+     * work, and an upgrade that stops goes on at the next start. A later
+     * change to what is derived adds a migration that refills rederive. */
+    ("CREATE TABLE rederive (body_id bigint PRIMARY KEY);"
+     "INSERT INTO rederive (body_id) SELECT id FROM bodies;"),
+    /* 4: what storage.sqlite keeps beside each body (sqlstore_append.c),
+     * made for every body stored before by the re-derivation after the
+     * upgrade: fetch_values (bytea: a header's 8-bit bytes stay as sent),
+     * header_values (folded, bytea) and body_text (text or raw, see above;
+     * body_text_trgm is made by schema_extras, where pg_trgm can be had).
+     * A body whose last message goes stays until a sweep after the grace
+     * period (sqlstore.c says why): the trigger records it in body_unref
+     * instead of deleting it. (IF NOT EXISTS: a database put back to
+     * version 3 by hand takes it again.) */
+    ("CREATE TABLE IF NOT EXISTS fetch_values ("
+     "  body_id bigint PRIMARY KEY REFERENCES bodies ON DELETE CASCADE,"
+     "  envelope bytea NOT NULL,"
+     "  bodystructure bytea NOT NULL,"
+     "  body bytea NOT NULL);"
+     "CREATE TABLE IF NOT EXISTS header_values ("
+     "  body_id bigint NOT NULL REFERENCES bodies ON DELETE CASCADE,"
+     "  field integer NOT NULL,"
+     "  n integer NOT NULL,"
+     "  value bytea NOT NULL,"
+     "  PRIMARY KEY (body_id, field, n));"
+     "CREATE TABLE IF NOT EXISTS body_text ("
+     "  body_id bigint PRIMARY KEY REFERENCES bodies ON DELETE CASCADE,"
+     "  header_len bigint NOT NULL,"
+     "  header_chars bigint NOT NULL,"
+     "  text_len bigint NOT NULL,"
+     "  indexed smallint NOT NULL,"
+     "  text text COLLATE \"C\","
+     "  raw bytea);"
+     "CREATE INDEX IF NOT EXISTS body_text_raw ON body_text (body_id) WHERE "
+     "raw IS NOT NULL;"
+     "CREATE INDEX IF NOT EXISTS body_text_unkept ON body_text (body_id)"
+     "  WHERE text IS NULL AND raw IS NULL;"
+     "CREATE TABLE IF NOT EXISTS body_unref (body_id bigint NOT NULL, at "
+     "bigint NOT NULL);"
+     "CREATE INDEX IF NOT EXISTS body_unref_at ON body_unref (at, body_id);"
+     "CREATE OR REPLACE FUNCTION posthorn_messages_count() RETURNS trigger"
+     "  LANGUAGE plpgsql AS $$ BEGIN"
+     "  IF TG_OP <> 'INSERT' THEN"
+     "    UPDATE mailboxes SET messages = messages - 1,"
+     "      unseen = unseen - (1 - (OLD.flags & 1)), size = size - OLD.size"
+     "      WHERE id = OLD.mailbox_id;"
+     "  END IF;"
+     "  IF TG_OP <> 'DELETE' THEN"
+     "    UPDATE mailboxes SET messages = messages + 1,"
+     "      unseen = unseen + (1 - (NEW.flags & 1)), size = size + NEW.size"
+     "      WHERE id = NEW.mailbox_id;"
+     "  END IF;"
+     "  IF TG_OP = 'DELETE' THEN"
+     "    INSERT INTO body_unref (body_id, at)"
+     "      VALUES (OLD.body_id, floor(extract(epoch FROM now()))::bigint);"
+     "  END IF;"
+     "  RETURN NULL;"
+     "END $$;"
+     "INSERT INTO rederive (body_id) SELECT id FROM bodies"
+     "  ON CONFLICT DO NOTHING;"),
+};
+
+#define MBOX_COLUMNS                                                           \
+    "id, uidvalidity, uidnext, highestmodseq, recent_uid, special_use, "       \
+    "noselect, messages, unseen, size"
+#define MSG_COLUMNS                                                            \
+    "m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.internal_tz, "   \
+    "m.size, m.body_id"
+
+/* Every parameter of a contract is used: PostgreSQL infers each one's
+ * type from where it stands. */
+const char *const pg_stmts[PH_SQS_COUNT] = {
+    /* The row lock orders concurrent creators on every node. */
+    [PH_SQS_UIDVALIDITY_NEXT] =
+        "UPDATE meta SET value = CASE WHEN greatest(value + 1, $1::bigint) "
+        "> 4294967295 THEN 1 ELSE greatest(value + 1, $1::bigint) END "
+        "WHERE key = 'uidvalidity' RETURNING value",
+    [PH_SQS_ACCT_GET] = "SELECT id, appendlimit FROM accounts WHERE name = $1",
+    [PH_SQS_ACCT_INSERT] = "INSERT INTO accounts (name, created) VALUES "
+                           "($1, $2) ON CONFLICT (name) DO NOTHING "
+                           "RETURNING id",
+    [PH_SQS_ACCT_LOCK] = "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
+    [PH_SQS_ACCT_DELETE] = "DELETE FROM accounts WHERE id = $1",
+    [PH_SQS_ACCT_LIST] = "SELECT name FROM accounts ORDER BY name",
+    [PH_SQS_ACCT_MAILBOX_IDS] =
+        "SELECT id FROM mailboxes WHERE account_id = $1",
+    [PH_SQS_MBOX_BY_NAME] = "SELECT " MBOX_COLUMNS " FROM mailboxes "
+                            "WHERE account_id = $1 AND name = $2",
+    [PH_SQS_MBOX_BY_NAME_LOCK] = "SELECT " MBOX_COLUMNS " FROM mailboxes "
+                                 "WHERE account_id = $1 AND name = $2 "
+                                 "FOR UPDATE",
+    [PH_SQS_MBOX_BY_ID] =
+        "SELECT " MBOX_COLUMNS " FROM mailboxes WHERE id = $1",
+    [PH_SQS_MBOX_BY_ID_LOCK] = "SELECT " MBOX_COLUMNS " FROM mailboxes "
+                               "WHERE id = $1 FOR UPDATE",
+    [PH_SQS_MBOX_INSERT] = "INSERT INTO mailboxes (account_id, name, "
+                           "uidvalidity, special_use, noselect) VALUES "
+                           "($1, $2, $3, $4, $5::int <> 0) RETURNING id",
+    /* One statement, one snapshot: mailboxes and subscriptions agree. */
+    [PH_SQS_MBOX_LIST] = "SELECT 0, name, special_use, noselect FROM mailboxes "
+                         "WHERE account_id = $1 UNION ALL SELECT 1, name, 0, "
+                         "false FROM subscriptions WHERE account_id = $1 "
+                         "ORDER BY 1, 2",
+    [PH_SQS_MBOX_RANGE] =
+        "SELECT id, name FROM mailboxes WHERE account_id = $1 "
+        "AND name >= $2 AND name < $3 ORDER BY name "
+        "LIMIT $4",
+    [PH_SQS_MBOX_DELETE] = "DELETE FROM mailboxes WHERE id = $1",
+    [PH_SQS_MBOX_REVIVE] = "UPDATE mailboxes SET noselect = false, "
+                           "uidvalidity = $2, special_use = $3 WHERE id = $1",
+    [PH_SQS_MBOX_RENAME] = "UPDATE mailboxes SET name = $2 WHERE id = $1",
+    [PH_SQS_MBOX_SET_NEXT] = "UPDATE mailboxes SET uidnext = $2, "
+                             "highestmodseq = $3 WHERE id = $1",
+    [PH_SQS_MBOX_SET_MODSEQ] = "UPDATE mailboxes SET highestmodseq = $2 "
+                               "WHERE id = $1",
+    [PH_SQS_MBOX_TAKE_OVER] = "UPDATE mailboxes SET uidnext = $2, "
+                              "highestmodseq = $3, recent_uid = $4 "
+                              "WHERE id = $1",
+    /* Under READ COMMITTED a racing claim waits for the one before it and
+     * rechecks the condition on the row it committed. */
+    [PH_SQS_MBOX_CLAIM_RECENT] = "UPDATE mailboxes SET recent_uid = $4 "
+                                 "WHERE id = $1 AND uidvalidity = $2 AND "
+                                 "recent_uid = $3 AND NOT noselect",
+    [PH_SQS_MBOX_STATUS] =
+        "SELECT b.messages, b.uidnext, b.uidvalidity, b.unseen, "
+        "b.highestmodseq, b.size, b.noselect, (SELECT count(*) FROM "
+        "messages m WHERE m.mailbox_id = b.id AND m.uid >= b.recent_uid) "
+        "FROM mailboxes b WHERE b.account_id = $1 AND b.name = $2",
+    [PH_SQS_SUB_ADD] = "INSERT INTO subscriptions (account_id, name) "
+                       "VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    [PH_SQS_SUB_DEL] = "DELETE FROM subscriptions WHERE account_id = $1 "
+                       "AND name = $2",
+    [PH_SQS_SUB_RENAME] = "WITH old AS (DELETE FROM subscriptions "
+                          "WHERE account_id = $1 AND name = $2 RETURNING 1) "
+                          "INSERT INTO subscriptions (account_id, name) "
+                          "SELECT $1, $3 FROM old ON CONFLICT DO NOTHING",
+    [PH_SQS_MSG_RANGE] = "SELECT " MSG_COLUMNS " FROM messages m "
+                         "WHERE m.mailbox_id = $1 AND m.uid >= $2 AND "
+                         "m.uid <= $3 ORDER BY m.uid LIMIT NULLIF($4, -1)",
+    [PH_SQS_MSG_RANGE_INFO] =
+        "SELECT " MSG_COLUMNS ", b.info FROM messages m JOIN bodies b "
+        "ON b.id = m.body_id WHERE m.mailbox_id = $1 AND m.uid >= $2 "
+        "AND m.uid <= $3 ORDER BY m.uid LIMIT NULLIF($4, -1)",
+    [PH_SQS_MSG_RANGE_FETCH] =
+        "SELECT " MSG_COLUMNS ", CASE WHEN $5::int <> 0 OR f.body_id IS NULL "
+        "THEN (SELECT info FROM bodies WHERE id = m.body_id) END, "
+        "f.envelope, f.bodystructure, f.body "
+        "FROM messages m LEFT JOIN fetch_values f ON f.body_id = m.body_id "
+        "WHERE m.mailbox_id = $1 AND m.uid >= $2 AND m.uid <= $3 "
+        "ORDER BY m.uid LIMIT NULLIF($4, -1)",
+    [PH_SQS_MSG_CHANGES] =
+        "(SELECT " MSG_COLUMNS ", false AS gone FROM messages m "
+        "WHERE $5::boolean AND m.mailbox_id = $1 AND m.modseq > $2 "
+        "AND m.modseq <= $3 ORDER BY m.uid LIMIT $6) "
+        "UNION ALL SELECT t.uid, t.modseq, 0, NULL, 0, 0, 0, 0, true "
+        "FROM tombstones t WHERE $4::boolean AND t.mailbox_id = $1 "
+        "AND t.modseq > $2 AND t.modseq <= $3",
+    [PH_SQS_MSG_CHANGED_AFTER] = "SELECT uid FROM messages WHERE "
+                                 "mailbox_id = $1 AND modseq > $2 AND "
+                                 "modseq <= $3 AND uid > $4",
+    [PH_SQS_MSG_CHANGED_RANGE] =
+        "SELECT " MSG_COLUMNS " FROM messages m WHERE m.mailbox_id = $1 "
+        "AND m.uid >= $2 AND m.uid <= $3 AND m.modseq > $4 "
+        "AND m.modseq <= $5 ORDER BY m.uid LIMIT $6",
+    [PH_SQS_MSG_BODY] = "SELECT body_id, size FROM messages "
+                        "WHERE mailbox_id = $1 AND uid = $2",
+    [PH_SQS_MSG_INSERT] = "INSERT INTO messages (mailbox_id, uid, modseq, "
+                          "flags, keywords, internal_date, internal_tz, "
+                          "size, body_id) "
+                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    [PH_SQS_MSG_SET_FLAGS] = "UPDATE messages SET flags = $3, keywords = $4, "
+                             "modseq = $5 WHERE mailbox_id = $1 AND uid = $2",
+    [PH_SQS_MSG_DELETED] = "SELECT uid FROM messages WHERE mailbox_id = $1 "
+                           "AND uid >= $2 AND uid <= $3 AND (flags & 8) <> 0 "
+                           "ORDER BY uid",
+    [PH_SQS_MSG_DELETE_UIDS] = "DELETE FROM messages WHERE mailbox_id = $1 "
+                               "AND uid = ANY ($2::bigint[])",
+    [PH_SQS_MSG_MOVE_ALL] = "UPDATE messages SET mailbox_id = $2 "
+                            "WHERE mailbox_id = $1",
+    [PH_SQS_TOMB_INSERT_UIDS] = "INSERT INTO tombstones (mailbox_id, uid, "
+                                "modseq) SELECT $1, u, $3 FROM "
+                                "unnest($2::bigint[]) AS u ON CONFLICT "
+                                "(mailbox_id, uid) DO UPDATE SET "
+                                "modseq = excluded.modseq",
+    [PH_SQS_TOMB_FROM_MAILBOX] = "INSERT INTO tombstones (mailbox_id, uid, "
+                                 "modseq) SELECT mailbox_id, uid, $2 FROM "
+                                 "messages WHERE mailbox_id = $1 ON CONFLICT "
+                                 "(mailbox_id, uid) DO UPDATE SET "
+                                 "modseq = excluded.modseq",
+    [PH_SQS_BODY_INSERT] = "INSERT INTO bodies (size, info) VALUES ($1, $2) "
+                           "RETURNING id",
+    [PH_SQS_BODY_CHUNK_INSERT] = "INSERT INTO body_chunks (body_id, seq, data) "
+                                 "VALUES ($1, $2, $3)",
+    [PH_SQS_BODY_CHUNK_GET] = "SELECT data FROM body_chunks WHERE "
+                              "body_id = $1 AND seq = $2",
+    [PH_SQS_BODY_GET] = "SELECT size FROM bodies WHERE id = $1",
+    [PH_SQS_BODY_SET_INFO] = "UPDATE bodies SET info = $2 WHERE id = $1",
+    [PH_SQS_FETCH_VALUES_INSERT] = "INSERT INTO fetch_values (body_id, "
+                                   "envelope, bodystructure, body) "
+                                   "VALUES ($1, $2, $3, $4)",
+    [PH_SQS_HDR_INSERT] = "INSERT INTO header_values (body_id, field, n, "
+                          "value) VALUES ($1, $2, $3, $4)",
+    [PH_SQS_TEXT_INSERT] = "INSERT INTO body_text (body_id, header_len, "
+                           "header_chars, text_len, indexed, text, raw) "
+                           "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    [PH_SQS_FETCH_VALUES_DELETE] =
+        "DELETE FROM fetch_values WHERE body_id = $1",
+    [PH_SQS_HDR_DELETE] = "DELETE FROM header_values WHERE body_id = $1",
+    [PH_SQS_TEXT_DELETE] = "DELETE FROM body_text WHERE body_id = $1",
+    /* SKIP LOCKED: nodes starting together share the bodies. */
+    [PH_SQS_REDERIVE_NEXT] = "SELECT body_id FROM rederive ORDER BY body_id "
+                             "LIMIT $1 FOR UPDATE SKIP LOCKED",
+    [PH_SQS_REDERIVE_DONE] = "DELETE FROM rederive WHERE body_id = $1",
+    [PH_SQS_TEXT_UNKEPT] = "SELECT 1 FROM body_text t JOIN messages m ON "
+                           "m.body_id = t.body_id WHERE t.text IS NULL AND "
+                           "t.raw IS NULL AND m.mailbox_id = $1 LIMIT 1",
+    [PH_SQS_NOTIFY] = "SELECT pg_notify($1, $2)",
+    [PH_SQS_UNREF_DUE] = "SELECT DISTINCT body_id FROM body_unref WHERE "
+                         "at <= $1 ORDER BY body_id LIMIT $2",
+    [PH_SQS_BODY_DELETE_UNREF] = "DELETE FROM bodies WHERE id = $1 AND NOT "
+                                 "EXISTS (SELECT 1 FROM messages WHERE "
+                                 "body_id = $1)",
+    [PH_SQS_UNREF_DONE] = "DELETE FROM body_unref WHERE body_id = $1 AND "
+                          "at <= $2",
+};
+
+static int schema_open(struct ph_sql_conn *c, int64_t *version_r,
+                       const char **error_r)
+{
+    int ret = pg_exec_text(c, SQL_SCHEMA_TABLE, "schema", error_r);
+    if (ret < 0)
+        return ret;
+    PGresult *res = PQexec(pg_db(c), SQL_SCHEMA_GET);
+    bool have = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0;
+    if (have)
+        *version_r = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    if (have)
+        return 0;
+    res = PQexec(pg_db(c), SQL_FOREIGN);
+    bool foreign = PQresultStatus(res) == PGRES_TUPLES_OK &&
+                   PQntuples(res) > 0 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    *version_r = 0;
+    if (foreign) {
+        *error_r = "it holds tables that posthorn did not make";
+        return PH_STORAGE_ERR_CORRUPTED;
+    }
+    return 0;
+}
+
+static int schema_set(struct ph_sql_conn *c, int64_t version,
+                      const char **error_r)
+{
+    char sql[160];
+    snprintf(sql, sizeof(sql), SQL_SCHEMA_SET_FMT, (long long)version);
+    return pg_exec_text(c, sql, "schema", error_r);
+}
+
+/* The trigram index, where the pg_trgm extension can be had (Debian's
+ * postgresql package ships it; a database owner may create it since
+ * PostgreSQL 13). Without it TEXT and BODY are answered the same, by a
+ * scan. */
+static void schema_extras(void *dctx, struct ph_sql_conn *c)
+{
+    struct pg_ctx *ctx = dctx;
+    PGresult *res = PQexec(pg_db(c), SQL_TRGM);
+    ctx->trgm = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ctx->trgm) {
+        char *emsg = ph_log_escape(PQresultErrorMessage(res));
+        ph_log_warn("%s event=text_index_missing db=%s reason=%s "
+                    "fix=\"CREATE EXTENSION pg_trgm as a superuser\"",
+                    PG_MOD, ctx->target, emsg);
+        free(emsg);
+    }
+    PQclear(res);
+}
+
+/* ---- SEARCH ----------------------------------------------------------------
+ */
+
+static void put_header(struct ph_sql_builder *b, int field, const char *key,
+                       size_t len)
+{
+    (void)field;
+    struct ph_buf k = {0};
+    ph_message_fold(key, len, &k);
+    ph_sql_fragv(b, " AND position(? IN h.value) > 0",
+                 PH_SQL_B(k.data ? k.data : "", k.len));
+    ph_buf_free(&k);
+}
+
+static void put_text(struct ph_sql_builder *b, const char *key, size_t len,
+                     bool whole)
+{
+    struct ph_buf k = {0}, like = {0};
+    ph_message_fold(key, len, &k);
+    const char *p = k.data ? k.data : "";
+    bool text = u8_check((const uint8_t *)p, k.len) == NULL &&
+                memchr(p, '\0', k.len) == NULL;
+    ph_sql_frag(b, "(messages.body_id IN (");
+    if (text) {
+        ph_buf_putc(&like, '%');
+        for (size_t i = 0; i < k.len; i++) {
+            if (p[i] == '%' || p[i] == '_' || p[i] == '\\')
+                ph_buf_putc(&like, '\\');
+            ph_buf_putc(&like, p[i]);
+        }
+        ph_buf_putc(&like, '%');
+        ph_sql_fragv(b,
+                     "SELECT t.body_id FROM body_text t WHERE t.text LIKE ? "
+                     "ESCAPE '\\'",
+                     PH_SQL_SN(like.data, like.len));
+        if (!whole)
+            ph_sql_fragv(b,
+                         " AND strpos(substr(t.text, "
+                         "(t.header_chars + 1)::int), ?) > 0",
+                         PH_SQL_SN(p, k.len));
+        ph_sql_frag(b, " UNION ALL ");
+    }
+    ph_sql_fragv(b,
+                 whole ? "SELECT t.body_id FROM body_text t WHERE t.raw IS NOT "
+                         "NULL AND position(? IN t.raw) > 0))"
+                       : "SELECT t.body_id FROM body_text t WHERE t.raw IS NOT "
+                         "NULL AND position(? IN substring(t.raw FROM "
+                         "(t.header_len + 1)::int)) > 0))",
+                 PH_SQL_B(p, k.len));
+    ph_buf_free(&k);
+    ph_buf_free(&like);
+}
+
+/* NOTIFY on each mailbox's channel, sent by the commit: "ID TOKEN", the
+ * token lets this process skip its own echo (its commits wake its
+ * watchers at once). */
+static int announce(struct ph_sql_conn *c, const char *token,
+                    const int64_t *ids, size_t n, const char **error_r)
+{
+    int ret = 0;
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        char channel[48], payload[64];
+        snprintf(channel, sizeof(channel), PG_CHANNEL_PREFIX "%" PRId64,
+                 ids[i]);
+        snprintf(payload, sizeof(payload), "%" PRId64 " %s", ids[i], token);
+        ret = ph_sql_exec(c, PH_SQS_NOTIFY, error_r, PH_SQL_S(channel),
+                          PH_SQL_S(payload));
+    }
+    return ret;
+}
+
+const struct ph_sqlstore_dialect pg_dialect = {
+    .abi_minor = PH_ABI_MINOR,
+    .size = sizeof(struct ph_sqlstore_dialect),
+    .migrations = migrations,
+    .n_migrations = PH_N_ELEMENTS(migrations),
+    .schema_open = schema_open,
+    .schema_set = schema_set,
+    .schema_extras = schema_extras,
+    /* bytea chunks: a byte range reads only the chunks it covers (the
+     * primary key finds them), and a body goes with its rows. */
+    .chunk_size = 256 * 1024,
+    /* bytea values stay well under PostgreSQL's 1 GB; and as storage.sqlite. */
+    .body_max = 900u * 1024 * 1024,
+    .text_flags = PH_SQLSTORE_TEXT_RAW | PH_SQLSTORE_HDR_FOLDED,
+    .keyword_expr = "(keywords IS NOT NULL AND "
+                    "strpos(' ' || lower(keywords) || ' ', ?) > 0)",
+    .put_header = put_header,
+    .put_text = put_text,
+    .announce = announce,
+    .listen = pg_listen,
+};
