@@ -150,6 +150,7 @@ static void test_every_key(void **state)
     CHECK("MODSEQ 620162338", "OK MODSEQ 620162338");
     CHECK("MODSEQ \"/flags/\\\\draft\" all 620162338", "OK MODSEQ 620162338");
     CHECK("MODSEQ \"/flags/$Junk\" priv 0", "OK MODSEQ 0");
+    CHECK("MODSEQ \"/FLAGS/\\\\Seen\" shared 7", "OK MODSEQ 7");
     /* Key names in any case. */
     CHECK("seen Or Flagged deleted", "OK SEEN OR FLAGGED DELETED");
 }
@@ -292,6 +293,12 @@ static void test_errors(void **state)
     CHECK("MODSEQ 9223372036854775808", "BAD Invalid MODSEQ value");
     CHECK("MODSEQ \"/x/y\" all 5", "BAD Invalid MODSEQ entry name");
     CHECK("MODSEQ \"/flags/\" all 5", "BAD Invalid MODSEQ entry name");
+    /* attr-flag: a keyword atom or "\\" atom (RFC 7162 7). */
+    CHECK("MODSEQ \"/flags/\\\\\" all 5", "BAD Invalid MODSEQ entry name");
+    CHECK("MODSEQ \"/flags/a b\" all 5", "BAD Invalid MODSEQ entry name");
+    CHECK("MODSEQ \"/flags/a(\" all 5", "BAD Invalid MODSEQ entry name");
+    CHECK("MODSEQ \"/flags/\\\\a\\\\b\" shared 5",
+          "BAD Invalid MODSEQ entry name");
     CHECK("MODSEQ \"/flags/x\" foo 5", "BAD Invalid MODSEQ entry type");
     CHECK("MODSEQ \"/flags/x\" all", "BAD Invalid MODSEQ value");
     CHECK("MODSEQ \"/flags/x\"", "BAD Invalid MODSEQ entry type");

@@ -195,9 +195,15 @@ static int parse_modseq(struct parse_ctx *c, const struct ph_imap_value *args,
 {
     const char *s;
     /* entry-name entry-type-req: checked, then not used (we keep one
-     * modseq per message, not one per flag). */
+     * modseq per message, not one per flag: RFC 7162 3.1.5 "it MUST ignore
+     * <entry-name> and <entry-type-req>"). entry-flag-name = DQUOTE
+     * "/flags/" attr-flag DQUOTE, attr-flag a flag: ["\\"] atom. */
     if (*pos < n && ph_imap_value_get_string(&args[*pos], &s)) {
-        if (strncasecmp(s, "/flags/", 7) != 0 || s[7] == '\0') {
+        const char *flag = s + 7 + (strncasecmp(s, "/flags/\\", 8) == 0);
+        bool atom = strncasecmp(s, "/flags/", 7) == 0 && *flag != '\0';
+        for (const char *f = flag; atom && *f; f++)
+            atom = is_keyword_char((unsigned char)*f);
+        if (!atom) {
             c->error = "Invalid MODSEQ entry name";
             return -1;
         }
