@@ -134,6 +134,10 @@ struct imap_session {
     uint32_t nrecent;
     uint64_t modseq;                  /* highest modseq shown to the client */
     struct ph_uidset pending_expunge; /* waiting for a point to send */
+    /* With pending_expunge not empty: s->modseq when the first of them was
+     * learned, below every pending expunge's modseq, so the HIGHESTMODSEQ
+     * this session may tell (RFC 7162 3.2: imap_highestmodseq()). */
+    uint64_t pending_modseq;
     /* Keywords learned since SELECT, sorted case-insensitively; the
      * unannounced ones go out in FLAGS before a FETCH carries them
      * (imap_keywords.c). */
@@ -141,8 +145,18 @@ struct imap_session {
     size_t nkeywords, cap_keywords, keywords_bytes;
     bool keywords_unannounced;
 
+    /* CONDSTORE and QRESYNC (RFC 7162), once enabled for the rest of the
+     * connection (qresync implies condstore). */
+    bool condstore, qresync;
+
     /* Command in progress. */
     bool cmd_uid; /* UID FETCH ... */
+    /* A FETCH response with MODSEQ went out (RFC 7162 3.2: with expunges
+     * held back, HIGHESTMODSEQ must then say how far the client is). */
+    bool modseq_sent;
+    /* The tagged OK carries [HIGHESTMODSEQ] (RFC 7162 3.2.7, 3.2.9: an
+     * EXPUNGE, UID EXPUNGE or MOVE that removed messages, with QRESYNC). */
+    bool ok_highestmodseq;
 
     /* APPEND: storage's append begins at the message literal, which is
      * spooled to a temporary file while it arrives, then handed to storage
@@ -324,6 +338,56 @@ char *imap_mailbox_name(const struct ph_imap_value *v, const char *code,
 void imap_storage_no(struct imap_session *s, int err, const char *error);
 /* Closes the selected mailbox (no expunge) and returns to AUTH. */
 void imap_close_selected(struct imap_session *s);
+
+/* imap_condstore.c: CONDSTORE and QRESYNC (RFC 7162) in the session. */
+/* The HIGHESTMODSEQ the client may be told: below every expunge held back
+ * from it (RFC 7162 3.2, section 6's example). */
+uint64_t imap_highestmodseq(const struct imap_session *s);
+/* A CONDSTORE enabling command ran (RFC 7162 3.1): the first one with a
+ * mailbox selected says the mailbox's HIGHESTMODSEQ. */
+void imap_condstore_enable(struct imap_session *s);
+/* "* VANISHED [(EARLIER) ]set" (RFC 7162 3.2.10), in lines of a bounded
+ * number of ranges. */
+void imap_write_vanished(struct imap_session *s, bool earlier,
+                         const struct ph_uidset *set);
+/* A FETCH response that tells a message's flags (flags: a written flag
+ * list) or, with flags NULL, only its modseq, outside the items of a FETCH
+ * command: with CONDSTORE "(UID u FLAGS (...) MODSEQ (m))" (RFC 7162
+ * 3.1.4.2, 3.2.4), else "(FLAGS (...))", "(FLAGS (...) UID u)" with
+ * uid. */
+void imap_write_flag_fetch(struct imap_session *s, uint32_t seq, uint32_t uid,
+                           uint64_t modseq, const char *flags, bool with_uid);
+/* Adds lo:hi to set: O(1) when ranges come in ascending order, which
+ * ph_uidset_add_range() takes linear time for. */
+void imap_uidset_append(struct ph_uidset *set, uint32_t lo, uint32_t hi);
+/* For each batch of at most IMAP_FETCH_BATCH messages of set that are in
+ * the view, their metadata as storage has it now (ph_meta_list: flags,
+ * modseq, ...; what: PH_META_* bits) to cb. A storage error: its code,
+ * *error_r set; else what cb returned (non-zero stops). */
+typedef int imap_batch_fn(struct imap_session *s, const struct ph_meta_list *l,
+                          void *arg);
+int imap_fetch_batches(struct imap_session *s, const struct ph_uidset *set,
+                       unsigned what, imap_batch_fn *cb, void *arg,
+                       const char **error_r);
+/* Messages per storage fetch inside one command. */
+#define IMAP_FETCH_BATCH 256
+/* Writes imap_write_flag_fetch() for each message of set as storage has it
+ * now (show_flags false: the modseq only), each one reported. */
+int imap_flag_fetches(struct imap_session *s, const struct ph_uidset *set,
+                      bool show_flags, const char **error_r);
+/* FETCH/UID FETCH (CHANGEDSINCE since): narrows *set (UIDs of the view)
+ * to the messages changed after since; with vanished (UID FETCH ...
+ * VANISHED: the UIDs the client named), writes VANISHED (EARLIER) for
+ * those of them expunged after since. 0, or -1 with a tagged NO sent. */
+int imap_changedsince(struct imap_session *s, uint64_t since,
+                      struct ph_uidset *set, const struct ph_uidset *vanished);
+struct ph_imap_qresync;
+/* SELECT/EXAMINE (QRESYNC ...) with the view made: VANISHED (EARLIER) and
+ * the FETCHes of what changed since the client's modseq (RFC 7162
+ * 3.2.5). 0, or a storage error with *error_r (nothing tagged sent). */
+int imap_qresync_select(struct imap_session *s,
+                        const struct ph_imap_qresync *qr, uint32_t uidnext,
+                        const char **error_r);
 
 /* imap_keywords.c: what the session's FLAGS responses list (RFC 3501
  * 7.2.6). Learn the keywords of each message whose FLAGS a response will

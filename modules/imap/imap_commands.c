@@ -75,6 +75,7 @@ void imap_dispatch(struct imap_session *s, const struct ph_imap_command *cmd)
     s->tag = ph_strdup(cmd->tag);
     s->cmd_uid = false;
     s->nreported = 0;
+    s->modseq_sent = s->ok_highestmodseq = false;
     const struct imap_command_def *def;
     char *refusal = imap_command_refusal(s, cmd->name, &def);
     s->allow_expunge = def == NULL || !(def->flags & IMAP_CMD_USES_SEQ);
@@ -191,8 +192,22 @@ void imap_cmd_enable(struct imap_session *s, const struct ph_imap_value *args,
         imap_tagged(s, "BAD", "ENABLE needs a capability name");
         return;
     }
-    /* None of our extensions needs enabling (RFC 5161: ignore unknown). */
-    ph_buf_puts(&s->out, "* ENABLED\r\n");
+    /* RFC 5161 3.1: others are ignored; the ENABLED response "SHOULD only
+     * contain extensions enabled by the corresponding ENABLE command".
+     * RFC 7162 3.2.3: "ENABLE QRESYNC" and "ENABLE QRESYNC CONDSTORE" have
+     * identical results. */
+    bool condstore = false, qresync = false;
+    for (size_t i = 0; i < n; i++) {
+        condstore = condstore || ph_imap_value_is_atom(&args[i], "CONDSTORE");
+        qresync = qresync || ph_imap_value_is_atom(&args[i], "QRESYNC");
+    }
+    bool was_condstore = s->condstore, was_qresync = s->qresync;
+    ph_buf_printf(&s->out, "* ENABLED%s%s\r\n",
+                  condstore && !was_condstore ? " CONDSTORE" : "",
+                  qresync && !was_qresync ? " QRESYNC" : "");
+    if (condstore || qresync)
+        imap_condstore_enable(s);
+    s->qresync = s->qresync || qresync;
     imap_tagged(s, "OK", "ENABLE completed");
 }
 

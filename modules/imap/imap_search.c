@@ -103,14 +103,36 @@ static void seqsets_to_uids(const struct imap_session *s,
     k->op = PH_IMAP_SEARCH_UIDSET;
 }
 
+static bool has_seqset(const struct ph_imap_search_key *k)
+{
+    if (k->op == PH_IMAP_SEARCH_SEQSET)
+        return true;
+    for (size_t i = 0; i < k->n_children; i++)
+        if (has_seqset(&k->children[i]))
+            return true;
+    return false;
+}
+
+static int max_modseq_batch(struct imap_session *s,
+                            const struct ph_meta_list *l, void *arg)
+{
+    (void)s;
+    uint64_t *max = arg;
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i].modseq > *max)
+            *max = l->v[i].modseq;
+    return 0;
+}
+
 /* Asks storage to evaluate the whole program (its indexes); 1 with *res
  * written when it did, 0 when it cannot (the caller evaluates), -1 after
- * a tagged NO. */
+ * a tagged NO. With MODSEQ in the program, *modseq_r gets the highest
+ * modseq of the messages found, which storage does not give with them. */
 static int search_pushdown(struct imap_session *s, struct ph_imap_search *prog,
-                           struct ph_buf *res)
+                           struct ph_buf *res, uint64_t *modseq_r)
 {
     seqsets_to_uids(s, &prog->root);
-    struct ph_uidset found = {0};
+    struct ph_uidset found = {0}, shown = {0};
     const char *err;
     int r = ph_mailbox_search(s->mb, &prog->root, &found, &err);
     if (r == PH_STORAGE_ERR_UNSUPPORTED)
@@ -122,10 +144,20 @@ static int search_pushdown(struct imap_session *s, struct ph_imap_search *prog,
     /* UIDs the session has not been told of yet are left out. */
     struct imap_view_walk walk = {.set = &found};
     size_t pos;
-    while (imap_view_walk_next(s, &walk, &pos))
+    while (imap_view_walk_next(s, &walk, &pos)) {
         ph_buf_printf(res, " %u",
                       s->cmd_uid ? s->uids[pos] : (uint32_t)pos + 1);
+        imap_uidset_append(&shown, s->uids[pos], s->uids[pos]);
+    }
     ph_uidset_clear(&found);
+    r = prog->has_modseq && shown.n > 0
+            ? imap_fetch_batches(s, &shown, 0, max_modseq_batch, modseq_r, &err)
+            : 0;
+    ph_uidset_clear(&shown);
+    if (r < 0) {
+        imap_storage_no(s, r, err);
+        return -1;
+    }
     return 1;
 }
 
@@ -149,10 +181,18 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
         imap_tagged(s, "BAD", "%s", err);
         return;
     }
+    /* RFC 7162 3.1: SEARCH MODSEQ is CONDSTORE enabling. 3.2.10.2: no
+     * VANISHED "during a UID SEARCH command that contains message numbers
+     * in the search criteria". */
+    if (prog->has_modseq)
+        imap_condstore_enable(s);
+    if (s->cmd_uid && s->qresync && has_seqset(&prog->root))
+        s->allow_expunge = false;
     struct ph_buf res = {0};
     struct ph_meta_list c = {0};
     bool failed = false;
-    r = search_pushdown(s, prog, &res);
+    uint64_t modseq = 0;
+    r = search_pushdown(s, prog, &res, &modseq);
     if (r < 0)
         goto out;
     if (r > 0)
@@ -200,8 +240,11 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
         int mr = ph_imap_search_match(prog, &sm);
         if (mr < 0)
             failed = true;
-        else if (mr == 1)
+        else if (mr == 1) {
             ph_buf_printf(&res, " %u", s->cmd_uid ? m->uid : seq);
+            if (m->modseq > modseq)
+                modseq = m->modseq;
+        }
         for (size_t k = 0; k < ec.nlists; k++) {
             ph_strlist_clear(ec.lists[k]);
             free(ec.lists[k]);
@@ -213,6 +256,10 @@ done:
     if (failed) {
         imap_tagged(s, "NO", "[SERVERBUG] Search failed");
     } else {
+        /* RFC 7162 3.1.5: with MODSEQ in the program, a result that is
+         * not empty ends with the highest modseq of what it holds. */
+        if (prog->has_modseq && res.len > 0)
+            ph_buf_printf(&res, " (MODSEQ %llu)", (unsigned long long)modseq);
         ph_buf_printf(&s->out, "* SEARCH%s\r\n", res.data ? res.data : "");
         imap_tagged(s, "OK", "SEARCH completed");
     }

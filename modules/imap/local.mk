@@ -4,6 +4,7 @@ modules_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap-private.h \
 	modules/imap/imap_reactor.c modules/imap/imap_session.c \
 	modules/imap/imap_commands.c modules/imap/imap_auth.c \
 	modules/imap/imap_mailbox.c modules/imap/imap_store.c \
+	modules/imap/imap_condstore.c \
 	modules/imap/imap_fetch.c modules/imap/imap_search.c \
 	modules/imap/imap_append.c modules/imap/imap_idle.c \
 	modules/imap/imap_keywords.c
@@ -22,3 +23,6 @@ TESTS += tests/integration/test_faults.py
 EXTRA_DIST += tests/integration/test_faults.py
 TESTS += tests/integration/test_isolation.py
 EXTRA_DIST += tests/integration/test_isolation.py
+# CONDSTORE and QRESYNC (RFC 7162, issue 16).
+TESTS += tests/integration/test_condstore.py
+EXTRA_DIST += tests/integration/test_condstore.py
