@@ -23,6 +23,9 @@ TESTS += tests/integration/test_faults.py
 EXTRA_DIST += tests/integration/test_faults.py
 TESTS += tests/integration/test_isolation.py
 EXTRA_DIST += tests/integration/test_isolation.py
-# CONDSTORE and QRESYNC (RFC 7162, issue 16).
-TESTS += tests/integration/test_condstore.py
-EXTRA_DIST += tests/integration/test_condstore.py
+# CONDSTORE and QRESYNC (RFC 7162, issue 16); imapflow resyncing through
+# QRESYNC (its npm packages: scripts/check runs npm ci, else it skips).
+TESTS += tests/integration/test_condstore.py tests/integration/test_imapflow.py
+EXTRA_DIST += tests/integration/test_condstore.py tests/integration/test_imapflow.py \
+	tests/clients/imapflow/package.json tests/clients/imapflow/package-lock.json \
+	tests/clients/imapflow/resync.mjs
