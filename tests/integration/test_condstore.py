@@ -468,6 +468,16 @@ class QresyncTest(CondstoreTest):
         c.expunge()
         self.assertEqual(r.cmd("n", "NOOP"), b"n OK NOOP completed\r\n")
 
+    def test_uid_search_with_message_numbers_holds_vanished_back(self):
+        # 3.2.10.2: "the VANISHED response MUST NOT be sent during a UID
+        # SEARCH command that contains message numbers in the search
+        # criteria". The next command without them may send it.
+        r = self.enabled()
+        self.other("STORE 2 +FLAGS.SILENT (\\Deleted)", "EXPUNGE")
+        self.assertEqual(r.cmd("a", "UID SEARCH 1:2"), b"* SEARCH 1\r\na OK SEARCH completed\r\n")
+        self.assertEqual(r.cmd("b", "UID SEARCH UID 1:4"),
+                         b"* SEARCH 1 3 4\r\n* VANISHED 2\r\nb OK SEARCH completed\r\n")
+
     def test_select_qresync_reports_vanished_earlier_and_changes(self):
         # 3.2.5.1: "The server sends the client any pending flag changes
         # (using FETCH responses that MUST contain UIDs) and expunges that
