@@ -14,9 +14,11 @@ pkginclude_HEADERS += \
 	core/include/posthorn/module.h \
 	core/include/posthorn/message.h \
 	core/include/posthorn/normalize.h \
+	core/include/posthorn/sort.h \
 	core/include/posthorn/storage.h \
 	core/include/posthorn/storage-impl.h \
 	core/include/posthorn/table.h \
 	core/include/posthorn/table-impl.h \
+	core/include/posthorn/thread.h \
 	core/include/posthorn/tls.h \
 	core/include/posthorn/tls-session.h

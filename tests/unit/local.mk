@@ -3,6 +3,7 @@ include tests/unit/core.mk
 include tests/unit/cfg.mk
 include tests/unit/normalize.mk
 include tests/unit/message.mk
+include tests/unit/sort.mk
 include tests/unit/tables.mk
 include tests/unit/imap.mk
 include tests/unit/tls.mk

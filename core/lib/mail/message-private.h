@@ -125,6 +125,18 @@ bool imap_value_valid(const char *s, size_t len);
 void message_envelope_write(const char *hdr, size_t len, struct ph_buf *out);
 /* Address list to IMAP address structure list, or NIL. */
 void message_address_write(const char *value, size_t len, struct ph_buf *out);
+/* The first address of an address list as an ENVELOPE address structure
+ * has it (a group: its name as the mailbox, no host), but without the
+ * placeholders ENVELOPE writes for a missing mailbox, host or a syntax
+ * error: what SORT compares (RFC 5256, RFC 5957). false when the list has
+ * no address; the caller clears *addr_r either way. */
+struct message_address {
+    struct ph_buf name, mailbox, domain;
+    bool has_name, has_mailbox, has_domain;
+};
+bool message_address_first(const char *value, size_t len,
+                           struct message_address *addr_r);
+void message_address_clear(struct message_address *addr);
 
 /* ---- Decoding (mime_decode.c) ---- */
 

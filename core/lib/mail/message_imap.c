@@ -163,6 +163,8 @@ struct addr_writer {
     size_t count;
     /* Instead of IMAP: one search form per mailbox and group name. */
     struct ph_strlist *forms;
+    /* Instead of IMAP: the first address, without placeholders. */
+    struct message_address *first;
 };
 
 static void addr_clear(struct addr *a)
@@ -207,8 +209,27 @@ static void emit_form(struct addr_writer *w, const struct addr *a)
     ph_buf_free(&f);
 }
 
+static void copy_field(struct ph_buf *to, bool *has_to, bool has,
+                       const struct ph_buf *from)
+{
+    *has_to = has;
+    if (has)
+        ph_buf_append(to, from->data == NULL ? "" : from->data, from->len);
+}
+
 static void emit_raw(struct addr_writer *w, const struct addr *a)
 {
+    if (w->first != NULL) {
+        if (w->count++ > 0)
+            return;
+        copy_field(&w->first->name, &w->first->has_name, a->has_name,
+                   &a->name);
+        copy_field(&w->first->mailbox, &w->first->has_mailbox,
+                   a->has_mailbox, &a->mailbox);
+        copy_field(&w->first->domain, &w->first->has_domain, a->has_domain,
+                   &a->domain);
+        return;
+    }
     if (w->forms != NULL) {
         w->count++;
         emit_form(w, a);
@@ -229,7 +250,7 @@ static void emit_raw(struct addr_writer *w, const struct addr *a)
  * read as group syntax, so placeholders stand in (as Dovecot's do). */
 static void emit_mailbox(struct addr_writer *w, struct addr *a)
 {
-    if (w->forms != NULL) {
+    if (w->forms != NULL || w->first != NULL) {
         emit_raw(w, a);
         return;
     }
@@ -414,7 +435,7 @@ static bool parse_mailbox(struct rfc822_lexer *lx, struct addr_writer *w)
     if (at(lx, '<')) {
         a.has_name = words > 0;
         ok = read_angle_addr(lx, &a);
-        if (!ok && w->forms == NULL) {
+        if (!ok && w->forms == NULL && w->first == NULL) {
             /* As Dovecot marks it: the address is unusable. */
             a.has_domain = true;
             ph_buf_reset(&a.domain);
@@ -541,9 +562,25 @@ void ph_message_address_forms(const char *value, size_t len,
     address_list_parse(value, len, &w);
 }
 
+bool message_address_first(const char *value, size_t len,
+                           struct message_address *addr_r)
+{
+    memset(addr_r, 0, sizeof(*addr_r));
+    struct addr_writer w = {.first = addr_r};
+    address_list_parse(value, len, &w);
+    return w.count > 0;
+}
+
+void message_address_clear(struct message_address *addr)
+{
+    ph_buf_free(&addr->name);
+    ph_buf_free(&addr->mailbox);
+    ph_buf_free(&addr->domain);
+}
+
 void message_address_write(const char *value, size_t len, struct ph_buf *out)
 {
-    struct addr_writer w = {out, 0, NULL};
+    struct addr_writer w = {out, 0, NULL, NULL};
     address_list_parse(value, len, &w);
     ph_buf_puts(out, w.count == 0 ? "NIL" : ")");
 }
@@ -600,7 +637,7 @@ void message_envelope_write(const char *hdr, size_t len, struct ph_buf *out)
             if (!msg_ascii_eqz(f.name, f.name_len, env_names[i]))
                 continue;
             if (is_address_field((enum env_field)i)) {
-                struct addr_writer w = {&addrs[i], counts[i], NULL};
+                struct addr_writer w = {&addrs[i], counts[i], NULL, NULL};
                 address_list_parse(f.value, f.value_len, &w);
                 counts[i] = w.count;
             } else if (!have[i]) {
