@@ -10,6 +10,7 @@
 
 #include <posthorn/endpoint-impl.h>
 #include <posthorn/imap-parser.h>
+#include <posthorn/imap-search.h>
 #include <posthorn/imap-util.h>
 #include <posthorn/log.h>
 #include <posthorn/normalize.h>
@@ -144,6 +145,11 @@ struct imap_session {
     char **keywords;
     size_t nkeywords, cap_keywords, keywords_bytes;
     bool keywords_unannounced;
+
+    /* SEARCHRES (RFC 5182): the saved result "$" stands for, as UIDs
+     * (sorted), so that expunged messages leave it by themselves; emptied
+     * with the view. */
+    struct ph_imap_seqset saved;
 
     /* CONDSTORE and QRESYNC (RFC 7162), once enabled for the rest of the
      * connection (qresync implies condstore). */
@@ -388,6 +394,34 @@ struct ph_imap_qresync;
 int imap_qresync_select(struct imap_session *s,
                         const struct ph_imap_qresync *qr, uint32_t uidnext,
                         const char **error_r);
+
+/* imap_search.c: SEARCH programs run over the view, for SEARCH, SORT and
+ * THREAD. The messages found, in view order: their positions in the
+ * view, and their modseqs when the program has MODSEQ. */
+struct imap_hits {
+    uint32_t *pos;
+    uint64_t *modseqs;
+    size_t n, cap;
+};
+void imap_hits_free(struct imap_hits *h);
+/* Parses a search program with this session's "$" (RFC 5182) and OLDER/
+ * YOUNGER (RFC 5032); charset_first for SORT and THREAD. NULL with a
+ * tagged BAD or NO sent (a NO empties "$" when save: RFC 5182 2.1). */
+struct ph_imap_search *imap_search_parse(struct imap_session *s,
+                                         const struct ph_imap_value *args,
+                                         size_t n, bool charset_first,
+                                         bool save);
+/* Evaluates prog over the view (by storage where it can). 0, or -1 with a
+ * tagged NO sent. */
+int imap_search_run(struct imap_session *s, struct ph_imap_search *prog,
+                    struct imap_hits *hits);
+/* The number a result lists for the hit at view position pos: its UID
+ * under a UID command, else its sequence number. */
+uint32_t imap_hit_number(const struct imap_session *s, uint32_t pos);
+/* Sets "$" after a command with RETURN (SAVE ...) (RFC 5182 2.4); order:
+ * indexes into hits in the result's order, NULL for view order. */
+void imap_search_save(struct imap_session *s, unsigned options,
+                      const struct imap_hits *hits, const uint32_t *order);
 
 /* imap_keywords.c: what the session's FLAGS responses list (RFC 3501
  * 7.2.6). Learn the keywords of each message whose FLAGS a response will

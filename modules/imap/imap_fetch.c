@@ -523,6 +523,13 @@ static void named_uids(const struct imap_session *s,
 {
     const char *str, *err;
     struct ph_imap_seqset set = {0};
+    if (ph_imap_value_is_atom(v, "$")) {
+        /* RFC 5182: the saved UIDs, the expunged ones among them too. */
+        for (size_t i = 0; i < s->saved.n; i++)
+            imap_uidset_append(out, s->saved.ranges[i].lo,
+                               s->saved.ranges[i].hi);
+        return;
+    }
     if (ph_imap_value_get_atom(v, &str) &&
         ph_imap_seqset_parse(str, strlen(str), UINT32_MAX,
                              (size_t)s->srv->conf->max_sequence_ranges, &set,

@@ -230,7 +230,8 @@ size_t imap_session_memory(const struct imap_session *s)
            s->cap_recent * sizeof(*s->recent) +
            s->cap_reported * sizeof(*s->reported) +
            s->pending_expunge.cap * sizeof(*s->pending_expunge.r) +
-           imap_keywords_memory(s) + s->sasl_user.cap;
+           s->saved.cap * sizeof(*s->saved.ranges) + imap_keywords_memory(s) +
+           s->sasl_user.cap;
 }
 
 bool imap_memory_fits(const struct imap_session *s, uint64_t more)
@@ -290,7 +291,7 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
     ph_buf_puts(out,
                 "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
                 "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE "
-                "CONDSTORE QRESYNC");
+                "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN");
     uint64_t limit = c->appendlimit;
     if (limit == 0 && s->acct)
         limit = ph_account_appendlimit(s->acct);
@@ -371,6 +372,10 @@ void imap_view_reset(struct imap_session *s)
     s->modseq = s->pending_modseq = 0;
     ph_uidset_clear(&s->pending_expunge);
     imap_keywords_reset(s);
+    /* RFC 5182 2.1: "Upon successful completion of a SELECT or an EXAMINE
+     * command ... the current search result variable is reset to the
+     * empty sequence." */
+    ph_imap_seqset_clear(&s->saved);
 }
 
 uint32_t imap_view_seq(const struct imap_session *s, uint32_t uid)
@@ -425,9 +430,25 @@ int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
         imap_tagged(s, "BAD", "Invalid sequence set");
         return -1;
     }
+    struct ph_imap_seqset set;
+    if (strcmp(str, "$") == 0) {
+        /* RFC 5182 2.1: the saved result, in a sequence set or a UID set
+         * alike; expunged messages have left it; empty, it is "a valid,
+         * but non-matching list of messages". */
+        memset(set_r, 0, sizeof(*set_r));
+        struct ph_uidset saved = {0};
+        for (size_t i = 0; i < s->saved.n; i++)
+            imap_uidset_append(&saved, s->saved.ranges[i].lo,
+                               s->saved.ranges[i].hi);
+        struct imap_view_walk walk = {.set = &saved};
+        size_t pos;
+        while (imap_view_walk_next(s, &walk, &pos))
+            imap_uidset_append(set_r, s->uids[pos], s->uids[pos]);
+        ph_uidset_clear(&saved);
+        return 0;
+    }
     uint32_t star =
         uid ? (s->nuids ? s->uids[s->nuids - 1] : 0) : (uint32_t)s->nuids;
-    struct ph_imap_seqset set;
     if (ph_imap_seqset_parse(str, strlen(str), star,
                              (size_t)s->srv->conf->max_sequence_ranges, &set,
                              &err) < 0) {

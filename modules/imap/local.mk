@@ -29,3 +29,6 @@ TESTS += tests/integration/test_condstore.py tests/integration/test_imapflow.py
 EXTRA_DIST += tests/integration/test_condstore.py tests/integration/test_imapflow.py \
 	tests/clients/imapflow/package.json tests/clients/imapflow/package-lock.json \
 	tests/clients/imapflow/resync.mjs
+# ESEARCH, SEARCHRES, WITHIN (issue 17).
+TESTS += tests/integration/test_search.py
+EXTRA_DIST += tests/integration/test_search.py tests/integration/test_search_pgsql.py
