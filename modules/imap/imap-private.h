@@ -150,6 +150,9 @@ struct imap_session {
      * (sorted), so that expunged messages leave it by themselves; emptied
      * with the view. */
     struct ph_imap_seqset saved;
+    /* SORT and THREAD: the keys of the messages sorted so far, by UID
+     * (imap_sort.c); dropped with the view. */
+    struct imap_sort_cache *sort_cache;
 
     /* CONDSTORE and QRESYNC (RFC 7162), once enabled for the rest of the
      * connection (qresync implies condstore). */
@@ -328,7 +331,7 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_login,
     imap_cmd_namespace, imap_cmd_enable, imap_cmd_id, imap_cmd_check,
     imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge, imap_cmd_fetch,
     imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_search, imap_cmd_uid,
-    imap_cmd_append, imap_cmd_idle;
+    imap_cmd_append, imap_cmd_idle, imap_cmd_sort, imap_cmd_thread;
 
 /* imap_mailbox.c: a mailbox name argument in UTF-8 (malloc'ed); NULL with
  * a tagged answer sent: BAD for what is no astring, NO for an astring that
@@ -422,6 +425,16 @@ uint32_t imap_hit_number(const struct imap_session *s, uint32_t pos);
  * indexes into hits in the result's order, NULL for view order. */
 void imap_search_save(struct imap_session *s, unsigned options,
                       const struct imap_hits *hits, const uint32_t *order);
+
+/* imap_sort.c: the SORT keys (posthorn/sort.h) of each hit, in hits'
+ * order, into keys_r (hits->n entries), valid until the view is reset.
+ * 0, or -1 with a tagged NO sent. */
+struct ph_sort_keys;
+int imap_sort_keys(struct imap_session *s, const struct imap_hits *hits,
+                   const struct ph_sort_keys **keys_r);
+struct imap_sort_cache;
+void imap_sort_cache_free(struct imap_sort_cache **c);
+size_t imap_sort_cache_memory(const struct imap_sort_cache *c);
 
 /* imap_keywords.c: what the session's FLAGS responses list (RFC 3501
  * 7.2.6). Learn the keywords of each message whose FLAGS a response will

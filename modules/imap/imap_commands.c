@@ -35,6 +35,8 @@ static const struct imap_command_def commands[] = {
     {"FETCH", IMAP_STATE_SELECTED, imap_cmd_fetch, IMAP_CMD_USES_SEQ},
     {"STORE", IMAP_STATE_SELECTED, imap_cmd_store, IMAP_CMD_USES_SEQ},
     {"SEARCH", IMAP_STATE_SELECTED, imap_cmd_search, IMAP_CMD_USES_SEQ},
+    {"SORT", IMAP_STATE_SELECTED, imap_cmd_sort, IMAP_CMD_USES_SEQ},
+    {"THREAD", IMAP_STATE_SELECTED, imap_cmd_thread, IMAP_CMD_USES_SEQ},
     {"COPY", IMAP_STATE_SELECTED, imap_cmd_copy, IMAP_CMD_USES_SEQ},
     {"MOVE", IMAP_STATE_SELECTED, imap_cmd_move, 0},
     {"UID", IMAP_STATE_SELECTED, imap_cmd_uid, 0},
@@ -97,7 +99,8 @@ void imap_cmd_uid(struct imap_session *s, const struct ph_imap_value *args,
                   size_t n)
 {
     static const char *const allowed[] = {"FETCH", "STORE", "SEARCH",
-                                          "COPY",  "MOVE",  "EXPUNGE"};
+                                          "COPY",  "MOVE",  "EXPUNGE",
+                                          "SORT",  "THREAD"};
     const char *name;
     if (n == 0 || !ph_imap_value_get_atom(&args[0], &name)) {
         imap_tagged(s, "BAD", "UID needs a command");

@@ -230,7 +230,8 @@ size_t imap_session_memory(const struct imap_session *s)
            s->cap_recent * sizeof(*s->recent) +
            s->cap_reported * sizeof(*s->reported) +
            s->pending_expunge.cap * sizeof(*s->pending_expunge.r) +
-           s->saved.cap * sizeof(*s->saved.ranges) + imap_keywords_memory(s) +
+           s->saved.cap * sizeof(*s->saved.ranges) +
+           imap_sort_cache_memory(s->sort_cache) + imap_keywords_memory(s) +
            s->sasl_user.cap;
 }
 
@@ -291,7 +292,8 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
     ph_buf_puts(out,
                 "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
                 "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE "
-                "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN");
+                "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY "
+                "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS");
     uint64_t limit = c->appendlimit;
     if (limit == 0 && s->acct)
         limit = ph_account_appendlimit(s->acct);
@@ -376,6 +378,7 @@ void imap_view_reset(struct imap_session *s)
      * command ... the current search result variable is reset to the
      * empty sequence." */
     ph_imap_seqset_clear(&s->saved);
+    imap_sort_cache_free(&s->sort_cache);
 }
 
 uint32_t imap_view_seq(const struct imap_session *s, uint32_t uid)

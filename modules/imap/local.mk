@@ -7,7 +7,7 @@ modules_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap-private.h \
 	modules/imap/imap_condstore.c \
 	modules/imap/imap_fetch.c modules/imap/imap_search.c \
 	modules/imap/imap_append.c modules/imap/imap_idle.c \
-	modules/imap/imap_keywords.c
+	modules/imap/imap_keywords.c modules/imap/imap_sort.c
 modules_imap_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
 modules_imap_la_LIBADD = core/lib/libposthorn.la $(PTHREAD_LIBS)
 
@@ -29,6 +29,7 @@ TESTS += tests/integration/test_condstore.py tests/integration/test_imapflow.py
 EXTRA_DIST += tests/integration/test_condstore.py tests/integration/test_imapflow.py \
 	tests/clients/imapflow/package.json tests/clients/imapflow/package-lock.json \
 	tests/clients/imapflow/resync.mjs
-# ESEARCH, SEARCHRES, WITHIN (issue 17).
-TESTS += tests/integration/test_search.py
-EXTRA_DIST += tests/integration/test_search.py tests/integration/test_search_pgsql.py
+# ESEARCH, SEARCHRES, WITHIN, SORT, SORT=DISPLAY, THREAD (issue 17).
+TESTS += tests/integration/test_search.py tests/integration/test_sort.py
+EXTRA_DIST += tests/integration/test_search.py tests/integration/test_search_pgsql.py \
+	tests/integration/test_sort.py tests/integration/test_sort_pgsql.py

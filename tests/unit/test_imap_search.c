@@ -964,6 +964,71 @@ static void test_esearch_write(void **state)
             "* ESEARCH (TAG \"A282\") COUNT 0\r\n");
 }
 
+/* ---- SORT criteria ------------------------------------------------------ */
+
+/* "OK REVERSE DATE SUBJECT..." or "BAD <text>" for the first argument. */
+static char *criteria_str(const char *keys, bool display)
+{
+    const struct ph_imap_command *cmd;
+    struct ph_imap_parser *p = parse_line(keys, strlen(keys), &cmd);
+    struct ph_sort_program_item *prog;
+    size_t n;
+    const char *error;
+    struct ph_buf b = {0};
+    if (ph_imap_sort_criteria_parse(&cmd->args[0], display, &prog, &n, &error) <
+        0) {
+        assert_null(prog);
+        ph_buf_printf(&b, "BAD %s", error);
+    } else {
+        ph_buf_puts(&b, "OK");
+        for (size_t i = 0; i < n; i++)
+            ph_buf_printf(&b, "%s %s", prog[i].reverse ? " REVERSE" : "",
+                          ph_sort_criterion_name(prog[i].criterion));
+        free(prog);
+    }
+    ph_imap_parser_free(&p);
+    return ph_buf_steal(&b);
+}
+
+static void test_sort_criteria(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *keys;
+        bool display;
+        const char *want;
+    } cases[] = {
+        /* RFC 5256 5: sort-key = "ARRIVAL" / "CC" / "DATE" / "FROM" /
+         * "SIZE" / "SUBJECT" / "TO"; REVERSE applies to the key after it. */
+        {"(ARRIVAL CC DATE FROM SIZE SUBJECT TO)", false,
+         "OK ARRIVAL CC DATE FROM SIZE SUBJECT TO"},
+        /* "C: A283 SORT (SUBJECT REVERSE DATE) UTF-8 ALL". */
+        {"(SUBJECT REVERSE DATE)", false, "OK SUBJECT REVERSE DATE"},
+        {"(reverse subject Reverse size)", false,
+         "OK REVERSE SUBJECT REVERSE SIZE"},
+        /* RFC 5957 5: sort-key =/ "DISPLAYFROM" / "DISPLAYTO", with
+         * SORT=DISPLAY only. */
+        {"(DISPLAYFROM REVERSE DISPLAYTO)", true,
+         "OK DISPLAYFROM REVERSE DISPLAYTO"},
+        {"(DISPLAYFROM)", false, "BAD Unknown sort key"},
+        {"()", false, "BAD SORT takes a list of sort criteria"},
+        {"DATE", false, "BAD SORT takes a list of sort criteria"},
+        {"(REVERSE)", false, "BAD REVERSE needs a sort key"},
+        {"(DATE REVERSE)", false, "BAD REVERSE needs a sort key"},
+        {"(REVERSE REVERSE DATE)", false, "BAD Unknown sort key"},
+        {"(MODSEQ)", false, "BAD Unknown sort key"},
+        {"((DATE))", false, "BAD Unknown sort key"},
+        {"(\"DATE\")", false, "BAD Unknown sort key"},
+        {"(DATEX)", false, "BAD Unknown sort key"},
+    };
+    for (size_t i = 0; i < PH_N_ELEMENTS(cases); i++) {
+        char *got = criteria_str(cases[i].keys, cases[i].display);
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: want %s, got %s", cases[i].keys, cases[i].want, got);
+        free(got);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -986,6 +1051,7 @@ int main(void)
         cmocka_unit_test(test_charset_first),
         cmocka_unit_test(test_return_options),
         cmocka_unit_test(test_esearch_write),
+        cmocka_unit_test(test_sort_criteria),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

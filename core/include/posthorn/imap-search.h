@@ -17,6 +17,7 @@
 #include <posthorn/common.h>
 #include <posthorn/imap-parser.h>
 #include <posthorn/imap-util.h>
+#include <posthorn/sort.h>
 
 enum ph_imap_search_op {
     PH_IMAP_SEARCH_AND, /* every child: a group, or the program itself */
@@ -153,6 +154,16 @@ int ph_imap_search_return_parse(const struct ph_imap_value *args, size_t n,
 void ph_imap_esearch_write(struct ph_buf *out, const char *tag, bool uid,
                            unsigned options, const uint32_t *numbers,
                            const uint64_t *modseqs, size_t n);
+
+/* ---- SORT criteria (RFC 5256 section 5, RFC 5957 section 5) -------------
+ *
+ * sort-criteria = "(" sort-criterion *(SP sort-criterion) ")",
+ * sort-criterion = ["REVERSE" SP] sort-key. DISPLAYFROM and DISPLAYTO only
+ * with display (SORT=DISPLAY). The program (malloc'ed, *n_r items) goes to
+ * ph_sort_messages(); -1 with *error_r (static) for a tagged BAD. */
+int ph_imap_sort_criteria_parse(const struct ph_imap_value *v, bool display,
+                                struct ph_sort_program_item **program_r,
+                                size_t *n_r, const char **error_r) PH_WUR;
 
 /* Writes the normalized program as IMAP search keys (dates as d-Mon-yyyy,
  * sets as resolved; a set that names nothing as NOT ALL). Parsing the

@@ -609,6 +609,48 @@ void ph_imap_esearch_write(struct ph_buf *out, const char *tag, bool uid,
     ph_buf_puts(out, "\r\n");
 }
 
+/* ---- SORT criteria ------------------------------------------------------ */
+
+int ph_imap_sort_criteria_parse(const struct ph_imap_value *v, bool display,
+                                struct ph_sort_program_item **program_r,
+                                size_t *n_r, const char **error_r)
+{
+    const struct ph_imap_value *items;
+    size_t ni;
+    *program_r = NULL;
+    *n_r = 0;
+    if (!ph_imap_value_get_list(v, &items, &ni) || ni == 0) {
+        *error_r = "SORT takes a list of sort criteria";
+        return -1;
+    }
+    struct ph_sort_program_item *prog = ph_calloc(ni, sizeof(*prog));
+    size_t n = 0;
+    for (size_t i = 0; i < ni; i++) {
+        const char *name;
+        bool reverse = ph_imap_value_is_atom(&items[i], "REVERSE");
+        if (reverse && ++i == ni) {
+            free(prog);
+            *error_r = "REVERSE needs a sort key";
+            return -1;
+        }
+        enum ph_sort_criterion crit;
+        if (items[i].type != PH_IMAP_VALUE_ATOM ||
+            !ph_imap_value_get_atom(&items[i], &name) ||
+            !ph_sort_criterion_lookup(name, items[i].len, &crit) ||
+            (!display &&
+             (crit == PH_SORT_DISPLAYFROM || crit == PH_SORT_DISPLAYTO))) {
+            free(prog);
+            *error_r = "Unknown sort key";
+            return -1;
+        }
+        prog[n].criterion = crit;
+        prog[n++].reverse = reverse;
+    }
+    *program_r = prog;
+    *n_r = n;
+    return 0;
+}
+
 /* ---- Writing ------------------------------------------------------------ */
 
 static void write_day(struct ph_buf *out, int64_t day)
