@@ -289,11 +289,12 @@ void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
 void imap_capability_write(struct imap_session *s, struct ph_buf *out)
 {
     const struct imap_conf *c = s->srv->conf;
-    ph_buf_puts(out,
-                "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
-                "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE "
-                "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY "
-                "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS");
+    ph_buf_puts(
+        out,
+        "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
+        "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE "
+        "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY ESORT "
+        "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS");
     uint64_t limit = c->appendlimit;
     if (limit == 0 && s->acct)
         limit = ph_account_appendlimit(s->acct);

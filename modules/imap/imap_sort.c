@@ -176,12 +176,14 @@ int imap_sort_keys(struct imap_session *s, const struct imap_hits *hits,
 
 /* SORT and THREAD's common part: the program after the command's own
  * arguments (charset first), run over the view, and the keys of what it
- * found. 0, or -1 with a tagged answer sent. */
+ * found. 0, or -1 with a tagged answer sent (*prog_r NULL: a BAD or a
+ * NO that handled save). */
 static int sort_run(struct imap_session *s, const struct ph_imap_value *args,
                     size_t n, struct ph_imap_search **prog_r,
-                    struct imap_hits *hits, const struct ph_sort_keys ***keys_r)
+                    struct imap_hits *hits, const struct ph_sort_keys ***keys_r,
+                    bool save)
 {
-    *prog_r = imap_search_parse(s, args, n, true, false);
+    *prog_r = imap_search_parse(s, args, n, true, save);
     if (*prog_r == NULL)
         return -1;
     if (imap_search_run(s, *prog_r, hits) < 0)
@@ -190,44 +192,84 @@ static int sort_run(struct imap_session *s, const struct ph_imap_value *args,
     return imap_sort_keys(s, hits, *keys_r);
 }
 
+/* What SORT's RETURN takes: ESORT (RFC 5267 3.1: the options of ESEARCH)
+ * and, as for SEARCH, SEARCHRES's SAVE (RFC 5267 3: "otherwise identical
+ * in its behaviour to the extended SEARCH command"). */
+#define SORT_RETURN_OPTIONS                                                    \
+    (PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX | PH_IMAP_RETURN_ALL |            \
+     PH_IMAP_RETURN_COUNT | PH_IMAP_RETURN_SAVE)
+
 void imap_cmd_sort(struct imap_session *s, const struct ph_imap_value *args,
                    size_t n)
 {
+    struct ph_imap_search_return ret;
     struct ph_sort_program_item *crit = NULL;
-    size_t ncrit = 0;
+    size_t ncrit = 0, pos = 0;
     const char *err;
-    if (n < 1 ||
-        ph_imap_sort_criteria_parse(&args[0], true, &crit, &ncrit, &err) < 0) {
-        imap_tagged(s, "BAD", "%s", n < 1 ? "SORT needs sort criteria" : err);
+    if (ph_imap_search_return_parse(args, n, &pos, SORT_RETURN_OPTIONS, &ret,
+                                    &err) < 0) {
+        imap_tagged(s, "BAD", "%s", err);
         return;
     }
+    if (pos >= n || ph_imap_sort_criteria_parse(&args[pos], true, &crit, &ncrit,
+                                                &err) < 0) {
+        imap_tagged(s, "BAD", "%s",
+                    pos >= n ? "SORT needs sort criteria" : err);
+        return;
+    }
+    pos++;
+    bool save = (ret.options & PH_IMAP_RETURN_SAVE) != 0;
     struct ph_imap_search *prog = NULL;
     struct imap_hits hits = {0};
     const struct ph_sort_keys **keys = NULL;
-    uint32_t *order = NULL;
-    if (sort_run(s, args + 1, n - 1, &prog, &hits, &keys) < 0)
+    uint32_t *order = NULL, *nums = NULL;
+    uint64_t *modseqs = NULL;
+    if (sort_run(s, args + pos, n - pos, &prog, &hits, &keys, save) < 0) {
+        if (save && prog != NULL)
+            ph_imap_seqset_clear(&s->saved);
         goto out;
+    }
     order = ph_calloc(hits.n ? hits.n : 1, sizeof(*order));
     /* RFC 5256 3: "If two or more messages exactly match according to the
      * sorting criteria, these messages are sorted according to the order
      * in which they appear in the mailbox": hits are in that order. */
     ph_sort_messages(keys, (uint32_t)hits.n, crit, ncrit, order);
-    ph_buf_puts(&s->out, "* SORT");
+    nums = ph_calloc(hits.n ? hits.n : 1, sizeof(*nums));
+    modseqs = ph_calloc(hits.n ? hits.n : 1, sizeof(*modseqs));
     uint64_t modseq = 0;
     for (size_t i = 0; i < hits.n; i++) {
-        ph_buf_printf(&s->out, " %u", imap_hit_number(s, hits.pos[order[i]]));
-        if (hits.modseqs[order[i]] > modseq)
-            modseq = hits.modseqs[order[i]];
-        (void)imap_out_check(s);
+        nums[i] = imap_hit_number(s, hits.pos[order[i]]);
+        modseqs[i] = hits.modseqs[order[i]];
+        modseq = modseqs[i] > modseq ? modseqs[i] : modseq;
     }
-    /* RFC 7162 3.1.9: with MODSEQ in the criteria, a non-empty SORT
-     * response ends with the highest mod-sequence of its messages. */
-    if (prog->has_modseq && hits.n > 0)
-        ph_buf_printf(&s->out, " (MODSEQ %llu)", (unsigned long long)modseq);
-    ph_buf_puts(&s->out, "\r\n");
+    if (ret.present) {
+        if (save)
+            imap_search_save(s, ret.options, &hits, order);
+        /* RFC 5267 3: "the extended SORT command returns results in an
+         * ESEARCH response", MIN and MAX being the first and last in the
+         * sort order (3.1); RFC 7162 3.1.10 adds MODSEQ. */
+        if (ret.options & ~PH_IMAP_RETURN_SAVE)
+            ph_imap_esearch_write(&s->out, s->tag, s->cmd_uid, ret.options,
+                                  nums, prog->has_modseq ? modseqs : NULL,
+                                  hits.n);
+    } else {
+        ph_buf_puts(&s->out, "* SORT");
+        for (size_t i = 0; i < hits.n; i++) {
+            ph_buf_printf(&s->out, " %u", nums[i]);
+            (void)imap_out_check(s);
+        }
+        /* RFC 7162 3.1.9: with MODSEQ in the criteria, a non-empty SORT
+         * response ends with the highest mod-sequence of its messages. */
+        if (prog->has_modseq && hits.n > 0)
+            ph_buf_printf(&s->out, " (MODSEQ %llu)",
+                          (unsigned long long)modseq);
+        ph_buf_puts(&s->out, "\r\n");
+    }
     imap_tagged(s, "OK", "SORT completed");
 out:
     free(order);
+    free(nums);
+    free(modseqs);
     free(keys);
     free(crit);
     imap_hits_free(&hits);
@@ -251,7 +293,7 @@ void imap_cmd_thread(struct imap_session *s, const struct ph_imap_value *args,
     struct imap_hits hits = {0};
     const struct ph_sort_keys **keys = NULL;
     struct ph_thread_message *msgs = NULL;
-    if (sort_run(s, args + 1, n - 1, &prog, &hits, &keys) < 0)
+    if (sort_run(s, args + 1, n - 1, &prog, &hits, &keys, false) < 0)
         goto out;
     msgs = ph_calloc(hits.n ? hits.n : 1, sizeof(*msgs));
     for (size_t i = 0; i < hits.n; i++) {

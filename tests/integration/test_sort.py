@@ -4,6 +4,8 @@ ORDEREDSUBJECT, REFERENCES, and Dovecot's REFS) through the real binary,
 byte for byte, over a mailbox whose every key is known.
 
 test_sort_pgsql.py runs these classes on storage.pgsql too."""
+import re
+
 import phtest
 from test_imap_state import StateTest
 
@@ -216,6 +218,54 @@ class SortTest(SortBase):
         self.assertIn(b"c OK", r.until("c"))
         self.assertEqual(r.cmd("d", "SORT (FROM) UTF-8 ALL"),
                          b"* SORT 7 1 2 5 6 4 3\r\nd OK SORT completed\r\n")
+
+
+class EsortTest(SortBase):
+    def test_return_options_answer_esearch_in_sort_order(self):
+        r, _ = self.session()
+        # RFC 5267 3.3: "C: E01 UID SORT RETURN () (REVERSE DATE) UTF-8
+        # UNDELETED UNKEYWORD $Junk / S: * ESEARCH (TAG "E01") UID ALL
+        # 23765,23764,23763,23761,[...]": "the initial three results are
+        # not represented as the range 23765:23763 as mandated in Section
+        # 3.2" (ranges only "when the first seq-number is lower").
+        self.assertEqual(r.cmd("E01", "UID SORT RETURN () (REVERSE DATE) UTF-8 UNDELETED UNKEYWORD $Junk"),
+                         b'* ESEARCH (TAG "E01") UID ALL 7,6,5,2:4\r\nE01 OK SORT completed\r\n')
+        # 3.1: MIN is "the lowest sorted message", MAX "the highest sorted
+        # message": the first and the last in the sort order.
+        self.assertEqual(r.cmd("a", "SORT RETURN (MIN MAX COUNT) (DATE) UTF-8 ALL"),
+                         b'* ESEARCH (TAG "a") MIN 3 MAX 6 COUNT 6\r\na OK SORT completed\r\n')
+        self.assertEqual(r.cmd("b", "SORT RETURN (ALL) (SUBJECT) UTF-8 ALL"),
+                         b'* ESEARCH (TAG "b") ALL 3:6,1:2\r\nb OK SORT completed\r\n')
+        self.assertEqual(r.cmd("c", "SORT RETURN (MIN MAX ALL COUNT) (DATE) UTF-8 DRAFT"),
+                         b'* ESEARCH (TAG "c") COUNT 0\r\nc OK SORT completed\r\n')
+        self.assertEqual(r.cmd("d", "SORT RETURN (FOO) (DATE) UTF-8 ALL"), b"d BAD Unknown RETURN option\r\n")
+        self.assertEqual(r.cmd("e", "SORT (DATE) RETURN (ALL) UTF-8 ALL"),
+                         b"e NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n")
+
+    def test_modseq_and_save(self):
+        r, _ = self.session()
+        self.assertIn(b"a OK", r.cmd("a", "STORE 3,5 +FLAGS.SILENT (\\Flagged)"))
+        out = r.cmd("b", "FETCH 3,5 (MODSEQ)")
+        m3, m5 = (int(m) for m in re.findall(rb"MODSEQ \((\d+)\)", out))
+        # RFC 7162 3.1.10, Example 20: "C: a SORT RETURN (ALL) (DATE) UTF-8
+        # MODSEQ 1234 / S: * ESEARCH (TAG "a") ALL 5,3,2,1 MODSEQ 1236".
+        self.assertEqual(r.cmd("c", "SORT RETURN (ALL) (REVERSE DATE) UTF-8 MODSEQ %d" % m3),
+                         b'* ESEARCH (TAG "c") ALL 5,3 MODSEQ %d\r\nc OK SORT completed\r\n' % m5)
+        # RFC 4731 3.2 through RFC 5267: MIN alone carries its own modseq.
+        self.assertEqual(r.cmd("d", "SORT RETURN (MIN) (REVERSE DATE) UTF-8 MODSEQ %d" % m3),
+                         b'* ESEARCH (TAG "d") MIN 5 MODSEQ %d\r\nd OK SORT completed\r\n' % m5)
+        self.assertEqual(r.cmd("e", "SORT RETURN (MAX) (REVERSE DATE) UTF-8 MODSEQ %d" % m3),
+                         b'* ESEARCH (TAG "e") MAX 3 MODSEQ %d\r\ne OK SORT completed\r\n' % m3)
+        # RFC 5182 2.4 with SORT: SAVE MIN keeps the first sorted message.
+        self.assertEqual(r.cmd("f", "SORT RETURN (SAVE MIN) (REVERSE ARRIVAL) UTF-8 ALL"),
+                         b'* ESEARCH (TAG "f") MIN 6\r\nf OK SORT completed\r\n')
+        self.assertEqual(r.cmd("g", "FETCH $ (UID)"), b"* 6 FETCH (UID 7)\r\ng OK FETCH completed\r\n")
+        self.assertEqual(r.cmd("h", "UID SORT RETURN (SAVE) (DATE) UTF-8 FROM bob"), b"h OK SORT completed\r\n")
+        self.assertEqual(r.cmd("i", "SEARCH $"), b"* SEARCH 2 5\r\ni OK SEARCH completed\r\n")
+        # A SORT with SAVE that fails with NO empties "$" (RFC 5182 2.1).
+        self.assertEqual(r.cmd("j", "SORT RETURN (SAVE) (DATE) KOI8-R ALL"),
+                         b"j NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n")
+        self.assertEqual(r.cmd("k", "SEARCH $"), b"* SEARCH\r\nk OK SEARCH completed\r\n")
 
 
 class SortMemoryTest(StateTest):
