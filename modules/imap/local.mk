@@ -33,3 +33,9 @@ EXTRA_DIST += tests/integration/test_condstore.py tests/integration/test_imapflo
 TESTS += tests/integration/test_search.py tests/integration/test_sort.py
 EXTRA_DIST += tests/integration/test_search.py tests/integration/test_search_pgsql.py \
 	tests/integration/test_sort.py tests/integration/test_sort_pgsql.py
+# Real clients of them: node-imap's sort(), thread(), esearch() and
+# imapflow's search() (WITHIN, ESEARCH); scripts/check runs npm ci.
+TESTS += tests/integration/test_clients_sort.py
+EXTRA_DIST += tests/integration/test_clients_sort.py tests/clients/imapflow/search.mjs \
+	tests/clients/node-imap/package.json tests/clients/node-imap/package-lock.json \
+	tests/clients/node-imap/sort-thread.cjs
