@@ -425,6 +425,17 @@ uint32_t imap_hit_number(const struct imap_session *s, uint32_t pos);
  * indexes into hits in the result's order, NULL for view order. */
 void imap_search_save(struct imap_session *s, unsigned options,
                       const struct imap_hits *hits, const uint32_t *order);
+/* What RETURN takes on SEARCH and SORT: ESEARCH's options (RFC 4731, for
+ * SORT ESORT's, RFC 5267 3.1) and SEARCHRES's SAVE (RFC 5182). */
+#define IMAP_RETURN_OPTIONS                                                    \
+    (PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX | PH_IMAP_RETURN_ALL |            \
+     PH_IMAP_RETURN_COUNT | PH_IMAP_RETURN_SAVE)
+/* The answer of a SEARCH or SORT with RETURN: "$" set when SAVE was asked
+ * for, and the ESEARCH response of the other options, with MODSEQ when
+ * the program has it. order: as for imap_search_save(). */
+void imap_esearch_answer(struct imap_session *s, unsigned options,
+                         bool has_modseq, const struct imap_hits *hits,
+                         const uint32_t *order);
 
 /* imap_sort.c: the SORT keys (posthorn/sort.h) of each hit, in hits'
  * order, into keys_r (hits->n entries), valid until the view is reset.

@@ -376,11 +376,30 @@ void imap_search_save(struct imap_session *s, unsigned options,
     ph_imap_seqset_sort(&s->saved);
 }
 
-/* What SEARCH's RETURN takes: ESEARCH (RFC 4731) and SEARCHRES (RFC
- * 5182). */
-#define SEARCH_RETURN_OPTIONS                                                  \
-    (PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX | PH_IMAP_RETURN_ALL |            \
-     PH_IMAP_RETURN_COUNT | PH_IMAP_RETURN_SAVE)
+void imap_esearch_answer(struct imap_session *s, unsigned options,
+                         bool has_modseq, const struct imap_hits *hits,
+                         const uint32_t *order)
+{
+    if (options & PH_IMAP_RETURN_SAVE)
+        imap_search_save(s, options, hits, order);
+    /* RFC 5182 1: "In absence of any other SEARCH result option, the SAVE
+     * result option also suppresses any SEARCH response". */
+    if ((options & ~PH_IMAP_RETURN_SAVE) == 0)
+        return;
+    uint32_t *nums = ph_calloc(hits->n ? hits->n : 1, sizeof(*nums));
+    uint64_t *modseqs = ph_calloc(hits->n ? hits->n : 1, sizeof(*modseqs));
+    for (size_t i = 0; i < hits->n; i++) {
+        size_t k = order ? order[i] : i;
+        nums[i] = imap_hit_number(s, hits->pos[k]);
+        modseqs[i] = hits->modseqs[k];
+    }
+    /* RFC 4731 3.2, RFC 7162 3.1.10: MODSEQ in the program adds the MODSEQ
+     * result option. */
+    ph_imap_esearch_write(&s->out, s->tag, s->cmd_uid, options, nums,
+                          has_modseq ? modseqs : NULL, hits->n);
+    free(nums);
+    free(modseqs);
+}
 
 void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
                      size_t n)
@@ -388,7 +407,7 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
     struct ph_imap_search_return ret;
     const char *err;
     size_t pos = 0;
-    if (ph_imap_search_return_parse(args, n, &pos, SEARCH_RETURN_OPTIONS, &ret,
+    if (ph_imap_search_return_parse(args, n, &pos, IMAP_RETURN_OPTIONS, &ret,
                                     &err) < 0) {
         imap_tagged(s, "BAD", "%s", err);
         return;
@@ -405,21 +424,7 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
         goto out;
     }
     if (ret.present) {
-        if (save)
-            imap_search_save(s, ret.options, &hits, NULL);
-        /* RFC 5182 1: "In absence of any other SEARCH result option, the
-         * SAVE result option also suppresses any SEARCH response". */
-        if (ret.options & ~PH_IMAP_RETURN_SAVE) {
-            uint32_t *nums = ph_calloc(hits.n ? hits.n : 1, sizeof(*nums));
-            for (size_t i = 0; i < hits.n; i++)
-                nums[i] = imap_hit_number(s, hits.pos[i]);
-            /* RFC 4731 3.2, RFC 7162 3.1.10: MODSEQ in the program adds
-             * the MODSEQ result option. */
-            ph_imap_esearch_write(&s->out, s->tag, s->cmd_uid, ret.options,
-                                  nums, prog->has_modseq ? hits.modseqs : NULL,
-                                  hits.n);
-            free(nums);
-        }
+        imap_esearch_answer(s, ret.options, prog->has_modseq, &hits, NULL);
     } else {
         struct ph_buf res = {0};
         uint64_t modseq = 0;

@@ -192,13 +192,6 @@ static int sort_run(struct imap_session *s, const struct ph_imap_value *args,
     return imap_sort_keys(s, hits, *keys_r);
 }
 
-/* What SORT's RETURN takes: ESORT (RFC 5267 3.1: the options of ESEARCH)
- * and, as for SEARCH, SEARCHRES's SAVE (RFC 5267 3: "otherwise identical
- * in its behaviour to the extended SEARCH command"). */
-#define SORT_RETURN_OPTIONS                                                    \
-    (PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX | PH_IMAP_RETURN_ALL |            \
-     PH_IMAP_RETURN_COUNT | PH_IMAP_RETURN_SAVE)
-
 void imap_cmd_sort(struct imap_session *s, const struct ph_imap_value *args,
                    size_t n)
 {
@@ -206,7 +199,10 @@ void imap_cmd_sort(struct imap_session *s, const struct ph_imap_value *args,
     struct ph_sort_program_item *crit = NULL;
     size_t ncrit = 0, pos = 0;
     const char *err;
-    if (ph_imap_search_return_parse(args, n, &pos, SORT_RETURN_OPTIONS, &ret,
+    /* RFC 5267 3: the extended SORT "is otherwise identical in its
+     * behaviour to the extended SEARCH command": ESORT's options (3.1) and
+     * SEARCHRES's SAVE alike. */
+    if (ph_imap_search_return_parse(args, n, &pos, IMAP_RETURN_OPTIONS, &ret,
                                     &err) < 0) {
         imap_tagged(s, "BAD", "%s", err);
         return;
@@ -222,8 +218,7 @@ void imap_cmd_sort(struct imap_session *s, const struct ph_imap_value *args,
     struct ph_imap_search *prog = NULL;
     struct imap_hits hits = {0};
     const struct ph_sort_keys **keys = NULL;
-    uint32_t *order = NULL, *nums = NULL;
-    uint64_t *modseqs = NULL;
+    uint32_t *order = NULL;
     if (sort_run(s, args + pos, n - pos, &prog, &hits, &keys, save) < 0) {
         if (save && prog != NULL)
             ph_imap_seqset_clear(&s->saved);
@@ -234,28 +229,19 @@ void imap_cmd_sort(struct imap_session *s, const struct ph_imap_value *args,
      * sorting criteria, these messages are sorted according to the order
      * in which they appear in the mailbox": hits are in that order. */
     ph_sort_messages(keys, (uint32_t)hits.n, crit, ncrit, order);
-    nums = ph_calloc(hits.n ? hits.n : 1, sizeof(*nums));
-    modseqs = ph_calloc(hits.n ? hits.n : 1, sizeof(*modseqs));
-    uint64_t modseq = 0;
-    for (size_t i = 0; i < hits.n; i++) {
-        nums[i] = imap_hit_number(s, hits.pos[order[i]]);
-        modseqs[i] = hits.modseqs[order[i]];
-        modseq = modseqs[i] > modseq ? modseqs[i] : modseq;
-    }
     if (ret.present) {
-        if (save)
-            imap_search_save(s, ret.options, &hits, order);
         /* RFC 5267 3: "the extended SORT command returns results in an
          * ESEARCH response", MIN and MAX being the first and last in the
-         * sort order (3.1); RFC 7162 3.1.10 adds MODSEQ. */
-        if (ret.options & ~PH_IMAP_RETURN_SAVE)
-            ph_imap_esearch_write(&s->out, s->tag, s->cmd_uid, ret.options,
-                                  nums, prog->has_modseq ? modseqs : NULL,
-                                  hits.n);
+         * sort order (3.1). */
+        imap_esearch_answer(s, ret.options, prog->has_modseq, &hits, order);
     } else {
         ph_buf_puts(&s->out, "* SORT");
+        uint64_t modseq = 0;
         for (size_t i = 0; i < hits.n; i++) {
-            ph_buf_printf(&s->out, " %u", nums[i]);
+            ph_buf_printf(&s->out, " %u",
+                          imap_hit_number(s, hits.pos[order[i]]));
+            if (hits.modseqs[order[i]] > modseq)
+                modseq = hits.modseqs[order[i]];
             (void)imap_out_check(s);
         }
         /* RFC 7162 3.1.9: with MODSEQ in the criteria, a non-empty SORT
@@ -268,8 +254,6 @@ void imap_cmd_sort(struct imap_session *s, const struct ph_imap_value *args,
     imap_tagged(s, "OK", "SORT completed");
 out:
     free(order);
-    free(nums);
-    free(modseqs);
     free(keys);
     free(crit);
     imap_hits_free(&hits);

@@ -21,6 +21,7 @@ import phtest
 import test_imap
 from test_imap import MSG
 from test_imap_state import StateTest
+from test_imapflow import PGSQL_BUILT, OnPgsql
 from test_sort import MAILBOX, SortBase
 
 CLIENTS = os.path.join(phtest.SRC, "tests", "clients")
@@ -91,26 +92,6 @@ class ImapflowSearchTest(StateTest):
         self.assertGreaterEqual(self.server.count_log(" YOUNGER "), 3)
         self.assertGreaterEqual(self.server.count_log(" OLDER "), 1)
         self.assertEqual(self.server.count_log("UID SEARCH RETURN (MIN MAX COUNT ALL) ALL"), 1)
-
-
-PGSQL_BUILT = os.path.exists(os.path.join(phtest.BUILD, "modules", ".libs", "storage_pgsql.so"))
-
-
-class OnPgsql:
-    """The same on storage.pgsql, on a database of its own."""
-
-    @classmethod
-    def setUpClass(cls):
-        pgtest.setup()
-
-    def write(self, name, text):
-        db = "clients_sort_%d" % os.getpid()
-        pgtest.psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
-        pgtest.psql("CREATE DATABASE " + db)
-        self.addCleanup(pgtest.psql, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
-        text = text.replace("storage.sqlite local_mailboxes { ",
-                            "storage.pgsql local_mailboxes { dsn %s " % pgtest.dsn_for(db))
-        return super().write(name, text)
 
 
 @unittest.skipUnless(PGSQL_BUILT, "built without storage.pgsql")

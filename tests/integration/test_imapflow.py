@@ -41,10 +41,9 @@ class ImapflowTest(test_imap.ImapTest):
 PGSQL_BUILT = os.path.exists(os.path.join(phtest.BUILD, "modules", ".libs", "storage_pgsql.so"))
 
 
-@unittest.skipIf(client_missing(), client_missing())
-@unittest.skipUnless(PGSQL_BUILT, "built without storage.pgsql")
-class ImapflowPgsqlTest(ImapflowTest):
-    """The same on storage.pgsql, on a database of its own."""
+class OnPgsql:
+    """A test class's tests on storage.pgsql, each on a database of its
+    own (put it before the class: `class XPgsqlTest(OnPgsql, XTest)`)."""
 
     @classmethod
     def setUpClass(cls):
@@ -58,6 +57,12 @@ class ImapflowPgsqlTest(ImapflowTest):
         text = text.replace("storage.sqlite local_mailboxes { ",
                             "storage.pgsql local_mailboxes { dsn %s " % pgtest.dsn_for(db))
         return super().write(name, text)
+
+
+@unittest.skipIf(client_missing(), client_missing())
+@unittest.skipUnless(PGSQL_BUILT, "built without storage.pgsql")
+class ImapflowPgsqlTest(OnPgsql, ImapflowTest):
+    """The same on storage.pgsql, on a database of its own."""
 
 
 def tearDownModule():
