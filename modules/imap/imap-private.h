@@ -10,6 +10,7 @@
 
 #include <posthorn/endpoint-impl.h>
 #include <posthorn/imap-parser.h>
+#include <posthorn/imap-search.h>
 #include <posthorn/imap-util.h>
 #include <posthorn/log.h>
 #include <posthorn/normalize.h>
@@ -134,6 +135,10 @@ struct imap_session {
     uint32_t nrecent;
     uint64_t modseq;                  /* highest modseq shown to the client */
     struct ph_uidset pending_expunge; /* waiting for a point to send */
+    /* With pending_expunge not empty: s->modseq when the first of them was
+     * learned, below every pending expunge's modseq, so the HIGHESTMODSEQ
+     * this session may tell (RFC 7162 3.2: imap_highestmodseq()). */
+    uint64_t pending_modseq;
     /* Keywords learned since SELECT, sorted case-insensitively; the
      * unannounced ones go out in FLAGS before a FETCH carries them
      * (imap_keywords.c). */
@@ -141,8 +146,26 @@ struct imap_session {
     size_t nkeywords, cap_keywords, keywords_bytes;
     bool keywords_unannounced;
 
+    /* SEARCHRES (RFC 5182): the saved result "$" stands for, as UIDs
+     * (sorted), so that expunged messages leave it by themselves; emptied
+     * with the view. */
+    struct ph_imap_seqset saved;
+    /* SORT and THREAD: the keys of the messages sorted so far, by UID
+     * (imap_sort.c); dropped with the view. */
+    struct imap_sort_cache *sort_cache;
+
+    /* CONDSTORE and QRESYNC (RFC 7162), once enabled for the rest of the
+     * connection (qresync implies condstore). */
+    bool condstore, qresync;
+
     /* Command in progress. */
     bool cmd_uid; /* UID FETCH ... */
+    /* A FETCH response with MODSEQ went out (RFC 7162 3.2: with expunges
+     * held back, HIGHESTMODSEQ must then say how far the client is). */
+    bool modseq_sent;
+    /* The tagged OK carries [HIGHESTMODSEQ] (RFC 7162 3.2.7, 3.2.9: an
+     * EXPUNGE, UID EXPUNGE or MOVE that removed messages, with QRESYNC). */
+    bool ok_highestmodseq;
 
     /* APPEND: storage's append begins at the message literal, which is
      * spooled to a temporary file while it arrives, then handed to storage
@@ -308,7 +331,7 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_login,
     imap_cmd_namespace, imap_cmd_enable, imap_cmd_id, imap_cmd_check,
     imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge, imap_cmd_fetch,
     imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_search, imap_cmd_uid,
-    imap_cmd_append, imap_cmd_idle;
+    imap_cmd_append, imap_cmd_idle, imap_cmd_sort, imap_cmd_thread;
 
 /* imap_mailbox.c: a mailbox name argument in UTF-8 (malloc'ed); NULL with
  * a tagged answer sent: BAD for what is no astring, NO for an astring that
@@ -324,6 +347,105 @@ char *imap_mailbox_name(const struct ph_imap_value *v, const char *code,
 void imap_storage_no(struct imap_session *s, int err, const char *error);
 /* Closes the selected mailbox (no expunge) and returns to AUTH. */
 void imap_close_selected(struct imap_session *s);
+
+/* imap_condstore.c: CONDSTORE and QRESYNC (RFC 7162) in the session. */
+/* The HIGHESTMODSEQ the client may be told: below every expunge held back
+ * from it (RFC 7162 3.2, section 6's example). */
+uint64_t imap_highestmodseq(const struct imap_session *s);
+/* A CONDSTORE enabling command ran (RFC 7162 3.1): the first one with a
+ * mailbox selected says the mailbox's HIGHESTMODSEQ. */
+void imap_condstore_enable(struct imap_session *s);
+/* "* VANISHED [(EARLIER) ]set" (RFC 7162 3.2.10), in lines of a bounded
+ * number of ranges. */
+void imap_write_vanished(struct imap_session *s, bool earlier,
+                         const struct ph_uidset *set);
+/* A FETCH response that tells a message's flags (flags: a written flag
+ * list) or, with flags NULL, only its modseq, outside the items of a FETCH
+ * command: with CONDSTORE "(UID u FLAGS (...) MODSEQ (m))" (RFC 7162
+ * 3.1.4.2, 3.2.4), else "(FLAGS (...))", "(FLAGS (...) UID u)" with
+ * uid. */
+void imap_write_flag_fetch(struct imap_session *s, uint32_t seq, uint32_t uid,
+                           uint64_t modseq, const char *flags, bool with_uid);
+/* Adds lo:hi to set: O(1) when ranges come in ascending order, which
+ * ph_uidset_add_range() takes linear time for. */
+void imap_uidset_append(struct ph_uidset *set, uint32_t lo, uint32_t hi);
+/* For each batch of at most IMAP_FETCH_BATCH messages of set that are in
+ * the view, their metadata as storage has it now (ph_meta_list: flags,
+ * modseq, ...; what: PH_META_* bits) to cb. A storage error: its code,
+ * *error_r set; else what cb returned (non-zero stops). */
+typedef int imap_batch_fn(struct imap_session *s, const struct ph_meta_list *l,
+                          void *arg);
+int imap_fetch_batches(struct imap_session *s, const struct ph_uidset *set,
+                       unsigned what, imap_batch_fn *cb, void *arg,
+                       const char **error_r);
+/* Messages per storage fetch inside one command. */
+#define IMAP_FETCH_BATCH 256
+/* Writes imap_write_flag_fetch() for each message of set as storage has it
+ * now (show_flags false: the modseq only), each one reported. */
+int imap_flag_fetches(struct imap_session *s, const struct ph_uidset *set,
+                      bool show_flags, const char **error_r);
+/* FETCH/UID FETCH (CHANGEDSINCE since): narrows *set (UIDs of the view)
+ * to the messages changed after since; with vanished (UID FETCH ...
+ * VANISHED: the UIDs the client named), writes VANISHED (EARLIER) for
+ * those of them expunged after since. 0, or -1 with a tagged NO sent. */
+int imap_changedsince(struct imap_session *s, uint64_t since,
+                      struct ph_uidset *set, const struct ph_uidset *vanished);
+struct ph_imap_qresync;
+/* SELECT/EXAMINE (QRESYNC ...) with the view made: VANISHED (EARLIER) and
+ * the FETCHes of what changed since the client's modseq (RFC 7162
+ * 3.2.5). 0, or a storage error with *error_r (nothing tagged sent). */
+int imap_qresync_select(struct imap_session *s,
+                        const struct ph_imap_qresync *qr, uint32_t uidnext,
+                        const char **error_r);
+
+/* imap_search.c: SEARCH programs run over the view, for SEARCH, SORT and
+ * THREAD. The messages found, in view order: their positions in the
+ * view, and their modseqs when the program has MODSEQ. */
+struct imap_hits {
+    uint32_t *pos;
+    uint64_t *modseqs;
+    size_t n, cap;
+};
+void imap_hits_free(struct imap_hits *h);
+/* Parses a search program with this session's "$" (RFC 5182) and OLDER/
+ * YOUNGER (RFC 5032); charset_first for SORT and THREAD. NULL with a
+ * tagged BAD or NO sent (a NO empties "$" when save: RFC 5182 2.1). */
+struct ph_imap_search *imap_search_parse(struct imap_session *s,
+                                         const struct ph_imap_value *args,
+                                         size_t n, bool charset_first,
+                                         bool save);
+/* Evaluates prog over the view (by storage where it can). 0, or -1 with a
+ * tagged NO sent. */
+int imap_search_run(struct imap_session *s, struct ph_imap_search *prog,
+                    struct imap_hits *hits);
+/* The number a result lists for the hit at view position pos: its UID
+ * under a UID command, else its sequence number. */
+uint32_t imap_hit_number(const struct imap_session *s, uint32_t pos);
+/* Sets "$" after a command with RETURN (SAVE ...) (RFC 5182 2.4); order:
+ * indexes into hits in the result's order, NULL for view order. */
+void imap_search_save(struct imap_session *s, unsigned options,
+                      const struct imap_hits *hits, const uint32_t *order);
+/* What RETURN takes on SEARCH and SORT: ESEARCH's options (RFC 4731, for
+ * SORT ESORT's, RFC 5267 3.1) and SEARCHRES's SAVE (RFC 5182). */
+#define IMAP_RETURN_OPTIONS                                                    \
+    (PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX | PH_IMAP_RETURN_ALL |            \
+     PH_IMAP_RETURN_COUNT | PH_IMAP_RETURN_SAVE)
+/* The answer of a SEARCH or SORT with RETURN: "$" set when SAVE was asked
+ * for, and the ESEARCH response of the other options, with MODSEQ when
+ * the program has it. order: as for imap_search_save(). */
+void imap_esearch_answer(struct imap_session *s, unsigned options,
+                         bool has_modseq, const struct imap_hits *hits,
+                         const uint32_t *order);
+
+/* imap_sort.c: the SORT keys (posthorn/sort.h) of each hit, in hits'
+ * order, into keys_r (hits->n entries), valid until the view is reset.
+ * 0, or -1 with a tagged NO sent. */
+struct ph_sort_keys;
+int imap_sort_keys(struct imap_session *s, const struct imap_hits *hits,
+                   const struct ph_sort_keys **keys_r);
+struct imap_sort_cache;
+void imap_sort_cache_free(struct imap_sort_cache **c);
+size_t imap_sort_cache_memory(const struct imap_sort_cache *c);
 
 /* imap_keywords.c: what the session's FLAGS responses list (RFC 3501
  * 7.2.6). Learn the keywords of each message whose FLAGS a response will

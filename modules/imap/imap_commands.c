@@ -35,6 +35,8 @@ static const struct imap_command_def commands[] = {
     {"FETCH", IMAP_STATE_SELECTED, imap_cmd_fetch, IMAP_CMD_USES_SEQ},
     {"STORE", IMAP_STATE_SELECTED, imap_cmd_store, IMAP_CMD_USES_SEQ},
     {"SEARCH", IMAP_STATE_SELECTED, imap_cmd_search, IMAP_CMD_USES_SEQ},
+    {"SORT", IMAP_STATE_SELECTED, imap_cmd_sort, IMAP_CMD_USES_SEQ},
+    {"THREAD", IMAP_STATE_SELECTED, imap_cmd_thread, IMAP_CMD_USES_SEQ},
     {"COPY", IMAP_STATE_SELECTED, imap_cmd_copy, IMAP_CMD_USES_SEQ},
     {"MOVE", IMAP_STATE_SELECTED, imap_cmd_move, 0},
     {"UID", IMAP_STATE_SELECTED, imap_cmd_uid, 0},
@@ -75,6 +77,7 @@ void imap_dispatch(struct imap_session *s, const struct ph_imap_command *cmd)
     s->tag = ph_strdup(cmd->tag);
     s->cmd_uid = false;
     s->nreported = 0;
+    s->modseq_sent = s->ok_highestmodseq = false;
     const struct imap_command_def *def;
     char *refusal = imap_command_refusal(s, cmd->name, &def);
     s->allow_expunge = def == NULL || !(def->flags & IMAP_CMD_USES_SEQ);
@@ -96,7 +99,8 @@ void imap_cmd_uid(struct imap_session *s, const struct ph_imap_value *args,
                   size_t n)
 {
     static const char *const allowed[] = {"FETCH", "STORE", "SEARCH",
-                                          "COPY",  "MOVE",  "EXPUNGE"};
+                                          "COPY",  "MOVE",  "EXPUNGE",
+                                          "SORT",  "THREAD"};
     const char *name;
     if (n == 0 || !ph_imap_value_get_atom(&args[0], &name)) {
         imap_tagged(s, "BAD", "UID needs a command");
@@ -191,8 +195,22 @@ void imap_cmd_enable(struct imap_session *s, const struct ph_imap_value *args,
         imap_tagged(s, "BAD", "ENABLE needs a capability name");
         return;
     }
-    /* None of our extensions needs enabling (RFC 5161: ignore unknown). */
-    ph_buf_puts(&s->out, "* ENABLED\r\n");
+    /* RFC 5161 3.1: others are ignored; the ENABLED response "SHOULD only
+     * contain extensions enabled by the corresponding ENABLE command".
+     * RFC 7162 3.2.3: "ENABLE QRESYNC" and "ENABLE QRESYNC CONDSTORE" have
+     * identical results. */
+    bool condstore = false, qresync = false;
+    for (size_t i = 0; i < n; i++) {
+        condstore = condstore || ph_imap_value_is_atom(&args[i], "CONDSTORE");
+        qresync = qresync || ph_imap_value_is_atom(&args[i], "QRESYNC");
+    }
+    bool was_condstore = s->condstore, was_qresync = s->qresync;
+    ph_buf_printf(&s->out, "* ENABLED%s%s\r\n",
+                  condstore && !was_condstore ? " CONDSTORE" : "",
+                  qresync && !was_qresync ? " QRESYNC" : "");
+    if (condstore || qresync)
+        imap_condstore_enable(s);
+    s->qresync = s->qresync || qresync;
     imap_tagged(s, "OK", "ENABLE completed");
 }
 

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <posthorn/imap-condstore.h>
 #include <posthorn/message.h>
 
 #include "imap-private.h"
@@ -20,6 +21,7 @@ enum item_kind {
     ITEM_BODYSTRUCTURE,
     ITEM_BODY,
     ITEM_SECTION, /* BODY[...], BODY.PEEK[...], RFC822, RFC822.HEADER/TEXT */
+    ITEM_MODSEQ,  /* RFC 7162 3.1.4.2 */
 };
 
 struct item {
@@ -30,12 +32,15 @@ struct item {
     uint64_t start, count;
 };
 
+/* Items a client may name; UID FETCH and CHANGEDSINCE add one each. */
+#define MAX_ITEMS 64
+
 struct items {
-    struct item v[64];
+    struct item v[MAX_ITEMS + 2];
     size_t n;
     bool need_info;   /* the parsed structure: BODY[...] */
     bool need_values; /* ENVELOPE, BODYSTRUCTURE, BODY only */
-    bool sets_seen, has_flags, has_uid;
+    bool sets_seen, has_flags, has_uid, has_modseq;
 };
 
 static void items_clear(struct items *it)
@@ -50,12 +55,9 @@ static void items_clear(struct items *it)
 
 /* The adders and parsers below return false with *why_r: what is wrong
  * with an item they know, or NULL for an item they do not know. */
-static bool add_simple(struct items *it, enum item_kind k, const char **why_r)
+static void add_implied(struct items *it, enum item_kind k)
 {
-    if (it->n >= PH_N_ELEMENTS(it->v)) {
-        *why_r = E_TOO_MANY;
-        return false;
-    }
+    ph_assert(it->n < PH_N_ELEMENTS(it->v));
     it->v[it->n++] = (struct item){.kind = k};
     if (k == ITEM_ENVELOPE || k == ITEM_BODYSTRUCTURE || k == ITEM_BODY)
         it->need_values = true;
@@ -63,6 +65,17 @@ static bool add_simple(struct items *it, enum item_kind k, const char **why_r)
         it->has_flags = true;
     if (k == ITEM_UID)
         it->has_uid = true;
+    if (k == ITEM_MODSEQ)
+        it->has_modseq = true;
+}
+
+static bool add_simple(struct items *it, enum item_kind k, const char **why_r)
+{
+    if (it->n >= MAX_ITEMS) {
+        *why_r = E_TOO_MANY;
+        return false;
+    }
+    add_implied(it, k);
     return true;
 }
 
@@ -70,7 +83,7 @@ static bool add_section(struct items *it, const char *name, const char *spec,
                         size_t speclen, bool seen, const char *partial,
                         const char **why_r)
 {
-    if (it->n >= PH_N_ELEMENTS(it->v)) {
+    if (it->n >= MAX_ITEMS) {
         *why_r = E_TOO_MANY;
         return false;
     }
@@ -117,7 +130,8 @@ static bool parse_item(struct items *it, const char *a, const char **why_r)
                   {"RFC822.SIZE", ITEM_SIZE},
                   {"ENVELOPE", ITEM_ENVELOPE},
                   {"BODYSTRUCTURE", ITEM_BODYSTRUCTURE},
-                  {"BODY", ITEM_BODY}};
+                  {"BODY", ITEM_BODY},
+                  {"MODSEQ", ITEM_MODSEQ}};
     *why_r = NULL;
     for (size_t i = 0; i < PH_N_ELEMENTS(simple); i++)
         if (strcasecmp(a, simple[i].name) == 0)
@@ -185,9 +199,6 @@ static char *parse_items(struct items *it, const struct ph_imap_value *v)
     free(t);
     return error;
 }
-
-/* Messages per storage fetch inside one FETCH command. */
-#define IMAP_FETCH_BATCH 256
 
 static int seen_cb(void *arg, const struct ph_message_meta *m)
 {
@@ -475,7 +486,26 @@ static int fetch_write(struct imap_session *s, const struct items *it,
                     failed |= r == -2 ? FETCH_GONE : FETCH_FAILED;
                 break;
             }
+            case ITEM_MODSEQ:
+                ph_buf_puts(&s->out, "MODSEQ (");
+                put_uint(&s->out, m->modseq);
+                ph_buf_putc(&s->out, ')');
+                s->modseq_sent = true;
+                break;
             }
+        }
+        /* Once CONDSTORE is enabled, flags go with their modseq (RFC 7162
+         * 3.1); flags that only an implicit \Seen brought also with the
+         * UID (3.2.4). */
+        if (s->condstore && show_flags && !it->has_flags && !it->has_uid) {
+            ph_buf_puts(&s->out, " UID ");
+            put_uint(&s->out, m->uid);
+        }
+        if (s->condstore && show_flags && !it->has_modseq) {
+            ph_buf_puts(&s->out, " MODSEQ (");
+            put_uint(&s->out, m->modseq);
+            ph_buf_putc(&s->out, ')');
+            s->modseq_sent = true;
         }
         ph_buf_puts(&s->out, ")\r\n");
         ph_message_info_free(&info);
@@ -485,25 +515,93 @@ static int fetch_write(struct imap_session *s, const struct items *it,
     return failed;
 }
 
+/* The UIDs a UID FETCH names, beyond the view too: VANISHED (EARLIER)
+ * tells which of them are gone. "*" stands for every UID above: those the
+ * session never saw may be named (RFC 7162 3.2.10). */
+static void named_uids(const struct imap_session *s,
+                       const struct ph_imap_value *v, struct ph_uidset *out)
+{
+    const char *str, *err;
+    struct ph_imap_seqset set = {0};
+    if (ph_imap_value_is_atom(v, "$")) {
+        /* RFC 5182: the saved UIDs, the expunged ones among them too. */
+        for (size_t i = 0; i < s->saved.n; i++)
+            imap_uidset_append(out, s->saved.ranges[i].lo,
+                               s->saved.ranges[i].hi);
+        return;
+    }
+    if (ph_imap_value_get_atom(v, &str) &&
+        ph_imap_seqset_parse(str, strlen(str), UINT32_MAX,
+                             (size_t)s->srv->conf->max_sequence_ranges, &set,
+                             &err) == 0) {
+        ph_imap_seqset_sort(&set);
+        for (size_t i = 0; i < set.n; i++)
+            imap_uidset_append(out, set.ranges[i].lo, set.ranges[i].hi);
+    }
+    ph_imap_seqset_clear(&set);
+}
+
+/* The FETCH modifiers (RFC 4466 2.4): NULL, or the text of a BAD. */
+static const char *fetch_modifiers(struct imap_session *s,
+                                   const struct ph_imap_value *v,
+                                   struct ph_imap_fetch_modifiers *mods)
+{
+    const char *err;
+    if (ph_imap_fetch_modifiers_parse(v, mods, &err) < 0)
+        return err;
+    /* RFC 7162 3.2.6: "the VANISHED UID FETCH modifier is NOT allowed with
+     * a FETCH command", and only after ENABLE QRESYNC. */
+    if (mods->vanished && !s->cmd_uid)
+        return "VANISHED is a modifier of UID FETCH only";
+    if (mods->vanished && !s->qresync)
+        return "VANISHED needs ENABLE QRESYNC first";
+    return NULL;
+}
+
 void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
                     size_t n)
 {
     struct items it = {0};
-    char *error = n == 2 ? parse_items(&it, &args[1])
-                         : ph_strdup("FETCH takes a sequence set and items");
+    struct ph_imap_fetch_modifiers mods = {0};
+    const char *bad = NULL;
+    char *error = n == 2 || n == 3
+                      ? parse_items(&it, &args[1])
+                      : ph_strdup("FETCH takes a sequence set and items");
+    if (error == NULL && n == 3 &&
+        (bad = fetch_modifiers(s, &args[2], &mods)) != NULL)
+        error = ph_strdup(bad);
+    if (error == NULL && s->cmd_uid && !it.has_uid)
+        add_implied(&it, ITEM_UID);
+    /* CHANGEDSINCE "implicitly adds the MODSEQ FETCH message data item"
+     * (RFC 7162 3.1.4.1). */
+    if (error == NULL && mods.changedsince_set && !it.has_modseq)
+        add_implied(&it, ITEM_MODSEQ);
     if (error != NULL) {
         items_clear(&it);
         imap_tagged(s, "BAD", "%s", error);
         free(error);
         return;
     }
-    const char *why;
-    if (s->cmd_uid && !it.has_uid)
-        add_simple(&it, ITEM_UID, &why);
     struct ph_uidset set = {0}, seen_now = {0}, batch = {0};
     if (imap_parse_set(s, &args[0], s->cmd_uid, &set) < 0) {
         items_clear(&it);
         return;
+    }
+    /* RFC 7162 3.1: MODSEQ and CHANGEDSINCE are CONDSTORE enabling. */
+    if (it.has_modseq)
+        imap_condstore_enable(s);
+    if (mods.changedsince_set) {
+        struct ph_uidset named = {0};
+        if (mods.vanished)
+            named_uids(s, &args[0], &named);
+        int r = imap_changedsince(s, mods.changedsince, &set,
+                                  mods.vanished ? &named : NULL);
+        ph_uidset_clear(&named);
+        if (r < 0) {
+            ph_uidset_clear(&set);
+            items_clear(&it);
+            return;
+        }
     }
     const char *err;
     if (it.sets_seen && !s->readonly && set.n > 0) {

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <posthorn/imap-condstore.h>
+
 #include "imap-private.h"
 
 void imap_storage_no(struct imap_session *s, int err, const char *error)
@@ -431,6 +433,10 @@ void imap_cmd_status(struct imap_session *s, const struct ph_imap_value *args,
     char *name = imap_mailbox_arg(s, &args[0]);
     if (name == NULL)
         return;
+    /* RFC 7162 3.1: STATUS (HIGHESTMODSEQ) enables CONDSTORE. */
+    for (size_t i = 0; i < ni; i++)
+        if (ph_imap_value_is_atom(&items[i], "HIGHESTMODSEQ"))
+            imap_condstore_enable(s);
     struct ph_mailbox_status st;
     const char *err;
     int r = ph_mailbox_status(s->acct, name, &st, &err);
@@ -523,22 +529,51 @@ static void select_common(struct imap_session *s,
                           const struct ph_imap_value *args, size_t n,
                           bool readonly)
 {
-    if (n != 1) {
-        imap_tagged(s, "BAD", "%s takes a mailbox name",
-                    readonly ? "EXAMINE" : "SELECT");
+    const char *cmd = readonly ? "EXAMINE" : "SELECT", *err;
+    struct ph_imap_select_params params = {0};
+    if (n != 1 && n != 2) {
+        imap_tagged(s, "BAD", "%s takes a mailbox name", cmd);
+        return;
+    }
+    /* RFC 7162 3.2.5: every parameter is checked before the mailbox is
+     * opened (a BAD leaves the selected one as it was). */
+    if (n == 2 && ph_imap_select_params_parse(
+                      &args[1], (size_t)s->srv->conf->max_sequence_ranges,
+                      &params, &err) < 0) {
+        imap_tagged(s, "BAD", "%s", err);
+        ph_imap_select_params_clear(&params);
+        return;
+    }
+    if (params.qresync && !s->qresync) {
+        /* 3.2.5: "A server MUST respond with a tagged BAD response if the
+         * Quick Resynchronization parameter ... is specified and the client
+         * hasn't issued "ENABLE QRESYNC"". */
+        imap_tagged(s, "BAD", "QRESYNC needs ENABLE QRESYNC first");
+        ph_imap_select_params_clear(&params);
         return;
     }
     char *name = imap_mailbox_arg(s, &args[0]);
-    if (name == NULL)
+    if (name == NULL) {
+        ph_imap_select_params_clear(&params);
         return;
+    }
+    bool replaced = s->state == IMAP_STATE_SELECTED;
     imap_close_selected(s);
-    const char *err;
+    /* RFC 7162 3.2.11 (and RFC 9051 7.1): the boundary between the
+     * responses of the mailbox closed and those of the one opened, "whether
+     * or not a CONDSTORE enabling command was issued". */
+    if (replaced)
+        ph_buf_puts(&s->out,
+                    "* OK [CLOSED] Previous mailbox is now closed\r\n");
+    /* 3.1.8: the CONDSTORE parameter enables CONDSTORE. */
+    s->condstore = s->condstore || params.condstore;
     struct ph_mailbox_status st;
     int r = ph_mailbox_status(s->acct, name, &st, &err);
     if (r == 0)
         r = ph_mailbox_open(s->acct, name, readonly, &s->mb, &err);
     free(name);
     if (r < 0) {
+        ph_imap_select_params_clear(&params);
         imap_storage_no(s, r, err);
         return;
     }
@@ -551,6 +586,7 @@ static void select_common(struct imap_session *s,
         ph_mailbox_close(&s->mb);
         free(c.v);
         imap_view_reset(s);
+        ph_imap_select_params_clear(&params);
         imap_storage_no(s, r, err);
         return;
     }
@@ -562,6 +598,7 @@ static void select_common(struct imap_session *s,
         ph_mailbox_close(&s->mb);
         free(c.v);
         imap_view_reset(s);
+        ph_imap_select_params_clear(&params);
         imap_tagged(s, "NO",
                     "[LIMIT] Mailbox too large for this session's "
                     "memory limit");
@@ -598,9 +635,23 @@ static void select_common(struct imap_session *s,
                   "Predicted next UID\r\n",
                   ph_mailbox_uidvalidity(s->mb), uidnext);
     free(c.v);
+    /* RFC 7162 3.1.2.1: after a CONDSTORE enabling command; every mailbox
+     * keeps mod-sequences, so never NOMODSEQ. */
+    if (s->condstore)
+        ph_buf_printf(&s->out,
+                      "* OK [HIGHESTMODSEQ %llu] Highest mailbox "
+                      "mod-sequence\r\n",
+                      (unsigned long long)highest);
+    r = params.qresync ? imap_qresync_select(s, &params.qr, uidnext, &err) : 0;
+    ph_imap_select_params_clear(&params);
+    if (r < 0) {
+        /* RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected. */
+        imap_close_selected(s);
+        imap_storage_no(s, r, err);
+        return;
+    }
     imap_tagged(s, "OK", "[%s] %s completed",
-                readonly ? "READ-ONLY" : "READ-WRITE",
-                readonly ? "EXAMINE" : "SELECT");
+                readonly ? "READ-ONLY" : "READ-WRITE", cmd);
 }
 
 void imap_cmd_select(struct imap_session *s, const struct ph_imap_value *args,

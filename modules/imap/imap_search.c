@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <posthorn/imap-search.h>
 #include <posthorn/message.h>
@@ -103,14 +104,58 @@ static void seqsets_to_uids(const struct imap_session *s,
     k->op = PH_IMAP_SEARCH_UIDSET;
 }
 
-/* Asks storage to evaluate the whole program (its indexes); 1 with *res
+static bool has_seqset(const struct ph_imap_search_key *k)
+{
+    if (k->op == PH_IMAP_SEARCH_SEQSET)
+        return true;
+    for (size_t i = 0; i < k->n_children; i++)
+        if (has_seqset(&k->children[i]))
+            return true;
+    return false;
+}
+
+/* Writes the modseq of each hit (both sorted by UID) from storage. */
+static int hits_modseq_batch(struct imap_session *s,
+                             const struct ph_meta_list *l, void *arg)
+{
+    struct imap_hits *h = arg;
+    size_t k = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        while (k < h->n && s->uids[h->pos[k]] < l->v[i].uid)
+            k++;
+        if (k < h->n && s->uids[h->pos[k]] == l->v[i].uid)
+            h->modseqs[k] = l->v[i].modseq;
+    }
+    return 0;
+}
+
+static void hits_add(struct imap_hits *h, size_t pos, uint64_t modseq)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 64;
+        h->pos = ph_realloc(h->pos, h->cap * sizeof(*h->pos));
+        h->modseqs = ph_realloc(h->modseqs, h->cap * sizeof(*h->modseqs));
+    }
+    h->pos[h->n] = (uint32_t)pos;
+    h->modseqs[h->n++] = modseq;
+}
+
+void imap_hits_free(struct imap_hits *h)
+{
+    free(h->pos);
+    free(h->modseqs);
+    memset(h, 0, sizeof(*h));
+}
+
+/* Asks storage to evaluate the whole program (its indexes); 1 with hits
  * written when it did, 0 when it cannot (the caller evaluates), -1 after
- * a tagged NO. */
+ * a tagged NO. With MODSEQ in the program, the hits' modseqs come from
+ * storage after (it does not give them with the UIDs found). */
 static int search_pushdown(struct imap_session *s, struct ph_imap_search *prog,
-                           struct ph_buf *res)
+                           struct imap_hits *hits)
 {
     seqsets_to_uids(s, &prog->root);
-    struct ph_uidset found = {0};
+    struct ph_uidset found = {0}, shown = {0};
     const char *err;
     int r = ph_mailbox_search(s->mb, &prog->root, &found, &err);
     if (r == PH_STORAGE_ERR_UNSUPPORTED)
@@ -122,54 +167,139 @@ static int search_pushdown(struct imap_session *s, struct ph_imap_search *prog,
     /* UIDs the session has not been told of yet are left out. */
     struct imap_view_walk walk = {.set = &found};
     size_t pos;
-    while (imap_view_walk_next(s, &walk, &pos))
-        ph_buf_printf(res, " %u",
-                      s->cmd_uid ? s->uids[pos] : (uint32_t)pos + 1);
+    while (imap_view_walk_next(s, &walk, &pos)) {
+        hits_add(hits, pos, 0);
+        imap_uidset_append(&shown, s->uids[pos], s->uids[pos]);
+    }
     ph_uidset_clear(&found);
+    r = prog->has_modseq && shown.n > 0
+            ? imap_fetch_batches(s, &shown, 0, hits_modseq_batch, hits, &err)
+            : 0;
+    ph_uidset_clear(&shown);
+    if (r < 0) {
+        imap_storage_no(s, r, err);
+        return -1;
+    }
     return 1;
 }
 
-void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
-                     size_t n)
+/* RFC 5032: the UIDs of the view whose INTERNALDATE is at most (OLDER) or
+ * at least (YOUNGER) `seconds` before now, "to the resolution of a
+ * second". The dates are read once per command. */
+struct within_ctx {
+    struct imap_session *s;
+    time_t now;
+    struct ph_meta_list dates;
+    bool fetched, failed;
+    int err;
+    const char *error;
+};
+
+static void within_cb(void *ctx, bool younger, uint64_t seconds,
+                      struct ph_imap_seqset *uids_r)
 {
+    struct within_ctx *w = ctx;
+    if (!w->fetched && !w->failed && w->s->nuids > 0) {
+        struct ph_uidset all = {0};
+        imap_uidset_append(&all, w->s->uids[0], w->s->uids[w->s->nuids - 1]);
+        int r = ph_mailbox_fetch(w->s->mb, &all, 0, ph_meta_list_add, &w->dates,
+                                 &w->error);
+        ph_uidset_clear(&all);
+        if (r < 0) {
+            w->failed = true;
+            w->err = r;
+        }
+    }
+    w->fetched = true;
+    int64_t target = (int64_t)w->now - (int64_t)seconds;
+    for (size_t i = 0; i < w->dates.n && !w->failed; i++) {
+        const struct ph_meta_copy *m = &w->dates.v[i];
+        if (imap_view_seq(w->s, m->uid) == 0)
+            continue;
+        if (younger ? (int64_t)m->internal_date >= target
+                    : (int64_t)m->internal_date <= target)
+            ph_imap_seqset_add(uids_r, m->uid, m->uid);
+    }
+}
+
+struct ph_imap_search *imap_search_parse(struct imap_session *s,
+                                         const struct ph_imap_value *args,
+                                         size_t n, bool charset_first,
+                                         bool save)
+{
+    struct within_ctx w = {.s = s, .now = time(NULL)};
     struct ph_imap_search_params params = {
         .max_seq = (uint32_t)s->nuids,
         .max_uid = s->nuids ? s->uids[s->nuids - 1] : 0,
         .max_ranges = (size_t)s->srv->conf->max_sequence_ranges,
+        .saved = &s->saved,
+        .within = within_cb,
+        .within_ctx = &w,
+        .charset_first = charset_first,
     };
     struct ph_imap_search *prog = NULL;
     const char *err;
     int r = ph_imap_search_parse(args, n, &params, &prog, &err);
+    ph_meta_list_free(&w.dates);
     if (r == PH_IMAP_SEARCH_BADCHARSET) {
+        /* RFC 5182 2.1: a SEARCH with SAVE that fails with NO empties the
+         * saved result; one that fails with BAD leaves it. */
+        if (save)
+            ph_imap_seqset_clear(&s->saved);
         imap_tagged(s, "NO", "[BADCHARSET %s] %s", PH_IMAP_SEARCH_CHARSETS,
                     err);
-        return;
+        return NULL;
     }
     if (r != PH_IMAP_SEARCH_OK) {
         imap_tagged(s, "BAD", "%s", err);
-        return;
+        return NULL;
     }
-    struct ph_buf res = {0};
-    struct ph_meta_list c = {0};
-    bool failed = false;
-    r = search_pushdown(s, prog, &res);
-    if (r < 0)
-        goto out;
-    if (r > 0)
-        goto done;
+    if (w.failed) {
+        ph_imap_search_free(&prog);
+        if (save)
+            ph_imap_seqset_clear(&s->saved);
+        imap_storage_no(s, w.err, w.error);
+        return NULL;
+    }
+    return prog;
+}
+
+int imap_search_run(struct imap_session *s, struct ph_imap_search *prog,
+                    struct imap_hits *hits)
+{
+    /* RFC 7162 3.1: SEARCH MODSEQ is CONDSTORE enabling. 3.2.10.2: no
+     * VANISHED "during a UID SEARCH command that contains message numbers
+     * in the search criteria". */
+    if (prog->has_modseq)
+        imap_condstore_enable(s);
+    if (s->cmd_uid && s->qresync && has_seqset(&prog->root))
+        s->allow_expunge = false;
+    /* The result may name every message of the view. */
+    if (!imap_memory_fits(s, (uint64_t)s->nuids * (sizeof(*hits->pos) +
+                                                   sizeof(*hits->modseqs)))) {
+        imap_tagged(s, "NO", "%s", IMAP_LIMIT_TEXT);
+        return -1;
+    }
+    int r = search_pushdown(s, prog, hits);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
     bool need_info = ph_imap_search_cost(prog) != PH_IMAP_SEARCH_COST_META ||
                      uses_sent_date(&prog->root);
     struct ph_uidset all = {0};
+    struct ph_meta_list c = {0};
+    const char *err;
     for (size_t i = 0; i < s->nuids; i++)
-        ph_uidset_add(&all, s->uids[i]);
+        imap_uidset_append(&all, s->uids[i], s->uids[i]);
     r = all.n ? ph_mailbox_fetch(s->mb, &all, need_info ? PH_META_INFO : 0,
                                  ph_meta_list_add, &c, &err)
               : 0;
     ph_uidset_clear(&all);
     if (r < 0) {
+        ph_meta_list_free(&c);
         imap_storage_no(s, r, err);
-        goto out;
+        return -1;
     }
+    bool failed = false;
     for (size_t i = 0; i < c.n && !failed; i++) {
         const struct ph_meta_copy *m = &c.v[i];
         uint32_t seq = imap_view_seq(s, m->uid);
@@ -201,7 +331,7 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
         if (mr < 0)
             failed = true;
         else if (mr == 1)
-            ph_buf_printf(&res, " %u", s->cmd_uid ? m->uid : seq);
+            hits_add(hits, seq - 1, m->modseq);
         for (size_t k = 0; k < ec.nlists; k++) {
             ph_strlist_clear(ec.lists[k]);
             free(ec.lists[k]);
@@ -209,15 +339,108 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
         free(ec.lists);
         ph_message_info_free(&ec.info);
     }
-done:
+    ph_meta_list_free(&c);
     if (failed) {
         imap_tagged(s, "NO", "[SERVERBUG] Search failed");
-    } else {
-        ph_buf_printf(&s->out, "* SEARCH%s\r\n", res.data ? res.data : "");
-        imap_tagged(s, "OK", "SEARCH completed");
+        return -1;
     }
+    return 0;
+}
+
+/* The number a result lists: a UID under UID SEARCH/SORT/THREAD. */
+uint32_t imap_hit_number(const struct imap_session *s, uint32_t pos)
+{
+    return s->cmd_uid ? s->uids[pos] : pos + 1;
+}
+
+/* RFC 5182 2.4: what "$" holds after RETURN (SAVE ...): the MIN and MAX
+ * returned when those are all that was asked besides SAVE, else every
+ * message found. order: the hits in the result's order. */
+void imap_search_save(struct imap_session *s, unsigned options,
+                      const struct imap_hits *hits, const uint32_t *order)
+{
+    ph_imap_seqset_clear(&s->saved);
+    size_t n = hits->n;
+#define HIT_UID(i) (s->uids[hits->pos[order ? order[i] : (i)]])
+    if (n > 0 && (options & (PH_IMAP_RETURN_ALL | PH_IMAP_RETURN_COUNT)) == 0 &&
+        (options & (PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX)) != 0) {
+        if (options & PH_IMAP_RETURN_MIN)
+            ph_imap_seqset_add(&s->saved, HIT_UID(0), HIT_UID(0));
+        if (options & PH_IMAP_RETURN_MAX)
+            ph_imap_seqset_add(&s->saved, HIT_UID(n - 1), HIT_UID(n - 1));
+    } else {
+        for (size_t i = 0; i < n; i++)
+            ph_imap_seqset_add(&s->saved, HIT_UID(i), HIT_UID(i));
+    }
+#undef HIT_UID
+    ph_imap_seqset_sort(&s->saved);
+}
+
+void imap_esearch_answer(struct imap_session *s, unsigned options,
+                         bool has_modseq, const struct imap_hits *hits,
+                         const uint32_t *order)
+{
+    if (options & PH_IMAP_RETURN_SAVE)
+        imap_search_save(s, options, hits, order);
+    /* RFC 5182 1: "In absence of any other SEARCH result option, the SAVE
+     * result option also suppresses any SEARCH response". */
+    if ((options & ~PH_IMAP_RETURN_SAVE) == 0)
+        return;
+    uint32_t *nums = ph_calloc(hits->n ? hits->n : 1, sizeof(*nums));
+    uint64_t *modseqs = ph_calloc(hits->n ? hits->n : 1, sizeof(*modseqs));
+    for (size_t i = 0; i < hits->n; i++) {
+        size_t k = order ? order[i] : i;
+        nums[i] = imap_hit_number(s, hits->pos[k]);
+        modseqs[i] = hits->modseqs[k];
+    }
+    /* RFC 4731 3.2, RFC 7162 3.1.10: MODSEQ in the program adds the MODSEQ
+     * result option. */
+    ph_imap_esearch_write(&s->out, s->tag, s->cmd_uid, options, nums,
+                          has_modseq ? modseqs : NULL, hits->n);
+    free(nums);
+    free(modseqs);
+}
+
+void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
+                     size_t n)
+{
+    struct ph_imap_search_return ret;
+    const char *err;
+    size_t pos = 0;
+    if (ph_imap_search_return_parse(args, n, &pos, IMAP_RETURN_OPTIONS, &ret,
+                                    &err) < 0) {
+        imap_tagged(s, "BAD", "%s", err);
+        return;
+    }
+    bool save = (ret.options & PH_IMAP_RETURN_SAVE) != 0;
+    struct ph_imap_search *prog =
+        imap_search_parse(s, args + pos, n - pos, false, save);
+    if (prog == NULL)
+        return;
+    struct imap_hits hits = {0};
+    if (imap_search_run(s, prog, &hits) < 0) {
+        if (save)
+            ph_imap_seqset_clear(&s->saved);
+        goto out;
+    }
+    if (ret.present) {
+        imap_esearch_answer(s, ret.options, prog->has_modseq, &hits, NULL);
+    } else {
+        struct ph_buf res = {0};
+        uint64_t modseq = 0;
+        for (size_t i = 0; i < hits.n; i++) {
+            ph_buf_printf(&res, " %u", imap_hit_number(s, hits.pos[i]));
+            modseq = hits.modseqs[i] > modseq ? hits.modseqs[i] : modseq;
+        }
+        /* RFC 7162 3.1.5: with MODSEQ in the program, a result that is
+         * not empty ends with the highest modseq of what it holds. */
+        if (prog->has_modseq && hits.n > 0)
+            ph_buf_printf(&res, " (MODSEQ %llu)", (unsigned long long)modseq);
+        ph_buf_printf(&s->out, "* SEARCH%s\r\n", res.data ? res.data : "");
+        ph_buf_free(&res);
+    }
+    imap_tagged(s, "OK", "SEARCH completed");
 out:
-    ph_buf_free(&res);
-    ph_meta_list_free(&c);
+    imap_hits_free(&hits);
     ph_imap_search_free(&prog);
 }

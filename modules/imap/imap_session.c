@@ -230,7 +230,9 @@ size_t imap_session_memory(const struct imap_session *s)
            s->cap_recent * sizeof(*s->recent) +
            s->cap_reported * sizeof(*s->reported) +
            s->pending_expunge.cap * sizeof(*s->pending_expunge.r) +
-           imap_keywords_memory(s) + s->sasl_user.cap;
+           s->saved.cap * sizeof(*s->saved.ranges) +
+           imap_sort_cache_memory(s->sort_cache) + imap_keywords_memory(s) +
+           s->sasl_user.cap;
 }
 
 bool imap_memory_fits(const struct imap_session *s, uint64_t more)
@@ -259,25 +261,40 @@ void imap_reply(struct imap_session *s, const char *fmt, ...)
 void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
                  ...)
 {
-    if (s->mb && s->state == IMAP_STATE_SELECTED)
+    bool selected = s->mb && s->state == IMAP_STATE_SELECTED;
+    if (selected)
         imap_send_updates(s, s->allow_expunge);
+    /* RFC 7162 3.2: MODSEQ values went out while expunges with lower
+     * modseqs wait; the client must not take them for its HIGHESTMODSEQ
+     * ("the server MUST send the HIGHESTMODSEQ response code with a lower
+     * value than the EXPUNGE's mod-sequence"). */
+    if (selected && s->condstore && s->modseq_sent && s->pending_expunge.n > 0)
+        ph_buf_printf(&s->out,
+                      "* OK [HIGHESTMODSEQ %llu] Expunges are pending\r\n",
+                      (unsigned long long)s->pending_modseq);
     va_list ap;
     va_start(ap, fmt);
     char *text;
     if (vasprintf(&text, fmt, ap) < 0)
         text = NULL;
     va_end(ap);
-    ph_buf_printf(&s->out, "%s %s %s\r\n", s->tag ? s->tag : "*", status,
-                  text ? text : "");
+    ph_buf_printf(&s->out, "%s %s ", s->tag ? s->tag : "*", status);
+    if (selected && s->ok_highestmodseq && strcmp(status, "OK") == 0)
+        ph_buf_printf(&s->out, "[HIGHESTMODSEQ %llu] ",
+                      (unsigned long long)imap_highestmodseq(s));
+    ph_buf_printf(&s->out, "%s\r\n", text ? text : "");
     free(text);
 }
 
 void imap_capability_write(struct imap_session *s, struct ph_buf *out)
 {
     const struct imap_conf *c = s->srv->conf;
-    ph_buf_puts(out,
-                "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
-                "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE");
+    ph_buf_puts(
+        out,
+        "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
+        "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE "
+        "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY ESORT "
+        "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS");
     uint64_t limit = c->appendlimit;
     if (limit == 0 && s->acct)
         limit = ph_account_appendlimit(s->acct);
@@ -355,9 +372,14 @@ void imap_view_reset(struct imap_session *s)
     s->recent = NULL;
     s->nuids = s->cap_uids = s->cap_recent = 0;
     s->nrecent = 0;
-    s->modseq = 0;
+    s->modseq = s->pending_modseq = 0;
     ph_uidset_clear(&s->pending_expunge);
     imap_keywords_reset(s);
+    /* RFC 5182 2.1: "Upon successful completion of a SELECT or an EXAMINE
+     * command ... the current search result variable is reset to the
+     * empty sequence." */
+    ph_imap_seqset_clear(&s->saved);
+    imap_sort_cache_free(&s->sort_cache);
 }
 
 uint32_t imap_view_seq(const struct imap_session *s, uint32_t uid)
@@ -412,9 +434,25 @@ int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
         imap_tagged(s, "BAD", "Invalid sequence set");
         return -1;
     }
+    struct ph_imap_seqset set;
+    if (strcmp(str, "$") == 0) {
+        /* RFC 5182 2.1: the saved result, in a sequence set or a UID set
+         * alike; expunged messages have left it; empty, it is "a valid,
+         * but non-matching list of messages". */
+        memset(set_r, 0, sizeof(*set_r));
+        struct ph_uidset saved = {0};
+        for (size_t i = 0; i < s->saved.n; i++)
+            imap_uidset_append(&saved, s->saved.ranges[i].lo,
+                               s->saved.ranges[i].hi);
+        struct imap_view_walk walk = {.set = &saved};
+        size_t pos;
+        while (imap_view_walk_next(s, &walk, &pos))
+            imap_uidset_append(set_r, s->uids[pos], s->uids[pos]);
+        ph_uidset_clear(&saved);
+        return 0;
+    }
     uint32_t star =
         uid ? (s->nuids ? s->uids[s->nuids - 1] : 0) : (uint32_t)s->nuids;
-    struct ph_imap_seqset set;
     if (ph_imap_seqset_parse(str, strlen(str), star,
                              (size_t)s->srv->conf->max_sequence_ranges, &set,
                              &err) < 0) {
@@ -561,6 +599,7 @@ struct changes_ctx {
     size_t nadded, cap;
     struct flag_change {
         uint32_t uid;
+        uint64_t modseq;
         char *flags;
     } * changed;
     size_t nchanged, capchanged;
@@ -585,6 +624,7 @@ static int changes_cb(void *arg, const struct ph_message_meta *m)
         ph_array_grow(&c->changed, &c->capchanged, c->nchanged + 1,
                       sizeof(*c->changed));
         c->changed[c->nchanged].uid = m->uid;
+        c->changed[c->nchanged].modseq = m->modseq;
         c->changed[c->nchanged++].flags = ph_buf_steal(&b);
     }
     return 0;
@@ -597,15 +637,39 @@ static int cmp_added(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* With CONDSTORE, updates go in modseq order, so that a client that
+ * follows the MODSEQ of each FETCH as it comes misses nothing when the
+ * connection drops; else in UID order, as storage gives them. */
+static int cmp_changed(const void *a, const void *b)
+{
+    const struct flag_change *x = a, *y = b;
+    if (x->modseq != y->modseq)
+        return x->modseq < y->modseq ? -1 : 1;
+    return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
 void imap_send_expunges(struct imap_session *s, const struct ph_uidset *set)
 {
-    /* Descending, so each number is right after the ones before it went. */
     size_t kept = 0;
-    for (size_t i = s->nuids; i > 0; i--)
-        if (ph_uidset_contains(set, s->uids[i - 1])) {
-            ph_buf_printf(&s->out, "* %zu EXPUNGE\r\n", i);
-            (void)imap_out_check(s);
-        }
+    if (s->qresync) {
+        /* RFC 7162 3.2.10.2: VANISHED instead of EXPUNGE, naming only
+         * messages the client has been told of. */
+        struct ph_uidset shown = {0};
+        struct imap_view_walk walk = {.set = set};
+        size_t pos;
+        while (imap_view_walk_next(s, &walk, &pos))
+            imap_uidset_append(&shown, s->uids[pos], s->uids[pos]);
+        imap_write_vanished(s, false, &shown);
+        ph_uidset_clear(&shown);
+    } else {
+        /* Descending, so each number is right after the ones before it
+         * went. */
+        for (size_t i = s->nuids; i > 0; i--)
+            if (ph_uidset_contains(set, s->uids[i - 1])) {
+                ph_buf_printf(&s->out, "* %zu EXPUNGE\r\n", i);
+                (void)imap_out_check(s);
+            }
+    }
     for (size_t i = 0; i < s->nuids; i++) {
         if (!ph_uidset_contains(set, s->uids[i])) {
             s->recent[kept] = s->recent[i];
@@ -633,10 +697,16 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
         ph_log_warn("mod=imap event=changes_failed user=%s error=\"%s\"",
                     s->user, err);
     } else {
+        /* Only what the view holds waits: the session's own expunges
+         * come back here, and messages never announced are not told. */
+        struct imap_view_walk walk = {.set = &expunged};
+        size_t pos;
+        while (imap_view_walk_next(s, &walk, &pos)) {
+            if (s->pending_expunge.n == 0)
+                s->pending_modseq = s->modseq;
+            imap_uidset_append(&s->pending_expunge, s->uids[pos], s->uids[pos]);
+        }
         s->modseq = highest;
-        for (size_t i = 0; i < expunged.n; i++)
-            ph_uidset_add_range(&s->pending_expunge, expunged.r[i].lo,
-                                expunged.r[i].hi);
     }
     imap_keywords_announce(s);
     if (allow_expunge && s->pending_expunge.n > 0) {
@@ -658,13 +728,14 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
         ph_buf_printf(&s->out, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nuids,
                       s->nrecent);
     }
+    if (s->condstore && c.nchanged > 1)
+        qsort(c.changed, c.nchanged, sizeof(*c.changed), cmp_changed);
     for (size_t i = 0; i < c.nchanged; i++) {
         uint32_t seq = imap_view_seq(s, c.changed[i].uid);
         if (seq)
-            ph_buf_printf(&s->out, "* %u FETCH (FLAGS %s)\r\n", seq,
-                          c.changed[i].flags);
+            imap_write_flag_fetch(s, seq, c.changed[i].uid, c.changed[i].modseq,
+                                  c.changed[i].flags, false);
         free(c.changed[i].flags);
-        (void)imap_out_check(s);
     }
     free(c.changed);
     free(c.added);

@@ -4,9 +4,10 @@ modules_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap-private.h \
 	modules/imap/imap_reactor.c modules/imap/imap_session.c \
 	modules/imap/imap_commands.c modules/imap/imap_auth.c \
 	modules/imap/imap_mailbox.c modules/imap/imap_store.c \
+	modules/imap/imap_condstore.c \
 	modules/imap/imap_fetch.c modules/imap/imap_search.c \
 	modules/imap/imap_append.c modules/imap/imap_idle.c \
-	modules/imap/imap_keywords.c
+	modules/imap/imap_keywords.c modules/imap/imap_sort.c
 modules_imap_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
 modules_imap_la_LIBADD = core/lib/libposthorn.la $(PTHREAD_LIBS)
 
@@ -22,3 +23,19 @@ TESTS += tests/integration/test_faults.py
 EXTRA_DIST += tests/integration/test_faults.py
 TESTS += tests/integration/test_isolation.py
 EXTRA_DIST += tests/integration/test_isolation.py
+# CONDSTORE and QRESYNC (RFC 7162, issue 16); imapflow resyncing through
+# QRESYNC (its npm packages: scripts/check runs npm ci, else it skips).
+TESTS += tests/integration/test_condstore.py tests/integration/test_imapflow.py
+EXTRA_DIST += tests/integration/test_condstore.py tests/integration/test_imapflow.py \
+	tests/clients/imapflow/package.json tests/clients/imapflow/package-lock.json \
+	tests/clients/imapflow/resync.mjs
+# ESEARCH, SEARCHRES, WITHIN, SORT, SORT=DISPLAY, THREAD (issue 17).
+TESTS += tests/integration/test_search.py tests/integration/test_sort.py
+EXTRA_DIST += tests/integration/test_search.py tests/integration/test_search_pgsql.py \
+	tests/integration/test_sort.py tests/integration/test_sort_pgsql.py
+# Real clients of them: node-imap's sort(), thread(), esearch() and
+# imapflow's search() (WITHIN, ESEARCH); scripts/check runs npm ci.
+TESTS += tests/integration/test_clients_sort.py
+EXTRA_DIST += tests/integration/test_clients_sort.py tests/clients/imapflow/search.mjs \
+	tests/clients/node-imap/package.json tests/clients/node-imap/package-lock.json \
+	tests/clients/node-imap/sort-thread.cjs

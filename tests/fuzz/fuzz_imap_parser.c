@@ -5,13 +5,16 @@
  * literal decisions (accept, stream, reject, none) depend only on what the
  * parser reports about the literal, so they are the same in every run;
  * commands named IDLE or AUTHENTICATE switch to line mode. Every tree is
- * walked in full, so a bad pointer shows under ASan. */
+ * walked in full, so a bad pointer shows under ASan, and every list goes
+ * through the CONDSTORE/QRESYNC parsers (SELECT parameters, FETCH and STORE
+ * modifiers, the seq-match walk over a synthetic mailbox). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <posthorn/imap-condstore.h>
 #include <posthorn/imap-parser.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -31,6 +34,40 @@ static void check(int cond, const char *what)
         fprintf(stderr, "fuzz_imap_parser: %s\n", what);
         abort();
     }
+}
+
+/* The RFC 7162 parsers on one list; the answers go to the log. */
+static void modifiers(struct ph_buf *b, const struct ph_imap_value *v)
+{
+    /* A mailbox of 1000 messages with every third UID. */
+    static uint32_t uids[1000];
+    if (uids[0] == 0)
+        for (size_t i = 0; i < 1000; i++)
+            uids[i] = (uint32_t)(3 * (i + 1));
+    struct ph_imap_select_params sp;
+    struct ph_imap_fetch_modifiers fm;
+    struct ph_imap_store_modifiers sm;
+    const char *error = NULL;
+    int r = ph_imap_select_params_parse(v, 100, &sp, &error);
+    check(r == 0 || error != NULL, "select params error without text");
+    if (r == 0) {
+        uint32_t floor = ph_imap_qresync_match(&sp.qr, uids, 1000);
+        check(floor == 0 || (floor % 3 == 0 && floor <= 3000),
+              "seq-match beyond the mailbox");
+        ph_buf_printf(b, "{q%u %llu %u}", sp.qr.uidvalidity,
+                      (unsigned long long)sp.qr.modseq, floor);
+    }
+    ph_imap_select_params_clear(&sp);
+    r = ph_imap_fetch_modifiers_parse(v, &fm, &error);
+    check(r < 0 || !fm.vanished || fm.changedsince_set,
+          "VANISHED without CHANGEDSINCE");
+    if (r == 0)
+        ph_buf_printf(b, "{f%llu %d}", (unsigned long long)fm.changedsince,
+                      fm.vanished);
+    r = ph_imap_store_modifiers_parse(v, &sm, &error);
+    check(r < 0 || sm.unchangedsince <= PH_IMAP_MODSEQ_MAX, "modseq range");
+    if (r == 0)
+        ph_buf_printf(b, "{s%llu}", (unsigned long long)sm.unchangedsince);
 }
 
 static void dump_value(struct ph_buf *b, const struct ph_imap_value *v,
@@ -76,6 +113,8 @@ static void dump_value(struct ph_buf *b, const struct ph_imap_value *v,
         ph_imap_value_get_nstring(v, &s), ph_imap_value_get_list_mailbox(v, &s),
         ph_imap_value_get_list(v, &items, &count),
         ph_imap_value_get_number(v, UINT32_MAX, &n));
+    if (v->type == PH_IMAP_VALUE_LIST)
+        modifiers(b, v);
 }
 
 static void sink(void *context, const void *data, size_t len)

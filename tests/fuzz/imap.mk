@@ -10,7 +10,7 @@ noinst_PROGRAMS += tests/fuzz/fuzz_imap_parser tests/fuzz/fuzz_mutf7 \
 	tests/fuzz/fuzz_seqset tests/fuzz/fuzz_search
 
 tests_fuzz_fuzz_imap_parser_SOURCES = tests/fuzz/fuzz_imap_parser.c \
-	core/lib/imap/imap_parser.c
+	core/lib/imap/imap_parser.c core/lib/imap/imap_condstore.c
 tests_fuzz_fuzz_imap_parser_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_imap_parser_LDADD = core/lib/libposthorn.la

@@ -16,11 +16,13 @@ EXTRA_DIST += tests/integration/test_upgrade.py
 # scripts/check, else a cluster of their own through scripts/pg-cluster).
 if WITH_PGSQL
 TESTS += tests/integration/test_pgsql.py tests/integration/test_imap_pgsql.py \
-	tests/integration/test_faults_pgsql.py tests/integration/test_isolation_pgsql.py
+	tests/integration/test_faults_pgsql.py tests/integration/test_isolation_pgsql.py \
+	tests/integration/test_condstore_pgsql.py tests/integration/test_search_pgsql.py \
+	tests/integration/test_sort_pgsql.py
 endif
 EXTRA_DIST += tests/integration/pgtest.py tests/integration/test_pgsql.py \
 	tests/integration/test_imap_pgsql.py tests/integration/test_faults_pgsql.py \
-	tests/integration/test_isolation_pgsql.py
+	tests/integration/test_isolation_pgsql.py tests/integration/test_condstore_pgsql.py
 # The stress checker of issue 14 (tests/stress/imapstress.py, also run by
 # scripts/soak --checker): that it finds what it checks, and a 30-second
 # run with 10 clients against posthorn (test_stress.py).

@@ -152,7 +152,8 @@ imap tcp://127.0.0.1:0 unix://%(sock)s {
 
 
 CAPS = (b"IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN UNSELECT MOVE "
-        b"UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE APPENDLIMIT")
+        b"UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN "
+        b"SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT")
 
 
 class SessionTest(ImapTest):
@@ -909,7 +910,10 @@ class SelectTest(ImapTest):
         out = r.cmd("c", "EXAMINE INBOX")
         self.assertIn(b"* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n", out)
         self.assertTrue(out.endswith(b"c OK [READ-ONLY] EXAMINE completed\r\n"))
-        self.assertTrue(r.cmd("d", "SELECT Nope").startswith(b"d NO [NONEXISTENT]"))
+        # RFC 7162 3.2.11 (RFC 9051 7.1): a SELECT that replaces a selected
+        # mailbox says [CLOSED] first, whether the new one opens or not.
+        self.assertTrue(r.cmd("d", "SELECT Nope").startswith(
+            b"* OK [CLOSED] Previous mailbox is now closed\r\nd NO [NONEXISTENT]"))
         self.assertEqual(r.cmd("e", "CLOSE"), b"e BAD No mailbox selected\r\n")
 
     def test_append_select_store_expunge(self):

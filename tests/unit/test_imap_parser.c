@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include <posthorn/imap-condstore.h>
 #include <posthorn/imap-parser.h>
 
 /* ---- Harness ------------------------------------------------------------ */
@@ -1085,6 +1086,323 @@ static void test_getters(void **state)
     ph_imap_parser_free(&p);
 }
 
+/* ---- CONDSTORE and QRESYNC syntax (RFC 7162 7) ------------------------- */
+
+/* Parses "t X " + args as one command and gives its arguments to fn,
+ * which describes what it made of them; the parser is freed after. */
+typedef void describe_fn(const struct ph_imap_value *args, size_t n,
+                         struct ph_buf *out);
+
+static char *describe(const char *args, describe_fn *fn)
+{
+    struct ph_imap_parser *p = ph_imap_parser_new(NULL);
+    char *line = ph_strdup_printf("t X %s\r\n", args);
+    size_t used;
+    enum ph_imap_parse_event ev =
+        ph_imap_parser_feed(p, line, strlen(line), &used);
+    assert_int_equal(ev, PH_IMAP_PARSE_COMMAND);
+    const struct ph_imap_command *cmd = ph_imap_parser_command(p);
+    struct ph_buf out = {0};
+    fn(cmd->args, cmd->n_args, &out);
+    ph_imap_parser_free(&p);
+    free(line);
+    return ph_buf_steal(&out);
+}
+
+static void put_set(struct ph_buf *out, const char *name,
+                    const struct ph_imap_seqset *set)
+{
+    ph_buf_printf(out, " %s=", name);
+    ph_imap_seqset_write(out, set);
+}
+
+static void describe_select(const struct ph_imap_value *args, size_t n,
+                            struct ph_buf *out)
+{
+    struct ph_imap_select_params sp;
+    const char *error = NULL;
+    assert_int_equal(n, 1);
+    if (ph_imap_select_params_parse(&args[0], 13, &sp, &error) < 0) {
+        assert_non_null(error);
+        ph_buf_printf(out, "BAD %s", error);
+    } else {
+        ph_buf_puts(out, "OK");
+        if (sp.condstore)
+            ph_buf_puts(out, " condstore");
+        if (sp.qresync)
+            ph_buf_printf(out, " qresync %u %llu", sp.qr.uidvalidity,
+                          (unsigned long long)sp.qr.modseq);
+        if (sp.qr.has_known_uids)
+            put_set(out, "known", &sp.qr.known_uids);
+        if (sp.qr.has_seq_match) {
+            put_set(out, "seqs", &sp.qr.match_seqs);
+            put_set(out, "uids", &sp.qr.match_uids);
+        }
+    }
+    ph_imap_select_params_clear(&sp);
+}
+
+static void describe_fetch(const struct ph_imap_value *args, size_t n,
+                           struct ph_buf *out)
+{
+    struct ph_imap_fetch_modifiers m;
+    const char *error = NULL;
+    assert_int_equal(n, 1);
+    if (ph_imap_fetch_modifiers_parse(&args[0], &m, &error) < 0)
+        ph_buf_printf(out, "BAD %s", error);
+    else if (m.changedsince_set)
+        ph_buf_printf(out, "OK changedsince %llu%s",
+                      (unsigned long long)m.changedsince,
+                      m.vanished ? " vanished" : "");
+    else
+        ph_buf_puts(out, "OK");
+}
+
+static void describe_store(const struct ph_imap_value *args, size_t n,
+                           struct ph_buf *out)
+{
+    struct ph_imap_store_modifiers m;
+    const char *error = NULL;
+    assert_int_equal(n, 1);
+    if (ph_imap_store_modifiers_parse(&args[0], &m, &error) < 0)
+        ph_buf_printf(out, "BAD %s", error);
+    else
+        ph_buf_printf(out, "OK unchangedsince %llu",
+                      (unsigned long long)m.unchangedsince);
+}
+
+#define CHECK_DESCRIBE(fn, args, want)                                         \
+    do {                                                                       \
+        char *got_ = describe(args, fn);                                       \
+        assert_string_equal(got_, want);                                       \
+        free(got_);                                                            \
+    } while (0)
+
+static void test_select_params(void **state)
+{
+    (void)state;
+    /* RFC 7162 3.1.8, Example 18. */
+    CHECK_DESCRIBE(describe_select, "(CONDSTORE)", "OK condstore");
+    CHECK_DESCRIBE(describe_select, "(condstore)", "OK condstore");
+    /* 3.2.5: the four arguments, the last two optional. */
+    CHECK_DESCRIBE(describe_select,
+                   "(QRESYNC (67890007 20050715194045000 41,43:211,214:541))",
+                   "OK qresync 67890007 20050715194045000 "
+                   "known=41,43:211,214:541");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2))", "OK qresync 1 2");
+    /* 3.2.5.2, Example B04 (shortened): known-uids and seq-match-data. */
+    CHECK_DESCRIBE(describe_select,
+                   "(QRESYNC (67890007 90060115194045000 1:29997 "
+                   "(5000,7500,9000,9990:9999 15000,22500,27000,29970,29973,"
+                   "29976,29979,29982,29985,29988,29991,29994,29997)))",
+                   "OK qresync 67890007 90060115194045000 known=1:29997 "
+                   "seqs=5000,7500,9000,9990:9999 "
+                   "uids=15000,22500,27000,29970,29973,29976,29979,29982,"
+                   "29985,29988,29991,29994,29997");
+    /* seq-match-data without known-uids; known-uids sorted and merged. */
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2 (3:4 7,9)))",
+                   "OK qresync 1 2 seqs=3:4 uids=7,9");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2 9,1:3,4) CONDSTORE)",
+                   "OK condstore qresync 1 2 known=1:4,9");
+    /* The largest mod-sequence is 2^63-1. */
+    CHECK_DESCRIBE(describe_select,
+                   "(QRESYNC (4294967295 9223372036854775807))",
+                   "OK qresync 4294967295 9223372036854775807");
+
+    CHECK_DESCRIBE(describe_select, "()",
+                   "BAD SELECT parameters are a non-empty list");
+    CHECK_DESCRIBE(describe_select, "CONDSTORE",
+                   "BAD SELECT parameters are a non-empty list");
+    CHECK_DESCRIBE(describe_select, "(FOO)", "BAD Unknown SELECT parameter");
+    CHECK_DESCRIBE(describe_select, "(CONDSTORE CONDSTORE)",
+                   "BAD CONDSTORE given twice");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2) QRESYNC (1 2))",
+                   "BAD QRESYNC given twice");
+    static const char e_qresync[] =
+        "BAD QRESYNC takes (uidvalidity mod-sequence [known-uids] "
+        "[(known-sequence-set known-uid-set)])";
+    CHECK_DESCRIBE(describe_select, "(QRESYNC)", e_qresync);
+    CHECK_DESCRIBE(describe_select, "(QRESYNC 1)", e_qresync);
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1))", e_qresync);
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2 3 (1 1) 4))", e_qresync);
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2 (1 1) 3))", e_qresync);
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (0 2))",
+                   "BAD Invalid QRESYNC UIDVALIDITY");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (4294967296 2))",
+                   "BAD Invalid QRESYNC UIDVALIDITY");
+    /* QRESYNC's mod-sequence is a mod-sequence-value: not 0. */
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 0))",
+                   "BAD Invalid QRESYNC mod-sequence");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 9223372036854775808))",
+                   "BAD Invalid QRESYNC mod-sequence");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 02))",
+                   "BAD Invalid QRESYNC mod-sequence");
+    /* known-uids: "*" is not allowed (7). */
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2 1:*))",
+                   "BAD \"*\" is not allowed in QRESYNC sets (RFC 7162 7)");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2 0:3))",
+                   "BAD Invalid sequence number 0");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2 \"1:3\"))",
+                   "BAD Invalid QRESYNC known-uids");
+    /* At most max_ranges ranges (13 here). */
+    CHECK_DESCRIBE(describe_select,
+                   "(QRESYNC (1 2 1,3,5,7,9,11,13,15,17,19,21,23,25,27))",
+                   "BAD Too many ranges in sequence set");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2 (1:3)))",
+                   "BAD QRESYNC seq-match-data is (known-sequence-set "
+                   "known-uid-set)");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2 (1:3 4:* )))",
+                   "BAD \"*\" is not allowed in QRESYNC sets (RFC 7162 7)");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2 (1 (2))))",
+                   "BAD Invalid QRESYNC known-uid-set");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2 (3,1 5,6)))",
+                   "BAD QRESYNC seq-match-data must be in ascending order");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2 (1:2 6,5)))",
+                   "BAD QRESYNC seq-match-data must be in ascending order");
+    CHECK_DESCRIBE(describe_select, "(QRESYNC (1 2 (1:3 5,6)))",
+                   "BAD QRESYNC seq-match-data pairs a message number with "
+                   "each UID: the sets differ in size");
+}
+
+/* Matches the pairs of a QRESYNC parameter against a view. */
+static uint32_t match(const char *param, const uint32_t *uids, size_t n)
+{
+    struct ph_imap_parser *p = ph_imap_parser_new(NULL);
+    char *line = ph_strdup_printf("t X (QRESYNC (1 2 %s))\r\n", param);
+    size_t used;
+    assert_int_equal(ph_imap_parser_feed(p, line, strlen(line), &used),
+                     PH_IMAP_PARSE_COMMAND);
+    struct ph_imap_select_params sp;
+    const char *error;
+    assert_int_equal(ph_imap_select_params_parse(
+                         &ph_imap_parser_command(p)->args[0], 0, &sp, &error),
+                     0);
+    uint32_t floor = ph_imap_qresync_match(&sp.qr, uids, n);
+    ph_imap_select_params_clear(&sp);
+    ph_imap_parser_free(&p);
+    free(line);
+    return floor;
+}
+
+static void test_qresync_match(void **state)
+{
+    (void)state;
+    /* RFC 7162 3.2.5.2: "if the Nth message number ... is 4, and the Nth
+     * UID ... is 8, and the mailbox's fourth message has UID 8, then no
+     * UIDs equal to or less than 8 are present in the VANISHED response.
+     * If the (N+1)th message number is 12, and the (N+1)th UID is 24, and
+     * the (N+1)th message in the mailbox has UID 25, then the lowest UID
+     * included in the VANISHED response would be 9." */
+    uint32_t view[20];
+    for (size_t i = 0; i < 20; i++)
+        view[i] = (uint32_t)(2 * i + 2); /* message 4 is UID 8 */
+    view[11] = 25;                       /* message 12 */
+    assert_int_equal(match("(4,12 8,24)", view, 20), 8);
+    assert_int_equal(match("(4,12 8,25)", view, 20), 25);
+    /* The first pair already differs. */
+    assert_int_equal(match("(1:2 3:4)", view, 20), 0);
+    /* A pair past the end of the mailbox matches nothing. */
+    assert_int_equal(match("(1,21 2,50)", view, 20), 2);
+    /* Ranges pair up number by number. */
+    assert_int_equal(match("(1:3 2,4,6)", view, 20), 6);
+    assert_int_equal(match("(1:3 2,4,7)", view, 20), 4);
+    /* No seq-match data: no shortcut. */
+    assert_int_equal(match("1:5", view, 20), 0);
+    /* Example B04: every third UID exists; all pairs match. */
+    static uint32_t thirds[10003];
+    for (size_t i = 0; i < 10003; i++)
+        thirds[i] = (uint32_t)(3 * (i + 1));
+    assert_int_equal(match("1:29997 (5000,7500,9000,9990:9999 15000,22500,"
+                           "27000,29970,29973,29976,29979,29982,29985,29988,"
+                           "29991,29994,29997)",
+                           thirds, 10003),
+                     29997);
+    /* A hostile pair list of four billion numbers over an empty mailbox
+     * looks at one pair. */
+    assert_int_equal(match("(1:4294967295 1:4294967295)", view, 0), 0);
+    assert_int_equal(match("(1:4294967295 1:4294967295)", thirds, 10003), 0);
+}
+
+static void test_fetch_store_modifiers(void **state)
+{
+    (void)state;
+    /* RFC 7162 3.1.4.1, Example 12; 3.2.6. */
+    CHECK_DESCRIBE(describe_fetch, "(CHANGEDSINCE 12345)",
+                   "OK changedsince 12345");
+    CHECK_DESCRIBE(describe_fetch, "(CHANGEDSINCE 12345 VANISHED)",
+                   "OK changedsince 12345 vanished");
+    CHECK_DESCRIBE(describe_fetch, "(vanished changedsince 1)",
+                   "OK changedsince 1 vanished");
+    /* "The VANISHED UID FETCH modifier MUST only be specified together with
+     * the CHANGEDSINCE UID FETCH modifier." */
+    CHECK_DESCRIBE(describe_fetch, "(VANISHED)",
+                   "BAD VANISHED needs CHANGEDSINCE (RFC 7162 3.2.6)");
+    /* chgsince-fetch-mod = "CHANGEDSINCE" SP mod-sequence-value: not 0. */
+    CHECK_DESCRIBE(describe_fetch, "(CHANGEDSINCE 0)",
+                   "BAD Invalid CHANGEDSINCE mod-sequence");
+    CHECK_DESCRIBE(describe_fetch, "(CHANGEDSINCE)",
+                   "BAD Invalid CHANGEDSINCE mod-sequence");
+    CHECK_DESCRIBE(describe_fetch, "(CHANGEDSINCE x)",
+                   "BAD Invalid CHANGEDSINCE mod-sequence");
+    CHECK_DESCRIBE(describe_fetch, "(CHANGEDSINCE 9223372036854775808)",
+                   "BAD Invalid CHANGEDSINCE mod-sequence");
+    CHECK_DESCRIBE(describe_fetch, "(CHANGEDSINCE 1 CHANGEDSINCE 2)",
+                   "BAD CHANGEDSINCE given twice");
+    CHECK_DESCRIBE(describe_fetch, "(CHANGEDSINCE 1 VANISHED VANISHED)",
+                   "BAD VANISHED given twice");
+    CHECK_DESCRIBE(describe_fetch, "(CHANGEDSINCE (1))",
+                   "BAD Invalid CHANGEDSINCE mod-sequence");
+    CHECK_DESCRIBE(describe_fetch, "(FOO 1)", "BAD Unknown FETCH modifier");
+    CHECK_DESCRIBE(describe_fetch, "()",
+                   "BAD FETCH modifiers are a non-empty list");
+    CHECK_DESCRIBE(describe_fetch, "CHANGEDSINCE",
+                   "BAD FETCH modifiers are a non-empty list");
+
+    /* 3.1.3; store-modifier =/ "UNCHANGEDSINCE" SP mod-sequence-valzer:
+     * 0 is valid (Example 8). */
+    CHECK_DESCRIBE(describe_store, "(UNCHANGEDSINCE 12121230045)",
+                   "OK unchangedsince 12121230045");
+    CHECK_DESCRIBE(describe_store, "(UNCHANGEDSINCE 0)", "OK unchangedsince 0");
+    /* "Only a single "UNCHANGEDSINCE" may be specified in a STORE
+     * operation." */
+    CHECK_DESCRIBE(describe_store, "(UNCHANGEDSINCE 1 UNCHANGEDSINCE 1)",
+                   "BAD UNCHANGEDSINCE given twice");
+    CHECK_DESCRIBE(describe_store, "(UNCHANGEDSINCE)",
+                   "BAD Invalid UNCHANGEDSINCE mod-sequence");
+    CHECK_DESCRIBE(describe_store, "(UNCHANGEDSINCE -1)",
+                   "BAD Invalid UNCHANGEDSINCE mod-sequence");
+    CHECK_DESCRIBE(describe_store, "(UNCHANGEDSINCE 9223372036854775808)",
+                   "BAD Invalid UNCHANGEDSINCE mod-sequence");
+    CHECK_DESCRIBE(describe_store, "(CHANGEDSINCE 1)",
+                   "BAD Unknown STORE modifier");
+    CHECK_DESCRIBE(describe_store, "()",
+                   "BAD STORE modifiers are a non-empty list");
+}
+
+static void test_get_modseq(void **state)
+{
+    (void)state;
+    struct ph_imap_parser *p = ph_imap_parser_new(NULL);
+    static const char in[] = "t X 0 1 9223372036854775807 "
+                             "9223372036854775808 01 \"5\"\r\n";
+    size_t used;
+    assert_int_equal(ph_imap_parser_feed(p, in, sizeof(in) - 1, &used),
+                     PH_IMAP_PARSE_COMMAND);
+    const struct ph_imap_value *a = ph_imap_parser_command(p)->args;
+    uint64_t n = 99;
+    assert_false(ph_imap_value_get_modseq(&a[0], false, &n));
+    assert_true(ph_imap_value_get_modseq(&a[0], true, &n));
+    assert_int_equal(n, 0);
+    assert_true(ph_imap_value_get_modseq(&a[1], false, &n));
+    assert_int_equal(n, 1);
+    assert_true(ph_imap_value_get_modseq(&a[2], false, &n));
+    assert_true(n == PH_IMAP_MODSEQ_MAX);
+    assert_false(ph_imap_value_get_modseq(&a[3], true, &n));
+    assert_false(ph_imap_value_get_modseq(&a[4], true, &n));
+    assert_false(ph_imap_value_get_modseq(&a[5], true, &n));
+    ph_imap_parser_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1114,6 +1432,10 @@ int main(void)
         cmocka_unit_test(test_events_and_offsets),
         cmocka_unit_test(test_literal_args),
         cmocka_unit_test(test_getters),
+        cmocka_unit_test(test_select_params),
+        cmocka_unit_test(test_qresync_match),
+        cmocka_unit_test(test_fetch_store_modifiers),
+        cmocka_unit_test(test_get_modseq),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,8 +69,11 @@ static char *search_str(const char *keys, size_t len,
         const struct ph_imap_command *cmd2;
         struct ph_imap_parser *p2 = parse_line(out + 3, strlen(out + 3), &cmd2);
         struct ph_imap_search *prog2 = NULL;
-        assert_int_equal(ph_imap_search_parse(cmd2->args, cmd2->n_args, params,
-                                              &prog2, &error),
+        /* What is written has no charset. */
+        struct ph_imap_search_params params2 = *params;
+        params2.charset_first = false;
+        assert_int_equal(ph_imap_search_parse(cmd2->args, cmd2->n_args,
+                                              &params2, &prog2, &error),
                          PH_IMAP_SEARCH_OK);
         struct ph_buf b2 = {0};
         ph_imap_search_write(&b2, prog2);
@@ -150,6 +153,7 @@ static void test_every_key(void **state)
     CHECK("MODSEQ 620162338", "OK MODSEQ 620162338");
     CHECK("MODSEQ \"/flags/\\\\draft\" all 620162338", "OK MODSEQ 620162338");
     CHECK("MODSEQ \"/flags/$Junk\" priv 0", "OK MODSEQ 0");
+    CHECK("MODSEQ \"/FLAGS/\\\\Seen\" shared 7", "OK MODSEQ 7");
     /* Key names in any case. */
     CHECK("seen Or Flagged deleted", "OK SEEN OR FLAGGED DELETED");
 }
@@ -286,12 +290,19 @@ static void test_errors(void **state)
     CHECK("0", "BAD Invalid sequence number 0");
     CHECK("1:4294967296", "BAD Sequence number too large");
     CHECK("1,", "BAD Invalid sequence set");
+    /* "$" needs the saved result (params.saved), test_saved_result(). */
     CHECK("$", "BAD Saved search results ($) are not supported");
     CHECK("MODSEQ", "BAD Invalid MODSEQ value");
     CHECK("MODSEQ x", "BAD Invalid MODSEQ value");
     CHECK("MODSEQ 9223372036854775808", "BAD Invalid MODSEQ value");
     CHECK("MODSEQ \"/x/y\" all 5", "BAD Invalid MODSEQ entry name");
     CHECK("MODSEQ \"/flags/\" all 5", "BAD Invalid MODSEQ entry name");
+    /* attr-flag: a keyword atom or "\\" atom (RFC 7162 7). */
+    CHECK("MODSEQ \"/flags/\\\\\" all 5", "BAD Invalid MODSEQ entry name");
+    CHECK("MODSEQ \"/flags/a b\" all 5", "BAD Invalid MODSEQ entry name");
+    CHECK("MODSEQ \"/flags/a(\" all 5", "BAD Invalid MODSEQ entry name");
+    CHECK("MODSEQ \"/flags/\\\\a\\\\b\" shared 5",
+          "BAD Invalid MODSEQ entry name");
     CHECK("MODSEQ \"/flags/x\" foo 5", "BAD Invalid MODSEQ entry type");
     CHECK("MODSEQ \"/flags/x\" all", "BAD Invalid MODSEQ value");
     CHECK("MODSEQ \"/flags/x\"", "BAD Invalid MODSEQ entry type");
@@ -710,6 +721,314 @@ static void test_callbacks_missing(void **state)
     ph_imap_parser_free(&p);
 }
 
+/* ---- RFC 5182 "$", RFC 5032 OLDER/YOUNGER, charset first --------------- */
+
+static void test_saved_result(void **state)
+{
+    (void)state;
+    struct ph_imap_seqset saved = {0};
+    ph_imap_seqset_add(&saved, 7, 9);
+    ph_imap_seqset_add(&saved, 3, 3);
+    ph_imap_seqset_sort(&saved);
+    struct ph_imap_search_params params = default_params;
+    params.saved = &saved;
+    /* RFC 5182 3: sequence-set =/ seq-last-command; "$" stands for the
+     * saved messages as a sequence set and after UID alike (2.1, "can
+     * reference IMAP message sequences or UID sequences"). */
+    char *got = search_str("$ SMALLER 4096", 14, &params);
+    assert_string_equal(got, "OK UID 3,7:9 SMALLER 4096");
+    free(got);
+    got = search_str("UID $", 5, &params);
+    assert_string_equal(got, "OK UID 3,7:9");
+    free(got);
+    got = search_str("OR $ 1,5", 8, &params);
+    assert_string_equal(got, "OK OR UID 3,7:9 1,5");
+    free(got);
+    /* seq-last-command is "$" alone, not an element of a larger set. */
+    got = search_str("$,1", 3, &params);
+    assert_string_equal(got, "BAD Invalid sequence set");
+    free(got);
+    got = search_str("1:$", 3, &params);
+    assert_string_equal(got, "BAD Invalid sequence set");
+    free(got);
+    /* An empty "$" is "a valid, but non-matching list of messages". */
+    struct ph_imap_seqset none = {0};
+    params.saved = &none;
+    got = search_str("$", 1, &params);
+    assert_string_equal(got, "OK NOT ALL");
+    free(got);
+    ph_imap_seqset_clear(&saved);
+}
+
+struct within_calls {
+    unsigned n;
+    bool younger;
+    uint64_t seconds;
+};
+
+static void within_cb(void *ctx, bool younger, uint64_t seconds,
+                      struct ph_imap_seqset *uids_r)
+{
+    struct within_calls *c = ctx;
+    c->n++;
+    c->younger = younger;
+    c->seconds = seconds;
+    /* Unsorted, as the header allows. */
+    ph_imap_seqset_add(uids_r, 9, 9);
+    ph_imap_seqset_add(uids_r, 4, 5);
+}
+
+static void test_within(void **state)
+{
+    (void)state;
+    /* Without the callback the keys are unknown. */
+    CHECK("YOUNGER 10", "BAD Unknown search key YOUNGER");
+    struct within_calls calls = {0};
+    struct ph_imap_search_params params = default_params;
+    params.within = within_cb;
+    params.within_ctx = &calls;
+    /* RFC 5032 4: "C: a1 SEARCH UNSEEN YOUNGER 259200". */
+    char *got = search_str("UNSEEN YOUNGER 259200", 21, &params);
+    assert_string_equal(got, "OK NOT SEEN UID 4:5,9");
+    free(got);
+    assert_true(calls.younger);
+    assert_int_equal(calls.seconds, 259200);
+    got = search_str("older 1", 7, &params);
+    assert_string_equal(got, "OK UID 4:5,9");
+    free(got);
+    assert_false(calls.younger);
+    assert_int_equal(calls.seconds, 1);
+    /* RFC 5032 3: ( "OLDER" / "YOUNGER" ) SP nz-number. */
+    calls.n = 0;
+    static const char *const bad[] = {"OLDER 0", "OLDER -1", "OLDER x",
+                                      "YOUNGER 4294967296", "YOUNGER 01"};
+    for (size_t i = 0; i < PH_N_ELEMENTS(bad); i++) {
+        got = search_str(bad[i], strlen(bad[i]), &params);
+        assert_string_equal(got, bad[i][0] == 'O'
+                                     ? "BAD Invalid interval for OLDER"
+                                     : "BAD Invalid interval for YOUNGER");
+        free(got);
+    }
+    got = search_str("OLDER", 5, &params);
+    assert_string_equal(got, "BAD Missing argument for OLDER");
+    free(got);
+    assert_int_equal(calls.n, 0);
+}
+
+static void test_charset_first(void **state)
+{
+    (void)state;
+    /* RFC 5256 5: sort = ["UID" SP] "SORT" SP sort-criteria SP
+     * search-criteria, search-criteria = charset 1*(SP search-key): the
+     * charset is required and not preceded by CHARSET. */
+    struct ph_imap_search_params params = default_params;
+    params.charset_first = true;
+    static const struct {
+        const char *keys, *want;
+    } cases[] = {
+        {"UTF-8 ALL", "OK ALL"},
+        {"us-ascii SEEN", "OK SEEN"},
+        {"\"UTF-8\" 1:2", "OK 1:2"},
+        {"KOI8-R ALL", "BADCHARSET Unsupported charset"},
+        /* The first argument is the charset, whatever it says. */
+        {"ALL", "BADCHARSET Unsupported charset"},
+        {"UTF-8", "BAD Missing search key"},
+        {"(UTF-8) ALL", "BAD Missing charset"},
+        {"CHARSET UTF-8 ALL", "BADCHARSET Unsupported charset"},
+    };
+    for (size_t i = 0; i < PH_N_ELEMENTS(cases); i++) {
+        char *got = search_str(cases[i].keys, strlen(cases[i].keys), &params);
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: want %s, got %s", cases[i].keys, cases[i].want, got);
+        free(got);
+    }
+}
+
+/* ---- RETURN options and ESEARCH ----------------------------------------- */
+
+/* "OK <options> <pos>" or "BAD <text>" for the arguments keys. */
+static char *return_str(const char *keys, unsigned accepted)
+{
+    const struct ph_imap_command *cmd;
+    struct ph_imap_parser *p = parse_line(keys, strlen(keys), &cmd);
+    struct ph_imap_search_return ret;
+    const char *error;
+    size_t pos = 0;
+    char *out;
+    if (ph_imap_search_return_parse(cmd->args, cmd->n_args, &pos, accepted,
+                                    &ret, &error) < 0)
+        out = ph_strdup_printf("BAD %s", error);
+    else
+        out = ph_strdup_printf("OK %d %#x %zu", ret.present, ret.options, pos);
+    ph_imap_parser_free(&p);
+    return out;
+}
+
+static void test_return_options(void **state)
+{
+    (void)state;
+    const unsigned all = PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX |
+                         PH_IMAP_RETURN_ALL | PH_IMAP_RETURN_COUNT |
+                         PH_IMAP_RETURN_SAVE;
+    static const struct {
+        const char *keys, *want;
+    } cases[] = {
+        /* RFC 4731 3.1: "C: A282 SEARCH RETURN (MIN COUNT) FLAGGED". */
+        {"RETURN (MIN COUNT) FLAGGED", "OK 1 0x9 2"},
+        {"return (min Max all COUNT save) ALL", "OK 1 0x1f 2"},
+        /* "If the list of result options is empty ... equivalent to
+         * "(ALL)"." */
+        {"RETURN () FLAGGED", "OK 1 0x4 2"},
+        {"RETURN (SAVE) FLAGGED", "OK 1 0x10 2"},
+        {"RETURN (MIN MIN) ALL", "OK 1 0x1 2"},
+        /* Not RETURN: nothing read. */
+        {"CHARSET UTF-8 ALL", "OK 0 0 0"},
+        {"FLAGGED", "OK 0 0 0"},
+        {"RETURN", "BAD RETURN takes a list of options"},
+        {"RETURN MIN ALL", "BAD RETURN takes a list of options"},
+        {"RETURN (PARTIAL 1:10) ALL", "BAD Unknown RETURN option"},
+        {"RETURN ((MIN)) ALL", "BAD Unknown RETURN option"},
+        {"RETURN (\"MIN\") ALL", "BAD Unknown RETURN option"},
+    };
+    for (size_t i = 0; i < PH_N_ELEMENTS(cases); i++) {
+        char *got = return_str(cases[i].keys, all);
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: want %s, got %s", cases[i].keys, cases[i].want, got);
+        free(got);
+    }
+    /* An option the caller does not take is unknown. */
+    char *got = return_str("RETURN (SAVE) ALL", all & ~PH_IMAP_RETURN_SAVE);
+    assert_string_equal(got, "BAD Unknown RETURN option");
+    free(got);
+}
+
+static char *esearch_str(unsigned options, const uint32_t *nums,
+                         const uint64_t *modseqs, size_t n)
+{
+    struct ph_buf b = {0};
+    ph_imap_esearch_write(&b, "A282", false, options, nums, modseqs, n);
+    return ph_buf_steal(&b);
+}
+
+#define ESEARCH(opts, nums, modseqs, n, want)                                  \
+    do {                                                                       \
+        char *got_ = esearch_str(opts, nums, modseqs, n);                      \
+        assert_string_equal(got_, want);                                       \
+        free(got_);                                                            \
+    } while (0)
+
+static void test_esearch_write(void **state)
+{
+    (void)state;
+    const uint32_t nums[] = {2, 10, 11};
+    /* RFC 4731 3.1: "S: * ESEARCH (TAG "A282") MIN 2 COUNT 3". */
+    ESEARCH(PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_COUNT, nums, NULL, 3,
+            "* ESEARCH (TAG \"A282\") MIN 2 COUNT 3\r\n");
+    /* "S: * ESEARCH (TAG "A283") ALL 2,10:11". */
+    ESEARCH(PH_IMAP_RETURN_ALL, nums, NULL, 3,
+            "* ESEARCH (TAG \"A282\") ALL 2,10:11\r\n");
+    /* No match: MIN, MAX and ALL "MUST NOT" be included, COUNT "MUST
+     * always", and the ESEARCH response is still sent. */
+    ESEARCH(PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX | PH_IMAP_RETURN_ALL |
+                PH_IMAP_RETURN_COUNT,
+            nums, NULL, 0, "* ESEARCH (TAG \"A282\") COUNT 0\r\n");
+    ESEARCH(PH_IMAP_RETURN_MIN, nums, NULL, 0, "* ESEARCH (TAG \"A282\")\r\n");
+    /* UID indicator: "S: * ESEARCH (TAG "A285") UID MIN 7 MAX 3800". */
+    struct ph_buf b = {0};
+    ph_imap_esearch_write(&b, "A285", true,
+                          PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX,
+                          (const uint32_t[]){7, 100, 3800}, NULL, 3);
+    assert_string_equal(b.data,
+                        "* ESEARCH (TAG \"A285\") UID MIN 7 MAX 3800\r\n");
+    ph_buf_free(&b);
+    /* ESORT (RFC 5267 3.2, RFC 7162 Example 20): ALL in the sort order,
+     * "ALL 5,3,2,1". */
+    ESEARCH(PH_IMAP_RETURN_ALL, ((const uint32_t[]){5, 3, 2, 1, 6, 7}), NULL, 6,
+            "* ESEARCH (TAG \"A282\") ALL 5,3,2,1,6:7\r\n");
+    /* RFC 4731 3.2: MODSEQ of MIN alone, MAX alone, the higher of MIN and
+     * MAX, else the highest of all. */
+    const uint32_t n4[] = {2, 5, 9, 23};
+    const uint64_t m4[] = {917162488, 917162500, 1, 907162321};
+    ESEARCH(PH_IMAP_RETURN_MIN, n4, m4, 4,
+            "* ESEARCH (TAG \"A282\") MIN 2 MODSEQ 917162488\r\n");
+    ESEARCH(PH_IMAP_RETURN_MAX, n4, m4, 4,
+            "* ESEARCH (TAG \"A282\") MAX 23 MODSEQ 907162321\r\n");
+    ESEARCH(PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX, n4, m4, 4,
+            "* ESEARCH (TAG \"A282\") MIN 2 MAX 23 MODSEQ 917162488\r\n");
+    ESEARCH(PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_COUNT, n4, m4, 4,
+            "* ESEARCH (TAG \"A282\") MIN 2 COUNT 4 MODSEQ 917162500\r\n");
+    ESEARCH(PH_IMAP_RETURN_ALL | PH_IMAP_RETURN_SAVE, n4, m4, 4,
+            "* ESEARCH (TAG \"A282\") ALL 2,5,9,23 MODSEQ 917162500\r\n");
+    /* RFC 7162 3.1.10: MODSEQ only with a non-empty result. */
+    ESEARCH(PH_IMAP_RETURN_COUNT, n4, m4, 0,
+            "* ESEARCH (TAG \"A282\") COUNT 0\r\n");
+}
+
+/* ---- SORT criteria ------------------------------------------------------ */
+
+/* "OK REVERSE DATE SUBJECT..." or "BAD <text>" for the first argument. */
+static char *criteria_str(const char *keys, bool display)
+{
+    const struct ph_imap_command *cmd;
+    struct ph_imap_parser *p = parse_line(keys, strlen(keys), &cmd);
+    struct ph_sort_program_item *prog;
+    size_t n;
+    const char *error;
+    struct ph_buf b = {0};
+    if (ph_imap_sort_criteria_parse(&cmd->args[0], display, &prog, &n, &error) <
+        0) {
+        assert_null(prog);
+        ph_buf_printf(&b, "BAD %s", error);
+    } else {
+        ph_buf_puts(&b, "OK");
+        for (size_t i = 0; i < n; i++)
+            ph_buf_printf(&b, "%s %s", prog[i].reverse ? " REVERSE" : "",
+                          ph_sort_criterion_name(prog[i].criterion));
+        free(prog);
+    }
+    ph_imap_parser_free(&p);
+    return ph_buf_steal(&b);
+}
+
+static void test_sort_criteria(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *keys;
+        bool display;
+        const char *want;
+    } cases[] = {
+        /* RFC 5256 5: sort-key = "ARRIVAL" / "CC" / "DATE" / "FROM" /
+         * "SIZE" / "SUBJECT" / "TO"; REVERSE applies to the key after it. */
+        {"(ARRIVAL CC DATE FROM SIZE SUBJECT TO)", false,
+         "OK ARRIVAL CC DATE FROM SIZE SUBJECT TO"},
+        /* "C: A283 SORT (SUBJECT REVERSE DATE) UTF-8 ALL". */
+        {"(SUBJECT REVERSE DATE)", false, "OK SUBJECT REVERSE DATE"},
+        {"(reverse subject Reverse size)", false,
+         "OK REVERSE SUBJECT REVERSE SIZE"},
+        /* RFC 5957 5: sort-key =/ "DISPLAYFROM" / "DISPLAYTO", with
+         * SORT=DISPLAY only. */
+        {"(DISPLAYFROM REVERSE DISPLAYTO)", true,
+         "OK DISPLAYFROM REVERSE DISPLAYTO"},
+        {"(DISPLAYFROM)", false, "BAD Unknown sort key"},
+        {"()", false, "BAD SORT takes a list of sort criteria"},
+        {"DATE", false, "BAD SORT takes a list of sort criteria"},
+        {"(REVERSE)", false, "BAD REVERSE needs a sort key"},
+        {"(DATE REVERSE)", false, "BAD REVERSE needs a sort key"},
+        {"(REVERSE REVERSE DATE)", false, "BAD Unknown sort key"},
+        {"(MODSEQ)", false, "BAD Unknown sort key"},
+        {"((DATE))", false, "BAD Unknown sort key"},
+        {"(\"DATE\")", false, "BAD Unknown sort key"},
+        {"(DATEX)", false, "BAD Unknown sort key"},
+    };
+    for (size_t i = 0; i < PH_N_ELEMENTS(cases); i++) {
+        char *got = criteria_str(cases[i].keys, cases[i].display);
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: want %s, got %s", cases[i].keys, cases[i].want, got);
+        free(got);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -727,6 +1046,12 @@ int main(void)
         cmocka_unit_test(test_match_failures),
         cmocka_unit_test(test_cheap_keys_first),
         cmocka_unit_test(test_callbacks_missing),
+        cmocka_unit_test(test_saved_result),
+        cmocka_unit_test(test_within),
+        cmocka_unit_test(test_charset_first),
+        cmocka_unit_test(test_return_options),
+        cmocka_unit_test(test_esearch_write),
+        cmocka_unit_test(test_sort_criteria),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* posthorn SDK: IMAP SEARCH programs (RFC 3501 6.4.4, MODSEQ of RFC 7162):
+/* posthorn SDK: IMAP SEARCH programs (RFC 3501 6.4.4, MODSEQ of RFC 7162,
+ * "$" of RFC 5182, OLDER and YOUNGER of RFC 5032):
  * parsed from the command parser's values into a tree of keys, evaluated
  * against one message at a time.
  *
@@ -16,6 +17,7 @@
 #include <posthorn/common.h>
 #include <posthorn/imap-parser.h>
 #include <posthorn/imap-util.h>
+#include <posthorn/sort.h>
 
 enum ph_imap_search_op {
     PH_IMAP_SEARCH_AND, /* every child: a group, or the program itself */
@@ -75,6 +77,25 @@ struct ph_imap_search_params {
     unsigned max_depth;
     /* Ranges of one sequence set; 0: PH_IMAP_SEQSET_MAX_RANGES. */
     size_t max_ranges;
+    /* The fields below are of ABI 1.4; zero them for the behaviour of
+     * before (a caller that initializes with designated initializers
+     * does). */
+    /* RFC 5182 (SEARCHRES): the saved search result, as sorted UIDs, that
+     * "$" stands for (as a sequence set or after UID): a UID key. NULL:
+     * "$" is refused. */
+    const struct ph_imap_seqset *saved;
+    /* RFC 5032 (WITHIN): OLDER and YOUNGER (younger true) n, resolved
+     * when parsed to the UIDs whose INTERNALDATE is at most (OLDER) or at
+     * least (YOUNGER) n seconds before now, which the callback adds to
+     * uids_r (it may leave it unsorted); the key becomes a UID key. A
+     * callback that cannot tell records its failure in ctx and answers
+     * nothing. NULL: the keys are unknown. */
+    void (*within)(void *ctx, bool younger, uint64_t seconds,
+                   struct ph_imap_seqset *uids_r);
+    void *within_ctx;
+    /* SORT and THREAD (RFC 5256): the arguments start with the charset,
+     * which is required and not preceded by the word CHARSET. */
+    bool charset_first;
 };
 
 /* What ph_imap_search_parse() returns. */
@@ -85,15 +106,64 @@ struct ph_imap_search_params {
 #define PH_IMAP_SEARCH_CHARSETS "(UTF-8 US-ASCII)"
 
 /* Parses the arguments after SEARCH (for UID SEARCH, after "UID SEARCH"):
- * [CHARSET astring] 1*search-key. A caller that supports ESEARCH strips the
- * RETURN options first. Strings are used as sent (the matcher treats
- * text that is not UTF-8 byte by byte). On error *error_r is static or
+ * [CHARSET astring] 1*search-key (with charset_first: astring
+ * 1*search-key). A caller that supports ESEARCH reads the RETURN options
+ * first (ph_imap_search_return_parse()). Strings are used as sent (the matcher
+ * treats text that is not UTF-8 byte by byte). On error *error_r is static or
  * owned by the calling thread until its next call here. */
 int ph_imap_search_parse(const struct ph_imap_value *args, size_t n_args,
                          const struct ph_imap_search_params *params,
                          struct ph_imap_search **prog_r,
                          const char **error_r) PH_WUR;
 void ph_imap_search_free(struct ph_imap_search **prog);
+
+/* ---- RETURN options (RFC 4466 2.6.1) -------------------------------------
+ *
+ * search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP
+ * search-return-opt)] ")", before CHARSET: ESEARCH (RFC 4731), SEARCHRES
+ * (RFC 5182) and ESORT (RFC 5267) options. */
+#define PH_IMAP_RETURN_MIN 0x01u
+#define PH_IMAP_RETURN_MAX 0x02u
+#define PH_IMAP_RETURN_ALL 0x04u
+#define PH_IMAP_RETURN_COUNT 0x08u
+#define PH_IMAP_RETURN_SAVE 0x10u
+
+struct ph_imap_search_return {
+    bool present;     /* RETURN was given: an extended SEARCH or SORT */
+    unsigned options; /* PH_IMAP_RETURN_* bits; RETURN () is ALL */
+};
+
+/* Reads RETURN and its list at args[*pos] when args[*pos] is the atom
+ * RETURN, and moves *pos past them; otherwise leaves both as they are
+ * (ret_r->present false). An option outside accepted (PH_IMAP_RETURN_*
+ * bits) or a malformed list: -1 with *error_r (static) for a tagged BAD. */
+int ph_imap_search_return_parse(const struct ph_imap_value *args, size_t n,
+                                size_t *pos, unsigned accepted,
+                                struct ph_imap_search_return *ret_r,
+                                const char **error_r) PH_WUR;
+
+/* Writes the ESEARCH response (RFC 4731 section 4, RFC 5267 section 3.2)
+ * for the result numbers[0..n) given in the command's order (ascending for
+ * SEARCH, sorted for SORT): `* ESEARCH (TAG "tag")[ UID]` then MIN (the
+ * first), MAX (the last), COUNT, ALL (runs of consecutive ascending
+ * numbers as ranges) as options asks, with MIN, MAX and ALL left out of an
+ * empty result (RFC 4731 3.1), and, with modseqs (parallel to numbers) and
+ * a non-empty result, MODSEQ as RFC 4731 3.2 computes it: the MIN's or
+ * MAX's alone, the higher of the two, or the highest of all. Ends with
+ * CRLF. */
+void ph_imap_esearch_write(struct ph_buf *out, const char *tag, bool uid,
+                           unsigned options, const uint32_t *numbers,
+                           const uint64_t *modseqs, size_t n);
+
+/* ---- SORT criteria (RFC 5256 section 5, RFC 5957 section 5) -------------
+ *
+ * sort-criteria = "(" sort-criterion *(SP sort-criterion) ")",
+ * sort-criterion = ["REVERSE" SP] sort-key. DISPLAYFROM and DISPLAYTO only
+ * with display (SORT=DISPLAY). The program (malloc'ed, *n_r items) goes to
+ * ph_sort_messages(); -1 with *error_r (static) for a tagged BAD. */
+int ph_imap_sort_criteria_parse(const struct ph_imap_value *v, bool display,
+                                struct ph_sort_program_item **program_r,
+                                size_t *n_r, const char **error_r) PH_WUR;
 
 /* Writes the normalized program as IMAP search keys (dates as d-Mon-yyyy,
  * sets as resolved; a set that names nothing as NOT ALL). Parsing the

@@ -25,6 +25,7 @@ enum arg_kind {
     ARG_KEY1,   /* NOT */
     ARG_KEY2,   /* OR */
     ARG_MODSEQ, /* [entry-name entry-type-req] mod-sequence-valzer */
+    ARG_WITHIN, /* OLDER, YOUNGER: nz-number, resolved to a UID set */
 };
 
 struct key_def {
@@ -53,6 +54,7 @@ static const struct key_def key_defs[] = {
     {"NEW", PH_IMAP_SEARCH_AND, ARG_NONE, 0, false},
     {"NOT", PH_IMAP_SEARCH_NOT, ARG_KEY1, 0, false},
     {"OLD", PH_IMAP_SEARCH_RECENT, ARG_NONE, 0, true},
+    {"OLDER", PH_IMAP_SEARCH_UIDSET, ARG_WITHIN, 0, false},
     {"ON", PH_IMAP_SEARCH_ON, ARG_DATE, 0, false},
     {"OR", PH_IMAP_SEARCH_OR, ARG_KEY2, 0, false},
     {"RECENT", PH_IMAP_SEARCH_RECENT, ARG_NONE, 0, false},
@@ -72,6 +74,7 @@ static const struct key_def key_defs[] = {
     {"UNFLAGGED", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_FLAGGED, true},
     {"UNKEYWORD", PH_IMAP_SEARCH_KEYWORD, ARG_KEYWORD, 0, true},
     {"UNSEEN", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_SEEN, true},
+    {"YOUNGER", PH_IMAP_SEARCH_UIDSET, ARG_WITHIN, 0, false},
 };
 
 static const struct {
@@ -172,8 +175,19 @@ static int parse_set(struct parse_ctx *c, const struct ph_imap_value *v,
         return -1;
     }
     if (strcmp(s, "$") == 0) {
-        c->error = "Saved search results ($) are not supported";
-        return -1;
+        /* RFC 5182 2.1: "$" names the messages of the saved result (as
+         * UIDs: those expunged since are gone from it), whether it stands
+         * for sequence numbers or after UID. */
+        if (c->params->saved == NULL) {
+            c->error = "Saved search results ($) are not supported";
+            return -1;
+        }
+        k->op = PH_IMAP_SEARCH_UIDSET;
+        for (size_t i = 0; i < c->params->saved->n; i++)
+            ph_imap_seqset_add(&k->set, c->params->saved->ranges[i].lo,
+                               c->params->saved->ranges[i].hi);
+        ph_imap_seqset_sort(&k->set);
+        return 0;
     }
     k->op = uid ? PH_IMAP_SEARCH_UIDSET : PH_IMAP_SEARCH_SEQSET;
     if (ph_imap_seqset_parse(s, v->len,
@@ -195,9 +209,15 @@ static int parse_modseq(struct parse_ctx *c, const struct ph_imap_value *args,
 {
     const char *s;
     /* entry-name entry-type-req: checked, then not used (we keep one
-     * modseq per message, not one per flag). */
+     * modseq per message, not one per flag: RFC 7162 3.1.5 "it MUST ignore
+     * <entry-name> and <entry-type-req>"). entry-flag-name = DQUOTE
+     * "/flags/" attr-flag DQUOTE, attr-flag a flag: ["\\"] atom. */
     if (*pos < n && ph_imap_value_get_string(&args[*pos], &s)) {
-        if (strncasecmp(s, "/flags/", 7) != 0 || s[7] == '\0') {
+        const char *flag = s + 7 + (strncasecmp(s, "/flags/\\", 8) == 0);
+        bool atom = strncasecmp(s, "/flags/", 7) == 0 && *flag != '\0';
+        for (const char *f = flag; atom && *f; f++)
+            atom = is_keyword_char((unsigned char)*f);
+        if (!atom) {
             c->error = "Invalid MODSEQ entry name";
             return -1;
         }
@@ -307,6 +327,16 @@ static int parse_arg(struct parse_ctx *c, const struct key_def *def,
         return 0;
     }
     case ARG_MODSEQ: return parse_modseq(c, args, n, pos, k);
+    case ARG_WITHIN: {
+        /* RFC 5032 3: ( "OLDER" / "YOUNGER" ) SP nz-number. */
+        uint64_t secs;
+        if (!ph_imap_value_get_number(v, UINT32_MAX, &secs) || secs == 0)
+            return fail_key(c, "Invalid interval for %s", def->name);
+        c->params->within(c->params->within_ctx, def->name[0] == 'Y', secs,
+                          &k->set);
+        ph_imap_seqset_sort(&k->set);
+        break;
+    }
     }
     (*pos)++;
     return 0;
@@ -343,7 +373,7 @@ static int parse_key(struct parse_ctx *c, const struct ph_imap_value *args,
             break;
         }
     }
-    if (def == NULL)
+    if (def == NULL || (def->arg == ARG_WITHIN && c->params->within == NULL))
         return fail_key(c, "Unknown search key %.40s", name);
     k->op = def->op;
     k->flag = def->flag;
@@ -442,9 +472,12 @@ int ph_imap_search_parse(const struct ph_imap_value *args, size_t n_args,
     c.max_depth = params->max_depth ? params->max_depth : DEFAULT_MAX_DEPTH;
     size_t pos = 0;
     *prog_r = NULL;
-    if (n_args > 0 && ph_imap_value_is_atom(&args[0], "CHARSET")) {
+    size_t cpos = params->charset_first ? 0 : 1;
+    if (params->charset_first ||
+        (n_args > 0 && ph_imap_value_is_atom(&args[0], "CHARSET"))) {
         const char *charset;
-        if (n_args < 2 || !ph_imap_value_get_astring(&args[1], &charset)) {
+        if (n_args < cpos + 1 ||
+            !ph_imap_value_get_astring(&args[cpos], &charset)) {
             *error_r = "Missing charset";
             return PH_IMAP_SEARCH_BAD;
         }
@@ -453,7 +486,7 @@ int ph_imap_search_parse(const struct ph_imap_value *args, size_t n_args,
             *error_r = "Unsupported charset";
             return PH_IMAP_SEARCH_BADCHARSET;
         }
-        pos = 2;
+        pos = cpos + 1;
     }
     if (pos >= n_args) {
         *error_r = "Missing search key";
@@ -483,6 +516,139 @@ void ph_imap_search_free(struct ph_imap_search **prog)
 enum ph_imap_search_cost ph_imap_search_cost(const struct ph_imap_search *prog)
 {
     return prog->root.cost;
+}
+
+/* ---- RETURN options and ESEARCH ----------------------------------------- */
+
+int ph_imap_search_return_parse(const struct ph_imap_value *args, size_t n,
+                                size_t *pos, unsigned accepted,
+                                struct ph_imap_search_return *ret_r,
+                                const char **error_r)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } opts[] = {
+        {"MIN", PH_IMAP_RETURN_MIN},   {"MAX", PH_IMAP_RETURN_MAX},
+        {"ALL", PH_IMAP_RETURN_ALL},   {"COUNT", PH_IMAP_RETURN_COUNT},
+        {"SAVE", PH_IMAP_RETURN_SAVE},
+    };
+    memset(ret_r, 0, sizeof(*ret_r));
+    if (*pos >= n || !ph_imap_value_is_atom(&args[*pos], "RETURN"))
+        return 0;
+    const struct ph_imap_value *items;
+    size_t ni;
+    if (*pos + 1 >= n ||
+        !ph_imap_value_get_list(&args[*pos + 1], &items, &ni)) {
+        *error_r = "RETURN takes a list of options";
+        return -1;
+    }
+    for (size_t i = 0; i < ni; i++) {
+        unsigned bit = 0;
+        for (size_t k = 0; k < PH_N_ELEMENTS(opts) && bit == 0; k++) {
+            if (ph_imap_value_is_atom(&items[i], opts[k].name))
+                bit = opts[k].bit;
+        }
+        if ((bit & accepted) == 0) {
+            *error_r = "Unknown RETURN option";
+            return -1;
+        }
+        ret_r->options |= bit;
+    }
+    /* RFC 4731 3.1: "If the list of result options is empty, that
+     * requests the server to return an ESEARCH response instead of the
+     * SEARCH response.  This is equivalent to "(ALL)"." */
+    if (ni == 0)
+        ret_r->options = PH_IMAP_RETURN_ALL;
+    ret_r->present = true;
+    *pos += 2;
+    return 0;
+}
+
+void ph_imap_esearch_write(struct ph_buf *out, const char *tag, bool uid,
+                           unsigned options, const uint32_t *numbers,
+                           const uint64_t *modseqs, size_t n)
+{
+    ph_buf_printf(out, "* ESEARCH (TAG \"%s\")%s", tag, uid ? " UID" : "");
+    if (n > 0 && (options & PH_IMAP_RETURN_MIN))
+        ph_buf_printf(out, " MIN %u", numbers[0]);
+    if (n > 0 && (options & PH_IMAP_RETURN_MAX))
+        ph_buf_printf(out, " MAX %u", numbers[n - 1]);
+    if (options & PH_IMAP_RETURN_COUNT)
+        ph_buf_printf(out, " COUNT %zu", n);
+    if (n > 0 && (options & PH_IMAP_RETURN_ALL)) {
+        ph_buf_puts(out, " ALL ");
+        for (size_t i = 0; i < n;) {
+            size_t j = i;
+            while (j + 1 < n && numbers[j + 1] == numbers[j] + 1)
+                j++;
+            ph_buf_printf(out, i > 0 ? ",%u" : "%u", numbers[i]);
+            if (j > i)
+                ph_buf_printf(out, ":%u", numbers[j]);
+            i = j + 1;
+        }
+    }
+    if (modseqs != NULL && n > 0 &&
+        (options & (PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX |
+                    PH_IMAP_RETURN_ALL | PH_IMAP_RETURN_COUNT))) {
+        /* RFC 4731 3.2: MIN or MAX alone: that message's; MIN and MAX
+         * without ALL or COUNT: the higher of the two; otherwise the
+         * highest of all messages being returned. */
+        uint64_t m = 0;
+        if (options & (PH_IMAP_RETURN_ALL | PH_IMAP_RETURN_COUNT)) {
+            for (size_t i = 0; i < n; i++)
+                m = modseqs[i] > m ? modseqs[i] : m;
+        } else {
+            if (options & PH_IMAP_RETURN_MIN)
+                m = modseqs[0];
+            if ((options & PH_IMAP_RETURN_MAX) && modseqs[n - 1] > m)
+                m = modseqs[n - 1];
+        }
+        ph_buf_printf(out, " MODSEQ %llu", (unsigned long long)m);
+    }
+    ph_buf_puts(out, "\r\n");
+}
+
+/* ---- SORT criteria ------------------------------------------------------ */
+
+int ph_imap_sort_criteria_parse(const struct ph_imap_value *v, bool display,
+                                struct ph_sort_program_item **program_r,
+                                size_t *n_r, const char **error_r)
+{
+    const struct ph_imap_value *items;
+    size_t ni;
+    *program_r = NULL;
+    *n_r = 0;
+    if (!ph_imap_value_get_list(v, &items, &ni) || ni == 0) {
+        *error_r = "SORT takes a list of sort criteria";
+        return -1;
+    }
+    struct ph_sort_program_item *prog = ph_calloc(ni, sizeof(*prog));
+    size_t n = 0;
+    for (size_t i = 0; i < ni; i++) {
+        const char *name;
+        bool reverse = ph_imap_value_is_atom(&items[i], "REVERSE");
+        if (reverse && ++i == ni) {
+            free(prog);
+            *error_r = "REVERSE needs a sort key";
+            return -1;
+        }
+        enum ph_sort_criterion crit;
+        if (items[i].type != PH_IMAP_VALUE_ATOM ||
+            !ph_imap_value_get_atom(&items[i], &name) ||
+            !ph_sort_criterion_lookup(name, items[i].len, &crit) ||
+            (!display &&
+             (crit == PH_SORT_DISPLAYFROM || crit == PH_SORT_DISPLAYTO))) {
+            free(prog);
+            *error_r = "Unknown sort key";
+            return -1;
+        }
+        prog[n].criterion = crit;
+        prog[n++].reverse = reverse;
+    }
+    *program_r = prog;
+    *n_r = n;
+    return 0;
 }
 
 /* ---- Writing ------------------------------------------------------------ */
