@@ -272,6 +272,8 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge);
 void imap_send_expunges(struct imap_session *s, const struct ph_uidset *set);
 void imap_view_reset(struct imap_session *s);
 uint32_t imap_view_seq(const struct imap_session *s, uint32_t uid);
+/* The position in the view (0-based) of the first UID >= uid. */
+size_t imap_view_lower_bound(const struct imap_session *s, uint32_t uid);
 /* The positions in the view (0-based) whose UID is in set, in order; both
  * are sorted, so each range of set starts with a binary search and a few
  * UIDs cost little in a large mailbox. Start with {.set = set}. */

@@ -212,15 +212,8 @@ static void expunged_unseen(const struct imap_session *s,
         uint32_t hi = in->r[i].hi;
         if (cur > hi)
             continue;
-        size_t lo = 0, top = s->nuids;
-        while (lo < top) {
-            size_t mid = (lo + top) / 2;
-            if (s->uids[mid] < cur)
-                lo = mid + 1;
-            else
-                top = mid;
-        }
-        for (size_t k = lo; k < s->nuids && s->uids[k] <= hi; k++) {
+        for (size_t k = imap_view_lower_bound(s, (uint32_t)cur);
+             k < s->nuids && s->uids[k] <= hi; k++) {
             if (s->uids[k] > cur)
                 imap_uidset_append(out, (uint32_t)cur, s->uids[k] - 1);
             cur = (uint64_t)s->uids[k] + 1;

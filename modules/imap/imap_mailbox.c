@@ -552,11 +552,18 @@ static void select_common(struct imap_session *s,
         ph_imap_select_params_clear(&params);
         return;
     }
-    char *name = imap_mailbox_arg(s, &args[0]);
-    if (name == NULL) {
+    const char *status;
+    char *text = NULL;
+    char *name = imap_mailbox_name(&args[0], "NONEXISTENT", &status, &text);
+    if (name == NULL && strcmp(status, "BAD") == 0) {
+        imap_tagged(s, status, "%s", text);
+        free(text);
         ph_imap_select_params_clear(&params);
         return;
     }
+    /* RFC 3501 6.3.1: "if a mailbox is selected and a SELECT command that
+     * fails is attempted, no mailbox is selected": a name no mailbox can
+     * have (NO) too. */
     bool replaced = s->state == IMAP_STATE_SELECTED;
     imap_close_selected(s);
     /* RFC 7162 3.2.11 (and RFC 9051 7.1): the boundary between the
@@ -565,6 +572,12 @@ static void select_common(struct imap_session *s,
     if (replaced)
         ph_buf_puts(&s->out,
                     "* OK [CLOSED] Previous mailbox is now closed\r\n");
+    if (name == NULL) {
+        imap_tagged(s, status, "%s", text);
+        free(text);
+        ph_imap_select_params_clear(&params);
+        return;
+    }
     /* 3.1.8: the CONDSTORE parameter enables CONDSTORE. */
     s->condstore = s->condstore || params.condstore;
     struct ph_mailbox_status st;

@@ -382,20 +382,7 @@ void imap_view_reset(struct imap_session *s)
     imap_sort_cache_free(&s->sort_cache);
 }
 
-uint32_t imap_view_seq(const struct imap_session *s, uint32_t uid)
-{
-    size_t lo = 0, hi = s->nuids;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (s->uids[mid] < uid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < s->nuids && s->uids[lo] == uid ? (uint32_t)lo + 1 : 0;
-}
-
-static size_t view_lower_bound(const struct imap_session *s, uint32_t uid)
+size_t imap_view_lower_bound(const struct imap_session *s, uint32_t uid)
 {
     size_t lo = 0, hi = s->nuids;
     while (lo < hi) {
@@ -408,13 +395,19 @@ static size_t view_lower_bound(const struct imap_session *s, uint32_t uid)
     return lo;
 }
 
+uint32_t imap_view_seq(const struct imap_session *s, uint32_t uid)
+{
+    size_t lo = imap_view_lower_bound(s, uid);
+    return lo < s->nuids && s->uids[lo] == uid ? (uint32_t)lo + 1 : 0;
+}
+
 bool imap_view_walk_next(const struct imap_session *s, struct imap_view_walk *w,
                          size_t *pos_r)
 {
     while (w->k < w->set->n) {
         const struct ph_uid_range *r = &w->set->r[w->k];
         if (w->i < s->nuids && s->uids[w->i] < r->lo) {
-            size_t j = view_lower_bound(s, r->lo);
+            size_t j = imap_view_lower_bound(s, r->lo);
             w->i = j > w->i ? j : w->i;
         }
         if (w->i < s->nuids && s->uids[w->i] <= r->hi) {
@@ -473,7 +466,7 @@ int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
     memset(set_r, 0, sizeof(*set_r));
     for (size_t i = 0; i < set.n; i++) {
         if (uid) {
-            for (size_t k = view_lower_bound(s, set.ranges[i].lo);
+            for (size_t k = imap_view_lower_bound(s, set.ranges[i].lo);
                  k < s->nuids && s->uids[k] <= set.ranges[i].hi; k++)
                 ph_uidset_add(set_r, s->uids[k]);
         } else {

@@ -171,6 +171,27 @@ class SelectTest(CondstoreTest):
         self.assertEqual(r.cmd("e", "CLOSE"), b"e OK CLOSE completed\r\n")
         self.assertNotIn(b"CLOSED", r.cmd("f", "SELECT INBOX"))
 
+    def test_select_that_fails_on_its_name_closes_the_selected_mailbox(self):
+        # RFC 3501 6.3.1: "if a mailbox is selected and a SELECT command
+        # that fails is attempted, no mailbox is selected", and RFC 7162
+        # 3.2.11 marks the boundary with [CLOSED]: a name that no mailbox
+        # can have (not modified UTF-7) fails as a name that no mailbox
+        # has does.
+        r = self.raw()
+        r.login()
+        for command, answer in (
+                ("SELECT Nosuch", b"NO [NONEXISTENT] Mailbox does not exist"),
+                ("EXAMINE &Jjo", b"NO [NONEXISTENT] Unterminated &-sequence in mailbox name")):
+            r.cmd("a", "SELECT INBOX")
+            self.assertEqual(r.cmd("b", command),
+                             b"* OK [CLOSED] Previous mailbox is now closed\r\nb " + answer + b"\r\n")
+            self.assertEqual(r.cmd("c", "FETCH 1 (UID)"), b"c BAD No mailbox selected\r\n")
+        # Not a mailbox name at all (no astring): a BAD, which changes
+        # nothing.
+        r.cmd("a", "SELECT INBOX")
+        self.assertEqual(r.cmd("b", "SELECT (INBOX)"), b"b BAD Expected a mailbox name\r\n")
+        self.assertEqual(r.cmd("c", "FETCH 1 (UID)"), b"* 1 FETCH (UID 1)\r\nc OK FETCH completed\r\n")
+
     def test_bad_parameters_leave_the_selected_mailbox(self):
         # RFC 7162 3.2.5: "If any parameter is not syntactically valid, the
         # server returns the tagged BAD response"; 3.2.3: QRESYNC only after

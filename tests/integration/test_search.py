@@ -224,6 +224,12 @@ class SearchresTest(SearchTest):
         # "a SEARCH command that caused the server to return the BAD tagged
         # response" (with SAVE too),
         self.assertEqual(r.cmd("b", "SEARCH RETURN (SAVE) FOO"), b"b BAD Unknown search key FOO\r\n")
+        # a command both malformed and in an unknown charset among them: its
+        # syntax is checked first (RFC 3501 7.1.5: BAD is "command unknown
+        # or arguments invalid"; NO [BADCHARSET] is for a valid SEARCH in
+        # an unknown charset, 6.4.4),
+        self.assertEqual(r.cmd("b2", "SEARCH RETURN (SAVE) CHARSET KOI8-R FOO"),
+                         b"b2 BAD Unknown search key FOO\r\n")
         self.assertEqual(r.cmd("c", "SEARCH $"), b"* SEARCH 2 3 5\r\nc OK SEARCH completed\r\n")
         # "a SEARCH command with no SAVE result option that caused the
         # server to return NO tagged response" (Example 5 shows the

@@ -131,8 +131,11 @@ class SortTest(SortBase):
         # NO [BADCHARSET].
         self.assertEqual(r.cmd("a", "SORT (DATE) KOI8-R ALL"),
                          b"a NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n")
-        self.assertEqual(r.cmd("b", "SORT (DATE) ALL"),
-                         b"b NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n")
+        # Without it, the first key is taken for the charset and no key is
+        # left: RFC 5256 5, search-criteria = charset 1*(SP search-key), is
+        # not met, a syntax error (BAD), not an unknown charset.
+        self.assertEqual(r.cmd("b", "SORT (DATE) ALL"), b"b BAD Missing search key\r\n")
+        self.assertEqual(r.cmd("b2", "SORT (DATE) KOI8-R FOO"), b"b2 BAD Unknown search key FOO\r\n")
         for tag, args, text in (
                 ("c", "DATE UTF-8 ALL", b"SORT takes a list of sort criteria"),
                 ("d", "() UTF-8 ALL", b"SORT takes a list of sort criteria"),
@@ -205,6 +208,7 @@ class SortTest(SortBase):
         self.assertEqual(r.cmd("d", "THREAD REFERENCES UTF-8"), b"d BAD Missing search key\r\n")
         self.assertEqual(r.cmd("e", "THREAD REFERENCES KOI8-R ALL"),
                          b"e NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n")
+        self.assertEqual(r.cmd("e2", "THREAD REFERENCES ALL"), b"e2 BAD Missing search key\r\n")
         self.assertEqual(r.cmd("f", 'THREAD "REFERENCES" UTF-8 ALL'), b"f BAD Unknown threading algorithm\r\n")
 
     def test_saved_result_and_keys_after_changes(self):
@@ -239,8 +243,10 @@ class EsortTest(SortBase):
         self.assertEqual(r.cmd("c", "SORT RETURN (MIN MAX ALL COUNT) (DATE) UTF-8 DRAFT"),
                          b'* ESEARCH (TAG "c") COUNT 0\r\nc OK SORT completed\r\n')
         self.assertEqual(r.cmd("d", "SORT RETURN (FOO) (DATE) UTF-8 ALL"), b"d BAD Unknown RETURN option\r\n")
+        # RETURN after the criteria: "RETURN" is the charset and "UTF-8" a
+        # search key, a syntax error before an unknown charset.
         self.assertEqual(r.cmd("e", "SORT (DATE) RETURN (ALL) UTF-8 ALL"),
-                         b"e NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n")
+                         b"e BAD Unknown search key UTF-8\r\n")
 
     def test_modseq_and_save(self):
         r, _ = self.session()

@@ -218,6 +218,8 @@ static void test_charset(void **state)
     CHECK("CHARSET {5}\r\nutf-8 ALL", "OK ALL");
     CHECK("CHARSET ISO-8859-1 ALL", "BADCHARSET Unsupported charset");
     CHECK("CHARSET UTF8 ALL", "BADCHARSET Unsupported charset");
+    CHECK("CHARSET KOI8-R FOO", "BAD Unknown search key FOO");
+    CHECK("CHARSET KOI8-R", "BAD Missing search key");
     CHECK("CHARSET", "BAD Missing charset");
     CHECK("CHARSET (UTF-8) ALL", "BAD Missing charset");
     CHECK("CHARSET UTF-8", "BAD Missing search key");
@@ -830,11 +832,14 @@ static void test_charset_first(void **state)
         {"us-ascii SEEN", "OK SEEN"},
         {"\"UTF-8\" 1:2", "OK 1:2"},
         {"KOI8-R ALL", "BADCHARSET Unsupported charset"},
-        /* The first argument is the charset, whatever it says. */
-        {"ALL", "BADCHARSET Unsupported charset"},
+        /* The first argument is the charset, whatever it says; the syntax
+         * is checked before the charset (RFC 3501 7.1.5). */
+        {"ALL", "BAD Missing search key"},
         {"UTF-8", "BAD Missing search key"},
         {"(UTF-8) ALL", "BAD Missing charset"},
-        {"CHARSET UTF-8 ALL", "BADCHARSET Unsupported charset"},
+        {"CHARSET UTF-8 ALL", "BAD Unknown search key UTF-8"},
+        {"CHARSET ALL", "BADCHARSET Unsupported charset"},
+        {"KOI8-R FOO", "BAD Unknown search key FOO"},
     };
     for (size_t i = 0; i < PH_N_ELEMENTS(cases); i++) {
         char *got = search_str(cases[i].keys, strlen(cases[i].keys), &params);

@@ -2,7 +2,7 @@
 /* posthorn SDK: the command syntax of CONDSTORE and QRESYNC (RFC 7162) on
  * the modifier grammar of RFC 4466: SELECT/EXAMINE parameters, FETCH and
  * STORE modifiers, mod-sequences, and the QRESYNC sequence match. Parsed
- * from the command parser's values; no I/O, no storage. (ABI 1.5)
+ * from the command parser's values; no I/O, no storage. (ABI 1.4)
  *
  * Every parse function returns 0, or -1 with *error_r, a static text for a
  * tagged BAD ("Invalid CHANGEDSINCE value"). */

@@ -473,6 +473,7 @@ int ph_imap_search_parse(const struct ph_imap_value *args, size_t n_args,
     size_t pos = 0;
     *prog_r = NULL;
     size_t cpos = params->charset_first ? 0 : 1;
+    bool badcharset = false;
     if (params->charset_first ||
         (n_args > 0 && ph_imap_value_is_atom(&args[0], "CHARSET"))) {
         const char *charset;
@@ -481,13 +482,14 @@ int ph_imap_search_parse(const struct ph_imap_value *args, size_t n_args,
             *error_r = "Missing charset";
             return PH_IMAP_SEARCH_BAD;
         }
-        if (strcasecmp(charset, "UTF-8") != 0 &&
-            strcasecmp(charset, "US-ASCII") != 0) {
-            *error_r = "Unsupported charset";
-            return PH_IMAP_SEARCH_BADCHARSET;
-        }
+        badcharset = strcasecmp(charset, "UTF-8") != 0 &&
+                     strcasecmp(charset, "US-ASCII") != 0;
         pos = cpos + 1;
     }
+    /* The syntax first: a command that is malformed is a BAD whatever its
+     * charset (RFC 3501 7.1.5), which matters to SEARCHRES ("$" stays
+     * after a BAD and empties after a NO, RFC 5182 2.1); and SORT's
+     * charset is mandatory, so a missing one leaves no search key. */
     if (pos >= n_args) {
         *error_r = "Missing search key";
         return PH_IMAP_SEARCH_BAD;
@@ -497,6 +499,11 @@ int ph_imap_search_parse(const struct ph_imap_value *args, size_t n_args,
         free(prog);
         *error_r = c.error;
         return PH_IMAP_SEARCH_BAD;
+    }
+    if (badcharset) {
+        ph_imap_search_free(&prog);
+        *error_r = "Unsupported charset";
+        return PH_IMAP_SEARCH_BADCHARSET;
     }
     normalize(&prog->root);
     prog->has_modseq = c.has_modseq;
