@@ -203,8 +203,8 @@ static int sq_run(struct ph_sql_conn *pc, int stmt, const char *sql,
     sqlite3_stmt *st = stmt >= 0 ? c->stmts[stmt] : NULL;
     int rc = SQLITE_OK;
     if (st == NULL && stmt >= 0) {
-        rc = sqlite3_prepare_v3(c->db, sq_driver.stmts[stmt], -1,
-                                SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                &st, NULL);
         /* The SQL is ours and the schema migrated: a failure is a bug. */
         if (rc != SQLITE_OK)
             ph_log_error("%s event=prepare_failed stmt=%d reason=\"%s\"",

@@ -78,11 +78,8 @@ struct ph_sqlstore_dialect {
     void (*text_added)(void *dctx); /* after a commit that left text
                                        pending: kick the indexer */
 
-    /* SEARCH: fragments of the WHERE clause over table messages. Never a
-     * constant for true and false where the planner would fold them away
-     * (SQLite: "(uid > 0)", "(uid < 0)"). */
-    const char *sql_true, *sql_false;
-    /* One '?', given " keyword " lowered: keywords holds it (never NULL). */
+    /* SEARCH: fragments of the WHERE clause over table messages. One '?',
+     * given " keyword " lowered: keywords holds it (never NULL). */
     const char *keyword_expr;
     /* Optional: the index hint (" INDEXED BY ...") after "SELECT uid FROM
      * messages" for a top-level key of a flag of enum ph_flag, set or not,

@@ -28,9 +28,16 @@ const char *const ph_sqlstore_header_fields[PH_SQLSTORE_HEADER_FIELDS] = {
     "from", "to", "cc", "bcc", "subject"};
 
 const char *const ph_sqlstore_stmt_ops[PH_SQS_COUNT] = {
-#define OP_(name, op) [PH_SQS_##name] = op,
+#define OP_(name, op, sql) [PH_SQS_##name] = op,
     PH_SQS_STATEMENTS(OP_)
 #undef OP_
+};
+
+/* The SQL both engines take; a driver's table overrides it. */
+static const char *const stmt_sql[PH_SQS_COUNT] = {
+#define SQL_(name, op, sql) [PH_SQS_##name] = sql,
+    PH_SQS_STATEMENTS(SQL_)
+#undef SQL_
 };
 
 void ph_sqlstore_debug(const struct ph_sqlstore *s, const char *fmt, ...)
@@ -500,10 +507,8 @@ int ph_sqlstore_new(const struct ph_sqlstore_params *p,
                     struct ph_sqlstore **s_r, char **error_r)
 {
     const struct ph_sqlstore_dialect *d = p->dialect;
-    if (d->abi_minor < 4 || d->size < sizeof(*d) ||
-        p->drv->n_stmts < PH_SQS_COUNT) {
-        *error_r = ph_strdup_printf("%s: dialect or statement table not "
-                                    "built for this posthorn",
+    if (d->abi_minor < 4 || d->size < sizeof(*d)) {
+        *error_r = ph_strdup_printf("%s: dialect not built for this posthorn",
                                     p->log_mod);
         return -1;
     }
@@ -528,6 +533,8 @@ int ph_sqlstore_new(const struct ph_sqlstore_params *p,
     struct ph_sql_params sp = {
         .max_conns = p->max_conns,
         .retries = RETRIES,
+        .stmts = stmt_sql,
+        .n_stmts = PH_SQS_COUNT,
         .log_mod = p->log_mod,
         .db = p->db,
         .before_commit = before_commit,

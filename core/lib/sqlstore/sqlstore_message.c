@@ -252,7 +252,7 @@ static int rows_collect(struct sqls_mailbox *mb, struct ph_sql_conn *c,
         struct ph_sql_cursor *cur = NULL;
         ret = ph_sql_query(c, PH_SQS_MSG_RANGE, &cur, error_r, PH_SQL_I(mb->id),
                            PH_SQL_I(ranges[i].lo), PH_SQL_I(ranges[i].hi),
-                           PH_SQL_I(-1));
+                           PH_SQL_I(INT64_MAX));
         if (ret == 0)
             ret = sqls_rows_read(cur, 8, rows, error_r);
         ph_sql_close(&cur);
