@@ -23,14 +23,6 @@
 
 #include "pgsql_private.h"
 
-static const char SQL_SCHEMA_TABLE[] =
-    "CREATE TABLE IF NOT EXISTS posthorn_schema (version integer NOT NULL)";
-static const char SQL_SCHEMA_GET[] = "SELECT version FROM posthorn_schema";
-/* A database with our table names but no version is not ours. */
-static const char SQL_FOREIGN[] = "SELECT to_regclass('accounts') IS NOT NULL";
-static const char SQL_SCHEMA_SET_FMT[] = "DELETE FROM posthorn_schema; "
-                                         "INSERT INTO posthorn_schema VALUES "
-                                         "(%lld)";
 static const char SQL_TRGM[] =
     "CREATE EXTENSION IF NOT EXISTS pg_trgm; "
     "CREATE INDEX IF NOT EXISTS body_text_trgm ON body_text "
@@ -223,39 +215,6 @@ const char *const pg_stmts[PH_SQS_COUNT] = {
     [PH_SQS_NOTIFY] = "SELECT pg_notify(?1, ?2)",
 };
 
-static int schema_open(struct ph_sql_conn *c, int64_t *version_r,
-                       const char **error_r)
-{
-    int ret = pg_exec_text(c, SQL_SCHEMA_TABLE, "schema", error_r);
-    if (ret < 0)
-        return ret;
-    PGresult *res = PQexec(pg_db(c), SQL_SCHEMA_GET);
-    bool have = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0;
-    if (have)
-        *version_r = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    if (have)
-        return 0;
-    res = PQexec(pg_db(c), SQL_FOREIGN);
-    bool foreign = PQresultStatus(res) == PGRES_TUPLES_OK &&
-                   PQntuples(res) > 0 && PQgetvalue(res, 0, 0)[0] == 't';
-    PQclear(res);
-    *version_r = 0;
-    if (foreign) {
-        *error_r = "it holds tables that posthorn did not make";
-        return PH_STORAGE_ERR_CORRUPTED;
-    }
-    return 0;
-}
-
-static int schema_set(struct ph_sql_conn *c, int64_t version,
-                      const char **error_r)
-{
-    char sql[160];
-    snprintf(sql, sizeof(sql), SQL_SCHEMA_SET_FMT, (long long)version);
-    return pg_exec_text(c, sql, "schema", error_r);
-}
-
 /* The trigram index, where the pg_trgm extension can be had (Debian's
  * postgresql package ships it; a database owner may create it since
  * PostgreSQL 13). Without it TEXT and BODY are answered the same, by a
@@ -351,8 +310,14 @@ const struct ph_sqlstore_dialect pg_dialect = {
     .size = sizeof(struct ph_sqlstore_dialect),
     .migrations = migrations,
     .n_migrations = PH_N_ELEMENTS(migrations),
-    .schema_open = schema_open,
-    .schema_set = schema_set,
+    .schema_init = "CREATE TABLE IF NOT EXISTS posthorn_schema "
+                   "(version integer NOT NULL)",
+    .schema_version = "SELECT version FROM posthorn_schema",
+    /* Our table names without a version. */
+    .schema_foreign = "SELECT NOT EXISTS (SELECT 1 FROM posthorn_schema) "
+                      "AND to_regclass('accounts') IS NOT NULL",
+    .schema_set = "DELETE FROM posthorn_schema; "
+                  "INSERT INTO posthorn_schema VALUES (%lld)",
     .schema_extras = schema_extras,
     /* bytea chunks: a byte range reads only the chunks it covers (the
      * primary key finds them), and a body goes with its rows. */

@@ -207,7 +207,9 @@ static int pg_fail(struct ph_sql_conn *pc, const PGresult *res,
     return ret;
 }
 
-int pg_exec_text(struct ph_sql_conn *pc, const char *sql, const char *what,
+/* Runs parameterless SQL of the driver's own on pc: 0 or a storage
+ * error. */
+static int pg_exec_text(struct ph_sql_conn *pc, const char *sql, const char *what,
                  const char **error_r)
 {
     PGresult *res = PQexec(conn(pc)->db, sql);

@@ -10,12 +10,9 @@
 
 #include "sqlite_private.h"
 
-#define SQ_APPLICATION_ID 0x50487331 /* "PHs1": a posthorn mail database */
-static const char SQL_VERSION[] = "PRAGMA user_version";
-static const char SQL_APP_ID[] = "PRAGMA application_id";
-static const char SQL_TABLES[] = "SELECT count(*) FROM sqlite_schema";
-static const char SQL_SET_VERSION_FMT[] = "PRAGMA user_version = %lld;"
-                                          "PRAGMA application_id = %d;";
+/* PRAGMA application_id 1346925361 (0x50487331, "PHs1") marks a posthorn
+ * mail database; another one, or tables without it, are not ours. */
+#define SQ_APPLICATION_ID "1346925361"
 
 /* Each entry upgrades the schema from version i to i + 1; the database
  * records its version in PRAGMA user_version. Never edit a released entry
@@ -261,47 +258,6 @@ const char *const sq_stmts[PH_SQS_COUNT] = {
                           "body_id = ?1 AND indexed < 0",
 };
 
-static int pragma_int(sqlite3 *db, const char *sql, int64_t *v_r)
-{
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *v_r = sqlite3_column_int64(st, 0);
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static int schema_open(struct ph_sql_conn *c, int64_t *version_r,
-                       const char **error_r)
-{
-    sqlite3 *db = sq_db(c);
-    int64_t app_id = 0, ntables = 0;
-    int rc = pragma_int(db, SQL_VERSION, version_r);
-    if (rc == SQLITE_OK)
-        rc = pragma_int(db, SQL_APP_ID, &app_id);
-    if (rc == SQLITE_OK)
-        rc = pragma_int(db, SQL_TABLES, &ntables);
-    if (rc != SQLITE_OK)
-        return sq_fail(c, rc, "schema", error_r);
-    if (app_id != SQ_APPLICATION_ID && (app_id != 0 || ntables != 0)) {
-        *error_r = "it is not a posthorn mail database";
-        return PH_STORAGE_ERR_CORRUPTED;
-    }
-    return 0;
-}
-
-static int schema_set(struct ph_sql_conn *c, int64_t version,
-                      const char **error_r)
-{
-    char sql[128];
-    snprintf(sql, sizeof(sql), SQL_SET_VERSION_FMT, (long long)version,
-             SQ_APPLICATION_ID);
-    int rc = sqlite3_exec(sq_db(c), sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : sq_fail(c, rc, "schema", error_r);
-}
-
 /* ---- SEARCH ----------------------------------------------------------------
  */
 
@@ -394,8 +350,12 @@ const struct ph_sqlstore_dialect sq_dialect = {
     .size = sizeof(struct ph_sqlstore_dialect),
     .migrations = migrations,
     .n_migrations = PH_N_ELEMENTS(migrations),
-    .schema_open = schema_open,
-    .schema_set = schema_set,
+    .schema_version = "PRAGMA user_version",
+    .schema_foreign = "SELECT application_id <> " SQ_APPLICATION_ID " AND "
+                      "(application_id <> 0 OR (SELECT count(*) FROM "
+                      "sqlite_schema) > 0) FROM pragma_application_id",
+    .schema_set = "PRAGMA user_version = %lld; "
+                  "PRAGMA application_id = " SQ_APPLICATION_ID,
     .body_write = sq_body_write,
     .body_read = sq_body_read,
     .chunk_size = 128 * 1024,

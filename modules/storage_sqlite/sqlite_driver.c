@@ -60,12 +60,9 @@ static struct sq_conn *conn(struct ph_sql_conn *c)
     return (struct sq_conn *)c;
 }
 
-sqlite3 *sq_db(struct ph_sql_conn *c)
-{
-    return conn(c)->db;
-}
-
-int sq_fail(struct ph_sql_conn *pc, int rc, const char *what,
+/* Maps a SQLite result to a storage error on pc, logging what is
+ * unexpected. */
+static int sq_fail(struct ph_sql_conn *pc, int rc, const char *what,
             const char **error_r)
 {
     struct sq_conn *c = conn(pc);
