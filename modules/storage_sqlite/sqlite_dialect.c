@@ -226,8 +226,8 @@ const char *const sq_stmts[PH_SQS_COUNT] = {
                                  "modseq > ?2 AND modseq <= ?3 AND uid > ?4",
     [PH_SQS_MSG_CHANGED_RANGE] =
         "SELECT " PH_SQS_MSG_COLUMNS " FROM messages m WHERE m.mailbox_id = ?1 "
-        "AND m.uid >= ?2 AND m.uid <= ?3 AND +m.modseq > ?4 AND "
-        "+m.modseq <= ?5 ORDER BY m.uid LIMIT ?6",
+        "AND m.uid >= ?2 AND m.uid <= ?3 AND +m.modseq > ?5 AND "
+        "+m.modseq <= ?6 ORDER BY m.uid LIMIT ?4",
     [PH_SQS_MSG_DELETED] = "SELECT uid FROM messages INDEXED BY "
                            "messages_deleted WHERE mailbox_id = ?1 "
                            "AND uid >= ?2 AND uid <= ?3 AND (flags & 8) != 0 "

@@ -120,10 +120,11 @@
     X(MSG_CHANGED_AFTER, "changes",                                            \
       "SELECT uid FROM messages WHERE mailbox_id = ?1 AND modseq > ?2 AND "    \
       "modseq <= ?3 AND uid > ?4")                                             \
+    /* mailbox_id, lo, hi, limit, since, until */                              \
     X(MSG_CHANGED_RANGE, "changes",                                            \
       "SELECT " PH_SQS_MSG_COLUMNS " FROM messages m WHERE m.mailbox_id = ?1 " \
-      "AND m.uid >= ?2 AND m.uid <= ?3 AND m.modseq > ?4 AND m.modseq <= ?5 "  \
-      "ORDER BY m.uid LIMIT ?6")                                               \
+      "AND m.uid >= ?2 AND m.uid <= ?3 AND m.modseq > ?5 AND m.modseq <= ?6 "  \
+      "ORDER BY m.uid LIMIT ?4")                                               \
     X(MSG_BODY, "read",                                                        \
       "SELECT body_id, size FROM messages WHERE mailbox_id = ?1 AND uid = ?2") \
     X(MSG_INSERT, "append",                                                    \
