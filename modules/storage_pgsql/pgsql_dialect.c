@@ -32,9 +32,9 @@ static const char SQL_TRGM[] =
  * records its version in posthorn_schema. Never edit a released entry:
  * add the next one. */
 static const char *const migrations[] = {
-    /* 1: the data model of DESIGN.md, as storage.sqlite holds it. Names
-     * sort bytewise (COLLATE "C"), as strcmp and the hierarchy ranges
-     * need. Counters on mailboxes are kept by triggers so that STATUS
+    /* 1: the data model (docs/design.md, Storage model), as storage.sqlite
+     * holds it. Names sort bytewise (COLLATE "C"), as strcmp and the
+     * hierarchy ranges need. Counters on mailboxes are kept by triggers so that STATUS
      * never scans messages. Bodies are bytea chunks of 256 KiB: a byte
      * range reads only the chunks it covers (the primary key finds them),
      * and a body goes with its rows, which large objects would not do. */

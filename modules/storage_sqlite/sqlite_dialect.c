@@ -19,8 +19,8 @@
  * (3 and 4 had fills: migration 5 makes every body's values anew): add the
  * next one. */
 static const char *const migrations[] = {
-    /* 1: the data model of DESIGN.md. Counters on mailboxes are kept by
-     * triggers so that STATUS never scans messages. */
+    /* 1: the data model (docs/design.md, Storage model). Counters on
+     * mailboxes are kept by triggers so that STATUS never scans messages. */
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
     "  WITHOUT ROWID;"
     "CREATE TABLE accounts ("
