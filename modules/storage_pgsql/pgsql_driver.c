@@ -386,14 +386,9 @@ static void pg_close_cursor(struct ph_sql_cursor *pcur)
 static int pg_script(struct ph_sql_conn *c, const char *sql,
                      const char **error_r)
 {
-    PGresult *res = PQexec(conn(c)->db, sql);
-    int ret = 0;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK &&
-        PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ret = pg_fail(c, res, "schema", error_r);
-        *error_r = ph_storage_errorf("%s", PQresultErrorMessage(res));
-    }
-    PQclear(res);
+    int ret = pg_exec_text(c, sql, "schema", error_r);
+    if (ret < 0)
+        *error_r = ph_storage_errorf("%s", PQerrorMessage(conn(c)->db));
     return ret;
 }
 
