@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # libposthorn, one folder a layer; a folder uses only the folders before
-# it in this list (tests/unit/check-layers.sh checks it), as Dovecot's
+# it in this list (tests/unit/test_layers.py checks it), as Dovecot's
 # src/lib-* do. docs/design.md says what each holds.
 lib_LTLIBRARIES += core/lib/libposthorn.la
 core_lib_libposthorn_la_SOURCES =

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The reactor (DESIGN.md, threads and I/O): one epoll thread holds the
- * listeners, the parked sessions (EPOLLONESHOT) and a wake eventfd; a pool
- * of workers runs a session's commands with plain blocking code. A session
- * goes back to epoll between commands and during IDLE, so an idle
- * connection costs no thread. Only the reactor thread frees sessions, after
- * the epoll batch that might still name them. */
+/* The reactor (docs/design.md, Threads and I/O): one epoll thread holds the
+ * listeners, the parked sessions (EPOLLONESHOT) and a wake eventfd; a pool of
+ * workers runs a session's commands with plain blocking code. A session goes
+ * back to epoll between commands and during IDLE, so an idle connection costs
+ * no thread. Only the reactor thread frees sessions, after the epoll batch
+ * that might still name them. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

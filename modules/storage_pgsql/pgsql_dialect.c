@@ -23,14 +23,6 @@
 
 #include "pgsql_private.h"
 
-static const char SQL_SCHEMA_TABLE[] =
-    "CREATE TABLE IF NOT EXISTS posthorn_schema (version integer NOT NULL)";
-static const char SQL_SCHEMA_GET[] = "SELECT version FROM posthorn_schema";
-/* A database with our table names but no version is not ours. */
-static const char SQL_FOREIGN[] = "SELECT to_regclass('accounts') IS NOT NULL";
-static const char SQL_SCHEMA_SET_FMT[] = "DELETE FROM posthorn_schema; "
-                                         "INSERT INTO posthorn_schema VALUES "
-                                         "(%lld)";
 static const char SQL_TRGM[] =
     "CREATE EXTENSION IF NOT EXISTS pg_trgm; "
     "CREATE INDEX IF NOT EXISTS body_text_trgm ON body_text "
@@ -40,9 +32,9 @@ static const char SQL_TRGM[] =
  * records its version in posthorn_schema. Never edit a released entry:
  * add the next one. */
 static const char *const migrations[] = {
-    /* 1: the data model of DESIGN.md, as storage.sqlite holds it. Names
-     * sort bytewise (COLLATE "C"), as strcmp and the hierarchy ranges
-     * need. Counters on mailboxes are kept by triggers so that STATUS
+    /* 1: the data model (docs/design.md, Storage model), as storage.sqlite
+     * holds it. Names sort bytewise (COLLATE "C"), as strcmp and the
+     * hierarchy ranges need. Counters on mailboxes are kept by triggers so that STATUS
      * never scans messages. Bodies are bytea chunks of 256 KiB: a byte
      * range reads only the chunks it covers (the primary key finds them),
      * and a body goes with its rows, which large objects would not do. */
@@ -202,202 +194,26 @@ static const char *const migrations[] = {
      "  ON CONFLICT DO NOTHING;"),
 };
 
-#define MBOX_COLUMNS                                                           \
-    "id, uidvalidity, uidnext, highestmodseq, recent_uid, special_use, "       \
-    "noselect, messages, unseen, size"
-#define MSG_COLUMNS                                                            \
-    "m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.internal_tz, "   \
-    "m.size, m.body_id"
-
-/* Every parameter of a contract is used: PostgreSQL infers each one's
- * type from where it stands. */
+/* Where PostgreSQL's SQL differs from the store's (sqlstore-stmt.h). */
 const char *const pg_stmts[PH_SQS_COUNT] = {
     /* The row lock orders concurrent creators on every node. */
     [PH_SQS_UIDVALIDITY_NEXT] =
-        "UPDATE meta SET value = CASE WHEN greatest(value + 1, $1::bigint) "
-        "> 4294967295 THEN 1 ELSE greatest(value + 1, $1::bigint) END "
+        "UPDATE meta SET value = CASE WHEN greatest(value + 1, ?1::bigint) "
+        "> 4294967295 THEN 1 ELSE greatest(value + 1, ?1::bigint) END "
         "WHERE key = 'uidvalidity' RETURNING value",
-    [PH_SQS_ACCT_GET] = "SELECT id, appendlimit FROM accounts WHERE name = $1",
-    [PH_SQS_ACCT_INSERT] = "INSERT INTO accounts (name, created) VALUES "
-                           "($1, $2) ON CONFLICT (name) DO NOTHING "
-                           "RETURNING id",
-    [PH_SQS_ACCT_LOCK] = "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
-    [PH_SQS_ACCT_DELETE] = "DELETE FROM accounts WHERE id = $1",
-    [PH_SQS_ACCT_LIST] = "SELECT name FROM accounts ORDER BY name",
-    [PH_SQS_ACCT_MAILBOX_IDS] =
-        "SELECT id FROM mailboxes WHERE account_id = $1",
-    [PH_SQS_MBOX_BY_NAME] = "SELECT " MBOX_COLUMNS " FROM mailboxes "
-                            "WHERE account_id = $1 AND name = $2",
-    [PH_SQS_MBOX_BY_NAME_LOCK] = "SELECT " MBOX_COLUMNS " FROM mailboxes "
-                                 "WHERE account_id = $1 AND name = $2 "
-                                 "FOR UPDATE",
-    [PH_SQS_MBOX_BY_ID] =
-        "SELECT " MBOX_COLUMNS " FROM mailboxes WHERE id = $1",
-    [PH_SQS_MBOX_BY_ID_LOCK] = "SELECT " MBOX_COLUMNS " FROM mailboxes "
-                               "WHERE id = $1 FOR UPDATE",
-    [PH_SQS_MBOX_INSERT] = "INSERT INTO mailboxes (account_id, name, "
-                           "uidvalidity, special_use, noselect) VALUES "
-                           "($1, $2, $3, $4, $5::int <> 0) RETURNING id",
-    /* One statement, one snapshot: mailboxes and subscriptions agree. */
-    [PH_SQS_MBOX_LIST] = "SELECT 0, name, special_use, noselect FROM mailboxes "
-                         "WHERE account_id = $1 UNION ALL SELECT 1, name, 0, "
-                         "false FROM subscriptions WHERE account_id = $1 "
-                         "ORDER BY 1, 2",
-    [PH_SQS_MBOX_RANGE] =
-        "SELECT id, name FROM mailboxes WHERE account_id = $1 "
-        "AND name >= $2 AND name < $3 ORDER BY name "
-        "LIMIT $4",
-    [PH_SQS_MBOX_DELETE] = "DELETE FROM mailboxes WHERE id = $1",
-    [PH_SQS_MBOX_REVIVE] = "UPDATE mailboxes SET noselect = false, "
-                           "uidvalidity = $2, special_use = $3 WHERE id = $1",
-    [PH_SQS_MBOX_RENAME] = "UPDATE mailboxes SET name = $2 WHERE id = $1",
-    [PH_SQS_MBOX_SET_NEXT] = "UPDATE mailboxes SET uidnext = $2, "
-                             "highestmodseq = $3 WHERE id = $1",
-    [PH_SQS_MBOX_SET_MODSEQ] = "UPDATE mailboxes SET highestmodseq = $2 "
-                               "WHERE id = $1",
-    [PH_SQS_MBOX_TAKE_OVER] = "UPDATE mailboxes SET uidnext = $2, "
-                              "highestmodseq = $3, recent_uid = $4 "
-                              "WHERE id = $1",
-    /* Under READ COMMITTED a racing claim waits for the one before it and
-     * rechecks the condition on the row it committed. */
-    [PH_SQS_MBOX_CLAIM_RECENT] = "UPDATE mailboxes SET recent_uid = $4 "
-                                 "WHERE id = $1 AND uidvalidity = $2 AND "
-                                 "recent_uid = $3 AND NOT noselect",
-    [PH_SQS_MBOX_STATUS] =
-        "SELECT b.messages, b.uidnext, b.uidvalidity, b.unseen, "
-        "b.highestmodseq, b.size, b.noselect, (SELECT count(*) FROM "
-        "messages m WHERE m.mailbox_id = b.id AND m.uid >= b.recent_uid) "
-        "FROM mailboxes b WHERE b.account_id = $1 AND b.name = $2",
-    [PH_SQS_SUB_ADD] = "INSERT INTO subscriptions (account_id, name) "
-                       "VALUES ($1, $2) ON CONFLICT DO NOTHING",
-    [PH_SQS_SUB_DEL] = "DELETE FROM subscriptions WHERE account_id = $1 "
-                       "AND name = $2",
     [PH_SQS_SUB_RENAME] = "WITH old AS (DELETE FROM subscriptions "
-                          "WHERE account_id = $1 AND name = $2 RETURNING 1) "
+                          "WHERE account_id = ?1 AND name = ?2 RETURNING 1) "
                           "INSERT INTO subscriptions (account_id, name) "
-                          "SELECT $1, $3 FROM old ON CONFLICT DO NOTHING",
-    [PH_SQS_MSG_RANGE] = "SELECT " MSG_COLUMNS " FROM messages m "
-                         "WHERE m.mailbox_id = $1 AND m.uid >= $2 AND "
-                         "m.uid <= $3 ORDER BY m.uid LIMIT NULLIF($4, -1)",
-    [PH_SQS_MSG_RANGE_INFO] =
-        "SELECT " MSG_COLUMNS ", b.info FROM messages m JOIN bodies b "
-        "ON b.id = m.body_id WHERE m.mailbox_id = $1 AND m.uid >= $2 "
-        "AND m.uid <= $3 ORDER BY m.uid LIMIT NULLIF($4, -1)",
-    [PH_SQS_MSG_RANGE_FETCH] =
-        "SELECT " MSG_COLUMNS ", CASE WHEN $5::int <> 0 OR f.body_id IS NULL "
-        "THEN (SELECT info FROM bodies WHERE id = m.body_id) END, "
-        "f.envelope, f.bodystructure, f.body "
-        "FROM messages m LEFT JOIN fetch_values f ON f.body_id = m.body_id "
-        "WHERE m.mailbox_id = $1 AND m.uid >= $2 AND m.uid <= $3 "
-        "ORDER BY m.uid LIMIT NULLIF($4, -1)",
-    [PH_SQS_MSG_CHANGES] =
-        "(SELECT " MSG_COLUMNS ", false AS gone FROM messages m "
-        "WHERE $5::boolean AND m.mailbox_id = $1 AND m.modseq > $2 "
-        "AND m.modseq <= $3 ORDER BY m.uid LIMIT $6) "
-        "UNION ALL SELECT t.uid, t.modseq, 0, NULL, 0, 0, 0, 0, true "
-        "FROM tombstones t WHERE $4::boolean AND t.mailbox_id = $1 "
-        "AND t.modseq > $2 AND t.modseq <= $3",
-    [PH_SQS_MSG_CHANGED_AFTER] = "SELECT uid FROM messages WHERE "
-                                 "mailbox_id = $1 AND modseq > $2 AND "
-                                 "modseq <= $3 AND uid > $4",
-    [PH_SQS_MSG_CHANGED_RANGE] =
-        "SELECT " MSG_COLUMNS " FROM messages m WHERE m.mailbox_id = $1 "
-        "AND m.uid >= $2 AND m.uid <= $3 AND m.modseq > $4 "
-        "AND m.modseq <= $5 ORDER BY m.uid LIMIT $6",
-    [PH_SQS_MSG_BODY] = "SELECT body_id, size FROM messages "
-                        "WHERE mailbox_id = $1 AND uid = $2",
-    [PH_SQS_MSG_INSERT] = "INSERT INTO messages (mailbox_id, uid, modseq, "
-                          "flags, keywords, internal_date, internal_tz, "
-                          "size, body_id) "
-                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    [PH_SQS_MSG_SET_FLAGS] = "UPDATE messages SET flags = $3, keywords = $4, "
-                             "modseq = $5 WHERE mailbox_id = $1 AND uid = $2",
-    [PH_SQS_MSG_DELETED] = "SELECT uid FROM messages WHERE mailbox_id = $1 "
-                           "AND uid >= $2 AND uid <= $3 AND (flags & 8) <> 0 "
-                           "ORDER BY uid",
-    [PH_SQS_MSG_DELETE_UIDS] = "DELETE FROM messages WHERE mailbox_id = $1 "
-                               "AND uid = ANY ($2::bigint[])",
-    [PH_SQS_MSG_MOVE_ALL] = "UPDATE messages SET mailbox_id = $2 "
-                            "WHERE mailbox_id = $1",
+                          "SELECT ?1, ?3 FROM old ON CONFLICT DO NOTHING",
+    [PH_SQS_MSG_DELETE_UIDS] = "DELETE FROM messages WHERE mailbox_id = ?1 "
+                               "AND uid = ANY (?2::bigint[])",
     [PH_SQS_TOMB_INSERT_UIDS] = "INSERT INTO tombstones (mailbox_id, uid, "
-                                "modseq) SELECT $1, u, $3 FROM "
-                                "unnest($2::bigint[]) AS u ON CONFLICT "
+                                "modseq) SELECT ?1, u, ?3 FROM "
+                                "unnest(?2::bigint[]) AS u ON CONFLICT "
                                 "(mailbox_id, uid) DO UPDATE SET "
                                 "modseq = excluded.modseq",
-    [PH_SQS_TOMB_FROM_MAILBOX] = "INSERT INTO tombstones (mailbox_id, uid, "
-                                 "modseq) SELECT mailbox_id, uid, $2 FROM "
-                                 "messages WHERE mailbox_id = $1 ON CONFLICT "
-                                 "(mailbox_id, uid) DO UPDATE SET "
-                                 "modseq = excluded.modseq",
-    [PH_SQS_BODY_INSERT] = "INSERT INTO bodies (size, info) VALUES ($1, $2) "
-                           "RETURNING id",
-    [PH_SQS_BODY_CHUNK_INSERT] = "INSERT INTO body_chunks (body_id, seq, data) "
-                                 "VALUES ($1, $2, $3)",
-    [PH_SQS_BODY_CHUNK_GET] = "SELECT data FROM body_chunks WHERE "
-                              "body_id = $1 AND seq = $2",
-    [PH_SQS_BODY_GET] = "SELECT size FROM bodies WHERE id = $1",
-    [PH_SQS_BODY_SET_INFO] = "UPDATE bodies SET info = $2 WHERE id = $1",
-    [PH_SQS_FETCH_VALUES_INSERT] = "INSERT INTO fetch_values (body_id, "
-                                   "envelope, bodystructure, body) "
-                                   "VALUES ($1, $2, $3, $4)",
-    [PH_SQS_HDR_INSERT] = "INSERT INTO header_values (body_id, field, n, "
-                          "value) VALUES ($1, $2, $3, $4)",
-    [PH_SQS_TEXT_INSERT] = "INSERT INTO body_text (body_id, header_len, "
-                           "header_chars, text_len, indexed, text, raw) "
-                           "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    [PH_SQS_FETCH_VALUES_DELETE] =
-        "DELETE FROM fetch_values WHERE body_id = $1",
-    [PH_SQS_HDR_DELETE] = "DELETE FROM header_values WHERE body_id = $1",
-    [PH_SQS_TEXT_DELETE] = "DELETE FROM body_text WHERE body_id = $1",
-    /* SKIP LOCKED: nodes starting together share the bodies. */
-    [PH_SQS_REDERIVE_NEXT] = "SELECT body_id FROM rederive ORDER BY body_id "
-                             "LIMIT $1 FOR UPDATE SKIP LOCKED",
-    [PH_SQS_REDERIVE_DONE] = "DELETE FROM rederive WHERE body_id = $1",
-    [PH_SQS_TEXT_UNKEPT] = "SELECT 1 FROM body_text t JOIN messages m ON "
-                           "m.body_id = t.body_id WHERE t.text IS NULL AND "
-                           "t.raw IS NULL AND m.mailbox_id = $1 LIMIT 1",
-    [PH_SQS_NOTIFY] = "SELECT pg_notify($1, $2)",
-    [PH_SQS_UNREF_DUE] = "SELECT DISTINCT body_id FROM body_unref WHERE "
-                         "at <= $1 ORDER BY body_id LIMIT $2",
-    [PH_SQS_BODY_DELETE_UNREF] = "DELETE FROM bodies WHERE id = $1 AND NOT "
-                                 "EXISTS (SELECT 1 FROM messages WHERE "
-                                 "body_id = $1)",
-    [PH_SQS_UNREF_DONE] = "DELETE FROM body_unref WHERE body_id = $1 AND "
-                          "at <= $2",
+    [PH_SQS_NOTIFY] = "SELECT pg_notify(?1, ?2)",
 };
-
-static int schema_open(struct ph_sql_conn *c, int64_t *version_r,
-                       const char **error_r)
-{
-    int ret = pg_exec_text(c, SQL_SCHEMA_TABLE, "schema", error_r);
-    if (ret < 0)
-        return ret;
-    PGresult *res = PQexec(pg_db(c), SQL_SCHEMA_GET);
-    bool have = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0;
-    if (have)
-        *version_r = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    if (have)
-        return 0;
-    res = PQexec(pg_db(c), SQL_FOREIGN);
-    bool foreign = PQresultStatus(res) == PGRES_TUPLES_OK &&
-                   PQntuples(res) > 0 && PQgetvalue(res, 0, 0)[0] == 't';
-    PQclear(res);
-    *version_r = 0;
-    if (foreign) {
-        *error_r = "it holds tables that posthorn did not make";
-        return PH_STORAGE_ERR_CORRUPTED;
-    }
-    return 0;
-}
-
-static int schema_set(struct ph_sql_conn *c, int64_t version,
-                      const char **error_r)
-{
-    char sql[160];
-    snprintf(sql, sizeof(sql), SQL_SCHEMA_SET_FMT, (long long)version);
-    return pg_exec_text(c, sql, "schema", error_r);
-}
 
 /* The trigram index, where the pg_trgm extension can be had (Debian's
  * postgresql package ships it; a database owner may create it since
@@ -494,8 +310,14 @@ const struct ph_sqlstore_dialect pg_dialect = {
     .size = sizeof(struct ph_sqlstore_dialect),
     .migrations = migrations,
     .n_migrations = PH_N_ELEMENTS(migrations),
-    .schema_open = schema_open,
-    .schema_set = schema_set,
+    .schema_init = "CREATE TABLE IF NOT EXISTS posthorn_schema "
+                   "(version integer NOT NULL)",
+    .schema_version = "SELECT version FROM posthorn_schema",
+    /* Our table names without a version. */
+    .schema_foreign = "SELECT NOT EXISTS (SELECT 1 FROM posthorn_schema) "
+                      "AND to_regclass('accounts') IS NOT NULL",
+    .schema_set = "DELETE FROM posthorn_schema; "
+                  "INSERT INTO posthorn_schema VALUES (%lld)",
     .schema_extras = schema_extras,
     /* bytea chunks: a byte range reads only the chunks it covers (the
      * primary key finds them), and a body goes with its rows. */

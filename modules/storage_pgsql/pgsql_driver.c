@@ -207,7 +207,9 @@ static int pg_fail(struct ph_sql_conn *pc, const PGresult *res,
     return ret;
 }
 
-int pg_exec_text(struct ph_sql_conn *pc, const char *sql, const char *what,
+/* Runs parameterless SQL of the driver's own on pc: 0 or a storage
+ * error. */
+static int pg_exec_text(struct ph_sql_conn *pc, const char *sql, const char *what,
                  const char **error_r)
 {
     PGresult *res = PQexec(conn(pc)->db, sql);
@@ -219,16 +221,17 @@ int pg_exec_text(struct ph_sql_conn *pc, const char *sql, const char *what,
     return ret;
 }
 
-/* '?' becomes $1, $2, ... (ad hoc SQL has none in its literals). */
+/* ?N becomes $N, and each bare '?' the next number (no SQL of ours has
+ * one in a literal). */
 static char *number_params(const char *sql)
 {
     struct ph_buf b = {0};
     unsigned n = 0;
     for (const char *p = sql; *p; p++) {
-        if (*p == '?')
+        if (*p == '?' && (p[1] < '0' || p[1] > '9'))
             ph_buf_printf(&b, "$%u", ++n);
         else
-            ph_buf_putc(&b, *p);
+            ph_buf_putc(&b, *p == '?' ? '$' : *p);
     }
     return ph_buf_steal(&b);
 }
@@ -236,11 +239,13 @@ static char *number_params(const char *sql)
 /* Prepares stmt on c at its first use; false with *res_r when the server
  * refused. */
 static bool prepare(struct pg_conn *c, int stmt, const char *name,
-                    PGresult **res_r)
+                    const char *sql, PGresult **res_r)
 {
     if (c->prepared[stmt])
         return true;
-    PGresult *res = PQprepare(c->db, name, pg_stmts[stmt], 0, NULL);
+    char *text = number_params(sql);
+    PGresult *res = PQprepare(c->db, name, text, 0, NULL);
+    free(text);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         *res_r = res;
         return false;
@@ -295,17 +300,15 @@ static int pg_run(struct ph_sql_conn *pc, int stmt, const char *sql,
     }
     char name[16] = "";
     PGresult *res = NULL;
-    bool ok = true;
     if (stmt >= 0 && c->ctx->conf->prepared_statements) {
         snprintf(name, sizeof(name), "ph_%d", stmt);
-        ok = prepare(c, stmt, name, &res);
-        if (ok)
+        if (prepare(c, stmt, name, sql, &res))
             res = PQexecPrepared(c->db, name, (int)nargs, values, lengths,
                                  formats, 1);
     } else {
-        char *text = stmt < 0 ? number_params(sql) : NULL;
-        res = PQexecParams(c->db, text != NULL ? text : pg_stmts[stmt],
-                           (int)nargs, NULL, values, lengths, formats, 1);
+        char *text = number_params(sql);
+        res = PQexecParams(c->db, text, (int)nargs, NULL, values, lengths,
+                           formats, 1);
         free(text);
     }
     for (size_t i = 0; i < nargs; i++)
@@ -383,14 +386,9 @@ static void pg_close_cursor(struct ph_sql_cursor *pcur)
 static int pg_script(struct ph_sql_conn *c, const char *sql,
                      const char **error_r)
 {
-    PGresult *res = PQexec(conn(c)->db, sql);
-    int ret = 0;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK &&
-        PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ret = pg_fail(c, res, "schema", error_r);
-        *error_r = ph_storage_errorf("%s", PQresultErrorMessage(res));
-    }
-    PQclear(res);
+    int ret = pg_exec_text(c, sql, "schema", error_r);
+    if (ret < 0)
+        *error_r = ph_storage_errorf("%s", PQerrorMessage(conn(c)->db));
     return ret;
 }
 

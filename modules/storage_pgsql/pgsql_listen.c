@@ -107,10 +107,13 @@ static bool channels_sync(struct pg_ctx *ctx, PGconn *db, int64_t **listening,
     return ok && PQstatus(db) == CONNECTION_OK;
 }
 
-static void set_listen_up(struct pg_ctx *ctx, bool up)
+/* The connection listens (up) or not; tried: the first attempt is over,
+ * the first watch() may return. */
+static void set_listen_up(struct pg_ctx *ctx, bool up, bool tried)
 {
     pthread_mutex_lock(&ctx->watch_lock);
     ctx->listen_up = up;
+    ctx->listen_tried |= tried;
     pthread_cond_broadcast(&ctx->listen_cond);
     pthread_mutex_unlock(&ctx->watch_lock);
 }
@@ -141,15 +144,6 @@ static bool listen_drain(struct pg_ctx *ctx, PGconn *db)
     return PQstatus(db) == CONNECTION_OK;
 }
 
-/* The first attempt is over: the first watch() may return. */
-static void listen_tried(struct pg_ctx *ctx)
-{
-    pthread_mutex_lock(&ctx->watch_lock);
-    ctx->listen_tried = true;
-    pthread_cond_broadcast(&ctx->listen_cond);
-    pthread_mutex_unlock(&ctx->watch_lock);
-}
-
 static void *listen_main(void *arg)
 {
     struct pg_ctx *ctx = arg;
@@ -167,12 +161,9 @@ static void *listen_main(void *arg)
             PQfinish(db);
             db = NULL;
         }
-        if (up)
-            set_listen_up(ctx, true);
-        if (!ctx->listen_tried) {
-            listen_tried(ctx);
+        if (!ctx->listen_tried)
             was_lost = db == NULL;
-        }
+        set_listen_up(ctx, up, true);
         if (db == NULL) {
             if (stop_wait(ctx, backoff))
                 break;
@@ -214,7 +205,7 @@ static void *listen_main(void *arg)
                 break;
         }
         PQfinish(db);
-        set_listen_up(ctx, false);
+        set_listen_up(ctx, false, false);
         if (stop)
             break;
         ph_log_warn("%s event=listen_lost db=%s msg=\"sessions resync\"",
@@ -232,32 +223,24 @@ static void *listen_main(void *arg)
  * wake-ups from other nodes, so it is logged, not returned. */
 static void listen_start(struct pg_ctx *ctx)
 {
-    if (pipe2(ctx->stop_pipe, O_CLOEXEC) < 0) {
-        ph_log_warn("%s event=listen_start_failed reason=\"%s\"", PG_MOD,
-                    strerror(errno));
+    const char *why = NULL;
+    if (pipe2(ctx->stop_pipe, O_CLOEXEC) < 0 ||
+        pipe2(ctx->ctl_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        why = strerror(errno);
+    else if (pthread_create(&ctx->listen_thread, NULL, listen_main, ctx) != 0)
+        why = "cannot start a thread";
+    if (why == NULL) {
+        ctx->listen_running = true;
         return;
     }
-    if (pipe2(ctx->ctl_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-        ph_log_warn("%s event=listen_start_failed reason=\"%s\"", PG_MOD,
-                    strerror(errno));
-        close(ctx->stop_pipe[0]);
-        close(ctx->stop_pipe[1]);
-        ctx->stop_pipe[0] = ctx->stop_pipe[1] = -1;
-        return;
+    ph_log_warn("%s event=listen_start_failed reason=\"%s\"", PG_MOD, why);
+    for (int i = 0; i < 2; i++) {
+        if (ctx->stop_pipe[i] >= 0)
+            close(ctx->stop_pipe[i]);
+        if (ctx->ctl_pipe[i] >= 0)
+            close(ctx->ctl_pipe[i]);
+        ctx->stop_pipe[i] = ctx->ctl_pipe[i] = -1;
     }
-    if (pthread_create(&ctx->listen_thread, NULL, listen_main, ctx) != 0) {
-        ph_log_warn("%s event=listen_start_failed reason=\"cannot start a "
-                    "thread\"",
-                    PG_MOD);
-        close(ctx->stop_pipe[0]);
-        close(ctx->stop_pipe[1]);
-        close(ctx->ctl_pipe[0]);
-        close(ctx->ctl_pipe[1]);
-        ctx->stop_pipe[0] = ctx->stop_pipe[1] = -1;
-        ctx->ctl_pipe[0] = ctx->ctl_pipe[1] = -1;
-        return;
-    }
-    ctx->listen_running = true;
 }
 
 void pg_listen_deinit(struct pg_ctx *ctx)

@@ -54,10 +54,6 @@ extern const char *const pg_stmts[PH_SQS_COUNT];
  * reason logged as event. */
 PGconn *pg_connect(struct pg_ctx *ctx, const char *event);
 PGconn *pg_db(struct ph_sql_conn *c);
-/* Runs parameterless SQL of the driver's own (LISTEN, the schema's
- * version table) on c; 0 or a storage error. */
-int pg_exec_text(struct ph_sql_conn *c, const char *sql, const char *what,
-                 const char **error_r);
 
 /* pgsql_listen.c */
 void pg_listen(void *dctx, int64_t mailbox_id, bool on);

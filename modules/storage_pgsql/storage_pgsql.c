@@ -16,35 +16,16 @@
  *
  * `dsn` is a libpq connection string or URI (its arguments are joined with
  * spaces); a password in it is never logged (log lines name host, port
- * and database only). The data model and the answers are storage.sqlite's
- * (see storage_sqlite.c); what differs:
+ * and database only). The data model and the answers are storage.sqlite's.
  *
- * Nodes: every node is stateless; the truth is in the database. UIDs and
- * modseqs are allocated under a row lock on the mailbox (SELECT ... FOR
- * UPDATE in the writing transaction), so writers on any node are ordered:
- * no duplicate or decreasing UID, ever. \Recent is claimed the same way.
- *
- * Wake-ups: a committing writer sends NOTIFY on one channel with the
- * mailbox id as payload (sent at commit, dropped at rollback); each node
- * LISTENs on one dedicated connection and wakes its own watchers, which
- * read changes() from the database. A lost LISTEN connection wakes every
- * watcher (and again once it is back), so a missed NOTIFY means a resync,
- * never a stale session.
- *
- * Failures: a connection found broken is closed (with the pool's idle
- * ones, likely broken too); the operation that hit it answers TEMP ("NO
- * [UNAVAILABLE]") and the next one connects again.
- *
- * Bodies: bytea chunks of 256 KiB (pgsql_dialect.c says why).
- *
- * SEARCH: as in storage.sqlite, headers and text included; TEXT and BODY
- * through a pg_trgm index where the extension can be had
- * (pgsql_dialect.c).
- *
- * The mail logic is libposthorn's SQL mail store (sqlstore.h); this
- * module is its driver and dialect: pgsql_driver.c (connections,
- * statements, transactions, errors), pgsql_dialect.c (schema, statements,
- * SEARCH fragments, NOTIFY), pgsql_listen.c (LISTEN). */
+ * Nodes are stateless; the truth is in the database. Writers on any node
+ * are ordered by a row lock on the mailbox, and wake each other's
+ * sessions with NOTIFY (docs/design.md, The SQL store). The mail logic is
+ * libposthorn's SQL mail store (sqlstore.h); this module is its driver
+ * and dialect: pgsql_driver.c (connections, statements, transactions,
+ * errors: a broken connection answers TEMP and the next operation
+ * connects again), pgsql_dialect.c (schema, bodies as bytea chunks,
+ * statements, SEARCH through pg_trgm, NOTIFY), pgsql_listen.c (LISTEN). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

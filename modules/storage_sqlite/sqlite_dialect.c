@@ -10,20 +10,17 @@
 
 #include "sqlite_private.h"
 
-#define SQ_APPLICATION_ID 0x50487331 /* "PHs1": a posthorn mail database */
-static const char SQL_VERSION[] = "PRAGMA user_version";
-static const char SQL_APP_ID[] = "PRAGMA application_id";
-static const char SQL_TABLES[] = "SELECT count(*) FROM sqlite_schema";
-static const char SQL_SET_VERSION_FMT[] = "PRAGMA user_version = %lld;"
-                                          "PRAGMA application_id = %d;";
+/* PRAGMA application_id 1346925361 (0x50487331, "PHs1") marks a posthorn
+ * mail database; another one, or tables without it, are not ours. */
+#define SQ_APPLICATION_ID "1346925361"
 
 /* Each entry upgrades the schema from version i to i + 1; the database
  * records its version in PRAGMA user_version. Never edit a released entry
  * (3 and 4 had fills: migration 5 makes every body's values anew): add the
  * next one. */
 static const char *const migrations[] = {
-    /* 1: the data model of DESIGN.md. Counters on mailboxes are kept by
-     * triggers so that STATUS never scans messages. */
+    /* 1: the data model (docs/design.md, Storage model). Counters on
+     * mailboxes are kept by triggers so that STATUS never scans messages. */
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
     "  WITHOUT ROWID;"
     "CREATE TABLE accounts ("
@@ -201,97 +198,26 @@ static const char *const migrations[] = {
     "END;",
 };
 
-#define MBOX_COLUMNS                                                           \
-    "id, uidvalidity, uidnext, highestmodseq, recent_uid, special_use, "       \
-    "noselect, messages, unseen, size"
-#define MSG_COLUMNS                                                            \
-    "uid, modseq, flags, keywords, internal_date, internal_tz, size, body_id"
-#define M_MSG_COLUMNS                                                          \
-    "m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.internal_tz, "   \
-    "m.size, m.body_id"
-
-/* The plans matter where a mailbox is large: INDEXED BY where SQLite,
- * without statistics, would scan by primary key; `+modseq` where it
- * should not use the modseq index. */
+/* Where SQLite's SQL differs from the store's (sqlstore-stmt.h). No row
+ * locks: the one writer orders writers. The plans matter where a mailbox
+ * is large: INDEXED BY where SQLite, without statistics, would scan by
+ * primary key; `+modseq` where it should not use the modseq index. */
 const char *const sq_stmts[PH_SQS_COUNT] = {
     [PH_SQS_UIDVALIDITY_NEXT] =
         "INSERT INTO meta (key, value) VALUES ('uidvalidity', ?1) "
         "ON CONFLICT (key) DO UPDATE SET value = CASE WHEN "
         "max(value + 1, ?1) > 4294967295 THEN 1 ELSE max(value + 1, ?1) END "
         "RETURNING value",
-    [PH_SQS_ACCT_GET] = "SELECT id, appendlimit FROM accounts WHERE name = ?1",
-    [PH_SQS_ACCT_INSERT] = "INSERT INTO accounts (name, created) VALUES "
-                           "(?1, ?2) ON CONFLICT (name) DO NOTHING "
-                           "RETURNING id",
     [PH_SQS_ACCT_LOCK] = "SELECT id FROM accounts WHERE id = ?1",
-    [PH_SQS_ACCT_DELETE] = "DELETE FROM accounts WHERE id = ?1",
-    [PH_SQS_ACCT_LIST] = "SELECT name FROM accounts ORDER BY name",
-    [PH_SQS_ACCT_MAILBOX_IDS] =
-        "SELECT id FROM mailboxes WHERE account_id = ?1",
-    [PH_SQS_MBOX_BY_NAME] = "SELECT " MBOX_COLUMNS " FROM mailboxes "
-                            "WHERE account_id = ?1 AND name = ?2",
-    [PH_SQS_MBOX_BY_NAME_LOCK] = "SELECT " MBOX_COLUMNS " FROM mailboxes "
-                                 "WHERE account_id = ?1 AND name = ?2",
-    [PH_SQS_MBOX_BY_ID] =
-        "SELECT " MBOX_COLUMNS " FROM mailboxes WHERE id = ?1",
-    [PH_SQS_MBOX_BY_ID_LOCK] =
-        "SELECT " MBOX_COLUMNS " FROM mailboxes WHERE id = ?1",
-    [PH_SQS_MBOX_INSERT] = "INSERT INTO mailboxes (account_id, name, "
-                           "uidvalidity, special_use, noselect) VALUES "
-                           "(?1, ?2, ?3, ?4, ?5) RETURNING id",
-    [PH_SQS_MBOX_LIST] = "SELECT 0, name, special_use, noselect FROM mailboxes "
-                         "WHERE account_id = ?1 UNION ALL SELECT 1, name, 0, 0 "
-                         "FROM subscriptions WHERE account_id = ?1 "
-                         "ORDER BY 1, 2",
-    [PH_SQS_MBOX_RANGE] =
-        "SELECT id, name FROM mailboxes WHERE account_id = ?1 "
-        "AND name >= ?2 AND name < ?3 ORDER BY name "
-        "LIMIT ?4",
-    [PH_SQS_MBOX_DELETE] = "DELETE FROM mailboxes WHERE id = ?1",
-    [PH_SQS_MBOX_REVIVE] = "UPDATE mailboxes SET noselect = 0, "
-                           "uidvalidity = ?2, special_use = ?3 WHERE id = ?1",
-    [PH_SQS_MBOX_RENAME] = "UPDATE mailboxes SET name = ?2 WHERE id = ?1",
-    [PH_SQS_MBOX_SET_NEXT] = "UPDATE mailboxes SET uidnext = ?2, "
-                             "highestmodseq = ?3 WHERE id = ?1",
-    [PH_SQS_MBOX_SET_MODSEQ] = "UPDATE mailboxes SET highestmodseq = ?2 "
-                               "WHERE id = ?1",
-    [PH_SQS_MBOX_TAKE_OVER] = "UPDATE mailboxes SET uidnext = ?2, "
-                              "highestmodseq = ?3, recent_uid = ?4 "
-                              "WHERE id = ?1",
-    [PH_SQS_MBOX_CLAIM_RECENT] = "UPDATE mailboxes SET recent_uid = ?4 "
-                                 "WHERE id = ?1 AND uidvalidity = ?2 AND "
-                                 "recent_uid = ?3 AND noselect = 0",
-    [PH_SQS_MBOX_STATUS] =
-        "SELECT b.messages, b.uidnext, b.uidvalidity, b.unseen, "
-        "b.highestmodseq, b.size, b.noselect, (SELECT count(*) FROM "
-        "messages m WHERE m.mailbox_id = b.id AND m.uid >= b.recent_uid) "
-        "FROM mailboxes b WHERE b.account_id = ?1 AND b.name = ?2",
-    [PH_SQS_SUB_ADD] = "INSERT OR IGNORE INTO subscriptions (account_id, name) "
-                       "VALUES (?1, ?2)",
-    [PH_SQS_SUB_DEL] = "DELETE FROM subscriptions WHERE account_id = ?1 "
-                       "AND name = ?2",
+    [PH_SQS_MBOX_BY_NAME_LOCK] = PH_SQS_MBOX_BY_ "account_id = ?1 AND "
+                                                "name = ?2",
+    [PH_SQS_MBOX_BY_ID_LOCK] = PH_SQS_MBOX_BY_ "id = ?1",
     [PH_SQS_SUB_RENAME] = "UPDATE OR REPLACE subscriptions SET name = ?3 "
                           "WHERE account_id = ?1 AND name = ?2",
-    [PH_SQS_MSG_RANGE] = "SELECT " MSG_COLUMNS " FROM messages "
-                         "WHERE mailbox_id = ?1 AND uid >= ?2 AND uid <= ?3 "
-                         "ORDER BY uid LIMIT ?4",
-    [PH_SQS_MSG_RANGE_INFO] =
-        "SELECT " M_MSG_COLUMNS ", b.info FROM messages m JOIN bodies b "
-        "ON b.id = m.body_id WHERE m.mailbox_id = ?1 AND m.uid >= ?2 "
-        "AND m.uid <= ?3 ORDER BY m.uid LIMIT ?4",
-    /* The FETCH values without reading the structure (the info only when
-     * ?5 asks for it, or when a body has no values row). */
-    [PH_SQS_MSG_RANGE_FETCH] =
-        "SELECT " M_MSG_COLUMNS ", CASE WHEN ?5 OR f.body_id IS NULL THEN "
-        "(SELECT info FROM bodies WHERE id = m.body_id) END, "
-        "f.envelope, f.bodystructure, f.body "
-        "FROM messages m LEFT JOIN fetch_values f ON f.body_id = m.body_id "
-        "WHERE m.mailbox_id = ?1 AND m.uid >= ?2 AND m.uid <= ?3 "
-        "ORDER BY m.uid LIMIT ?4",
     [PH_SQS_MSG_CHANGES] =
-        "SELECT * FROM (SELECT " MSG_COLUMNS ", 0 FROM messages INDEXED BY "
-        "messages_modseq WHERE ?5 AND mailbox_id = ?1 AND modseq > ?2 "
-        "AND modseq <= ?3 ORDER BY uid LIMIT ?6) UNION ALL "
+        "SELECT * FROM (SELECT " PH_SQS_MSG_COLUMNS ", 0 FROM messages m "
+        "INDEXED BY messages_modseq WHERE ?5 AND m.mailbox_id = ?1 AND "
+        "m.modseq > ?2 AND m.modseq <= ?3 ORDER BY m.uid LIMIT ?6) UNION ALL "
         "SELECT uid, modseq, 0, NULL, 0, 0, 0, 0, 1 FROM tombstones "
         "INDEXED BY tombstones_modseq WHERE ?4 AND mailbox_id = ?1 "
         "AND modseq > ?2 AND modseq <= ?3",
@@ -299,51 +225,26 @@ const char *const sq_stmts[PH_SQS_COUNT] = {
                                  "messages_modseq WHERE mailbox_id = ?1 AND "
                                  "modseq > ?2 AND modseq <= ?3 AND uid > ?4",
     [PH_SQS_MSG_CHANGED_RANGE] =
-        "SELECT " MSG_COLUMNS " FROM messages WHERE mailbox_id = ?1 "
-        "AND uid >= ?2 AND uid <= ?3 AND +modseq > ?4 AND +modseq <= ?5 "
-        "ORDER BY uid LIMIT ?6",
-    [PH_SQS_MSG_BODY] = "SELECT body_id, size FROM messages "
-                        "WHERE mailbox_id = ?1 AND uid = ?2",
-    [PH_SQS_MSG_INSERT] = "INSERT INTO messages (mailbox_id, uid, modseq, "
-                          "flags, keywords, internal_date, internal_tz, "
-                          "size, body_id) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [PH_SQS_MSG_SET_FLAGS] = "UPDATE messages SET flags = ?3, keywords = ?4, "
-                             "modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2",
+        "SELECT " PH_SQS_MSG_COLUMNS " FROM messages m WHERE m.mailbox_id = ?1 "
+        "AND m.uid >= ?2 AND m.uid <= ?3 AND +m.modseq > ?5 AND "
+        "+m.modseq <= ?6 ORDER BY m.uid LIMIT ?4",
     [PH_SQS_MSG_DELETED] = "SELECT uid FROM messages INDEXED BY "
                            "messages_deleted WHERE mailbox_id = ?1 "
                            "AND uid >= ?2 AND uid <= ?3 AND (flags & 8) != 0 "
                            "ORDER BY uid",
     [PH_SQS_MSG_DELETE_UIDS] = "DELETE FROM messages WHERE mailbox_id = ?1 "
                                "AND uid IN (SELECT value FROM json_each(?2))",
-    [PH_SQS_MSG_MOVE_ALL] = "UPDATE messages SET mailbox_id = ?2 "
-                            "WHERE mailbox_id = ?1",
     [PH_SQS_TOMB_INSERT_UIDS] = "INSERT OR REPLACE INTO tombstones "
                                 "(mailbox_id, uid, modseq) SELECT ?1, value, "
                                 "?3 FROM json_each(?2)",
-    [PH_SQS_TOMB_FROM_MAILBOX] = "INSERT OR REPLACE INTO tombstones "
-                                 "(mailbox_id, uid, modseq) SELECT mailbox_id, "
-                                 "uid, ?2 FROM messages WHERE mailbox_id = ?1",
     [PH_SQS_BODY_INSERT] = "INSERT INTO bodies (size, info, data) "
                            "VALUES (?1, ?2, zeroblob(?1)) RETURNING id",
-    [PH_SQS_BODY_GET] = "SELECT size FROM bodies WHERE id = ?1",
-    [PH_SQS_BODY_SET_INFO] = "UPDATE bodies SET info = ?2 WHERE id = ?1",
-    [PH_SQS_FETCH_VALUES_INSERT] = "INSERT INTO fetch_values (body_id, "
-                                   "envelope, bodystructure, body) "
-                                   "VALUES (?1, ?2, ?3, ?4)",
-    [PH_SQS_HDR_INSERT] = "INSERT INTO header_values (body_id, field, n, "
-                          "value) VALUES (?1, ?2, ?3, ?4)",
     /* header_chars and raw are PostgreSQL's. */
     [PH_SQS_TEXT_INSERT] = "INSERT INTO body_text (body_id, header_len, "
                            "text_len, indexed, text) "
                            "VALUES (?1, ?2, ?4, ?5, ?6)",
-    [PH_SQS_FETCH_VALUES_DELETE] =
-        "DELETE FROM fetch_values WHERE body_id = ?1",
-    [PH_SQS_HDR_DELETE] = "DELETE FROM header_values WHERE body_id = ?1",
-    [PH_SQS_TEXT_DELETE] = "DELETE FROM body_text WHERE body_id = ?1",
     [PH_SQS_REDERIVE_NEXT] = "SELECT body_id FROM rederive ORDER BY body_id "
                              "LIMIT ?1",
-    [PH_SQS_REDERIVE_DONE] = "DELETE FROM rederive WHERE body_id = ?1",
     /* The partial index holds the few bodies that are not in the trigram
      * index. */
     [PH_SQS_TEXT_UNKEPT] = "SELECT 1 FROM body_text t INDEXED BY "
@@ -355,55 +256,7 @@ const char *const sq_stmts[PH_SQS_COUNT] = {
                             "indexed < 0 LIMIT ?1",
     [PH_SQS_TEXT_INDEX] = "UPDATE body_text SET indexed = 1 WHERE "
                           "body_id = ?1 AND indexed < 0",
-    [PH_SQS_UNREF_DUE] = "SELECT DISTINCT body_id FROM body_unref WHERE "
-                         "at <= ?1 ORDER BY body_id LIMIT ?2",
-    [PH_SQS_BODY_DELETE_UNREF] = "DELETE FROM bodies WHERE id = ?1 AND NOT "
-                                 "EXISTS (SELECT 1 FROM messages WHERE "
-                                 "body_id = ?1)",
-    [PH_SQS_UNREF_DONE] = "DELETE FROM body_unref WHERE body_id = ?1 AND "
-                          "at <= ?2",
 };
-
-static int pragma_int(sqlite3 *db, const char *sql, int64_t *v_r)
-{
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *v_r = sqlite3_column_int64(st, 0);
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static int schema_open(struct ph_sql_conn *c, int64_t *version_r,
-                       const char **error_r)
-{
-    sqlite3 *db = sq_db(c);
-    int64_t app_id = 0, ntables = 0;
-    int rc = pragma_int(db, SQL_VERSION, version_r);
-    if (rc == SQLITE_OK)
-        rc = pragma_int(db, SQL_APP_ID, &app_id);
-    if (rc == SQLITE_OK)
-        rc = pragma_int(db, SQL_TABLES, &ntables);
-    if (rc != SQLITE_OK)
-        return sq_fail(c, rc, "schema", error_r);
-    if (app_id != SQ_APPLICATION_ID && (app_id != 0 || ntables != 0)) {
-        *error_r = "it is not a posthorn mail database";
-        return PH_STORAGE_ERR_CORRUPTED;
-    }
-    return 0;
-}
-
-static int schema_set(struct ph_sql_conn *c, int64_t version,
-                      const char **error_r)
-{
-    char sql[128];
-    snprintf(sql, sizeof(sql), SQL_SET_VERSION_FMT, (long long)version,
-             SQ_APPLICATION_ID);
-    int rc = sqlite3_exec(sq_db(c), sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : sq_fail(c, rc, "schema", error_r);
-}
 
 /* ---- SEARCH ----------------------------------------------------------------
  */
@@ -497,8 +350,12 @@ const struct ph_sqlstore_dialect sq_dialect = {
     .size = sizeof(struct ph_sqlstore_dialect),
     .migrations = migrations,
     .n_migrations = PH_N_ELEMENTS(migrations),
-    .schema_open = schema_open,
-    .schema_set = schema_set,
+    .schema_version = "PRAGMA user_version",
+    .schema_foreign = "SELECT application_id <> " SQ_APPLICATION_ID " AND "
+                      "(application_id <> 0 OR (SELECT count(*) FROM "
+                      "sqlite_schema) > 0) FROM pragma_application_id",
+    .schema_set = "PRAGMA user_version = %lld; "
+                  "PRAGMA application_id = " SQ_APPLICATION_ID,
     .body_write = sq_body_write,
     .body_read = sq_body_read,
     .chunk_size = 128 * 1024,

@@ -60,12 +60,9 @@ static struct sq_conn *conn(struct ph_sql_conn *c)
     return (struct sq_conn *)c;
 }
 
-sqlite3 *sq_db(struct ph_sql_conn *c)
-{
-    return conn(c)->db;
-}
-
-int sq_fail(struct ph_sql_conn *pc, int rc, const char *what,
+/* Maps a SQLite result to a storage error on pc, logging what is
+ * unexpected. */
+static int sq_fail(struct ph_sql_conn *pc, int rc, const char *what,
             const char **error_r)
 {
     struct sq_conn *c = conn(pc);
@@ -203,8 +200,8 @@ static int sq_run(struct ph_sql_conn *pc, int stmt, const char *sql,
     sqlite3_stmt *st = stmt >= 0 ? c->stmts[stmt] : NULL;
     int rc = SQLITE_OK;
     if (st == NULL && stmt >= 0) {
-        rc = sqlite3_prepare_v3(c->db, sq_driver.stmts[stmt], -1,
-                                SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                &st, NULL);
         /* The SQL is ours and the schema migrated: a failure is a bug. */
         if (rc != SQLITE_OK)
             ph_log_error("%s event=prepare_failed stmt=%d reason=\"%s\"",

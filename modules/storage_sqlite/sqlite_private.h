@@ -55,12 +55,6 @@ extern const char *const sq_stmts[PH_SQS_COUNT];
 /* sqlite_driver.c: ph_contains(text, key[, start]) for the search
  * fragments (sqlite_dialect.c). */
 int sq_functions_register(sqlite3 *db);
-/* The connection's database handle. */
-sqlite3 *sq_db(struct ph_sql_conn *c);
-/* Maps a SQLite result to a storage error on c, logging what is
- * unexpected. */
-int sq_fail(struct ph_sql_conn *c, int rc, const char *what,
-            const char **error_r);
 /* Bodies as blobs (the dialect's body_write and body_read). */
 int sq_body_write(struct ph_sql_conn *c, int64_t body_id, uint64_t size,
                   ph_message_reader *read, void *read_arg,

@@ -31,23 +31,13 @@
  * an APPEND and never half a transaction (WAL); a crash of posthorn alone
  * loses nothing.
  *
- * Threads: a small pool of connections, each used by one thread at a time
+ * Threads: a pool of 8 connections, each used by one thread at a time
  * with its prepared statements; write transactions of this process take
  * turns first (PH_SQL_CAP_ONE_WRITER), so only other processes' writers
  * meet the busy timeout.
  *
- * \Recent: each mailbox records the first UID no session has claimed; a
- * read-write open (and changes() later) moves it to UIDNEXT in a write
- * transaction and keeps what it took, so one session sees each message as
- * recent. STATUS RECENT counts the messages nobody has claimed yet.
- *
- * SEARCH: a program of flags, keywords, UIDs, sizes, internal dates,
- * modseqs, \Recent, FROM/TO/CC/BCC/SUBJECT (decoded header values kept
- * per body at APPEND) and TEXT/BODY (the folded text kept per body, with
- * a trigram index) becomes one SQL query; other headers and the Date
- * header are left to the endpoint (UNSUPPORTED).
- *
- * The mail logic is libposthorn's SQL mail store (sqlstore.h); this
+ * The mail logic (\Recent, SEARCH pushdown, wake-ups: docs/design.md,
+ * The SQL store) is libposthorn's SQL mail store (sqlstore.h); this
  * module is its driver and dialect: sqlite_driver.c (connections,
  * statements, transactions, errors, blobs, ph_contains), sqlite_dialect.c
  * (schema, statements, SEARCH fragments), sqlite_index.c (the text

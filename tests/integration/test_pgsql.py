@@ -461,6 +461,20 @@ imap tcp://127.0.0.1:0 {
         return step
 
 
+class ForeignDatabase(OwnDatabase):
+    """A database that holds tables posthorn did not make (its table names,
+    no version) is refused, and nothing is made in it."""
+
+    user = "foreign"
+
+    def test_database_with_tables_posthorn_did_not_make_is_refused(self):
+        self.sql("CREATE TABLE accounts (x integer)")
+        rc, _, err = phtest.posthorn("accounts", "list", "--config", self.conf, "--cfg-block", "shared")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("not a posthorn mail database", err)
+        self.assertEqual(self.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "1")
+
+
 class SchemaUpgrade(OwnDatabase):
     """Schema 3 makes the structure of every body stored before it anew
     from the body's bytes (the parser of issue 14 splits differently), a

@@ -1783,6 +1783,49 @@ static void test_expunge_removes_only_deleted_messages_in_set(void **state)
     ph_account_release(&acct);
 }
 
+/* More changed messages than one read of the store takes (256): each is
+ * reported once, in UID order, with the flags and modseq it has now. */
+static void test_changes_over_many_messages_report_each_once(void **state)
+{
+    (void)state;
+    const uint32_t n = 300;
+    struct ph_account *acct = account_new("manychanges");
+    const char *err = NULL;
+    uint32_t first = append_msg(acct, "INBOX", "m0", 0, NULL);
+    for (uint32_t i = 1; i < n; i++)
+        append_msg(acct, "INBOX", "m", 0, NULL);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    struct metas l = {0};
+    uint64_t h = 0;
+    assert_int_equal(ph_mailbox_changes(mb, 0, NULL, &h, collect_meta, &l,
+                                        &err),
+                     0);
+    assert_int_equal(l.n, n);
+    for (size_t i = 0; i < l.n; i++)
+        assert_int_equal(l.v[i].uid, first + i);
+    metas_clear(&l);
+    /* Flag all but the first 10 (one STORE, one modseq): 290 changed. */
+    struct ph_uidset some = uids(first + 10, first + n - 1);
+    struct ph_flags f = {.system = PH_FLAG_FLAGGED};
+    assert_int_equal(ph_mailbox_store(mb, &some, PH_STORE_ADD, &f, 0, NULL,
+                                      NULL, NULL, &err),
+                     0);
+    ph_uidset_clear(&some);
+    uint64_t h2 = 0;
+    assert_int_equal(ph_mailbox_changes(mb, h, NULL, &h2, collect_meta, &l,
+                                        &err),
+                     0);
+    assert_int_equal(l.n, n - 10);
+    for (size_t i = 0; i < l.n; i++) {
+        assert_int_equal(l.v[i].uid, first + 10 + i);
+        assert_int_equal(l.v[i].flags, PH_FLAG_FLAGGED);
+        assert_int_equal(l.v[i].modseq, h2);
+    }
+    metas_clear(&l);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
 static void test_changes_report_new_changed_and_expunged(void **state)
 {
     (void)state;
@@ -3464,6 +3507,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_copy_and_move_into_the_mailbox_itself),
         cmocka_unit_test(test_expunge_removes_only_deleted_messages_in_set),
         cmocka_unit_test(test_changes_report_new_changed_and_expunged),
+        cmocka_unit_test(test_changes_over_many_messages_report_each_once),
         cmocka_unit_test(test_uids_never_reused_after_expunging_everything),
         cmocka_unit_test(test_modseq_increases_with_every_change),
         cmocka_unit_test(test_recent_goes_to_exactly_one_session),

@@ -31,7 +31,10 @@ static const char *state_dir;
 /* The storage of the current test: its database is named after it. */
 static const char *db_name = "posthorn.db";
 
-static struct ph_graph *load(struct ph_instance **storage_r)
+/* The graph with storage "s" on db_name; *error_r set when the storage
+ * does not start. */
+static struct ph_graph *load_or_fail(struct ph_instance **storage_r,
+                                     char **error_r)
 {
     char *conf = ph_strdup_printf("%s/posthorn.conf", state_dir);
     FILE *f = fopen(conf, "w");
@@ -42,13 +45,20 @@ static struct ph_graph *load(struct ph_instance **storage_r)
             state_dir, db_name);
     fclose(f);
     struct ph_graph *graph = NULL;
+    *error_r = NULL;
+    if (ph_graph_load_file(conf, PH_GRAPH_LAZY, &graph, error_r) < 0)
+        fail_msg("%s", *error_r);
+    *storage_r = ph_graph_instance(graph, "s", error_r);
+    free(conf);
+    return graph;
+}
+
+static struct ph_graph *load(struct ph_instance **storage_r)
+{
     char *error = NULL;
-    if (ph_graph_load_file(conf, PH_GRAPH_LAZY, &graph, &error) < 0)
-        fail_msg("%s", error);
-    *storage_r = ph_graph_instance(graph, "s", &error);
+    struct ph_graph *graph = load_or_fail(storage_r, &error);
     if (*storage_r == NULL)
         fail_msg("%s", error);
-    free(conf);
     return graph;
 }
 
@@ -406,6 +416,37 @@ static void test_version_4_database_gets_values_made_anew(void **state)
     free(db_path);
 }
 
+/* A database another program made (tables without posthorn's
+ * application_id, or another application_id) is refused, and left as it
+ * was: no migration runs on it. */
+static void test_database_posthorn_did_not_make_is_refused(void **state)
+{
+    (void)state;
+    const char *const setups[] = {
+        "CREATE TABLE accounts (x); PRAGMA user_version = 2;",
+        "PRAGMA application_id = 42;",
+    };
+    const char *const names[] = {"other1.db", "other2.db"};
+    for (size_t i = 0; i < 2; i++) {
+        db_name = names[i];
+        char *db_path = ph_strdup_printf("%s/%s", state_dir, names[i]);
+        exec_sql(db_path, setups[i]);
+        struct ph_instance *storage = NULL;
+        char *error = NULL;
+        struct ph_graph *graph = load_or_fail(&storage, &error);
+        assert_null(storage);
+        assert_non_null(error);
+        assert_non_null(strstr(error, "not a posthorn mail database"));
+        free(error);
+        ph_graph_unref(&graph);
+        assert_int_equal(query_int(db_path, "PRAGMA user_version"), i ? 0 : 2);
+        assert_int_equal(query_int(db_path, "SELECT count(*) FROM "
+                                            "sqlite_schema"),
+                         i ? 0 : 1);
+        free(db_path);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -416,6 +457,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version_2_database_is_upgraded_and_searchable),
         cmocka_unit_test(test_version_4_database_gets_values_made_anew),
+        cmocka_unit_test(test_database_posthorn_did_not_make_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

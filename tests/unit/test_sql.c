@@ -37,6 +37,7 @@ static struct {
     size_t last_nargs;
     struct ph_sql_value last_args[8];
     char last_text[64];
+    const char *last_sql;
     atomic_int writers, max_writers;
 } fake;
 
@@ -76,6 +77,7 @@ static int f_run(struct ph_sql_conn *c, int stmt, const char *sql, size_t nargs,
     else
         snprintf(what, sizeof(what), "adhoc(%s)", sql);
     trace(c, what);
+    fake.last_sql = sql;
     fake.last_nargs = nargs;
     for (size_t i = 0; i < nargs && i < 8; i++)
         fake.last_args[i] = args[i];
@@ -170,14 +172,16 @@ static void f_rollback(struct ph_sql_conn *c)
     writer_done();
 }
 
-static const char *const f_stmts[] = {"zero", "one", "two", "three"};
+/* The driver's own SQL of statements 0 and 2; the caller's of the rest. */
+static const char *const f_stmts[] = {"zero", NULL, "two"};
+static const char *const caller_stmts[] = {"p0", "p1", "p2", "p3", "p4"};
 
 static struct ph_sql_driver fake_driver = {
     .abi_minor = PH_ABI_MINOR,
     .size = sizeof(struct ph_sql_driver),
     .name = "fake",
     .stmts = f_stmts,
-    .n_stmts = 4,
+    .n_stmts = 3,
     .open = f_open,
     .close = f_close,
     .idle_ok = f_idle_ok,
@@ -223,6 +227,8 @@ static struct ph_sql *sql_new(unsigned max_conns, unsigned caps)
     fake_driver.caps = caps;
     struct ph_sql_params p = {.max_conns = max_conns,
                               .retries = 2,
+                              .stmts = caller_stmts,
+                              .n_stmts = 5,
                               .log_mod = "test",
                               .db = "fake",
                               .before_commit = before,
@@ -251,6 +257,24 @@ static int mark_fn(struct ph_sql_conn *c, void *arg, const char **error_r)
     ph_sql_mark(c, 9);
     ph_sql_mark(c, 7);
     return ph_sql_exec(c, a->stmt, error_r, PH_SQL_I(1));
+}
+
+/* The driver gives SQL only where its engine differs: its text wins where
+ * it has one; elsewhere (NULL, or past its table) the caller's runs. */
+static void test_statement_sql_is_the_drivers_else_the_callers(void **state)
+{
+    (void)state;
+    struct ph_sql *sql = sql_new(1, 0);
+    struct ph_sql_conn *c = NULL;
+    const char *err = NULL;
+    const char *want[] = {"zero", "p1", "two", "p3", "p4"};
+    assert_int_equal(ph_sql_get(sql, &c, &err), 0);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(ph_sql_exec(c, i, &err, PH_SQL_I(i)), 0);
+        assert_string_equal(fake.last_sql, want[i]);
+    }
+    ph_sql_put(sql, &c);
+    ph_sql_free(&sql);
 }
 
 static void test_txn_commits_and_gives_the_marks_to_both_hooks(void **state)
@@ -441,6 +465,7 @@ static void test_one_writer_engine_gets_one_write_at_a_time(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_statement_sql_is_the_drivers_else_the_callers),
         cmocka_unit_test(test_txn_commits_and_gives_the_marks_to_both_hooks),
         cmocka_unit_test(test_txn_runs_again_after_a_transient_failure),
         cmocka_unit_test(test_txn_gives_up_after_the_retries),

@@ -96,6 +96,7 @@ struct ph_sql_conn {
      * idle ones are dropped too: they most likely went with it). */
     bool lost;
     /* The layer's. */
+    const struct ph_sql *sql;
     int64_t *marks;
     size_t nmarks, marks_cap;
     struct ph_sql_conn *next;
@@ -111,8 +112,9 @@ struct ph_sql_driver {
     uint32_t size;      /* sizeof(struct ph_sql_driver) when built */
     const char *name;   /* "sqlite", for log lines */
     unsigned caps;      /* PH_SQL_CAP_* */
-    /* The SQL of each numbered statement, n_stmts of them (NULL: not used
-     * by this engine); prepared once per connection at first use. */
+    /* The SQL of numbered statements where the engine's differs from the
+     * caller's (struct ph_sql_params), n_stmts of them; NULL: the
+     * caller's. */
     const char *const *stmts;
     size_t n_stmts;
 
@@ -123,12 +125,13 @@ struct ph_sql_driver {
      * outside any transaction. */
     bool (*idle_ok)(struct ph_sql_conn *c);
 
-    /* Runs statement stmt (>= 0: stmts[stmt]) or, with stmt < 0, the ad
-     * hoc text sql, whose parameters are each '?' (never inside a
-     * literal). With cur_r, the rows are read through *cur_r (closed with
-     * close_cursor before the connection runs anything else); without,
-     * the statement runs to its end and *changed_r (when not NULL) gets
-     * the number of rows it changed. */
+    /* Runs sql: numbered statement stmt's (>= 0: the same text every
+     * time, to be prepared once per connection at its first use) or, with
+     * stmt < 0, ad hoc text (SEARCH). Parameters are ?N, or each '?' in
+     * order; never inside a literal. With cur_r, the rows are read through
+     * *cur_r (closed with close_cursor before the connection runs
+     * anything else); without, the statement runs to its end and
+     * *changed_r (when not NULL) gets the number of rows it changed. */
     int (*run)(struct ph_sql_conn *c, int stmt, const char *sql,
                size_t nargs, const struct ph_sql_value *args,
                struct ph_sql_cursor **cur_r, uint64_t *changed_r,
@@ -162,6 +165,10 @@ struct ph_sql_driver {
 struct ph_sql_params {
     unsigned max_conns; /* the pool's size */
     unsigned retries;   /* reruns of a transaction after a transient failure */
+    /* The SQL of each numbered statement, n_stmts of them, with ?N
+     * parameters; the driver's table overrides it. */
+    const char *const *stmts;
+    size_t n_stmts;
     const char *log_mod; /* "storage.sqlite": log lines say mod=... */
     const char *db;      /* what log lines call the database (no password) */
     /* Called with the ids ph_sql_mark() collected in a transaction that
@@ -180,7 +187,6 @@ int ph_sql_new(const struct ph_sql_driver *drv, void *dctx,
                char **error_r) PH_WUR;
 /* Every connection must be back in the pool. */
 void ph_sql_free(struct ph_sql **sql);
-void *ph_sql_dctx(const struct ph_sql *sql);
 
 /* A pooled connection for statements that need no transaction (each one
  * its own snapshot). Give it back before anything that may wait on

@@ -1,139 +1,203 @@
 /* SPDX-License-Identifier: MIT */
 /* posthorn SDK (ABI 1.4): the statements of the SQL mail store.
  *
- * A driver of the store (sqlstore.h) gives the SQL of each in one table,
- * indexed by this enum: struct ph_sql_driver's stmts. Each comment is the
- * statement's contract: its parameters in order, "->" its result columns
- * in order. MBOX is id, uidvalidity, uidnext, highestmodseq, recent_uid,
- * special_use, noselect, messages, unseen, size (a mailbox row); MSG is
- * uid, modseq, flags, keywords, internal_date, internal_tz, size, body_id
- * (a message row). A UIDS parameter is a list of UIDs (PH_SQL_U). A
- * statement a driver's engine does not need is NULL in its table (noted
- * below). Statements are only ever added at the end. */
+ * Each statement has a number (enum ph_sqlstore_stmt), an op that names it
+ * in log lines, and its SQL as both bundled engines take it, with ?N
+ * parameters (storage.pgsql writes them $N when it prepares). A driver's
+ * table (struct ph_sql_driver's stmts, indexed by this enum) gives its own
+ * SQL only where its engine spells a statement differently, and must where
+ * the SQL here is NULL: there the comment is the contract. Statements that
+ * lock rows say FOR UPDATE; an engine without row locks (SQLite: one
+ * writer at a time) gives them without. Comments name what the SQL does
+ * not show: what a driver's own SQL must keep. MBOX and MSG are the
+ * columns of a mailbox and of a message row (below); a UIDS parameter is a
+ * list of UIDs (PH_SQL_U). Statements are only ever added at the end. */
 #ifndef POSTHORN_SQLSTORE_STMT_H
 #define POSTHORN_SQLSTORE_STMT_H
 
-/* X(name, op): op names the statement in log lines. */
+#define PH_SQS_MBOX_COLUMNS                                                    \
+    "id, uidvalidity, uidnext, highestmodseq, recent_uid, special_use, "       \
+    "noselect, messages, unseen, size"
+#define PH_SQS_MSG_COLUMNS                                                     \
+    "m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.internal_tz, "   \
+    "m.size, m.body_id"
+
+#define PH_SQS_MBOX_BY_ "SELECT " PH_SQS_MBOX_COLUMNS " FROM mailboxes WHERE "
+#define PH_SQS_MSG_RANGE_                                                      \
+    " WHERE m.mailbox_id = ?1 AND m.uid >= ?2 AND m.uid <= ?3 "                \
+    "ORDER BY m.uid LIMIT ?4"
+
+/* X(name, op, sql) */
 #define PH_SQS_STATEMENTS(X)                                                   \
-    X(UIDVALIDITY_NEXT, "uidvalidity") /* now -> value: the clock, but         \
-                                          never one given before (1 after      \
-                                          4294967295) */                       \
-    X(ACCT_GET, "account")             /* name -> id, appendlimit */           \
-    X(ACCT_INSERT, "account_insert")   /* name, created -> id; no row when     \
-                                          the name is taken */                 \
-    X(ACCT_LOCK, "account_lock")       /* id -> id; locks the row till the     \
-                                          commit where rows lock */            \
-    X(ACCT_DELETE, "account_delete")   /* id */                                \
-    X(ACCT_LIST, "account_list")       /* -> name, sorted */                   \
-    X(ACCT_MAILBOX_IDS, "account_delete") /* account_id -> id */               \
-    X(MBOX_BY_NAME, "mailbox")            /* account_id, name -> MBOX */       \
-    X(MBOX_BY_NAME_LOCK, "mailbox")       /* the same, locking the row */      \
-    X(MBOX_BY_ID, "mailbox")              /* id -> MBOX */                     \
-    X(MBOX_BY_ID_LOCK, "mailbox")         /* the same, locking the row */      \
-    X(MBOX_INSERT, "mailbox_insert")      /* account_id, name, uidvalidity,    \
-                                             special_use, noselect -> id */    \
-    X(MBOX_LIST, "mailbox_list")          /* account_id -> kind (0 mailbox,    \
-                                             1 subscription), name,            \
-                                             special_use, noselect; sorted     \
-                                             by kind, name (bytewise) */       \
-    X(MBOX_RANGE, "mailbox_inferiors")    /* account_id, lo, hi, limit -> id,  \
-                                             name: lo <= name < hi, sorted */  \
-    X(MBOX_DELETE, "mailbox_delete")      /* id */                             \
-    X(MBOX_REVIVE, "create")              /* id, uidvalidity, special_use:     \
-                                             selectable again */               \
-    X(MBOX_RENAME, "rename")              /* id, name */                       \
-    X(MBOX_SET_NEXT, "append")            /* id, uidnext, highestmodseq */     \
-    X(MBOX_SET_MODSEQ, "modseq")          /* id, highestmodseq */              \
-    X(MBOX_TAKE_OVER, "rename_inbox")     /* id, uidnext, highestmodseq,       \
-                                             recent_uid */                     \
-    X(MBOX_CLAIM_RECENT, "recent")        /* id, uidvalidity, old, new:        \
-                                             recent_uid = new where it is old, \
-                                             the uidvalidity matches and the   \
-                                             mailbox is selectable (rows       \
-                                             changed: 1 won, 0 lost) */        \
-    X(MBOX_STATUS, "status")              /* account_id, name -> messages,     \
-                                             uidnext, uidvalidity, unseen,     \
-                                             highestmodseq, size, noselect,    \
-                                             recent (messages with uid >=      \
-                                             recent_uid), one snapshot */      \
-    X(SUB_ADD, "subscribe")               /* account_id, name (no error when   \
-                                             there) */                         \
-    X(SUB_DEL, "subscribe")               /* account_id, name */               \
-    X(SUB_RENAME, "rename")               /* account_id, old, new: a           \
-                                             subscription of new already there \
-                                             stays, old goes */                \
-    X(MSG_RANGE, "messages")              /* mailbox_id, lo, hi, limit (-1:    \
-                                             none) -> MSG, sorted by uid */    \
-    X(MSG_RANGE_INFO, "fetch")            /* the same -> MSG, info */          \
-    X(MSG_RANGE_FETCH, "fetch")           /* mailbox_id, lo, hi, limit,        \
-                                             with_info -> MSG, info (when      \
-                                             with_info or no FETCH values),    \
-                                             envelope, bodystructure, body */  \
-    X(MSG_CHANGES, "changes")             /* mailbox_id, since, until,         \
-                                             want_gone, want_rows, limit ->    \
-                                             MSG, gone: the first limit        \
-                                             messages by uid with since <      \
-                                             modseq <= until (when want_rows), \
-                                             then every tombstone in it (when  \
-                                             want_gone; gone 1, only uid       \
-                                             counts) */                        \
-    X(MSG_CHANGED_AFTER, "changes")       /* mailbox_id, since, until,         \
-                                             after_uid -> uid */               \
-    X(MSG_CHANGED_RANGE, "changes")       /* mailbox_id, lo, hi, since,        \
-                                             until, limit -> MSG, sorted */    \
-    X(MSG_BODY, "read")                   /* mailbox_id, uid -> body_id, size  \
-                                           */                                  \
-    X(MSG_INSERT, "append")               /* mailbox_id, uid, modseq, flags,   \
-                                             keywords, internal_date,          \
-                                             internal_tz, size, body_id */     \
-    X(MSG_SET_FLAGS, "store")             /* mailbox_id, uid, flags, keywords, \
-                                             modseq */                         \
-    X(MSG_DELETED, "expunge")             /* mailbox_id, lo, hi -> uid:        \
-                                             \Deleted, sorted */               \
-    X(MSG_DELETE_UIDS, "expunge")         /* mailbox_id, UIDS */               \
-    X(MSG_MOVE_ALL, "rename_inbox")       /* from_id, to_id */                 \
-    X(TOMB_INSERT_UIDS, "expunge")        /* mailbox_id, UIDS, modseq          \
-                                             (replacing) */                    \
-    X(TOMB_FROM_MAILBOX, "rename_inbox")  /* mailbox_id, modseq: a tombstone   \
-                                             for each of its messages */       \
-    X(BODY_INSERT, "append")              /* size, info -> id */               \
-    X(BODY_CHUNK_INSERT, "append")        /* body_id, seq, data (NULL with     \
-                                             the dialect's body_write) */      \
-    X(BODY_CHUNK_GET, "read")             /* body_id, seq -> data (NULL with   \
-                                             the dialect's body_read) */       \
-    X(BODY_GET, "rederive")               /* id -> size */                     \
-    X(BODY_SET_INFO, "rederive")          /* id, info */                       \
-    X(FETCH_VALUES_INSERT, "append")      /* body_id, envelope,                \
-                                             bodystructure, body */            \
-    X(HDR_INSERT, "append")               /* body_id, field, n, value */       \
-    X(TEXT_INSERT, "append")              /* body_id, header_len (bytes),      \
-                                             header_chars, text_len, state,    \
-                                             text, raw (text is NULL when raw  \
-                                             is not) */                        \
-    X(FETCH_VALUES_DELETE, "rederive")    /* body_id */                        \
-    X(HDR_DELETE, "rederive")             /* body_id */                        \
-    X(TEXT_DELETE, "rederive")            /* body_id */                        \
-    X(REDERIVE_NEXT, "rederive")          /* limit -> body_id: bodies to make  \
-                                             anew (locked, others skipped,     \
-                                             where rows lock) */               \
-    X(REDERIVE_DONE, "rederive")          /* body_id */                        \
-    X(TEXT_UNKEPT, "search")              /* mailbox_id -> 1 when a message's  \
-                                             body has no text kept */          \
-    X(TEXT_PENDING, "index")              /* limit -> body_id, text_len: texts \
-                                             waiting for the engine's indexer  \
-                                             (NULL without one) */             \
-    X(TEXT_INDEX, "index")                /* body_id (NULL without one) */     \
-    X(NOTIFY, "notify")                   /* channel, payload (NULL without a  \
-                                             notification channel) */          \
-    X(UNREF_DUE, "sweep")                 /* before, limit -> body_id: bodies  \
-                                             that lost a message before        \
-                                             `before` (seconds) */             \
-    X(BODY_DELETE_UNREF, "sweep")         /* id: the body, unless a message    \
-                                             still has it */                   \
-    X(UNREF_DONE, "sweep")                /* body_id, before */
+    /* now -> value: the clock, but never one given before (1 after            \
+     * 4294967295) */                                                          \
+    X(UIDVALIDITY_NEXT, "uidvalidity", NULL)                                   \
+    X(ACCT_GET, "account",                                                     \
+      "SELECT id, appendlimit FROM accounts WHERE name = ?1")                  \
+    /* no row when the name is taken */                                        \
+    X(ACCT_INSERT, "account_insert",                                           \
+      "INSERT INTO accounts (name, created) VALUES (?1, ?2) "                  \
+      "ON CONFLICT (name) DO NOTHING RETURNING id")                            \
+    X(ACCT_LOCK, "account_lock",                                               \
+      "SELECT id FROM accounts WHERE id = ?1 FOR UPDATE")                      \
+    X(ACCT_DELETE, "account_delete", "DELETE FROM accounts WHERE id = ?1")     \
+    X(ACCT_LIST, "account_list", "SELECT name FROM accounts ORDER BY name")    \
+    X(ACCT_MAILBOX_IDS, "account_delete",                                      \
+      "SELECT id FROM mailboxes WHERE account_id = ?1")                        \
+    X(MBOX_BY_NAME, "mailbox",                                                 \
+      PH_SQS_MBOX_BY_ "account_id = ?1 AND name = ?2")                         \
+    X(MBOX_BY_NAME_LOCK, "mailbox",                                            \
+      PH_SQS_MBOX_BY_ "account_id = ?1 AND name = ?2 FOR UPDATE")              \
+    X(MBOX_BY_ID, "mailbox", PH_SQS_MBOX_BY_ "id = ?1")                        \
+    X(MBOX_BY_ID_LOCK, "mailbox", PH_SQS_MBOX_BY_ "id = ?1 FOR UPDATE")        \
+    X(MBOX_INSERT, "mailbox_insert",                                           \
+      "INSERT INTO mailboxes (account_id, name, uidvalidity, special_use, "    \
+      "noselect) VALUES (?1, ?2, ?3, ?4, ?5 <> 0) RETURNING id")               \
+    /* kind 0: mailboxes, 1: subscriptions; one snapshot, so that they         \
+     * agree; names sort bytewise */                                           \
+    X(MBOX_LIST, "mailbox_list",                                               \
+      "SELECT 0, name, special_use, noselect FROM mailboxes "                  \
+      "WHERE account_id = ?1 UNION ALL SELECT 1, name, 0, false "              \
+      "FROM subscriptions WHERE account_id = ?1 ORDER BY 1, 2")                \
+    X(MBOX_RANGE, "mailbox_inferiors",                                         \
+      "SELECT id, name FROM mailboxes WHERE account_id = ?1 AND name >= ?2 "   \
+      "AND name < ?3 ORDER BY name LIMIT ?4")                                  \
+    X(MBOX_DELETE, "mailbox_delete", "DELETE FROM mailboxes WHERE id = ?1")    \
+    X(MBOX_REVIVE, "create",                                                   \
+      "UPDATE mailboxes SET noselect = false, uidvalidity = ?2, "              \
+      "special_use = ?3 WHERE id = ?1")                                        \
+    X(MBOX_RENAME, "rename", "UPDATE mailboxes SET name = ?2 WHERE id = ?1")   \
+    X(MBOX_SET_NEXT, "append",                                                 \
+      "UPDATE mailboxes SET uidnext = ?2, highestmodseq = ?3 WHERE id = ?1")   \
+    X(MBOX_SET_MODSEQ, "modseq",                                               \
+      "UPDATE mailboxes SET highestmodseq = ?2 WHERE id = ?1")                 \
+    X(MBOX_TAKE_OVER, "rename_inbox",                                          \
+      "UPDATE mailboxes SET uidnext = ?2, highestmodseq = ?3, "                \
+      "recent_uid = ?4 WHERE id = ?1")                                         \
+    /* a compare-and-set (rows changed: 1 won, 0 lost); where rows lock, a     \
+     * racing claim waits for the one before it and rechecks the row it        \
+     * committed (READ COMMITTED) */                                           \
+    X(MBOX_CLAIM_RECENT, "recent",                                             \
+      "UPDATE mailboxes SET recent_uid = ?4 WHERE id = ?1 AND "                \
+      "uidvalidity = ?2 AND recent_uid = ?3 AND NOT noselect")                 \
+    /* the counters and RECENT from one snapshot */                            \
+    X(MBOX_STATUS, "status",                                                   \
+      "SELECT b.messages, b.uidnext, b.uidvalidity, b.unseen, "                \
+      "b.highestmodseq, b.size, b.noselect, (SELECT count(*) FROM "            \
+      "messages m WHERE m.mailbox_id = b.id AND m.uid >= b.recent_uid) "       \
+      "FROM mailboxes b WHERE b.account_id = ?1 AND b.name = ?2")              \
+    X(SUB_ADD, "subscribe",                                                    \
+      "INSERT INTO subscriptions (account_id, name) VALUES (?1, ?2) "          \
+      "ON CONFLICT DO NOTHING")                                                \
+    X(SUB_DEL, "subscribe",                                                    \
+      "DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2")         \
+    /* account_id, old, new: a subscription of new already there stays, old    \
+     * goes */                                                                 \
+    X(SUB_RENAME, "rename", NULL)                                              \
+    /* limit: the most rows (the store's "none" is INT64_MAX) */               \
+    X(MSG_RANGE, "messages",                                                   \
+      "SELECT " PH_SQS_MSG_COLUMNS " FROM messages m" PH_SQS_MSG_RANGE_)       \
+    X(MSG_RANGE_INFO, "fetch",                                                 \
+      "SELECT " PH_SQS_MSG_COLUMNS ", b.info FROM messages m JOIN bodies b "   \
+      "ON b.id = m.body_id" PH_SQS_MSG_RANGE_)                                 \
+    /* the FETCH values without reading the structure: info only when ?5 asks  \
+     * for it, or when the body has no values */                               \
+    X(MSG_RANGE_FETCH, "fetch",                                                \
+      "SELECT " PH_SQS_MSG_COLUMNS ", CASE WHEN ?5 <> 0 OR f.body_id IS "      \
+      "NULL THEN (SELECT info FROM bodies WHERE id = m.body_id) END, "         \
+      "f.envelope, f.bodystructure, f.body FROM messages m LEFT JOIN "         \
+      "fetch_values f ON f.body_id = m.body_id" PH_SQS_MSG_RANGE_)             \
+    /* mailbox_id, since, until, want_gone, want_rows, limit -> MSG, gone:     \
+     * the first limit messages by uid with since < modseq <= until (when      \
+     * want_rows), then every tombstone in it (when want_gone; gone 1, only    \
+     * uid and modseq count) */                                                \
+    X(MSG_CHANGES, "changes",                                                  \
+      "(SELECT " PH_SQS_MSG_COLUMNS ", false AS gone FROM messages m WHERE "   \
+      "?5 <> 0 AND m.mailbox_id = ?1 AND m.modseq > ?2 AND m.modseq <= ?3 "    \
+      "ORDER BY m.uid LIMIT ?6) UNION ALL SELECT t.uid, t.modseq, 0, NULL, "   \
+      "0, 0, 0, 0, true FROM tombstones t WHERE ?4 <> 0 AND "                  \
+      "t.mailbox_id = ?1 AND t.modseq > ?2 AND t.modseq <= ?3")                \
+    X(MSG_CHANGED_AFTER, "changes",                                            \
+      "SELECT uid FROM messages WHERE mailbox_id = ?1 AND modseq > ?2 AND "    \
+      "modseq <= ?3 AND uid > ?4")                                             \
+    /* mailbox_id, lo, hi, limit, since, until */                              \
+    X(MSG_CHANGED_RANGE, "changes",                                            \
+      "SELECT " PH_SQS_MSG_COLUMNS " FROM messages m WHERE m.mailbox_id = ?1 " \
+      "AND m.uid >= ?2 AND m.uid <= ?3 AND m.modseq > ?5 AND m.modseq <= ?6 "  \
+      "ORDER BY m.uid LIMIT ?4")                                               \
+    X(MSG_BODY, "read",                                                        \
+      "SELECT body_id, size FROM messages WHERE mailbox_id = ?1 AND uid = ?2") \
+    X(MSG_INSERT, "append",                                                    \
+      "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, "       \
+      "internal_date, internal_tz, size, body_id) "                            \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")                           \
+    X(MSG_SET_FLAGS, "store",                                                  \
+      "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5 "            \
+      "WHERE mailbox_id = ?1 AND uid = ?2")                                    \
+    /* \Deleted; the partial index messages_deleted serves it */               \
+    X(MSG_DELETED, "expunge",                                                  \
+      "SELECT uid FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 AND "      \
+      "uid <= ?3 AND (flags & 8) <> 0 ORDER BY uid")                           \
+    /* mailbox_id, UIDS */                                                     \
+    X(MSG_DELETE_UIDS, "expunge", NULL)                                        \
+    X(MSG_MOVE_ALL, "rename_inbox",                                            \
+      "UPDATE messages SET mailbox_id = ?2 WHERE mailbox_id = ?1")             \
+    /* mailbox_id, UIDS, modseq: a tombstone of each, replacing */             \
+    X(TOMB_INSERT_UIDS, "expunge", NULL)                                       \
+    X(TOMB_FROM_MAILBOX, "rename_inbox",                                       \
+      "INSERT INTO tombstones (mailbox_id, uid, modseq) SELECT mailbox_id, "   \
+      "uid, ?2 FROM messages WHERE mailbox_id = ?1 ON CONFLICT "               \
+      "(mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq")              \
+    X(BODY_INSERT, "append",                                                   \
+      "INSERT INTO bodies (size, info) VALUES (?1, ?2) RETURNING id")          \
+    /* the chunks of a body (unused with the dialect's body_write/_read) */    \
+    X(BODY_CHUNK_INSERT, "append",                                             \
+      "INSERT INTO body_chunks (body_id, seq, data) VALUES (?1, ?2, ?3)")      \
+    X(BODY_CHUNK_GET, "read",                                                  \
+      "SELECT data FROM body_chunks WHERE body_id = ?1 AND seq = ?2")          \
+    X(BODY_GET, "rederive", "SELECT size FROM bodies WHERE id = ?1")           \
+    X(BODY_SET_INFO, "rederive", "UPDATE bodies SET info = ?2 WHERE id = ?1")  \
+    X(FETCH_VALUES_INSERT, "append",                                           \
+      "INSERT INTO fetch_values (body_id, envelope, bodystructure, body) "     \
+      "VALUES (?1, ?2, ?3, ?4)")                                               \
+    X(HDR_INSERT, "append",                                                    \
+      "INSERT INTO header_values (body_id, field, n, value) "                  \
+      "VALUES (?1, ?2, ?3, ?4)")                                               \
+    /* header_len in bytes; text is NULL when raw is not */                    \
+    X(TEXT_INSERT, "append",                                                   \
+      "INSERT INTO body_text (body_id, header_len, header_chars, text_len, "   \
+      "indexed, text, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")               \
+    X(FETCH_VALUES_DELETE, "rederive",                                         \
+      "DELETE FROM fetch_values WHERE body_id = ?1")                           \
+    X(HDR_DELETE, "rederive", "DELETE FROM header_values WHERE body_id = ?1")  \
+    X(TEXT_DELETE, "rederive", "DELETE FROM body_text WHERE body_id = ?1")     \
+    /* bodies to make anew; SKIP LOCKED: nodes starting together share them */ \
+    X(REDERIVE_NEXT, "rederive",                                               \
+      "SELECT body_id FROM rederive ORDER BY body_id LIMIT ?1 "                \
+      "FOR UPDATE SKIP LOCKED")                                                \
+    X(REDERIVE_DONE, "rederive", "DELETE FROM rederive WHERE body_id = ?1")    \
+    /* a row when a message's body has no text kept */                         \
+    X(TEXT_UNKEPT, "search",                                                   \
+      "SELECT 1 FROM body_text t JOIN messages m ON m.body_id = t.body_id "    \
+      "WHERE t.text IS NULL AND t.raw IS NULL AND m.mailbox_id = ?1 LIMIT 1")  \
+    /* limit -> body_id, text_len: texts waiting for the engine's indexer      \
+     * (none without one) */                                                   \
+    X(TEXT_PENDING, "index", NULL)                                             \
+    X(TEXT_INDEX, "index", NULL) /* body_id (none without an indexer) */       \
+    /* channel, payload (none without a notification channel) */               \
+    X(NOTIFY, "notify", NULL)                                                  \
+    /* bodies that lost a message before ?1 (seconds) */                       \
+    X(UNREF_DUE, "sweep",                                                      \
+      "SELECT DISTINCT body_id FROM body_unref WHERE at <= ?1 "                \
+      "ORDER BY body_id LIMIT ?2")                                             \
+    X(BODY_DELETE_UNREF, "sweep",                                              \
+      "DELETE FROM bodies WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM "        \
+      "messages WHERE body_id = ?1)")                                          \
+    X(UNREF_DONE, "sweep",                                                     \
+      "DELETE FROM body_unref WHERE body_id = ?1 AND at <= ?2")
 
 enum ph_sqlstore_stmt {
-#define PH_SQS_ENUM_(name, op) PH_SQS_##name,
+#define PH_SQS_ENUM_(name, op, sql) PH_SQS_##name,
     PH_SQS_STATEMENTS(PH_SQS_ENUM_)
 #undef PH_SQS_ENUM_
         PH_SQS_COUNT

@@ -45,16 +45,15 @@ struct ph_sqlstore_dialect {
      * parameters; never edit a released one: add the next). A step that
      * changes what is derived from bodies (structure, FETCH values, header
      * values, text) refills table rederive: the store makes those anew
-     * from the bytes after the upgrade, in batches. In a PH_SQL_SCHEMA
-     * transaction: schema_open reads the version (0 for an empty
-     * database) and refuses a database that is not the store's;
-     * schema_set records a version. */
+     * from the bytes after the upgrade, in batches. Where the version is
+     * kept, as SQL without parameters run in a PH_SQL_SCHEMA transaction:
+     * schema_init (a script run first, or NULL); schema_version (-> the
+     * version; no row: 0, an empty database); schema_foreign (-> 1 when
+     * the database holds what the store did not make: it is refused);
+     * schema_set (a script, %lld the version to record). */
     const char *const *migrations;
     size_t n_migrations;
-    int (*schema_open)(struct ph_sql_conn *c, int64_t *version_r,
-                       const char **error_r);
-    int (*schema_set)(struct ph_sql_conn *c, int64_t version,
-                      const char **error_r);
+    const char *schema_init, *schema_version, *schema_foreign, *schema_set;
     /* Optional: after the upgrade, at every start, what may be missing
      * without harm (an index of an extension); it logs its own failure. */
     void (*schema_extras)(void *dctx, struct ph_sql_conn *c);
@@ -78,11 +77,8 @@ struct ph_sqlstore_dialect {
     void (*text_added)(void *dctx); /* after a commit that left text
                                        pending: kick the indexer */
 
-    /* SEARCH: fragments of the WHERE clause over table messages. Never a
-     * constant for true and false where the planner would fold them away
-     * (SQLite: "(uid > 0)", "(uid < 0)"). */
-    const char *sql_true, *sql_false;
-    /* One '?', given " keyword " lowered: keywords holds it (never NULL). */
+    /* SEARCH: fragments of the WHERE clause over table messages. One '?',
+     * given " keyword " lowered: keywords holds it (never NULL). */
     const char *keyword_expr;
     /* Optional: the index hint (" INDEXED BY ...") after "SELECT uid FROM
      * messages" for a top-level key of a flag of enum ph_flag, set or not,

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* posthorn SDK: using a storage (caller side: the imap endpoint, the CLI).
  *
- * The model (DESIGN.md): every change to a mailbox (append, flag change,
- * expunge) takes that mailbox's next modification sequence (modseq) and is
- * recorded with it; an expunge leaves a tombstone (uid, modseq). A session
- * with a mailbox open remembers the highest modseq it has shown its client
- * and asks "what changed since N?" (ph_mailbox_changes). Notifications only
- * wake sessions up (ph_mailbox_watch).
+ * The model (docs/design.md, Storage model): every change to a mailbox
+ * (append, flag change, expunge) takes that mailbox's next modification
+ * sequence (modseq) and is recorded with it; an expunge leaves a tombstone
+ * (uid, modseq). A session with a mailbox open remembers the highest modseq
+ * it has shown its client and asks "what changed since N?"
+ * (ph_mailbox_changes). Notifications only wake sessions up
+ * (ph_mailbox_watch).
  *
  * Every fallible call returns 0 on success or a negative enum ph_storage_err
  * value, with *error_r set to a text ready for a tagged NO ("Mailbox does

@@ -25,14 +25,15 @@ struct ph_sql {
     struct ph_sql_conn *idle;
     unsigned nconns;
     pthread_mutex_t write_lock;
+    const char **stmts; /* the driver's, else the caller's */
+    size_t n_stmts;
 };
 
 int ph_sql_new(const struct ph_sql_driver *drv, void *dctx,
                const struct ph_sql_params *params, struct ph_sql **sql_r,
                char **error_r)
 {
-    if (drv->abi_minor < 4 || drv->size < sizeof(*drv) ||
-        drv->stmts == NULL) {
+    if (drv->abi_minor < 4 || drv->size < sizeof(*drv)) {
         *error_r = ph_strdup_printf("SQL driver %s: not built for this "
                                     "posthorn (ABI 1.%u)",
                                     drv->name, drv->abi_minor);
@@ -48,6 +49,14 @@ int ph_sql_new(const struct ph_sql_driver *drv, void *dctx,
     sql->p.db = sql->db;
     if (sql->p.max_conns == 0)
         sql->p.max_conns = 1;
+    sql->n_stmts = params->n_stmts > drv->n_stmts ? params->n_stmts
+                                                  : drv->n_stmts;
+    sql->stmts = ph_calloc(sql->n_stmts + 1, sizeof(*sql->stmts));
+    for (size_t i = 0; i < sql->n_stmts; i++)
+        sql->stmts[i] = i < drv->n_stmts && drv->stmts[i] != NULL
+                            ? drv->stmts[i]
+                        : i < params->n_stmts ? params->stmts[i]
+                                              : NULL;
     pthread_mutex_init(&sql->lock, NULL);
     pthread_cond_init(&sql->cond, NULL);
     pthread_mutex_init(&sql->write_lock, NULL);
@@ -86,14 +95,10 @@ void ph_sql_free(struct ph_sql **sqlp)
     pthread_mutex_destroy(&sql->lock);
     pthread_cond_destroy(&sql->cond);
     pthread_mutex_destroy(&sql->write_lock);
+    free(sql->stmts);
     free(sql->log_mod);
     free(sql->db);
     free(sql);
-}
-
-void *ph_sql_dctx(const struct ph_sql *sql)
-{
-    return sql->dctx;
 }
 
 int ph_sql_get(struct ph_sql *sql, struct ph_sql_conn **c_r,
@@ -131,6 +136,7 @@ int ph_sql_get(struct ph_sql *sql, struct ph_sql_conn **c_r,
         return ret;
     }
     c->drv = sql->drv;
+    c->sql = sql;
     c->next = NULL;
     *c_r = c;
     return 0;
@@ -233,8 +239,11 @@ static int run(struct ph_sql_conn *c, int stmt, const char *sql, size_t n,
                const struct ph_sql_value *v, struct ph_sql_cursor **cur_r,
                uint64_t *changed_r, const char **error_r)
 {
-    ph_assert(stmt < 0 || ((size_t)stmt < c->drv->n_stmts &&
-                           c->drv->stmts[stmt] != NULL));
+    if (stmt >= 0) {
+        ph_assert((size_t)stmt < c->sql->n_stmts);
+        sql = c->sql->stmts[stmt];
+    }
+    ph_assert(sql != NULL);
     if (changed_r != NULL)
         *changed_r = 0;
     return c->drv->run(c, stmt, sql, n, v, cur_r, changed_r, error_r);

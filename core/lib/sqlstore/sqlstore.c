@@ -28,9 +28,16 @@ const char *const ph_sqlstore_header_fields[PH_SQLSTORE_HEADER_FIELDS] = {
     "from", "to", "cc", "bcc", "subject"};
 
 const char *const ph_sqlstore_stmt_ops[PH_SQS_COUNT] = {
-#define OP_(name, op) [PH_SQS_##name] = op,
+#define OP_(name, op, sql) [PH_SQS_##name] = op,
     PH_SQS_STATEMENTS(OP_)
 #undef OP_
+};
+
+/* The SQL both engines take; a driver's table overrides it. */
+static const char *const stmt_sql[PH_SQS_COUNT] = {
+#define SQL_(name, op, sql) [PH_SQS_##name] = sql,
+    PH_SQS_STATEMENTS(SQL_)
+#undef SQL_
 };
 
 void ph_sqlstore_debug(const struct ph_sqlstore *s, const char *fmt, ...)
@@ -358,12 +365,39 @@ void sqls_watch_remove(struct sqls_mailbox *mb)
 /* ---- Opening: schema, re-derivation, sweeping ------------------------------
  */
 
+/* The first column of the first row of parameterless sql (0 without). */
+static int text_int(struct ph_sql_conn *c, const char *sql, int64_t *v_r,
+                    const char **error_r)
+{
+    struct ph_sql_builder b = {0};
+    struct ph_sql_cursor *cur = NULL;
+    ph_sql_frag(&b, sql);
+    *v_r = 0;
+    int ret = ph_sql_query_built(c, &b, &cur, error_r);
+    if (ret == 0 && (ret = ph_sql_next(cur, error_r)) == 1) {
+        *v_r = ph_sql_int(cur, 0);
+        ret = 0;
+    }
+    ph_sql_close(&cur);
+    ph_sql_builder_clear(&b);
+    return ret;
+}
+
 static int schema_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
 {
     struct ph_sqlstore *s = arg;
-    const int64_t latest = (int64_t)s->d->n_migrations;
-    int64_t version = 0;
-    int ret = s->d->schema_open(c, &version, error_r);
+    const struct ph_sqlstore_dialect *d = s->d;
+    const int64_t latest = (int64_t)d->n_migrations;
+    int64_t version = 0, foreign = 0;
+    int ret = d->schema_init != NULL ? ph_sql_script(c, d->schema_init, error_r)
+                                     : 0;
+    if (ret == 0)
+        ret = text_int(c, d->schema_version, &version, error_r);
+    if (ret == 0)
+        ret = text_int(c, d->schema_foreign, &foreign, error_r);
+    if (ret == 0 && foreign)
+        ret = sqls_fail(PH_STORAGE_ERR_CORRUPTED,
+                        "it is not a posthorn mail database", error_r);
     if (ret == 0 && version > latest)
         ret = sqls_fail(PH_STORAGE_ERR_CORRUPTED,
                         ph_storage_errorf("schema version %" PRId64
@@ -373,13 +407,16 @@ static int schema_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
                                           version, latest),
                         error_r);
     for (int64_t v = version; ret == 0 && v < latest; v++) {
-        ret = ph_sql_script(c, s->d->migrations[v], error_r);
+        ret = ph_sql_script(c, d->migrations[v], error_r);
         if (ret == 0)
             ph_log_info("mod=%s event=schema_upgraded db=%s version=%" PRId64,
                         s->log_mod, s->db, v + 1);
     }
-    if (ret == 0 && version < latest)
-        ret = s->d->schema_set(c, latest, error_r);
+    if (ret == 0 && version < latest) {
+        char *sql = ph_strdup_printf(d->schema_set, (long long)latest);
+        ret = ph_sql_script(c, sql, error_r);
+        free(sql);
+    }
     return ret;
 }
 
@@ -500,10 +537,8 @@ int ph_sqlstore_new(const struct ph_sqlstore_params *p,
                     struct ph_sqlstore **s_r, char **error_r)
 {
     const struct ph_sqlstore_dialect *d = p->dialect;
-    if (d->abi_minor < 4 || d->size < sizeof(*d) ||
-        p->drv->n_stmts < PH_SQS_COUNT) {
-        *error_r = ph_strdup_printf("%s: dialect or statement table not "
-                                    "built for this posthorn",
+    if (d->abi_minor < 4 || d->size < sizeof(*d)) {
+        *error_r = ph_strdup_printf("%s: dialect not built for this posthorn",
                                     p->log_mod);
         return -1;
     }
@@ -528,6 +563,8 @@ int ph_sqlstore_new(const struct ph_sqlstore_params *p,
     struct ph_sql_params sp = {
         .max_conns = p->max_conns,
         .retries = RETRIES,
+        .stmts = stmt_sql,
+        .n_stmts = PH_SQS_COUNT,
         .log_mod = p->log_mod,
         .db = p->db,
         .before_commit = before_commit,

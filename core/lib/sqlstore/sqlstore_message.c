@@ -145,11 +145,47 @@ void sqls_mailbox_close(struct ph_mailbox *pub)
 
 /* ---- Reading --------------------------------------------------------------- */
 
+/* Hands out the rows of r that stmt reads (its arguments: mailbox_id, lo,
+ * hi, limit, then more's nmore), a batch per connection, none held while
+ * cb runs. *checked: the mailbox row was read (once is enough). */
+static int rows_batches(struct sqls_mailbox *mb, int stmt, int ncols,
+                        struct ph_uid_range r, const struct ph_sql_value *more,
+                        size_t nmore, bool *checked, ph_meta_cb *cb, void *arg,
+                        const char **error_r)
+{
+    struct msg_rows rows = {0};
+    struct ph_sql_value v[6] = {PH_SQL_I(mb->id), {0}, PH_SQL_I(r.hi),
+                                PH_SQL_I(SQLS_BATCH)};
+    memcpy(v + 4, more, nmore * sizeof(*more));
+    int ret = 0;
+    for (uint64_t next = r.lo; ret == 0 && next <= r.hi;) {
+        struct ph_sql_conn *c = NULL;
+        struct ph_sql_cursor *cur = NULL;
+        struct sqls_mbox row;
+        v[1] = PH_SQL_I(next);
+        if ((ret = ph_sql_get(mb->s->sql, &c, error_r)) < 0)
+            break;
+        if (!*checked)
+            ret = sqls_mb_row(mb, c, PH_SQS_MBOX_BY_ID, &row, error_r);
+        *checked = true;
+        if (ret == 0)
+            ret = ph_sql_query_a(c, stmt, 4 + nmore, v, &cur, error_r);
+        if (ret == 0)
+            ret = sqls_rows_read(cur, ncols, &rows, error_r);
+        ph_sql_close(&cur);
+        ph_sql_put(mb->s->sql, &c);
+        if (ret == 0)
+            ret = sqls_rows_deliver(mb, &rows, cb, arg);
+        next = rows.n < SQLS_BATCH ? (uint64_t)r.hi + 1
+                                   : (uint64_t)rows.v[rows.n - 1].uid + 1;
+        sqls_rows_clear(&rows);
+    }
+    return ret;
+}
+
 int sqls_fetch(struct ph_mailbox *pub, const struct ph_uidset *set,
                unsigned what, ph_meta_cb *cb, void *arg, const char **error_r)
 {
-    struct sqls_mailbox *mb = mbox(pub);
-    struct msg_rows rows = {0};
     size_t nranges;
     const struct ph_uid_range *ranges = set_ranges(set, &nranges);
     bool checked = false;
@@ -158,39 +194,11 @@ int sqls_fetch(struct ph_mailbox *pub, const struct ph_uidset *set,
                : what & PH_META_INFO ? PH_SQS_MSG_RANGE_INFO
                                      : PH_SQS_MSG_RANGE;
     int ncols = what & PH_META_FETCH ? 12 : what & PH_META_INFO ? 9 : 8;
-    for (size_t i = 0; i < nranges && ret == 0; i++) {
-        uint64_t next = ranges[i].lo;
-        while (ret == 0 && next <= ranges[i].hi) {
-            struct ph_sql_conn *c = NULL;
-            struct ph_sql_cursor *cur = NULL;
-            struct sqls_mbox row;
-            if ((ret = ph_sql_get(mb->s->sql, &c, error_r)) < 0)
-                break;
-            if (!checked)
-                ret = sqls_mb_row(mb, c, PH_SQS_MBOX_BY_ID, &row, error_r);
-            checked = true;
-            if (ret == 0 && stmt == PH_SQS_MSG_RANGE_FETCH)
-                ret = ph_sql_query(c, stmt, &cur, error_r, PH_SQL_I(mb->id),
-                                   PH_SQL_I(next), PH_SQL_I(ranges[i].hi),
-                                   PH_SQL_I(SQLS_BATCH),
-                                   PH_SQL_I((what & PH_META_INFO) != 0));
-            else if (ret == 0)
-                ret = ph_sql_query(c, stmt, &cur, error_r, PH_SQL_I(mb->id),
-                                   PH_SQL_I(next), PH_SQL_I(ranges[i].hi),
-                                   PH_SQL_I(SQLS_BATCH));
-            if (ret == 0)
-                ret = sqls_rows_read(cur, ncols, &rows, error_r);
-            ph_sql_close(&cur);
-            ph_sql_put(mb->s->sql, &c);
-            if (ret < 0)
-                break;
-            ret = sqls_rows_deliver(mb, &rows, cb, arg);
-            next = rows.n < SQLS_BATCH ? (uint64_t)ranges[i].hi + 1
-                                       : (uint64_t)rows.v[rows.n - 1].uid + 1;
-            sqls_rows_clear(&rows);
-        }
-    }
-    sqls_rows_clear(&rows);
+    struct ph_sql_value with_info = PH_SQL_I((what & PH_META_INFO) != 0);
+    for (size_t i = 0; i < nranges && ret == 0; i++)
+        ret = rows_batches(mbox(pub), stmt, ncols, ranges[i], &with_info,
+                           stmt == PH_SQS_MSG_RANGE_FETCH, &checked, cb, arg,
+                           error_r);
     return ret;
 }
 
@@ -252,7 +260,7 @@ static int rows_collect(struct sqls_mailbox *mb, struct ph_sql_conn *c,
         struct ph_sql_cursor *cur = NULL;
         ret = ph_sql_query(c, PH_SQS_MSG_RANGE, &cur, error_r, PH_SQL_I(mb->id),
                            PH_SQL_I(ranges[i].lo), PH_SQL_I(ranges[i].hi),
-                           PH_SQL_I(-1));
+                           PH_SQL_I(INT64_MAX));
         if (ret == 0)
             ret = sqls_rows_read(cur, 8, rows, error_r);
         ph_sql_close(&cur);
@@ -724,27 +732,12 @@ int sqls_changes(struct ph_mailbox *pub, uint64_t modseq,
     if (ret == 0 && rows.n > 0)
         ret = sqls_rows_deliver(mb, &rows, cb, arg);
     sqls_rows_clear(&rows);
-    for (size_t i = 0; i < changed.n && ret == 0; i++) {
-        uint64_t next = changed.r[i].lo;
-        while (ret == 0 && next <= changed.r[i].hi) {
-            if ((ret = ph_sql_get(sql, &c, error_r)) < 0)
-                break;
-            ret = ph_sql_query(c, PH_SQS_MSG_CHANGED_RANGE, &cur, error_r,
-                               PH_SQL_I(mb->id), PH_SQL_I(next),
-                               PH_SQL_I(changed.r[i].hi), PH_SQL_I(modseq),
-                               PH_SQL_I(row.highestmodseq),
-                               PH_SQL_I(SQLS_BATCH));
-            if (ret == 0)
-                ret = sqls_rows_read(cur, 8, &rows, error_r);
-            ph_sql_close(&cur);
-            ph_sql_put(sql, &c);
-            if (ret == 0)
-                ret = sqls_rows_deliver(mb, &rows, cb, arg);
-            next = rows.n < SQLS_BATCH ? (uint64_t)changed.r[i].hi + 1
-                                       : (uint64_t)rows.v[rows.n - 1].uid + 1;
-            sqls_rows_clear(&rows);
-        }
-    }
+    struct ph_sql_value span[2] = {PH_SQL_I(modseq),
+                                   PH_SQL_I(row.highestmodseq)};
+    bool checked = true;
+    for (size_t i = 0; i < changed.n && ret == 0; i++)
+        ret = rows_batches(mb, PH_SQS_MSG_CHANGED_RANGE, 8, changed.r[i], span,
+                           2, &checked, cb, arg, error_r);
     if (ret == 0 && highest_r != NULL)
         *highest_r = row.highestmodseq;
     ph_sql_put(sql, &c);
