@@ -256,7 +256,12 @@ static void put_text(struct ph_sql_builder *b, const char *key, size_t len,
     const char *p = k.data ? k.data : "";
     bool text = u8_check((const uint8_t *)p, k.len) == NULL &&
                 memchr(p, '\0', k.len) == NULL;
-    ph_sql_frag(b, "(messages.body_id IN (");
+    /* = ANY (ARRAY(...)): the bodies that match, found once (an InitPlan).
+     * As IN (...) the planner may pick a nested loop that runs the
+     * trigram scan again for every message of the mailbox, which it does
+     * while a freshly filled mailbox has no statistics yet (seen: 110 ms
+     * instead of 1 ms for 400 messages). */
+    ph_sql_frag(b, "(messages.body_id = ANY (ARRAY(");
     if (text) {
         ph_buf_putc(&like, '%');
         for (size_t i = 0; i < k.len; i++) {
@@ -278,10 +283,10 @@ static void put_text(struct ph_sql_builder *b, const char *key, size_t len,
     }
     ph_sql_fragv(b,
                  whole ? "SELECT t.body_id FROM body_text t WHERE t.raw IS NOT "
-                         "NULL AND position(? IN t.raw) > 0))"
+                         "NULL AND position(? IN t.raw) > 0)))"
                        : "SELECT t.body_id FROM body_text t WHERE t.raw IS NOT "
                          "NULL AND position(? IN substring(t.raw FROM "
-                         "(t.header_len + 1)::int)) > 0))",
+                         "(t.header_len + 1)::int)) > 0)))",
                  PH_SQL_B(p, k.len));
     ph_buf_free(&k);
     ph_buf_free(&like);
