@@ -36,6 +36,9 @@ static const char SQL_TRGM[] =
     "CREATE INDEX IF NOT EXISTS body_text_trgm ON body_text "
     "USING gin (text gin_trgm_ops)";
 
+/* The database's clock in seconds, as the triggers write it. */
+#define PG_NOW "floor(extract(epoch FROM now()))::bigint"
+
 /* Each entry upgrades the schema from version i to i + 1; the database
  * records its version in posthorn_schema. Never edit a released entry:
  * add the next one. */
@@ -200,11 +203,19 @@ static const char *const migrations[] = {
      "END $$;"
      "INSERT INTO rederive (body_id) SELECT id FROM bodies"
      "  ON CONFLICT DO NOTHING;"),
+    /* 5: tombstones go after tombstone_horizon (sqlstore.c's sweep):
+     * each remembers when it was made, and a mailbox the highest modseq
+     * of those purged, below which its expunges are no longer known. */
+    ("ALTER TABLE mailboxes ADD COLUMN tombstones_from bigint NOT NULL "
+     "DEFAULT 0;"
+     "ALTER TABLE tombstones ADD COLUMN at bigint NOT NULL DEFAULT 0;"
+     "UPDATE tombstones SET at = " PG_NOW ";"
+     "CREATE INDEX tombstones_at ON tombstones (at, mailbox_id);"),
 };
 
 #define MBOX_COLUMNS                                                           \
     "id, uidvalidity, uidnext, highestmodseq, recent_uid, special_use, "       \
-    "noselect, messages, unseen, size"
+    "noselect, messages, unseen, size, tombstones_from"
 #define MSG_COLUMNS                                                            \
     "m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.internal_tz, "   \
     "m.size, m.body_id"
@@ -291,12 +302,14 @@ const char *const pg_stmts[PH_SQS_COUNT] = {
         "WHERE m.mailbox_id = $1 AND m.uid >= $2 AND m.uid <= $3 "
         "ORDER BY m.uid LIMIT NULLIF($4, -1)",
     [PH_SQS_MSG_CHANGES] =
-        "(SELECT " MSG_COLUMNS ", false AS gone FROM messages m "
+        "(SELECT " MSG_COLUMNS ", 0 AS gone FROM messages m "
         "WHERE $5::boolean AND m.mailbox_id = $1 AND m.modseq > $2 "
         "AND m.modseq <= $3 ORDER BY m.uid LIMIT $6) "
-        "UNION ALL SELECT t.uid, t.modseq, 0, NULL, 0, 0, 0, 0, true "
+        "UNION ALL SELECT t.uid, t.modseq, 0, NULL, 0, 0, 0, 0, 1 "
         "FROM tombstones t WHERE $4::boolean AND t.mailbox_id = $1 "
-        "AND t.modseq > $2 AND t.modseq <= $3",
+        "AND t.modseq > $2 AND t.modseq <= $3 UNION ALL "
+        "SELECT 0, tombstones_from, 0, NULL, 0, 0, 0, 0, 2 FROM mailboxes "
+        "WHERE $4::boolean AND id = $1",
     [PH_SQS_MSG_CHANGED_AFTER] = "SELECT uid FROM messages WHERE "
                                  "mailbox_id = $1 AND modseq > $2 AND "
                                  "modseq <= $3 AND uid > $4",
@@ -320,15 +333,15 @@ const char *const pg_stmts[PH_SQS_COUNT] = {
     [PH_SQS_MSG_MOVE_ALL] = "UPDATE messages SET mailbox_id = $2 "
                             "WHERE mailbox_id = $1",
     [PH_SQS_TOMB_INSERT_UIDS] = "INSERT INTO tombstones (mailbox_id, uid, "
-                                "modseq) SELECT $1, u, $3 FROM "
-                                "unnest($2::bigint[]) AS u ON CONFLICT "
+                                "modseq, at) SELECT $1, u, $3, " PG_NOW
+                                " FROM unnest($2::bigint[]) AS u ON CONFLICT "
                                 "(mailbox_id, uid) DO UPDATE SET "
-                                "modseq = excluded.modseq",
+                                "modseq = excluded.modseq, at = excluded.at",
     [PH_SQS_TOMB_FROM_MAILBOX] = "INSERT INTO tombstones (mailbox_id, uid, "
-                                 "modseq) SELECT mailbox_id, uid, $2 FROM "
-                                 "messages WHERE mailbox_id = $1 ON CONFLICT "
-                                 "(mailbox_id, uid) DO UPDATE SET "
-                                 "modseq = excluded.modseq",
+                                 "modseq, at) SELECT mailbox_id, uid, $2, "
+                                 PG_NOW " FROM messages WHERE mailbox_id = $1 "
+                                 "ON CONFLICT (mailbox_id, uid) DO UPDATE SET "
+                                 "modseq = excluded.modseq, at = excluded.at",
     [PH_SQS_BODY_INSERT] = "INSERT INTO bodies (size, info) VALUES ($1, $2) "
                            "RETURNING id",
     [PH_SQS_BODY_CHUNK_INSERT] = "INSERT INTO body_chunks (body_id, seq, data) "
@@ -364,6 +377,17 @@ const char *const pg_stmts[PH_SQS_COUNT] = {
                                  "body_id = $1)",
     [PH_SQS_UNREF_DONE] = "DELETE FROM body_unref WHERE body_id = $1 AND "
                           "at <= $2",
+    [PH_SQS_TOMB_PURGE_MARK] =
+        "UPDATE mailboxes b SET tombstones_from = greatest(b.tombstones_from, "
+        "(SELECT max(modseq) FROM tombstones t WHERE t.mailbox_id = b.id "
+        "AND t.at <= $1)) WHERE b.id IN (SELECT mailbox_id FROM tombstones "
+        "WHERE at <= $1)",
+    [PH_SQS_TOMB_PURGE] =
+        "DELETE FROM tombstones t USING mailboxes b WHERE b.id = t.mailbox_id "
+        "AND t.modseq <= b.tombstones_from AND b.id IN (SELECT mailbox_id "
+        "FROM tombstones WHERE at <= $1)",
+    [PH_SQS_MSG_UIDS] = "SELECT uid FROM messages WHERE mailbox_id = $1 "
+                        "AND uid <= $2 ORDER BY uid",
 };
 
 static int schema_open(struct ph_sql_conn *c, int64_t *version_r,

@@ -199,11 +199,21 @@ static const char *const migrations[] = {
     "  INSERT INTO body_unref (body_id, at)"
     "    VALUES (OLD.body_id, CAST(strftime('%s', 'now') AS INTEGER));"
     "END;",
+    /* 7: tombstones go after tombstone_horizon (sqlstore.c's sweep):
+     * each remembers when it was made, and a mailbox the highest modseq
+     * of those purged, below which its expunges are no longer known. */
+    "ALTER TABLE mailboxes ADD COLUMN tombstones_from INTEGER NOT NULL "
+    "DEFAULT 0;"
+    "ALTER TABLE tombstones ADD COLUMN at INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE tombstones SET at = CAST(strftime('%s', 'now') AS INTEGER);"
+    "CREATE INDEX tombstones_at ON tombstones (at, mailbox_id);",
 };
 
+/* The database's clock in seconds, as the triggers write it. */
+#define SQ_NOW "CAST(strftime('%s', 'now') AS INTEGER)"
 #define MBOX_COLUMNS                                                           \
     "id, uidvalidity, uidnext, highestmodseq, recent_uid, special_use, "       \
-    "noselect, messages, unseen, size"
+    "noselect, messages, unseen, size, tombstones_from"
 #define MSG_COLUMNS                                                            \
     "uid, modseq, flags, keywords, internal_date, internal_tz, size, body_id"
 #define M_MSG_COLUMNS                                                          \
@@ -294,7 +304,9 @@ const char *const sq_stmts[PH_SQS_COUNT] = {
         "AND modseq <= ?3 ORDER BY uid LIMIT ?6) UNION ALL "
         "SELECT uid, modseq, 0, NULL, 0, 0, 0, 0, 1 FROM tombstones "
         "INDEXED BY tombstones_modseq WHERE ?4 AND mailbox_id = ?1 "
-        "AND modseq > ?2 AND modseq <= ?3",
+        "AND modseq > ?2 AND modseq <= ?3 UNION ALL "
+        "SELECT 0, tombstones_from, 0, NULL, 0, 0, 0, 0, 2 FROM mailboxes "
+        "WHERE ?4 AND id = ?1",
     [PH_SQS_MSG_CHANGED_AFTER] = "SELECT uid FROM messages INDEXED BY "
                                  "messages_modseq WHERE mailbox_id = ?1 AND "
                                  "modseq > ?2 AND modseq <= ?3 AND uid > ?4",
@@ -319,11 +331,12 @@ const char *const sq_stmts[PH_SQS_COUNT] = {
     [PH_SQS_MSG_MOVE_ALL] = "UPDATE messages SET mailbox_id = ?2 "
                             "WHERE mailbox_id = ?1",
     [PH_SQS_TOMB_INSERT_UIDS] = "INSERT OR REPLACE INTO tombstones "
-                                "(mailbox_id, uid, modseq) SELECT ?1, value, "
-                                "?3 FROM json_each(?2)",
+                                "(mailbox_id, uid, modseq, at) SELECT ?1, "
+                                "value, ?3, " SQ_NOW " FROM json_each(?2)",
     [PH_SQS_TOMB_FROM_MAILBOX] = "INSERT OR REPLACE INTO tombstones "
-                                 "(mailbox_id, uid, modseq) SELECT mailbox_id, "
-                                 "uid, ?2 FROM messages WHERE mailbox_id = ?1",
+                                 "(mailbox_id, uid, modseq, at) SELECT "
+                                 "mailbox_id, uid, ?2, " SQ_NOW " FROM "
+                                 "messages WHERE mailbox_id = ?1",
     [PH_SQS_BODY_INSERT] = "INSERT INTO bodies (size, info, data) "
                            "VALUES (?1, ?2, zeroblob(?1)) RETURNING id",
     [PH_SQS_BODY_GET] = "SELECT size FROM bodies WHERE id = ?1",
@@ -362,6 +375,18 @@ const char *const sq_stmts[PH_SQS_COUNT] = {
                                  "body_id = ?1)",
     [PH_SQS_UNREF_DONE] = "DELETE FROM body_unref WHERE body_id = ?1 AND "
                           "at <= ?2",
+    [PH_SQS_TOMB_PURGE_MARK] =
+        "UPDATE mailboxes SET tombstones_from = max(tombstones_from, "
+        "(SELECT max(modseq) FROM tombstones t WHERE t.mailbox_id = "
+        "mailboxes.id AND t.at <= ?1)) WHERE id IN (SELECT mailbox_id FROM "
+        "tombstones INDEXED BY tombstones_at WHERE at <= ?1)",
+    [PH_SQS_TOMB_PURGE] =
+        "DELETE FROM tombstones WHERE mailbox_id IN (SELECT mailbox_id FROM "
+        "tombstones INDEXED BY tombstones_at WHERE at <= ?1) AND modseq <= "
+        "(SELECT tombstones_from FROM mailboxes WHERE id = "
+        "tombstones.mailbox_id)",
+    [PH_SQS_MSG_UIDS] = "SELECT uid FROM messages WHERE mailbox_id = ?1 "
+                        "AND uid <= ?2 ORDER BY uid",
 };
 
 static int pragma_int(sqlite3 *db, const char *sql, int64_t *v_r)

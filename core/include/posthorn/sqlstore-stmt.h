@@ -5,7 +5,9 @@
  * indexed by this enum: struct ph_sql_driver's stmts. Each comment is the
  * statement's contract: its parameters in order, "->" its result columns
  * in order. MBOX is id, uidvalidity, uidnext, highestmodseq, recent_uid,
- * special_use, noselect, messages, unseen, size (a mailbox row); MSG is
+ * special_use, noselect, messages, unseen, size, tombstones_from (a
+ * mailbox row; tombstones_from: the highest modseq of a purged tombstone,
+ * 0 for none); MSG is
  * uid, modseq, flags, keywords, internal_date, internal_tz, size, body_id
  * (a message row). A UIDS parameter is a list of UIDs (PH_SQL_U). A
  * statement a driver's engine does not need is NULL in its table (noted
@@ -76,7 +78,10 @@
                                              modseq <= until (when want_rows), \
                                              then every tombstone in it (when  \
                                              want_gone; gone 1, only uid       \
-                                             counts) */                        \
+                                             counts), and (when want_gone)     \
+                                             the mailbox's tombstones_from     \
+                                             as modseq with gone 2: one        \
+                                             snapshot */                       \
     X(MSG_CHANGED_AFTER, "changes")       /* mailbox_id, since, until,         \
                                              after_uid -> uid */               \
     X(MSG_CHANGED_RANGE, "changes")       /* mailbox_id, lo, hi, since,        \
@@ -130,7 +135,16 @@
                                              `before` (seconds) */             \
     X(BODY_DELETE_UNREF, "sweep")         /* id: the body, unless a message    \
                                              still has it */                   \
-    X(UNREF_DONE, "sweep")                /* body_id, before */
+    X(UNREF_DONE, "sweep")                /* body_id, before */               \
+    X(TOMB_PURGE_MARK, "sweep")           /* before: tombstones_from of each   \
+                                             mailbox with tombstones from      \
+                                             `before` (seconds) or earlier     \
+                                             raised to their highest modseq */ \
+    X(TOMB_PURGE, "sweep")                /* before: deletes the tombstones    \
+                                             of those mailboxes at or below    \
+                                             tombstones_from */                \
+    X(MSG_UIDS, "changes")                /* mailbox_id, hi -> uid <= hi,      \
+                                             sorted */
 
 enum ph_sqlstore_stmt {
 #define PH_SQS_ENUM_(name, op) PH_SQS_##name,
