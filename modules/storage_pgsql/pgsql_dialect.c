@@ -205,12 +205,16 @@ static const char *const migrations[] = {
      "  ON CONFLICT DO NOTHING;"),
     /* 5: tombstones go after tombstone_horizon (sqlstore.c's sweep):
      * each remembers when it was made, and a mailbox the highest modseq
-     * of those purged, below which its expunges are no longer known. */
-    ("ALTER TABLE mailboxes ADD COLUMN tombstones_from bigint NOT NULL "
+     * of those purged, below which its expunges are no longer known.
+     * (IF NOT EXISTS: a database put back to an older version by hand
+     * takes it again.) */
+    ("ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS tombstones_from "
+     "bigint NOT NULL DEFAULT 0;"
+     "ALTER TABLE tombstones ADD COLUMN IF NOT EXISTS at bigint NOT NULL "
      "DEFAULT 0;"
-     "ALTER TABLE tombstones ADD COLUMN at bigint NOT NULL DEFAULT 0;"
-     "UPDATE tombstones SET at = " PG_NOW ";"
-     "CREATE INDEX tombstones_at ON tombstones (at, mailbox_id);"),
+     "UPDATE tombstones SET at = " PG_NOW " WHERE at = 0;"
+     "CREATE INDEX IF NOT EXISTS tombstones_at ON tombstones (at, "
+     "mailbox_id);"),
 };
 
 #define MBOX_COLUMNS                                                           \
