@@ -33,6 +33,9 @@ static const char SQL_TRGM[] =
     "USING gin (text gin_trgm_ops) WITH (gin_pending_list_limit = 256); "
     "ALTER INDEX body_text_trgm SET (gin_pending_list_limit = 256)";
 
+/* The database's clock in seconds, as the triggers write it. */
+#define PG_NOW "floor(extract(epoch FROM now()))::bigint"
+
 /* Each entry upgrades the schema from version i to i + 1; the database
  * records its version in posthorn_schema. Never edit a released entry:
  * add the next one. */
@@ -197,6 +200,18 @@ static const char *const migrations[] = {
      "END $$;"
      "INSERT INTO rederive (body_id) SELECT id FROM bodies"
      "  ON CONFLICT DO NOTHING;"),
+    /* 5: tombstones go after tombstone_horizon (sqlstore.c's sweep):
+     * each remembers when it was made, and a mailbox the highest modseq
+     * of those purged, below which its expunges are no longer known.
+     * (IF NOT EXISTS: a database put back to an older version by hand
+     * takes it again.) */
+    ("ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS tombstones_from "
+     "bigint NOT NULL DEFAULT 0;"
+     "ALTER TABLE tombstones ADD COLUMN IF NOT EXISTS at bigint NOT NULL "
+     "DEFAULT 0;"
+     "UPDATE tombstones SET at = " PG_NOW " WHERE at = 0;"
+     "CREATE INDEX IF NOT EXISTS tombstones_at ON tombstones (at, "
+     "mailbox_id);"),
 };
 
 /* Where PostgreSQL's SQL differs from the store's (sqlstore-stmt.h). */
@@ -213,11 +228,25 @@ const char *const pg_stmts[PH_SQS_COUNT] = {
     [PH_SQS_MSG_DELETE_UIDS] = "DELETE FROM messages WHERE mailbox_id = ?1 "
                                "AND uid = ANY (?2::bigint[])",
     [PH_SQS_TOMB_INSERT_UIDS] = "INSERT INTO tombstones (mailbox_id, uid, "
-                                "modseq) SELECT ?1, u, ?3 FROM "
-                                "unnest(?2::bigint[]) AS u ON CONFLICT "
+                                "modseq, at) SELECT ?1, u, ?3, " PG_NOW
+                                " FROM unnest(?2::bigint[]) AS u ON CONFLICT "
                                 "(mailbox_id, uid) DO UPDATE SET "
-                                "modseq = excluded.modseq",
+                                "modseq = excluded.modseq, at = excluded.at",
+    [PH_SQS_TOMB_FROM_MAILBOX] = "INSERT INTO tombstones (mailbox_id, uid, "
+                                 "modseq, at) SELECT mailbox_id, uid, ?2, "
+                                 PG_NOW " FROM messages WHERE mailbox_id = ?1 "
+                                 "ON CONFLICT (mailbox_id, uid) DO UPDATE SET "
+                                 "modseq = excluded.modseq, at = excluded.at",
     [PH_SQS_NOTIFY] = "SELECT pg_notify(?1, ?2)",
+    [PH_SQS_TOMB_PURGE_MARK] =
+        "UPDATE mailboxes b SET tombstones_from = greatest(b.tombstones_from, "
+        "(SELECT max(modseq) FROM tombstones t WHERE t.mailbox_id = b.id "
+        "AND t.at <= ?1)) WHERE b.id IN (SELECT mailbox_id FROM tombstones "
+        "WHERE at <= ?1)",
+    [PH_SQS_TOMB_PURGE] =
+        "DELETE FROM tombstones t USING mailboxes b WHERE b.id = t.mailbox_id "
+        "AND t.modseq <= b.tombstones_from AND b.id IN (SELECT mailbox_id "
+        "FROM tombstones WHERE at <= ?1)",
 };
 
 /* The trigram index, where the pg_trgm extension can be had (Debian's

@@ -19,6 +19,7 @@ struct pg_conf {
     int64_t max_connections;
     bool prepared_statements;
     int64_t body_grace; /* ms */
+    int64_t tombstone_horizon; /* ms */
     bool debug;
 };
 

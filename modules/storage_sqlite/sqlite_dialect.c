@@ -196,7 +196,18 @@ static const char *const migrations[] = {
     "  INSERT INTO body_unref (body_id, at)"
     "    VALUES (OLD.body_id, CAST(strftime('%s', 'now') AS INTEGER));"
     "END;",
+    /* 7: tombstones go after tombstone_horizon (sqlstore.c's sweep):
+     * each remembers when it was made, and a mailbox the highest modseq
+     * of those purged, below which its expunges are no longer known. */
+    "ALTER TABLE mailboxes ADD COLUMN tombstones_from INTEGER NOT NULL "
+    "DEFAULT 0;"
+    "ALTER TABLE tombstones ADD COLUMN at INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE tombstones SET at = CAST(strftime('%s', 'now') AS INTEGER);"
+    "CREATE INDEX tombstones_at ON tombstones (at, mailbox_id);",
 };
+
+/* The database's clock in seconds, as the triggers write it. */
+#define SQ_NOW "CAST(strftime('%s', 'now') AS INTEGER)"
 
 /* Where SQLite's SQL differs from the store's (sqlstore-stmt.h). No row
  * locks: the one writer orders writers. The plans matter where a mailbox
@@ -220,7 +231,9 @@ const char *const sq_stmts[PH_SQS_COUNT] = {
         "m.modseq > ?2 AND m.modseq <= ?3 ORDER BY m.uid LIMIT ?6) UNION ALL "
         "SELECT uid, modseq, 0, NULL, 0, 0, 0, 0, 1 FROM tombstones "
         "INDEXED BY tombstones_modseq WHERE ?4 AND mailbox_id = ?1 "
-        "AND modseq > ?2 AND modseq <= ?3",
+        "AND modseq > ?2 AND modseq <= ?3 UNION ALL "
+        "SELECT 0, tombstones_from, 0, NULL, 0, 0, 0, 0, 2 FROM mailboxes "
+        "WHERE ?4 AND id = ?1",
     [PH_SQS_MSG_CHANGED_AFTER] = "SELECT uid FROM messages INDEXED BY "
                                  "messages_modseq WHERE mailbox_id = ?1 AND "
                                  "modseq > ?2 AND modseq <= ?3 AND uid > ?4",
@@ -235,8 +248,12 @@ const char *const sq_stmts[PH_SQS_COUNT] = {
     [PH_SQS_MSG_DELETE_UIDS] = "DELETE FROM messages WHERE mailbox_id = ?1 "
                                "AND uid IN (SELECT value FROM json_each(?2))",
     [PH_SQS_TOMB_INSERT_UIDS] = "INSERT OR REPLACE INTO tombstones "
-                                "(mailbox_id, uid, modseq) SELECT ?1, value, "
-                                "?3 FROM json_each(?2)",
+                                "(mailbox_id, uid, modseq, at) SELECT ?1, "
+                                "value, ?3, " SQ_NOW " FROM json_each(?2)",
+    [PH_SQS_TOMB_FROM_MAILBOX] = "INSERT OR REPLACE INTO tombstones "
+                                 "(mailbox_id, uid, modseq, at) SELECT "
+                                 "mailbox_id, uid, ?2, " SQ_NOW " FROM "
+                                 "messages WHERE mailbox_id = ?1",
     [PH_SQS_BODY_INSERT] = "INSERT INTO bodies (size, info, data) "
                            "VALUES (?1, ?2, zeroblob(?1)) RETURNING id",
     /* header_chars and raw are PostgreSQL's. */
@@ -256,6 +273,16 @@ const char *const sq_stmts[PH_SQS_COUNT] = {
                             "indexed < 0 LIMIT ?1",
     [PH_SQS_TEXT_INDEX] = "UPDATE body_text SET indexed = 1 WHERE "
                           "body_id = ?1 AND indexed < 0",
+    [PH_SQS_TOMB_PURGE_MARK] =
+        "UPDATE mailboxes SET tombstones_from = max(tombstones_from, "
+        "(SELECT max(modseq) FROM tombstones t WHERE t.mailbox_id = "
+        "mailboxes.id AND t.at <= ?1)) WHERE id IN (SELECT mailbox_id FROM "
+        "tombstones INDEXED BY tombstones_at WHERE at <= ?1)",
+    [PH_SQS_TOMB_PURGE] =
+        "DELETE FROM tombstones WHERE mailbox_id IN (SELECT mailbox_id FROM "
+        "tombstones INDEXED BY tombstones_at WHERE at <= ?1) AND modseq <= "
+        "(SELECT tombstones_from FROM mailboxes WHERE id = "
+        "tombstones.mailbox_id)",
 };
 
 /* ---- SEARCH ----------------------------------------------------------------

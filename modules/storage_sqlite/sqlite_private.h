@@ -16,6 +16,7 @@ struct sq_conf {
     int sync;            /* enum sq_sync */
     uint64_t cache_size; /* page cache of each pooled connection, bytes */
     int64_t body_grace;  /* ms */
+    int64_t tombstone_horizon;  /* ms */
     bool debug;
 };
 

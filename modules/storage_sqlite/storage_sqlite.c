@@ -159,6 +159,7 @@ static int sqlite_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
         .db = ctx->path,
         .spill_dir = slash != NULL ? dir : ".",
         .body_grace_s = conf->body_grace / 1000,
+        .tombstone_horizon_s = conf->tombstone_horizon / 1000,
         .debug = conf->debug,
     };
     int ret = db_file_create(ctx->path, error_r);

@@ -576,5 +576,43 @@ class QresyncTest(CondstoreTest):
                          b"* VANISHED 2\r\na OK FETCH completed\r\n")
 
 
+class HorizonTest(CondstoreTest):
+    """Tombstones purged at the sweep after each expunge (tombstone_horizon
+    0s): a client from before the last one purged gets a full answer."""
+    storage_extra = "tombstone_horizon 0s"
+
+    def test_resync_from_before_the_horizon_names_every_missing_uid(self):
+        # RFC 7162 3.2.5.2: "the server MAY send VANISHED ... for all UIDs
+        # in the known set that no longer exist". The storage no longer
+        # knows what went after `known` (UID 3's tombstone is purged): it
+        # must not answer "nothing vanished", so it names every UID of the
+        # known set that is gone, UID 1 (expunged before `known`) too.
+        self.other("STORE 1 +FLAGS.SILENT (\\Deleted)", "EXPUNGE")
+        known = self.look()[0]
+        self.other("UID STORE 3 +FLAGS.SILENT (\\Deleted)", "EXPUNGE", "UID STORE 4 +FLAGS (\\Flagged)")
+        highest, m, _ = self.look()
+        r = self.enabled(select=None)
+        self.assertEqual(r.cmd("a", "SELECT INBOX (QRESYNC (%d %d))" % (self.uidvalidity, known)),
+                         select_answer(2, self.uidvalidity, 5, highest) +
+                         b"* VANISHED (EARLIER) 1,3\r\n"
+                         b"* 2 FETCH (UID 4 FLAGS (\\Flagged) MODSEQ (%d))\r\n"
+                         b"a OK [READ-WRITE] SELECT completed\r\n" % m[4])
+        # Within known-uids only (3.2.5.1).
+        self.assertEqual(r.cmd("b", "EXAMINE INBOX (QRESYNC (%d %d 2:4))" % (self.uidvalidity, known)),
+                         select_answer(2, self.uidvalidity, 5, highest, readonly=True, closed=True) +
+                         b"* VANISHED (EARLIER) 3\r\n"
+                         b"* 2 FETCH (UID 4 FLAGS (\\Flagged) MODSEQ (%d))\r\n"
+                         b"b OK [READ-ONLY] EXAMINE completed\r\n" % m[4])
+        # UID FETCH ... (CHANGEDSINCE ... VANISHED) (3.2.6) answers alike.
+        self.assertEqual(r.cmd("c", "UID FETCH 1:4 (FLAGS) (CHANGEDSINCE %d VANISHED)" % known),
+                         b"* VANISHED (EARLIER) 1,3\r\n"
+                         b"* 2 FETCH (FLAGS (\\Flagged) UID 4 MODSEQ (%d))\r\n"
+                         b"c OK FETCH completed\r\n" % m[4])
+        # From the last purged expunge on, the answer is exact again.
+        self.assertEqual(r.cmd("d", "UID FETCH 1:4 (FLAGS) (CHANGEDSINCE %d VANISHED)" % (highest - 1)),
+                         b"* 2 FETCH (FLAGS (\\Flagged) UID 4 MODSEQ (%d))\r\n"
+                         b"d OK FETCH completed\r\n" % m[4])
+
+
 if __name__ == "__main__":
     phtest.main()

@@ -88,6 +88,39 @@ imap tcp://127.0.0.1:0 {
                          b"* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ (%d))\r\n"
                          b"n OK NOOP completed\r\n" % (m[4], m[2], m[1]))
 
+    def test_flag_changes_on_node_b_reach_idle_on_node_a_in_modseq_order(self):
+        # RFC 7162 3.2.4 (and 3.1.4.2's FETCH with MODSEQ): an IDLE session
+        # on node A is told each change node B makes as FETCH (UID n FLAGS
+        # (...) MODSEQ (m)), in modseq order, whatever the UIDs and however
+        # the wake-ups fall.
+        a = self.session(0, "ENABLE CONDSTORE", "SELECT INBOX")
+        a.send(b"i IDLE\r\n")
+        self.assertEqual(a.line(), b"+ idling\r\n")
+        self.session(1, "SELECT INBOX", "STORE 4 +FLAGS.SILENT (\\Flagged)",
+                     "STORE 2 +FLAGS.SILENT (\\Answered)", "STORE 1 +FLAGS.SILENT (\\Seen)",
+                     "STORE 4 +FLAGS.SILENT (\\Seen)")
+        m = self.modseqs()[1]
+        self.assertLess(m[2], m[1])
+        self.assertLess(m[1], m[4])
+        # However the wake-ups fall (one per change, or some together), the
+        # MODSEQs on the wire only grow, and each UID's last FETCH is its
+        # state now.
+        lines, last = [], {}
+        while last.get(4) != m[4]:
+            line = a.line()
+            lines.append(line)
+            got = re.fullmatch(rb"\* (\d+) FETCH \(UID (\d+) FLAGS \(([^)]*)\) MODSEQ \((\d+)\)\)\r\n", line)
+            self.assertIsNotNone(got, line)
+            self.assertEqual(got.group(1), got.group(2))  # seq = UID here
+            last[int(got.group(2))] = int(got.group(4))
+            if int(got.group(2)) == 4 and int(got.group(4)) == m[4]:
+                self.assertEqual(set(got.group(3).split()), {b"\\Flagged", b"\\Seen"})
+        modseqs = [int(re.search(rb"MODSEQ \((\d+)\)", x).group(1)) for x in lines]
+        self.assertEqual(modseqs, sorted(set(modseqs)), lines)
+        self.assertEqual(last, {2: m[2], 1: m[1], 4: m[4]}, lines)
+        a.send(b"DONE\r\n")
+        self.assertEqual(a.line(), b"i OK IDLE terminated\r\n")
+
     def test_idle_on_node_a_gets_flags_and_vanished_from_node_b(self):
         # Only node B's NOTIFY wakes node A: an answer at all is the wake.
         a = self.session(0, "ENABLE QRESYNC", "SELECT INBOX")

@@ -6,13 +6,19 @@
 # and stopped on exit. Accounts are named per test process, so a shared
 # database needs no cleaning. The second instance (INSTANCE_limits) serves
 # the tests of auto_create off, of the APPEND limit and of
-# default_mailboxes none; INSTANCE_defaults, of default_mailboxes given.
+# default_mailboxes none; INSTANCE_defaults, of default_mailboxes given;
+# INSTANCE_horizon, of tombstone_horizon.
 set -eu
 : "${top_builddir:=.}"
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ph-contract-pgsql.XXXXXX")
 cluster=
+horizon_db=
 cleanup() {
+    if [ -n "$horizon_db" ]; then
+        psql "$dsn" -qXc "DROP DATABASE IF EXISTS $horizon_db WITH (FORCE)" \
+            >/dev/null 2>&1 || true
+    fi
     if [ -n "$cluster" ]; then
         "$top_srcdir/scripts/pg-cluster" stop "$cluster" || true
         rm -rf "$cluster"
@@ -31,6 +37,12 @@ if [ -z "$dsn" ]; then
     cluster=$(mktemp -d "${TMPDIR:-/tmp}/ph-pg.XXXXXX")
     dsn=$("$top_srcdir/scripts/pg-cluster" start "$cluster")
 fi
+# tombstone_horizon 0s purges every tombstone of its database: one of its
+# own, so that nothing else sharing the cluster loses any.
+horizon_db=horizon_$$
+psql "$dsn" -qXv ON_ERROR_STOP=1 -c "CREATE DATABASE $horizon_db" >/dev/null
+horizon_dsn="$(printf '%s\n' "$dsn" | tr ' ' '\n' | grep -v '^dbname=' |
+    tr '\n' ' ')dbname=$horizon_db"
 cat >"$tmp/posthorn.conf" <<CONF
 state_dir $tmp
 storage.pgsql s {
@@ -45,6 +57,10 @@ storage.pgsql s_limits {
 storage.pgsql s_defaults {
     dsn $dsn
     default_mailboxes archive=Old.Archive Lists
+}
+storage.pgsql s_horizon {
+    dsn $horizon_dsn
+    tombstone_horizon 0s
 }
 CONF
 "$top_builddir/tests/storage/test_contract" "$tmp/posthorn.conf" s

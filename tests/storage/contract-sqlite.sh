@@ -3,7 +3,7 @@
 # The storage contract suite against storage.sqlite, in a fresh state_dir.
 # The second instance (INSTANCE_limits) serves the tests of auto_create off,
 # of the APPEND limit and of default_mailboxes none; the third, of
-# default_mailboxes given.
+# default_mailboxes given; the fourth, of tombstone_horizon.
 set -eu
 : "${top_builddir:=.}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ph-contract-sqlite.XXXXXX")
@@ -20,6 +20,10 @@ storage.sqlite s_limits {
 storage.sqlite s_defaults {
     dsn defaults.db
     default_mailboxes archive=Old.Archive Lists
+}
+storage.sqlite s_horizon {
+    dsn horizon.db
+    tombstone_horizon 0s
 }
 EOF
 "$top_builddir/tests/storage/test_contract" "$tmp/posthorn.conf" s

@@ -48,6 +48,8 @@ static struct ph_instance *storage_limits; /* INSTANCE_NAME_limits, or NULL */
 /* INSTANCE_NAME_defaults (default_mailboxes archive=Old.Archive Lists), or
  * NULL. */
 static struct ph_instance *storage_defaults;
+/* INSTANCE_NAME_horizon (tombstone_horizon 0), or NULL. */
+static struct ph_instance *storage_horizon;
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -1881,6 +1883,77 @@ static void test_changes_report_new_changed_and_expunged(void **state)
     ph_account_release(&acct);
 }
 
+/* Tombstones go after tombstone_horizon (INSTANCE_NAME_horizon says 0s:
+ * at the sweep after each expunge). A changes() from before a purged
+ * tombstone cannot know which UIDs went, so it names every UID below
+ * UIDNEXT that the mailbox does not hold: RFC 7162 3.2.5.2 lets the server
+ * send VANISHED for UIDs of the known set that no longer exist, and the
+ * answer must never be a wrong small one. From after the horizon the
+ * answer is exact again. */
+static void test_changes_from_before_the_horizon_name_every_missing_uid(
+    void **state)
+{
+    (void)state;
+    if (storage_horizon == NULL)
+        skip();
+    char *name = ph_strdup_printf("horizon-%ld", (long)getpid());
+    const char *err = NULL;
+    struct ph_account *acct = NULL;
+    assert_int_equal(ph_storage_account_create(storage_horizon, name, &err), 0);
+    assert_int_equal(
+        ph_storage_account_get(storage_horizon, name, false, &acct, &err), 0);
+    free(name);
+    uint32_t u[6];
+    for (int i = 0; i < 6; i++)
+        u[i] = append_msg(acct, "INBOX", "m", 0, NULL);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    uint64_t h0 = status_of(acct, "INBOX").highestmodseq;
+
+    /* u[1] and u[3] go; their tombstones are purged by the sweep. */
+    set_flags(mb, u[1], PH_FLAG_DELETED);
+    struct ph_uidset one = uids(u[1], u[1]);
+    assert_int_equal(ph_mailbox_expunge(mb, &one, NULL, &err), 0);
+    ph_uidset_clear(&one);
+    set_flags(mb, u[3], PH_FLAG_DELETED);
+    one = uids(u[3], u[3]);
+    assert_int_equal(ph_mailbox_expunge(mb, &one, NULL, &err), 0);
+    ph_uidset_clear(&one);
+    uint64_t h1 = status_of(acct, "INBOX").highestmodseq;
+    set_flags(mb, u[4], PH_FLAG_SEEN);
+
+    struct metas l = {0};
+    struct ph_uidset gone = {0};
+    uint64_t highest = 0;
+    assert_int_equal(
+        ph_mailbox_changes(mb, h0, &gone, &highest, collect_meta, &l, &err), 0);
+    char *want = ph_strdup_printf("%u,%u", u[1], u[3]);
+    assert_true(uidset_is(&gone, want));
+    free(want);
+    /* The changed messages are exact all the same. */
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.v[0].uid, u[4]);
+    metas_clear(&l);
+    ph_uidset_clear(&gone);
+
+    /* Just below the last purged tombstone: still the full answer. */
+    assert_int_equal(
+        ph_mailbox_changes(mb, h1 - 1, &gone, &highest, NULL, NULL, &err), 0);
+    want = ph_strdup_printf("%u,%u", u[1], u[3]);
+    assert_true(uidset_is(&gone, want));
+    free(want);
+    ph_uidset_clear(&gone);
+
+    /* From the last expunge on, nothing is missing: exact, empty. */
+    assert_int_equal(
+        ph_mailbox_changes(mb, h1, &gone, &highest, collect_meta, &l, &err), 0);
+    assert_int_equal(gone.n, 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.v[0].uid, u[4]);
+    metas_clear(&l);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
 static void test_uids_never_reused_after_expunging_everything(void **state)
 {
     (void)state;
@@ -3459,6 +3532,11 @@ int main(int argc, char **argv)
     storage_defaults = ph_graph_instance(graph, defaults, &error);
     free(defaults);
     free(error);
+    error = NULL;
+    char *horizon = ph_strdup_printf("%s_horizon", instance_name);
+    storage_horizon = ph_graph_instance(graph, horizon, &error);
+    free(horizon);
+    free(error);
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_account_get_without_create_reports_no_account),
@@ -3508,6 +3586,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_expunge_removes_only_deleted_messages_in_set),
         cmocka_unit_test(test_changes_report_new_changed_and_expunged),
         cmocka_unit_test(test_changes_over_many_messages_report_each_once),
+        cmocka_unit_test(
+            test_changes_from_before_the_horizon_name_every_missing_uid),
         cmocka_unit_test(test_uids_never_reused_after_expunging_everything),
         cmocka_unit_test(test_modseq_increases_with_every_change),
         cmocka_unit_test(test_recent_goes_to_exactly_one_session),

@@ -15,9 +15,10 @@
 #ifndef POSTHORN_SQLSTORE_STMT_H
 #define POSTHORN_SQLSTORE_STMT_H
 
+/* tombstones_from: the highest modseq of a purged tombstone, 0 for none */
 #define PH_SQS_MBOX_COLUMNS                                                    \
     "id, uidvalidity, uidnext, highestmodseq, recent_uid, special_use, "       \
-    "noselect, messages, unseen, size"
+    "noselect, messages, unseen, size, tombstones_from"
 #define PH_SQS_MSG_COLUMNS                                                     \
     "m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.internal_tz, "   \
     "m.size, m.body_id"
@@ -110,13 +111,16 @@
     /* mailbox_id, since, until, want_gone, want_rows, limit -> MSG, gone:     \
      * the first limit messages by uid with since < modseq <= until (when      \
      * want_rows), then every tombstone in it (when want_gone; gone 1, only    \
-     * uid and modseq count) */                                                \
+     * uid and modseq count), and (when want_gone) the mailbox's               \
+     * tombstones_from as modseq with gone 2: one snapshot */                  \
     X(MSG_CHANGES, "changes",                                                  \
-      "(SELECT " PH_SQS_MSG_COLUMNS ", false AS gone FROM messages m WHERE "   \
+      "(SELECT " PH_SQS_MSG_COLUMNS ", 0 AS gone FROM messages m WHERE "       \
       "?5 <> 0 AND m.mailbox_id = ?1 AND m.modseq > ?2 AND m.modseq <= ?3 "    \
       "ORDER BY m.uid LIMIT ?6) UNION ALL SELECT t.uid, t.modseq, 0, NULL, "   \
-      "0, 0, 0, 0, true FROM tombstones t WHERE ?4 <> 0 AND "                  \
-      "t.mailbox_id = ?1 AND t.modseq > ?2 AND t.modseq <= ?3")                \
+      "0, 0, 0, 0, 1 FROM tombstones t WHERE ?4 <> 0 AND "                     \
+      "t.mailbox_id = ?1 AND t.modseq > ?2 AND t.modseq <= ?3 UNION ALL "      \
+      "SELECT 0, tombstones_from, 0, NULL, 0, 0, 0, 0, 2 FROM mailboxes "      \
+      "WHERE ?4 <> 0 AND id = ?1")                                             \
     X(MSG_CHANGED_AFTER, "changes",                                            \
       "SELECT uid FROM messages WHERE mailbox_id = ?1 AND modseq > ?2 AND "    \
       "modseq <= ?3 AND uid > ?4")                                             \
@@ -144,10 +148,9 @@
       "UPDATE messages SET mailbox_id = ?2 WHERE mailbox_id = ?1")             \
     /* mailbox_id, UIDS, modseq: a tombstone of each, replacing */             \
     X(TOMB_INSERT_UIDS, "expunge", NULL)                                       \
-    X(TOMB_FROM_MAILBOX, "rename_inbox",                                       \
-      "INSERT INTO tombstones (mailbox_id, uid, modseq) SELECT mailbox_id, "   \
-      "uid, ?2 FROM messages WHERE mailbox_id = ?1 ON CONFLICT "               \
-      "(mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq")              \
+    /* mailbox_id, modseq: a tombstone of each message, made now (the         \
+     * database's clock in seconds, as its triggers write it), replacing */    \
+    X(TOMB_FROM_MAILBOX, "rename_inbox", NULL)                                 \
     X(BODY_INSERT, "append",                                                   \
       "INSERT INTO bodies (size, info) VALUES (?1, ?2) RETURNING id")          \
     /* the chunks of a body (unused with the dialect's body_write/_read) */    \
@@ -194,7 +197,16 @@
       "DELETE FROM bodies WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM "        \
       "messages WHERE body_id = ?1)")                                          \
     X(UNREF_DONE, "sweep",                                                     \
-      "DELETE FROM body_unref WHERE body_id = ?1 AND at <= ?2")
+      "DELETE FROM body_unref WHERE body_id = ?1 AND at <= ?2")                \
+    /* before: tombstones_from of each mailbox with tombstones made at         \
+     * `before` (seconds) or earlier raised to their highest modseq */         \
+    X(TOMB_PURGE_MARK, "sweep", NULL)                                          \
+    /* before: deletes the tombstones of those mailboxes at or below           \
+     * tombstones_from */                                                      \
+    X(TOMB_PURGE, "sweep", NULL)                                               \
+    X(MSG_UIDS, "changes",                                                     \
+      "SELECT uid FROM messages WHERE mailbox_id = ?1 AND uid <= ?2 "          \
+      "ORDER BY uid")
 
 enum ph_sqlstore_stmt {
 #define PH_SQS_ENUM_(name, op, sql) PH_SQS_##name,

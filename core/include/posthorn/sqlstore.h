@@ -117,6 +117,7 @@ struct ph_sqlstore_params {
     const char *db;       /* for log lines: a path, "host:port/db" */
     const char *spill_dir; /* large APPENDs wait there (unlinked files) */
     int64_t body_grace_s; /* bodies stay this long after their last message */
+    int64_t tombstone_horizon_s; /* tombstones older than this are purged */
     bool debug;
 };
 
@@ -143,7 +144,7 @@ void ph_sqlstore_debug(const struct ph_sqlstore *s, const char *fmt, ...)
 extern const char *const ph_sqlstore_header_fields[PH_SQLSTORE_HEADER_FIELDS];
 
 /* Directive rows every SQL store module has, for a conf struct T with
- * fields body_grace (int64_t ms) and debug (bool). */
+ * fields body_grace and tombstone_horizon (int64_t ms) and debug (bool). */
 #define PH_SQLSTORE_DIRECTIVES(T)                                              \
     {.name = "body_grace",                                                     \
      .type = PH_DT_DURATION,                                                   \
@@ -151,6 +152,13 @@ extern const char *const ph_sqlstore_header_fields[PH_SQLSTORE_HEADER_FIELDS];
      .def = "10m",                                                             \
      .help = "how long a message's bytes stay after it was expunged (a "       \
              "FETCH that streams them finishes)"},                             \
+        {.name = "tombstone_horizon",                                          \
+         .type = PH_DT_DURATION,                                               \
+         .offset = offsetof(T, tombstone_horizon),                             \
+         .def = "90d",                                                         \
+         .help = "how long the UIDs of expunged messages are remembered for "  \
+                 "QRESYNC (a client asking from before gets every missing "    \
+                 "UID; 0s: none kept)"},                                       \
         PH_STORAGE_DEBUG_ROW_(T)
 
 #endif

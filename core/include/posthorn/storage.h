@@ -284,7 +284,12 @@ int ph_mailbox_expunge(struct ph_mailbox *mb, const struct ph_uidset *set,
  * it unclaimed for a read-only one; either way it is decided for every
  * message delivered),
  * *expunged_r the UIDs expunged after it, *highest_r the mailbox's
- * HIGHESTMODSEQ now. */
+ * HIGHESTMODSEQ now. A storage that forgets expunges after a while (the
+ * SQL store's tombstone_horizon) and no longer knows every one after
+ * modseq puts in *expunged_r every UID below UIDNEXT that the mailbox does
+ * not hold: a superset, never a wrong small answer (RFC 7162 3.2.5.2 lets
+ * VANISHED (EARLIER) name UIDs that no longer exist); the caller keeps
+ * only the UIDs it has shown. */
 int ph_mailbox_changes(struct ph_mailbox *mb, uint64_t modseq,
                        struct ph_uidset *expunged_r, uint64_t *highest_r,
                        ph_meta_cb *cb, void *arg,

@@ -45,6 +45,7 @@ struct ph_sqlstore {
     char *log_mod, *db, *spill_dir;
     bool debug;
     int64_t grace;
+    int64_t horizon; /* tombstone_horizon, seconds */
     atomic_llong last_sweep; /* seconds */
     char token[17];
     pthread_mutex_t watch_lock, listen_lock;
@@ -79,6 +80,7 @@ struct sqls_mbox {
     bool noselect;
     uint32_t messages, unseen;
     uint64_t size;
+    uint64_t tombstones_from; /* expunges at or below it are not known */
 };
 
 /* A message row (MSG), with what the fetch statements add. */
@@ -139,7 +141,8 @@ int sqls_uids_read(struct ph_sql_cursor **cur, struct ph_uidset *s,
 int sqls_body_read(struct ph_sqlstore *s, struct ph_sql_conn *c,
                    int64_t body_id, uint64_t size, uint64_t offset, void *buf,
                    size_t len, const char **error_r);
-/* Sweeps unreferenced bodies when one is due (after an expunge). */
+/* Sweeps unreferenced bodies and tombstones past the horizon when one
+ * is due (after an expunge). */
 void sqls_sweep_maybe(struct ph_sqlstore *s);
 int sqls_watch(struct ph_mailbox *mb, void (*wake)(void *arg), void *arg,
                const char **error_r);

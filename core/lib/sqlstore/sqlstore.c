@@ -86,6 +86,7 @@ int sqls_mbox_get(struct ph_sql_conn *c, int stmt, int64_t key,
             .messages = (uint32_t)ph_sql_int(cur, 7),
             .unseen = (uint32_t)ph_sql_int(cur, 8),
             .size = (uint64_t)ph_sql_int(cur, 9),
+            .tombstones_from = (uint64_t)ph_sql_int(cur, 10),
         };
     ph_sql_close(&cur);
     return ret;
@@ -503,14 +504,41 @@ static int sweep_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
     return ret;
 }
 
-/* Deletes the bodies that lost their last message before the grace. */
+/* Purges the tombstones made before the horizon: each mailbox's
+ * tombstones_from is raised to the highest modseq among them and every
+ * tombstone at or below it goes, in one transaction, so that what is left
+ * above tombstones_from stays complete (a tombstone that came late across
+ * nodes' clocks still goes with the ones below it). */
+static int purge_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
+{
+    struct sweep_op *o = arg;
+    o->deleted = 0;
+    int ret = ph_sql_exec(c, PH_SQS_TOMB_PURGE_MARK, error_r,
+                          PH_SQL_I(o->before));
+    if (ret == 0)
+        ret = ph_sql_exec_a(c, PH_SQS_TOMB_PURGE,
+                            PH_SQL_ARGS(PH_SQL_I(o->before)), &o->deleted,
+                            error_r);
+    return ret;
+}
+
+/* Deletes the bodies that lost their last message before the grace, and
+ * the tombstones older than the horizon. */
 static int sweep(struct ph_sqlstore *s, const char **error_r)
 {
-    struct sweep_op o = {.before = (int64_t)time(NULL) - s->grace};
+    struct sweep_op o = {.before = (int64_t)time(NULL) - s->horizon};
     atomic_store(&s->last_sweep, (long long)time(NULL));
+    int ret = ph_sql_txn(s->sql, PH_SQL_WRITE_LIGHT, PH_SQL_ALONE, purge_txn,
+                         &o, error_r);
+    if (ret < 0)
+        return ret;
+    if (o.deleted > 0)
+        ph_sqlstore_debug(s, "event=tombstones_purged db=%s tombstones=%" PRIu64,
+                          s->db, o.deleted);
+    o.before = (int64_t)time(NULL) - s->grace;
     do {
-        int ret = ph_sql_txn(s->sql, PH_SQL_WRITE_LIGHT, PH_SQL_ALONE,
-                             sweep_txn, &o, error_r);
+        ret = ph_sql_txn(s->sql, PH_SQL_WRITE_LIGHT, PH_SQL_ALONE, sweep_txn,
+                         &o, error_r);
         if (ret < 0)
             return ret;
         if (o.deleted > 0)
@@ -524,6 +552,7 @@ void sqls_sweep_maybe(struct ph_sqlstore *s)
 {
     long long now = (long long)time(NULL), last = atomic_load(&s->last_sweep);
     long long every = s->grace < SWEEP_INTERVAL_S ? s->grace : SWEEP_INTERVAL_S;
+    every = s->horizon < every ? s->horizon : every;
     if (now - last < every ||
         !atomic_compare_exchange_strong(&s->last_sweep, &last, now))
         return;
@@ -551,6 +580,7 @@ int ph_sqlstore_new(const struct ph_sqlstore_params *p,
     s->spill_dir = ph_strdup(p->spill_dir);
     s->debug = p->debug;
     s->grace = p->body_grace_s;
+    s->horizon = p->tombstone_horizon_s;
     uint64_t token = 0;
     if (getrandom(&token, sizeof(token), 0) != (ssize_t)sizeof(token))
         /* Only a filter for this process's echoes: distinct is enough. */

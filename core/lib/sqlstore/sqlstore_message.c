@@ -636,6 +636,38 @@ static void shared_done(struct ph_sqlstore *s, struct sqls_shared *e, bool ok,
     pthread_mutex_unlock(&s->shared_lock);
 }
 
+/* The tombstones after a modseq at or below tombstones_from were purged
+ * (tombstone_horizon), so which UIDs went since is not known: *out gets
+ * every UID below uidnext that the mailbox does not hold, a superset that
+ * is still right (RFC 7162 3.2.5.2: the server MAY send VANISHED for UIDs
+ * of the known set that no longer exist), never a wrong small answer. */
+static int missing_uids(struct sqls_mailbox *mb, struct ph_sql_conn *c,
+                        uint32_t uidnext, struct ph_uidset *out,
+                        const char **error_r)
+{
+    struct ph_uidset present = {0};
+    struct ph_sql_cursor *cur = NULL;
+    if (uidnext <= 1)
+        return 0;
+    int ret = ph_sql_query(c, PH_SQS_MSG_UIDS, &cur, error_r,
+                           PH_SQL_I(mb->id), PH_SQL_I(uidnext - 1));
+    if (ret == 0)
+        ret = sqls_uids_read(&cur, &present, error_r);
+    ph_sql_close(&cur);
+    uint64_t next = 1;
+    for (size_t i = 0; ret == 0 && i <= present.n; i++) {
+        uint64_t lo = i < present.n ? present.r[i].lo : uidnext;
+        if (lo > next)
+            ph_uidset_add_range(out, (uint32_t)next, (uint32_t)(lo - 1));
+        if (i < present.n)
+            next = (uint64_t)present.r[i].hi + 1;
+    }
+    ph_sqlstore_debug(mb->s, "event=changes_beyond_horizon mailbox_id=%" PRId64,
+                      mb->id);
+    ph_uidset_clear(&present);
+    return ret;
+}
+
 /* What changed in (modseq, H], H being HIGHESTMODSEQ when the call starts:
  * every change up to H is committed once H is visible (it was given under
  * the mailbox lock or by the one writer), so no transaction is needed;
@@ -673,10 +705,13 @@ int sqls_changes(struct ph_mailbox *pub, uint64_t modseq,
     }
     bool any = ret == 0 && modseq < row.highestmodseq &&
                (expunged_r != NULL || cb != NULL);
-    /* Only a whole answer (rows and tombstones) is shared. */
+    /* Only a whole answer (rows and tombstones) is shared; one from
+     * before the horizon is not: it reads every UID. */
     struct sqls_shared *fill = NULL;
     bool shared = false;
-    if (any && expunged_r != NULL && cb != NULL) {
+    uint64_t tombstones_from = row.tombstones_from;
+    if (any && expunged_r != NULL && cb != NULL &&
+        modseq >= tombstones_from) {
         ph_sql_put(sql, &c);
         shared = shared_take(mb, &row, modseq, &rows, &gone, &ngone,
                              &gone_cap, &fill);
@@ -698,6 +733,11 @@ int sqls_changes(struct ph_mailbox *pub, uint64_t modseq,
     while (any && !shared && ret == 0 &&
            (ret = ph_sql_next(cur, error_r)) == 1) {
         ret = 0;
+        if (ph_sql_int(cur, 8) == 2) { /* in the tombstones' snapshot */
+            uint64_t from = (uint64_t)ph_sql_int(cur, 1);
+            tombstones_from = from > tombstones_from ? from : tombstones_from;
+            continue;
+        }
         if (ph_sql_int(cur, 8)) {
             ph_array_grow(&gone, &gone_cap, ngone + 1, sizeof(*gone));
             ph_array_grow(&gone_modseq, &gm_cap, ngone + 1,
@@ -713,11 +753,14 @@ int sqls_changes(struct ph_mailbox *pub, uint64_t modseq,
     /* No ORDER BY over the union: sorting here costs less. */
     if (rows.n > 1 && !shared)
         qsort(rows.v, rows.n, sizeof(*rows.v), row_cmp);
+    bool horizon = any && expunged_r != NULL && modseq < tombstones_from;
     if (fill != NULL)
-        shared_done(mb->s, fill, ret == 0 && nrows < SQLS_BATCH, &rows, gone,
-                    gone_modseq, ngone);
+        shared_done(mb->s, fill, ret == 0 && nrows < SQLS_BATCH && !horizon,
+                    &rows, gone, gone_modseq, ngone);
     free(gone_modseq);
-    if (ret == 0 && expunged_r != NULL)
+    if (ret == 0 && horizon)
+        ret = missing_uids(mb, c, row.uidnext, expunged_r, error_r);
+    else if (ret == 0 && expunged_r != NULL)
         sqls_uidset_add_many(expunged_r, gone, ngone);
     if (ret == 0 && nrows == SQLS_BATCH) {
         ret = ph_sql_query(c, PH_SQS_MSG_CHANGED_AFTER, &cur, error_r,
