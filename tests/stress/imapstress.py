@@ -75,7 +75,8 @@ the summary; any other NO is a violation):
     NO [EXPUNGEISSUED] (RFC 5530 3, RFC 2180 4.1.2/4.2/4.4.1) when another
     session expunged some of the messages; checked: the command itself or
     the NOOP sent right after it announces an EXPUNGE, unless the selected
-    mailbox is Scratch and a STATUS shows another session deleted it;
+    mailbox is Scratch and a STATUS shows another session deleted it (then
+    any message of the command may have gone with it, EXPUNGE or not);
   - scratch-gone: the mailbox "Scratch" is created and deleted by the
     clients of a user at random: SELECT/EXAMINE/STATUS/DELETE of it may be
     NO [NONEXISTENT], APPEND/COPY/MOVE to it NO [TRYCREATE] (RFC 3501
@@ -839,8 +840,10 @@ class Client(threading.Thread):
             if self.view is not None and n.fetches:
                 self.check_fetches(n)
             unexplained = c.expunges == 0 and n.expunges == 0
-            if unexplained and self.scratch_deleted():
-                # The messages went with their mailbox: all of them are gone.
+            if self.scratch_deleted():
+                # The messages went with their mailbox, with no EXPUNGE for
+                # them (whether or not others were expunged before): all of
+                # them are gone.
                 c.noop_expunged = {uid for _, uid, _, _ in c.fetches}
                 unexplained = False
             self.cmd = c
@@ -1113,6 +1116,8 @@ class Client(threading.Thread):
         gone = set(c.expunged_uids)
         if c.status == "NO" and c.code == "EXPUNGEISSUED":
             gone |= c.noop_expunged
+        if c.status == "NO" and v.gone:  # NO [NONEXISTENT]: gone with the mailbox
+            gone |= {uid for _, uid, _, _ in c.fetches}
         for n, uid, items, raw in c.fetches:
             if uid is None or v.uv is None:
                 continue
