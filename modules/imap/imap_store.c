@@ -263,13 +263,21 @@ void imap_cmd_store(struct imap_session *s, const struct ph_imap_value *args,
 
 /* A copy's NOT_FOUND is the destination's (TRYCREATE, RFC 3501 6.4.7) or
  * the selected mailbox's, which another session deleted meanwhile
- * (NONEXISTENT: creating the destination would not help). */
-static bool dest_missing(struct imap_session *s, const char *dest)
+ * (NONEXISTENT: creating the destination would not help). A selected
+ * mailbox that is gone stays gone (one created under its name later is
+ * another), so one that is still there was there for the copy: the
+ * destination was missing then, whatever another session has done with
+ * that name since. Only with both perhaps gone does the destination decide
+ * (as the copy looks it up first). */
+static bool copy_trycreate(struct imap_session *s, const char *dest)
 {
     struct ph_mailbox_status st;
+    uint64_t highest;
     const char *err;
-    return ph_mailbox_status(s->acct, dest, &st, &err) ==
-           PH_STORAGE_ERR_NOT_FOUND;
+    return ph_mailbox_changes(s->mb, s->modseq, NULL, &highest, NULL, NULL,
+                              &err) != PH_STORAGE_ERR_NOT_FOUND ||
+           ph_mailbox_status(s->acct, dest, &st, &err) ==
+               PH_STORAGE_ERR_NOT_FOUND;
 }
 
 static void copy_common(struct imap_session *s,
@@ -298,7 +306,7 @@ static void copy_common(struct imap_session *s,
     }
     int r = ph_mailbox_copy(s->mb, &set, dest, move, &src, &dst, &uidvalidity,
                             &err);
-    if (r == PH_STORAGE_ERR_NOT_FOUND && dest_missing(s, dest)) {
+    if (r == PH_STORAGE_ERR_NOT_FOUND && copy_trycreate(s, dest)) {
         imap_tagged(s, "NO", "[TRYCREATE] %s", err);
     } else if (r < 0) {
         imap_storage_no(s, r, err);

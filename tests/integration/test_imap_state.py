@@ -6,8 +6,10 @@ selected mailbox itself (RFC 6851 3.3, RFC 4315 COPYUID).
 
 test_imap_pgsql.py runs these classes on storage.pgsql too; test_pgsql.py
 has the two-node cases."""
+import collections
 import re
 import socket
+import threading
 
 import phtest
 from test_imap import MSG, ImapTest, Raw
@@ -317,6 +319,52 @@ class SelfCopyTest(StateTest):
         self.assertEqual(r.cmd("a", "COPY 1 INBOX"), b"a NO [NONEXISTENT] Mailbox was deleted\r\n")
         self.assertEqual(r.cmd("b", "MOVE 1 INBOX"), b"b NO [NONEXISTENT] Mailbox was deleted\r\n")
         self.assertTrue(r.cmd("c", "COPY 1 Nope").startswith(b"c NO [TRYCREATE] "))
+
+    def test_copy_to_a_destination_that_another_session_deletes_and_creates(self):
+        """RFC 3501 6.4.7: a destination that does not exist when the COPY
+        runs gets NO [TRYCREATE], also when another session creates it
+        again before the answer is sent; NO [NONEXISTENT] would say the
+        selected mailbox (INBOX here, which nobody deletes) is gone. The
+        other session deletes and creates the destination all the while:
+        each answer must be OK or TRYCREATE, and the other session's
+        commands must succeed (on storage.pgsql they deadlocked with the
+        COPY and ended NO [UNAVAILABLE])."""
+        self.fill(None)
+        r, _ = self.session()
+        other, _ = self.session("LIST \"\" \"\"")
+        stop = threading.Event()
+        errors = []
+
+        def toggle():
+            n = 0
+            try:
+                while not stop.is_set():
+                    n += 1
+                    verb = "CREATE" if n % 2 else "DELETE"
+                    out = other.cmd("t%d" % n, "%s Scratch" % verb)
+                    if not out.endswith(b"OK %s completed\r\n" % verb.encode()):
+                        errors.append(out)
+                        return
+            except Exception as e:  # the assertion below names it
+                errors.append(repr(e))
+
+        t = threading.Thread(target=toggle)
+        t.start()
+        answers = collections.Counter()
+        try:
+            # At least 300 COPYs, and on until both answers came (a guard
+            # against a hang bounds it).
+            for i in range(20000):
+                if i >= 300 and answers[b"OK"] and answers[b"NO [TRYCREATE]"] or errors:
+                    break
+                out = r.cmd("c%d" % i, "COPY 1 Scratch")
+                answers[re.sub(rb"^c\d+ (OK|NO \[\w+\]).*", rb"\1", out.split(b"\r\n")[-2])] += 1
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(set(answers) - {b"OK", b"NO [TRYCREATE]"}, set(), answers)
+        self.assertTrue(answers[b"OK"] > 0 and answers[b"NO [TRYCREATE]"] > 0, answers)
 
 
 class ExpungedDuringFetchTest(StateTest):

@@ -1954,6 +1954,66 @@ static void test_changes_from_before_the_horizon_name_every_missing_uid(
     ph_account_release(&acct);
 }
 
+/* Flags a message of another handle the first time changes() calls back. */
+struct flag_during {
+    struct metas seen;
+    struct ph_mailbox *other;
+    uint32_t uid;
+};
+
+static int flag_during_cb(void *arg, const struct ph_message_meta *m)
+{
+    struct flag_during *f = arg;
+    if (f->seen.n == 0)
+        set_flags(f->other, f->uid, PH_FLAG_FLAGGED);
+    return collect_meta(&f->seen, m);
+}
+
+/* A session's view (RFC 3501 2.3.1.2: sequence numbers) is what changes()
+ * from 0 delivered, and later calls add only UIDs above it. So changes()
+ * must deliver every message there is, even one whose flags another session
+ * changes while it reads: left out, the message could only come back as a
+ * change below the view's last UID (which the session ignores) or, once
+ * the messages above it are expunged, as a new message whose UID is lower
+ * than UIDs the session saw (2.3.1.1: UIDs only grow). More messages than
+ * one read of the store takes, and the last one flagged while the first
+ * are handed out. */
+static void test_changes_deliver_a_message_flagged_while_they_read(void **s)
+{
+    (void)s;
+    struct ph_account *acct = account_new("changes-flagged");
+    enum { N = 300 };
+    uint32_t first = 0, last = 0;
+    for (int i = 0; i < N; i++) {
+        last = append_msg(acct, "INBOX", "many", 0, NULL);
+        first = first != 0 ? first : last;
+    }
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    struct flag_during f = {.other = open_mb(acct, "INBOX", false),
+                            .uid = last};
+    uint64_t h = 0;
+    const char *err = NULL;
+    assert_int_equal(
+        ph_mailbox_changes(mb, 0, NULL, &h, flag_during_cb, &f, &err), 0);
+    /* Each message once, in UID order; the flag may or may not show yet
+     * (a later changes() delivers it). */
+    assert_int_equal(f.seen.n, N);
+    for (size_t i = 0; i < f.seen.n; i++)
+        assert_int_equal(f.seen.v[i].uid, first + i);
+    metas_clear(&f.seen);
+    struct metas l = {0};
+    assert_int_equal(ph_mailbox_changes(mb, h, NULL, &h, collect_meta, &l,
+                                        &err),
+                     0);
+    const struct meta *m = meta_find(&l, last);
+    assert_non_null(m);
+    assert_int_equal(m->flags, PH_FLAG_FLAGGED);
+    metas_clear(&l);
+    ph_mailbox_close(&f.other);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
 static void test_uids_never_reused_after_expunging_everything(void **state)
 {
     (void)state;
@@ -3588,6 +3648,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_changes_over_many_messages_report_each_once),
         cmocka_unit_test(
             test_changes_from_before_the_horizon_name_every_missing_uid),
+        cmocka_unit_test(test_changes_deliver_a_message_flagged_while_they_read),
         cmocka_unit_test(test_uids_never_reused_after_expunging_everything),
         cmocka_unit_test(test_modseq_increases_with_every_change),
         cmocka_unit_test(test_recent_goes_to_exactly_one_session),

@@ -75,7 +75,8 @@ the summary; any other NO is a violation):
     NO [EXPUNGEISSUED] (RFC 5530 3, RFC 2180 4.1.2/4.2/4.4.1) when another
     session expunged some of the messages; checked: the command itself or
     the NOOP sent right after it announces an EXPUNGE, unless the selected
-    mailbox is Scratch and a STATUS shows another session deleted it;
+    mailbox is Scratch and a STATUS shows another session deleted it (then
+    any message of the command may have gone with it, EXPUNGE or not);
   - scratch-gone: the mailbox "Scratch" is created and deleted by the
     clients of a user at random: SELECT/EXAMINE/STATUS/DELETE of it may be
     NO [NONEXISTENT], APPEND/COPY/MOVE to it NO [TRYCREATE] (RFC 3501
@@ -88,7 +89,11 @@ Exit status 0 when no violation was seen. The summary at the end counts
 the comparisons made, the commands by name, the allowed NOs and the
 violations by kind; the last line says "imapstress: passed" or "FAILED".
 --seed makes each client's choices reproducible (their interleaving is the
-scheduler's); --until KIND ends the run at the first violation of a kind."""
+scheduler's); --until KIND ends the run at the first violation of a kind.
+To find a violation's cause: --debug --keep keeps the servers' logs with
+every command and response (io_debug) and the storage's debug lines; a
+violation names the client's port, which the server's lines of that
+connection carry."""
 import argparse
 import collections
 import glob
@@ -736,6 +741,7 @@ class Client(threading.Thread):
         self.nmsg = 0
         self.ntag = 0
         self.sock = None
+        self.port = None
         self.view = None
         self.cmd = None
         self.tail = collections.deque(maxlen=TAIL)
@@ -744,8 +750,9 @@ class Client(threading.Thread):
 
     # -- reporting
     def who(self):
-        return "%s (%s@%s:%d%s)" % (self.name, self.user, self.addr[0], self.addr[1],
-                                    " %s" % self.view.name if self.view else "")
+        return "%s (%s@%s:%d%s%s)" % (self.name, self.user, self.addr[0], self.addr[1],
+                                      " %s" % self.view.name if self.view else "",
+                                      " from port %d" % self.port if self.port else "")
 
     def where(self):
         return "%s %s" % (self.name, self.cmd.tag if self.cmd else "")
@@ -762,6 +769,7 @@ class Client(threading.Thread):
     # -- I/O
     def connect(self):
         self.sock = socket.create_connection(self.addr, timeout=self.args.timeout)
+        self.port = self.sock.getsockname()[1]
         self.buf = bytearray()
         self.logged_out = False
         self.view = None
@@ -832,8 +840,10 @@ class Client(threading.Thread):
             if self.view is not None and n.fetches:
                 self.check_fetches(n)
             unexplained = c.expunges == 0 and n.expunges == 0
-            if unexplained and self.scratch_deleted():
-                # The messages went with their mailbox: all of them are gone.
+            if self.scratch_deleted():
+                # The messages went with their mailbox, with no EXPUNGE for
+                # them (whether or not others were expunged before): all of
+                # them are gone.
                 c.noop_expunged = {uid for _, uid, _, _ in c.fetches}
                 unexplained = False
             self.cmd = c
@@ -1106,6 +1116,8 @@ class Client(threading.Thread):
         gone = set(c.expunged_uids)
         if c.status == "NO" and c.code == "EXPUNGEISSUED":
             gone |= c.noop_expunged
+        if c.status == "NO" and v.gone:  # NO [NONEXISTENT]: gone with the mailbox
+            gone |= {uid for _, uid, _, _ in c.fetches}
         for n, uid, items, raw in c.fetches:
             if uid is None or v.uv is None:
                 continue
@@ -1799,7 +1811,7 @@ class Node:
         conf = os.path.join(tmp, "node%d.conf" % i)
         with open(conf, "w") as f:
             f.write("""state_dir %s
-%s
+%s%s
 imap tcp://127.0.0.1:0 {
     auth pass_table static {
 %s
@@ -1808,9 +1820,10 @@ imap tcp://127.0.0.1:0 {
     insecure_auth yes
     max_connections_per_ip %d
     # All clients of a run share 127.0.0.1 and a few users.
-    max_user_connections_per_ip %d
+    max_user_connections_per_ip %d%s
 }
-""" % (state, storage, users_conf, args.clients * 2 + 20, args.clients + 20))
+""" % (state, "debug yes\n" if args.debug else "", storage, users_conf, args.clients * 2 + 20,
+       args.clients + 20, "\n    io_debug yes" if args.debug else ""))
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.posthorn, "run", "--config", conf], stdout=self.log,
                                      stderr=subprocess.STDOUT, env=self.env)
@@ -1866,6 +1879,8 @@ def main():
                     "kinds (comma-separated)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, state)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
+    ap.add_argument("--debug", action="store_true", help="the servers log with debug and io_debug (each "
+                    "line names the client's port, which a violation shows); best with --keep")
     args = ap.parse_args()
     args.until = set(filter(None, args.until.split(",")))
     if args.nodes > 1 and not args.pgsql:

@@ -39,8 +39,14 @@
     X(ACCT_INSERT, "account_insert",                                           \
       "INSERT INTO accounts (name, created) VALUES (?1, ?2) "                  \
       "ON CONFLICT (name) DO NOTHING RETURNING id")                            \
+    /* NO KEY UPDATE: hierarchy changes take turns, but a writer that          \
+     * updates a mailbox row twice in its transaction (a COPY's count and      \
+     * UIDNEXT) has PostgreSQL check the row's account key again (KEY          \
+     * SHARE), which FOR UPDATE would block: with the writer holding that      \
+     * mailbox and a CREATE or DELETE holding the account and waiting for      \
+     * it, a deadlock. (storage.sqlite spells it without the lock.) */         \
     X(ACCT_LOCK, "account_lock",                                               \
-      "SELECT id FROM accounts WHERE id = ?1 FOR UPDATE")                      \
+      "SELECT id FROM accounts WHERE id = ?1 FOR NO KEY UPDATE")               \
     X(ACCT_DELETE, "account_delete", "DELETE FROM accounts WHERE id = ?1")     \
     X(ACCT_LIST, "account_list", "SELECT name FROM accounts ORDER BY name")    \
     X(ACCT_MAILBOX_IDS, "account_delete",                                      \

@@ -129,6 +129,8 @@ void sqls_row_add(struct ph_sql_cursor *cur, int ncols, struct msg_rows *rows);
 int sqls_rows_read(struct ph_sql_cursor *cur, int ncols, struct msg_rows *rows,
                    const char **error_r);
 void sqls_rows_clear(struct msg_rows *rows);
+/* Frees what one row holds. */
+void sqls_row_free(struct msg_row *r);
 /* The shared reads' memory (ph_sqlstore_free). */
 void sqls_shared_clear(struct ph_sqlstore *s);
 /* Calls cb for each row; cb's first non-zero result. */

@@ -146,15 +146,20 @@ int sqls_uids_read(struct ph_sql_cursor **cur, struct ph_uidset *s,
     return ret;
 }
 
+void sqls_row_free(struct msg_row *r)
+{
+    free(r->keywords);
+    free(r->info);
+    free(r->envelope);
+    free(r->bodystructure);
+    free(r->body);
+    *r = (struct msg_row){0};
+}
+
 void sqls_rows_clear(struct msg_rows *rows)
 {
-    for (size_t i = 0; i < rows->n; i++) {
-        free(rows->v[i].keywords);
-        free(rows->v[i].info);
-        free(rows->v[i].envelope);
-        free(rows->v[i].bodystructure);
-        free(rows->v[i].body);
-    }
+    for (size_t i = 0; i < rows->n; i++)
+        sqls_row_free(&rows->v[i]);
     free(rows->v);
     *rows = (struct msg_rows){0};
 }

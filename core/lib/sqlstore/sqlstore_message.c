@@ -522,17 +522,29 @@ static int row_cmp(const void *a, const void *b)
     return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
+/* No upper bound on the modseqs a read of changes returns (sqls_changes). */
+#define CHANGES_UNBOUNDED INT64_MAX
+
+/* Drops the rows (sorted by UID) at or above uidnext, and says whether any
+ * row is left. */
+static bool rows_below(struct msg_rows *rows, uint32_t uidnext)
+{
+    while (rows->n > 0 && rows->v[rows->n - 1].uid >= uidnext)
+        sqls_row_free(&rows->v[--rows->n]);
+    return rows->n > 0;
+}
+
 /* ---- Shared reads: each change read once per wake-up ---------------------
  *
  * A change wakes every session of this process that watches the mailbox,
  * and each asks changes() from where it was, mostly the same modseq. The
  * first reads the changed rows and tombstones; the others wait for it and
- * take their part of what it read. An entry (from, to] answers a caller
- * at modseq (from <= modseq <= to) whose mailbox row says HIGHESTMODSEQ
- * is still to: every change up to to was committed when to became
- * visible, and none since (it would have moved HIGHESTMODSEQ), so the
- * rows with a modseq in (modseq, to] are exactly what the database would
- * answer. Each session still reads the mailbox row (one key lookup). */
+ * take their part of what it read. An entry holds what one statement saw
+ * above from, after the mailbox row said HIGHESTMODSEQ to; it answers a
+ * caller at modseq (from <= modseq <= to) whose row says to as well: the
+ * rows with a modseq above modseq in that snapshot are what the caller's
+ * own read could have answered (sqls_changes says why that is whole).
+ * Each session still reads the mailbox row (one key lookup). */
 
 static void shared_reset(struct sqls_shared *e)
 {
@@ -668,10 +680,19 @@ static int missing_uids(struct sqls_mailbox *mb, struct ph_sql_conn *c,
     return ret;
 }
 
-/* What changed in (modseq, H], H being HIGHESTMODSEQ when the call starts:
- * every change up to H is committed once H is visible (it was given under
- * the mailbox lock or by the one writer), so no transaction is needed;
- * later ones are left for the next call.
+/* What changed after modseq, up to at least H, the HIGHESTMODSEQ of the
+ * mailbox row read first; H is what the caller asks from next time. No
+ * transaction is needed, but the rows are not bounded by H: a message
+ * whose flags changed after the row was read has a modseq above H by the
+ * time the rows are read, and "modseq <= H" would leave it out; a caller
+ * that builds its view from 0 (SELECT) would lack it for good, and one that
+ * gets it next time would get it below UIDs it has already shown. Changes
+ * commit in modseq order (under the mailbox lock, or by the one writer), so
+ * a statement that sees a change sees all before it: every message there
+ * was at H with a modseq above modseq comes, as it is in that snapshot.
+ * What lies above H comes again next time (a repeated FETCH FLAGS), except
+ * messages at or above the row's UIDNEXT: their \Recent is not decided
+ * yet, and they come next time as new.
  *
  * Every session watching a mailbox comes here after each change to it, so
  * the usual answer costs two statements after the row: the tombstones and
@@ -725,7 +746,7 @@ int sqls_changes(struct ph_mailbox *pub, uint64_t modseq,
     if (any && !shared && ret == 0)
         ret = ph_sql_query(c, PH_SQS_MSG_CHANGES, &cur, error_r,
                            PH_SQL_I(mb->id), PH_SQL_I(modseq),
-                           PH_SQL_I(row.highestmodseq),
+                           PH_SQL_I(CHANGES_UNBOUNDED),
                            PH_SQL_I(expunged_r != NULL), PH_SQL_I(cb != NULL),
                            PH_SQL_I(SQLS_BATCH));
     uint64_t *gone_modseq = NULL;
@@ -765,22 +786,29 @@ int sqls_changes(struct ph_mailbox *pub, uint64_t modseq,
     if (ret == 0 && nrows == SQLS_BATCH) {
         ret = ph_sql_query(c, PH_SQS_MSG_CHANGED_AFTER, &cur, error_r,
                            PH_SQL_I(mb->id), PH_SQL_I(modseq),
-                           PH_SQL_I(row.highestmodseq),
+                           PH_SQL_I(CHANGES_UNBOUNDED),
                            PH_SQL_I(rows.v[rows.n - 1].uid));
         if (ret == 0)
             ret = sqls_uids_read(&cur, &changed, error_r);
         ph_sql_close(&cur);
     }
     ph_sql_put(sql, &c);
-    if (ret == 0 && rows.n > 0)
+    if (ret == 0 && rows_below(&rows, row.uidnext))
         ret = sqls_rows_deliver(mb, &rows, cb, arg);
     sqls_rows_clear(&rows);
     struct ph_sql_value span[2] = {PH_SQL_I(modseq),
-                                   PH_SQL_I(row.highestmodseq)};
+                                   PH_SQL_I(CHANGES_UNBOUNDED)};
     bool checked = true;
-    for (size_t i = 0; i < changed.n && ret == 0; i++)
-        ret = rows_batches(mb, PH_SQS_MSG_CHANGED_RANGE, 8, changed.r[i], span,
-                           2, &checked, cb, arg, error_r);
+    /* Sorted ranges: what lies at or above UIDNEXT waits (see above). */
+    for (size_t i = 0; i < changed.n && ret == 0; i++) {
+        struct ph_uid_range r = changed.r[i];
+        if (r.lo >= row.uidnext)
+            break;
+        if (r.hi >= row.uidnext)
+            r.hi = row.uidnext - 1;
+        ret = rows_batches(mb, PH_SQS_MSG_CHANGED_RANGE, 8, r, span, 2,
+                           &checked, cb, arg, error_r);
+    }
     if (ret == 0 && highest_r != NULL)
         *highest_r = row.highestmodseq;
     ph_sql_put(sql, &c);
