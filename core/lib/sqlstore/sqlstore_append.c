@@ -200,7 +200,8 @@ static int text_make(const struct ph_message_info *mi, uint64_t size,
     const char *p = t->text.data ? t->text.data : "";
     t->utf8 = t->kept && u8_check((const uint8_t *)p, t->text.len) == NULL;
     t->nul = memchr(p, '\0', t->text.len) != NULL;
-    for (size_t i = 0; i < t->header_len; i++)
+    /* A text not kept is freed: header_len then bounds nothing. */
+    for (size_t i = 0; i < t->header_len && i < t->text.len; i++)
         t->header_chars += ((unsigned char)p[i] & 0xc0) != 0x80;
     return ret;
 }
