@@ -377,11 +377,15 @@ class SharedRead(TwoNodeBase):
         self.assertEqual(b.expunge()[0], "OK")
         for r in idlers:
             r.wait_for(rb"^\* 1 EXPUNGE", 30)
-        # Two changes, which the idlers may meet as one: one read each.
+        # Two changes, which the idlers may meet as one or as two, each
+        # idler in its own way: at most one read per wake-up, and every
+        # other idler's call answered from it.
         log = node_a.log_text()
         reads = log.count("event=changes_read") - read - 1
         self.assertIn(reads, (1, 2))
-        self.assertEqual(log.count("event=changes_shared") - shared - 7, 7 * reads)
+        took = log.count("event=changes_shared") - shared - 7
+        self.assertGreaterEqual(took + reads, 8)
+        self.assertLessEqual(took, 7 * reads)
 
 
 UPGRADE_MSGS = (
