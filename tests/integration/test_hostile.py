@@ -255,11 +255,16 @@ class HostileTest(HostileBase):
         # No descriptor left behind (the last sessions may still be closing:
         # wait for that, the deadline only guards against a hang); memory
         # within a few MB of before.
+        # The SQL store's pool may have opened a connection or two more
+        # meanwhile (a sweep beside a session) and keeps them: a few
+        # descriptors of slack, far fewer than the hundreds of sessions
+        # a leak per session would leave.
+        slack = 4
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.proc()[0] > base_fds:
+        while time.monotonic() < deadline and self.proc()[0] > base_fds + slack:
             time.sleep(0.05)
         fds, rss = self.proc()
-        self.assertLessEqual(fds, base_fds)
+        self.assertLessEqual(fds, base_fds + slack)
         if phtest.SANITIZED:
             # ASan keeps freed memory in quarantine (256 MiB): RSS says nothing.
             print("RSS bound not checked under AddressSanitizer (%d -> %d KiB)" % (base_rss, rss))
