@@ -192,6 +192,23 @@ imap tcp://127.0.0.1:0 {
             rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
         return fds, rss
 
+    def fds(self):
+        """The server's descriptors: (those that are not the database's
+        files, those that are)."""
+        d = "/proc/%d/fd" % self.server.proc.pid
+        state = os.path.join(self.dir, "state") + "/"
+        other = db = 0
+        for fd in os.listdir(d):
+            try:
+                target = os.readlink(os.path.join(d, fd))
+            except OSError:
+                continue  # closed meanwhile
+            if target.startswith(state):
+                db += 1
+            else:
+                other += 1
+        return other, db
+
     def healthy(self):
         r = Raw(self.port)
         r.login()
@@ -217,7 +234,8 @@ class HostileTest(HostileBase):
     def test_battery(self):
         self.assertGreaterEqual(len(CASES), 200)
         self.healthy()
-        base_fds, base_rss = self.proc()
+        base_rss = self.proc()[1]
+        base_other, base_db = self.fds()
         failures = []
         for i, (state, data, expect) in enumerate(CASES):
             r = Raw(self.port)
@@ -254,17 +272,18 @@ class HostileTest(HostileBase):
         self.healthy()
         # No descriptor left behind (the last sessions may still be closing:
         # wait for that, the deadline only guards against a hang); memory
-        # within a few MB of before.
-        # The SQL store's pool may have opened a connection or two more
-        # meanwhile (a sweep beside a session) and keeps them: a few
-        # descriptors of slack, far fewer than the hundreds of sessions
-        # a leak per session would leave.
-        slack = 4
+        # within a few MB of before. The SQL store's pool may have opened
+        # a connection more meanwhile (a sweep beside a session) and keeps
+        # it: its files (the database, -wal, -shm) are counted apart, and
+        # every other descriptor (sockets, pipes, eventfds) comes back to
+        # exactly what it was.
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.proc()[0] > base_fds + slack:
+        while time.monotonic() < deadline and self.fds()[0] > base_other:
             time.sleep(0.05)
+        other, db = self.fds()
+        self.assertEqual(other, base_other)
+        self.assertLessEqual(db, base_db + 3 * 8, "more than 8 pooled connections")
         fds, rss = self.proc()
-        self.assertLessEqual(fds, base_fds + slack)
         if phtest.SANITIZED:
             # ASan keeps freed memory in quarantine (256 MiB): RSS says nothing.
             print("RSS bound not checked under AddressSanitizer (%d -> %d KiB)" % (base_rss, rss))
