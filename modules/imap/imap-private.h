@@ -288,6 +288,10 @@ struct imap_view_walk {
 };
 bool imap_view_walk_next(const struct imap_session *s, struct imap_view_walk *w,
                          size_t *pos_r);
+/* Narrows set (UIDs) to the messages of the view in it that the partial
+ * range names, counted in UID order (RFC 9394 3.3). */
+void imap_view_partial(const struct imap_session *s,
+                       const struct ph_imap_partial *p, struct ph_uidset *set);
 /* Turns a sequence set or UID set argument into UIDs of the view. 0, or -1
  * with a tagged BAD/NO sent. */
 int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,

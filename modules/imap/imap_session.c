@@ -294,7 +294,7 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
         "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
         "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE "
         "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY ESORT "
-        "CONTEXT=SEARCH CONTEXT=SORT "
+        "CONTEXT=SEARCH CONTEXT=SORT PARTIAL "
         "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS");
     uint64_t limit = c->appendlimit;
     if (limit == 0 && s->acct)
@@ -421,6 +421,23 @@ bool imap_view_walk_next(const struct imap_session *s, struct imap_view_walk *w,
         w->k++;
     }
     return false;
+}
+
+void imap_view_partial(const struct imap_session *s,
+                       const struct ph_imap_partial *p, struct ph_uidset *set)
+{
+    size_t n = 0, pos, start, end;
+    struct imap_view_walk walk = {.set = set};
+    while (imap_view_walk_next(s, &walk, &pos))
+        n++;
+    ph_imap_partial_slice(p, n, &start, &end);
+    struct ph_uidset part = {0};
+    walk = (struct imap_view_walk){.set = set};
+    for (size_t i = 0; i < end && imap_view_walk_next(s, &walk, &pos); i++)
+        if (i >= start)
+            imap_uidset_append(&part, s->uids[pos], s->uids[pos]);
+    ph_uidset_clear(set);
+    *set = part;
 }
 
 int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,

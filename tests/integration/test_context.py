@@ -125,6 +125,54 @@ class PartialTest(SortBase):
         self.assertIn(b"n OK", r.cmd("n", "NOOP"))
 
 
+class FetchPartialTest(SortBase):
+    def fetch(self, r, tag, cmd, seqs):
+        want = b"".join(b"* %d FETCH (FLAGS () UID %d)\r\n" % (n, n + 1) for n in seqs)
+        self.assertEqual(r.cmd(tag, cmd), want + b"%s OK FETCH completed\r\n" % tag.encode(), cmd)
+
+    def test_uid_fetch_partial(self):
+        r, _ = self.session()
+        # RFC 9394 3.3: "Returning information for the last 3 messages in
+        # the UID range": "10 UID FETCH 25900:26600 (UID FLAGS) (PARTIAL
+        # -1:-3)"; counted over the messages in the set.
+        self.fetch(r, "a", "UID FETCH 1:* (UID FLAGS) (PARTIAL -1:-3)", [4, 5, 6])
+        self.fetch(r, "b", "UID FETCH 3:6 (FLAGS) (PARTIAL 1:2)", [2, 3])
+        self.fetch(r, "c", "UID FETCH 3,5,7 (FLAGS) (PARTIAL 3:2)", [4, 6])
+        self.fetch(r, "d", "UID FETCH 1:100 (FLAGS) (PARTIAL 6:4294967295)", [6])
+        self.fetch(r, "e", "UID FETCH 1:* (FLAGS) (PARTIAL 7:8)", [])
+        self.fetch(r, "f", "UID FETCH 1:* (FLAGS) (PARTIAL -7:-9)", [])
+
+    def test_uid_fetch_partial_with_changedsince(self):
+        r, _ = self.session()
+        out = r.cmd("s", "STORE 1,5 +FLAGS.SILENT (\\Seen)")
+        self.assertIn(b"s OK", out)
+        out = r.cmd("m", "UID FETCH 6 (MODSEQ)")
+        base = int(out.split(b"MODSEQ (")[1].split(b")")[0])
+        self.assertIn(b"s2 OK", r.cmd("s2", "STORE 1,5 +FLAGS.SILENT (\\Flagged)"))
+        # RFC 9394 3.4: "first select the last 30 messages and then only
+        # return flag changes for a subset of those messages that have
+        # MODSEQ higher"; the modifiers in either order.
+        for i, mods in enumerate(("PARTIAL -1:-3 CHANGEDSINCE %d" % base,
+                                  "CHANGEDSINCE %d PARTIAL -3:-1" % base)):
+            out = r.cmd("c%d" % i, "UID FETCH 1:* (FLAGS) (%s)" % mods)
+            self.assertRegex(out, rb"^\* 5 FETCH \(FLAGS \(\\Seen \\Flagged\) UID 6 "
+                             rb"MODSEQ \(\d+\)\)\r\nc%d OK FETCH completed\r\n$" % i)
+
+    def test_bad_fetch_partial(self):
+        r, _ = self.session()
+        bad = b"Invalid partial range (n:m or -n:-m, n and m from 1)"
+        for cmd, text in [
+                ("FETCH 1:* (FLAGS) (PARTIAL 1:2)", b"PARTIAL is a modifier of UID FETCH only"),
+                ("UID FETCH 1:* (FLAGS) (PARTIAL 0:2)", bad),
+                ("UID FETCH 1:* (FLAGS) (PARTIAL -1:2)", bad),
+                ("UID FETCH 1:* (FLAGS) (PARTIAL 1:4294967296)", bad),
+                ("UID FETCH 1:* (FLAGS) (PARTIAL 1:*)", bad),
+                ("UID FETCH 1:* (FLAGS) (PARTIAL)", b"PARTIAL needs a range"),
+                ("UID FETCH 1:* (FLAGS) (PARTIAL 1:2 PARTIAL 1:2)", b"PARTIAL given twice"),
+        ]:
+            self.assertEqual(r.cmd("x", cmd), b"x BAD " + text + b"\r\n", cmd)
+
+
 class UpdateTest(SortBase):
     extra = "max_update_contexts 3"
 
@@ -361,7 +409,8 @@ class UpdateTest(SortBase):
         caps = r.cmd("c", "CAPABILITY").split(b"\r\n")[0].split()
         # RFC 5267 4.1: "Servers advertising CONTEXT=SORT also advertise
         # the SORT capability".
-        for cap in (b"CONTEXT=SEARCH", b"CONTEXT=SORT", b"SORT", b"ESORT", b"ESEARCH"):
+        for cap in (b"CONTEXT=SEARCH", b"CONTEXT=SORT", b"SORT", b"ESORT", b"ESEARCH",
+                    b"PARTIAL"):
             self.assertIn(cap, caps)
 
 
