@@ -619,7 +619,8 @@ struct changes_ctx {
     size_t nchanged, capchanged;
     /* With update contexts: every message of the view whose flags
      * changed, reported already or not. */
-    struct ph_uidset flagged;
+    uint32_t *flagged;
+    size_t nflagged, capflagged;
 };
 
 static int changes_cb(void *arg, const struct ph_message_meta *m)
@@ -637,8 +638,11 @@ static int changes_cb(void *arg, const struct ph_message_meta *m)
     }
     if (imap_view_seq(s, m->uid) == 0)
         return 0;
-    if (s->nupdates > 0)
-        ph_uidset_add(&c->flagged, m->uid);
+    if (s->nupdates > 0) {
+        ph_array_grow(&c->flagged, &c->capflagged, c->nflagged + 1,
+                      sizeof(*c->flagged));
+        c->flagged[c->nflagged++] = m->uid;
+    }
     if (!already_reported(s, m->uid, m->modseq)) {
         imap_keywords_learn(s, m->keywords, m->nkeywords);
         struct ph_buf b = {0};
@@ -650,6 +654,12 @@ static int changes_cb(void *arg, const struct ph_message_meta *m)
         c->changed[c->nchanged++].flags = ph_buf_steal(&b);
     }
     return 0;
+}
+
+static int cmp_uid(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 static int cmp_added(const void *a, const void *b)
@@ -762,12 +772,18 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
     }
     /* RFC 5267 4.3.3: an ADDTO of new messages "MUST be sent after the
      * EXISTS notification itself". */
-    if (s->nupdates > 0) {
+    if (s->nupdates > 0 && c.nflagged + c.nadded > 0) {
+        /* In UID order, so that the set is built in linear time. */
+        struct ph_uidset touched = {0};
+        qsort(c.flagged, c.nflagged, sizeof(*c.flagged), cmp_uid);
+        for (size_t i = 0; i < c.nflagged; i++)
+            imap_uidset_append(&touched, c.flagged[i], c.flagged[i]);
         for (size_t i = 0; i < c.nadded; i++)
-            ph_uidset_add(&c.flagged, c.added[i].uid);
-        imap_updates_touched(s, &c.flagged);
+            imap_uidset_append(&touched, c.added[i].uid, c.added[i].uid);
+        imap_updates_touched(s, &touched);
+        ph_uidset_clear(&touched);
     }
-    ph_uidset_clear(&c.flagged);
+    free(c.flagged);
     free(c.changed);
     free(c.added);
     ph_uidset_clear(&expunged);

@@ -9,6 +9,9 @@ The mailbox: sequence numbers 1..6 are UIDs 2..7; no flags; (DATE) orders
 it 3 2 1 4 5 6.
 
 test_context_pgsql.py runs these classes on storage.pgsql too."""
+import random
+import re
+
 import phtest
 from test_imap import MSG
 from test_sort import SortBase, message
@@ -412,6 +415,116 @@ class UpdateTest(SortBase):
         for cap in (b"CONTEXT=SEARCH", b"CONTEXT=SORT", b"SORT", b"ESORT", b"ESEARCH",
                     b"PARTIAL"):
             self.assertIn(cap, caps)
+
+
+def numbers(text):
+    """A sequence-set in its order: "3:5,1" is 3 4 5 1."""
+    out = []
+    for part in text.split(b","):
+        lo, _, hi = part.partition(b":")
+        lo, hi = int(lo), int(hi or lo)
+        out.extend(range(lo, hi + 1) if lo <= hi else range(lo, hi - 1, -1))
+    return out
+
+
+class ClientModel:
+    """A client's copy of one context's result, kept by applying ADDTO and
+    REMOVEFROM as RFC 5267 4.3.3 and 4.3.4 say, and renumbered by EXPUNGE
+    (sequence numbers)."""
+
+    def __init__(self, test, tag, result, by_position):
+        self.test, self.tag, self.result = test, tag, list(result)
+        self.by_position = by_position
+        self.pairs = 0
+
+    def apply(self, line):
+        m = re.match(rb'\* (\d+) EXPUNGE\r\n$', line)
+        if m and not self.test.uid_mode(self.tag):
+            n = int(m.group(1))
+            # REMOVEFROM came first (4.3.4): n is no longer in the result.
+            self.test.assertNotIn(n, self.result, line)
+            self.result = [x - 1 if x > n else x for x in self.result]
+            return
+        m = re.match(rb'\* ESEARCH \(TAG "([^"]+)"\)(?: UID)?(.*)\r\n$', line)
+        if not m or m.group(1).decode() != self.tag:
+            return
+        for kind, pairs in re.findall(rb" (ADDTO|REMOVEFROM) \(([^)]*)\)", m.group(2)):
+            items = pairs.split()
+            for pos, nums in zip(items[0::2], items[1::2]):
+                pos, nums = int(pos), numbers(nums)
+                self.pairs += 1
+                if kind == b"ADDTO" and pos == 0:
+                    self.test.assertFalse(self.by_position, line)
+                    self.result = sorted(self.result + nums)
+                elif kind == b"ADDTO":
+                    self.result[pos - 1:pos - 1] = nums
+                elif pos == 0:
+                    for n in nums:
+                        self.result.remove(n)
+                else:
+                    # "the first result in the set will occupy the given
+                    # context position before removal".
+                    self.test.assertEqual(self.result[pos - 1:pos - 1 + len(nums)], nums, line)
+                    del self.result[pos - 1:pos - 1 + len(nums)]
+
+
+class UpdateModelTest(SortBase):
+    """Random changes by another session; after each, every context's
+    result as its updates make it equals the command run afresh."""
+    CONTEXTS = [
+        ("U1", "UID SORT", "(SUBJECT REVERSE DATE) UTF-8 OR FLAGGED SEEN"),
+        ("U2", "SORT", "(REVERSE ARRIVAL) UTF-8 NOT FLAGGED"),
+        ("U3", "UID SEARCH", "OR FLAGGED SUBJECT b"),
+        ("U4", "SEARCH", "SEEN"),
+        ("U5", "SORT", "(FROM SIZE) UTF-8 SEEN"),
+    ]
+
+    def uid_mode(self, tag):
+        return dict((t, c) for t, c, _ in self.CONTEXTS)[tag].startswith("UID")
+
+    def fresh(self, r, cmd, args):
+        out = r.cmd("f", "%s RETURN (ALL) %s" % (cmd, args))
+        m = re.search(rb" ALL ([0-9:,]+)", out)
+        return numbers(m.group(1)) if m else []
+
+    def test_results_follow_random_changes(self):
+        rng = random.Random(5267)
+        a, _ = self.session()
+        b, _ = self.session()
+        models = []
+        for tag, cmd, args in self.CONTEXTS:
+            out = a.cmd(tag, "%s RETURN (UPDATE ALL) %s" % (cmd, args))
+            m = re.search(rb" ALL ([0-9:,]+)", out)
+            models.append(ClientModel(self, tag, numbers(m.group(1)) if m else [],
+                                      "SORT" in cmd))
+        subjects = ["a", "b", "Re: a", "c", "Re: b"]
+        for round_ in range(25):
+            op = rng.choice(["flag", "flag", "unflag", "append", "expunge"])
+            count = int(b.cmd("c", "SEARCH RETURN (COUNT) ALL").split(b"COUNT ")[1].split()[0])
+            picks = ",".join(str(rng.randint(1, max(count, 1))) for _ in range(3))
+            flag = rng.choice(["\\Flagged", "\\Seen"])
+            if op in ("flag", "unflag") and count:
+                sign = "+" if op == "flag" else "-"
+                self.assertIn(b"s OK", b.cmd("s", "STORE %s %sFLAGS.SILENT (%s)" % (picks, sign, flag)))
+            elif op == "append":
+                msg = message(["From: u%d@x.example" % rng.randint(1, 9),
+                               "Subject: " + rng.choice(subjects),
+                               "Date: %d Jan 2020 10:00:00 +0000" % rng.randint(1, 28)],
+                              b"x" * rng.randint(1, 50) + b"\r\n")
+                flags = rng.choice(["", "\\Seen", "\\Flagged", "\\Seen \\Flagged"])
+                b.send(b"ap APPEND INBOX (%s) {%d+}\r\n" % (flags.encode(), len(msg)) + msg + b"\r\n")
+                self.assertIn(b"ap OK", b.until("ap"))
+            elif count > 1:
+                self.assertIn(b"s OK", b.cmd("s", "STORE %s +FLAGS.SILENT (\\Deleted)" % picks))
+                self.assertIn(b"x OK", b.cmd("x", "EXPUNGE"))
+            for line in a.cmd("n", "NOOP").splitlines(keepends=True):
+                for model in models:
+                    model.apply(line)
+            for model, (tag, cmd, args) in zip(models, self.CONTEXTS):
+                self.assertEqual(model.result, self.fresh(a, cmd, args),
+                                 "round %d (%s): %s" % (round_, op, tag))
+        # Every context was updated along the way, more than once.
+        self.assertTrue(all(m.pairs >= 5 for m in models), [m.pairs for m in models])
 
 
 if __name__ == "__main__":
