@@ -150,6 +150,13 @@ int ph_imap_search_return_parse(const struct ph_imap_value *args, size_t n,
                                 struct ph_imap_search_return *ret_r,
                                 const char **error_r) PH_WUR;
 
+/* The partial-range argument of PARTIAL (a RETURN option, a UID FETCH
+ * modifier: RFC 9394 4) at items[*i + 1] of a list of n, *i moved to it.
+ * -1 with *error_r (static) for a tagged BAD. (ABI 1.4) */
+int ph_imap_partial_arg(const struct ph_imap_value *items, size_t n, size_t *i,
+                        struct ph_imap_partial *p_r,
+                        const char **error_r) PH_WUR;
+
 /* Writes the ESEARCH response (RFC 4731 section 4, RFC 5267 section 3.2)
  * for the result numbers[0..n) given in the command's order (ascending for
  * SEARCH, sorted for SORT): `* ESEARCH (TAG "tag")[ UID]` then MIN (the

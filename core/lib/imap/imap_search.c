@@ -527,6 +527,18 @@ enum ph_imap_search_cost ph_imap_search_cost(const struct ph_imap_search *prog)
 
 /* ---- RETURN options and ESEARCH ----------------------------------------- */
 
+int ph_imap_partial_arg(const struct ph_imap_value *items, size_t n, size_t *i,
+                        struct ph_imap_partial *p_r, const char **error_r)
+{
+    const char *range;
+    if (++*i == n || items[*i].type != PH_IMAP_VALUE_ATOM ||
+        !ph_imap_value_get_atom(&items[*i], &range)) {
+        *error_r = "PARTIAL needs a range";
+        return -1;
+    }
+    return ph_imap_partial_parse(range, items[*i].len, p_r, error_r);
+}
+
 int ph_imap_search_return_parse(const struct ph_imap_value *args, size_t n,
                                 size_t *pos, unsigned accepted,
                                 struct ph_imap_search_return *ret_r,
@@ -566,14 +578,8 @@ int ph_imap_search_return_parse(const struct ph_imap_value *args, size_t n,
                 *error_r = "PARTIAL given twice";
                 return -1;
             }
-            const char *range;
-            if (++i == ni || items[i].type != PH_IMAP_VALUE_ATOM ||
-                !ph_imap_value_get_atom(&items[i], &range)) {
-                *error_r = "PARTIAL needs a range";
-                return -1;
-            }
-            if (ph_imap_partial_parse(range, items[i].len, &ret_r->partial,
-                                      error_r) < 0)
+            if (ph_imap_partial_arg(items, ni, &i, &ret_r->partial, error_r) <
+                0)
                 return -1;
         }
         ret_r->options |= bit;
