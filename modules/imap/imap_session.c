@@ -775,7 +775,8 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
     if (s->nupdates > 0 && c.nflagged + c.nadded > 0) {
         /* In UID order, so that the set is built in linear time. */
         struct ph_uidset touched = {0};
-        qsort(c.flagged, c.nflagged, sizeof(*c.flagged), cmp_uid);
+        if (c.nflagged > 1)
+            qsort(c.flagged, c.nflagged, sizeof(*c.flagged), cmp_uid);
         for (size_t i = 0; i < c.nflagged; i++)
             imap_uidset_append(&touched, c.flagged[i], c.flagged[i]);
         for (size_t i = 0; i < c.nadded; i++)
