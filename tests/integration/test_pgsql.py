@@ -181,6 +181,31 @@ class TwoNodes(TwoNodeBase):
         self.assertRegex(r, rb"^\* 1 FETCH \(FLAGS \(\\Flagged( \\Recent)?\) UID 2\)")
         self.assertNotIn(b"UID 1 ", r)
 
+    def test_update_context_on_a_follows_changes_on_b(self):
+        # RFC 5267 4.3 across nodes: a UID SORT context on node a, idling,
+        # is told of node b's APPEND, STORE and EXPUNGE in sort order.
+        b = self.client(1)
+        for n in (3, 1):
+            b.append("INBOX", None, None, self.message(n))
+        a = self.raw(0)
+        self.assertIn(b"S OK", a.cmd("S", "SELECT INBOX"))
+        self.assertIn(b'* ESEARCH (TAG "U") UID ALL 2,1\r\n',
+                      a.cmd("U", "UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 UNDELETED"))
+        a.sock.sendall(b"I IDLE\r\n")
+        self.assertEqual(a.line(), b"+ idling\r\n")
+        b.append("INBOX", None, None, self.message(2))
+        a.wait_for(rb'^\* ESEARCH \(TAG "U"\) UID ADDTO \(2 3\)\r\n$', 30)
+        b.select("INBOX")
+        b.store("1", "+FLAGS", "(\\Deleted)")
+        a.wait_for(rb'^\* ESEARCH \(TAG "U"\) UID REMOVEFROM \(3 1\)\r\n$', 30)
+        b.store("1", "-FLAGS", "(\\Deleted)")
+        a.wait_for(rb'^\* ESEARCH \(TAG "U"\) UID ADDTO \(3 1\)\r\n$', 30)
+        b.store("3", "+FLAGS", "(\\Deleted)")
+        b.expunge()
+        a.wait_for(rb'^\* ESEARCH \(TAG "U"\) UID REMOVEFROM \(2 3\)\r\n$', 30)
+        a.sock.sendall(b"DONE\r\n")
+        a.wait_for(rb"^I OK", 30)
+
     def test_keywords_from_node_b_are_announced_on_node_a_before_use(self):
         # RFC 3501 7.2.6: a keyword new to the mailbox reaches every
         # session that has it selected, on any node, in FLAGS (and
