@@ -171,7 +171,7 @@ void sqls_indexer_kick(struct ph_sqlstore *s)
         s->d->text_added(s->dctx);
         return;
     }
-    if (!s->index_running)
+    if (!s->index_init)
         return;
     pthread_mutex_lock(&s->index_lock);
     s->index_kick = true;
