@@ -635,6 +635,8 @@ int ph_sqlstore_new(const struct ph_sqlstore_params *p,
     }
     if (rederive(s, &err) < 0 || sweep(s, &err) < 0)
         goto fail_err;
+    if (sqls_indexer_start(s, p->text_index_wait_ms, error_r) < 0)
+        goto fail;
     return 0;
 fail_err:
     *error_r = ph_strdup_printf("%s: %s", p->db, err);
@@ -651,6 +653,7 @@ void ph_sqlstore_free(struct ph_sqlstore **sp)
         return;
     *sp = NULL;
     ph_assert(s->watchers == NULL);
+    sqls_indexer_stop(s);
     ph_sql_free(&s->sql);
     pthread_mutex_destroy(&s->watch_lock);
     pthread_mutex_destroy(&s->listen_lock);
