@@ -783,6 +783,12 @@ imap tcp://127.0.0.1:0 {
     def test_each_statement_prepared_once_per_connection(self):
         port, server = self.node("yes")
         self.session(port, 1)
+        # The text indexer's statements too: it moves the first session's
+        # text after text_index_wait.
+        deadline = time.monotonic() + 30
+        while "event=indexed " not in server.log_text():
+            self.assertLess(time.monotonic(), deadline, "the indexer never ran")
+            time.sleep(0.05)
         first = server.log_text().count("event=prepared ")
         self.assertGreater(first, 10)
         for n in range(2, 5):
