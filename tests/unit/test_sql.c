@@ -624,6 +624,64 @@ static void test_group_runs_again_when_its_commit_fails(void **state)
     ph_sql_free(&shared);
 }
 
+/* The one-writer turn is first come, first served: a writer that comes
+ * while another commits batch after batch (the text indexer's backlog)
+ * gets the next turn, not the one after the backlog. */
+static atomic_int batches;
+static atomic_bool batcher_stop;
+
+static int batch_fn(struct ph_sql_conn *c, void *arg, const char **error_r)
+{
+    (void)arg;
+    atomic_fetch_add(&batches, 1);
+    nanosleep(&(struct timespec){0, 20000000}, NULL);
+    return ph_sql_exec(c, 0, error_r);
+}
+
+static void *batcher_main(void *arg)
+{
+    (void)arg;
+    const char *err;
+    for (int i = 0; i < 2000 && !atomic_load(&batcher_stop); i++)
+        if (ph_sql_txn(shared, PH_SQL_WRITE_LAZY, PH_SQL_ALONE, batch_fn, NULL,
+                       &err) < 0)
+            return (void *)1;
+    return NULL;
+}
+
+static int count_fn(struct ph_sql_conn *c, void *arg, const char **error_r)
+{
+    *(int *)arg = atomic_load(&batches);
+    return ph_sql_exec(c, 0, error_r);
+}
+
+static void test_one_writer_turns_are_first_come_first_served(void **state)
+{
+    (void)state;
+    shared = sql_new(4, PH_SQL_CAP_ONE_WRITER);
+    atomic_store(&batches, 0);
+    atomic_store(&batcher_stop, false);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, batcher_main, NULL), 0);
+    for (int round = 0; round < 10; round++) {
+        while (atomic_load(&batches) < 3 * (round + 1))
+            nanosleep(&(struct timespec){0, 500000}, NULL);
+        const char *err;
+        int before = atomic_load(&batches), during = 0;
+        assert_int_equal(ph_sql_txn(shared, PH_SQL_WRITE_LIGHT, 0, count_fn,
+                                    &during, &err),
+                         0);
+        /* The batch under way when it came, and perhaps the one that had
+         * taken its ticket just before: never more. */
+        assert_in_range(during - before, 0, 2);
+    }
+    atomic_store(&batcher_stop, true);
+    void *r;
+    pthread_join(t, &r);
+    assert_null(r);
+    ph_sql_free(&shared);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -639,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_one_writer_engine_gets_one_write_at_a_time),
         cmocka_unit_test(test_one_writer_engine_groups_waiting_writers),
         cmocka_unit_test(test_group_runs_again_when_its_commit_fails),
+        cmocka_unit_test(test_one_writer_turns_are_first_come_first_served),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     ph_buf_free(&fake.trace);

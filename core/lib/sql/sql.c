@@ -3,7 +3,7 @@
  * run again after transient failures, commit hooks, the ad hoc builder.
  *
  * One-writer engines (PH_SQL_CAP_ONE_WRITER): this process's write
- * transactions take turns on write_lock, so only other processes'
+ * transactions take turns (write_turn), so only other processes'
  * writers ever wait in the engine's busy handler. Their small writes
  * (flags, expunges, small APPENDs) commit in groups: the writers that
  * queued while a commit was being made go into the next transaction
@@ -29,7 +29,13 @@ struct ph_sql {
     pthread_cond_t cond;
     struct ph_sql_conn *idle;
     unsigned nconns;
-    pthread_mutex_t write_lock;
+    /* The one-writer turn: first come, first served, so that a writer
+     * waiting is never passed by one that comes back at once (the text
+     * indexer's batches after a restart, back to back, would otherwise
+     * keep an APPEND waiting for the whole backlog). */
+    pthread_mutex_t turn_lock;
+    pthread_cond_t turn_cond;
+    uint64_t turn_next, turn_serving;
     const char **stmts; /* the driver's, else the caller's */
     size_t n_stmts;
     /* The writers waiting for a group commit, and whether one of them is
@@ -86,7 +92,8 @@ int ph_sql_new(const struct ph_sql_driver *drv, void *dctx,
                                               : NULL;
     pthread_mutex_init(&sql->lock, NULL);
     pthread_cond_init(&sql->cond, NULL);
-    pthread_mutex_init(&sql->write_lock, NULL);
+    pthread_mutex_init(&sql->turn_lock, NULL);
+    pthread_cond_init(&sql->turn_cond, NULL);
     pthread_mutex_init(&sql->group_lock, NULL);
     pthread_cond_init(&sql->group_cond, NULL);
     sql->queue_tail = &sql->queue;
@@ -124,7 +131,8 @@ void ph_sql_free(struct ph_sql **sqlp)
     pthread_mutex_unlock(&sql->lock);
     pthread_mutex_destroy(&sql->lock);
     pthread_cond_destroy(&sql->cond);
-    pthread_mutex_destroy(&sql->write_lock);
+    pthread_mutex_destroy(&sql->turn_lock);
+    pthread_cond_destroy(&sql->turn_cond);
     pthread_mutex_destroy(&sql->group_lock);
     pthread_cond_destroy(&sql->group_cond);
     free(sql->stmts);
@@ -238,6 +246,23 @@ static int txn_once(struct ph_sql *sql, struct ph_sql_conn *c,
     return ret;
 }
 
+static void write_turn_take(struct ph_sql *sql)
+{
+    pthread_mutex_lock(&sql->turn_lock);
+    uint64_t mine = sql->turn_next++;
+    while (sql->turn_serving != mine)
+        pthread_cond_wait(&sql->turn_cond, &sql->turn_lock);
+    pthread_mutex_unlock(&sql->turn_lock);
+}
+
+static void write_turn_give(struct ph_sql *sql)
+{
+    pthread_mutex_lock(&sql->turn_lock);
+    sql->turn_serving++;
+    pthread_cond_broadcast(&sql->turn_cond);
+    pthread_mutex_unlock(&sql->turn_lock);
+}
+
 /* Gives c back to the pool, then tells this process's watchers what the
  * transaction that just committed on it changed. */
 static void put_after_commit(struct ph_sql *sql, struct ph_sql_conn **cp,
@@ -328,7 +353,7 @@ static void group_lead(struct ph_sql *sql)
     const char *err = NULL;
     int ret = ph_sql_get(sql, &c, &err);
     if (ret == 0)
-        pthread_mutex_lock(&sql->write_lock);
+        write_turn_take(sql);
     /* What queued until the turn came is this group. */
     pthread_mutex_lock(&sql->group_lock);
     struct txn_req *g = sql->queue, **end = &sql->queue;
@@ -354,7 +379,7 @@ static void group_lead(struct ph_sql *sql)
         group_run(sql, c, g, n);
     }
     if (ret == 0) {
-        pthread_mutex_unlock(&sql->write_lock);
+        write_turn_give(sql);
         bool committed = false;
         for (struct txn_req *r = g; r != NULL; r = r->next)
             committed = committed || r->ret == 0;
@@ -425,10 +450,10 @@ int ph_sql_txn(struct ph_sql *sql, enum ph_sql_txn_kind kind, unsigned flags,
             if (ret < 0)
                 return ret;
             if (serial)
-                pthread_mutex_lock(&sql->write_lock);
+                write_turn_take(sql);
             ret = txn_once(sql, c, kind, fn, arg, error_r);
             if (serial)
-                pthread_mutex_unlock(&sql->write_lock);
+                write_turn_give(sql);
             retry = ret < 0 && c->retry;
             put_after_commit(sql, &c, ret == 0);
         }
