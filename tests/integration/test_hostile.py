@@ -276,12 +276,14 @@ class HostileTest(HostileBase):
         # a connection more meanwhile (a sweep beside a session) and keeps
         # it: its files (the database, -wal, -shm) are counted apart, and
         # every other descriptor (sockets, pipes, eventfds) comes back to
-        # exactly what it was.
+        # at most what it was.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.fds()[0] > base_other:
             time.sleep(0.05)
         other, db = self.fds()
-        self.assertEqual(other, base_other)
+        # Fewer is no leak (a descriptor the server had open at the start,
+        # say a temporary file, may have gone meanwhile).
+        self.assertLessEqual(other, base_other)
         self.assertLessEqual(db, base_db + 3 * 8, "more than 8 pooled connections")
         fds, rss = self.proc()
         if phtest.SANITIZED:
