@@ -160,12 +160,11 @@ int imap_sort_keys(struct imap_session *s, const struct imap_hits *hits,
     }
     struct fill_ctx f = {.s = s};
     const char *err = NULL;
-    int r = missing.n ? ph_mailbox_sort_keys(s->mb, &missing, fill_stored,
-                                             &f, &err)
-                      : 0;
+    int r = missing.n
+                ? ph_mailbox_sort_keys(s->mb, &missing, fill_stored, &f, &err)
+                : 0;
     if (r == PH_STORAGE_ERR_UNSUPPORTED)
-        r = imap_fetch_batches(s, &missing, PH_META_INFO, fill_batch, &f,
-                               &err);
+        r = imap_fetch_batches(s, &missing, PH_META_INFO, fill_batch, &f, &err);
     ph_uidset_clear(&missing);
     if (r != 0) {
         for (size_t i = 0; i < f.n; i++)
@@ -241,7 +240,10 @@ static int sort_stored(struct imap_session *s, const struct imap_hits *hits,
     size_t n = 0;
     const char *err = NULL;
     hits_uidset(s, hits, &set);
-    int r = imap_memory_fits(s, set.cap * sizeof(*set.r) + hits->n)
+    /* What is held: the set, the UIDs storage answers (at most the
+     * set's) and a flag per hit. */
+    int r = imap_memory_fits(s, set.cap * sizeof(*set.r) +
+                                    hits->n * (sizeof(*uids) + 1))
                 ? ph_mailbox_sort(s->mb, &set, crit, ncrit, &uids, &n, &err)
                 : 1;
     ph_uidset_clear(&set);
@@ -416,8 +418,9 @@ static int thread_fill_cb(void *arg, uint32_t uid, const struct ph_sort_keys *k)
     t->offs[h][0] = text_put(&t->text, k->subject);
     t->offs[h][1] = text_put(&t->text, k->message_id);
     t->offs[h][2] = text_put(&t->text, k->references);
-    if (!imap_memory_fits(t->s, t->text.cap + t->hits->n * (sizeof(*t->msgs) +
-                                                            sizeof(*t->offs)))) {
+    if (!imap_memory_fits(
+            t->s,
+            t->text.cap + t->hits->n * (sizeof(*t->msgs) + sizeof(*t->offs)))) {
         t->over = true;
         return 1;
     }
@@ -437,17 +440,17 @@ static int thread_stored(struct imap_session *s, const struct imap_hits *hits,
     struct ph_uidset set = {0};
     const char *err = NULL;
     hits_uidset(s, hits, &set);
-    int r = hits->n ? ph_mailbox_sort_keys(s->mb, &set, thread_fill_cb, &t,
-                                           &err)
-                    : 0;
+    int r = hits->n
+                ? ph_mailbox_sort_keys(s->mb, &set, thread_fill_cb, &t, &err)
+                : 0;
     ph_uidset_clear(&set);
     if (r == 0) {
         for (size_t i = 0; i < hits->n; i++) {
             const char **strs[] = {&msgs[i].subject, &msgs[i].message_id,
                                    &msgs[i].references};
             for (size_t j = 0; j < 3; j++)
-                *strs[j] = t.offs[i][j] == NO_TEXT ? NULL
-                                                   : t.text.data + t.offs[i][j];
+                *strs[j] =
+                    t.offs[i][j] == NO_TEXT ? NULL : t.text.data + t.offs[i][j];
         }
         *text = t.text;
     } else {

@@ -168,8 +168,8 @@ static int keys_range(struct sqls_mailbox *mb, struct ph_uid_range r,
         *checked = true;
         if (ret == 0)
             ret = ph_sql_query(c, PH_SQS_MSG_SORT_KEYS, &cur, error_r,
-                               PH_SQL_I(mb->id), PH_SQL_I(next),
-                               PH_SQL_I(r.hi), PH_SQL_I(KEYS_BATCH));
+                               PH_SQL_I(mb->id), PH_SQL_I(next), PH_SQL_I(r.hi),
+                               PH_SQL_I(KEYS_BATCH));
         while (ret == 0 && (ret = ph_sql_next(cur, error_r)) == 1) {
             ret = 0;
             last = (uint32_t)ph_sql_int(cur, 0);
