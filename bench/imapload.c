@@ -988,14 +988,20 @@ static void sort_drive(struct conn *c, bool ok)
     listed_drive(c, ok, SO_N, sort_send);
 }
 
-static void sort_finish(double elapsed_ms)
+/* The common figures, then each series under its name. */
+static void listed_finish(double elapsed_ms, struct stat_series *v, int n)
 {
     print_common(elapsed_ms);
-    for (int k = 0; k < SO_N; k++) {
+    for (int k = 0; k < n; k++) {
         char p[64];
-        snprintf(p, sizeof p, "%s_", lat_sort[k].name);
-        figure_series(p, &lat_sort[k]);
+        snprintf(p, sizeof p, "%s_", v[k].name);
+        figure_series(p, &v[k]);
     }
+}
+
+static void sort_finish(double elapsed_ms)
+{
+    listed_finish(elapsed_ms, lat_sort, SO_N);
 }
 
 static void thread_send(struct conn *c, int k)
@@ -1011,8 +1017,7 @@ static void thread_drive(struct conn *c, bool ok)
 
 static void thread_finish(double elapsed_ms)
 {
-    print_common(elapsed_ms);
-    figure_series("thread_references_", &lat_thread);
+    listed_finish(elapsed_ms, &lat_thread, 1);
 }
 
 /* ---- scenario: search ---- */
@@ -1024,62 +1029,35 @@ static struct stat_series lat_search[SK_N] = {{"flag", NULL, 0, 0},
                                               {"subject", NULL, 0, 0},
                                               {"text", NULL, 0, 0}};
 
+static void search_send(struct conn *c, int k)
+{
+    uint64_t r = splitmix64(&c->rng);
+    switch (k) {
+    case SK_FLAG: cmd(c, &lat_search[k], "SEARCH FLAGGED"); break;
+    case SK_UNSEEN: cmd(c, &lat_search[k], "SEARCH UNSEEN"); break;
+    case SK_FROM:
+        cmd(c, &lat_search[k], "SEARCH FROM \"%s\"",
+            names[r % N_ELEMENTS(names)]);
+        break;
+    case SK_SUBJECT:
+        cmd(c, &lat_search[k], "SEARCH SUBJECT \"%s\"",
+            words[r % N_ELEMENTS(words)]);
+        break;
+    default:
+        cmd(c, &lat_search[k], "SEARCH TEXT \"%s\"",
+            rare[r % N_ELEMENTS(rare)]);
+        break;
+    }
+}
+
 static void search_drive(struct conn *c, bool ok)
 {
-    switch (c->step++) {
-    case 0: cmd_login(c, NULL); return;
-    case 1:
-        if (!ok)
-            cmd_failed(c, "LOGIN");
-        cmd(c, NULL, "SELECT \"%s\"", opt_mailbox);
-        return;
-    case 2:
-        if (!ok)
-            cmd_failed(c, "SELECT");
-        conn_ready(c);
-        return;
-    default:
-        if (c->step > 4 && !ok)
-            cmd_failed(c, "SEARCH");
-        if (c->done >= opt_ops) {
-            cmd(c, NULL, "LOGOUT");
-            c->step = -100;
-            return;
-        }
-        {
-            int k = (int)((c->done + c->id) % SK_N);
-            uint64_t r = splitmix64(&c->rng);
-            c->done++;
-            switch (k) {
-            case SK_FLAG: cmd(c, &lat_search[k], "SEARCH FLAGGED"); break;
-            case SK_UNSEEN: cmd(c, &lat_search[k], "SEARCH UNSEEN"); break;
-            case SK_FROM:
-                cmd(c, &lat_search[k], "SEARCH FROM \"%s\"",
-                    names[r % N_ELEMENTS(names)]);
-                break;
-            case SK_SUBJECT:
-                cmd(c, &lat_search[k], "SEARCH SUBJECT \"%s\"",
-                    words[r % N_ELEMENTS(words)]);
-                break;
-            default:
-                cmd(c, &lat_search[k], "SEARCH TEXT \"%s\"",
-                    rare[r % N_ELEMENTS(rare)]);
-                break;
-            }
-        }
-        return;
-    case -100: conn_finish(c); return;
-    }
+    listed_drive(c, ok, SK_N, search_send);
 }
 
 static void search_finish(double elapsed_ms)
 {
-    print_common(elapsed_ms);
-    for (int k = 0; k < SK_N; k++) {
-        char p[64];
-        snprintf(p, sizeof p, "%s_", lat_search[k].name);
-        figure_series(p, &lat_search[k]);
-    }
+    listed_finish(elapsed_ms, lat_search, SK_N);
 }
 
 /* ---- scenario: store-expunge ---- */
