@@ -343,6 +343,8 @@ class SortLargeTest(StateTest):
     def test_sort_of_20000_messages_fits_default_session_memory(self):
         msgs = self.messages()
         r = self.raw()
+        # A COPY of 10,000 messages is one command: slow under sanitizers.
+        r.sock.settimeout(600)
         r.login()
         for i, m in enumerate(msgs):
             date = m["arrival"].strftime("%d-%b-%Y %H:%M:%S +0000")
