@@ -3439,6 +3439,15 @@ static void test_sort_answers_as_keys_made_from_the_structure(void **state)
     };
     for (size_t i = 0; i < PH_N_ELEMENTS(programs); i++)
         assert_sorted_as_keys(mb, &e, NULL, programs[i], 3);
+    /* A program as long as a command line allows (every key again and
+     * again, each way) sorts as its first terms do. */
+    struct ph_sort_program_item *longp = ph_calloc(3000, sizeof(*longp));
+    for (size_t i = 0; i < 3000; i++)
+        longp[i] = (struct ph_sort_program_item){
+            (enum ph_sort_criterion)((i * 7 + 3) % (PH_SORT_DISPLAYTO + 1)),
+            i % 3 == 1};
+    assert_sorted_as_keys(mb, &e, &odd, longp, 3000);
+    free(longp);
 
     /* A set of UIDs the mailbox lacks sorts to nothing. */
     struct ph_uidset none = uids(5000, 6000);

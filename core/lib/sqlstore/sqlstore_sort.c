@@ -77,7 +77,13 @@ int sqls_sort(struct ph_mailbox *pub, const struct ph_uidset *set,
     if (join)
         ph_sql_frag(&b, " LEFT JOIN sort_values v ON v.body_id = m.body_id");
     ph_sql_fragv(&b, " WHERE m.mailbox_id = ? ORDER BY ", PH_SQL_I(mb->id));
+    bool used[PH_N_ELEMENTS(sort_columns)] = {0};
     for (size_t i = 0; i < program_len; i++) {
+        /* A key again breaks no tie the first time left: a client's
+         * program of thousands of terms stays one of at most nine. */
+        if (used[program[i].criterion])
+            continue;
+        used[program[i].criterion] = true;
         const char *col = sort_columns[program[i].criterion].col;
         const char *dir = program[i].reverse ? " DESC, " : ", ";
         /* A message without sort_values sorts as one whose fields are
