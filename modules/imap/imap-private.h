@@ -46,6 +46,7 @@ struct imap_conf {
     int64_t max_sequence_ranges;    /* ranges in one sequence set */
     int64_t max_pipelined_commands; /* answers held before a flush */
     uint64_t max_session_memory;    /* bytes, see imap_session_memory() */
+    int64_t max_update_contexts;    /* RFC 5267 4.3.1, per session */
 };
 
 struct imap_reactor;
@@ -153,6 +154,10 @@ struct imap_session {
     /* SORT and THREAD: the keys of the messages sorted so far, by UID
      * (imap_sort.c); dropped with the view. */
     struct imap_sort_cache *sort_cache;
+    /* CONTEXT=SEARCH/SORT (RFC 5267 4.3): the contexts of RETURN (UPDATE)
+     * commands (imap_context.c); dropped with the view. */
+    struct imap_update **updates;
+    size_t nupdates, cap_updates;
 
     /* CONDSTORE and QRESYNC (RFC 7162), once enabled for the rest of the
      * connection (qresync implies condstore). */
@@ -283,6 +288,10 @@ struct imap_view_walk {
 };
 bool imap_view_walk_next(const struct imap_session *s, struct imap_view_walk *w,
                          size_t *pos_r);
+/* Narrows set (UIDs) to the messages of the view in it that the partial
+ * range names, counted in UID order (RFC 9394 3.3). */
+void imap_view_partial(const struct imap_session *s,
+                       const struct ph_imap_partial *p, struct ph_uidset *set);
 /* Turns a sequence set or UID set argument into UIDs of the view. 0, or -1
  * with a tagged BAD/NO sent. */
 int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
@@ -333,7 +342,8 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_login,
     imap_cmd_namespace, imap_cmd_enable, imap_cmd_id, imap_cmd_check,
     imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge, imap_cmd_fetch,
     imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_search, imap_cmd_uid,
-    imap_cmd_append, imap_cmd_idle, imap_cmd_sort, imap_cmd_thread;
+    imap_cmd_append, imap_cmd_idle, imap_cmd_sort, imap_cmd_thread,
+    imap_cmd_cancelupdate;
 
 /* imap_mailbox.c: a mailbox name argument in UTF-8 (malloc'ed); NULL with
  * a tagged answer sent: BAD for what is no astring, NO for an astring that
@@ -420,22 +430,31 @@ struct ph_imap_search *imap_search_parse(struct imap_session *s,
  * tagged NO sent. */
 int imap_search_run(struct imap_session *s, struct ph_imap_search *prog,
                     struct imap_hits *hits);
+/* Evaluates prog over the messages of only (UIDs of the view) without
+ * answering the client: 0, or -1 with *error_r for a log line. */
+int imap_search_run_on(struct imap_session *s, struct ph_imap_search *prog,
+                       const struct ph_uidset *only, struct imap_hits *hits,
+                       const char **error_r);
 /* The number a result lists for the hit at view position pos: its UID
  * under a UID command, else its sequence number. */
 uint32_t imap_hit_number(const struct imap_session *s, uint32_t pos);
 /* Sets "$" after a command with RETURN (SAVE ...) (RFC 5182 2.4); order:
  * indexes into hits in the result's order, NULL for view order. */
-void imap_search_save(struct imap_session *s, unsigned options,
+void imap_search_save(struct imap_session *s,
+                      const struct ph_imap_search_return *ret,
                       const struct imap_hits *hits, const uint32_t *order);
 /* What RETURN takes on SEARCH and SORT: ESEARCH's options (RFC 4731, for
- * SORT ESORT's, RFC 5267 3.1) and SEARCHRES's SAVE (RFC 5182). */
+ * SORT ESORT's, RFC 5267 3.1), SEARCHRES's SAVE (RFC 5182), CONTEXT's
+ * (RFC 5267 4) and PARTIAL (RFC 9394). */
 #define IMAP_RETURN_OPTIONS                                                    \
     (PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX | PH_IMAP_RETURN_ALL |            \
-     PH_IMAP_RETURN_COUNT | PH_IMAP_RETURN_SAVE)
+     PH_IMAP_RETURN_COUNT | PH_IMAP_RETURN_SAVE | PH_IMAP_RETURN_PARTIAL |     \
+     PH_IMAP_RETURN_UPDATE | PH_IMAP_RETURN_CONTEXT)
 /* The answer of a SEARCH or SORT with RETURN: "$" set when SAVE was asked
  * for, and the ESEARCH response of the other options, with MODSEQ when
  * the program has it. order: as for imap_search_save(). */
-void imap_esearch_answer(struct imap_session *s, unsigned options,
+void imap_esearch_answer(struct imap_session *s,
+                         const struct ph_imap_search_return *ret,
                          bool has_modseq, const struct imap_hits *hits,
                          const uint32_t *order);
 
@@ -445,9 +464,35 @@ void imap_esearch_answer(struct imap_session *s, unsigned options,
 struct ph_sort_keys;
 int imap_sort_keys(struct imap_session *s, const struct imap_hits *hits,
                    const struct ph_sort_keys **keys_r);
+/* The same without an answer: -1 with *error_r for a log line. */
+int imap_sort_keys_on(struct imap_session *s, const struct imap_hits *hits,
+                      const struct ph_sort_keys **keys_r, const char **error_r);
 struct imap_sort_cache;
 void imap_sort_cache_free(struct imap_sort_cache **c);
 size_t imap_sort_cache_memory(const struct imap_sort_cache *c);
+
+/* imap_context.c: update contexts (RFC 5267 4.3). */
+struct ph_sort_program_item;
+/* A SEARCH or SORT whose RETURN has UPDATE with the tag of a context:
+ * true with the tagged BAD sent. */
+bool imap_update_refused(struct imap_session *s,
+                         const struct ph_imap_search_return *ret);
+/* After a SEARCH or SORT with RETURN (UPDATE) answered: keeps the context
+ * of s->tag, taking *prog and (SORT) *crit, with the result hits in order
+ * (as imap_search_save()), or refuses it with NO [NOUPDATE]. */
+void imap_update_add(struct imap_session *s, struct ph_imap_search **prog,
+                     struct ph_sort_program_item **crit, size_t ncrit,
+                     const struct imap_hits *hits, const uint32_t *order);
+/* The session learned these expunges (UIDs), its view still holding
+ * them: REMOVEFROM for the contexts they were in. */
+void imap_updates_expunged(struct imap_session *s,
+                           const struct ph_uidset *expunged);
+/* Messages of the view that arrived or whose flags changed: ADDTO and
+ * REMOVEFROM for the contexts whose result they join or leave. */
+void imap_updates_touched(struct imap_session *s,
+                          const struct ph_uidset *touched);
+void imap_updates_free(struct imap_session *s);
+size_t imap_updates_memory(const struct imap_session *s);
 
 /* imap_keywords.c: what the session's FLAGS responses list (RFC 3501
  * 7.2.6). Learn the keywords of each message whose FLAGS a response will

@@ -319,6 +319,14 @@ static const struct ph_directive imap_directives[] = {
      .def = "128",
      .min = 1,
      .max = 100000},
+    /* RFC 5267 4.3.1: "at least one updating context per client"; each
+     * re-evaluates the changed messages whenever the mailbox changes. */
+    {.name = "max_update_contexts",
+     .type = PH_DT_INT,
+     .offset = OFF(max_update_contexts),
+     .def = "8",
+     .min = 1,
+     .max = 1000},
     {.name = "max_session_memory",
      .type = PH_DT_SIZE,
      .offset = OFF(max_session_memory),

@@ -37,6 +37,7 @@ static const struct imap_command_def commands[] = {
     {"SEARCH", IMAP_STATE_SELECTED, imap_cmd_search, IMAP_CMD_USES_SEQ},
     {"SORT", IMAP_STATE_SELECTED, imap_cmd_sort, IMAP_CMD_USES_SEQ},
     {"THREAD", IMAP_STATE_SELECTED, imap_cmd_thread, IMAP_CMD_USES_SEQ},
+    {"CANCELUPDATE", IMAP_STATE_SELECTED, imap_cmd_cancelupdate, 0},
     {"COPY", IMAP_STATE_SELECTED, imap_cmd_copy, IMAP_CMD_USES_SEQ},
     {"MOVE", IMAP_STATE_SELECTED, imap_cmd_move, 0},
     {"UID", IMAP_STATE_SELECTED, imap_cmd_uid, 0},

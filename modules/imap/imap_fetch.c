@@ -555,6 +555,10 @@ static const char *fetch_modifiers(struct imap_session *s,
         return "VANISHED is a modifier of UID FETCH only";
     if (mods->vanished && !s->qresync)
         return "VANISHED needs ENABLE QRESYNC first";
+    /* RFC 9394 3.3: "extends the UID FETCH command with a PARTIAL FETCH
+     * modifier". */
+    if (mods->partial_set && !s->cmd_uid)
+        return "PARTIAL is a modifier of UID FETCH only";
     return NULL;
 }
 
@@ -587,6 +591,10 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
         items_clear(&it);
         return;
     }
+    /* RFC 9394 3.4: PARTIAL selects its messages of the set first, then
+     * CHANGEDSINCE narrows them. */
+    if (mods.partial_set)
+        imap_view_partial(s, &mods.partial, &set);
     /* RFC 7162 3.1: MODSEQ and CHANGEDSINCE are CONDSTORE enabling. */
     if (it.has_modseq)
         imap_condstore_enable(s);

@@ -623,7 +623,14 @@ static void select_common(struct imap_session *s,
     s->cap_uids = c.n ? c.n : 1;
     s->recent = ph_calloc(s->cap_uids, sizeof(bool));
     s->cap_recent = s->cap_uids;
+    /* UIDNEXT is read before the view, so it is never above a UID the
+     * view lacks (a client resuming from it would skip that message). A
+     * mailbox deleted and created again between the status and the open
+     * has another UIDVALIDITY: the old UIDNEXT means nothing, and the
+     * view's own bound (the highest UID it holds, plus one) is used. */
     uint32_t first_unseen = 0, uidnext = st.uidnext;
+    if (st.uidvalidity != ph_mailbox_uidvalidity(s->mb))
+        uidnext = 1;
     for (size_t i = 0; i < c.n; i++) {
         s->uids[i] = c.v[i].uid;
         s->recent[i] = c.v[i].recent;

@@ -147,21 +147,42 @@ void imap_hits_free(struct imap_hits *h)
     memset(h, 0, sizeof(*h));
 }
 
-/* Asks storage to evaluate the whole program (its indexes); 1 with hits
- * written when it did, 0 when it cannot (the caller evaluates), -1 after
- * a tagged NO. With MODSEQ in the program, the hits' modseqs come from
- * storage after (it does not give them with the UIDs found). */
+/* A failure of an evaluation: a storage error code with its text, or
+ * (code 0) a message the matcher could not evaluate. */
+struct eval_error {
+    int code;
+    const char *text;
+};
+
+/* Asks storage to evaluate the whole program (its indexes), over the
+ * messages of only when given; 1 with hits written when it did, 0 when it
+ * cannot (the caller evaluates), -1 with *e set. With MODSEQ in the
+ * program, the hits' modseqs come from storage after (it does not give
+ * them with the UIDs found). */
 static int search_pushdown(struct imap_session *s, struct ph_imap_search *prog,
-                           struct imap_hits *hits)
+                           const struct ph_uidset *only, struct imap_hits *hits,
+                           struct eval_error *e)
 {
     seqsets_to_uids(s, &prog->root);
     struct ph_uidset found = {0}, shown = {0};
-    const char *err;
-    int r = ph_mailbox_search(s->mb, &prog->root, &found, &err);
+    /* only AND the program, the program's tree borrowed. */
+    struct ph_imap_search_key kids[2] = {
+        {.op = PH_IMAP_SEARCH_UIDSET, .cost = PH_IMAP_SEARCH_COST_META},
+        prog->root,
+    };
+    struct ph_imap_search_key both = {.op = PH_IMAP_SEARCH_AND,
+                                      .cost = prog->root.cost,
+                                      .children = kids,
+                                      .n_children = 2};
+    for (size_t i = 0; only != NULL && i < only->n; i++)
+        ph_imap_seqset_add(&kids[0].set, only->r[i].lo, only->r[i].hi);
+    int r =
+        ph_mailbox_search(s->mb, only ? &both : &prog->root, &found, &e->text);
+    ph_imap_seqset_clear(&kids[0].set);
     if (r == PH_STORAGE_ERR_UNSUPPORTED)
         return 0;
     if (r < 0) {
-        imap_storage_no(s, r, err);
+        e->code = r;
         return -1;
     }
     /* UIDs the session has not been told of yet are left out. */
@@ -173,11 +194,12 @@ static int search_pushdown(struct imap_session *s, struct ph_imap_search *prog,
     }
     ph_uidset_clear(&found);
     r = prog->has_modseq && shown.n > 0
-            ? imap_fetch_batches(s, &shown, 0, hits_modseq_batch, hits, &err)
+            ? imap_fetch_batches(s, &shown, 0, hits_modseq_batch, hits,
+                                 &e->text)
             : 0;
     ph_uidset_clear(&shown);
     if (r < 0) {
-        imap_storage_no(s, r, err);
+        e->code = r;
         return -1;
     }
     return 1;
@@ -264,39 +286,33 @@ struct ph_imap_search *imap_search_parse(struct imap_session *s,
     return prog;
 }
 
-int imap_search_run(struct imap_session *s, struct ph_imap_search *prog,
-                    struct imap_hits *hits)
+/* Evaluates prog over the view, or over the messages of only (UIDs of the
+ * view); 0, or -1 with *e set. */
+static int search_eval(struct imap_session *s, struct ph_imap_search *prog,
+                       const struct ph_uidset *only, struct imap_hits *hits,
+                       struct eval_error *e)
 {
-    /* RFC 7162 3.1: SEARCH MODSEQ is CONDSTORE enabling. 3.2.10.2: no
-     * VANISHED "during a UID SEARCH command that contains message numbers
-     * in the search criteria". */
-    if (prog->has_modseq)
-        imap_condstore_enable(s);
-    if (s->cmd_uid && s->qresync && has_seqset(&prog->root))
-        s->allow_expunge = false;
-    /* The result may name every message of the view. */
-    if (!imap_memory_fits(s, (uint64_t)s->nuids * (sizeof(*hits->pos) +
-                                                   sizeof(*hits->modseqs)))) {
-        imap_tagged(s, "NO", "%s", IMAP_LIMIT_TEXT);
-        return -1;
-    }
-    int r = search_pushdown(s, prog, hits);
+    int r = search_pushdown(s, prog, only, hits, e);
     if (r != 0)
         return r < 0 ? -1 : 0;
     bool need_info = ph_imap_search_cost(prog) != PH_IMAP_SEARCH_COST_META ||
                      uses_sent_date(&prog->root);
     struct ph_uidset all = {0};
     struct ph_meta_list c = {0};
-    const char *err;
-    for (size_t i = 0; i < s->nuids; i++)
-        imap_uidset_append(&all, s->uids[i], s->uids[i]);
+    if (only != NULL) {
+        for (size_t i = 0; i < only->n; i++)
+            imap_uidset_append(&all, only->r[i].lo, only->r[i].hi);
+    } else {
+        for (size_t i = 0; i < s->nuids; i++)
+            imap_uidset_append(&all, s->uids[i], s->uids[i]);
+    }
     r = all.n ? ph_mailbox_fetch(s->mb, &all, need_info ? PH_META_INFO : 0,
-                                 ph_meta_list_add, &c, &err)
+                                 ph_meta_list_add, &c, &e->text)
               : 0;
     ph_uidset_clear(&all);
     if (r < 0) {
         ph_meta_list_free(&c);
-        imap_storage_no(s, r, err);
+        e->code = r;
         return -1;
     }
     bool failed = false;
@@ -306,6 +322,7 @@ int imap_search_run(struct imap_session *s, struct ph_imap_search *prog,
         if (seq == 0)
             continue;
         struct eval_ctx ec = {.s = s, .m = m};
+        const char *err;
         if (m->info && ph_message_info_deserialize(m->info, m->info_size,
                                                    &ec.info, &err) < 0)
             ec.info = NULL;
@@ -341,10 +358,47 @@ int imap_search_run(struct imap_session *s, struct ph_imap_search *prog,
     }
     ph_meta_list_free(&c);
     if (failed) {
-        imap_tagged(s, "NO", "[SERVERBUG] Search failed");
+        e->code = 0;
+        e->text = "Search failed";
         return -1;
     }
     return 0;
+}
+
+int imap_search_run(struct imap_session *s, struct ph_imap_search *prog,
+                    struct imap_hits *hits)
+{
+    /* RFC 7162 3.1: SEARCH MODSEQ is CONDSTORE enabling. 3.2.10.2: no
+     * VANISHED "during a UID SEARCH command that contains message numbers
+     * in the search criteria". */
+    if (prog->has_modseq)
+        imap_condstore_enable(s);
+    if (s->cmd_uid && s->qresync && has_seqset(&prog->root))
+        s->allow_expunge = false;
+    /* The result may name every message of the view. */
+    if (!imap_memory_fits(s, (uint64_t)s->nuids * (sizeof(*hits->pos) +
+                                                   sizeof(*hits->modseqs)))) {
+        imap_tagged(s, "NO", "%s", IMAP_LIMIT_TEXT);
+        return -1;
+    }
+    struct eval_error e = {0};
+    if (search_eval(s, prog, NULL, hits, &e) == 0)
+        return 0;
+    if (e.code != 0)
+        imap_storage_no(s, e.code, e.text);
+    else
+        imap_tagged(s, "NO", "[SERVERBUG] %s", e.text);
+    return -1;
+}
+
+int imap_search_run_on(struct imap_session *s, struct ph_imap_search *prog,
+                       const struct ph_uidset *only, struct imap_hits *hits,
+                       const char **error_r)
+{
+    struct eval_error e = {0};
+    int r = search_eval(s, prog, only, hits, &e);
+    *error_r = e.text;
+    return r;
 }
 
 /* The number a result lists: a UID under UID SEARCH/SORT/THREAD. */
@@ -355,19 +409,29 @@ uint32_t imap_hit_number(const struct imap_session *s, uint32_t pos)
 
 /* RFC 5182 2.4: what "$" holds after RETURN (SAVE ...): the MIN and MAX
  * returned when those are all that was asked besides SAVE, else every
- * message found. order: the hits in the result's order. */
-void imap_search_save(struct imap_session *s, unsigned options,
+ * message found; RFC 9394 3.2 (Table 1): with PARTIAL and without COUNT,
+ * the messages PARTIAL returns and MIN and MAX if asked. order: the hits
+ * in the result's order. */
+void imap_search_save(struct imap_session *s,
+                      const struct ph_imap_search_return *ret,
                       const struct imap_hits *hits, const uint32_t *order)
 {
+    unsigned options = ret->options;
     ph_imap_seqset_clear(&s->saved);
     size_t n = hits->n;
 #define HIT_UID(i) (s->uids[hits->pos[order ? order[i] : (i)]])
-    if (n > 0 && (options & (PH_IMAP_RETURN_ALL | PH_IMAP_RETURN_COUNT)) == 0 &&
-        (options & (PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX)) != 0) {
-        if (options & PH_IMAP_RETURN_MIN)
+    if ((options & (PH_IMAP_RETURN_ALL | PH_IMAP_RETURN_COUNT)) == 0 &&
+        (options & (PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX |
+                    PH_IMAP_RETURN_PARTIAL)) != 0) {
+        if (n > 0 && (options & PH_IMAP_RETURN_MIN))
             ph_imap_seqset_add(&s->saved, HIT_UID(0), HIT_UID(0));
-        if (options & PH_IMAP_RETURN_MAX)
+        if (n > 0 && (options & PH_IMAP_RETURN_MAX))
             ph_imap_seqset_add(&s->saved, HIT_UID(n - 1), HIT_UID(n - 1));
+        size_t start = 0, end = 0;
+        if (options & PH_IMAP_RETURN_PARTIAL)
+            ph_imap_partial_slice(&ret->partial, n, &start, &end);
+        for (size_t i = start; i < end; i++)
+            ph_imap_seqset_add(&s->saved, HIT_UID(i), HIT_UID(i));
     } else {
         for (size_t i = 0; i < n; i++)
             ph_imap_seqset_add(&s->saved, HIT_UID(i), HIT_UID(i));
@@ -376,15 +440,18 @@ void imap_search_save(struct imap_session *s, unsigned options,
     ph_imap_seqset_sort(&s->saved);
 }
 
-void imap_esearch_answer(struct imap_session *s, unsigned options,
+void imap_esearch_answer(struct imap_session *s,
+                         const struct ph_imap_search_return *ret,
                          bool has_modseq, const struct imap_hits *hits,
                          const uint32_t *order)
 {
-    if (options & PH_IMAP_RETURN_SAVE)
-        imap_search_save(s, options, hits, order);
+    if (ret->options & PH_IMAP_RETURN_SAVE)
+        imap_search_save(s, ret, hits, order);
     /* RFC 5182 1: "In absence of any other SEARCH result option, the SAVE
-     * result option also suppresses any SEARCH response". */
-    if ((options & ~PH_IMAP_RETURN_SAVE) == 0)
+     * result option also suppresses any SEARCH response". CONTEXT is a
+     * hint (RFC 5267 4.2), no option of the result. */
+    if ((ret->options & PH_IMAP_RETURN_SAVE) &&
+        (ret->options & ~(PH_IMAP_RETURN_SAVE | PH_IMAP_RETURN_CONTEXT)) == 0)
         return;
     uint32_t *nums = ph_calloc(hits->n ? hits->n : 1, sizeof(*nums));
     uint64_t *modseqs = ph_calloc(hits->n ? hits->n : 1, sizeof(*modseqs));
@@ -395,7 +462,7 @@ void imap_esearch_answer(struct imap_session *s, unsigned options,
     }
     /* RFC 4731 3.2, RFC 7162 3.1.10: MODSEQ in the program adds the MODSEQ
      * result option. */
-    ph_imap_esearch_write(&s->out, s->tag, s->cmd_uid, options, nums,
+    ph_imap_esearch_write(&s->out, s->tag, s->cmd_uid, ret, nums,
                           has_modseq ? modseqs : NULL, hits->n);
     free(nums);
     free(modseqs);
@@ -412,6 +479,8 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
         imap_tagged(s, "BAD", "%s", err);
         return;
     }
+    if (imap_update_refused(s, &ret))
+        return;
     bool save = (ret.options & PH_IMAP_RETURN_SAVE) != 0;
     struct ph_imap_search *prog =
         imap_search_parse(s, args + pos, n - pos, false, save);
@@ -424,7 +493,9 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
         goto out;
     }
     if (ret.present) {
-        imap_esearch_answer(s, ret.options, prog->has_modseq, &hits, NULL);
+        imap_esearch_answer(s, &ret, prog->has_modseq, &hits, NULL);
+        if (ret.options & PH_IMAP_RETURN_UPDATE)
+            imap_update_add(s, &prog, NULL, 0, &hits, NULL);
     } else {
         struct ph_buf res = {0};
         uint64_t modseq = 0;

@@ -232,7 +232,7 @@ size_t imap_session_memory(const struct imap_session *s)
            s->pending_expunge.cap * sizeof(*s->pending_expunge.r) +
            s->saved.cap * sizeof(*s->saved.ranges) +
            imap_sort_cache_memory(s->sort_cache) + imap_keywords_memory(s) +
-           s->sasl_user.cap;
+           imap_updates_memory(s) + s->sasl_user.cap;
 }
 
 bool imap_memory_fits(const struct imap_session *s, uint64_t more)
@@ -294,6 +294,7 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
         "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
         "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE "
         "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY ESORT "
+        "CONTEXT=SEARCH CONTEXT=SORT PARTIAL "
         "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS");
     uint64_t limit = c->appendlimit;
     if (limit == 0 && s->acct)
@@ -380,6 +381,9 @@ void imap_view_reset(struct imap_session *s)
      * empty sequence." */
     ph_imap_seqset_clear(&s->saved);
     imap_sort_cache_free(&s->sort_cache);
+    /* RFC 5267 4.3: "Updates will cease when the mailbox is no longer
+     * selected". */
+    imap_updates_free(s);
 }
 
 size_t imap_view_lower_bound(const struct imap_session *s, uint32_t uid)
@@ -417,6 +421,23 @@ bool imap_view_walk_next(const struct imap_session *s, struct imap_view_walk *w,
         w->k++;
     }
     return false;
+}
+
+void imap_view_partial(const struct imap_session *s,
+                       const struct ph_imap_partial *p, struct ph_uidset *set)
+{
+    size_t n = 0, pos, start, end;
+    struct imap_view_walk walk = {.set = set};
+    while (imap_view_walk_next(s, &walk, &pos))
+        n++;
+    ph_imap_partial_slice(p, n, &start, &end);
+    struct ph_uidset part = {0};
+    walk = (struct imap_view_walk){.set = set};
+    for (size_t i = 0; i < end && imap_view_walk_next(s, &walk, &pos); i++)
+        if (i >= start)
+            imap_uidset_append(&part, s->uids[pos], s->uids[pos]);
+    ph_uidset_clear(set);
+    *set = part;
 }
 
 int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
@@ -596,6 +617,10 @@ struct changes_ctx {
         char *flags;
     } * changed;
     size_t nchanged, capchanged;
+    /* With update contexts: every message of the view whose flags
+     * changed, reported already or not. */
+    uint32_t *flagged;
+    size_t nflagged, capflagged;
 };
 
 static int changes_cb(void *arg, const struct ph_message_meta *m)
@@ -609,8 +634,16 @@ static int changes_cb(void *arg, const struct ph_message_meta *m)
         ph_array_grow(&c->added, &c->cap, c->nadded + 1, sizeof(*c->added));
         c->added[c->nadded].uid = m->uid;
         c->added[c->nadded++].recent = m->recent;
-    } else if (imap_view_seq(s, m->uid) &&
-               !already_reported(s, m->uid, m->modseq)) {
+        return 0;
+    }
+    if (imap_view_seq(s, m->uid) == 0)
+        return 0;
+    if (s->nupdates > 0) {
+        ph_array_grow(&c->flagged, &c->capflagged, c->nflagged + 1,
+                      sizeof(*c->flagged));
+        c->flagged[c->nflagged++] = m->uid;
+    }
+    if (!already_reported(s, m->uid, m->modseq)) {
         imap_keywords_learn(s, m->keywords, m->nkeywords);
         struct ph_buf b = {0};
         imap_write_flags(&b, m->flags, m->keywords, m->nkeywords, m->recent);
@@ -621,6 +654,12 @@ static int changes_cb(void *arg, const struct ph_message_meta *m)
         c->changed[c->nchanged++].flags = ph_buf_steal(&b);
     }
     return 0;
+}
+
+static int cmp_uid(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 static int cmp_added(const void *a, const void *b)
@@ -700,6 +739,7 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
             imap_uidset_append(&s->pending_expunge, s->uids[pos], s->uids[pos]);
         }
         s->modseq = highest;
+        imap_updates_expunged(s, &expunged);
     }
     imap_keywords_announce(s);
     if (allow_expunge && s->pending_expunge.n > 0) {
@@ -730,6 +770,21 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
                                   c.changed[i].flags, false);
         free(c.changed[i].flags);
     }
+    /* RFC 5267 4.3.3: an ADDTO of new messages "MUST be sent after the
+     * EXISTS notification itself". */
+    if (s->nupdates > 0 && c.nflagged + c.nadded > 0) {
+        /* In UID order, so that the set is built in linear time. */
+        struct ph_uidset touched = {0};
+        if (c.nflagged > 1)
+            qsort(c.flagged, c.nflagged, sizeof(*c.flagged), cmp_uid);
+        for (size_t i = 0; i < c.nflagged; i++)
+            imap_uidset_append(&touched, c.flagged[i], c.flagged[i]);
+        for (size_t i = 0; i < c.nadded; i++)
+            imap_uidset_append(&touched, c.added[i].uid, c.added[i].uid);
+        imap_updates_touched(s, &touched);
+        ph_uidset_clear(&touched);
+    }
+    free(c.flagged);
     free(c.changed);
     free(c.added);
     ph_uidset_clear(&expunged);

@@ -146,8 +146,11 @@ static int fill_batch(struct imap_session *s, const struct ph_meta_list *l,
     return 0;
 }
 
-int imap_sort_keys(struct imap_session *s, const struct imap_hits *hits,
-                   const struct ph_sort_keys **keys_r)
+/* imap_sort_keys() without an answer: 0, or -1 with *error_r (NULL:
+ * the session's memory limit) and *code_r, the storage error. */
+static int sort_keys_get(struct imap_session *s, const struct imap_hits *hits,
+                         const struct ph_sort_keys **keys_r, int *code_r,
+                         const char **error_r)
 {
     if (s->sort_cache == NULL)
         s->sort_cache = ph_calloc(1, sizeof(*s->sort_cache));
@@ -170,10 +173,8 @@ int imap_sort_keys(struct imap_session *s, const struct imap_hits *hits,
         for (size_t i = 0; i < f.n; i++)
             ph_sort_keys_clear(&f.v[i].keys);
         free(f.v);
-        if (f.over)
-            imap_tagged(s, "NO", "%s", IMAP_LIMIT_TEXT);
-        else
-            imap_storage_no(s, r, err);
+        *code_r = r;
+        *error_r = f.over ? NULL : err;
         return -1;
     }
     if (f.n > 0) {
@@ -202,6 +203,31 @@ int imap_sort_keys(struct imap_session *s, const struct imap_hits *hits,
         keys_r[i] = e ? &e->keys : &none;
     }
     return 0;
+}
+
+int imap_sort_keys(struct imap_session *s, const struct imap_hits *hits,
+                   const struct ph_sort_keys **keys_r)
+{
+    int code;
+    const char *err;
+    if (sort_keys_get(s, hits, keys_r, &code, &err) == 0)
+        return 0;
+    if (err == NULL)
+        imap_tagged(s, "NO", "%s", IMAP_LIMIT_TEXT);
+    else
+        imap_storage_no(s, code, err);
+    return -1;
+}
+
+int imap_sort_keys_on(struct imap_session *s, const struct imap_hits *hits,
+                      const struct ph_sort_keys **keys_r, const char **error_r)
+{
+    int code;
+    if (sort_keys_get(s, hits, keys_r, &code, error_r) == 0)
+        return 0;
+    if (*error_r == NULL)
+        *error_r = "Session memory limit reached";
+    return -1;
 }
 
 /* The hits' UIDs as a set. */
@@ -341,6 +367,10 @@ void imap_cmd_sort(struct imap_session *s, const struct ph_imap_value *args,
         return;
     }
     pos++;
+    if (imap_update_refused(s, &ret)) {
+        free(crit);
+        return;
+    }
     bool save = (ret.options & PH_IMAP_RETURN_SAVE) != 0;
     struct ph_imap_search *prog = NULL;
     struct imap_hits hits = {0};
@@ -359,7 +389,9 @@ void imap_cmd_sort(struct imap_session *s, const struct ph_imap_value *args,
         /* RFC 5267 3: "the extended SORT command returns results in an
          * ESEARCH response", MIN and MAX being the first and last in the
          * sort order (3.1). */
-        imap_esearch_answer(s, ret.options, prog->has_modseq, &hits, order);
+        imap_esearch_answer(s, &ret, prog->has_modseq, &hits, order);
+        if (ret.options & PH_IMAP_RETURN_UPDATE)
+            imap_update_add(s, &prog, &crit, ncrit, &hits, order);
     } else {
         ph_buf_puts(&s->out, "* SORT");
         uint64_t modseq = 0;

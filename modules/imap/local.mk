@@ -7,7 +7,8 @@ modules_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap-private.h \
 	modules/imap/imap_condstore.c \
 	modules/imap/imap_fetch.c modules/imap/imap_search.c \
 	modules/imap/imap_append.c modules/imap/imap_idle.c \
-	modules/imap/imap_keywords.c modules/imap/imap_sort.c
+	modules/imap/imap_keywords.c modules/imap/imap_sort.c \
+	modules/imap/imap_context.c
 modules_imap_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
 modules_imap_la_LIBADD = core/lib/libposthorn.la $(PTHREAD_LIBS)
 
@@ -30,9 +31,11 @@ EXTRA_DIST += tests/integration/test_condstore.py tests/integration/test_imapflo
 	tests/clients/imapflow/package.json tests/clients/imapflow/package-lock.json \
 	tests/clients/imapflow/resync.mjs
 # ESEARCH, SEARCHRES, WITHIN, SORT, SORT=DISPLAY, THREAD (issue 17).
-TESTS += tests/integration/test_search.py tests/integration/test_sort.py
+TESTS += tests/integration/test_search.py tests/integration/test_sort.py \
+	tests/integration/test_context.py
 EXTRA_DIST += tests/integration/test_search.py tests/integration/test_search_pgsql.py \
-	tests/integration/test_sort.py tests/integration/test_sort_pgsql.py
+	tests/integration/test_sort.py tests/integration/test_sort_pgsql.py \
+	tests/integration/test_context.py tests/integration/test_context_pgsql.py
 # Real clients of them: node-imap's sort(), thread(), esearch() and
 # imapflow's search() (WITHIN, ESEARCH); scripts/check runs npm ci.
 TESTS += tests/integration/test_clients_sort.py

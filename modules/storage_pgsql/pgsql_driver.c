@@ -32,7 +32,9 @@ static const char *const SQL_BEGIN[] = {
     [PH_SQL_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     [PH_SQL_WRITE] = "BEGIN",
     [PH_SQL_WRITE_LIGHT] = "BEGIN",
-    [PH_SQL_WRITE_LAZY] = "BEGIN",
+    /* The text indexer's moves: a commit a crash takes back leaves its
+     * texts pending, to be moved again; none waits for the WAL flush. */
+    [PH_SQL_WRITE_LAZY] = "BEGIN; SET LOCAL synchronous_commit = off",
     [PH_SQL_WRITE_ONE] = NULL,
     /* 0x50487067, "PHpg": nodes starting together migrate once. */
     [PH_SQL_SCHEMA] = "BEGIN; SELECT pg_advisory_xact_lock(1346924647)",

@@ -20,6 +20,7 @@ struct pg_conf {
     bool prepared_statements;
     int64_t body_grace; /* ms */
     int64_t tombstone_horizon; /* ms */
+    int64_t text_index_wait;   /* ms */
     bool debug;
 };
 

@@ -156,6 +156,7 @@ static int pgsql_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
         .spill_dir = spill != NULL && spill[0] != '\0' ? spill : "/tmp",
         .body_grace_s = conf->body_grace / 1000,
         .tombstone_horizon_s = conf->tombstone_horizon / 1000,
+        .text_index_wait_ms = conf->text_index_wait,
         .debug = conf->debug,
     };
     if (ctx->target == NULL || ph_sqlstore_new(&p, &ctx->store, error_r) < 0) {

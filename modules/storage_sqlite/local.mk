@@ -4,7 +4,6 @@ modules_storage_sqlite_la_SOURCES = \
 	modules/storage_sqlite/storage_sqlite.c \
 	modules/storage_sqlite/sqlite_driver.c \
 	modules/storage_sqlite/sqlite_dialect.c \
-	modules/storage_sqlite/sqlite_index.c \
 	modules/storage_sqlite/sqlite_wake.c \
 	modules/storage_sqlite/sqlite_private.h
 modules_storage_sqlite_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)

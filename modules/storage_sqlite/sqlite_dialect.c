@@ -143,7 +143,7 @@ static const char *const migrations[] = {
      * detail=none keeps the index near a tenth of the text (no
      * positions: a set of trigrams, not a phrase, is asked for; no
      * column sizes either). A text enters the index when the indexer
-     * (sqlite_index.c) sets indexed from pending (-1) to 1; text that is
+     * (sqlstore_index.c) sets indexed from pending (-1) to 1; text that is
      * not valid UTF-8 stays at 0; both others are always candidates.
      * The triggers keep the index in step with the table, bodies'
      * cascade included; its content is the view of the indexed rows
@@ -424,7 +424,6 @@ const struct ph_sqlstore_dialect sq_dialect = {
     /* Under SQLite's default limit of 10^9 bytes for a row. */
     .body_max = 900u * 1024 * 1024,
     .text_flags = PH_SQLSTORE_TEXT_PENDING,
-    .text_added = sq_indexer_kick,
     .keyword_expr = "(keywords IS NOT NULL AND "
                     "instr(' ' || lower(keywords) || ' ', ?) > 0)",
     .index_hint = index_hint,

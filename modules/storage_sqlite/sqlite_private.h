@@ -17,6 +17,7 @@ struct sq_conf {
     uint64_t cache_size; /* page cache of each pooled connection, bytes */
     int64_t body_grace;  /* ms */
     int64_t tombstone_horizon;  /* ms */
+    int64_t text_index_wait;    /* ms */
     bool debug;
 };
 
@@ -40,12 +41,6 @@ struct sq_ctx {
     int send_fd, recv_fd, stop_pipe[2];
     pthread_t recv_thread;
     bool recv_running, recv_failed;
-
-    /* The text indexer (sqlite_index.c). */
-    pthread_mutex_t index_lock;
-    pthread_cond_t index_cond;
-    pthread_t index_thread;
-    bool index_running, index_stop, index_kick;
 };
 
 extern const struct ph_sql_driver sq_driver;
@@ -62,13 +57,6 @@ int sq_body_write(struct ph_sql_conn *c, int64_t body_id, uint64_t size,
                   const char **error_r);
 int sq_body_read(struct ph_sql_conn *c, int64_t body_id, uint64_t size,
                  uint64_t offset, void *buf, size_t len, const char **error_r);
-
-/* sqlite_index.c: moves pending texts into the trigram index in the
- * background, after APPENDs (kicked) and at start; until then a pending
- * text is searched without the index, so answers never wait for it. */
-int sq_indexer_start(struct sq_ctx *ctx, char **error_r);
-void sq_indexer_stop(struct sq_ctx *ctx);
-void sq_indexer_kick(void *dctx);
 
 /* sqlite_wake.c: waking other processes' sessions. */
 int sq_wake_init(struct sq_ctx *ctx, char **error_r);

@@ -40,8 +40,8 @@
  * The SQL store) is libposthorn's SQL mail store (sqlstore.h); this
  * module is its driver and dialect: sqlite_driver.c (connections,
  * statements, transactions, errors, blobs, ph_contains), sqlite_dialect.c
- * (schema, statements, SEARCH fragments), sqlite_index.c (the text
- * indexer), sqlite_wake.c (waking other processes). */
+ * (schema, statements, SEARCH fragments), sqlite_wake.c (waking other
+ * processes); the text indexer is the store's (sqlstore_index.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -114,11 +114,8 @@ static int db_file_create(const char *path, char **error_r)
 
 static void ctx_free(struct sq_ctx *ctx)
 {
-    sq_indexer_stop(ctx);
     sq_wake_deinit(ctx);
     ph_sqlstore_free(&ctx->store);
-    pthread_mutex_destroy(&ctx->index_lock);
-    pthread_cond_destroy(&ctx->index_cond);
     free(ctx->path);
     free(ctx);
 }
@@ -143,8 +140,6 @@ static int sqlite_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
     ctx->send_fd = ctx->recv_fd = -1;
     ctx->stop_pipe[0] = ctx->stop_pipe[1] = -1;
     pthread_mutex_init(&ctx->wake_lock, NULL);
-    pthread_mutex_init(&ctx->index_lock, NULL);
-    pthread_cond_init(&ctx->index_cond, NULL);
     /* Large APPENDs wait beside the database. */
     char *dir = ph_strdup(ctx->path), *slash = strrchr(dir, '/');
     if (slash != NULL)
@@ -161,14 +156,13 @@ static int sqlite_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
         .body_grace_s = conf->body_grace / 1000,
         .tombstone_horizon_s = conf->tombstone_horizon / 1000,
         .debug = conf->debug,
+        .text_index_wait_ms = conf->text_index_wait,
     };
     int ret = db_file_create(ctx->path, error_r);
     if (ret == 0)
         ret = sq_wake_init(ctx, error_r);
     if (ret == 0)
         ret = ph_sqlstore_new(&p, &ctx->store, error_r);
-    if (ret == 0)
-        ret = sq_indexer_start(ctx, error_r);
     free(dir);
     if (ret < 0) {
         ctx_free(ctx);

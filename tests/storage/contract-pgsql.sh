@@ -7,18 +7,20 @@
 # database needs no cleaning. The second instance (INSTANCE_limits) serves
 # the tests of auto_create off, of the APPEND limit and of
 # default_mailboxes none; INSTANCE_defaults, of default_mailboxes given;
-# INSTANCE_horizon, of tombstone_horizon.
+# INSTANCE_horizon, of tombstone_horizon; INSTANCE_pending, of texts not yet
+# in the text index (a database of its own, whose indexer waits an hour).
 set -eu
 : "${top_builddir:=.}"
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ph-contract-pgsql.XXXXXX")
 cluster=
 horizon_db=
+pending_db=
 cleanup() {
-    if [ -n "$horizon_db" ]; then
-        psql "$dsn" -qXc "DROP DATABASE IF EXISTS $horizon_db WITH (FORCE)" \
+    for db in $horizon_db $pending_db; do
+        psql "$dsn" -qXc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
             >/dev/null 2>&1 || true
-    fi
+    done
     if [ -n "$cluster" ]; then
         "$top_srcdir/scripts/pg-cluster" stop "$cluster" || true
         rm -rf "$cluster"
@@ -43,6 +45,12 @@ horizon_db=horizon_$$
 psql "$dsn" -qXv ON_ERROR_STOP=1 -c "CREATE DATABASE $horizon_db" >/dev/null
 horizon_dsn="$(printf '%s\n' "$dsn" | tr ' ' '\n' | grep -v '^dbname=' |
     tr '\n' ' ')dbname=$horizon_db"
+# The same for texts kept out of the index: no other instance's indexer
+# may take them.
+pending_db=pending_$$
+psql "$dsn" -qXv ON_ERROR_STOP=1 -c "CREATE DATABASE $pending_db" >/dev/null
+pending_dsn="$(printf '%s\n' "$dsn" | tr ' ' '\n' | grep -v '^dbname=' |
+    tr '\n' ' ')dbname=$pending_db"
 cat >"$tmp/posthorn.conf" <<CONF
 state_dir $tmp
 storage.pgsql s {
@@ -61,6 +69,10 @@ storage.pgsql s_defaults {
 storage.pgsql s_horizon {
     dsn $horizon_dsn
     tombstone_horizon 0s
+}
+storage.pgsql s_pending {
+    dsn $pending_dsn
+    text_index_wait 1h
 }
 CONF
 "$top_builddir/tests/storage/test_contract" "$tmp/posthorn.conf" s

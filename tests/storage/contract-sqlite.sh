@@ -3,7 +3,8 @@
 # The storage contract suite against storage.sqlite, in a fresh state_dir.
 # The second instance (INSTANCE_limits) serves the tests of auto_create off,
 # of the APPEND limit and of default_mailboxes none; the third, of
-# default_mailboxes given; the fourth, of tombstone_horizon.
+# default_mailboxes given; the fourth, of tombstone_horizon; the fifth, of
+# texts not yet in the text index.
 set -eu
 : "${top_builddir:=.}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ph-contract-sqlite.XXXXXX")
@@ -24,6 +25,10 @@ storage.sqlite s_defaults {
 storage.sqlite s_horizon {
     dsn horizon.db
     tombstone_horizon 0s
+}
+storage.sqlite s_pending {
+    dsn pending.db
+    text_index_wait 1h
 }
 EOF
 "$top_builddir/tests/storage/test_contract" "$tmp/posthorn.conf" s

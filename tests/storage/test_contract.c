@@ -9,8 +9,10 @@
  * `auto_create no` and `appendlimit 1M`), the tests of those settings run
  * against it; otherwise they are skipped. INSTANCE_NAME_limits also says
  * `default_mailboxes none`; INSTANCE_NAME_defaults, when defined, says
- * `default_mailboxes archive=Old.Archive Lists`. Tests share one database, so each
- * works in accounts of its own. */
+ * `default_mailboxes archive=Old.Archive Lists`; INSTANCE_NAME_pending,
+ * `text_index_wait 1h` over a database of its own (new texts stay out of
+ * the text index). Tests share one database, so each works in accounts of
+ * its own. */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -51,23 +53,32 @@ static struct ph_instance *storage_limits; /* INSTANCE_NAME_limits, or NULL */
 static struct ph_instance *storage_defaults;
 /* INSTANCE_NAME_horizon (tombstone_horizon 0), or NULL. */
 static struct ph_instance *storage_horizon;
+/* INSTANCE_NAME_pending (text_index_wait 1h, a database of its own), or
+ * NULL. */
+static struct ph_instance *storage_pending;
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* An account of the test's own: "<tag>-<pid>-<n>". */
-static struct ph_account *account_new(const char *tag)
+/* An account of the test's own in inst: "<tag>-<pid>-<n>". */
+static struct ph_account *account_new_in(struct ph_instance *inst,
+                                         const char *tag)
 {
     static atomic_int counter;
     char *name = ph_strdup_printf("%s-%ld-%d", tag, (long)getpid(),
                                   atomic_fetch_add(&counter, 1));
     const char *err = NULL;
     struct ph_account *acct = NULL;
-    assert_int_equal(ph_storage_account_create(storage, name, &err), 0);
-    assert_int_equal(ph_storage_account_get(storage, name, false, &acct, &err),
+    assert_int_equal(ph_storage_account_create(inst, name, &err), 0);
+    assert_int_equal(ph_storage_account_get(inst, name, false, &acct, &err),
                      0);
     assert_string_equal(ph_account_name(acct), name);
     free(name);
     return acct;
+}
+
+static struct ph_account *account_new(const char *tag)
+{
+    return account_new_in(storage, tag);
 }
 
 static char *message_text(const char *subject, const char *body)
@@ -2673,9 +2684,9 @@ static int header_eval_meta(void *arg, const struct ph_message_meta *m)
 }
 
 /* The evaluation must find expected; the storage, when it answers (as
- * storage.sqlite must), the same. */
-static void assert_search_headers(struct ph_mailbox *mb, const char *keys,
-                                  const char *expected)
+ * it must when must_answer), the same. */
+static void assert_search_text_ex(struct ph_mailbox *mb, const char *keys,
+                                  const char *expected, bool must_answer)
 {
     struct ph_imap_search *prog = search_program(mb, keys);
     struct ph_uidset got = {0}, want = {0};
@@ -2689,8 +2700,7 @@ static void assert_search_headers(struct ph_mailbox *mb, const char *keys,
         fail_msg("SEARCH %s evaluates to \"%s\", expected \"%s\"", keys, w,
                  expected);
     int r = ph_mailbox_search(mb, &prog->root, &got, &err);
-    if (r == PH_STORAGE_ERR_UNSUPPORTED &&
-        strcmp(ph_instance_module(storage), "storage.sqlite") != 0) {
+    if (r == PH_STORAGE_ERR_UNSUPPORTED && !must_answer) {
         assert_int_equal(got.n, 0);
     } else if (r != 0) {
         fail_msg("SEARCH %s: storage says %d: %s", keys, r, err);
@@ -2705,6 +2715,15 @@ static void assert_search_headers(struct ph_mailbox *mb, const char *keys,
     ph_uidset_clear(&got);
     ph_uidset_clear(&want);
     ph_imap_search_free(&prog);
+}
+
+/* storage.sqlite must answer. */
+static void assert_search_headers(struct ph_mailbox *mb, const char *keys,
+                                  const char *expected)
+{
+    assert_search_text_ex(
+        mb, keys, expected,
+        strcmp(ph_instance_module(storage), "storage.sqlite") == 0);
 }
 
 static void append_text(struct ph_account *acct, const char *text,
@@ -2815,6 +2834,97 @@ static void test_search_text_keys_answer_as_evaluation(void **state)
         assert_search_unsupported(mb, "BODY needle", true);
         assert_search(mb, "SEEN", "1");
     }
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+/* RFC 3501 6.4.4: SEARCH looks at the messages the mailbox holds, and a
+ * message is there from its APPEND's tagged OK on (6.3.11), whether or not
+ * the storage's text index has taken its text yet (the SQL stores index
+ * new texts later, in batches, after a pause in APPENDs). A search right
+ * after each APPEND must find it, TEXT and BODY alike, in a mailbox that
+ * holds texts the indexer has (most likely) taken too. */
+static void test_search_right_after_append_finds_the_message(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("search-fresh");
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    bool must = search_pushdown_required();
+    char text[128], keys[64], want[16];
+    for (int i = 1; i <= 24; i++) {
+        if (i == 13) /* 1 to 12 into the index, 13 to 24 not yet */
+            indexer_pause(1);
+        snprintf(text, sizeof(text),
+                 "Subject: fresh n%02d;\r\n\r\nword w%02dq and kiwi\r\n", i,
+                 i);
+        append_text(acct, text, 0);
+        snprintf(want, sizeof(want), "%d", i);
+        snprintf(keys, sizeof(keys), "TEXT w%02dq", i);
+        assert_search_text_ex(mb, keys, want, must);
+        snprintf(keys, sizeof(keys), "BODY w%02dq", i);
+        assert_search_text_ex(mb, keys, want, must);
+        snprintf(keys, sizeof(keys), "TEXT n%02d;", i);
+        assert_search_text_ex(mb, keys, want, must);
+        snprintf(keys, sizeof(keys), "BODY n%02d;", i);
+        assert_search_text_ex(mb, keys, "", must);
+        snprintf(want, sizeof(want), i > 1 ? "1:%d" : "%d", i);
+        assert_search_text_ex(mb, "BODY KIWI", want, must);
+    }
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+/* The same, exactly, while no text has entered the index at all
+ * (INSTANCE_pending: text_index_wait 1h): what SEARCH reads without the
+ * index answers as the evaluation does, LIKE's '%', '_' and '\' taken as
+ * themselves, header text for TEXT only, text that is not UTF-8 kept
+ * apart. */
+static void test_search_finds_texts_the_indexer_has_not_taken(void **state)
+{
+    (void)state;
+    if (storage_pending == NULL)
+        skip();
+    struct ph_account *acct = account_new_in(storage_pending, "pending");
+    append_text(acct,
+                "Subject: 100% sure_thing\r\n\r\n"
+                "back\\slash and Zephyrine\r\n",
+                PH_FLAG_SEEN);
+    append_text(acct,
+                "Subject: parts\r\n"
+                "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+                "--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+                "Gr=C3=BC=C3=9Fe, zephyrine\r\n"
+                "--b\r\nContent-Type: application/pdf\r\n"
+                "Content-Disposition: attachment; filename=\"Rechnung.pdf\""
+                "\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+                "--b--\r\n",
+                PH_FLAG_FLAGGED);
+    append_text(acct, "Subject: caf\xe9 100 sure\r\n\r\nplain body\r\n", 0);
+    append_text(acct, "Subject: empty\r\n\r\n", 0);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    bool must = search_pushdown_required();
+    assert_search_text_ex(mb, "TEXT zephyrine", "1:2", must);
+    assert_search_text_ex(mb, "BODY ZEPHYRINE", "1:2", must);
+    assert_search_text_ex(mb, "TEXT \"100%\"", "1", must);
+    assert_search_text_ex(mb, "TEXT \"%\"", "1", must);
+    assert_search_text_ex(mb, "TEXT 1_0", "", must);
+    assert_search_text_ex(mb, "TEXT s_re", "", must);
+    assert_search_text_ex(mb, "TEXT sure_thing", "1", must);
+    assert_search_text_ex(mb, "BODY sure_thing", "", must);
+    assert_search_text_ex(mb, "BODY \"back\\\\slash\"", "1", must);
+    assert_search_text_ex(mb, "BODY \"k\\\\s\"", "1", must);
+    assert_search_text_ex(mb, "BODY \"GR\xc3\x9c\xc3\x9f\"", "2", must);
+    assert_search_text_ex(mb, "TEXT rechnung", "2", must);
+    assert_search_text_ex(mb, "BODY rechnung", "", must);
+    assert_search_text_ex(mb, "TEXT \"100 sure\"", "3", must);
+    assert_search_text_ex(mb, "TEXT \"subject: empty\"", "4", must);
+    assert_search_text_ex(mb, "NOT BODY zephyrine", "3:4", must);
+    assert_search_text_ex(mb, "OR BODY grusse TEXT empty", "4", must);
+    assert_search_text_ex(mb, "OR BODY \"gr\xc3\xbcsse\" TEXT empty", "2,4",
+                          must);
+    assert_search_text_ex(mb, "UNSEEN BODY zephyrine", "2", must);
+    assert_search_text_ex(mb, "FLAGGED TEXT rechnung", "2", must);
     ph_mailbox_close(&mb);
     ph_account_release(&acct);
 }
@@ -3864,6 +3974,11 @@ int main(int argc, char **argv)
     storage_horizon = ph_graph_instance(graph, horizon, &error);
     free(horizon);
     free(error);
+    error = NULL;
+    char *pending = ph_strdup_printf("%s_pending", instance_name);
+    storage_pending = ph_graph_instance(graph, pending, &error);
+    free(pending);
+    free(error);
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_account_get_without_create_reports_no_account),
@@ -3935,6 +4050,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_search_header_keys_answer_as_evaluation),
         cmocka_unit_test(test_search_address_keys_see_past_comments),
         cmocka_unit_test(test_search_text_keys_answer_as_evaluation),
+        cmocka_unit_test(test_search_right_after_append_finds_the_message),
+        cmocka_unit_test(test_search_finds_texts_the_indexer_has_not_taken),
         cmocka_unit_test(
             test_two_threads_appending_get_distinct_increasing_uids),
         cmocka_unit_test(test_changes_deliver_new_messages_with_recent_decided),

@@ -1148,14 +1148,19 @@ static void describe_fetch(const struct ph_imap_value *args, size_t n,
     struct ph_imap_fetch_modifiers m;
     const char *error = NULL;
     assert_int_equal(n, 1);
-    if (ph_imap_fetch_modifiers_parse(&args[0], &m, &error) < 0)
+    if (ph_imap_fetch_modifiers_parse(&args[0], &m, &error) < 0) {
         ph_buf_printf(out, "BAD %s", error);
-    else if (m.changedsince_set)
-        ph_buf_printf(out, "OK changedsince %llu%s",
+        return;
+    }
+    ph_buf_puts(out, "OK");
+    if (m.changedsince_set)
+        ph_buf_printf(out, " changedsince %llu%s",
                       (unsigned long long)m.changedsince,
                       m.vanished ? " vanished" : "");
-    else
-        ph_buf_puts(out, "OK");
+    if (m.partial_set) {
+        ph_buf_puts(out, " partial ");
+        ph_imap_partial_write(out, &m.partial);
+    }
 }
 
 static void describe_store(const struct ph_imap_value *args, size_t n,
@@ -1352,6 +1357,19 @@ static void test_fetch_store_modifiers(void **state)
                    "BAD VANISHED given twice");
     CHECK_DESCRIBE(describe_fetch, "(CHANGEDSINCE (1))",
                    "BAD Invalid CHANGEDSINCE mod-sequence");
+    /* RFC 9394 3.3, 3.4: PARTIAL, in either order with CHANGEDSINCE. */
+    CHECK_DESCRIBE(describe_fetch, "(PARTIAL -1:-3)", "OK partial -1:-3");
+    CHECK_DESCRIBE(describe_fetch, "(PARTIAL -1:-30 CHANGEDSINCE 98305)",
+                   "OK changedsince 98305 partial -1:-30");
+    CHECK_DESCRIBE(describe_fetch, "(CHANGEDSINCE 98305 partial 1:5)",
+                   "OK changedsince 98305 partial 1:5");
+    CHECK_DESCRIBE(describe_fetch, "(PARTIAL 1:5 PARTIAL 1:5)",
+                   "BAD PARTIAL given twice");
+    CHECK_DESCRIBE(describe_fetch, "(PARTIAL)", "BAD PARTIAL needs a range");
+    CHECK_DESCRIBE(describe_fetch, "(PARTIAL 0:1)",
+                   "BAD Invalid partial range (n:m or -n:-m, n and m from 1)");
+    CHECK_DESCRIBE(describe_fetch, "(PARTIAL 1:-1)",
+                   "BAD Invalid partial range (n:m or -n:-m, n and m from 1)");
     CHECK_DESCRIBE(describe_fetch, "(FOO 1)", "BAD Unknown FETCH modifier");
     CHECK_DESCRIBE(describe_fetch, "()",
                    "BAD FETCH modifiers are a non-empty list");

@@ -863,18 +863,27 @@ static char *return_str(const char *keys, unsigned accepted)
     if (ph_imap_search_return_parse(cmd->args, cmd->n_args, &pos, accepted,
                                     &ret, &error) < 0)
         out = ph_strdup_printf("BAD %s", error);
-    else
+    else if (ret.options & PH_IMAP_RETURN_PARTIAL) {
+        struct ph_buf b = {0};
+        ph_imap_partial_write(&b, &ret.partial);
+        out = ph_strdup_printf("OK %d %#x %zu %s", ret.present, ret.options,
+                               pos, b.data);
+        ph_buf_free(&b);
+    } else
         out = ph_strdup_printf("OK %d %#x %zu", ret.present, ret.options, pos);
     ph_imap_parser_free(&p);
     return out;
 }
+
+#define E_PARTIAL "Invalid partial range (n:m or -n:-m, n and m from 1)"
 
 static void test_return_options(void **state)
 {
     (void)state;
     const unsigned all = PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX |
                          PH_IMAP_RETURN_ALL | PH_IMAP_RETURN_COUNT |
-                         PH_IMAP_RETURN_SAVE;
+                         PH_IMAP_RETURN_SAVE | PH_IMAP_RETURN_PARTIAL |
+                         PH_IMAP_RETURN_UPDATE | PH_IMAP_RETURN_CONTEXT;
     static const struct {
         const char *keys, *want;
     } cases[] = {
@@ -891,7 +900,28 @@ static void test_return_options(void **state)
         {"FLAGGED", "OK 0 0 0"},
         {"RETURN", "BAD RETURN takes a list of options"},
         {"RETURN MIN ALL", "BAD RETURN takes a list of options"},
-        {"RETURN (PARTIAL 1:10) ALL", "BAD Unknown RETURN option"},
+        /* RFC 5267 4.4, 5: PARTIAL, UPDATE, CONTEXT; RFC 9394 4:
+         * partial-range-last. */
+        {"RETURN (PARTIAL 1:10) ALL", "OK 1 0x20 2 1:10"},
+        {"RETURN (partial 500:400 COUNT) ALL", "OK 1 0x28 2 500:400"},
+        {"RETURN (PARTIAL -1:-100) ALL", "OK 1 0x20 2 -1:-100"},
+        {"RETURN (UPDATE CONTEXT COUNT) ALL", "OK 1 0xc8 2"},
+        {"RETURN (PARTIAL 4294967295:1) ALL", "OK 1 0x20 2 4294967295:1"},
+        {"RETURN (PARTIAL 1:10 ALL) ALL",
+         "BAD PARTIAL and ALL cannot be combined"},
+        {"RETURN (PARTIAL 1:10 PARTIAL 11:20) ALL", "BAD PARTIAL given twice"},
+        {"RETURN (PARTIAL) ALL", "BAD PARTIAL needs a range"},
+        {"RETURN (PARTIAL (1:10)) ALL", "BAD PARTIAL needs a range"},
+        {"RETURN (PARTIAL 0:10) ALL", "BAD " E_PARTIAL},
+        {"RETURN (PARTIAL 1:-10) ALL", "BAD " E_PARTIAL},
+        {"RETURN (PARTIAL -1:10) ALL", "BAD " E_PARTIAL},
+        {"RETURN (PARTIAL 1:*) ALL", "BAD " E_PARTIAL},
+        {"RETURN (PARTIAL 01:10) ALL", "BAD " E_PARTIAL},
+        {"RETURN (PARTIAL 1:4294967296) ALL", "BAD " E_PARTIAL},
+        {"RETURN (PARTIAL 1:99999999999999999999) ALL", "BAD " E_PARTIAL},
+        {"RETURN (PARTIAL 5) ALL", "BAD " E_PARTIAL},
+        {"RETURN (PARTIAL 1:2:3) ALL", "BAD " E_PARTIAL},
+        {"RETURN (PARTIAL --1:-2) ALL", "BAD " E_PARTIAL},
         {"RETURN ((MIN)) ALL", "BAD Unknown RETURN option"},
         {"RETURN (\"MIN\") ALL", "BAD Unknown RETURN option"},
     };
@@ -905,13 +935,17 @@ static void test_return_options(void **state)
     char *got = return_str("RETURN (SAVE) ALL", all & ~PH_IMAP_RETURN_SAVE);
     assert_string_equal(got, "BAD Unknown RETURN option");
     free(got);
+    got = return_str("RETURN (PARTIAL 1:5) ALL", all & ~PH_IMAP_RETURN_PARTIAL);
+    assert_string_equal(got, "BAD Unknown RETURN option");
+    free(got);
 }
 
 static char *esearch_str(unsigned options, const uint32_t *nums,
                          const uint64_t *modseqs, size_t n)
 {
     struct ph_buf b = {0};
-    ph_imap_esearch_write(&b, "A282", false, options, nums, modseqs, n);
+    struct ph_imap_search_return ret = {.present = true, .options = options};
+    ph_imap_esearch_write(&b, "A282", false, &ret, nums, modseqs, n);
     return ph_buf_steal(&b);
 }
 
@@ -940,9 +974,11 @@ static void test_esearch_write(void **state)
     ESEARCH(PH_IMAP_RETURN_MIN, nums, NULL, 0, "* ESEARCH (TAG \"A282\")\r\n");
     /* UID indicator: "S: * ESEARCH (TAG "A285") UID MIN 7 MAX 3800". */
     struct ph_buf b = {0};
-    ph_imap_esearch_write(&b, "A285", true,
-                          PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX,
-                          (const uint32_t[]){7, 100, 3800}, NULL, 3);
+    ph_imap_esearch_write(
+        &b, "A285", true,
+        &(struct ph_imap_search_return){.options = PH_IMAP_RETURN_MIN |
+                                                   PH_IMAP_RETURN_MAX},
+        (const uint32_t[]){7, 100, 3800}, NULL, 3);
     assert_string_equal(b.data,
                         "* ESEARCH (TAG \"A285\") UID MIN 7 MAX 3800\r\n");
     ph_buf_free(&b);
@@ -967,6 +1003,73 @@ static void test_esearch_write(void **state)
     /* RFC 7162 3.1.10: MODSEQ only with a non-empty result. */
     ESEARCH(PH_IMAP_RETURN_COUNT, n4, m4, 0,
             "* ESEARCH (TAG \"A282\") COUNT 0\r\n");
+}
+
+static char *partial_str(const char *range, unsigned options,
+                         const uint32_t *nums, const uint64_t *modseqs,
+                         size_t n)
+{
+    struct ph_imap_search_return ret = {
+        .present = true, .options = options | PH_IMAP_RETURN_PARTIAL};
+    const char *err;
+    struct ph_buf b = {0};
+    assert_int_equal(
+        ph_imap_partial_parse(range, strlen(range), &ret.partial, &err), 0);
+    ph_imap_esearch_write(&b, "A01", true, &ret, nums, modseqs, n);
+    return ph_buf_steal(&b);
+}
+
+#define PARTIAL(range, opts, nums, modseqs, n, want)                           \
+    do {                                                                       \
+        char *got_ = partial_str(range, opts, nums, modseqs, n);               \
+        assert_string_equal(got_, want);                                       \
+        free(got_);                                                            \
+    } while (0)
+
+/* RFC 9394 3.1 (RFC 5267 4.4): the results the range names, counted from
+ * the first (n:m) or from the last (-n:-m), the range as requested, NIL
+ * when it names none. */
+static void test_esearch_partial(void **state)
+{
+    (void)state;
+    const uint32_t nums[] = {3, 4, 5, 9, 12, 13};
+    const uint64_t ms[] = {10, 60, 20, 30, 50, 40};
+    PARTIAL("1:3", 0, nums, NULL, 6,
+            "* ESEARCH (TAG \"A01\") UID PARTIAL (1:3 3:5)\r\n");
+    PARTIAL("3:1", 0, nums, NULL, 6,
+            "* ESEARCH (TAG \"A01\") UID PARTIAL (3:1 3:5)\r\n");
+    PARTIAL("-1:-2", 0, nums, NULL, 6,
+            "* ESEARCH (TAG \"A01\") UID PARTIAL (-1:-2 12:13)\r\n");
+    PARTIAL("-3:-1", 0, nums, NULL, 6,
+            "* ESEARCH (TAG \"A01\") UID PARTIAL (-3:-1 9,12:13)\r\n");
+    /* "a range that starts or ends higher (or lower) than the current
+     * number of results": what is there. */
+    PARTIAL("5:500", 0, nums, NULL, 6,
+            "* ESEARCH (TAG \"A01\") UID PARTIAL (5:500 12:13)\r\n");
+    PARTIAL("-5:-500", 0, nums, NULL, 6,
+            "* ESEARCH (TAG \"A01\") UID PARTIAL (-5:-500 3:4)\r\n");
+    PARTIAL("7:8", 0, nums, NULL, 6,
+            "* ESEARCH (TAG \"A01\") UID PARTIAL (7:8 NIL)\r\n");
+    PARTIAL("-7:-4294967295", 0, nums, NULL, 6,
+            "* ESEARCH (TAG \"A01\") UID PARTIAL (-7:-4294967295 NIL)\r\n");
+    PARTIAL("1:4294967295", 0, nums, NULL, 0,
+            "* ESEARCH (TAG \"A01\") UID PARTIAL (1:4294967295 NIL)\r\n");
+    /* With COUNT, MIN, MAX; MODSEQ the highest of what is returned. */
+    PARTIAL("2:3", PH_IMAP_RETURN_COUNT, nums, ms, 6,
+            "* ESEARCH (TAG \"A01\") UID COUNT 6 PARTIAL (2:3 4:5) MODSEQ "
+            "60\r\n");
+    PARTIAL("-1:-1", PH_IMAP_RETURN_MIN, nums, ms, 6,
+            "* ESEARCH (TAG \"A01\") UID MIN 3 PARTIAL (-1:-1 13) MODSEQ "
+            "40\r\n");
+    PARTIAL("-2:-3", PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX, nums, ms, 6,
+            "* ESEARCH (TAG \"A01\") UID MIN 3 MAX 13 PARTIAL (-2:-3 9,12) "
+            "MODSEQ 50\r\n");
+    PARTIAL("9:10", 0, nums, ms, 6,
+            "* ESEARCH (TAG \"A01\") UID PARTIAL (9:10 NIL)\r\n");
+    /* SORT order kept: the slice of the sorted list. */
+    const uint32_t sorted[] = {9, 3, 4, 13, 12};
+    PARTIAL("2:4", 0, sorted, NULL, 5,
+            "* ESEARCH (TAG \"A01\") UID PARTIAL (2:4 3:4,13)\r\n");
 }
 
 /* ---- SORT criteria ------------------------------------------------------ */
@@ -1056,6 +1159,7 @@ int main(void)
         cmocka_unit_test(test_charset_first),
         cmocka_unit_test(test_return_options),
         cmocka_unit_test(test_esearch_write),
+        cmocka_unit_test(test_esearch_partial),
         cmocka_unit_test(test_sort_criteria),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

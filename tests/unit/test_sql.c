@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include <posthorn/sql.h>
+#include <posthorn/storage-impl.h>
 #include <posthorn/storage.h>
 
 struct fake_conn {
@@ -39,6 +41,9 @@ static struct {
     char last_text[64];
     const char *last_sql;
     atomic_int writers, max_writers;
+    atomic_int commits;
+    atomic_int fail_commits; /* the next this many commits fail, transient */
+    int commit_sleep_us;
 } fake;
 
 static void trace(struct ph_sql_conn *c, const char *what)
@@ -160,9 +165,28 @@ static void writer_done(void)
 
 static int f_commit(struct ph_sql_conn *c, const char **error_r)
 {
-    (void)error_r;
+    if (fake.commit_sleep_us > 0) /* an fsync's time: others queue */
+        nanosleep(&(struct timespec){0, fake.commit_sleep_us * 1000L}, NULL);
+    if (atomic_load(&fake.fail_commits) > 0) {
+        atomic_fetch_sub(&fake.fail_commits, 1);
+        trace(c, "commit-failed");
+        c->retry = true;
+        *error_r = "database is locked";
+        writer_done();
+        return PH_STORAGE_ERR_TEMP;
+    }
     trace(c, "commit");
+    atomic_fetch_add(&fake.commits, 1);
     writer_done();
+    return 0;
+}
+
+static int f_savepoint(struct ph_sql_conn *c, enum ph_sql_savepoint op,
+                       const char **error_r)
+{
+    (void)error_r;
+    trace(c, op == PH_SQL_SP_SET ? "sp" : op == PH_SQL_SP_RELEASE ? "release"
+                                                                  : "undo");
     return 0;
 }
 
@@ -194,6 +218,7 @@ static struct ph_sql_driver fake_driver = {
     .begin = f_begin,
     .commit = f_commit,
     .rollback = f_rollback,
+    .savepoint = f_savepoint,
 };
 
 static struct ph_buf hooks;
@@ -462,6 +487,143 @@ static void test_one_writer_engine_gets_one_write_at_a_time(void **state)
     ph_sql_free(&shared);
 }
 
+/* What a writer of the group tests asks: its statement, whether its fn
+ * fails, how often it ran, and its answer. */
+struct gw {
+    int stmt;
+    bool fail;
+    atomic_int calls;
+    int ret;
+    char error[64];
+    /* The first writer's fn waits until the test lets it go. */
+    bool hold;
+};
+
+static atomic_bool held, release_held;
+
+static int gw_fn(struct ph_sql_conn *c, void *arg, const char **error_r)
+{
+    struct gw *w = arg;
+    atomic_fetch_add(&w->calls, 1);
+    if (w->hold) {
+        atomic_store(&held, true);
+        while (!atomic_load(&release_held))
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    ph_sql_mark(c, w->stmt);
+    int ret = ph_sql_exec(c, w->stmt, error_r);
+    if (ret == 0 && w->fail) {
+        *error_r = ph_storage_errorf("Mailbox %d does not exist", w->stmt);
+        return PH_STORAGE_ERR_INVALID;
+    }
+    return ret;
+}
+
+static void *gw_main(void *arg)
+{
+    struct gw *w = arg;
+    const char *err = NULL;
+    w->ret = ph_sql_txn(shared, PH_SQL_WRITE_LIGHT, 0, gw_fn, w, &err);
+    if (w->ret < 0)
+        snprintf(w->error, sizeof(w->error), "%s", err);
+    return NULL;
+}
+
+static void wait_for(bool (*cond)(void))
+{
+    for (int i = 0; i < 10000 && !cond(); i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    assert_true(cond());
+}
+
+static bool is_held(void)
+{
+    return atomic_load(&held);
+}
+
+static bool three_waiting(void)
+{
+    struct ph_sql_stats st;
+    ph_sql_stats(shared, &st);
+    return st.waiting == 3;
+}
+
+/* Writer 0 holds the write turn; writers 1..3 queue meanwhile and then
+ * commit as one group. */
+static void run_group(struct gw w[4])
+{
+    atomic_store(&held, false);
+    atomic_store(&release_held, false);
+    w[0].hold = true;
+    pthread_t t[4];
+    assert_int_equal(pthread_create(&t[0], NULL, gw_main, &w[0]), 0);
+    wait_for(is_held);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, gw_main, &w[i]), 0);
+    wait_for(three_waiting);
+    atomic_store(&release_held, true);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+}
+
+/* The writers that queued while a commit was being made share the next
+ * one; one whose work fails is undone alone (its savepoint), and gets its
+ * own error text on its own thread. */
+static void test_one_writer_engine_groups_waiting_writers(void **state)
+{
+    (void)state;
+    shared = sql_new(4, PH_SQL_CAP_ONE_WRITER);
+    struct gw w[4] = {{.stmt = 1}, {.stmt = 2}, {.stmt = 3, .fail = true},
+                      {.stmt = 4}};
+    run_group(w);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(atomic_load(&w[i].calls), 1);
+    assert_int_equal(w[0].ret, 0);
+    assert_int_equal(w[1].ret, 0);
+    assert_int_equal(w[2].ret, PH_STORAGE_ERR_INVALID);
+    assert_string_equal(w[2].error, "Mailbox 3 does not exist");
+    assert_int_equal(w[3].ret, 0);
+    /* Two commits for four transactions: the lone one, then the group. */
+    assert_int_equal(atomic_load(&fake.commits), 2);
+    struct ph_sql_stats st;
+    ph_sql_stats(shared, &st);
+    assert_int_equal(st.groups, 1);
+    assert_int_equal(st.grouped, 3);
+    assert_int_equal(st.waiting, 0);
+    assert_int_equal(atomic_load(&fake.max_writers), 1);
+    /* The group's transaction: each writer in a savepoint, the failed
+     * one's undone. */
+    const char *t = trace_text();
+    const char *g = strstr(strstr(t, "commit"), "begin");
+    assert_non_null(g);
+    assert_non_null(strstr(g, ":undo "));
+    assert_null(strstr(strstr(g, ":undo ") + 1, ":undo "));
+    ph_sql_free(&shared);
+}
+
+/* A group's commit that fails for a transient reason: every writer of the
+ * group runs again, and each is answered after the commit that holds it. */
+static void test_group_runs_again_when_its_commit_fails(void **state)
+{
+    (void)state;
+    shared = sql_new(4, PH_SQL_CAP_ONE_WRITER);
+    /* Writer 0 fails on its own (rolled back, no commit): the next commit
+     * is the group's, and it fails once. */
+    struct gw w[4] = {{.stmt = 1, .fail = true}, {.stmt = 2}, {.stmt = 3},
+                      {.stmt = 4}};
+    atomic_store(&fake.fail_commits, 1);
+    run_group(w);
+    assert_int_equal(w[0].ret, PH_STORAGE_ERR_INVALID);
+    assert_int_equal(atomic_load(&w[0].calls), 1);
+    for (int i = 1; i < 4; i++) {
+        assert_int_equal(w[i].ret, 0);
+        assert_int_equal(atomic_load(&w[i].calls), 2);
+    }
+    assert_non_null(strstr(trace_text(), ":commit-failed "));
+    assert_int_equal(atomic_load(&fake.fail_commits), 0);
+    ph_sql_free(&shared);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +637,8 @@ int main(void)
         cmocka_unit_test(test_statements_rows_and_one_value),
         cmocka_unit_test(test_builder_copies_values_and_counts_placeholders),
         cmocka_unit_test(test_one_writer_engine_gets_one_write_at_a_time),
+        cmocka_unit_test(test_one_writer_engine_groups_waiting_writers),
+        cmocka_unit_test(test_group_runs_again_when_its_commit_fails),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     ph_buf_free(&fake.trace);

@@ -72,6 +72,10 @@ struct ph_imap_fetch_modifiers {
     /* VANISHED: only with CHANGEDSINCE (checked here); only in UID FETCH
      * and after ENABLE QRESYNC (the caller checks). */
     bool vanished;
+    /* RFC 9394 3.3: PARTIAL partial-range, of UID FETCH only (the caller
+     * checks). (ABI 1.4) */
+    bool partial_set;
+    struct ph_imap_partial partial;
 };
 
 /* Parses the list after the FETCH items: "(" fetch-modifier *(SP

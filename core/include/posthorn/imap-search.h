@@ -127,33 +127,54 @@ void ph_imap_search_free(struct ph_imap_search **prog);
 #define PH_IMAP_RETURN_ALL 0x04u
 #define PH_IMAP_RETURN_COUNT 0x08u
 #define PH_IMAP_RETURN_SAVE 0x10u
+/* RFC 5267 4 (CONTEXT=SEARCH, CONTEXT=SORT) and RFC 9394 (PARTIAL); ABI
+ * 1.4. CONTEXT is a hint that asks for nothing. */
+#define PH_IMAP_RETURN_PARTIAL 0x20u
+#define PH_IMAP_RETURN_UPDATE 0x40u
+#define PH_IMAP_RETURN_CONTEXT 0x80u
 
 struct ph_imap_search_return {
     bool present;     /* RETURN was given: an extended SEARCH or SORT */
     unsigned options; /* PH_IMAP_RETURN_* bits; RETURN () is ALL */
+    struct ph_imap_partial partial; /* with PH_IMAP_RETURN_PARTIAL */
 };
 
 /* Reads RETURN and its list at args[*pos] when args[*pos] is the atom
  * RETURN, and moves *pos past them; otherwise leaves both as they are
  * (ret_r->present false). An option outside accepted (PH_IMAP_RETURN_*
- * bits) or a malformed list: -1 with *error_r (static) for a tagged BAD. */
+ * bits), PARTIAL twice, without its range or with ALL (RFC 5267 4.4),
+ * or a malformed list: -1 with *error_r (static) for a tagged
+ * BAD. */
 int ph_imap_search_return_parse(const struct ph_imap_value *args, size_t n,
                                 size_t *pos, unsigned accepted,
                                 struct ph_imap_search_return *ret_r,
                                 const char **error_r) PH_WUR;
 
+/* The partial-range argument of PARTIAL (a RETURN option, a UID FETCH
+ * modifier: RFC 9394 4) at items[*i + 1] of a list of n, *i moved to it.
+ * -1 with *error_r (static) for a tagged BAD. (ABI 1.4) */
+int ph_imap_partial_arg(const struct ph_imap_value *items, size_t n, size_t *i,
+                        struct ph_imap_partial *p_r,
+                        const char **error_r) PH_WUR;
+
 /* Writes the ESEARCH response (RFC 4731 section 4, RFC 5267 section 3.2)
  * for the result numbers[0..n) given in the command's order (ascending for
  * SEARCH, sorted for SORT): `* ESEARCH (TAG "tag")[ UID]` then MIN (the
  * first), MAX (the last), COUNT, ALL (runs of consecutive ascending
- * numbers as ranges) as options asks, with MIN, MAX and ALL left out of an
+ * numbers as ranges), PARTIAL (the range and the results it names, or NIL:
+ * RFC 9394 3.1) as ret->options asks, with MIN, MAX and ALL left out of an
  * empty result (RFC 4731 3.1), and, with modseqs (parallel to numbers) and
  * a non-empty result, MODSEQ as RFC 4731 3.2 computes it: the MIN's or
- * MAX's alone, the higher of the two, or the highest of all. Ends with
- * CRLF. */
+ * MAX's alone, the higher of the two, or the highest of all messages
+ * returned (all that were found with ALL or COUNT). Ends with CRLF. */
 void ph_imap_esearch_write(struct ph_buf *out, const char *tag, bool uid,
-                           unsigned options, const uint32_t *numbers,
-                           const uint64_t *modseqs, size_t n);
+                           const struct ph_imap_search_return *ret,
+                           const uint32_t *numbers, const uint64_t *modseqs,
+                           size_t n);
+/* Writes numbers[0..n) in their order as a sequence-set: runs of
+ * consecutive ascending numbers as ranges ("1:3,7,5"). */
+void ph_imap_numbers_write(struct ph_buf *out, const uint32_t *numbers,
+                           size_t n);
 
 /* ---- SORT criteria (RFC 5256 section 5, RFC 5957 section 5) -------------
  *

@@ -77,6 +77,27 @@ void ph_imap_seqset_add(struct ph_imap_seqset *set, uint32_t lo, uint32_t hi);
 /* Writes "1:3,5" (nothing for an empty set). */
 void ph_imap_seqset_write(struct ph_buf *out, const struct ph_imap_seqset *set);
 
+/* ---- Partial ranges (RFC 5267 4.4, RFC 9394 4: partial-range) ---------
+ *
+ * "n:m" counts results from the first (1 is the first), "-n:-m" from the
+ * last (-1 is the last); either order means the same range. (ABI 1.4) */
+struct ph_imap_partial {
+    bool last;              /* "-n:-m" */
+    uint32_t first, second; /* the numbers as written, without the signs */
+};
+
+/* Parses a partial-range: nz-numbers (1..4294967295, no leading zero),
+ * both negative or neither. -1 with *error_r for a tagged BAD. */
+int ph_imap_partial_parse(const char *str, size_t len,
+                          struct ph_imap_partial *p_r,
+                          const char **error_r) PH_WUR;
+/* Writes the range as written ("1:100", "-1:-100"). */
+void ph_imap_partial_write(struct ph_buf *out, const struct ph_imap_partial *p);
+/* The results [*start_r, *end_r) of n that the range names (empty when
+ * it names none). */
+void ph_imap_partial_slice(const struct ph_imap_partial *p, size_t n,
+                           size_t *start_r, size_t *end_r);
+
 /* ---- Dates -------------------------------------------------------------- */
 
 /* Parses an RFC 3501 date-time "dd-Mon-yyyy hh:mm:ss +zzzz" (the value of

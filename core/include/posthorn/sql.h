@@ -197,6 +197,15 @@ void ph_sql_put(struct ph_sql *sql, struct ph_sql_conn **c);
 
 typedef int ph_sql_txn_fn(struct ph_sql_conn *c, void *arg,
                           const char **error_r);
+/* What the layer did, for tests and bench: the group commits made (of
+ * more than one transaction) and the transactions they held; the writers
+ * waiting for the next one now. */
+struct ph_sql_stats {
+    uint64_t groups, grouped;
+    size_t waiting;
+};
+void ph_sql_stats(struct ph_sql *sql, struct ph_sql_stats *st_r);
+
 /* A transaction that is never grouped with others (a large APPEND, a
  * batch of the text indexer). */
 #define PH_SQL_ALONE 0x1

@@ -75,8 +75,11 @@ struct ph_sqlstore_dialect {
 
     /* body_text and header_values. */
     unsigned text_flags;            /* PH_SQLSTORE_TEXT_*, _HDR_FOLDED */
-    void (*text_added)(void *dctx); /* after a commit that left text
-                                       pending: kick the indexer */
+    /* Optional: after a commit that left text pending, kick the engine's
+     * own indexer. NULL: the store runs its indexer (a thread that takes
+     * PH_SQS_TEXT_PENDING's texts in batches, PH_SQS_TEXT_INDEX each,
+     * after a pause in APPENDs of text_index_wait). */
+    void (*text_added)(void *dctx);
 
     /* SEARCH: fragments of the WHERE clause over table messages. One '?',
      * given " keyword " lowered: keywords holds it (never NULL). */
@@ -120,6 +123,8 @@ struct ph_sqlstore_params {
     int64_t body_grace_s; /* bodies stay this long after their last message */
     int64_t tombstone_horizon_s; /* tombstones older than this are purged */
     bool debug;
+    /* The pause in APPENDs the text indexer waits for (0: 500 ms). */
+    int64_t text_index_wait_ms;
 };
 
 /* Opens the store: the schema upgraded, the bodies waiting in rederive
@@ -145,7 +150,8 @@ void ph_sqlstore_debug(const struct ph_sqlstore *s, const char *fmt, ...)
 extern const char *const ph_sqlstore_header_fields[PH_SQLSTORE_HEADER_FIELDS];
 
 /* Directive rows every SQL store module has, for a conf struct T with
- * fields body_grace and tombstone_horizon (int64_t ms) and debug (bool). */
+ * fields body_grace, tombstone_horizon and text_index_wait (int64_t ms)
+ * and debug (bool). */
 #define PH_SQLSTORE_DIRECTIVES(T)                                              \
     {.name = "body_grace",                                                     \
      .type = PH_DT_DURATION,                                                   \
@@ -160,6 +166,14 @@ extern const char *const ph_sqlstore_header_fields[PH_SQLSTORE_HEADER_FIELDS];
          .help = "how long the UIDs of expunged messages are remembered for "  \
                  "QRESYNC (a client asking from before gets every missing "    \
                  "UID; 0s: none kept)"},                                       \
+        {.name = "text_index_wait",                                            \
+         .type = PH_DT_DURATION,                                               \
+         .offset = offsetof(T, text_index_wait),                               \
+         .def = "500ms",                                                       \
+         .help = "the pause in APPENDs after which new messages' text enters " \
+                 "the SEARCH TEXT/BODY index (it waits 10s at most, or this "  \
+                 "when longer; until then searches read it without the "       \
+                 "index)"},                                                    \
         PH_STORAGE_DEBUG_ROW_(T)
 
 #endif

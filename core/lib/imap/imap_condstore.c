@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <posthorn/imap-condstore.h>
+#include <posthorn/imap-search.h>
 
 bool ph_imap_value_get_modseq(const struct ph_imap_value *v, bool zero_ok,
                               uint64_t *n_r)
@@ -226,6 +227,14 @@ int ph_imap_fetch_modifiers_parse(const struct ph_imap_value *v,
                 return -1;
             }
             mods_r->vanished = true;
+        } else if (ph_imap_value_is_atom(&it[i], "PARTIAL")) {
+            if (mods_r->partial_set) {
+                *error_r = "PARTIAL given twice";
+                return -1;
+            }
+            if (ph_imap_partial_arg(it, n, &i, &mods_r->partial, error_r) < 0)
+                return -1;
+            mods_r->partial_set = true;
         } else {
             *error_r = "Unknown FETCH modifier";
             return -1;

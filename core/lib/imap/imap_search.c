@@ -527,6 +527,18 @@ enum ph_imap_search_cost ph_imap_search_cost(const struct ph_imap_search *prog)
 
 /* ---- RETURN options and ESEARCH ----------------------------------------- */
 
+int ph_imap_partial_arg(const struct ph_imap_value *items, size_t n, size_t *i,
+                        struct ph_imap_partial *p_r, const char **error_r)
+{
+    const char *range;
+    if (++*i == n || items[*i].type != PH_IMAP_VALUE_ATOM ||
+        !ph_imap_value_get_atom(&items[*i], &range)) {
+        *error_r = "PARTIAL needs a range";
+        return -1;
+    }
+    return ph_imap_partial_parse(range, items[*i].len, p_r, error_r);
+}
+
 int ph_imap_search_return_parse(const struct ph_imap_value *args, size_t n,
                                 size_t *pos, unsigned accepted,
                                 struct ph_imap_search_return *ret_r,
@@ -536,9 +548,10 @@ int ph_imap_search_return_parse(const struct ph_imap_value *args, size_t n,
         const char *name;
         unsigned bit;
     } opts[] = {
-        {"MIN", PH_IMAP_RETURN_MIN},   {"MAX", PH_IMAP_RETURN_MAX},
-        {"ALL", PH_IMAP_RETURN_ALL},   {"COUNT", PH_IMAP_RETURN_COUNT},
-        {"SAVE", PH_IMAP_RETURN_SAVE},
+        {"MIN", PH_IMAP_RETURN_MIN},       {"MAX", PH_IMAP_RETURN_MAX},
+        {"ALL", PH_IMAP_RETURN_ALL},       {"COUNT", PH_IMAP_RETURN_COUNT},
+        {"SAVE", PH_IMAP_RETURN_SAVE},     {"PARTIAL", PH_IMAP_RETURN_PARTIAL},
+        {"UPDATE", PH_IMAP_RETURN_UPDATE}, {"CONTEXT", PH_IMAP_RETURN_CONTEXT},
     };
     memset(ret_r, 0, sizeof(*ret_r));
     if (*pos >= n || !ph_imap_value_is_atom(&args[*pos], "RETURN"))
@@ -560,7 +573,23 @@ int ph_imap_search_return_parse(const struct ph_imap_value *args, size_t n,
             *error_r = "Unknown RETURN option";
             return -1;
         }
+        if (bit == PH_IMAP_RETURN_PARTIAL) {
+            if (ret_r->options & bit) {
+                *error_r = "PARTIAL given twice";
+                return -1;
+            }
+            if (ph_imap_partial_arg(items, ni, &i, &ret_r->partial, error_r) <
+                0)
+                return -1;
+        }
         ret_r->options |= bit;
+    }
+    /* RFC 5267 4.4: "either one PARTIAL, one ALL, or neither PARTIAL nor
+     * ALL is allowed". */
+    if ((ret_r->options & PH_IMAP_RETURN_PARTIAL) &&
+        (ret_r->options & PH_IMAP_RETURN_ALL)) {
+        *error_r = "PARTIAL and ALL cannot be combined";
+        return -1;
     }
     /* RFC 4731 3.1: "If the list of result options is empty, that
      * requests the server to return an ESEARCH response instead of the
@@ -572,10 +601,29 @@ int ph_imap_search_return_parse(const struct ph_imap_value *args, size_t n,
     return 0;
 }
 
-void ph_imap_esearch_write(struct ph_buf *out, const char *tag, bool uid,
-                           unsigned options, const uint32_t *numbers,
-                           const uint64_t *modseqs, size_t n)
+void ph_imap_numbers_write(struct ph_buf *out, const uint32_t *numbers,
+                           size_t n)
 {
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j + 1 < n && numbers[j + 1] == numbers[j] + 1)
+            j++;
+        ph_buf_printf(out, i > 0 ? ",%u" : "%u", numbers[i]);
+        if (j > i)
+            ph_buf_printf(out, ":%u", numbers[j]);
+        i = j + 1;
+    }
+}
+
+void ph_imap_esearch_write(struct ph_buf *out, const char *tag, bool uid,
+                           const struct ph_imap_search_return *ret,
+                           const uint32_t *numbers, const uint64_t *modseqs,
+                           size_t n)
+{
+    unsigned options = ret->options;
+    size_t pstart = 0, pend = 0;
+    if (options & PH_IMAP_RETURN_PARTIAL)
+        ph_imap_partial_slice(&ret->partial, n, &pstart, &pend);
     ph_buf_printf(out, "* ESEARCH (TAG \"%s\")%s", tag, uid ? " UID" : "");
     if (n > 0 && (options & PH_IMAP_RETURN_MIN))
         ph_buf_printf(out, " MIN %u", numbers[0]);
@@ -585,19 +633,24 @@ void ph_imap_esearch_write(struct ph_buf *out, const char *tag, bool uid,
         ph_buf_printf(out, " COUNT %zu", n);
     if (n > 0 && (options & PH_IMAP_RETURN_ALL)) {
         ph_buf_puts(out, " ALL ");
-        for (size_t i = 0; i < n;) {
-            size_t j = i;
-            while (j + 1 < n && numbers[j + 1] == numbers[j] + 1)
-                j++;
-            ph_buf_printf(out, i > 0 ? ",%u" : "%u", numbers[i]);
-            if (j > i)
-                ph_buf_printf(out, ":%u", numbers[j]);
-            i = j + 1;
-        }
+        ph_imap_numbers_write(out, numbers, n);
+    }
+    if (options & PH_IMAP_RETURN_PARTIAL) {
+        /* RFC 9394 3.1: the range as requested, then what of it exists,
+         * or NIL. */
+        ph_buf_puts(out, " PARTIAL (");
+        ph_imap_partial_write(out, &ret->partial);
+        ph_buf_putc(out, ' ');
+        if (pend > pstart)
+            ph_imap_numbers_write(out, numbers + pstart, pend - pstart);
+        else
+            ph_buf_puts(out, "NIL");
+        ph_buf_putc(out, ')');
     }
     if (modseqs != NULL && n > 0 &&
-        (options & (PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX |
-                    PH_IMAP_RETURN_ALL | PH_IMAP_RETURN_COUNT))) {
+        (options &
+         (PH_IMAP_RETURN_MIN | PH_IMAP_RETURN_MAX | PH_IMAP_RETURN_ALL |
+          PH_IMAP_RETURN_COUNT | PH_IMAP_RETURN_PARTIAL))) {
         /* RFC 4731 3.2: MIN or MAX alone: that message's; MIN and MAX
          * without ALL or COUNT: the higher of the two; otherwise the
          * highest of all messages being returned. */
@@ -610,8 +663,12 @@ void ph_imap_esearch_write(struct ph_buf *out, const char *tag, bool uid,
                 m = modseqs[0];
             if ((options & PH_IMAP_RETURN_MAX) && modseqs[n - 1] > m)
                 m = modseqs[n - 1];
+            for (size_t i = pstart; i < pend; i++)
+                m = modseqs[i] > m ? modseqs[i] : m;
         }
-        ph_buf_printf(out, " MODSEQ %llu", (unsigned long long)m);
+        /* A PARTIAL that names nothing returns no message. */
+        if (m > 0)
+            ph_buf_printf(out, " MODSEQ %llu", (unsigned long long)m);
     }
     ph_buf_puts(out, "\r\n");
 }

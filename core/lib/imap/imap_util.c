@@ -184,6 +184,73 @@ void ph_imap_seqset_write(struct ph_buf *out, const struct ph_imap_seqset *set)
     }
 }
 
+/* ---- Partial ranges ----------------------------------------------------- */
+
+static bool partial_number(const char **p, const char *end, bool minus,
+                           uint32_t *n_r)
+{
+    if (minus) {
+        if (*p == end || **p != '-')
+            return false;
+        (*p)++;
+    }
+    /* nz-number = digit-nz *DIGIT */
+    if (*p == end || **p < '1' || **p > '9')
+        return false;
+    uint64_t n = 0;
+    while (*p < end && **p >= '0' && **p <= '9') {
+        n = n * 10 + (uint64_t)(**p - '0');
+        if (n > UINT32_MAX)
+            return false;
+        (*p)++;
+    }
+    *n_r = (uint32_t)n;
+    return true;
+}
+
+int ph_imap_partial_parse(const char *str, size_t len,
+                          struct ph_imap_partial *p_r, const char **error_r)
+{
+    const char *p = str, *end = str + len;
+    memset(p_r, 0, sizeof(*p_r));
+    p_r->last = len > 0 && str[0] == '-';
+    if (!partial_number(&p, end, p_r->last, &p_r->first) || p == end ||
+        *p++ != ':' || !partial_number(&p, end, p_r->last, &p_r->second) ||
+        p != end) {
+        *error_r = "Invalid partial range (n:m or -n:-m, n and m from 1)";
+        return -1;
+    }
+    return 0;
+}
+
+void ph_imap_partial_write(struct ph_buf *out, const struct ph_imap_partial *p)
+{
+    const char *sign = p->last ? "-" : "";
+    ph_buf_printf(out, "%s%u:%s%u", sign, (unsigned)p->first, sign,
+                  (unsigned)p->second);
+}
+
+void ph_imap_partial_slice(const struct ph_imap_partial *p, size_t n,
+                           size_t *start_r, size_t *end_r)
+{
+    uint64_t lo = p->first < p->second ? p->first : p->second;
+    uint64_t hi = p->first < p->second ? p->second : p->first;
+    if (lo > n) {
+        *start_r = *end_r = 0;
+        return;
+    }
+    if (hi > n)
+        hi = n;
+    if (p->last) {
+        /* -lo is the lo-th from the end: index n - lo. */
+        *start_r = (size_t)(n - hi);
+        *end_r = (size_t)(n - lo + 1);
+    } else {
+        *start_r = (size_t)(lo - 1);
+        *end_r = (size_t)hi;
+    }
+}
+
 /* ---- Dates -------------------------------------------------------------- */
 
 #define E_DATE "Invalid date"

@@ -4,11 +4,16 @@
  *
  * One-writer engines (PH_SQL_CAP_ONE_WRITER): this process's write
  * transactions take turns on write_lock, so only other processes'
- * writers ever wait in the engine's busy handler. A group commit (several
- * waiting writers in one transaction, one savepoint each) would take
- * that turn for all of them: ph_sql_txn()'s contract already allows it. */
+ * writers ever wait in the engine's busy handler. Their small writes
+ * (flags, expunges, small APPENDs) commit in groups: the writers that
+ * queued while a commit was being made go into the next transaction
+ * together, one savepoint each, and pay for one commit and its fsync;
+ * each is answered after that commit. No writer waits for a group to
+ * fill: a group is whatever queued meanwhile, so a lone writer commits
+ * at once, as before. */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -27,7 +32,29 @@ struct ph_sql {
     pthread_mutex_t write_lock;
     const char **stmts; /* the driver's, else the caller's */
     size_t n_stmts;
+    /* The writers waiting for a group commit, and whether one of them is
+     * making one (under group_lock). */
+    pthread_mutex_t group_lock;
+    pthread_cond_t group_cond;
+    struct txn_req *queue, **queue_tail;
+    bool leading;
+    struct ph_sql_stats stats; /* under lock */
 };
+
+/* A writer's transaction, waiting for a group commit. */
+struct txn_req {
+    enum ph_sql_txn_kind kind;
+    ph_sql_txn_fn *fn;
+    void *arg;
+    int ret;
+    bool retry, done;
+    char *error; /* a copy: fn's text lives on the committing thread */
+    struct txn_req *next;
+};
+
+/* The most transactions in one group: a bound on what one commit undoes
+ * if it fails, and on the wait of the first of them. */
+#define GROUP_MAX 64
 
 int ph_sql_new(const struct ph_sql_driver *drv, void *dctx,
                const struct ph_sql_params *params, struct ph_sql **sql_r,
@@ -60,6 +87,9 @@ int ph_sql_new(const struct ph_sql_driver *drv, void *dctx,
     pthread_mutex_init(&sql->lock, NULL);
     pthread_cond_init(&sql->cond, NULL);
     pthread_mutex_init(&sql->write_lock, NULL);
+    pthread_mutex_init(&sql->group_lock, NULL);
+    pthread_cond_init(&sql->group_cond, NULL);
+    sql->queue_tail = &sql->queue;
     *sql_r = sql;
     return 0;
 }
@@ -95,6 +125,8 @@ void ph_sql_free(struct ph_sql **sqlp)
     pthread_mutex_destroy(&sql->lock);
     pthread_cond_destroy(&sql->cond);
     pthread_mutex_destroy(&sql->write_lock);
+    pthread_mutex_destroy(&sql->group_lock);
+    pthread_cond_destroy(&sql->group_cond);
     free(sql->stmts);
     free(sql->log_mod);
     free(sql->db);
@@ -164,6 +196,18 @@ void ph_sql_put(struct ph_sql *sql, struct ph_sql_conn **cp)
     pthread_mutex_unlock(&sql->lock);
 }
 
+void ph_sql_stats(struct ph_sql *sql, struct ph_sql_stats *st_r)
+{
+    pthread_mutex_lock(&sql->lock);
+    *st_r = sql->stats;
+    pthread_mutex_unlock(&sql->lock);
+    st_r->waiting = 0;
+    pthread_mutex_lock(&sql->group_lock);
+    for (const struct txn_req *r = sql->queue; r != NULL; r = r->next)
+        st_r->waiting++;
+    pthread_mutex_unlock(&sql->group_lock);
+}
+
 void ph_sql_mark(struct ph_sql_conn *c, int64_t id)
 {
     for (size_t i = 0; i < c->nmarks; i++)
@@ -194,34 +238,199 @@ static int txn_once(struct ph_sql *sql, struct ph_sql_conn *c,
     return ret;
 }
 
+/* Gives c back to the pool, then tells this process's watchers what the
+ * transaction that just committed on it changed. */
+static void put_after_commit(struct ph_sql *sql, struct ph_sql_conn **cp,
+                             bool committed)
+{
+    struct ph_sql_conn *c = *cp;
+    int64_t *marks = NULL;
+    size_t nmarks = 0;
+    if (committed && c->nmarks > 0 && sql->p.after_commit != NULL) {
+        /* The hook runs with the connection back in the pool. */
+        nmarks = c->nmarks;
+        marks = ph_malloc(nmarks * sizeof(*marks));
+        memcpy(marks, c->marks, nmarks * sizeof(*marks));
+    }
+    ph_sql_put(sql, cp);
+    if (marks != NULL) {
+        sql->p.after_commit(sql->p.hook_arg, marks, nmarks);
+        free(marks);
+    }
+}
+
+static void req_fail(struct txn_req *r, int ret, bool retry, const char *error)
+{
+    ph_assert(ret < 0);
+    r->ret = ret;
+    r->retry = retry;
+    free(r->error);
+    r->error = ph_strdup(error != NULL ? error : "SQL transaction failed");
+}
+
+/* One transaction for the requests of g (n of them, in queue order), on c
+ * under the write turn: each in a savepoint, so that one that fails is
+ * undone alone; one commit for all. */
+static void group_run(struct ph_sql *sql, struct ph_sql_conn *c,
+                      struct txn_req *g, size_t n)
+{
+    const char *err = NULL;
+    enum ph_sql_txn_kind kind = PH_SQL_WRITE_LIGHT;
+    for (struct txn_req *r = g; r != NULL; r = r->next)
+        if (r->kind == PH_SQL_WRITE) /* the stricter durability for all */
+            kind = PH_SQL_WRITE;
+    c->nmarks = 0;
+    c->retry = false;
+    int ret = sql->drv->begin(c, kind, &err);
+    bool rerun = ret < 0 && c->retry;
+    for (struct txn_req *r = g; r != NULL && ret == 0; r = r->next) {
+        c->retry = false;
+        r->ret = sql->drv->savepoint(c, PH_SQL_SP_SET, &err);
+        if (r->ret == 0 && (r->ret = r->fn(c, r->arg, &err)) == 0)
+            r->ret = sql->drv->savepoint(c, PH_SQL_SP_RELEASE, &err);
+        if (r->ret == 0)
+            continue;
+        req_fail(r, r->ret, c->retry, err);
+        /* A failure the savepoint cannot undo ends the transaction: what
+         * the others did is lost with it, and each runs again. */
+        if (sql->drv->savepoint(c, PH_SQL_SP_UNDO, &err) < 0) {
+            ret = r->ret;
+            rerun = true;
+        }
+    }
+    if (ret == 0 && c->nmarks > 0 && sql->p.before_commit != NULL)
+        ret = sql->p.before_commit(sql->p.hook_arg, c, c->marks, c->nmarks,
+                                   &err);
+    if (ret == 0) {
+        ret = sql->drv->commit(c, &err);
+        rerun = ret < 0 && c->retry;
+    } else {
+        sql->drv->rollback(c);
+    }
+    if (ret < 0) {
+        /* Those that succeeded, or never ran, share the failure. */
+        c->nmarks = 0;
+        for (struct txn_req *r = g; r != NULL; r = r->next)
+            if (r->ret == 0)
+                req_fail(r, ret, rerun, err);
+    }
+    pthread_mutex_lock(&sql->lock);
+    sql->stats.groups++;
+    sql->stats.grouped += n;
+    pthread_mutex_unlock(&sql->lock);
+}
+
+/* Runs the queue's first GROUP_MAX requests as one group (the caller
+ * leads: it is one of them). */
+static void group_lead(struct ph_sql *sql)
+{
+    struct ph_sql_conn *c = NULL;
+    const char *err = NULL;
+    int ret = ph_sql_get(sql, &c, &err);
+    if (ret == 0)
+        pthread_mutex_lock(&sql->write_lock);
+    /* What queued until the turn came is this group. */
+    pthread_mutex_lock(&sql->group_lock);
+    struct txn_req *g = sql->queue, **end = &sql->queue;
+    size_t n = 0;
+    while (*end != NULL && n < GROUP_MAX) {
+        end = &(*end)->next;
+        n++;
+    }
+    sql->queue = *end;
+    if (sql->queue == NULL)
+        sql->queue_tail = &sql->queue;
+    *end = NULL;
+    pthread_mutex_unlock(&sql->group_lock);
+    if (ret < 0) {
+        for (struct txn_req *r = g; r != NULL; r = r->next)
+            req_fail(r, ret, false, err);
+    } else if (n == 1) {
+        /* Alone: as without groups, no savepoint. */
+        g->ret = txn_once(sql, c, g->kind, g->fn, g->arg, &err);
+        if (g->ret < 0)
+            req_fail(g, g->ret, c->retry, err);
+    } else {
+        group_run(sql, c, g, n);
+    }
+    if (ret == 0) {
+        pthread_mutex_unlock(&sql->write_lock);
+        bool committed = false;
+        for (struct txn_req *r = g; r != NULL; r = r->next)
+            committed = committed || r->ret == 0;
+        put_after_commit(sql, &c, committed);
+    }
+    pthread_mutex_lock(&sql->group_lock);
+    while (g != NULL) {
+        struct txn_req *next = g->next;
+        g->next = NULL;
+        g->done = true;
+        g = next;
+    }
+    sql->leading = false;
+    pthread_cond_broadcast(&sql->group_cond);
+    pthread_mutex_unlock(&sql->group_lock);
+}
+
+/* The text of a grouped transaction's failure, for the caller's thread. */
+static _Thread_local char group_error[512];
+
+/* r, in a group commit: queued; the first writer to find no group being
+ * made makes the next one, with every writer queued by then. */
+static int txn_grouped(struct ph_sql *sql, struct txn_req *r, bool *retry_r,
+                       const char **error_r)
+{
+    pthread_mutex_lock(&sql->group_lock);
+    *sql->queue_tail = r;
+    sql->queue_tail = &r->next;
+    while (!r->done) {
+        if (!sql->leading) {
+            sql->leading = true;
+            pthread_mutex_unlock(&sql->group_lock);
+            group_lead(sql);
+            pthread_mutex_lock(&sql->group_lock);
+        } else {
+            pthread_cond_wait(&sql->group_cond, &sql->group_lock);
+        }
+    }
+    pthread_mutex_unlock(&sql->group_lock);
+    *retry_r = r->ret < 0 && r->retry;
+    if (r->error != NULL) {
+        snprintf(group_error, sizeof(group_error), "%s", r->error);
+        *error_r = group_error;
+        free(r->error);
+    }
+    return r->ret;
+}
+
 int ph_sql_txn(struct ph_sql *sql, enum ph_sql_txn_kind kind, unsigned flags,
                ph_sql_txn_fn *fn, void *arg, const char **error_r)
 {
-    (void)flags; /* PH_SQL_ALONE: for a group commit, which never groups it */
     bool serial = (sql->drv->caps & PH_SQL_CAP_ONE_WRITER) && kind != PH_SQL_READ;
+    /* Grouped: the writes that are small and durable alike; the
+     * indexer's, the large ones (PH_SQL_ALONE), a \Recent claim and the
+     * schema's, never. */
+    bool grouped = serial && sql->drv->savepoint != NULL &&
+                   !(flags & PH_SQL_ALONE) &&
+                   (kind == PH_SQL_WRITE || kind == PH_SQL_WRITE_LIGHT);
     for (unsigned attempt = 0;; attempt++) {
-        struct ph_sql_conn *c = NULL;
-        int ret = ph_sql_get(sql, &c, error_r);
-        if (ret < 0)
-            return ret;
-        if (serial)
-            pthread_mutex_lock(&sql->write_lock);
-        ret = txn_once(sql, c, kind, fn, arg, error_r);
-        if (serial)
-            pthread_mutex_unlock(&sql->write_lock);
-        bool retry = ret < 0 && c->retry;
-        int64_t *marks = NULL;
-        size_t nmarks = 0;
-        if (ret == 0 && c->nmarks > 0 && sql->p.after_commit != NULL) {
-            /* The hook runs with the connection back in the pool. */
-            nmarks = c->nmarks;
-            marks = ph_malloc(nmarks * sizeof(*marks));
-            memcpy(marks, c->marks, nmarks * sizeof(*marks));
-        }
-        ph_sql_put(sql, &c);
-        if (marks != NULL) {
-            sql->p.after_commit(sql->p.hook_arg, marks, nmarks);
-            free(marks);
+        int ret;
+        bool retry;
+        if (grouped) {
+            struct txn_req r = {.kind = kind, .fn = fn, .arg = arg};
+            ret = txn_grouped(sql, &r, &retry, error_r);
+        } else {
+            struct ph_sql_conn *c = NULL;
+            ret = ph_sql_get(sql, &c, error_r);
+            if (ret < 0)
+                return ret;
+            if (serial)
+                pthread_mutex_lock(&sql->write_lock);
+            ret = txn_once(sql, c, kind, fn, arg, error_r);
+            if (serial)
+                pthread_mutex_unlock(&sql->write_lock);
+            retry = ret < 0 && c->retry;
+            put_after_commit(sql, &c, ret == 0);
         }
         if (!retry || attempt >= sql->p.retries)
             return ret;

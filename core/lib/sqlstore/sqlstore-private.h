@@ -54,6 +54,12 @@ struct ph_sqlstore {
     pthread_cond_t shared_cond;
     struct sqls_shared shared[SQLS_SHARED];
     uint64_t shared_tick;
+    /* The text indexer (sqlstore_index.c). */
+    pthread_mutex_t index_lock;
+    pthread_cond_t index_cond;
+    pthread_t index_thread;
+    int64_t index_wait; /* ms */
+    bool index_init, index_running, index_stop, index_kick;
 };
 
 struct sqls_account {
@@ -218,6 +224,20 @@ int sqls_sort_keys(struct ph_mailbox *mb, const struct ph_uidset *set,
                    ph_sort_keys_cb *cb, void *arg, const char **error_r);
 int sqls_rederive_body(struct ph_sqlstore *s, struct ph_sql_conn *c,
                        int64_t body_id, const char **error_r);
+
+/* sqlstore_index.c: moves pending texts into the engine's text index in
+ * the background, after APPENDs (kicked) and at start; until then a
+ * pending text is searched without the index, so answers never wait for
+ * it. The default pause in APPENDs it waits for: */
+#define SQLS_INDEX_WAIT_MS 500
+/* Starts the indexer when the dialect keeps texts pending and has no
+ * indexer of its own (text_added); wait_ms: text_index_wait (0: the
+ * default). */
+int sqls_indexer_start(struct ph_sqlstore *s, int64_t wait_ms,
+                       char **error_r);
+void sqls_indexer_stop(struct ph_sqlstore *s);
+/* After a commit that left a text pending. */
+void sqls_indexer_kick(struct ph_sqlstore *s);
 
 /* sqlstore_search.c */
 int sqls_search(struct ph_mailbox *mb, const struct ph_imap_search_key *key,

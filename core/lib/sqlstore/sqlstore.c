@@ -527,11 +527,23 @@ static int purge_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
     return ret;
 }
 
+/* Seconds of the clock the database stamps tombstones and unreferenced
+ * bodies with (SQLite's 'now' and PostgreSQL's now() read the precise
+ * clock). Not time(): it reads the kernel's coarse clock, which lags by up
+ * to a tick, so just after a second begins a row stamped 13 would be
+ * compared with 12 and outlive a horizon of 0s. */
+static int64_t db_clock_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
 /* Deletes the bodies that lost their last message before the grace, and
  * the tombstones older than the horizon. */
 static int sweep(struct ph_sqlstore *s, const char **error_r)
 {
-    struct sweep_op o = {.before = (int64_t)time(NULL) - s->horizon};
+    struct sweep_op o = {.before = db_clock_s() - s->horizon};
     atomic_store(&s->last_sweep, (long long)time(NULL));
     int ret = ph_sql_txn(s->sql, PH_SQL_WRITE_LIGHT, PH_SQL_ALONE, purge_txn,
                          &o, error_r);
@@ -540,7 +552,7 @@ static int sweep(struct ph_sqlstore *s, const char **error_r)
     if (o.deleted > 0)
         ph_sqlstore_debug(s, "event=tombstones_purged db=%s tombstones=%" PRIu64,
                           s->db, o.deleted);
-    o.before = (int64_t)time(NULL) - s->grace;
+    o.before = db_clock_s() - s->grace;
     do {
         ret = ph_sql_txn(s->sql, PH_SQL_WRITE_LIGHT, PH_SQL_ALONE, sweep_txn,
                          &o, error_r);
@@ -623,6 +635,8 @@ int ph_sqlstore_new(const struct ph_sqlstore_params *p,
     }
     if (rederive(s, &err) < 0 || sweep(s, &err) < 0)
         goto fail_err;
+    if (sqls_indexer_start(s, p->text_index_wait_ms, error_r) < 0)
+        goto fail;
     return 0;
 fail_err:
     *error_r = ph_strdup_printf("%s: %s", p->db, err);
@@ -639,6 +653,7 @@ void ph_sqlstore_free(struct ph_sqlstore **sp)
         return;
     *sp = NULL;
     ph_assert(s->watchers == NULL);
+    sqls_indexer_stop(s);
     ph_sql_free(&s->sql);
     pthread_mutex_destroy(&s->watch_lock);
     pthread_mutex_destroy(&s->listen_lock);

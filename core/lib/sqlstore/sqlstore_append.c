@@ -253,10 +253,13 @@ static int derived_insert(struct ph_sqlstore *s, struct ph_sql_conn *c,
         ret = sqls_sort_values_insert(c, body_id, mi, error_r);
     if (ret < 0)
         return ret;
-    /* Text that is not UTF-8 never enters an index: state 0. */
+    /* Text that is not UTF-8, or is kept raw, never enters an index:
+     * state 0. */
     bool as_text = t->kept && (!(flags & PH_SQLSTORE_TEXT_RAW) ||
                                (t->utf8 && !t->nul));
-    int state = t->utf8 ? (flags & PH_SQLSTORE_TEXT_PENDING ? -1 : 1) : 0;
+    int state = t->utf8 && as_text
+                    ? (flags & PH_SQLSTORE_TEXT_PENDING ? -1 : 1)
+                    : 0;
     const char *p = t->text.data ? t->text.data : "";
     struct ph_sql_value null = {.type = PH_SQL_NULL};
     return ph_sql_exec(c, PH_SQS_TEXT_INSERT, error_r, PH_SQL_I(body_id),
@@ -473,9 +476,8 @@ int sqls_append_finish(void *handle, const struct ph_append_meta *meta,
                          app->written > APPEND_MEM_MAX ? PH_SQL_ALONE : 0,
                          append_txn, &o, error_r);
         if (ret == 0) {
-            if (text.utf8 && (s->d->text_flags & PH_SQLSTORE_TEXT_PENDING) &&
-                s->d->text_added != NULL)
-                s->d->text_added(s->dctx);
+            if (text.utf8 && (s->d->text_flags & PH_SQLSTORE_TEXT_PENDING))
+                sqls_indexer_kick(s);
             *uid_r = o.row.uidnext;
             *uidvalidity_r = o.row.uidvalidity;
             ph_sqlstore_debug(s,
