@@ -931,16 +931,20 @@ static void sf_finish(double elapsed_ms)
     figure_series("body_", &lat_body);
 }
 
-/* ---- scenario: search ---- */
+/* ---- scenarios: sort and thread ---- */
 
-enum { SK_FLAG, SK_UNSEEN, SK_FROM, SK_SUBJECT, SK_TEXT, SK_N };
-static struct stat_series lat_search[SK_N] = {{"flag", NULL, 0, 0},
-                                              {"unseen", NULL, 0, 0},
-                                              {"from", NULL, 0, 0},
-                                              {"subject", NULL, 0, 0},
-                                              {"text", NULL, 0, 0}};
+/* What webmail asks of a large mailbox (issue 17): a message list sorted
+ * by date, subject or sender, the count for its pager, and the threads. */
+enum { SO_DATE, SO_SUBJECT, SO_FROM, SO_COUNT, SO_N };
+static struct stat_series lat_sort[SO_N] = {{"sort_date", NULL, 0, 0},
+                                            {"sort_subject", NULL, 0, 0},
+                                            {"sort_from", NULL, 0, 0},
+                                            {"esearch_count", NULL, 0, 0}};
+static struct stat_series lat_thread = {"thread_references", NULL, 0, 0};
 
-static void search_drive(struct conn *c, bool ok)
+/* Login, SELECT, then opt_ops commands of kinds, in turn, each timed. */
+static void listed_drive(struct conn *c, bool ok, int kinds,
+                         void (*send)(struct conn *c, int kind))
 {
     switch (c->step++) {
     case 0: cmd_login(c, NULL); return;
@@ -956,46 +960,104 @@ static void search_drive(struct conn *c, bool ok)
         return;
     default:
         if (c->step > 4 && !ok)
-            cmd_failed(c, "SEARCH");
+            cmd_failed(c, scenario_name);
         if (c->done >= opt_ops) {
             cmd(c, NULL, "LOGOUT");
             c->step = -100;
             return;
         }
-        {
-            int k = (int)((c->done + c->id) % SK_N);
-            uint64_t r = splitmix64(&c->rng);
-            c->done++;
-            switch (k) {
-            case SK_FLAG: cmd(c, &lat_search[k], "SEARCH FLAGGED"); break;
-            case SK_UNSEEN: cmd(c, &lat_search[k], "SEARCH UNSEEN"); break;
-            case SK_FROM:
-                cmd(c, &lat_search[k], "SEARCH FROM \"%s\"",
-                    names[r % N_ELEMENTS(names)]);
-                break;
-            case SK_SUBJECT:
-                cmd(c, &lat_search[k], "SEARCH SUBJECT \"%s\"",
-                    words[r % N_ELEMENTS(words)]);
-                break;
-            default:
-                cmd(c, &lat_search[k], "SEARCH TEXT \"%s\"",
-                    rare[r % N_ELEMENTS(rare)]);
-                break;
-            }
-        }
+        send(c, (int)((c->done + c->id) % kinds));
+        c->done++;
         return;
     case -100: conn_finish(c); return;
     }
 }
 
-static void search_finish(double elapsed_ms)
+static void sort_send(struct conn *c, int k)
+{
+    switch (k) {
+    case SO_DATE: cmd(c, &lat_sort[k], "SORT (DATE) UTF-8 ALL"); break;
+    case SO_SUBJECT: cmd(c, &lat_sort[k], "SORT (SUBJECT) UTF-8 ALL"); break;
+    case SO_FROM: cmd(c, &lat_sort[k], "SORT (FROM) UTF-8 ALL"); break;
+    default: cmd(c, &lat_sort[k], "SEARCH RETURN (COUNT) ALL"); break;
+    }
+}
+
+static void sort_drive(struct conn *c, bool ok)
+{
+    listed_drive(c, ok, SO_N, sort_send);
+}
+
+/* The common figures, then each series under its name. */
+static void listed_finish(double elapsed_ms, struct stat_series *v, int n)
 {
     print_common(elapsed_ms);
-    for (int k = 0; k < SK_N; k++) {
+    for (int k = 0; k < n; k++) {
         char p[64];
-        snprintf(p, sizeof p, "%s_", lat_search[k].name);
-        figure_series(p, &lat_search[k]);
+        snprintf(p, sizeof p, "%s_", v[k].name);
+        figure_series(p, &v[k]);
     }
+}
+
+static void sort_finish(double elapsed_ms)
+{
+    listed_finish(elapsed_ms, lat_sort, SO_N);
+}
+
+static void thread_send(struct conn *c, int k)
+{
+    (void)k;
+    cmd(c, &lat_thread, "THREAD REFERENCES UTF-8 ALL");
+}
+
+static void thread_drive(struct conn *c, bool ok)
+{
+    listed_drive(c, ok, 1, thread_send);
+}
+
+static void thread_finish(double elapsed_ms)
+{
+    listed_finish(elapsed_ms, &lat_thread, 1);
+}
+
+/* ---- scenario: search ---- */
+
+enum { SK_FLAG, SK_UNSEEN, SK_FROM, SK_SUBJECT, SK_TEXT, SK_N };
+static struct stat_series lat_search[SK_N] = {{"flag", NULL, 0, 0},
+                                              {"unseen", NULL, 0, 0},
+                                              {"from", NULL, 0, 0},
+                                              {"subject", NULL, 0, 0},
+                                              {"text", NULL, 0, 0}};
+
+static void search_send(struct conn *c, int k)
+{
+    uint64_t r = splitmix64(&c->rng);
+    switch (k) {
+    case SK_FLAG: cmd(c, &lat_search[k], "SEARCH FLAGGED"); break;
+    case SK_UNSEEN: cmd(c, &lat_search[k], "SEARCH UNSEEN"); break;
+    case SK_FROM:
+        cmd(c, &lat_search[k], "SEARCH FROM \"%s\"",
+            names[r % N_ELEMENTS(names)]);
+        break;
+    case SK_SUBJECT:
+        cmd(c, &lat_search[k], "SEARCH SUBJECT \"%s\"",
+            words[r % N_ELEMENTS(words)]);
+        break;
+    default:
+        cmd(c, &lat_search[k], "SEARCH TEXT \"%s\"",
+            rare[r % N_ELEMENTS(rare)]);
+        break;
+    }
+}
+
+static void search_drive(struct conn *c, bool ok)
+{
+    listed_drive(c, ok, SK_N, search_send);
+}
+
+static void search_finish(double elapsed_ms)
+{
+    listed_finish(elapsed_ms, lat_search, SK_N);
 }
 
 /* ---- scenario: store-expunge ---- */
@@ -1671,6 +1733,14 @@ static const struct scenario scenarios[] = {
      .drive = search_drive,
      .untagged = untagged_none,
      .finish = search_finish},
+    {.name = "sort",
+     .drive = sort_drive,
+     .untagged = untagged_none,
+     .finish = sort_finish},
+    {.name = "thread",
+     .drive = thread_drive,
+     .untagged = untagged_none,
+     .finish = thread_finish},
     {.name = "store-expunge",
      .drive = se_drive,
      .untagged = untagged_none,
@@ -1702,11 +1772,13 @@ static void usage(void)
         "  --messages N               append/fill: messages in all;\n"
         "                             store-expunge: messages per client "
         "(200)\n"
-        "  --mailbox M                append/fill/select-fetch/search/resync\n"
+        "  --mailbox M                append/fill/select-fetch/search/sort/\n"
+        "                             thread/resync\n"
         "                             (INBOX)\n"
         "  --min-size B --max-size B  clamp generated message sizes\n"
         "  --ops N                    select-fetch: body fetches per client;\n"
-        "                             search: searches per client;\n"
+        "                             search, sort, thread: commands per\n"
+        "                             client;\n"
         "                             resync: rounds of changes and the\n"
         "                             two reconnects (100)\n"
         "  --seconds S                mixed: run time (20)\n"
@@ -1721,8 +1793,9 @@ static void usage(void)
         "  --connect-burst N          connections awaiting their greeting at\n"
         "                             once (100)\n"
         "  --verbose                  trace the protocol on stderr\n"
-        "scenarios: append fill select-fetch search store-expunge idle-hold "
-        "mixed resync\n",
+        "scenarios: append fill select-fetch search sort thread "
+        "store-expunge\n"
+        "           idle-hold mixed resync\n",
         stderr);
     exit(2);
 }

@@ -3,11 +3,12 @@
  * search program finds, with the keys and threading of posthorn/sort.h and
  * posthorn/thread.h.
  *
- * The keys of a message come through imap_sort_keys(): today computed from
- * the parsed structure storage keeps for every message (PH_META_INFO) and
- * cached per UID while the mailbox stays selected (a message never
- * changes); a storage that keeps the keys from APPEND on (issue 17) will
- * serve them through the same call, without a parse. */
+ * A storage that keeps the keys from APPEND on (ABI 1.5, issue 17) sorts
+ * by itself (ph_mailbox_sort: an index walk, nothing held here but the
+ * UIDs) and gives THREAD its keys (ph_mailbox_sort_keys). For another,
+ * the keys come through imap_sort_keys(): computed from the parsed
+ * structure storage keeps for every message (PH_META_INFO) and cached per
+ * UID while the mailbox stays selected (a message never changes). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,14 +77,44 @@ static int entry_cmp(const void *a, const void *b)
 }
 
 struct fill_ctx {
+    struct imap_session *s;
     struct imap_sort_entry *v;
     size_t n, cap, bytes;
     bool over; /* the session's memory limit was reached */
 };
 
+/* A new entry's keys are in place: 0, or 1 (stop) past the memory limit. */
+static int fill_added(struct fill_ctx *f)
+{
+    f->bytes += keys_bytes(&f->v[f->n - 1].keys);
+    if (!imap_memory_fits(f->s, f->bytes + f->cap * sizeof(*f->v))) {
+        f->over = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* Keys as storage keeps them (a ph_sort_keys_cb). */
+static int fill_stored(void *arg, uint32_t uid, const struct ph_sort_keys *k)
+{
+    struct fill_ctx *f = arg;
+    ph_array_grow(&f->v, &f->cap, f->n + 1, sizeof(*f->v));
+    struct imap_sort_entry *e = &f->v[f->n++];
+    e->uid = uid;
+    e->keys = *k;
+    char **strs[] = {&e->keys.subject,      &e->keys.from,
+                     &e->keys.to,           &e->keys.cc,
+                     &e->keys.display_from, &e->keys.display_to,
+                     &e->keys.message_id,   &e->keys.references};
+    for (size_t i = 0; i < PH_N_ELEMENTS(strs); i++)
+        *strs[i] = ph_strdup(*strs[i] != NULL ? *strs[i] : "");
+    return fill_added(f);
+}
+
 static int fill_batch(struct imap_session *s, const struct ph_meta_list *l,
                       void *arg)
 {
+    (void)s;
     struct fill_ctx *f = arg;
     for (size_t i = 0; i < l->n; i++) {
         const struct ph_meta_copy *m = &l->v[i];
@@ -109,11 +140,8 @@ static int fill_batch(struct imap_session *s, const struct ph_meta_list *l,
             e->keys.sent_date = e->keys.arrival = (int64_t)m->internal_date;
             e->keys.size = m->size;
         }
-        f->bytes += keys_bytes(&e->keys);
-        if (!imap_memory_fits(s, f->bytes + f->cap * sizeof(*f->v))) {
-            f->over = true;
+        if (fill_added(f) != 0)
             return 1;
-        }
     }
     return 0;
 }
@@ -133,11 +161,13 @@ static int sort_keys_get(struct imap_session *s, const struct imap_hits *hits,
         if (cache_find(c, uid) == NULL)
             imap_uidset_append(&missing, uid, uid);
     }
-    struct fill_ctx f = {0};
+    struct fill_ctx f = {.s = s};
     const char *err = NULL;
-    int r = missing.n ? imap_fetch_batches(s, &missing, PH_META_INFO,
-                                           fill_batch, &f, &err)
-                      : 0;
+    int r = missing.n
+                ? ph_mailbox_sort_keys(s->mb, &missing, fill_stored, &f, &err)
+                : 0;
+    if (r == PH_STORAGE_ERR_UNSUPPORTED)
+        r = imap_fetch_batches(s, &missing, PH_META_INFO, fill_batch, &f, &err);
     ph_uidset_clear(&missing);
     if (r != 0) {
         for (size_t i = 0; i < f.n; i++)
@@ -200,22 +230,119 @@ int imap_sort_keys_on(struct imap_session *s, const struct imap_hits *hits,
     return -1;
 }
 
+/* The hits' UIDs as a set. */
+static void hits_uidset(const struct imap_session *s,
+                        const struct imap_hits *hits, struct ph_uidset *set)
+{
+    for (size_t i = 0; i < hits->n; i++) {
+        uint32_t uid = s->uids[hits->pos[i]];
+        imap_uidset_append(set, uid, uid);
+    }
+}
+
+/* The index in hits (in view order, so by UID) of uid, or hits->n. */
+static size_t hit_find(const struct imap_session *s,
+                       const struct imap_hits *hits, uint32_t uid)
+{
+    size_t lo = 0, hi = hits->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->uids[hits->pos[mid]] < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < hits->n && s->uids[hits->pos[lo]] == uid ? lo : hits->n;
+}
+
+/* SORT by storage (ph_mailbox_sort): 0 with order_r filled, 1 when the
+ * storage keeps no keys, or -1 with a tagged NO sent. */
+static int sort_stored(struct imap_session *s, const struct imap_hits *hits,
+                       const struct ph_sort_program_item *crit, size_t ncrit,
+                       uint32_t *order_r)
+{
+    struct ph_uidset set = {0};
+    uint32_t *uids = NULL;
+    size_t n = 0;
+    const char *err = NULL;
+    hits_uidset(s, hits, &set);
+    /* What is held: the set, the UIDs storage answers (at most the
+     * set's) and a flag per hit. */
+    int r = imap_memory_fits(s, set.cap * sizeof(*set.r) +
+                                    hits->n * (sizeof(*uids) + 1))
+                ? ph_mailbox_sort(s->mb, &set, crit, ncrit, &uids, &n, &err)
+                : 1;
+    ph_uidset_clear(&set);
+    if (r == PH_STORAGE_ERR_UNSUPPORTED || r == 1) {
+        if (r == 1)
+            imap_tagged(s, "NO", "%s", IMAP_LIMIT_TEXT);
+        return r == 1 ? -1 : 1;
+    }
+    if (r < 0) {
+        imap_storage_no(s, r, err);
+        return -1;
+    }
+    /* uids[i] becomes its hit's index, or hits->n for one the session
+     * does not have (new since its view) or names twice. */
+    bool *seen = ph_calloc(hits->n ? hits->n : 1, sizeof(*seen));
+    size_t named = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t h = hit_find(s, hits, uids[i]);
+        if (h < hits->n && !seen[h]) {
+            seen[h] = true;
+            named++;
+        } else {
+            h = hits->n;
+        }
+        uids[i] = (uint32_t)h;
+    }
+    /* A hit another session expunged meanwhile has no keys: it sorts as
+     * one whose every key is empty, so first by the first criterion
+     * (last when that is reversed), in mailbox order. */
+    bool gone_first = ncrit == 0 || !crit[0].reverse;
+    size_t k = gone_first ? hits->n - named : 0;
+    for (size_t i = 0; i < n; i++)
+        if (uids[i] < hits->n)
+            order_r[k++] = uids[i];
+    k = gone_first ? 0 : named;
+    for (size_t i = 0; i < hits->n; i++)
+        if (!seen[i])
+            order_r[k++] = (uint32_t)i;
+    free(seen);
+    free(uids);
+    return 0;
+}
+
+/* The order of the hits under the program (indexes into hits, ties in
+ * mailbox order: RFC 5256 section 3): by storage, else by the keys. 0, or
+ * -1 with a tagged NO sent. */
+static int sort_order(struct imap_session *s, const struct imap_hits *hits,
+                      const struct ph_sort_program_item *crit, size_t ncrit,
+                      uint32_t *order_r)
+{
+    int r = sort_stored(s, hits, crit, ncrit, order_r);
+    if (r <= 0)
+        return r;
+    const struct ph_sort_keys **keys =
+        ph_calloc(hits->n ? hits->n : 1, sizeof(*keys));
+    r = imap_sort_keys(s, hits, keys);
+    if (r == 0)
+        ph_sort_messages(keys, (uint32_t)hits->n, crit, ncrit, order_r);
+    free(keys);
+    return r;
+}
+
 /* SORT and THREAD's common part: the program after the command's own
- * arguments (charset first), run over the view, and the keys of what it
- * found. 0, or -1 with a tagged answer sent (*prog_r NULL: a BAD or a
- * NO that handled save). */
+ * arguments (charset first), run over the view. 0, or -1 with a tagged
+ * answer sent (*prog_r NULL: a BAD or a NO that handled save). */
 static int sort_run(struct imap_session *s, const struct ph_imap_value *args,
                     size_t n, struct ph_imap_search **prog_r,
-                    struct imap_hits *hits, const struct ph_sort_keys ***keys_r,
-                    bool save)
+                    struct imap_hits *hits, bool save)
 {
     *prog_r = imap_search_parse(s, args, n, true, save);
     if (*prog_r == NULL)
         return -1;
-    if (imap_search_run(s, *prog_r, hits) < 0)
-        return -1;
-    *keys_r = ph_calloc(hits->n ? hits->n : 1, sizeof(**keys_r));
-    return imap_sort_keys(s, hits, *keys_r);
+    return imap_search_run(s, *prog_r, hits);
 }
 
 void imap_cmd_sort(struct imap_session *s, const struct ph_imap_value *args,
@@ -247,18 +374,17 @@ void imap_cmd_sort(struct imap_session *s, const struct ph_imap_value *args,
     bool save = (ret.options & PH_IMAP_RETURN_SAVE) != 0;
     struct ph_imap_search *prog = NULL;
     struct imap_hits hits = {0};
-    const struct ph_sort_keys **keys = NULL;
     uint32_t *order = NULL;
-    if (sort_run(s, args + pos, n - pos, &prog, &hits, &keys, save) < 0) {
+    if (sort_run(s, args + pos, n - pos, &prog, &hits, save) == 0)
+        order = ph_calloc(hits.n ? hits.n : 1, sizeof(*order));
+    /* RFC 5256 3: "If two or more messages exactly match according to the
+     * sorting criteria, these messages are sorted according to the order
+     * in which they appear in the mailbox": hits are in that order. */
+    if (order == NULL || sort_order(s, &hits, crit, ncrit, order) < 0) {
         if (save && prog != NULL)
             ph_imap_seqset_clear(&s->saved);
         goto out;
     }
-    order = ph_calloc(hits.n ? hits.n : 1, sizeof(*order));
-    /* RFC 5256 3: "If two or more messages exactly match according to the
-     * sorting criteria, these messages are sorted according to the order
-     * in which they appear in the mailbox": hits are in that order. */
-    ph_sort_messages(keys, (uint32_t)hits.n, crit, ncrit, order);
     if (ret.present) {
         /* RFC 5267 3: "the extended SORT command returns results in an
          * ESEARCH response", MIN and MAX being the first and last in the
@@ -286,10 +412,88 @@ void imap_cmd_sort(struct imap_session *s, const struct ph_imap_value *args,
     imap_tagged(s, "OK", "SORT completed");
 out:
     free(order);
-    free(keys);
     free(crit);
     imap_hits_free(&hits);
     ph_imap_search_free(&prog);
+}
+
+/* THREAD's messages from the keys storage keeps: what threading needs
+ * and nothing else, the strings in one arena. */
+struct thread_fill {
+    struct imap_session *s;
+    const struct imap_hits *hits;
+    struct ph_thread_message *msgs;
+    size_t (*offs)[3]; /* subject, message_id, references in text */
+    struct ph_buf text;
+    bool over;
+};
+
+#define NO_TEXT SIZE_MAX
+
+static size_t text_put(struct ph_buf *text, const char *str)
+{
+    if (str == NULL || *str == '\0')
+        return NO_TEXT;
+    size_t off = text->len;
+    ph_buf_append(text, str, strlen(str) + 1);
+    return off;
+}
+
+static int thread_fill_cb(void *arg, uint32_t uid, const struct ph_sort_keys *k)
+{
+    struct thread_fill *t = arg;
+    size_t h = hit_find(t->s, t->hits, uid);
+    if (h == t->hits->n)
+        return 0;
+    t->msgs[h].sent_date = k->sent_date;
+    t->msgs[h].subject_is_reply = k->subject_is_reply;
+    t->offs[h][0] = text_put(&t->text, k->subject);
+    t->offs[h][1] = text_put(&t->text, k->message_id);
+    t->offs[h][2] = text_put(&t->text, k->references);
+    if (!imap_memory_fits(
+            t->s,
+            t->text.cap + t->hits->n * (sizeof(*t->msgs) + sizeof(*t->offs)))) {
+        t->over = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* msgs (hits->n, numbers set) filled from stored keys, their strings in
+ * *text: 0, 1 when the storage keeps none, or -1 with a tagged NO sent. */
+static int thread_stored(struct imap_session *s, const struct imap_hits *hits,
+                         struct ph_thread_message *msgs, struct ph_buf *text)
+{
+    struct thread_fill t = {.s = s, .hits = hits, .msgs = msgs};
+    t.offs = ph_malloc((hits->n ? hits->n : 1) * sizeof(*t.offs));
+    for (size_t i = 0; i < hits->n; i++)
+        for (size_t j = 0; j < 3; j++)
+            t.offs[i][j] = NO_TEXT;
+    struct ph_uidset set = {0};
+    const char *err = NULL;
+    hits_uidset(s, hits, &set);
+    int r = hits->n
+                ? ph_mailbox_sort_keys(s->mb, &set, thread_fill_cb, &t, &err)
+                : 0;
+    ph_uidset_clear(&set);
+    if (r == 0) {
+        for (size_t i = 0; i < hits->n; i++) {
+            const char **strs[] = {&msgs[i].subject, &msgs[i].message_id,
+                                   &msgs[i].references};
+            for (size_t j = 0; j < 3; j++)
+                *strs[j] =
+                    t.offs[i][j] == NO_TEXT ? NULL : t.text.data + t.offs[i][j];
+        }
+        *text = t.text;
+    } else {
+        ph_buf_free(&t.text);
+        if (t.over)
+            imap_tagged(s, "NO", "%s", IMAP_LIMIT_TEXT);
+        else if (r != PH_STORAGE_ERR_UNSUPPORTED)
+            imap_storage_no(s, r, err);
+    }
+    free(t.offs);
+    return r == 0 ? 0 : r == PH_STORAGE_ERR_UNSUPPORTED ? 1 : -1;
 }
 
 void imap_cmd_thread(struct imap_session *s, const struct ph_imap_value *args,
@@ -309,19 +513,26 @@ void imap_cmd_thread(struct imap_session *s, const struct ph_imap_value *args,
     struct imap_hits hits = {0};
     const struct ph_sort_keys **keys = NULL;
     struct ph_thread_message *msgs = NULL;
-    if (sort_run(s, args + 1, n - 1, &prog, &hits, &keys, false) < 0)
+    struct ph_buf text = {0};
+    if (sort_run(s, args + 1, n - 1, &prog, &hits, false) < 0)
         goto out;
     msgs = ph_calloc(hits.n ? hits.n : 1, sizeof(*msgs));
-    for (size_t i = 0; i < hits.n; i++) {
-        msgs[i] = (struct ph_thread_message){
-            .number = imap_hit_number(s, hits.pos[i]),
-            .sent_date = keys[i]->sent_date,
-            .subject = keys[i]->subject,
-            .subject_is_reply = keys[i]->subject_is_reply,
-            .message_id = keys[i]->message_id,
-            .references = keys[i]->references,
-        };
+    for (size_t i = 0; i < hits.n; i++)
+        msgs[i].number = imap_hit_number(s, hits.pos[i]);
+    int r = thread_stored(s, &hits, msgs, &text);
+    if (r == 1) {
+        keys = ph_calloc(hits.n ? hits.n : 1, sizeof(*keys));
+        r = imap_sort_keys(s, &hits, keys);
+        for (size_t i = 0; r == 0 && i < hits.n; i++) {
+            msgs[i].sent_date = keys[i]->sent_date;
+            msgs[i].subject = keys[i]->subject;
+            msgs[i].subject_is_reply = keys[i]->subject_is_reply;
+            msgs[i].message_id = keys[i]->message_id;
+            msgs[i].references = keys[i]->references;
+        }
     }
+    if (r < 0)
+        goto out;
     struct ph_thread_tree tree;
     ph_thread_build(alg, msgs, (uint32_t)hits.n, &tree);
     struct ph_buf res = {0};
@@ -335,6 +546,7 @@ void imap_cmd_thread(struct imap_session *s, const struct ph_imap_value *args,
 out:
     free(msgs);
     free(keys);
+    ph_buf_free(&text);
     imap_hits_free(&hits);
     ph_imap_search_free(&prog);
 }

@@ -228,6 +228,40 @@ static const char *const migrations[] = {
      "  WHERE text IS NULL AND raw IS NULL AND pending IS NULL;"
      "CREATE INDEX IF NOT EXISTS body_text_pending ON body_text (body_id)"
      "  WHERE pending IS NOT NULL;"),
+    /* 7: SORT and THREAD from stored keys (issue 17), as storage.sqlite
+     * keeps them (its migration 8 says how); bytea, whose order is
+     * memcmp's then the shorter first, the order of collation keys. The
+     * indexes end with uid, the tie-break SORT wants. Bodies stored
+     * before get them from the re-derivation after the upgrade. */
+    ("CREATE TABLE IF NOT EXISTS sort_values ("
+     "  body_id bigint PRIMARY KEY REFERENCES bodies ON DELETE CASCADE,"
+     "  subject bytea NOT NULL,"
+     "  from_addr bytea NOT NULL,"
+     "  to_addr bytea NOT NULL,"
+     "  cc_addr bytea NOT NULL,"
+     "  display_from bytea NOT NULL,"
+     "  display_to bytea NOT NULL,"
+     "  sent_date bigint,"
+     "  subject_is_reply boolean NOT NULL,"
+     "  message_id bytea NOT NULL,"
+     "  refs bytea NOT NULL);"
+     "ALTER TABLE messages ADD COLUMN IF NOT EXISTS sort_subject bytea;"
+     "ALTER TABLE messages ADD COLUMN IF NOT EXISTS sort_from bytea;"
+     "ALTER TABLE messages ADD COLUMN IF NOT EXISTS sort_display_from "
+     "bytea;"
+     "ALTER TABLE messages ADD COLUMN IF NOT EXISTS sent_date bigint;"
+     "CREATE INDEX IF NOT EXISTS messages_sort_subject ON messages "
+     "(mailbox_id, sort_subject, uid);"
+     "CREATE INDEX IF NOT EXISTS messages_sort_from ON messages "
+     "(mailbox_id, sort_from, uid);"
+     "CREATE INDEX IF NOT EXISTS messages_sort_display_from ON messages "
+     "(mailbox_id, sort_display_from, uid);"
+     "CREATE INDEX IF NOT EXISTS messages_sent_date ON messages "
+     "(mailbox_id, sent_date, uid);"
+     "CREATE INDEX IF NOT EXISTS messages_size ON messages "
+     "(mailbox_id, size, uid);"
+     "INSERT INTO rederive (body_id) SELECT id FROM bodies"
+     "  ON CONFLICT DO NOTHING;"),
 };
 
 /* Where PostgreSQL's SQL differs from the store's (sqlstore-stmt.h). */

@@ -204,6 +204,41 @@ static const char *const migrations[] = {
     "ALTER TABLE tombstones ADD COLUMN at INTEGER NOT NULL DEFAULT 0;"
     "UPDATE tombstones SET at = CAST(strftime('%s', 'now') AS INTEGER);"
     "CREATE INDEX tombstones_at ON tombstones (at, mailbox_id);",
+    /* 8: SORT and THREAD from stored keys (issue 17). sort_values: what
+     * ph_sort_keys_from_info() makes of a body (collation keys, normalized
+     * Message-IDs and references), made at APPEND; each message row
+     * copies the keys of SUBJECT, FROM, DISPLAYFROM and DATE (the sent
+     * date, else its own internal date) and an index over each, with
+     * size's, serves SORT by them as a walk of the index: the implicit
+     * tail of an index of a WITHOUT ROWID table is its primary key
+     * (mailbox_id, uid), the tie-break SORT wants. Bodies stored before
+     * get them from the re-derivation after the upgrade (a batch per
+     * transaction, each body parsed once). */
+    "CREATE TABLE sort_values ("
+    "  body_id INTEGER PRIMARY KEY REFERENCES bodies(id) ON DELETE "
+    "CASCADE,"
+    "  subject BLOB NOT NULL,"
+    "  from_addr BLOB NOT NULL,"
+    "  to_addr BLOB NOT NULL,"
+    "  cc_addr BLOB NOT NULL,"
+    "  display_from BLOB NOT NULL,"
+    "  display_to BLOB NOT NULL,"
+    "  sent_date INTEGER,"
+    "  subject_is_reply INTEGER NOT NULL,"
+    "  message_id BLOB NOT NULL,"
+    "  refs BLOB NOT NULL);"
+    "ALTER TABLE messages ADD COLUMN sort_subject BLOB;"
+    "ALTER TABLE messages ADD COLUMN sort_from BLOB;"
+    "ALTER TABLE messages ADD COLUMN sort_display_from BLOB;"
+    "ALTER TABLE messages ADD COLUMN sent_date INTEGER;"
+    "CREATE INDEX messages_sort_subject ON messages (mailbox_id, "
+    "sort_subject);"
+    "CREATE INDEX messages_sort_from ON messages (mailbox_id, sort_from);"
+    "CREATE INDEX messages_sort_display_from ON messages (mailbox_id, "
+    "sort_display_from);"
+    "CREATE INDEX messages_sent_date ON messages (mailbox_id, sent_date);"
+    "CREATE INDEX messages_size ON messages (mailbox_id, size);"
+    "INSERT OR IGNORE INTO rederive (body_id) SELECT id FROM bodies;",
 };
 
 /* The database's clock in seconds, as the triggers write it. */

@@ -278,7 +278,8 @@ class SortMemoryTest(StateTest):
     # The least max_session_memory allows (max_line_length +
     # max_literal_size + 128K) and 4K more: enough for the view and a
     # search of 150 messages, not for their keys (long subjects and
-    # references, 2K a message).
+    # references, 2K a message). SORT holds none of them: storage sorts
+    # by the keys it keeps (issue 17); THREAD needs the references.
     extra = "max_line_length 1024\n    max_literal_size 4096\n    max_session_memory 140288"
 
     def test_keys_count_against_session_memory(self):
@@ -292,13 +293,88 @@ class SortMemoryTest(StateTest):
         self.assertIn(b"s OK", r.cmd("s", "SELECT INBOX"))
         self.assertEqual(r.cmd("b", "SEARCH RETURN (COUNT) ALL"),
                          b'* ESEARCH (TAG "b") COUNT 150\r\nb OK SEARCH completed\r\n')
+        order = sorted(range(1, 151), key=lambda n: "%d %s" % (n - 1, "X" * 900))
         self.assertEqual(r.cmd("c", "SORT (SUBJECT) UTF-8 ALL"),
-                         b"c NO [LIMIT] Command would exceed the session memory limit\r\n")
+                         b"* SORT %s\r\nc OK SORT completed\r\n"
+                         % " ".join(map(str, order)).encode())
         self.assertEqual(r.cmd("d", "THREAD REFERENCES UTF-8 ALL"),
                          b"d NO [LIMIT] Command would exceed the session memory limit\r\n")
         # A smaller search fits.
         self.assertEqual(r.cmd("e", "SORT (REVERSE SUBJECT) UTF-8 1:3"),
                          b"* SORT 3 2 1\r\ne OK SORT completed\r\n")
+
+
+class SortLargeTest(StateTest):
+    """SORT of a large mailbox under the default max_session_memory (16M):
+    storage sorts by the keys it kept at APPEND (issue 17) and the session
+    holds only UIDs. The keys here (600-byte subjects) would take about
+    1K a message in the session, 20M over these 20,000. The mailbox is
+    1,250 messages appended and copied into itself four times: COPY shares
+    the body and its keys, and the copies' ties go by sequence number
+    (RFC 5256 3)."""
+
+    DISTINCT = 1250
+    WORDS = ["alpha", "Bravo", "charlie", "DELTA", "echo", "foxtrot", "golf"]
+
+    def messages(self):
+        import random
+        from email.utils import format_datetime
+        from datetime import datetime, timedelta, timezone
+        rnd = random.Random(17)
+        out = []
+        for i in range(self.DISTINCT):
+            prefix = rnd.choice(["", "Re: ", "RE: ", "Fwd: "])
+            words = " ".join(rnd.choice(self.WORDS) for _ in range(100))[:600].strip()
+            mailbox = "".join(rnd.choice("abcXYZ") for _ in range(6))
+            headers = ["From: Someone %d <%s@example.org>" % (i, mailbox),
+                       "Subject: %s%s" % (prefix, words)]
+            arrival = datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(hours=rnd.randrange(500))
+            sent = None
+            if rnd.randrange(6):
+                zone = timezone(timedelta(minutes=rnd.choice([-300, 0, 60, 330])))
+                sent = datetime(2023, 6, 1, tzinfo=timezone.utc) + timedelta(minutes=rnd.randrange(20000))
+                headers.append("Date: " + format_datetime(sent.astimezone(zone)))
+            msg = message(headers, b"x" * rnd.randrange(300) + b"\r\n")
+            out.append({"msg": msg, "arrival": arrival,
+                        "subject": words.upper(), "from": mailbox.upper(),
+                        "date": (sent or arrival).timestamp(), "size": len(msg)})
+        return out
+
+    def test_sort_of_20000_messages_fits_default_session_memory(self):
+        msgs = self.messages()
+        r = self.raw()
+        # A COPY of 10,000 messages is one command: slow under sanitizers.
+        r.sock.settimeout(600)
+        r.login()
+        for i, m in enumerate(msgs):
+            date = m["arrival"].strftime("%d-%b-%Y %H:%M:%S +0000")
+            r.send(b'a%d APPEND INBOX "%s" {%d+}\r\n' % (i, date.encode(), len(m["msg"]))
+                   + m["msg"] + b"\r\n")
+        self.assertIn(b"a%d OK" % (len(msgs) - 1), r.until("a%d" % (len(msgs) - 1)))
+        self.assertIn(b"s OK", r.cmd("s", "SELECT INBOX"))
+        for n in range(4):
+            self.assertIn(b"c%d OK" % n, r.cmd("c%d" % n, "COPY 1:* INBOX"))
+        self.assertIn(b"n OK", r.cmd("n", "NOOP"))
+        self.assertEqual(r.cmd("b", "SEARCH RETURN (COUNT) ALL"),
+                         b'* ESEARCH (TAG "b") COUNT 20000\r\nb OK SEARCH completed\r\n')
+        seqs = range(1, 20001)
+
+        def of(seq):
+            return msgs[(seq - 1) % self.DISTINCT]
+
+        cases = [
+            ("SUBJECT", sorted(seqs, key=lambda q: of(q)["subject"])),
+            ("REVERSE DATE", sorted(seqs, key=lambda q: -of(q)["date"])),
+            ("FROM SIZE", sorted(seqs, key=lambda q: (of(q)["from"], of(q)["size"]))),
+            ("REVERSE SIZE ARRIVAL", sorted(seqs, key=lambda q: (-of(q)["size"], of(q)["arrival"]))),
+        ]
+        for i, (criteria, order) in enumerate(cases):
+            tag = "t%d" % i
+            want = b"* SORT %s\r\n%s OK SORT completed\r\n" % (
+                " ".join(map(str, order)).encode(), tag.encode())
+            got = r.cmd(tag, "SORT (%s) UTF-8 ALL" % criteria)
+            self.assertEqual(got[:200], want[:200], criteria)
+            self.assertEqual(got, want, criteria)
 
 
 if __name__ == "__main__":

@@ -39,8 +39,11 @@ import scenario  # noqa: E402
 
 # A store older than this schema version has every body's structure made
 # anew from its bytes at start (storage.sqlite 5, storage.pgsql 3: the
-# parser changes of issue 14), logged as event=rederived.
-REDERIVED_BELOW = {"sqlite": 5, "pgsql": 3}
+# parser changes of issue 14; storage.sqlite 8, storage.pgsql 7: the sort
+# keys of issue 17), logged as event=rederived.
+REDERIVED_BELOW = {"sqlite": 8, "pgsql": 7}
+SORT_KEYS = ("ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO",
+             "DISPLAYFROM", "DISPLAYTO")
 
 
 def manifest():
@@ -234,6 +237,35 @@ imap unix://%(sock)s {
                 self.assertEqual(conns[user].command(command).split(b"\r\n")[0],
                                  answer.split(b"\r\n")[0], "%s %s" % (user, command))
 
+    def check_sort_keys(self):
+        """The upgrade gave the stored mail its sort keys (issue 17): each
+        selectable mailbox sorts and threads as a copy of it made by
+        APPEND now, message for message (sequence number n is the n-th
+        appended), by every key each way (RFC 5256, RFC 5957)."""
+        asks = ["SORT (%s%s) UTF-8 ALL" % (rev, key) for key in SORT_KEYS for rev in ("", "REVERSE ")]
+        asks += ["THREAD REFERENCES UTF-8 ALL", "THREAD ORDEREDSUBJECT UTF-8 ALL"]
+        for user in scenario.USERS:
+            c = scenario.Imap(self.sock).login(user)
+            self.addCleanup(c.close)
+            for n, mbox in enumerate(scenario.SELECTABLE[user]):
+                copy = "SortCheck%d" % n
+                c.must('CREATE "%s"' % copy)
+                count = int(re.search(rb"\* (\d+) EXISTS", c.must('EXAMINE "%s"' % mbox)).group(1))
+                for seq in range(1, count + 1):
+                    got = c.must("FETCH %d (INTERNALDATE BODY.PEEK[])" % seq)
+                    m = re.search(rb'INTERNALDATE "([^"]*)" BODY\[\] \{(\d+)\}\r\n', got)
+                    self.assertIsNotNone(m, got[:300])
+                    body = got[m.end():m.end() + int(m.group(2))]
+                    self.assertIn(b" OK", c.append(copy, body, [], m.group(1).decode()))
+                answers = {}
+                for box in (mbox, copy):
+                    c.must('EXAMINE "%s"' % box)
+                    answers[box] = [c.must(a).split(b"\r\n")[0] for a in asks]
+                for a, old, new in zip(asks, answers[mbox], answers[copy]):
+                    self.assertEqual(old, new, "%s %s: %s" % (user, mbox, a))
+                c.must("UNSELECT")
+                c.must('DELETE "%s"' % copy)
+
     def check(self, fixture):
         self.start_on(fixture["name"])
         self.check_upgrade_log(fixture)
@@ -241,6 +273,7 @@ imap unix://%(sock)s {
         self.check_new_mail(expected)
         self.settle()
         self.check_searches_again(expected)
+        self.check_sort_keys()
         # Nothing of the old store was refused (a body that does not
         # parse, an info blob that does not read, the indexer failing).
         self.assertNotRegex(self.server.log_text(), r"level=(warn|error)")

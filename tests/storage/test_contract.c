@@ -37,6 +37,7 @@
 #include <posthorn/imap-search.h>
 #include <posthorn/message.h>
 #include <posthorn/module.h>
+#include <posthorn/sort.h>
 #include <posthorn/storage.h>
 
 #include "module/graph.h"
@@ -3313,6 +3314,272 @@ static int uid_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* ---- SORT and THREAD keys (issue 17) ------------------------------------- */
+
+/* What ph_sort_keys_from_info() gives, storage or not: a storage that keeps
+ * keys must agree with it exactly. */
+static bool sort_keys_required(void)
+{
+    return search_pushdown_required();
+}
+
+static const char *const sort_subjects[] = {
+    "Hello", "hello", "Re: Hello", "RE: [list] hello", "Fwd: apples",
+    "[x] Apples (fwd)", "bananas", "", "Zebra",
+    "=?UTF-8?Q?=C3=84pfel?=", "re: re: zebra", "[fwd: Zebra]",
+};
+static const char *const sort_addrs[] = {
+    "\"Zed\" <alice@b.example>", "bob@a.example",
+    "=?UTF-8?Q?=C3=89mile?= <emile@d.example>", "carol@x.example",
+    "undisclosed-recipients:;", "\"\" <dave@x.example>", NULL,
+};
+static const char *const sort_dates[] = {
+    "Thu, 2 Jan 2020 10:00:00 +0000", "Wed, 1 Jan 2020 23:00:00 -0500",
+    "Fri, 3 Jan 2020 00:00:00 +0000", "not a date", NULL,
+};
+
+/* Message i of the sort mailbox: every header drawn from the pools, some
+ * absent, references to earlier messages. */
+static char *sort_message(unsigned i)
+{
+    struct ph_buf b = {0};
+    const char *from = sort_addrs[rnd(PH_N_ELEMENTS(sort_addrs))];
+    const char *to = sort_addrs[rnd(PH_N_ELEMENTS(sort_addrs))];
+    const char *cc = sort_addrs[rnd(PH_N_ELEMENTS(sort_addrs))];
+    const char *date = sort_dates[rnd(PH_N_ELEMENTS(sort_dates))];
+    if (from != NULL)
+        ph_buf_printf(&b, "From: %s\r\n", from);
+    if (to != NULL)
+        ph_buf_printf(&b, "To: %s\r\n", to);
+    if (cc != NULL && rnd(2))
+        ph_buf_printf(&b, "Cc: %s\r\n", cc);
+    if (rnd(8))
+        ph_buf_printf(&b, "Subject: %s\r\n",
+                      sort_subjects[rnd(PH_N_ELEMENTS(sort_subjects))]);
+    if (date != NULL)
+        ph_buf_printf(&b, "Date: %s\r\n", date);
+    if (rnd(6))
+        ph_buf_printf(&b, "Message-ID: <%u.%u@x>\r\n", i % 40, rnd(3));
+    if (i > 0 && rnd(2))
+        ph_buf_printf(&b, "References: <%u.0@x> <%u.1@x>\r\n", rnd(i),
+                      rnd(i));
+    else if (i > 0 && rnd(2))
+        ph_buf_printf(&b, "In-Reply-To: <%u.0@x>\r\n", rnd(i));
+    ph_buf_puts(&b, "\r\n");
+    for (unsigned n = rnd(400); n > 0; n--)
+        ph_buf_putc(&b, n % 70 ? 'x' : '\n');
+    ph_buf_puts(&b, "\r\n");
+    return ph_buf_steal(&b);
+}
+
+struct sort_expect {
+    uint32_t *uids;
+    struct ph_sort_keys *keys;
+    size_t n, cap;
+};
+
+static int sort_collect_info(void *arg, const struct ph_message_meta *m)
+{
+    struct sort_expect *e = arg;
+    struct ph_message_info *info = NULL;
+    const char *err = NULL;
+    assert_non_null(m->info);
+    assert_int_equal(
+        ph_message_info_deserialize(m->info, m->info_size, &info, &err), 0);
+    ph_array_grow(&e->keys, &e->cap, e->n + 1, sizeof(*e->keys));
+    e->uids = ph_realloc(e->uids, e->cap * sizeof(*e->uids));
+    e->uids[e->n] = m->uid;
+    ph_sort_keys_from_info(info, m->internal_date, &e->keys[e->n++]);
+    ph_message_info_free(&info);
+    return 0;
+}
+
+struct sort_got {
+    const struct sort_expect *e;
+    size_t n;
+};
+
+static void assert_key_string(const char *what, uint32_t uid, const char *got,
+                              const char *want)
+{
+    if (strcmp(got, want) != 0)
+        fail_msg("uid %u: stored %s key \"%s\", expected \"%s\"", uid, what,
+                 got, want);
+}
+
+static int sort_check_keys(void *arg, uint32_t uid,
+                           const struct ph_sort_keys *k)
+{
+    struct sort_got *g = arg;
+    assert_true(g->n < g->e->n);
+    assert_int_equal(uid, g->e->uids[g->n]);
+    const struct ph_sort_keys *w = &g->e->keys[g->n++];
+    assert_key_string("subject", uid, k->subject, w->subject);
+    assert_key_string("from", uid, k->from, w->from);
+    assert_key_string("to", uid, k->to, w->to);
+    assert_key_string("cc", uid, k->cc, w->cc);
+    assert_key_string("display_from", uid, k->display_from, w->display_from);
+    assert_key_string("display_to", uid, k->display_to, w->display_to);
+    assert_key_string("message_id", uid, k->message_id, w->message_id);
+    assert_key_string("references", uid, k->references, w->references);
+    assert_int_equal(k->sent_date, w->sent_date);
+    assert_int_equal(k->date_from_header, w->date_from_header);
+    assert_int_equal(k->arrival, w->arrival);
+    assert_int_equal(k->size, w->size);
+    assert_int_equal(k->subject_is_reply, w->subject_is_reply);
+    return 0;
+}
+
+/* ph_mailbox_sort over set (NULL: all) against ph_sort_messages over the
+ * keys made from the structure, for program. */
+static void assert_sorted_as_keys(struct ph_mailbox *mb,
+                                  const struct sort_expect *e,
+                                  const struct ph_uidset *set,
+                                  const struct ph_sort_program_item *program,
+                                  size_t n)
+{
+    const struct ph_sort_keys **keys = ph_calloc(e->n, sizeof(*keys));
+    uint32_t *uids = ph_calloc(e->n, sizeof(*uids));
+    uint32_t *order = ph_calloc(e->n, sizeof(*order));
+    size_t m = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        if (set != NULL && !ph_uidset_contains(set, e->uids[i]))
+            continue;
+        keys[m] = &e->keys[i];
+        uids[m++] = e->uids[i];
+    }
+    ph_sort_messages(keys, (uint32_t)m, program, n, order);
+    uint32_t *got = NULL;
+    size_t ngot = 0;
+    const char *err = NULL;
+    assert_int_equal(ph_mailbox_sort(mb, set, program, n, &got, &ngot, &err),
+                     0);
+    struct ph_buf want_s = {0}, got_s = {0};
+    for (size_t i = 0; i < m; i++)
+        ph_buf_printf(&want_s, " %u", uids[order[i]]);
+    for (size_t i = 0; i < ngot; i++)
+        ph_buf_printf(&got_s, " %u", got[i]);
+    if (ngot != m || strcmp(want_s.data ? want_s.data : "",
+                            got_s.data ? got_s.data : "") != 0)
+        fail_msg("SORT (%s%s%s): got%s, expected%s",
+                 program[0].reverse ? "REVERSE " : "",
+                 ph_sort_criterion_name(program[0].criterion),
+                 n > 1 ? " ..." : "", got_s.data ? got_s.data : "",
+                 want_s.data ? want_s.data : "");
+    ph_buf_free(&want_s);
+    ph_buf_free(&got_s);
+    free(got);
+    free(order);
+    free(uids);
+    free(keys);
+}
+
+static void test_sort_answers_as_keys_made_from_the_structure(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("sort");
+    for (unsigned i = 0; i < 160; i++) {
+        char *text = sort_message(i);
+        struct ph_flags flags = {0};
+        uint32_t uid;
+        /* Arrivals tie in fours: SIZE, ARRIVAL ties go by UID. */
+        assert_int_equal(append_raw(acct, "INBOX", text, strlen(text), 4096,
+                                    &flags, RND_BASE + (time_t)(i / 4) * 3600,
+                                    rnd_zones[rnd(PH_N_ELEMENTS(rnd_zones))],
+                                    &uid, NULL),
+                         0);
+        free(text);
+    }
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    const char *err = NULL;
+    /* Copies share their body: the keys come with them. Some go. */
+    struct ph_uidset set = uids(10, 40), del = uids(1, 1);
+    assert_int_equal(
+        ph_mailbox_copy(mb, &set, "INBOX", false, NULL, NULL, NULL, &err), 0);
+    struct ph_flags deleted = {.system = PH_FLAG_DELETED};
+    ph_uidset_add_range(&del, 20, 25);
+    assert_int_equal(ph_mailbox_store(mb, &del, PH_STORE_ADD, &deleted, 0,
+                                      NULL, NULL, NULL, &err),
+                     0);
+    struct ph_uidset gone = {0};
+    assert_int_equal(ph_mailbox_expunge(mb, NULL, &gone, &err), 0);
+    ph_uidset_clear(&gone);
+
+    uint32_t *probe = NULL;
+    size_t nprobe = 0;
+    struct ph_sort_program_item date = {PH_SORT_DATE, false};
+    int r = ph_mailbox_sort(mb, NULL, &date, 1, &probe, &nprobe, &err);
+    free(probe);
+    if (r == PH_STORAGE_ERR_UNSUPPORTED && !sort_keys_required()) {
+        ph_uidset_clear(&set);
+        ph_uidset_clear(&del);
+        ph_mailbox_close(&mb);
+        ph_account_release(&acct);
+        skip();
+    }
+    assert_int_equal(r, 0);
+
+    struct sort_expect e = {0};
+    assert_int_equal(ph_mailbox_fetch(mb, NULL, PH_META_INFO,
+                                      sort_collect_info, &e, &err),
+                     0);
+    assert_int_equal(e.n, 160 + 31 - 7);
+    /* The stored keys are the structure's, in UID order, for a set too. */
+    struct sort_got g = {&e, 0};
+    assert_int_equal(ph_mailbox_sort_keys(mb, NULL, sort_check_keys, &g, &err),
+                     0);
+    assert_int_equal(g.n, e.n);
+
+    /* Every criterion each way, then programs of several. */
+    struct ph_uidset odd = {0};
+    for (uint32_t u = 1; u < 200; u += 2)
+        ph_uidset_add(&odd, u);
+    for (int c = PH_SORT_ARRIVAL; c <= PH_SORT_DISPLAYTO; c++) {
+        for (int rev = 0; rev < 2; rev++) {
+            struct ph_sort_program_item p = {(enum ph_sort_criterion)c, rev};
+            assert_sorted_as_keys(mb, &e, NULL, &p, 1);
+            assert_sorted_as_keys(mb, &e, &odd, &p, 1);
+        }
+    }
+    static const struct ph_sort_program_item programs[][3] = {
+        {{PH_SORT_SUBJECT, false}, {PH_SORT_DATE, true}, {PH_SORT_SIZE, 0}},
+        {{PH_SORT_FROM, true}, {PH_SORT_TO, false}, {PH_SORT_ARRIVAL, 1}},
+        {{PH_SORT_CC, false}, {PH_SORT_DISPLAYTO, true}, {PH_SORT_DATE, 0}},
+        {{PH_SORT_DISPLAYFROM, false}, {PH_SORT_SUBJECT, 1}, {PH_SORT_CC, 0}},
+    };
+    for (size_t i = 0; i < PH_N_ELEMENTS(programs); i++)
+        assert_sorted_as_keys(mb, &e, NULL, programs[i], 3);
+    /* A program as long as a command line allows (every key again and
+     * again, each way) sorts as its first terms do. */
+    struct ph_sort_program_item *longp = ph_calloc(3000, sizeof(*longp));
+    for (size_t i = 0; i < 3000; i++)
+        longp[i] = (struct ph_sort_program_item){
+            (enum ph_sort_criterion)((i * 7 + 3) % (PH_SORT_DISPLAYTO + 1)),
+            i % 3 == 1};
+    assert_sorted_as_keys(mb, &e, &odd, longp, 3000);
+    free(longp);
+
+    /* A set of UIDs the mailbox lacks sorts to nothing. */
+    struct ph_uidset none = uids(5000, 6000);
+    uint32_t *got = NULL;
+    size_t ngot = 1;
+    assert_int_equal(ph_mailbox_sort(mb, &none, &date, 1, &got, &ngot, &err),
+                     0);
+    assert_int_equal(ngot, 0);
+    free(got);
+
+    for (size_t i = 0; i < e.n; i++)
+        ph_sort_keys_clear(&e.keys[i]);
+    free(e.keys);
+    free(e.uids);
+    ph_uidset_clear(&none);
+    ph_uidset_clear(&odd);
+    ph_uidset_clear(&set);
+    ph_uidset_clear(&del);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
 static void test_two_threads_appending_get_distinct_increasing_uids(void **s)
 {
     (void)s;
@@ -3778,6 +4045,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(
             test_search_of_other_headers_text_or_sequence_numbers_is_unsupported),
         cmocka_unit_test(test_search_answers_as_evaluation_over_fetch),
+        cmocka_unit_test(test_sort_answers_as_keys_made_from_the_structure),
         cmocka_unit_test(test_search_text_covers_part_headers),
         cmocka_unit_test(test_search_header_keys_answer_as_evaluation),
         cmocka_unit_test(test_search_address_keys_see_past_comments),

@@ -28,9 +28,19 @@
 
 static const char *state_dir;
 
-/* What migration 7 (tombstone_horizon) added, taken away again for a
- * database that stands for an older one. */
-#define UNDO_7                                                                 \
+/* What migrations 8 (sort keys) and 7 (tombstone_horizon) added, taken
+ * away again for a database that stands for an older one. */
+#define UNDO_FROM_7                                                            \
+    "DROP INDEX messages_sort_subject;"                                        \
+    "DROP INDEX messages_sort_from;"                                           \
+    "DROP INDEX messages_sort_display_from;"                                   \
+    "DROP INDEX messages_sent_date;"                                           \
+    "DROP INDEX messages_size;"                                                \
+    "ALTER TABLE messages DROP COLUMN sort_subject;"                           \
+    "ALTER TABLE messages DROP COLUMN sort_from;"                              \
+    "ALTER TABLE messages DROP COLUMN sort_display_from;"                      \
+    "ALTER TABLE messages DROP COLUMN sent_date;"                              \
+    "DROP TABLE sort_values;"                                                  \
     "DROP INDEX tombstones_at;"                                                \
     "ALTER TABLE tombstones DROP COLUMN at;"                                   \
     "ALTER TABLE mailboxes DROP COLUMN tombstones_from;"
@@ -167,7 +177,7 @@ static void test_version_2_database_is_upgraded_and_searchable(void **state)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_7 "DROP TRIGGER body_text_index;"
+                                  UNDO_FROM_7 "DROP TRIGGER body_text_index;"
                                   "DROP TRIGGER body_text_delete;"
                                   "DROP TABLE body_fts;"
                                   "DROP VIEW body_text_indexed;"
@@ -392,9 +402,9 @@ static void test_version_4_database_gets_values_made_anew(void **state)
 
     make_stale(db_path);
     exec_sql(db_path,
-             UNDO_7 "DROP TABLE rederive; PRAGMA user_version = 4;");
+             UNDO_FROM_7 "DROP TABLE rederive; PRAGMA user_version = 4;");
     graph = load(&storage);
-    assert_int_equal(query_int(db_path, "PRAGMA user_version"), 7);
+    assert_int_equal(query_int(db_path, "PRAGMA user_version"), 8);
     assert_int_equal(query_int(db_path, "SELECT count(*) FROM rederive"), 0);
     assert_int_equal(ph_storage_account_get(storage, "v4", false, &acct, &err),
                      0);

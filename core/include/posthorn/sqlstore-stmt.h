@@ -23,6 +23,13 @@
     "m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.internal_tz, "   \
     "m.size, m.body_id"
 
+/* The sort keys kept on each message row (sort_values' values copied, for
+ * the indexes a SORT walks): SUBJECT, FROM, DISPLAYFROM and DATE. */
+#define PH_SQS_SORT_COLUMNS                                                    \
+    "sort_subject, sort_from, sort_display_from, sent_date"
+#define PH_SQS_SORT_OF_(col, param)                                            \
+    "(SELECT " col " FROM sort_values WHERE body_id = " param ")"
+
 #define PH_SQS_MBOX_BY_ "SELECT " PH_SQS_MBOX_COLUMNS " FROM mailboxes WHERE "
 #define PH_SQS_MSG_RANGE_                                                      \
     " WHERE m.mailbox_id = ?1 AND m.uid >= ?2 AND m.uid <= ?3 "                \
@@ -137,10 +144,17 @@
       "ORDER BY m.uid LIMIT ?4")                                               \
     X(MSG_BODY, "read",                                                        \
       "SELECT body_id, size FROM messages WHERE mailbox_id = ?1 AND uid = ?2") \
+    /* the indexed sort keys come from the body's sort_values (made before, \
+     * in the same transaction); the sent date is the internal date when    \
+     * the body has none */                                                  \
     X(MSG_INSERT, "append",                                                    \
       "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, "       \
-      "internal_date, internal_tz, size, body_id) "                            \
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")                           \
+      "internal_date, internal_tz, size, body_id, " PH_SQS_SORT_COLUMNS ") "   \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "                           \
+      PH_SQS_SORT_OF_("subject", "?9") ", "                                    \
+      PH_SQS_SORT_OF_("from_addr", "?9") ", "                                  \
+      PH_SQS_SORT_OF_("display_from", "?9") ", COALESCE("                      \
+      PH_SQS_SORT_OF_("sent_date", "?9") ", ?6))")                             \
     X(MSG_SET_FLAGS, "store",                                                  \
       "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5 "            \
       "WHERE mailbox_id = ?1 AND uid = ?2")                                    \
@@ -212,7 +226,35 @@
     X(TOMB_PURGE, "sweep", NULL)                                               \
     X(MSG_UIDS, "changes",                                                     \
       "SELECT uid FROM messages WHERE mailbox_id = ?1 AND uid <= ?2 "          \
-      "ORDER BY uid")
+      "ORDER BY uid")                                                          \
+    /* the keys of struct ph_sort_keys a body gives (ph_sort_keys_from_info:  \
+     * collation keys, normalized IDs, as blobs); sent_date NULL when the     \
+     * Date header gives none */                                               \
+    X(SORT_VALUES_INSERT, "append",                                            \
+      "INSERT INTO sort_values (body_id, subject, from_addr, to_addr, "        \
+      "cc_addr, display_from, display_to, sent_date, subject_is_reply, "       \
+      "message_id, refs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 <> 0, "    \
+      "?10, ?11)")                                                             \
+    X(SORT_VALUES_DELETE, "rederive",                                          \
+      "DELETE FROM sort_values WHERE body_id = ?1")                            \
+    /* the keys of the messages of a body made anew, as MSG_INSERT takes    \
+     * them */                                                                 \
+    X(MSG_SET_SORT, "rederive",                                                \
+      "UPDATE messages SET sort_subject = " PH_SQS_SORT_OF_("subject", "?1")   \
+      ", sort_from = " PH_SQS_SORT_OF_("from_addr", "?1")                      \
+      ", sort_display_from = " PH_SQS_SORT_OF_("display_from", "?1")           \
+      ", sent_date = COALESCE(" PH_SQS_SORT_OF_("sent_date", "?1")             \
+      ", internal_date) WHERE body_id = ?1")                                   \
+    /* mailbox_id, lo, hi, limit -> uid, internal_date, size, sent_date,      \
+     * subject, from, to, cc, display_from, display_to, date from the        \
+     * header, subject_is_reply, message_id, refs (NULLs: a body without     \
+     * sort_values) */                                                         \
+    X(MSG_SORT_KEYS, "sort",                                                   \
+      "SELECT m.uid, m.internal_date, m.size, m.sent_date, v.subject, "        \
+      "v.from_addr, v.to_addr, v.cc_addr, v.display_from, v.display_to, "      \
+      "v.sent_date IS NOT NULL, v.subject_is_reply, v.message_id, v.refs "     \
+      "FROM messages m LEFT JOIN sort_values v ON v.body_id = m.body_id"       \
+      PH_SQS_MSG_RANGE_)
 
 enum ph_sqlstore_stmt {
 #define PH_SQS_ENUM_(name, op, sql) PH_SQS_##name,

@@ -14,8 +14,9 @@
  *
  * The data model every driver's schema holds: tables meta, accounts,
  * mailboxes, bodies (+ the driver's byte storage), messages, tombstones,
- * subscriptions, fetch_values, header_values, body_text, rederive and
- * body_unref, with the columns the statements' contracts name; triggers
+ * subscriptions, fetch_values, header_values, body_text, sort_values,
+ * rederive and body_unref, with the columns the statements' contracts
+ * name (messages also PH_SQS_SORT_COLUMNS, indexed); triggers
  * keep the mailbox counters (messages, unseen, size) and record in
  * body_unref each body a deleted message had. */
 #ifndef POSTHORN_SQLSTORE_H

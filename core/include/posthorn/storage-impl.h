@@ -136,6 +136,16 @@ struct ph_storage_vfuncs {
      * says which); so is struct ph_message_meta's envelope/bodystructure/
      * body, which the core copies field by field from older modules. */
     unsigned fetch_what;
+
+    /* ABI 1.5, optional (NULL: PH_STORAGE_ERR_UNSUPPORTED): SORT and
+     * THREAD from keys the storage keeps, as ph_mailbox_sort and
+     * ph_mailbox_sort_keys describe. Read only from modules built for
+     * 1.5 or later. */
+    int (*sort)(struct ph_mailbox *mb, const struct ph_uidset *set,
+                const struct ph_sort_program_item *program, size_t program_len,
+                uint32_t **uids_r, size_t *n_r, const char **error_r);
+    int (*sort_keys)(struct ph_mailbox *mb, const struct ph_uidset *set,
+                     ph_sort_keys_cb *cb, void *arg, const char **error_r);
 };
 
 /* Mailbox name rules shared by every storage: valid UTF-8, no control

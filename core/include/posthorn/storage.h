@@ -323,6 +323,34 @@ int ph_mailbox_search(struct ph_mailbox *mb,
                       const struct ph_imap_search_key *key,
                       struct ph_uidset *result_r, const char **error_r) PH_WUR;
 
+/* ---- Sorting (ABI 1.5) -------------------------------------------------- */
+
+struct ph_sort_keys;
+struct ph_sort_program_item;
+
+/* SORT from stored keys (posthorn/sort.h): the UIDs of the messages of set
+ * that mb holds, ordered by program and then by UID (the sequence number
+ * order RFC 5256 section 3 ties with), as ph_sort_messages() would order
+ * their keys; a malloc'ed *uids_r of *n_r entries. A storage that keeps
+ * no keys answers PH_STORAGE_ERR_UNSUPPORTED, and the caller sorts keys it
+ * makes from the structure (ph_sort_keys_from_info). As with search, the
+ * answer is the mailbox as stored now: UIDs the session does not know are
+ * the caller's to drop, and UIDs of set gone meanwhile are missing. */
+int ph_mailbox_sort(struct ph_mailbox *mb, const struct ph_uidset *set,
+                    const struct ph_sort_program_item *program,
+                    size_t program_len, uint32_t **uids_r, size_t *n_r,
+                    const char **error_r) PH_WUR;
+
+/* The stored keys of each message of set, in UID order: what
+ * ph_sort_keys_from_info() made of it at APPEND. keys (and its strings)
+ * are valid only during the call; a non-zero return from cb stops and is
+ * returned. PH_STORAGE_ERR_UNSUPPORTED as above. */
+typedef int ph_sort_keys_cb(void *arg, uint32_t uid,
+                            const struct ph_sort_keys *keys);
+int ph_mailbox_sort_keys(struct ph_mailbox *mb, const struct ph_uidset *set,
+                         ph_sort_keys_cb *cb, void *arg,
+                         const char **error_r) PH_WUR;
+
 struct ph_message_info;
 
 /* The values of every field called name (case-insensitive) of a message's

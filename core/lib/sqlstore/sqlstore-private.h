@@ -211,6 +211,17 @@ int sqls_append_finish(void *handle, const struct ph_append_meta *meta,
 void sqls_append_abort(void *handle);
 /* Makes a body's structure, FETCH values, header values and text anew
  * from its bytes (schema upgrades), on c in the caller's transaction. */
+/* sqlstore_sort.c: sort_values of a body (empty keys when mi is NULL: an
+ * info that does not read back, which SORT then sorts as absent fields,
+ * RFC 5256 section 3). */
+int sqls_sort_values_insert(struct ph_sql_conn *c, int64_t body_id,
+                            const struct ph_message_info *mi,
+                            const char **error_r);
+int sqls_sort(struct ph_mailbox *mb, const struct ph_uidset *set,
+              const struct ph_sort_program_item *program, size_t program_len,
+              uint32_t **uids_r, size_t *n_r, const char **error_r);
+int sqls_sort_keys(struct ph_mailbox *mb, const struct ph_uidset *set,
+                   ph_sort_keys_cb *cb, void *arg, const char **error_r);
 int sqls_rederive_body(struct ph_sqlstore *s, struct ph_sql_conn *c,
                        int64_t body_id, const char **error_r);
 

@@ -708,4 +708,6 @@ const struct ph_storage_vfuncs ph_sqlstore_vfuncs = {
     .append_abort = sqls_append_abort,
     .search = sqls_search,
     .fetch_what = PH_META_FETCH,
+    .sort = sqls_sort,
+    .sort_keys = sqls_sort_keys,
 };

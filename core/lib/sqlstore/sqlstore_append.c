@@ -12,8 +12,11 @@
  *   - body_text: the folded text SEARCH TEXT and BODY compare
  *     (ph_message_search_text: the headers, header_len bytes, then the
  *     text of BODY), not kept over TEXT_MAX (SEARCH then reads the
- *     message). All are made before the transaction: other writers do not
- *     wait for them. */
+ *     message);
+ *   - sort_values: the keys of SORT and THREAD (sqlstore_sort.c), a
+ *     few header fields' worth of work, made as the body is stored.
+ * The text is made before the transaction: other writers do not wait
+ * for it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -246,6 +249,8 @@ static int derived_insert(struct ph_sqlstore *s, struct ph_sql_conn *c,
         }
         ph_strlist_clear(&vals);
     }
+    if (ret == 0)
+        ret = sqls_sort_values_insert(c, body_id, mi, error_r);
     if (ret < 0)
         return ret;
     /* Text that is not UTF-8, or is kept raw, never enters an index:
@@ -379,7 +384,12 @@ int sqls_rederive_body(struct ph_sqlstore *s, struct ph_sql_conn *c,
     if (ret == 0)
         ret = ph_sql_exec(c, PH_SQS_TEXT_DELETE, error_r, PH_SQL_I(body_id));
     if (ret == 0)
+        ret = ph_sql_exec(c, PH_SQS_SORT_VALUES_DELETE, error_r,
+                          PH_SQL_I(body_id));
+    if (ret == 0)
         ret = derived_insert(s, c, body_id, mi, &t, error_r);
+    if (ret == 0)
+        ret = ph_sql_exec(c, PH_SQS_MSG_SET_SORT, error_r, PH_SQL_I(body_id));
     ph_buf_free(&t.text);
     ph_message_info_free(&mi);
     return ret;

@@ -531,6 +531,28 @@ int ph_mailbox_search(struct ph_mailbox *mb,
     return mb->v->search(mb, key, result_r, error_r);
 }
 
+int ph_mailbox_sort(struct ph_mailbox *mb, const struct ph_uidset *set,
+                    const struct ph_sort_program_item *program,
+                    size_t program_len, uint32_t **uids_r, size_t *n_r,
+                    const char **error_r)
+{
+    if (!built_for(mb, 5) || mb->v->sort == NULL) {
+        *error_r = "This storage keeps no sort keys";
+        return PH_STORAGE_ERR_UNSUPPORTED;
+    }
+    return mb->v->sort(mb, set, program, program_len, uids_r, n_r, error_r);
+}
+
+int ph_mailbox_sort_keys(struct ph_mailbox *mb, const struct ph_uidset *set,
+                         ph_sort_keys_cb *cb, void *arg, const char **error_r)
+{
+    if (!built_for(mb, 5) || mb->v->sort_keys == NULL) {
+        *error_r = "This storage keeps no sort keys";
+        return PH_STORAGE_ERR_UNSUPPORTED;
+    }
+    return mb->v->sort_keys(mb, set, cb, arg, error_r);
+}
+
 /* RFC 5322 3.6.2, 3.6.3, 3.6.6: the fields that hold addresses. */
 static bool is_address_field(const char *name)
 {
