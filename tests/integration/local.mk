@@ -30,3 +30,9 @@ EXTRA_DIST += tests/stress/imapstress.py tests/integration/test_stress.py
 TESTS += tests/integration/test_stress_checker.py
 EXTRA_DIST += tests/integration/test_stress_checker.py
 TESTS += tests/integration/test_stress.py
+# LIST-EXTENDED, LIST-STATUS and STATUS=SIZE (issue 18), on both storages.
+TESTS += tests/integration/test_list.py
+EXTRA_DIST += tests/integration/test_list.py tests/integration/test_list_pgsql.py
+if WITH_PGSQL
+TESTS += tests/integration/test_list_pgsql.py
+endif
