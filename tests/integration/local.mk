@@ -36,3 +36,6 @@ EXTRA_DIST += tests/integration/test_list.py tests/integration/test_list_pgsql.p
 if WITH_PGSQL
 TESTS += tests/integration/test_list_pgsql.py
 endif
+# imapflow's list() with a statusQuery: one LIST-STATUS command.
+TESTS += tests/integration/test_clients_list.py
+EXTRA_DIST += tests/integration/test_clients_list.py tests/clients/imapflow/list-status.mjs
