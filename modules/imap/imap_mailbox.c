@@ -210,6 +210,14 @@ struct status_items {
     size_t n;
 };
 
+/* An option or item of the client's, quoted and bounded for a BAD. */
+static char *option_text(const struct ph_imap_value *v)
+{
+    const char *atom;
+    return ph_imap_value_get_atom(v, &atom) ? imap_token_text(atom)
+                                            : ph_strdup("(a list or string)");
+}
+
 /* Adds items to *si; -1 with *error_r (allocated, for a BAD) at the first
  * one that is no STATUS item. */
 static int status_items_parse(const struct ph_imap_value *items, size_t ni,
@@ -220,10 +228,7 @@ static int status_items_parse(const struct ph_imap_value *items, size_t ni,
         while (k < ST_N && !ph_imap_value_is_atom(&items[i], status_names[k]))
             k++;
         if (k == ST_N) {
-            const char *item;
-            char *t = ph_imap_value_get_atom(&items[i], &item)
-                          ? imap_token_text(item)
-                          : ph_strdup("(a list or string)");
+            char *t = option_text(&items[i]);
             *error_r = ph_strdup_printf("Unknown STATUS item %s", t);
             free(t);
             return -1;
@@ -286,13 +291,6 @@ struct list_opts {
 
 /* More patterns than clients send, few enough to bound the matching. */
 #define LIST_MAX_PATTERNS 1000
-
-static char *option_text(const struct ph_imap_value *v)
-{
-    const char *atom;
-    return ph_imap_value_get_atom(v, &atom) ? imap_token_text(atom)
-                                            : ph_strdup("(a list or string)");
-}
 
 static int list_select_parse(const struct ph_imap_value *v, struct list_opts *o,
                              char **error_r)
