@@ -186,85 +186,447 @@ static void lsub_parent(struct imap_session *s, const struct pattern *pattern,
     free(parent);
 }
 
+/* ---- STATUS items: the STATUS command and LIST's STATUS return option -- */
+
+enum status_item {
+    ST_MESSAGES,
+    ST_RECENT,
+    ST_UIDNEXT,
+    ST_UIDVALIDITY,
+    ST_UNSEEN,
+    ST_HIGHESTMODSEQ,
+    ST_SIZE, /* RFC 8438 */
+    ST_APPENDLIMIT,
+    ST_N
+};
+
+static const char *const status_names[ST_N] = {
+    "MESSAGES", "RECENT",        "UIDNEXT", "UIDVALIDITY",
+    "UNSEEN",   "HIGHESTMODSEQ", "SIZE",    "APPENDLIMIT"};
+
+/* The items asked for, in the order first asked, each once. */
+struct status_items {
+    uint8_t v[ST_N];
+    size_t n;
+};
+
+/* An option or item of the client's, quoted and bounded for a BAD. */
+static char *option_text(const struct ph_imap_value *v)
+{
+    const char *atom;
+    return ph_imap_value_get_atom(v, &atom) ? imap_token_text(atom)
+                                            : ph_strdup("(a list or string)");
+}
+
+/* Adds items to *si; -1 with *error_r (allocated, for a BAD) at the first
+ * one that is no STATUS item. */
+static int status_items_parse(const struct ph_imap_value *items, size_t ni,
+                              struct status_items *si, char **error_r)
+{
+    for (size_t i = 0; i < ni; i++) {
+        size_t k = 0;
+        while (k < ST_N && !ph_imap_value_is_atom(&items[i], status_names[k]))
+            k++;
+        if (k == ST_N) {
+            char *t = option_text(&items[i]);
+            *error_r = ph_strdup_printf("Unknown STATUS item %s", t);
+            free(t);
+            return -1;
+        }
+        if (memchr(si->v, (int)k, si->n) == NULL)
+            si->v[si->n++] = (uint8_t)k;
+    }
+    return 0;
+}
+
+/* RFC 7162 3.1: STATUS (HIGHESTMODSEQ) enables CONDSTORE. */
+static void status_items_enable(struct imap_session *s,
+                                const struct status_items *si)
+{
+    if (memchr(si->v, ST_HIGHESTMODSEQ, si->n) != NULL)
+        imap_condstore_enable(s);
+}
+
+static void status_write(struct imap_session *s, const char *name,
+                         const struct ph_mailbox_status *st,
+                         const struct status_items *si)
+{
+    ph_buf_puts(&s->out, "* STATUS ");
+    write_name(&s->out, name);
+    ph_buf_puts(&s->out, " (");
+    for (size_t i = 0; i < si->n; i++) {
+        unsigned long long v = 0;
+        switch ((enum status_item)si->v[i]) {
+        case ST_MESSAGES: v = st->messages; break;
+        case ST_RECENT: v = st->recent; break;
+        case ST_UIDNEXT: v = st->uidnext; break;
+        case ST_UIDVALIDITY: v = st->uidvalidity; break;
+        case ST_UNSEEN: v = st->unseen; break;
+        case ST_HIGHESTMODSEQ: v = st->highestmodseq; break;
+        case ST_SIZE: v = st->size; break;
+        default: /* ST_APPENDLIMIT */
+            v = s->srv->conf->appendlimit ? s->srv->conf->appendlimit
+                                          : ph_account_appendlimit(s->acct);
+            break;
+        }
+        ph_buf_printf(&s->out, "%s%s ", i ? " " : "", status_names[si->v[i]]);
+        if (si->v[i] == ST_APPENDLIMIT && v == 0)
+            ph_buf_puts(&s->out, "NIL");
+        else
+            ph_buf_printf(&s->out, "%llu", v);
+    }
+    ph_buf_puts(&s->out, ")\r\n");
+}
+
+/* ---- LIST / LSUB -------------------------------------------------------- */
+
+/* What a LIST asks for: RFC 5258's selection and return options, RFC
+ * 6154's SPECIAL-USE and RFC 5819's STATUS. */
+struct list_opts {
+    bool extended; /* any of RFC 5258's three extensions of the syntax */
+    bool sel_subscribed, sel_special_use, recursive;
+    bool ret_subscribed, ret_children;
+    struct status_items status; /* n == 0: no STATUS return option */
+};
+
+/* More patterns than clients send, few enough to bound the matching. */
+#define LIST_MAX_PATTERNS 1000
+
+static int list_select_parse(const struct ph_imap_value *v, struct list_opts *o,
+                             char **error_r)
+{
+    const struct ph_imap_value *it;
+    size_t n;
+    (void)ph_imap_value_get_list(v, &it, &n);
+    for (size_t i = 0; i < n; i++) {
+        /* RFC 5258 3.1: SUBSCRIBED implies the SUBSCRIBED return option;
+         * RFC 6154 2: SPECIAL-USE its own (special-use attributes are
+         * always returned). REMOTE: there are no remote mailboxes. */
+        if (ph_imap_value_is_atom(&it[i], "SUBSCRIBED"))
+            o->sel_subscribed = o->ret_subscribed = true;
+        else if (ph_imap_value_is_atom(&it[i], "SPECIAL-USE"))
+            o->sel_special_use = true;
+        else if (ph_imap_value_is_atom(&it[i], "RECURSIVEMATCH"))
+            o->recursive = true;
+        else if (!ph_imap_value_is_atom(&it[i], "REMOTE")) {
+            /* RFC 5258 3: "A server MUST respond to options it does not
+             * recognize with a BAD response." */
+            char *t = option_text(&it[i]);
+            *error_r = ph_strdup_printf("Unknown LIST selection option %s", t);
+            free(t);
+            return -1;
+        }
+    }
+    /* 3.1: RECURSIVEMATCH "MUST NOT occur as the only selection option
+     * (or only with REMOTE)"; the base option it modifies is SUBSCRIBED
+     * (6: list-select-base-opt; SPECIAL-USE is an independent one). */
+    if (o->recursive && !o->sel_subscribed) {
+        *error_r = ph_strdup("RECURSIVEMATCH needs the SUBSCRIBED selection "
+                             "option");
+        return -1;
+    }
+    return 0;
+}
+
+static int list_return_parse(const struct ph_imap_value *v, struct list_opts *o,
+                             char **error_r)
+{
+    const struct ph_imap_value *it, *items;
+    size_t n, ni;
+    (void)ph_imap_value_get_list(v, &it, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (ph_imap_value_is_atom(&it[i], "SUBSCRIBED"))
+            o->ret_subscribed = true;
+        else if (ph_imap_value_is_atom(&it[i], "CHILDREN"))
+            o->ret_children = true;
+        else if (ph_imap_value_is_atom(&it[i], "SPECIAL-USE"))
+            continue; /* always returned (RFC 6154 2) */
+        else if (ph_imap_value_is_atom(&it[i], "STATUS")) {
+            /* RFC 5819 4: "STATUS" SP "(" status-att *(SP status-att) ")" */
+            if (i + 1 == n ||
+                !ph_imap_value_get_list(&it[i + 1], &items, &ni) || ni == 0) {
+                *error_r = ph_strdup("STATUS return option takes a list of "
+                                     "STATUS items");
+                return -1;
+            }
+            if (status_items_parse(items, ni, &o->status, error_r) < 0)
+                return -1;
+            i++;
+        } else {
+            char *t = option_text(&it[i]);
+            *error_r = ph_strdup_printf("Unknown LIST return option %s", t);
+            free(t);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* RFC 5258 3: whether a name meets the selection criteria (LSUB: that it
+ * is subscribed). */
+static bool list_selects(const struct list_opts *o, uint32_t a)
+{
+    if (o->sel_subscribed ? !(a & PH_MBOX_SUBSCRIBED)
+                          : (a & PH_MBOX_NONEXISTENT) != 0)
+        return false;
+    return !o->sel_special_use || (a & PH_MBOX_SPECIAL_USE_MASK) != 0;
+}
+
+static bool match_any(const struct pattern *p, size_t np, const char *name)
+{
+    for (size_t i = 0; i < np; i++)
+        if (match_name(&p[i], name))
+            return true;
+    return false;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct ph_mailbox_entry *)a)->name,
+                  ((const struct ph_mailbox_entry *)b)->name);
+}
+
+static struct ph_mailbox_entry *entry_find(const struct ph_mailbox_list *l,
+                                           size_t n, const char *name)
+{
+    struct ph_mailbox_entry key = {.name = (char *)name};
+    return bsearch(&key, l->v, n, sizeof(*l->v), entry_cmp);
+}
+
+enum { CHILD_SELECTED = 1, CHILD_UNMATCHED = 2 };
+
+/* RECURSIVEMATCH (RFC 5258 3.5): adds the missing parents of the selected
+ * names to l (as \NonExistent) and returns, per entry of l, whether it has
+ * a selected descendant (CHILD_SELECTED) that matches no pattern
+ * (CHILD_UNMATCHED). */
+static uint8_t *list_children(struct ph_mailbox_list *l,
+                              const struct list_opts *o,
+                              const struct pattern *p, size_t np)
+{
+    size_t n0 = l->n, cap = l->n;
+    for (size_t i = 0; i < n0; i++) {
+        if (!list_selects(o, l->v[i].attrs))
+            continue;
+        char *up = ph_strdup(l->v[i].name);
+        for (char *dot = strrchr(up, PH_STORAGE_DELIMITER); dot;
+             dot = strrchr(up, PH_STORAGE_DELIMITER)) {
+            *dot = '\0';
+            if (entry_find(l, n0, up) != NULL)
+                continue;
+            ph_array_grow(&l->v, &cap, l->n + 1, sizeof(*l->v));
+            l->v[l->n++] =
+                (struct ph_mailbox_entry){ph_strdup(up), PH_MBOX_NONEXISTENT};
+        }
+        free(up);
+    }
+    if (l->n > n0) {
+        qsort(l->v, l->n, sizeof(*l->v), entry_cmp);
+        size_t k = 0;
+        for (size_t i = 0; i < l->n; i++) {
+            if (k > 0 && strcmp(l->v[k - 1].name, l->v[i].name) == 0)
+                free(l->v[i].name);
+            else
+                l->v[k++] = l->v[i];
+        }
+        l->n = k;
+    }
+    uint8_t *info = ph_calloc(l->n ? l->n : 1, 1);
+    for (size_t i = 0; i < l->n; i++) {
+        if (!list_selects(o, l->v[i].attrs))
+            continue;
+        uint8_t bits = CHILD_SELECTED |
+                       (match_any(p, np, l->v[i].name) ? 0 : CHILD_UNMATCHED);
+        char *up = ph_strdup(l->v[i].name);
+        for (char *dot = strrchr(up, PH_STORAGE_DELIMITER); dot;
+             dot = strrchr(up, PH_STORAGE_DELIMITER)) {
+            *dot = '\0';
+            struct ph_mailbox_entry *e = entry_find(l, l->n, up);
+            if (e != NULL)
+                info[e - l->v] |= bits;
+        }
+        free(up);
+    }
+    return info;
+}
+
+static void attr_put(struct ph_buf *out, bool *first, const char *text)
+{
+    ph_buf_printf(out, "%s%s", *first ? "" : " ", text);
+    *first = false;
+}
+
+static void list_write(struct ph_buf *out, bool lsub, const char *name,
+                       uint32_t a, const struct list_opts *o, bool childinfo)
+{
+    bool first = true, nonexistent = (a & PH_MBOX_NONEXISTENT) != 0;
+    ph_buf_printf(out, "* %s (", lsub ? "LSUB" : "LIST");
+    /* A plain LIST never lists a \NonExistent name; LSUB says \Noselect. */
+    if (nonexistent && !lsub)
+        attr_put(out, &first, "\\NonExistent");
+    else if (nonexistent || (a & PH_MBOX_NOSELECT))
+        attr_put(out, &first, "\\Noselect");
+    if (a & PH_MBOX_NOINFERIORS)
+        attr_put(out, &first, "\\Noinferiors");
+    if (!lsub) {
+        /* RFC 5258 4: with CHILDREN, one of the two for every name. */
+        if (a & PH_MBOX_HASCHILDREN)
+            attr_put(out, &first, "\\HasChildren");
+        else if ((a & PH_MBOX_HASNOCHILDREN) ||
+                 (nonexistent && o->ret_children))
+            attr_put(out, &first, "\\HasNoChildren");
+        if (o->ret_subscribed && (a & PH_MBOX_SUBSCRIBED))
+            attr_put(out, &first, "\\Subscribed");
+        for (uint32_t bit = PH_MBOX_SENT; bit & PH_MBOX_SPECIAL_USE_MASK;
+             bit <<= 1)
+            if (a & bit)
+                attr_put(out, &first, ph_mailbox_special_use_name(bit));
+    }
+    ph_buf_puts(out, ") \".\" ");
+    write_name(out, name);
+    /* 3.5 and 6: the base selection options, quoted. */
+    if (childinfo)
+        ph_buf_puts(out, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+    ph_buf_puts(out, "\r\n");
+}
+
+/* RFC 5819 2: the STATUS of a listed mailbox, or false when there is none
+ * to send; a mailbox gone (or made \Noselect) since the listing gets
+ * \Noselect on its LIST line: "the STATUS response MUST NOT be returned
+ * and the LIST response MUST include the \NoSelect attribute". */
+static int list_status(struct imap_session *s, const char *name,
+                       uint32_t *attrs, struct ph_mailbox_status *st_r,
+                       const char **error_r)
+{
+    int r = ph_mailbox_status(s->acct, name, st_r, error_r);
+    if (r == PH_STORAGE_ERR_NOT_FOUND || r == PH_STORAGE_ERR_NOT_ALLOWED) {
+        *attrs |= PH_MBOX_NOSELECT;
+        return 0;
+    }
+    return r < 0 ? r : 1;
+}
+
 static void list_common(struct imap_session *s,
                         const struct ph_imap_value *args, size_t n, bool lsub)
 {
-    const char *ref, *pat;
-    bool ret_ok = n == 4 && ph_imap_value_is_atom(&args[2], "RETURN") &&
-                  args[3].type == PH_IMAP_VALUE_LIST;
-    if ((n != 2 && !(ret_ok && !lsub)) ||
-        !ph_imap_value_get_astring(&args[0], &ref) ||
-        !ph_imap_value_get_list_mailbox(&args[1], &pat)) {
-        imap_tagged(s, "BAD", "%s takes a reference and a mailbox pattern",
-                    lsub ? "LSUB" : "LIST");
-        return;
+    const char *cmd = lsub ? "LSUB" : "LIST", *ref, *pat, *err;
+    struct list_opts o = {.sel_subscribed = lsub};
+    const struct ph_imap_value *pv;
+    size_t i = 0, npv = 1;
+    char *text = NULL;
+    /* RFC 5258 6: "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat
+     * [SP list-return-opts] */
+    if (!lsub && n > 0 && args[0].type == PH_IMAP_VALUE_LIST) {
+        o.extended = true;
+        if (list_select_parse(&args[0], &o, &text) < 0)
+            goto bad;
+        i = 1;
     }
-    const char *cmd = lsub ? "LSUB" : "LIST";
-    if (*pat == '\0' && !lsub) {
+    if (n < i + 2 || !ph_imap_value_get_astring(&args[i], &ref))
+        goto shape;
+    pv = &args[i + 1];
+    if (!lsub && pv->type == PH_IMAP_VALUE_LIST) {
+        o.extended = true;
+        npv = pv->len;
+        pv = pv->list;
+        if (npv == 0) /* patterns = "(" list-mailbox *(SP list-mailbox) ")" */
+            goto shape;
+    }
+    for (size_t k = 0; k < npv; k++)
+        if (!ph_imap_value_get_list_mailbox(&pv[k], &pat))
+            goto shape;
+    i += 2;
+    if (!lsub && n == i + 2 && ph_imap_value_is_atom(&args[i], "RETURN") &&
+        args[i + 1].type == PH_IMAP_VALUE_LIST) {
+        o.extended = true;
+        if (list_return_parse(&args[i + 1], &o, &text) < 0)
+            goto bad;
+    } else if (n != i) {
+        goto shape;
+    }
+    if (npv > LIST_MAX_PATTERNS) {
+        text = ph_strdup_printf("Too many mailbox patterns (at most %d)",
+                                LIST_MAX_PATTERNS);
+        goto bad;
+    }
+    status_items_enable(s, &o.status);
+    /* RFC 5258 3: only the non-extended LIST asks for the delimiter with
+     * an empty pattern; an extended one ignores empty patterns. */
+    (void)ph_imap_value_get_list_mailbox(&pv[0], &pat);
+    if (!o.extended && !lsub && *pat == '\0') {
         ph_buf_puts(&s->out, "* LIST (\\Noselect) \".\" \"\"\r\n");
         imap_tagged(s, "OK", "LIST completed");
         return;
     }
-    char *full = ph_strdup_printf("%s%s", ref, pat);
-    const char *err;
-    struct pattern upat = {.str = utf8_name(full, true, &err)};
-    if (upat.str == NULL) {
-        upat.str = full;
-        upat.wire = true;
-    } else {
-        free(full);
+    struct pattern *pats = ph_calloc(npv, sizeof(*pats));
+    size_t np = 0;
+    for (size_t k = 0; k < npv; k++) {
+        (void)ph_imap_value_get_list_mailbox(&pv[k], &pat);
+        if (o.extended && *pat == '\0')
+            continue;
+        char *full = ph_strdup_printf("%s%s", ref, pat);
+        pats[np].str = utf8_name(full, true, &err);
+        if (pats[np].str == NULL) {
+            pats[np].str = full;
+            pats[np].wire = true;
+        } else {
+            free(full);
+        }
+        np++;
     }
     struct ph_mailbox_list l = {0};
     struct ph_strlist shown = {0};
+    uint8_t *info = NULL;
     int r = ph_mailbox_list(s->acct, &l, &err);
-    if (r < 0) {
-        free(upat.str);
-        imap_storage_no(s, r, err);
-        return;
-    }
-    for (size_t i = 0; i < l.n; i++) {
-        uint32_t a = l.v[i].attrs;
-        if (lsub ? !(a & PH_MBOX_SUBSCRIBED) : (a & PH_MBOX_NONEXISTENT) != 0)
+    if (r == 0 && o.recursive)
+        info = list_children(&l, &o, pats, np);
+    for (size_t k = 0; r == 0 && k < l.n; k++) {
+        uint32_t a = l.v[k].attrs;
+        const char *name = l.v[k].name;
+        bool selected = list_selects(&o, a);
+        if (lsub && !selected)
             continue;
-        if (!match_name(&upat, l.v[i].name)) {
+        if (!match_any(pats, np, name)) {
             /* RFC 3501 6.3.9: "%" hides a subscribed child; its parent is
              * then listed as \Noselect when it is not subscribed itself. */
             if (lsub)
-                lsub_parent(s, &upat, l.v[i].name, &l, &shown);
+                lsub_parent(s, &pats[0], name, &l, &shown);
             continue;
         }
+        /* RFC 5258 3.3 2: selected, or (RECURSIVEMATCH) with a selected
+         * descendant that matches no pattern. */
+        if (!selected && !(info && (info[k] & CHILD_UNMATCHED)))
+            continue;
         if (lsub)
-            ph_strlist_add(&shown, l.v[i].name);
-        ph_buf_printf(&s->out, "* %s (", cmd);
-        bool first = true;
-#define ATTR(bit, text)                                                        \
-    if (a & (bit)) {                                                           \
-        ph_buf_printf(&s->out, "%s%s", first ? "" : " ", text);                \
-        first = false;                                                         \
-    }
-        ATTR(PH_MBOX_NOSELECT | (lsub ? PH_MBOX_NONEXISTENT : 0), "\\Noselect");
-        ATTR(PH_MBOX_NOINFERIORS, "\\Noinferiors");
-        if (!lsub) {
-            ATTR(PH_MBOX_HASCHILDREN, "\\HasChildren");
-            ATTR(PH_MBOX_HASNOCHILDREN, "\\HasNoChildren");
+            ph_strlist_add(&shown, name);
+        struct ph_mailbox_status st;
+        int have_st = 0;
+        if (selected && o.status.n > 0 &&
+            !(a & (PH_MBOX_NOSELECT | PH_MBOX_NONEXISTENT)) &&
+            (have_st = list_status(s, name, &a, &st, &err)) < 0) {
+            r = have_st;
+            break;
         }
-#undef ATTR
-        for (uint32_t bit = PH_MBOX_SENT; bit & PH_MBOX_SPECIAL_USE_MASK;
-             bit <<= 1) {
-            if ((a & bit) && !lsub) {
-                ph_buf_printf(&s->out, "%s%s", first ? "" : " ",
-                              ph_mailbox_special_use_name(bit));
-                first = false;
-            }
-        }
-        ph_buf_puts(&s->out, ") \".\" ");
-        write_name(&s->out, l.v[i].name);
-        ph_buf_puts(&s->out, "\r\n");
+        list_write(&s->out, lsub, name, a, &o,
+                   info && (info[k] & CHILD_SELECTED));
+        if (have_st)
+            status_write(s, name, &st, &o.status);
     }
     ph_mailbox_list_clear(&l);
     ph_strlist_clear(&shown);
-    free(upat.str);
-    imap_tagged(s, "OK", "%s completed", cmd);
+    free(info);
+    for (size_t k = 0; k < np; k++)
+        free(pats[k].str);
+    free(pats);
+    if (r < 0)
+        imap_storage_no(s, r, err);
+    else
+        imap_tagged(s, "OK", "%s completed", cmd);
+    return;
+shape:
+    text = ph_strdup_printf("%s takes a reference and a mailbox pattern", cmd);
+bad:
+    imap_tagged(s, "BAD", "%s", text);
+    free(text);
 }
 
 void imap_cmd_list(struct imap_session *s, const struct ph_imap_value *args,
@@ -408,79 +770,32 @@ void imap_cmd_status(struct imap_session *s, const struct ph_imap_value *args,
 {
     const struct ph_imap_value *items;
     size_t ni;
+    struct status_items si = {0};
+    char *text;
     if (n != 2 || !ph_imap_value_get_list(&args[1], &items, &ni) || ni == 0) {
         imap_tagged(s, "BAD",
                     "STATUS takes a mailbox name and a list of items");
         return;
     }
-    static const char *const known[] = {
-        "MESSAGES", "RECENT",        "UIDNEXT", "UIDVALIDITY",
-        "UNSEEN",   "HIGHESTMODSEQ", "SIZE",    "APPENDLIMIT"};
-    for (size_t i = 0; i < ni; i++) {
-        bool ok = false;
-        for (size_t k = 0; k < PH_N_ELEMENTS(known); k++)
-            ok = ok || ph_imap_value_is_atom(&items[i], known[k]);
-        if (!ok) {
-            const char *item;
-            char *t = ph_imap_value_get_atom(&items[i], &item)
-                          ? imap_token_text(item)
-                          : ph_strdup("(a list or string)");
-            imap_tagged(s, "BAD", "Unknown STATUS item %s", t);
-            free(t);
-            return;
-        }
+    if (status_items_parse(items, ni, &si, &text) < 0) {
+        imap_tagged(s, "BAD", "%s", text);
+        free(text);
+        return;
     }
     char *name = imap_mailbox_arg(s, &args[0]);
     if (name == NULL)
         return;
-    /* RFC 7162 3.1: STATUS (HIGHESTMODSEQ) enables CONDSTORE. */
-    for (size_t i = 0; i < ni; i++)
-        if (ph_imap_value_is_atom(&items[i], "HIGHESTMODSEQ"))
-            imap_condstore_enable(s);
+    status_items_enable(s, &si);
     struct ph_mailbox_status st;
     const char *err;
     int r = ph_mailbox_status(s->acct, name, &st, &err);
-    if (r < 0) {
+    if (r < 0)
         imap_storage_no(s, r, err);
-        free(name);
-        return;
+    else {
+        status_write(s, name, &st, &si);
+        imap_tagged(s, "OK", "STATUS completed");
     }
-    ph_buf_puts(&s->out, "* STATUS ");
-    write_name(&s->out, name);
-    ph_buf_puts(&s->out, " (");
-    for (size_t i = 0; i < ni; i++) {
-        const char *item;
-        (void)ph_imap_value_get_atom(&items[i], &item);
-        ph_buf_puts(&s->out, i ? " " : "");
-        if (strcasecmp(item, "MESSAGES") == 0)
-            ph_buf_printf(&s->out, "MESSAGES %u", st.messages);
-        else if (strcasecmp(item, "RECENT") == 0)
-            ph_buf_printf(&s->out, "RECENT %u", st.recent);
-        else if (strcasecmp(item, "UIDNEXT") == 0)
-            ph_buf_printf(&s->out, "UIDNEXT %u", st.uidnext);
-        else if (strcasecmp(item, "UIDVALIDITY") == 0)
-            ph_buf_printf(&s->out, "UIDVALIDITY %u", st.uidvalidity);
-        else if (strcasecmp(item, "UNSEEN") == 0)
-            ph_buf_printf(&s->out, "UNSEEN %u", st.unseen);
-        else if (strcasecmp(item, "HIGHESTMODSEQ") == 0)
-            ph_buf_printf(&s->out, "HIGHESTMODSEQ %llu",
-                          (unsigned long long)st.highestmodseq);
-        else if (strcasecmp(item, "SIZE") == 0)
-            ph_buf_printf(&s->out, "SIZE %llu", (unsigned long long)st.size);
-        else {
-            uint64_t lim = s->srv->conf->appendlimit
-                               ? s->srv->conf->appendlimit
-                               : ph_account_appendlimit(s->acct);
-            if (lim)
-                ph_buf_printf(&s->out, "APPENDLIMIT %llu",
-                              (unsigned long long)lim);
-            else
-                ph_buf_puts(&s->out, "APPENDLIMIT NIL");
-        }
-    }
-    ph_buf_puts(&s->out, ")\r\n");
     free(name);
-    imap_tagged(s, "OK", "STATUS completed");
 }
 
 /* ---- SELECT / EXAMINE --------------------------------------------------- */

@@ -295,6 +295,7 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
         "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE "
         "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY ESORT "
         "CONTEXT=SEARCH CONTEXT=SORT PARTIAL "
+        "LIST-EXTENDED LIST-STATUS STATUS=SIZE "
         "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS");
     uint64_t limit = c->appendlimit;
     if (limit == 0 && s->acct)

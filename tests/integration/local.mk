@@ -30,3 +30,12 @@ EXTRA_DIST += tests/stress/imapstress.py tests/integration/test_stress.py
 TESTS += tests/integration/test_stress_checker.py
 EXTRA_DIST += tests/integration/test_stress_checker.py
 TESTS += tests/integration/test_stress.py
+# LIST-EXTENDED, LIST-STATUS and STATUS=SIZE (issue 18), on both storages.
+TESTS += tests/integration/test_list.py
+EXTRA_DIST += tests/integration/test_list.py tests/integration/test_list_pgsql.py
+if WITH_PGSQL
+TESTS += tests/integration/test_list_pgsql.py
+endif
+# imapflow's list() with a statusQuery: one LIST-STATUS command.
+TESTS += tests/integration/test_clients_list.py
+EXTRA_DIST += tests/integration/test_clients_list.py tests/clients/imapflow/list-status.mjs
