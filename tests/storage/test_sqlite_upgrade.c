@@ -28,9 +28,19 @@
 
 static const char *state_dir;
 
-/* What migration 7 (tombstone_horizon) added, taken away again for a
- * database that stands for an older one. */
-#define UNDO_7                                                                 \
+/* What migrations 8 (tombstones that keep their message's row) and 7
+ * (tombstone_horizon) added, taken away again for a database that stands
+ * for an older one. */
+#define UNDO_7_8                                                               \
+    "DROP TRIGGER bodies_delete;"                                              \
+    "DROP INDEX tombstones_body;"                                              \
+    "ALTER TABLE tombstones DROP COLUMN body_id;"                              \
+    "ALTER TABLE tombstones DROP COLUMN msg_modseq;"                           \
+    "ALTER TABLE tombstones DROP COLUMN flags;"                                \
+    "ALTER TABLE tombstones DROP COLUMN keywords;"                             \
+    "ALTER TABLE tombstones DROP COLUMN internal_date;"                        \
+    "ALTER TABLE tombstones DROP COLUMN internal_tz;"                          \
+    "ALTER TABLE tombstones DROP COLUMN size;"                                 \
     "DROP INDEX tombstones_at;"                                                \
     "ALTER TABLE tombstones DROP COLUMN at;"                                   \
     "ALTER TABLE mailboxes DROP COLUMN tombstones_from;"
@@ -167,15 +177,15 @@ static void test_version_2_database_is_upgraded_and_searchable(void **state)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  UNDO_7 "DROP TRIGGER body_text_index;"
-                                  "DROP TRIGGER body_text_delete;"
-                                  "DROP TABLE body_fts;"
-                                  "DROP VIEW body_text_indexed;"
-                                  "DROP TABLE body_text;"
-                                  "DROP TABLE header_values;"
-                                  "DROP TABLE fetch_values;"
-                                  "DROP TABLE rederive;"
-                                  "PRAGMA user_version = 2;",
+                                  UNDO_7_8 "DROP TRIGGER body_text_index;"
+                                           "DROP TRIGGER body_text_delete;"
+                                           "DROP TABLE body_fts;"
+                                           "DROP VIEW body_text_indexed;"
+                                           "DROP TABLE body_text;"
+                                           "DROP TABLE header_values;"
+                                           "DROP TABLE fetch_values;"
+                                           "DROP TABLE rederive;"
+                                           "PRAGMA user_version = 2;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -391,10 +401,9 @@ static void test_version_4_database_gets_values_made_anew(void **state)
     char *db_path = ph_strdup_printf("%s/v4.db", state_dir);
 
     make_stale(db_path);
-    exec_sql(db_path,
-             UNDO_7 "DROP TABLE rederive; PRAGMA user_version = 4;");
+    exec_sql(db_path, UNDO_7_8 "DROP TABLE rederive; PRAGMA user_version = 4;");
     graph = load(&storage);
-    assert_int_equal(query_int(db_path, "PRAGMA user_version"), 7);
+    assert_int_equal(query_int(db_path, "PRAGMA user_version"), 8);
     assert_int_equal(query_int(db_path, "SELECT count(*) FROM rederive"), 0);
     assert_int_equal(ph_storage_account_get(storage, "v4", false, &acct, &err),
                      0);
