@@ -515,6 +515,36 @@ static int fetch_write(struct imap_session *s, const struct items *it,
     return failed;
 }
 
+static int meta_uid_cmp(const void *a, const void *b)
+{
+    uint32_t x = ((const struct ph_meta_copy *)a)->uid;
+    uint32_t y = ((const struct ph_meta_copy *)b)->uid;
+    return x < y ? -1 : x > y;
+}
+
+/* Adds to c (sorted by UID) the ghosts of the UIDs of batch it lacks:
+ * messages another session expunged that this one still shows, readable
+ * until it is told (RFC 2180 4.1.1). */
+static int add_ghosts(struct imap_session *s, const struct ph_uidset *batch,
+                      unsigned what, struct ph_meta_list *c, const char **err)
+{
+    struct ph_uidset missing = {0};
+    size_t k = 0, had = c->n;
+    for (size_t i = 0; i < batch->n; i++)
+        for (uint64_t u = batch->r[i].lo; u <= batch->r[i].hi; u++) {
+            while (k < had && c->v[k].uid < u)
+                k++;
+            if (k == had || c->v[k].uid != u)
+                ph_uidset_add(&missing, (uint32_t)u);
+        }
+    int r = ph_mailbox_fetch(s->mb, &missing, what | PH_META_GHOSTS,
+                             ph_meta_list_add, c, err);
+    ph_uidset_clear(&missing);
+    if (r == 0 && c->n > had)
+        qsort(c->v, c->n, sizeof(*c->v), meta_uid_cmp);
+    return r;
+}
+
 /* The UIDs a UID FETCH names, beyond the view too: VANISHED (EARLIER)
  * tells which of them are gone. "*" stands for every UID above: those the
  * session never saw may be named (RFC 7162 3.2.10). */
@@ -638,6 +668,8 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
                                          : 0;
         int r =
             ph_mailbox_fetch(s->mb, &batch, what, ph_meta_list_add, &c, &err);
+        if (r == 0 && c.n < inbatch)
+            r = add_ghosts(s, &batch, what, &c, &err);
         ph_uidset_clear(&batch);
         size_t asked = inbatch;
         inbatch = 0;
@@ -646,8 +678,9 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
             imap_storage_no(s, r, err);
             goto out;
         }
-        /* Asked for, still in this session's view, but not in storage:
-         * another session expunged it. */
+        /* Asked for, still in this session's view, but neither in storage
+         * nor kept as a ghost: expunged, and its body swept since
+         * (body_grace). RFC 2180 4.1.2: the others, then NO. */
         if (c.n < asked)
             failed |= FETCH_GONE;
         failed |= fetch_write(s, &it, &c, &seen_now);

@@ -262,6 +262,20 @@ static const char *const migrations[] = {
      "(mailbox_id, size, uid);"
      "INSERT INTO rederive (body_id) SELECT id FROM bodies"
      "  ON CONFLICT DO NOTHING;"),
+    /* 8: an expunged message stays readable for the sessions not yet told
+     * (RFC 2180 4.1.1): its tombstone keeps its row, and its body while
+     * the body stays (body_grace); the body's sweep sets body_id NULL. */
+    ("ALTER TABLE tombstones"
+     "  ADD COLUMN IF NOT EXISTS body_id bigint REFERENCES bodies"
+     "    ON DELETE SET NULL,"
+     "  ADD COLUMN IF NOT EXISTS msg_modseq bigint NOT NULL DEFAULT 0,"
+     "  ADD COLUMN IF NOT EXISTS flags integer NOT NULL DEFAULT 0,"
+     "  ADD COLUMN IF NOT EXISTS keywords text,"
+     "  ADD COLUMN IF NOT EXISTS internal_date bigint NOT NULL DEFAULT 0,"
+     "  ADD COLUMN IF NOT EXISTS internal_tz integer NOT NULL DEFAULT 0,"
+     "  ADD COLUMN IF NOT EXISTS size bigint NOT NULL DEFAULT 0;"
+     "CREATE INDEX IF NOT EXISTS tombstones_body ON tombstones (body_id)"
+     "  WHERE body_id IS NOT NULL;"),
 };
 
 /* Where PostgreSQL's SQL differs from the store's (sqlstore-stmt.h). */
@@ -282,6 +296,18 @@ const char *const pg_stmts[PH_SQS_COUNT] = {
                                 " FROM unnest(?2::bigint[]) AS u ON CONFLICT "
                                 "(mailbox_id, uid) DO UPDATE SET "
                                 "modseq = excluded.modseq, at = excluded.at",
+    [PH_SQS_TOMB_KEEP_UIDS] =
+        "INSERT INTO tombstones (mailbox_id, uid, modseq, at, body_id, "
+        "msg_modseq, flags, keywords, internal_date, internal_tz, size) "
+        "SELECT mailbox_id, uid, ?3, " PG_NOW ", body_id, modseq, flags, "
+        "keywords, internal_date, internal_tz, size FROM messages WHERE "
+        "mailbox_id = ?1 AND uid = ANY (?2::bigint[]) ON CONFLICT "
+        "(mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq, "
+        "at = excluded.at, body_id = excluded.body_id, "
+        "msg_modseq = excluded.msg_modseq, flags = excluded.flags, "
+        "keywords = excluded.keywords, "
+        "internal_date = excluded.internal_date, "
+        "internal_tz = excluded.internal_tz, size = excluded.size",
     [PH_SQS_TOMB_FROM_MAILBOX] = "INSERT INTO tombstones (mailbox_id, uid, "
                                  "modseq, at) SELECT mailbox_id, uid, ?2, "
                                  PG_NOW " FROM messages WHERE mailbox_id = ?1 "

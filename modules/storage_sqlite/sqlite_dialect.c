@@ -239,6 +239,24 @@ static const char *const migrations[] = {
     "CREATE INDEX messages_sent_date ON messages (mailbox_id, sent_date);"
     "CREATE INDEX messages_size ON messages (mailbox_id, size);"
     "INSERT OR IGNORE INTO rederive (body_id) SELECT id FROM bodies;",
+    /* 9: an expunged message stays readable for the sessions not yet told
+     * (RFC 2180 4.1.1): its tombstone keeps its row, and its body while
+     * the body stays (body_grace); the body's sweep sets body_id NULL
+     * (a trigger: SQLite gives a freed rowid to the next body). */
+    "ALTER TABLE tombstones ADD COLUMN body_id INTEGER;"
+    "ALTER TABLE tombstones ADD COLUMN msg_modseq INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tombstones ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tombstones ADD COLUMN keywords TEXT;"
+    "ALTER TABLE tombstones ADD COLUMN internal_date INTEGER NOT NULL "
+    "DEFAULT 0;"
+    "ALTER TABLE tombstones ADD COLUMN internal_tz INTEGER NOT NULL "
+    "DEFAULT 0;"
+    "ALTER TABLE tombstones ADD COLUMN size INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX tombstones_body ON tombstones (body_id)"
+    "  WHERE body_id IS NOT NULL;"
+    "CREATE TRIGGER bodies_delete AFTER DELETE ON bodies BEGIN"
+    "  UPDATE tombstones SET body_id = NULL WHERE body_id = OLD.id;"
+    "END;",
 };
 
 /* The database's clock in seconds, as the triggers write it. */
@@ -285,6 +303,12 @@ const char *const sq_stmts[PH_SQS_COUNT] = {
     [PH_SQS_TOMB_INSERT_UIDS] = "INSERT OR REPLACE INTO tombstones "
                                 "(mailbox_id, uid, modseq, at) SELECT ?1, "
                                 "value, ?3, " SQ_NOW " FROM json_each(?2)",
+    [PH_SQS_TOMB_KEEP_UIDS] =
+        "INSERT OR REPLACE INTO tombstones (mailbox_id, uid, modseq, at, "
+        "body_id, msg_modseq, flags, keywords, internal_date, internal_tz, "
+        "size) SELECT mailbox_id, uid, ?3, " SQ_NOW ", body_id, modseq, "
+        "flags, keywords, internal_date, internal_tz, size FROM messages "
+        "WHERE mailbox_id = ?1 AND uid IN (SELECT value FROM json_each(?2))",
     [PH_SQS_TOMB_FROM_MAILBOX] = "INSERT OR REPLACE INTO tombstones "
                                  "(mailbox_id, uid, modseq, at) SELECT "
                                  "mailbox_id, uid, ?2, " SQ_NOW " FROM "

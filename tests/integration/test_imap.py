@@ -1398,24 +1398,88 @@ class TimeoutTest(ImapTest):
                           if f.startswith(".append")], [])
 
 
-class ExpungeIssuedTest(ImapTest):
-    def test_fetch_of_a_message_another_session_expunged(self):
-        """RFC 3501 7.4.1: no EXPUNGE during FETCH; RFC 5530 3: NO
-        [EXPUNGEISSUED] for what is gone, then NOOP tells the client."""
+class ExpungeRaceTest(ImapTest):
+    def selected(self, n, *commands):
+        """n messages in INBOX, an imaplib client and a raw session that
+        sent commands, then selected INBOX."""
         c = self.client()
-        for _ in range(2):
+        for _ in range(n):
             c.append("INBOX", None, None, MSG)
         a = self.raw()
         a.login()
-        a.cmd("s", "SELECT INBOX")
+        for i, command in enumerate(commands + ("SELECT INBOX",)):
+            self.assertIn(b"p%d OK" % i, a.cmd("p%d" % i, command))
+        return c, a
+
+
+class GhostFetchTest(ExpungeRaceTest):
+    """RFC 2180 4.1.1: "The server MAY allow the EXPUNGE of a
+    multi-accessed mailbox but keep the messages available to satisfy
+    subsequent FETCH commands until it is able to send an EXPUNGE response
+    to each client." A message another session expunged is FETCHed with the
+    data it had, flags and MODSEQ as this session last saw them, until this
+    session's NOOP tells it (RFC 3501 7.4.1: no EXPUNGE during FETCH)."""
+
+    ITEMS = ("(UID FLAGS MODSEQ INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE "
+             "BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[TEXT]<2.9> BODY.PEEK[])")
+
+    def test_expunged_message_is_fetched_as_it_was_until_told(self):
+        c, a = self.selected(3, "ENABLE CONDSTORE")
+        c.select("INBOX")
+        c.store("2", "+FLAGS", "(\\Deleted \\Flagged)")
+        self.assertEqual(a.cmd("n", "NOOP"),
+                         b"* 2 FETCH (UID 2 FLAGS (\\Flagged \\Deleted \\Recent) MODSEQ (5))\r\n"
+                         b"n OK NOOP completed\r\n")
+        before = a.cmd("f", "FETCH 2 " + self.ITEMS)
+        self.assertTrue(before.startswith(b"* 2 FETCH (FLAGS (\\Flagged \\Deleted \\Recent) UID 2 MODSEQ (5) "),
+                        before)
+        self.assertTrue(before.endswith(b")\r\nf OK FETCH completed\r\n"), before)
+        c.expunge()
+        # The same answer, byte for byte; the HIGHESTMODSEQ of the MODSEQ
+        # sent lies below the pending expunge's (RFC 7162 3.2).
+        same = before.replace(b"f OK", b"* OK [HIGHESTMODSEQ 5] Expunges are pending\r\nf OK")
+        self.assertEqual(a.cmd("f", "FETCH 2 " + self.ITEMS), same)
+        out = a.cmd("g", "FETCH 1:3 (UID RFC822.SIZE)")
+        self.assertEqual(out, b"".join(b"* %d FETCH (UID %d RFC822.SIZE %d)\r\n" % (i, i, len(MSG))
+                                       for i in (1, 2, 3)) + b"g OK FETCH completed\r\n")
+        # Told: it is gone, and sequence number 2 is UID 3.
+        self.assertEqual(a.cmd("n", "NOOP"), b"* 2 EXPUNGE\r\nn OK NOOP completed\r\n")
+        self.assertEqual(a.cmd("u", "UID FETCH 2 (UID BODY.PEEK[])"), b"u OK FETCH completed\r\n")
+        self.assertTrue(a.cmd("h", "FETCH 2 (UID)").startswith(b"* 2 FETCH (UID 3)\r\nh OK"))
+
+    def test_a_session_told_no_longer_reads_it_another_still_does(self):
+        _, a = self.selected(2)
+        b = self.raw()
+        b.login()
+        b.cmd("s", "SELECT INBOX")
+        b.cmd("d", "STORE 1 +FLAGS.SILENT (\\Deleted)")
+        self.assertEqual(b.cmd("e", "EXPUNGE"), b"* 1 EXPUNGE\r\ne OK EXPUNGE completed\r\n")
+        # b was told at once; a was not, and reads the message (UID 1)
+        # whole. UID FETCH may tell it after (RFC 3501 7.4.1).
+        self.assertEqual(b.cmd("f", "UID FETCH 1 (UID)"), b"f OK FETCH completed\r\n")
+        one = b"* 1 FETCH (UID 1 BODY[] {%d}\r\n%s)\r\n" % (len(MSG), MSG)
+        self.assertEqual(a.cmd("f", "FETCH 1 (UID BODY.PEEK[])"), one + b"f OK FETCH completed\r\n")
+        self.assertEqual(a.cmd("u", "UID FETCH 1 (UID BODY.PEEK[])"),
+                         one + b"* 1 EXPUNGE\r\nu OK FETCH completed\r\n")
+        self.assertEqual(a.cmd("v", "UID FETCH 1 (UID BODY.PEEK[])"), b"v OK FETCH completed\r\n")
+
+
+class ExpungeIssuedTest(ExpungeRaceTest):
+    """A message whose body went before the session was told (body_grace
+    0s: at the expunge's sweep): no ghost is left to read, so RFC 2180
+    4.1.2: FETCH answers for the others and a tagged NO, [EXPUNGEISSUED]
+    (RFC 5530 3); then NOOP tells the client."""
+    storage_extra = "body_grace 0s"
+
+    def test_fetch_of_a_message_expunged_with_its_body(self):
+        c, a = self.selected(2)
         c.select("INBOX")
         c.store("1", "+FLAGS", "(\\Deleted)")
         c.expunge()
         out = a.cmd("f", "FETCH 1:2 (UID BODY.PEEK[])")
         self.assertNotIn(b"* 1 EXPUNGE", out)
-        self.assertIn(b"* 2 FETCH (UID 2 BODY[] {%d}" % len(MSG), out)
-        self.assertTrue(out.endswith(
-            b"f NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n"), out)
+        self.assertEqual(out, b"* 2 FETCH (UID 2 BODY[] {%d}\r\n%s)\r\n" % (len(MSG), MSG)
+                         + b"f NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n")
         self.assertEqual(a.cmd("n", "NOOP"), b"* 1 EXPUNGE\r\nn OK NOOP completed\r\n")
         self.assertTrue(a.cmd("g", "FETCH 1 (UID)").startswith(b"* 1 FETCH (UID 2)\r\ng OK"))
 

@@ -21,7 +21,7 @@ import test_imap_grammar
 import test_imap_state
 from test_imap import *  # noqa: F401,F403 - the suite's test classes
 from test_imap_grammar import *  # noqa: F401,F403 - and the grammar edges
-from test_imap_state import ExpungedDuringFetchTest, KeywordTest, RecentTest, SelfCopyTest  # noqa: F401
+from test_imap_state import ExpungedDuringFetchTest, ExpungedWithBodiesDuringFetchTest, KeywordTest, RecentTest, SelfCopyTest  # noqa: F401
 
 # The suite's block, with whatever directives a test adds inside it.
 SQLITE_BLOCK = re.compile(r"storage\.sqlite local_mailboxes \{ *([^}]*?) *\}")

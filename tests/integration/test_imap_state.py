@@ -367,19 +367,21 @@ class SelfCopyTest(StateTest):
         self.assertTrue(answers[b"OK"] > 0 and answers[b"NO [TRYCREATE]"] > 0, answers)
 
 
-class ExpungedDuringFetchTest(StateTest):
-    """A message another session expunges while a FETCH is being answered:
-    RFC 2180 4.1.3 lets the FETCH answer NIL (and end NO [EXPUNGEISSUED]),
-    never a value that looks real: not a HEADER.FIELDS of the blank line
-    alone, not a body literal padded with spaces."""
+# ~110 KB, under 256 KB: read whole before its literal is announced.
+BODY = b"".join(b"line %05d of a long body, long enough to fill buffers\r\n" % i
+                for i in range(2000))
+# ~370 KB: streamed to the client chunk by chunk.
+BIG = b"".join(b"line %05d of a longer body that is streamed to the client\r\n" % i
+               for i in range(6000))
 
-    def test_sections_of_messages_expunged_meanwhile_are_nil(self):
-        body = b"".join(b"line %05d of a long body, long enough to fill buffers\r\n" % i
-                        for i in range(2000))  # ~110 KB, under 256 KB: read whole
-        big = b"".join(b"line %05d of a longer body that is streamed to the client\r\n" % i
-                       for i in range(6000))  # ~370 KB: streamed
+
+class ExpungeUnderFetch(StateTest):
+    def expunge_under_fetch(self, texts):
+        """Appends a message of each text, copies them until the answer is
+        large, and FETCHes every message on a slow connection while another
+        session expunges them all: (the answer, the message count)."""
         c = self.client()
-        for b in (body, big):
+        for b in texts:
             msg = b"From: a@example.org\r\nSubject: s\r\n\r\n" + b
             self.assertEqual(c.append("INBOX", None, None, msg)[0], "OK")
         r, _ = self.session()
@@ -387,8 +389,8 @@ class ExpungedDuringFetchTest(StateTest):
         # buffer ahead of a slow reader (its send buffer grows up to
         # tcp_wmem's maximum), or the FETCH is written in full before the
         # EXPUNGE: 64 messages (~15 MB) where that maximum is 4 MiB.
-        n = 2
-        while n * (len(body) + len(big)) / 2 < 3 * tcp_wmem_max() + (1 << 20):
+        n = len(texts)
+        while n * sum(map(len, texts)) / len(texts) < 3 * tcp_wmem_max() + (1 << 20):
             self.assertIn(b"a OK", r.cmd("a", "COPY 1:* INBOX"))
             n *= 2
         other, _ = self.session()
@@ -410,6 +412,39 @@ class ExpungedDuringFetchTest(StateTest):
         # The server is at most a few MB ahead: expunge all under the FETCH.
         self.assertIn(b"x OK", other.cmd("x", "EXPUNGE"))
         out = first + s.until("f")
+        # No EXPUNGE during FETCH (RFC 3501 7.4.1); the next command tells.
+        self.assertNotIn(b" EXPUNGE\r\n", out)
+        self.assertEqual(s.cmd("n", "NOOP"), b"".join(b"* %d EXPUNGE\r\n" % i for i in range(n, 0, -1))
+                         + b"n OK NOOP completed\r\n")
+        return out, n
+
+
+class ExpungedDuringFetchTest(ExpungeUnderFetch):
+    """Messages another session expunges while a FETCH of them is being
+    answered. RFC 2180 4.1.1: the server MAY "keep the messages available
+    to satisfy subsequent FETCH commands until it is able to send an
+    EXPUNGE response to each client": every value is the real one, bodies
+    streamed chunk by chunk included, and the FETCH ends OK."""
+
+    def test_messages_expunged_meanwhile_are_read_whole(self):
+        out, n = self.expunge_under_fetch((BODY, BIG))
+        self.assertEqual(out.count(b"BODY[HEADER.FIELDS (From)] {23}\r\nFrom: a@example.org\r\n\r\n"), n)
+        self.assertEqual(out.count(BODY) + out.count(BIG), n)
+        self.assertNotIn(b"NIL", out)
+        self.assertTrue(out.endswith(b"f OK FETCH completed\r\n"), out[-200:])
+
+
+class ExpungedWithBodiesDuringFetchTest(ExpungeUnderFetch):
+    """The same with body_grace 0s: the bodies go at the expunge, under the
+    FETCH, and what is gone cannot be read. RFC 2180 4.1.3 lets the FETCH
+    answer NIL (and end NO [EXPUNGEISSUED], as 4.1.2), never a value that
+    looks real: not a HEADER.FIELDS of the blank line alone, not a body
+    literal padded with spaces. (Bodies under 256 KB only: one streamed
+    whose bytes go half-way through its literal can only be padded.)"""
+    storage_extra = "body_grace 0s"
+
+    def test_sections_of_messages_expunged_meanwhile_are_nil(self):
+        out, n = self.expunge_under_fetch((BODY,))
         hdrs = re.findall(rb"BODY\[HEADER\.FIELDS \(From\)\] (NIL|\{\d+\}\r\n)", out)
         self.assertEqual(len(hdrs), n, out[-300:])
         self.assertIn(b"NIL", hdrs)
@@ -419,12 +454,8 @@ class ExpungedDuringFetchTest(StateTest):
         # No body padded out: every TEXT literal is the real text, or NIL.
         texts = re.findall(rb"BODY\[TEXT\] (NIL|\{\d+\}\r\n)", out)
         self.assertIn(b"NIL", texts)
-        # Every body, streamed chunk by chunk or not (storage.pgsql reads
-        # one over 256 KiB in pieces), is the real text or NIL: its bytes
-        # outlive its last message for body_grace, so an expunge between
-        # two chunks cuts nothing short and no literal is padded.
         self.assertNotIn(b"    ", out)
-        self.assertEqual(out.count(body) + out.count(big) + texts.count(b"NIL"), n)
+        self.assertEqual(out.count(BODY) + texts.count(b"NIL"), n)
         self.assertTrue(out.endswith(
             b"f NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n"),
             out[-200:])

@@ -8,7 +8,8 @@
 # the tests of auto_create off, of the APPEND limit and of
 # default_mailboxes none; INSTANCE_defaults, of default_mailboxes given;
 # INSTANCE_horizon, of tombstone_horizon; INSTANCE_pending, of texts not yet
-# in the text index (a database of its own, whose indexer waits an hour).
+# in the text index (a database of its own, whose indexer waits an hour);
+# INSTANCE_grace, of body_grace.
 set -eu
 : "${top_builddir:=.}"
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -39,8 +40,9 @@ if [ -z "$dsn" ]; then
     cluster=$(mktemp -d "${TMPDIR:-/tmp}/ph-pg.XXXXXX")
     dsn=$("$top_srcdir/scripts/pg-cluster" start "$cluster")
 fi
-# tombstone_horizon 0s purges every tombstone of its database: one of its
-# own, so that nothing else sharing the cluster loses any.
+# tombstone_horizon 0s purges every tombstone of its database, body_grace
+# 0s every body without a message: one of their own, so that nothing else
+# sharing the cluster loses any.
 horizon_db=horizon_$$
 psql "$dsn" -qXv ON_ERROR_STOP=1 -c "CREATE DATABASE $horizon_db" >/dev/null
 horizon_dsn="$(printf '%s\n' "$dsn" | tr ' ' '\n' | grep -v '^dbname=' |
@@ -73,6 +75,10 @@ storage.pgsql s_horizon {
 storage.pgsql s_pending {
     dsn $pending_dsn
     text_index_wait 1h
+}
+storage.pgsql s_grace {
+    dsn $horizon_dsn
+    body_grace 0s
 }
 CONF
 "$top_builddir/tests/storage/test_contract" "$tmp/posthorn.conf" s

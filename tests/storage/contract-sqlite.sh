@@ -4,7 +4,7 @@
 # The second instance (INSTANCE_limits) serves the tests of auto_create off,
 # of the APPEND limit and of default_mailboxes none; the third, of
 # default_mailboxes given; the fourth, of tombstone_horizon; the fifth, of
-# texts not yet in the text index.
+# texts not yet in the text index; the sixth, of body_grace.
 set -eu
 : "${top_builddir:=.}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ph-contract-sqlite.XXXXXX")
@@ -29,6 +29,10 @@ storage.sqlite s_horizon {
 storage.sqlite s_pending {
     dsn pending.db
     text_index_wait 1h
+}
+storage.sqlite s_grace {
+    dsn grace.db
+    body_grace 0s
 }
 EOF
 "$top_builddir/tests/storage/test_contract" "$tmp/posthorn.conf" s

@@ -56,6 +56,8 @@ static struct ph_instance *storage_horizon;
 /* INSTANCE_NAME_pending (text_index_wait 1h, a database of its own), or
  * NULL. */
 static struct ph_instance *storage_pending;
+/* INSTANCE_NAME_grace (body_grace 0), or NULL. */
+static struct ph_instance *storage_grace;
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -1908,13 +1910,8 @@ static void test_changes_from_before_the_horizon_name_every_missing_uid(
     (void)state;
     if (storage_horizon == NULL)
         skip();
-    char *name = ph_strdup_printf("horizon-%ld", (long)getpid());
     const char *err = NULL;
-    struct ph_account *acct = NULL;
-    assert_int_equal(ph_storage_account_create(storage_horizon, name, &err), 0);
-    assert_int_equal(
-        ph_storage_account_get(storage_horizon, name, false, &acct, &err), 0);
-    free(name);
+    struct ph_account *acct = account_new_in(storage_horizon, "horizon");
     uint32_t u[6];
     for (int i = 0; i < 6; i++)
         u[i] = append_msg(acct, "INBOX", "m", 0, NULL);
@@ -1962,6 +1959,133 @@ static void test_changes_from_before_the_horizon_name_every_missing_uid(
     assert_int_equal(l.n, 1);
     assert_int_equal(l.v[0].uid, u[4]);
     metas_clear(&l);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+/* RFC 2180 4.1.1: "The server MAY allow the EXPUNGE of a multi-accessed
+ * mailbox but keep the messages available to satisfy subsequent FETCH
+ * commands until it is able to send an EXPUNGE response to each client."
+ * A message another handle expunged is a ghost (PH_META_GHOSTS) with its
+ * row as at the expunge, and its bytes read, while the storage keeps its
+ * body; a fetch without the bit never shows it. */
+static void
+test_expunged_message_stays_a_ghost_while_its_body_stays(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("ghost");
+    const char *err = NULL;
+    uint32_t u[3];
+    for (int i = 0; i < 3; i++)
+        u[i] = append_msg(acct, "INBOX", "ghost", PH_FLAG_FLAGGED, "$Work");
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    struct ph_mailbox *other = open_mb(acct, "INBOX", false);
+    set_flags(other, u[1], PH_FLAG_DELETED);
+    struct meta was = fetch_one(mb, u[1]);
+    size_t len = 0;
+    char *bytes = read_range(mb, u[1], 0, UINT64_MAX, &len);
+    struct metas with_info = {0};
+    struct ph_uidset all = uids(u[0], u[2]);
+    assert_int_equal(ph_mailbox_fetch(mb, &all, PH_META_INFO, collect_meta,
+                                      &with_info, &err),
+                     0);
+    assert_int_equal(with_info.n, 3);
+    struct ph_uidset gone = {0};
+    assert_int_equal(ph_mailbox_expunge(other, NULL, &gone, &err), 0);
+    char *want = ph_strdup_printf("%u", u[1]);
+    assert_true(uidset_is(&gone, want));
+    ph_uidset_clear(&gone);
+
+    /* Gone from the mailbox... */
+    struct metas l = {0};
+    assert_int_equal(ph_mailbox_fetch(mb, &all, 0, collect_meta, &l, &err), 0);
+    assert_int_equal(l.n, 2);
+    assert_null(meta_find(&l, u[1]));
+    metas_clear(&l);
+    /* ...a ghost of it stays, as it was. */
+    for (unsigned what = 0; what <= (PH_META_INFO | PH_META_FETCH); what++) {
+        assert_int_equal(ph_mailbox_fetch(mb, &all, what | PH_META_GHOSTS,
+                                          collect_meta, &l, &err),
+                         0);
+        assert_int_equal(l.n, 1);
+        const struct meta *g = &l.v[0];
+        assert_int_equal(g->uid, u[1]);
+        assert_int_equal(g->modseq, was.modseq);
+        assert_int_equal(g->flags, PH_FLAG_FLAGGED | PH_FLAG_DELETED);
+        assert_string_equal(g->keywords, "$Work");
+        assert_int_equal(g->recent, was.recent);
+        assert_int_equal(g->internal_date, was.internal_date);
+        assert_int_equal(g->internal_tz, was.internal_tz);
+        assert_int_equal(g->size, was.size);
+        if (what & PH_META_INFO) {
+            const struct meta *w = meta_find(&with_info, u[1]);
+            assert_int_equal(g->info_size, w->info_size);
+            assert_memory_equal(g->info, w->info, w->info_size);
+        } else {
+            assert_null(g->info);
+        }
+        metas_clear(&l);
+    }
+    /* Only where asked: the others of the set are no ghosts. */
+    struct ph_uidset first = uids(u[0], u[0]);
+    assert_int_equal(
+        ph_mailbox_fetch(mb, &first, PH_META_GHOSTS, collect_meta, &l, &err),
+        0);
+    assert_int_equal(l.n, 0);
+    ph_uidset_clear(&first);
+    /* Its bytes read as before, whole and in part. */
+    size_t len2 = 0;
+    char *again = read_range(mb, u[1], 0, UINT64_MAX, &len2);
+    assert_int_equal(len2, len);
+    assert_memory_equal(again, bytes, len);
+    free(again);
+    again = read_range(mb, u[1], 6, 5, &len2);
+    assert_int_equal(len2, 5);
+    assert_memory_equal(again, bytes + 6, 5);
+    free(again);
+    /* The expunge is a change like any other. */
+    struct ph_uidset expunged = {0};
+    assert_int_equal(
+        ph_mailbox_changes(mb, was.modseq, &expunged, NULL, NULL, NULL, &err),
+        0);
+    assert_true(uidset_is(&expunged, want));
+    free(want);
+    ph_uidset_clear(&expunged);
+
+    free(bytes);
+    free(was.keywords);
+    free(was.info);
+    metas_clear(&with_info);
+    ph_uidset_clear(&all);
+    ph_mailbox_close(&other);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+/* A ghost lasts as long as its body (INSTANCE_NAME_grace says body_grace
+ * 0s: the sweep after the expunge takes it): then neither its row nor its
+ * bytes are there, and the caller falls back (imap: RFC 2180 4.1.2). */
+static void test_ghost_goes_with_its_body(void **state)
+{
+    (void)state;
+    if (storage_grace == NULL)
+        skip();
+    const char *err = NULL;
+    struct ph_account *acct = account_new_in(storage_grace, "grace");
+    uint32_t uid = append_msg(acct, "INBOX", "swept", PH_FLAG_DELETED, NULL);
+    uint32_t kept = append_msg(acct, "INBOX", "kept", 0, NULL);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    struct ph_uidset all = uids(uid, kept);
+    assert_int_equal(ph_mailbox_expunge(mb, NULL, NULL, &err), 0);
+    struct metas l = {0};
+    assert_int_equal(ph_mailbox_fetch(mb, &all, PH_META_GHOSTS | PH_META_FETCH,
+                                      collect_meta, &l, &err),
+                     0);
+    assert_int_equal(l.n, 0);
+    assert_fails(ph_mailbox_read(mb, uid, 0, 10, collect_bytes,
+                                 &(struct ph_buf){0}, &err),
+                 PH_STORAGE_ERR_NOT_FOUND, err);
+    ph_uidset_clear(&all);
     ph_mailbox_close(&mb);
     ph_account_release(&acct);
 }
@@ -3979,6 +4103,11 @@ int main(int argc, char **argv)
     storage_pending = ph_graph_instance(graph, pending, &error);
     free(pending);
     free(error);
+    error = NULL;
+    char *grace = ph_strdup_printf("%s_grace", instance_name);
+    storage_grace = ph_graph_instance(graph, grace, &error);
+    free(grace);
+    free(error);
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_account_get_without_create_reports_no_account),
@@ -4027,10 +4156,14 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_copy_and_move_into_the_mailbox_itself),
         cmocka_unit_test(test_expunge_removes_only_deleted_messages_in_set),
         cmocka_unit_test(test_changes_report_new_changed_and_expunged),
+        cmocka_unit_test(
+            test_expunged_message_stays_a_ghost_while_its_body_stays),
+        cmocka_unit_test(test_ghost_goes_with_its_body),
         cmocka_unit_test(test_changes_over_many_messages_report_each_once),
         cmocka_unit_test(
             test_changes_from_before_the_horizon_name_every_missing_uid),
-        cmocka_unit_test(test_changes_deliver_a_message_flagged_while_they_read),
+        cmocka_unit_test(
+            test_changes_deliver_a_message_flagged_while_they_read),
         cmocka_unit_test(test_uids_never_reused_after_expunging_everything),
         cmocka_unit_test(test_modseq_increases_with_every_change),
         cmocka_unit_test(test_recent_goes_to_exactly_one_session),

@@ -48,16 +48,22 @@ kind in full, all of them counted):
     whose names match without case, duplicates in the list changing
     nothing, the blank line included unless the message has none)
     [immutable, computed, header-fields];
-  - data a FETCH carries for a message that was expunged meanwhile (RFC
-    2180 4.1.3) must be NIL or "", never data that looks real
-    [expunged-data];
+  - data a FETCH carries for a message that was expunged meanwhile must
+    be the message's own (RFC 2180 4.1.1: the server keeps it readable
+    until the session is told) or NIL or "" (4.1.3), never other data
+    that looks real [expunged-data];
   - FETCH answers each requested item for each message of the set when the
     tagged answer is OK [fetch];
   - STORE and FETCH agree: client N alone touches its own keywords
     ($sN-k0..2, and new ones $sN-nM), so for those the answer to its STORE
     and every later FETCH by anyone, and SEARCH KEYWORD/UNKEYWORD, must
     agree exactly (unless a STORE that could change them ran meanwhile, a
-    FLAGS replacement by another client among them) [store-fetch]; SEARCH
+    FLAGS replacement by another client among them). A STORE answered OK
+    without a FETCH for a message may have found it expunged (RFC 2180
+    4.2.1) and changed nothing, while FETCH still shows it as it was at
+    the expunge (4.1.1): a FETCH that disagrees with such a STORE is
+    followed by a NOOP, which must announce the message's EXPUNGE
+    [store-fetch]; SEARCH
     LARGER/SMALLER and HEADER Message-ID only return messages that match
     [search];
   - COPYUID and APPENDUID are well formed (RFC 4315: non-empty UID sets of
@@ -526,6 +532,9 @@ class Guard:
         self.r_msg_last = {}
         self.r_msg_in = collections.Counter()
         self.rec = collections.defaultdict(dict)  # uid -> owner -> (state, tick)
+        # (uid, owner) whose rec came from a STORE answered without a FETCH
+        # for uid: the message may have been expunged before it.
+        self.unanswered = set()
 
     def replace_stable(self, uid, since):
         return (self.r_mb_in == 0 and self.r_mb_last <= since and self.r_msg_in[uid] == 0
@@ -747,6 +756,7 @@ class Client(threading.Thread):
         self.tail = collections.deque(maxlen=TAIL)
         self.logged_out = False
         self.nflagchecks = 0
+        self.suspects = []  # (uid, ctx, detail): resolve_suspects()
 
     # -- reporting
     def who(self):
@@ -852,7 +862,29 @@ class Client(threading.Thread):
                                "after it announced an EXPUNGE", [c.tagged, n.tagged])
         if self.view is not None and c.fetches:
             self.check_fetches(c)
+        if self.suspects:
+            self.resolve_suspects(c)
         return c
+
+    def resolve_suspects(self, c):
+        """FETCH FLAGS that disagreed with a STORE answered without a FETCH
+        for the message: that STORE found the message expunged (RFC 2180
+        4.2.1) and the FETCH answered its ghost (4.1.1) only if this
+        command or the NOOP sent now announces its EXPUNGE."""
+        suspects, self.suspects = self.suspects, []
+        n = self.exchange("NOOP")
+        if self.view is not None and n.fetches:
+            self.check_fetches(n)
+        gone = c.expunged_uids | c.noop_expunged | n.expunged_uids
+        if self.scratch_deleted():  # all went with their mailbox, no EXPUNGE
+            gone |= {uid for uid, _, _ in suspects + self.suspects}
+        with self.world.lock:
+            self.world.checks["ghost keywords"] += len(gone & {uid for uid, _, _ in suspects + self.suspects})
+        for uid, ctx, detail in suspects + self.suspects:
+            if uid not in gone:
+                ctx.violation("store-fetch", detail + " (nor was it expunged: the NOOP after announced no "
+                              "EXPUNGE for it)")
+        self.suspects = []
 
     def exchange(self, text, literal=None, sync=True, idle=None, target=None, ok_codes=()):
         self.ntag += 1
@@ -1158,11 +1190,16 @@ class Client(threading.Thread):
             if known is not None:
                 self.world.checks["own keywords"] += 1
             if known is not None and known != state:
-                ctx.violation("store-fetch", "UID %d: client c%d's keywords are {%s}, but after its last STORE "
-                              "(or the last look) they were {%s} and nothing changed them since"
-                              % (uid, o, " ".join(sorted(state)), " ".join(sorted(known))))
+                detail = ("UID %d: client c%d's keywords are {%s}, but after its last STORE (or the last "
+                          "look) they were {%s} and nothing changed them since"
+                          % (uid, o, " ".join(sorted(state)), " ".join(sorted(known))))
+                if (uid, o) in g.unanswered:
+                    self.suspects.append((uid, ctx, detail))
+                else:
+                    ctx.violation("store-fetch", detail)
             if known != state:
                 g.rec[uid][o] = (state, since)
+                g.unanswered.discard((uid, o))
 
 
 class FetchCtx:
@@ -1596,8 +1633,10 @@ class Worker(Client):
                                    "they were {%s} before" % (u, sign, " ".join(sorted(kws)), " ".join(sorted(state)),
                                                               "?" if p is None else " ".join(sorted(p))), raw)
                 g.rec[u][self.k] = (state, t_end)
+                g.unanswered.discard((u, self.k))
             elif exp is not None and c.status == "OK":
                 g.rec[u][self.k] = (frozenset(exp), t_end)
+                g.unanswered.add((u, self.k))
 
     def op_append(self):
         v = self.view

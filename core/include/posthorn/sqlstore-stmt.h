@@ -254,7 +254,31 @@
       "v.from_addr, v.to_addr, v.cc_addr, v.display_from, v.display_to, "      \
       "v.sent_date IS NOT NULL, v.subject_is_reply, v.message_id, v.refs "     \
       "FROM messages m LEFT JOIN sort_values v ON v.body_id = m.body_id"       \
-      PH_SQS_MSG_RANGE_)
+      PH_SQS_MSG_RANGE_)                                                      \
+    /* mailbox_id, UIDS, modseq: as TOMB_INSERT_UIDS, but run before the       \
+     * messages go, and each tombstone keeps its message's row                 \
+     * (msg_modseq, flags, keywords, internal_date, internal_tz, size,         \
+     * body_id, which goes NULL when its body goes) for the sessions not       \
+     * yet told of the expunge (RFC 2180 4.1.1). NULL: the                     \
+     * schema keeps no ghosts; TOMB_INSERT_UIDS runs, MSG_GHOSTS and           \
+     * TOMB_BODY never do */                                                   \
+    X(TOMB_KEEP_UIDS, "expunge", NULL)                                         \
+    /* mailbox_id, lo, hi, limit, info, values -> MSG_RANGE_FETCH's columns:   \
+     * the ghosts of the range (tombstones whose row and body are kept),       \
+     * msg_modseq as the modseq; info when ?5 asks for it, or ?6 and the       \
+     * body has no values; the values when ?6 asks */                          \
+    X(MSG_GHOSTS, "fetch",                                                     \
+      "SELECT m.uid, m.msg_modseq, m.flags, m.keywords, m.internal_date, "     \
+      "m.internal_tz, m.size, m.body_id, CASE WHEN ?5 <> 0 OR (?6 <> 0 AND "   \
+      "f.body_id IS NULL) THEN b.info END, CASE WHEN ?6 <> 0 THEN "            \
+      "f.envelope END, CASE WHEN ?6 <> 0 THEN f.bodystructure END, CASE "      \
+      "WHEN ?6 <> 0 THEN f.body END FROM tombstones m JOIN bodies b ON "       \
+      "b.id = m.body_id LEFT JOIN fetch_values f ON f.body_id = "              \
+      "m.body_id" PH_SQS_MSG_RANGE_)                                           \
+    /* a ghost's body (MSG_BODY's columns) */                                  \
+    X(TOMB_BODY, "read",                                                       \
+      "SELECT body_id, size FROM tombstones WHERE mailbox_id = ?1 AND "        \
+      "uid = ?2 AND body_id IS NOT NULL")
 
 enum ph_sqlstore_stmt {
 #define PH_SQS_ENUM_(name, op, sql) PH_SQS_##name,

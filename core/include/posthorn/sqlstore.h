@@ -157,8 +157,9 @@ extern const char *const ph_sqlstore_header_fields[PH_SQLSTORE_HEADER_FIELDS];
      .type = PH_DT_DURATION,                                                   \
      .offset = offsetof(T, body_grace),                                        \
      .def = "10m",                                                             \
-     .help = "how long a message's bytes stay after it was expunged (a "       \
-             "FETCH that streams them finishes)"},                             \
+     .help = "how long an expunged message stays readable (a FETCH that "      \
+             "streams it finishes; a session not yet told of the expunge "     \
+             "still FETCHes it, RFC 2180 4.1.1)"},                             \
         {.name = "tombstone_horizon",                                          \
          .type = PH_DT_DURATION,                                               \
          .offset = offsetof(T, tombstone_horizon),                             \

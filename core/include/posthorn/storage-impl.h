@@ -134,7 +134,9 @@ struct ph_storage_vfuncs {
      * PH_META_INFO and makes them from the structure. Read only from
      * modules built for 1.1 or later (their account's `storage` instance
      * says which); so is struct ph_message_meta's envelope/bodystructure/
-     * body, which the core copies field by field from older modules. */
+     * body, which the core copies field by field from older modules.
+     * PH_META_GHOSTS here: fetch delivers ghosts; without it the core
+     * answers a fetch for them with none. */
     unsigned fetch_what;
 
     /* ABI 1.5, optional (NULL: PH_STORAGE_ERR_UNSUPPORTED): SORT and

@@ -208,6 +208,13 @@ struct ph_message_meta {
  * structure to read (ph_mailbox_fetch makes them from it for a storage
  * that does not keep them apart). */
 #define PH_META_FETCH 0x2
+/* Instead of the messages of set, its ghosts: the messages of set that were
+ * expunged but whose data the storage still keeps, with their flags as at
+ * the expunge (RFC 2180 4.1.1: a session that has not been told of an
+ * expunge may still FETCH the message). A caller asks only for UIDs it
+ * still shows its client. A storage that keeps none (its fetch_what
+ * without the bit) delivers none. */
+#define PH_META_GHOSTS 0x4
 
 typedef int ph_meta_cb(void *arg, const struct ph_message_meta *meta);
 
@@ -245,7 +252,9 @@ int ph_mailbox_fetch(struct ph_mailbox *mb, const struct ph_uidset *set,
 typedef int ph_data_cb(void *arg, const void *data, size_t len);
 
 /* Streams bytes [offset, offset+len) of a message (clamped to its size) to
- * cb in chunks, never reading the whole message into memory. */
+ * cb in chunks, never reading the whole message into memory. The message
+ * may be a ghost (PH_META_GHOSTS), or expunged since: its bytes are read
+ * while the storage keeps them, NOT_FOUND after. */
 int ph_mailbox_read(struct ph_mailbox *mb, uint32_t uid, uint64_t offset,
                     uint64_t len, ph_data_cb *cb, void *arg,
                     const char **error_r) PH_WUR;

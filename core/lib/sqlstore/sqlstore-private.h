@@ -46,6 +46,7 @@ struct ph_sqlstore {
     bool debug;
     int64_t grace;
     int64_t horizon; /* tombstone_horizon, seconds */
+    bool ghosts;     /* the driver gives TOMB_KEEP_UIDS (RFC 2180 4.1.1) */
     atomic_llong last_sweep; /* seconds */
     char token[17];
     pthread_mutex_t watch_lock, listen_lock;

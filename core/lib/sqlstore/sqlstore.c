@@ -598,6 +598,8 @@ int ph_sqlstore_new(const struct ph_sqlstore_params *p,
     s->debug = p->debug;
     s->grace = p->body_grace_s;
     s->horizon = p->tombstone_horizon_s;
+    s->ghosts = p->drv->n_stmts > PH_SQS_TOMB_KEEP_UIDS &&
+                p->drv->stmts[PH_SQS_TOMB_KEEP_UIDS] != NULL;
     uint64_t token = 0;
     if (getrandom(&token, sizeof(token), 0) != (ssize_t)sizeof(token))
         /* Only a filter for this process's echoes: distinct is enough. */
@@ -707,7 +709,7 @@ const struct ph_storage_vfuncs ph_sqlstore_vfuncs = {
     .append_finish = sqls_append_finish,
     .append_abort = sqls_append_abort,
     .search = sqls_search,
-    .fetch_what = PH_META_FETCH,
+    .fetch_what = PH_META_FETCH | PH_META_GHOSTS,
     .sort = sqls_sort,
     .sort_keys = sqls_sort_keys,
 };

@@ -194,11 +194,19 @@ int sqls_fetch(struct ph_mailbox *pub, const struct ph_uidset *set,
                : what & PH_META_INFO ? PH_SQS_MSG_RANGE_INFO
                                      : PH_SQS_MSG_RANGE;
     int ncols = what & PH_META_FETCH ? 12 : what & PH_META_INFO ? 9 : 8;
-    struct ph_sql_value with_info = PH_SQL_I((what & PH_META_INFO) != 0);
+    struct ph_sql_value more[2] = {PH_SQL_I((what & PH_META_INFO) != 0),
+                                   PH_SQL_I((what & PH_META_FETCH) != 0)};
+    size_t nmore = stmt == PH_SQS_MSG_RANGE_FETCH;
+    if (what & PH_META_GHOSTS) {
+        if (!mbox(pub)->s->ghosts)
+            return 0;
+        stmt = PH_SQS_MSG_GHOSTS;
+        ncols = 12;
+        nmore = 2;
+    }
     for (size_t i = 0; i < nranges && ret == 0; i++)
-        ret = rows_batches(mbox(pub), stmt, ncols, ranges[i], &with_info,
-                           stmt == PH_SQS_MSG_RANGE_FETCH, &checked, cb, arg,
-                           error_r);
+        ret = rows_batches(mbox(pub), stmt, ncols, ranges[i], more, nmore,
+                           &checked, cb, arg, error_r);
     return ret;
 }
 
@@ -215,7 +223,15 @@ int sqls_read(struct ph_mailbox *pub, uint32_t uid, uint64_t offset,
     if (ret == 0)
         ret = ph_sql_query(c, PH_SQS_MSG_BODY, &cur, error_r, PH_SQL_I(mb->id),
                            PH_SQL_I(uid));
-    if (ret == 0 && (ret = ph_sql_next(cur, error_r)) == 0)
+    /* Expunged: a ghost while its body stays (RFC 2180 4.1.1). */
+    if (ret == 0 && (ret = ph_sql_next(cur, error_r)) == 0 && s->ghosts) {
+        ph_sql_close(&cur);
+        ret = ph_sql_query(c, PH_SQS_TOMB_BODY, &cur, error_r, PH_SQL_I(mb->id),
+                           PH_SQL_I(uid));
+        if (ret == 0)
+            ret = ph_sql_next(cur, error_r);
+    }
+    if (ret == 0)
         ret = sqls_fail(PH_STORAGE_ERR_NOT_FOUND, "No such message", error_r);
     if (ret == 1) {
         body_id = ph_sql_int(cur, 0);
@@ -341,16 +357,22 @@ int sqls_store(struct ph_mailbox *pub, const struct ph_uidset *set,
     return ret;
 }
 
-/* Deletes uids of mailbox id, leaving tombstones at modseq. */
-static int expunge_rows(struct ph_sql_conn *c, int64_t id,
-                        const uint32_t *uids, size_t n, uint64_t modseq,
-                        const char **error_r)
+/* Deletes uids of mailbox id, leaving tombstones at modseq: with the
+ * messages' rows where the driver keeps ghosts (RFC 2180 4.1.1). */
+static int expunge_rows(struct ph_sqlstore *s, struct ph_sql_conn *c,
+                        int64_t id, const uint32_t *uids, size_t n,
+                        uint64_t modseq, const char **error_r)
 {
     if (n == 0)
         return 0;
-    int ret = ph_sql_exec(c, PH_SQS_MSG_DELETE_UIDS, error_r, PH_SQL_I(id),
-                          PH_SQL_U(uids, n));
+    int ret = 0;
+    if (s->ghosts)
+        ret = ph_sql_exec(c, PH_SQS_TOMB_KEEP_UIDS, error_r, PH_SQL_I(id),
+                          PH_SQL_U(uids, n), PH_SQL_I(modseq));
     if (ret == 0)
+        ret = ph_sql_exec(c, PH_SQS_MSG_DELETE_UIDS, error_r, PH_SQL_I(id),
+                          PH_SQL_U(uids, n));
+    if (ret == 0 && !s->ghosts)
         ret = ph_sql_exec(c, PH_SQS_TOMB_INSERT_UIDS, error_r, PH_SQL_I(id),
                           PH_SQL_U(uids, n), PH_SQL_I(modseq));
     if (ret == 0)
@@ -429,8 +451,8 @@ static int copy_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
         ph_sql_mark(c, o->dst.id);
     }
     if (ret == 0 && o->move)
-        ret = expunge_rows(c, src.id, o->uids, o->n, src.highestmodseq + 1,
-                           error_r);
+        ret = expunge_rows(o->mb->s, c, src.id, o->uids, o->n,
+                           src.highestmodseq + 1, error_r);
     sqls_rows_clear(&rows);
     return ret;
 }
@@ -493,8 +515,8 @@ static int expunge_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
         for (uint64_t u = o->gone.r[i].lo; u <= o->gone.r[i].hi; u++)
             uids[k++] = (uint32_t)u;
     if (ret == 0)
-        ret = expunge_rows(c, o->mb->id, uids, k, row.highestmodseq + 1,
-                           error_r);
+        ret = expunge_rows(o->mb->s, c, o->mb->id, uids, k,
+                           row.highestmodseq + 1, error_r);
     free(uids);
     return ret;
 }

@@ -452,6 +452,8 @@ int ph_mailbox_fetch(struct ph_mailbox *mb, const struct ph_uidset *set,
 {
     bool v11 = built_for(mb, 1); /* fetch_what and the FETCH values */
     unsigned has = v11 ? mb->v->fetch_what : 0;
+    if ((what & PH_META_GHOSTS) && !(has & PH_META_GHOSTS))
+        return 0;
     bool make_fetch = (what & PH_META_FETCH) && !(has & PH_META_FETCH);
     if (!v11 || make_fetch) {
         struct fetch_values_ctx c = {cb, arg, make_fetch,
