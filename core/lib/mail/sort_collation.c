@@ -80,10 +80,20 @@ static void unicode_casemap_key(const char *s, size_t len, struct ph_buf *out)
 {
     if (len == 0)
         return; /* s may be NULL for an empty string */
+    /* NULs go first, then the test for UTF-8: a key is NUL-free, and the
+     * key of a key must be itself ("\xdb\0\x99" is not UTF-8, but its
+     * key "\xdb\x99" is). */
+    struct ph_buf clean = {0};
+    if (memchr(s, '\0', len) != NULL) {
+        append_without_nul(s, len, &clean);
+        s = clean.data != NULL ? clean.data : "";
+        len = clean.len;
+    }
     const uint8_t *p = (const uint8_t *)s, *end = p + len;
     if (u8_check(p, len) != NULL) {
         /* RFC 5051: what cannot be converted to Unicode is binary. */
-        append_without_nul(s, len, out);
+        ph_buf_append(out, s, len);
+        ph_buf_free(&clean);
         return;
     }
     while (p < end) {
@@ -99,6 +109,7 @@ static void unicode_casemap_key(const char *s, size_t len, struct ph_buf *out)
         casemap_char(c, 0, out);
         p += n;
     }
+    ph_buf_free(&clean);
 }
 
 void ph_collation_key(enum ph_collation coll, const char *s, size_t len,
