@@ -653,8 +653,9 @@ void ph_sqlstore_free(struct ph_sqlstore **sp)
     struct ph_sqlstore *s = *sp;
     if (s == NULL)
         return;
-    *sp = NULL;
     ph_assert(s->watchers == NULL);
+    /* *sp stays until the indexer is joined: a driver's dctx holds the
+     * store there, and the indexer's statements read it (its log). */
     sqls_indexer_stop(s);
     ph_sql_free(&s->sql);
     pthread_mutex_destroy(&s->watch_lock);
@@ -666,6 +667,7 @@ void ph_sqlstore_free(struct ph_sqlstore **sp)
     free(s->db);
     free(s->spill_dir);
     free(s);
+    *sp = NULL;
 }
 
 struct ph_sql *ph_sqlstore_sql(struct ph_sqlstore *s)
