@@ -179,7 +179,7 @@ void imap_cmd_store(struct imap_session *s, const struct ph_imap_value *args,
     struct ph_imap_store_modifiers mods = {0};
     /* STORE set [SP "(" store-modifier ... ")"] SP op SP flags (RFC 4466
      * 2.5): rest is what follows the set and the modifiers. */
-    const struct ph_imap_value *rest = args + 1;
+    const struct ph_imap_value *rest = n > 0 ? args + 1 : args;
     size_t nrest = n > 0 ? n - 1 : 0;
     if (nrest > 0 && rest[0].type == PH_IMAP_VALUE_LIST) {
         if (ph_imap_store_modifiers_parse(&rest[0], &mods, &err) < 0) {
