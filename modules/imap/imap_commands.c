@@ -87,8 +87,11 @@ void imap_dispatch(struct imap_session *s, const struct ph_imap_command *cmd)
         free(refusal);
         return;
     }
+    /* Handlers index past what they have read (args + pos); an empty
+     * command line gives them a real, empty array instead of NULL. */
+    static const struct ph_imap_value no_args[1];
     int64_t t0 = imap_now_ms();
-    def->fn(s, cmd->args, cmd->n_args);
+    def->fn(s, cmd->args != NULL ? cmd->args : no_args, cmd->n_args);
     if (s->srv->conf->debug)
         ph_log_info(
             "mod=imap event=command client=%s user=%s command=%s ms=%lld",
