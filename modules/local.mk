@@ -11,4 +11,5 @@ include modules/storage_pgsql/local.mk
 include modules/auth_pass_table/local.mk
 include modules/auth_pam/local.mk
 include modules/auth_external/local.mk
+include modules/auth_ldap/local.mk
 include modules/imap/local.mk
