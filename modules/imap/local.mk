@@ -18,6 +18,9 @@ EXTRA_DIST += tests/integration/test_imap.py tests/integration/test_imap_grammar
 	tests/integration/test_imap_state.py
 TESTS += tests/integration/test_sync.py
 EXTRA_DIST += tests/integration/test_sync.py
+# SIGHUP with sessions in IDLE: tables, certificates, an LDAP URL, listeners.
+TESTS += tests/integration/test_reload.py
+EXTRA_DIST += tests/integration/test_reload.py
 TESTS += tests/integration/test_hostile.py
 EXTRA_DIST += tests/integration/test_hostile.py
 TESTS += tests/integration/test_faults.py
