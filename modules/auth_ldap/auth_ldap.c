@@ -492,9 +492,33 @@ static int dir_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
         dir_destroy(ctx);
         return -1;
     }
-    /* No connection yet: a directory down at start-up is a login that
-     * answers [UNAVAILABLE], not a server that does not start. */
     ldap_unbind_ext_s(probe, NULL, NULL);
+    /* A first connection now, for the pool and for check-config: a
+     * directory down at start-up is a warning (logins answer [UNAVAILABLE]
+     * until it is back), not a server that does not start. */
+    const char *why;
+    LDAP *ld = conn_open(ctx, &why);
+    int rc = LDAP_SERVER_DOWN;
+    if (ld != NULL) {
+        /* At most 5 s here: check-config and start-up wait for it. */
+        struct timeval short_ct = {.tv_sec = 5}, ct = {
+            .tv_sec = c->connect_timeout / 1000,
+            .tv_usec = (c->connect_timeout % 1000) * 1000};
+        if (c->connect_timeout > 5000)
+            ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &short_ct);
+        rc = ldap_connect(ld);
+        ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &ct);
+    }
+    if (rc != LDAP_SUCCESS) {
+        ph_log_warn("mod=" MOD_NAME " instance=%s event=unreachable urls=\"%s\" "
+                    "msg=\"the directory cannot be reached now; checks fail "
+                    "as unavailable until it can\"",
+                    ctx->name, ctx->uri);
+        if (ld != NULL)
+            ldap_unbind_ext_s(ld, NULL, NULL);
+    } else {
+        conn_put(ctx, ld, ctx->bind == BIND_OFF, false);
+    }
     *ctx_r = ctx;
     return 0;
 }

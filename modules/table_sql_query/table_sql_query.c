@@ -478,16 +478,24 @@ static int sqlq_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
             return -1;
         }
     }
-    /* A first connection now: a wrong file, DSN or init query is a
-     * configuration error, said at start-up and by check-config. */
+    /* A first connection now. A SQLite file that cannot be opened, or an
+     * init query that fails, is a configuration error; a PostgreSQL server
+     * that cannot be reached is a warning (lookups fail as temporary until
+     * it is back), as the operations issue asks of check-config. */
     const char *err;
     void *c = conn_get(ctx, &err);
-    if (c == NULL) {
+    if (c == NULL && conf->driver == 0) {
         *error_r = ph_strdup_printf("dsn: %s (see the log line above)", err);
         sqlq_destroy(ctx);
         return -1;
     }
-    conn_put(ctx, c, false);
+    if (c == NULL)
+        ph_log_warn("mod=table.sql_query instance=%s event=unreachable "
+                    "msg=\"the database cannot be reached now; lookups fail "
+                    "as temporary until it can\"",
+                    ctx->name);
+    else
+        conn_put(ctx, c, false);
     *ctx_r = ctx;
     return 0;
 }

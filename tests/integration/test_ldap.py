@@ -263,6 +263,25 @@ imap tcp://127.0.0.1:0 {
 
 
 class ConfigTest(phtest.TempDirTest):
+    def test_unreachable_directory_is_a_warning(self):
+        # The operations issue: check-config says an address cannot be
+        # reached, and the config is still valid (the directory may come
+        # back; logins answer [UNAVAILABLE] meanwhile).
+        path = self.write("posthorn.conf", """state_dir %s
+auth.ldap dir {
+    urls ldap://127.0.0.1:%d
+    dn_template "uid={username},ou=people,dc=example,dc=org"
+}
+storage.sqlite local_mailboxes { }
+imap tcp://127.0.0.1:0 {
+    auth &dir
+    storage &local_mailboxes
+}
+""" % (self.dir, free_port()))
+        code, out, err = phtest.posthorn("check-config", config=path)
+        self.assertEqual(code, 0, out + err)
+        self.assertIn("level=warn mod=auth.ldap instance=dir event=unreachable", err)
+
     def test_bad_configs_are_refused(self):
         for block, message in [
                 ("auth.ldap dir {\n urls ldap://127.0.0.1:1\n}", "dn_template, or base_dn"),

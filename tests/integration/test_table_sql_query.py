@@ -6,6 +6,7 @@ parameters (an injection attempt finds nothing), named and numbered
 arguments, several values, and configuration errors."""
 import imaplib
 import os
+import socket
 import sqlite3
 import subprocess
 import unittest
@@ -166,6 +167,19 @@ imap tcp://127.0.0.1:0 {
 }
 """ % (self.dir, block))
         return phtest.posthorn("check-config", config=path)
+
+    def test_unreachable_postgres_is_a_warning(self):
+        if not pgtest.dsn:
+            self.skipTest("no PostgreSQL (a build without it refuses the driver)")
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        code, out, err = self.check(
+            "table.sql_query t {\n driver postgres\n dsn \"host=127.0.0.1 port=%d dbname=x\"\n"
+            " lookup \"SELECT :key\"\n}" % port)
+        self.assertEqual(code, 0, out + err)
+        self.assertIn("level=warn mod=table.sql_query instance=t event=unreachable", err)
 
     def test_bad_configs_are_refused(self):
         db = os.path.join(self.dir, "t.db")
