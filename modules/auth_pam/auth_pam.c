@@ -23,6 +23,7 @@
 #include <posthorn/auth-impl.h>
 #include <posthorn/log.h>
 
+#include "helper_directives.h"
 #include "pam_check.h"
 
 struct pam_conf {
@@ -148,26 +149,7 @@ static const struct ph_directive ap_directives[] = {
      .offset = OFF(service),
      .def = "posthorn",
      .help = "the PAM service (file in /etc/pam.d)"},
-    {.name = "use_helper",
-     .type = PH_DT_BOOL,
-     .offset = OFF(use_helper),
-     .def = "no",
-     .help = "check through posthorn-pam-helper, not in-process"},
-    {.name = "helper",
-     .type = PH_DT_STRING,
-     .offset = OFF(helper),
-     .def = PH_PAM_HELPER,
-     .help = "path of posthorn-pam-helper"},
-    {.name = "helper_timeout",
-     .type = PH_DT_DURATION,
-     .offset = OFF(helper_timeout),
-     .def = "30s",
-     .help = "how long the helper may take before the check fails"},
-    {.name = "debug",
-     .type = PH_DT_BOOL,
-     .flags = PH_DF_INHERIT,
-     .offset = OFF(debug),
-     .def = "no"},
+    PH_PAM_HELPER_DIRECTIVES(struct pam_conf, "posthorn-pam-helper"),
     {.name = NULL},
 };
 

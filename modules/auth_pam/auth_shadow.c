@@ -24,6 +24,7 @@
 #include <posthorn/auth-impl.h>
 #include <posthorn/log.h>
 
+#include "helper_directives.h"
 #include "shadow_check.h"
 
 struct shadow_conf {
@@ -113,31 +114,13 @@ static const struct ph_auth_vfuncs sh_vfuncs = {
 
 #define OFF(f) offsetof(struct shadow_conf, f)
 static const struct ph_directive sh_directives[] = {
-    {.name = "use_helper",
-     .type = PH_DT_BOOL,
-     .offset = OFF(use_helper),
-     .def = "no",
-     .help = "check through posthorn-pam-helper --shadow, not in-process"},
-    {.name = "helper",
-     .type = PH_DT_STRING,
-     .offset = OFF(helper),
-     .def = PH_PAM_HELPER,
-     .help = "path of posthorn-pam-helper"},
-    {.name = "helper_timeout",
-     .type = PH_DT_DURATION,
-     .offset = OFF(helper_timeout),
-     .def = "30s",
-     .help = "how long the helper may take before the check fails"},
+    PH_PAM_HELPER_DIRECTIVES(struct shadow_conf,
+                             "posthorn-pam-helper --shadow"),
     {.name = "shadow_file",
      .type = PH_DT_STRING,
      .offset = OFF(shadow_file),
      .def = SHADOW_CHECK_FILE,
      .help = "the shadow file read in-process"},
-    {.name = "debug",
-     .type = PH_DT_BOOL,
-     .flags = PH_DF_INHERIT,
-     .offset = OFF(debug),
-     .def = "no"},
     {.name = NULL},
 };
 

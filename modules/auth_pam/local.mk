@@ -4,7 +4,8 @@
 if WITH_PAM
 module_LTLIBRARIES += modules/auth_pam.la
 modules_auth_pam_la_SOURCES = modules/auth_pam/auth_pam.c \
-	modules/auth_pam/pam_check.c modules/auth_pam/pam_check.h
+	modules/auth_pam/pam_check.c modules/auth_pam/pam_check.h \
+	modules/auth_pam/helper_directives.h
 modules_auth_pam_la_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DPH_PAM_HELPER=\"$(pkglibexecdir)/posthorn-pam-helper\"
 modules_auth_pam_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
@@ -15,7 +16,7 @@ modules_auth_pam_la_LIBADD = core/lib/libposthorn.la $(PAM_LIBS)
 module_LTLIBRARIES += modules/auth_shadow.la
 modules_auth_shadow_la_SOURCES = modules/auth_pam/auth_shadow.c \
 	modules/auth_pam/shadow_check.c modules/auth_pam/shadow_check.h \
-	modules/auth_pam/pam_check.h
+	modules/auth_pam/pam_check.h modules/auth_pam/helper_directives.h
 modules_auth_shadow_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPT_CFLAGS) \
 	-DPH_PAM_HELPER=\"$(pkglibexecdir)/posthorn-pam-helper\"
 modules_auth_shadow_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
