@@ -13,3 +13,4 @@ include modules/auth_pam/local.mk
 include modules/auth_external/local.mk
 include modules/auth_ldap/local.mk
 include modules/imap/local.mk
+include modules/openmetrics/local.mk

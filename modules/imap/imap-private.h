@@ -119,6 +119,7 @@ struct imap_session {
     } * reported;
     size_t nreported, cap_reported;
     char *tag;          /* of the command being run */
+    const char *tagged; /* its answer so far: "OK", "NO", "BAD"; NULL */
     bool allow_expunge; /* untagged EXPUNGE may go out now */
 
     char *user; /* as logged in */
@@ -519,6 +520,7 @@ void imap_append_abort(struct imap_session *s);
 const char *imap_plaintext_refusal(struct imap_session *s, const char *mech);
 
 /* imap_idle.c: the line after IDLE arrived (done: it was DONE). */
+void imap_idle_set(struct imap_session *s, bool on);
 void imap_idle_done(struct imap_session *s, bool done);
 /* A client line (or, with line NULL, a parse error) while AUTHENTICATE
  * waits for a SASL response. */

@@ -51,7 +51,7 @@ void imap_session_stop_watch(struct imap_session *s)
     const char *err;
     if (s->mb && s->idling && ph_mailbox_watch(s->mb, NULL, NULL, &err) < 0)
         ph_log_warn("mod=imap event=unwatch_failed error=\"%s\"", err);
-    s->idling = false;
+    imap_idle_set(s, false);
 }
 
 static void close_mailbox(struct imap_session *s)
@@ -278,6 +278,7 @@ void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
     if (vasprintf(&text, fmt, ap) < 0)
         text = NULL;
     va_end(ap);
+    s->tagged = status;
     ph_buf_printf(&s->out, "%s %s ", s->tag ? s->tag : "*", status);
     if (selected && s->ok_highestmodseq && strcmp(status, "OK") == 0)
         ph_buf_printf(&s->out, "[HIGHESTMODSEQ %llu] ",

@@ -425,7 +425,7 @@ class IoDebugTest(ImapTest):
         self.assertIn('level=info mod=imap event=io client=127.0.0.1 port=%d dir=C '
                       'data="a2 SELECT INBOX" %s' % (ports[0], ids[0]), a_lines)
         self.assertTrue(any(re.match(r"level=info mod=imap event=command client=127\.0\.0\.1 "
-                                     r"user=bob command=SEARCH ms=\d+ %s$" % ids[0], line)
+                                     r"user=bob command=SEARCH ms=\d+ result=OK %s$" % ids[0], line)
                             for line in a_lines), a_lines)
         # storage's own (the account made at the first login) too.
         self.assertTrue(any(line.startswith("level=info mod=storage.") for line in a_lines),
