@@ -4,7 +4,14 @@ to find: it runs against posthorn through a proxy that breaks the server's
 answers in one way each (a keyword dropped from FETCH FLAGS, a UID moved, a
 header field changed, an EXPUNGE beyond the count, a BAD, a lost answer, a
 closed connection, an APPENDUID below a UID already seen, a wrong
-RFC822.SIZE), and each run must fail with the violation that names it."""
+RFC822.SIZE), and each run must fail with the violation that names it.
+
+And it does not report what the RFC allows: ScriptedTest drives one of the
+checker's clients against a server that answers each command with a
+scripted exchange (a race as a real server can answer it), and the
+checker's model must take it without a violation."""
+import argparse
+import importlib.util
 import os
 import random
 import re
@@ -12,6 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
+import unittest
 
 import phtest
 
@@ -268,6 +276,106 @@ imap tcp://127.0.0.1:%d {
 
     def test_rfc822_size_differs_from_the_message(self):
         self.check_finds(wrong_size, ["computed", "immutable"], detail=lambda line: "RFC822.SIZE of" in line)
+
+
+def load_checker():
+    spec = importlib.util.spec_from_file_location("imapstress", CHECKER)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class ScriptedServer:
+    """One connection: a greeting, then each command line (with the
+    literal it announces) is answered with what script(tag, text)
+    returns, "TAG" in it replaced by the command's tag."""
+
+    def __init__(self, script):
+        self.script = script
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.commands = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        c, _ = self.listener.accept()
+        with c:
+            c.sendall(b"* OK scripted\r\n")
+            buf = b""
+            while True:
+                while b"\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                line, buf = buf.split(b"\r\n", 1)
+                tag, _, text = line.decode().partition(" ")
+                self.commands.append(text)
+                answer = self.script(tag, text)
+                c.sendall(answer.replace("TAG", tag).encode())
+                if text.upper() == "LOGOUT":
+                    return
+
+    def close(self):
+        self.listener.close()
+
+
+class ScriptedTest(unittest.TestCase):
+    """Answers a real server may give in a race, each fed to a checker
+    client whose model must accept it (a violation is a checker bug)."""
+
+    def client(self, script):
+        st = load_checker()
+        args = argparse.Namespace(seed=1, timeout=10, until=set(), max_report=10, password=PASSWORD,
+                                  mailbox_size=80, messages=None)
+        world = st.World(args)
+        world.corpus = []
+        server = ScriptedServer(script)
+        self.addCleanup(server.close)
+        w = st.Worker(0, world, ("127.0.0.1", server.port), "stress0")
+        self.addCleanup(w.close)
+        return st, world, w
+
+    def selected(self, extra):
+        """A script: LOGIN, SELECT INBOX with UIDs 444 to 448, FETCH 1:*
+        (UID FLAGS), then extra(text) for the commands after."""
+        def script(tag, text):
+            if text.startswith("LOGIN"):
+                return "TAG OK Logged in\r\n"
+            if text == "SELECT INBOX":
+                return ("* FLAGS (\\Seen $s0-k0)\r\n* OK [PERMANENTFLAGS (\\Seen $s0-k0 \\*)] ok\r\n"
+                        "* 5 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 449] ok\r\n"
+                        "TAG OK [READ-WRITE] SELECT completed\r\n")
+            if text == "FETCH 1:* (UID FLAGS)":
+                return "".join("* %d FETCH (UID %d FLAGS ())\r\n" % (i + 1, 444 + i) for i in range(5)) + \
+                    "TAG OK FETCH completed\r\n"
+            return extra(text)
+        return script
+
+    def login_select(self, st, w):
+        w.login()
+        w.view = st.View("INBOX", False)
+        w.run_cmd("SELECT INBOX", target="INBOX")
+        w.run_cmd("FETCH 1:* (UID FLAGS)")
+        self.assertEqual(w.view.uids, [444, 445, 446, 447, 448])
+
+    def test_uid_fetch_up_to_star_while_the_highest_message_is_expunged(self):
+        """RFC 3501 7.4.1: a UID FETCH may announce EXPUNGEs; "448:*" was
+        UID 448 alone when the command began, although 447 is the highest
+        UID after the EXPUNGE of 448 that comes with the answer (6.4.8:
+        "*" is the largest number in use, and n:* with n above it means
+        *:n only when the mailbox has no n)."""
+        def extra(text):
+            if text == "UID FETCH 448:* (UID)":
+                return "* 5 FETCH (UID 448)\r\n* 5 EXPUNGE\r\n* 2 EXPUNGE\r\nTAG OK FETCH completed\r\n"
+            return "TAG OK\r\n"
+        st, world, w = self.client(self.selected(extra))
+        self.login_select(st, w)
+        w.fetch(True, "448:*", ["UID"])
+        self.assertEqual(w.view.uids, [444, 446, 447])
+        self.assertEqual(world.nviolations, 0, world.violations)
 
 
 if __name__ == "__main__":

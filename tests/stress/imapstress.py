@@ -1537,7 +1537,17 @@ class Worker(Client):
         if spec is None:
             uidcmd = False
             spec = self.seqset(most=3 if heavy else None)
+        self.fetch(uidcmd, spec, items)
+
+    def fetch(self, uidcmd, spec, items):
+        """FETCH or UID FETCH spec (items), and whether every message of
+        the set got every item."""
+        v = self.view
+        # "*" is what the server's view held when the command began: a UID
+        # FETCH may announce the EXPUNGE of the highest message among its
+        # answers (RFC 3501 7.4.1 forbids it only for FETCH, STORE, SEARCH).
         count = len(v.uids)
+        top = v.uids[-1] if v.uids else None
         c = self.run_cmd("%sFETCH %s (%s)" % ("UID " if uidcmd else "", spec, " ".join(items)))
         if c.status != "OK" or self.view is not v:
             return
@@ -1547,7 +1557,6 @@ class Worker(Client):
         for n, uid, its, raw in c.fetches:
             got[uid if uidcmd else n].update(its)
         if uidcmd:
-            top = v.uids[-1] if v.uids else None
             ss = SetSpec(spec, top)
             wanted = [] if ss.unknown else [u for u in v.uids if u is not None and u in ss]
         else:
