@@ -1909,7 +1909,7 @@ imap tcp://127.0.0.1:0 {
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.posthorn, "run", "--config", conf], stdout=self.log,
                                      stderr=subprocess.STDOUT, env=self.env)
-        deadline = time.time() + 60
+        deadline = time.time() + max(60, args.timeout)  # a loaded machine starts slowly
         while time.time() < deadline and self.proc.poll() is None and "server started" not in self.log_text():
             time.sleep(0.05)
         m = re.search(r"event=listening addr=tcp://127\.0\.0\.1:(\d+)", self.log_text())
