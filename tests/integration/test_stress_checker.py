@@ -326,15 +326,16 @@ class ScriptedTest(unittest.TestCase):
     """Answers a real server may give in a race, each fed to a checker
     client whose model must accept it (a violation is a checker bug)."""
 
-    def client(self, script):
+    def client(self, script, k=0, world=None):
         st = load_checker()
-        args = argparse.Namespace(seed=1, timeout=10, until=set(), max_report=10, password=PASSWORD,
-                                  mailbox_size=80, messages=None)
-        world = st.World(args)
-        world.corpus = []
+        if world is None:
+            args = argparse.Namespace(seed=1, timeout=10, until=set(), max_report=10, password=PASSWORD,
+                                      mailbox_size=80, messages=None)
+            world = st.World(args)
+            world.corpus = []
         server = ScriptedServer(script)
         self.addCleanup(server.close)
-        w = st.Worker(0, world, ("127.0.0.1", server.port), "stress0")
+        w = st.Worker(k, world, ("127.0.0.1", server.port), "stress0")
         self.addCleanup(w.close)
         return st, world, w
 
@@ -354,12 +355,12 @@ class ScriptedTest(unittest.TestCase):
             return extra(text)
         return script
 
-    def login_select(self, st, w):
+    def login_select(self, st, w, uids=(444, 445, 446, 447, 448)):
         w.login()
         w.view = st.View("INBOX", False)
         w.run_cmd("SELECT INBOX", target="INBOX")
         w.run_cmd("FETCH 1:* (UID FLAGS)")
-        self.assertEqual(w.view.uids, [444, 445, 446, 447, 448])
+        self.assertEqual(w.view.uids, list(uids))
 
     def test_uid_fetch_up_to_star_while_the_highest_message_is_expunged(self):
         """RFC 3501 7.4.1: a UID FETCH may announce EXPUNGEs; "448:*" was
@@ -375,6 +376,45 @@ class ScriptedTest(unittest.TestCase):
         self.login_select(st, w)
         w.fetch(True, "448:*", ["UID"])
         self.assertEqual(w.view.uids, [444, 446, 447])
+        self.assertEqual(world.nviolations, 0, world.violations)
+
+    def test_replace_by_another_client_just_before_a_store_is_sent(self):
+        """Client 42 replaces the flags of UID 323 (STORE FLAGS), dropping
+        client 30's $s30-n3, after client 30 has looked up what its
+        keywords were but before its own STORE +FLAGS ($s30-n4) goes out
+        (its thread was not scheduled meanwhile): the answer without
+        $s30-n3 is right (RFC 3501 6.4.6: FLAGS replaces the flags)."""
+        flags = "\\Seen $s30-n3 $s30-n4 $s42-k1 $s42-k2"
+
+        def script(store, answer):
+            def run(tag, text):
+                if text.startswith("LOGIN"):
+                    return "TAG OK Logged in\r\n"
+                if text == "SELECT INBOX":
+                    return ("* FLAGS (%s)\r\n* OK [PERMANENTFLAGS (%s \\*)] ok\r\n* 1 EXISTS\r\n"
+                            "* 0 RECENT\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 324] ok\r\n"
+                            "TAG OK [READ-WRITE] SELECT completed\r\n" % (flags, flags))
+                if text == "FETCH 1:* (UID FLAGS)":
+                    return "* 1 FETCH (UID 323 FLAGS ($s30-n3))\r\nTAG OK FETCH completed\r\n"
+                if text == store:
+                    return answer + "TAG OK STORE completed\r\n"
+                return "TAG BAD unexpected\r\n"
+            return run
+
+        st, world, c30 = self.client(script("STORE 1 +FLAGS ($s30-n4)",
+                                            "* 1 FETCH (FLAGS ($s42-k1 $s42-k2 $s30-n4))\r\n"), k=30)
+        _, _, c42 = self.client(script("UID STORE 323 FLAGS ($s42-k1 $s42-k2)",
+                                       "* 1 FETCH (FLAGS ($s42-k1 $s42-k2) UID 323)\r\n"), k=42, world=world)
+        for c in (c30, c42):
+            self.login_select(st, c, [323])
+        sent = c30.run_cmd
+
+        def run_cmd(text, *a, **kw):
+            if text.startswith("STORE"):  # client 30 has taken its keywords' state and marked its STORE
+                c42.store(True, "323", "", "", ["$s42-k1", "$s42-k2"], "replace", ["$s42-k1", "$s42-k2"])
+            return sent(text, *a, **kw)
+        c30.run_cmd = run_cmd
+        c30.store(False, "1", "+", "", ["$s30-n4"], "fresh", ["$s30-n4"])
         self.assertEqual(world.nviolations, 0, world.violations)
 
 

@@ -1619,6 +1619,15 @@ class Worker(Client):
         if spec is None:
             uidcmd = False
             spec = self.seqset()
+        self.store(uidcmd, spec, sign, silent, flags, kind, own)
+
+    def store(self, uidcmd, spec, sign, silent, flags, kind, own):
+        """[UID] STORE spec sign FLAGS[.SILENT] (flags): kind "own" and
+        "fresh" change only this client's keywords own, "replace" (sign "")
+        every keyword; the answer is checked against what this client's
+        keywords were before."""
+        v = self.view
+        w = self.world
         tuids, wide = self.targets(spec, uidcmd)
         owner = self.k if kind in ("own", "fresh", "replace") else None
         replace = kind == "replace"
@@ -1627,6 +1636,10 @@ class Worker(Client):
         text = "%sSTORE %s %sFLAGS%s (%s)" % ("UID " if uidcmd else "", spec, sign, silent, " ".join(flags))
         tag = "%s.%d" % (self.name, self.ntag + 1)
         with w.lock:
+            # What this client's keywords were now, not when the command
+            # goes out: a STORE FLAGS by another client in between (this
+            # thread not scheduled meanwhile) makes them unknown.
+            t_begin = w.ticks
             prior = {u: g.known(u, self.k) for u in tuids} if owner is not None and not replace else {}
             if owner is not None or replace:
                 t = w.tick()
@@ -1644,18 +1657,19 @@ class Worker(Client):
                     for u in marks if marks is not None else [None]:
                         g.note(t_end, u, "%s ends %s" % (tag, c.status if c is not None else "(no answer)"))
                 if c is not None and owner is not None and not replace and self.view is v:
-                    self.check_store(c, g, tuids, prior, {x.lower() for x in own}, sign, t_end)
+                    self.check_store(c, g, tuids, prior, t_begin, {x.lower() for x in own}, sign, t_end)
 
-    def check_store(self, c, g, tuids, prior, kws, sign, t_end):
+    def check_store(self, c, g, tuids, prior, t_begin, kws, sign, t_end):
         """(under the world lock) The answer to this client's STORE of its
-        own keywords against what they were before it."""
+        own keywords against what they were before it (prior, taken at
+        tick t_begin)."""
         answered = {}
         for n, uid, items, raw in c.fetches:
             if uid is not None and "FLAGS" in items:
                 answered[uid] = (frozenset(f.lower() for f in items["FLAGS"]
                                            if f.lower().startswith("$s%d-" % self.k)), raw)
         for u in tuids:
-            if not g.replace_stable(u, c.since):
+            if not g.replace_stable(u, t_begin):
                 continue
             p = prior.get(u)
             exp = None if p is None else (p | kws if sign == "+" else p - kws)
