@@ -28,6 +28,14 @@ CHECKER = os.path.join(phtest.SRC, "tests", "stress", "imapstress.py")
 RESPONSE_END = re.compile(rb"\{(\d+)\}\r\n$")
 
 
+def listen(backlog):
+    """A listening socket on a port the kernel chose, and the port."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(backlog)
+    return s, s.getsockname()[1]
+
+
 class Proxy:
     """Passes bytes from client to server as they are, and the server's
     responses (a line and its literals) through mutate(rnd, response), which
@@ -39,10 +47,7 @@ class Proxy:
         self.mutate = mutate
         self.rnd = random.Random(seed)
         self.lock = threading.Lock()
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(128)
-        self.port = self.listener.getsockname()[1]
+        self.listener, self.port = listen(128)
         self.socks = []
         threading.Thread(target=self.accept, daemon=True).start()
 
@@ -286,17 +291,13 @@ def load_checker():
 
 
 class ScriptedServer:
-    """One connection: a greeting, then each command line (with the
-    literal it announces) is answered with what script(tag, text)
-    returns, "TAG" in it replaced by the command's tag."""
+    """One connection: a greeting, then each command line (no literals)
+    is answered with what script(tag, text) returns, "TAG" in it replaced
+    by the command's tag."""
 
     def __init__(self, script):
         self.script = script
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(1)
-        self.port = self.listener.getsockname()[1]
-        self.commands = []
+        self.listener, self.port = listen(1)
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
@@ -312,7 +313,6 @@ class ScriptedServer:
                     buf += d
                 line, buf = buf.split(b"\r\n", 1)
                 tag, _, text = line.decode().partition(" ")
-                self.commands.append(text)
                 answer = self.script(tag, text)
                 c.sendall(answer.replace("TAG", tag).encode())
                 if text.upper() == "LOGOUT":
@@ -339,19 +339,20 @@ class ScriptedTest(unittest.TestCase):
         self.addCleanup(w.close)
         return st, world, w
 
-    def selected(self, extra):
-        """A script: LOGIN, SELECT INBOX with UIDs 444 to 448, FETCH 1:*
-        (UID FLAGS), then extra(text) for the commands after."""
+    def selected(self, extra, messages=tuple((u, "") for u in range(444, 449)), flags="\\Seen $s0-k0"):
+        """A script: LOGIN, SELECT INBOX of messages ((UID, flags) in
+        order; FLAGS lists flags), FETCH 1:* (UID FLAGS), then extra(text)
+        for the commands after."""
         def script(tag, text):
             if text.startswith("LOGIN"):
                 return "TAG OK Logged in\r\n"
             if text == "SELECT INBOX":
-                return ("* FLAGS (\\Seen $s0-k0)\r\n* OK [PERMANENTFLAGS (\\Seen $s0-k0 \\*)] ok\r\n"
-                        "* 5 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 449] ok\r\n"
-                        "TAG OK [READ-WRITE] SELECT completed\r\n")
+                return ("* FLAGS (%s)\r\n* OK [PERMANENTFLAGS (%s \\*)] ok\r\n* %d EXISTS\r\n* 0 RECENT\r\n"
+                        "* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT %d] ok\r\nTAG OK [READ-WRITE] SELECT completed\r\n"
+                        % (flags, flags, len(messages), messages[-1][0] + 1))
             if text == "FETCH 1:* (UID FLAGS)":
-                return "".join("* %d FETCH (UID %d FLAGS ())\r\n" % (i + 1, 444 + i) for i in range(5)) + \
-                    "TAG OK FETCH completed\r\n"
+                return "".join("* %d FETCH (UID %d FLAGS (%s))\r\n" % (i + 1, u, f) for i, (u, f) in
+                               enumerate(messages)) + "TAG OK FETCH completed\r\n"
             return extra(text)
         return script
 
@@ -384,22 +385,10 @@ class ScriptedTest(unittest.TestCase):
         keywords were but before its own STORE +FLAGS ($s30-n4) goes out
         (its thread was not scheduled meanwhile): the answer without
         $s30-n3 is right (RFC 3501 6.4.6: FLAGS replaces the flags)."""
-        flags = "\\Seen $s30-n3 $s30-n4 $s42-k1 $s42-k2"
-
         def script(store, answer):
-            def run(tag, text):
-                if text.startswith("LOGIN"):
-                    return "TAG OK Logged in\r\n"
-                if text == "SELECT INBOX":
-                    return ("* FLAGS (%s)\r\n* OK [PERMANENTFLAGS (%s \\*)] ok\r\n* 1 EXISTS\r\n"
-                            "* 0 RECENT\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 324] ok\r\n"
-                            "TAG OK [READ-WRITE] SELECT completed\r\n" % (flags, flags))
-                if text == "FETCH 1:* (UID FLAGS)":
-                    return "* 1 FETCH (UID 323 FLAGS ($s30-n3))\r\nTAG OK FETCH completed\r\n"
-                if text == store:
-                    return answer + "TAG OK STORE completed\r\n"
-                return "TAG BAD unexpected\r\n"
-            return run
+            return self.selected(lambda text: answer + "TAG OK STORE completed\r\n" if text == store
+                                 else "TAG BAD unexpected\r\n", ((323, "$s30-n3"),),
+                                 "\\Seen $s30-n3 $s30-n4 $s42-k1 $s42-k2")
 
         st, world, c30 = self.client(script("STORE 1 +FLAGS ($s30-n4)",
                                             "* 1 FETCH (FLAGS ($s42-k1 $s42-k2 $s30-n4))\r\n"), k=30)
