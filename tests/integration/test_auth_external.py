@@ -160,7 +160,7 @@ class ExternalTimeoutTest(ExternalBase):
     def test_slow_helper_is_killed(self):
         t0 = time.monotonic()
         self.login_fails("slow", PASSWORD, "UNAVAILABLE")
-        self.assertLess(time.monotonic() - t0, 20)
+        self.assertLess(time.monotonic() - t0, 50)  # killed, not the 60 s sleep
         self.server.wait_log("no answer within the helper_timeout")
 
 
