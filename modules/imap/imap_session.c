@@ -290,10 +290,15 @@ void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
 void imap_capability_write(struct imap_session *s, struct ph_buf *out)
 {
     const struct imap_conf *c = s->srv->conf;
+    ph_buf_puts(out,
+                "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
+                "UNSELECT MOVE UIDPLUS");
+    /* RFC 3502: all or none, which the storage must commit as one. */
+    if (ph_storage_append_batch(c->storage))
+        ph_buf_puts(out, " MULTIAPPEND");
     ph_buf_puts(
         out,
-        "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
-        "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE "
+        " CATENATE SPECIAL-USE CREATE-SPECIAL-USE "
         "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY ESORT "
         "CONTEXT=SEARCH CONTEXT=SORT PARTIAL "
         "LIST-EXTENDED LIST-STATUS STATUS=SIZE "
@@ -798,11 +803,9 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
 static void handle_literal(struct imap_session *s)
 {
     const struct ph_imap_literal *lit = ph_imap_parser_literal(s->parser);
-    if (lit->name && strcasecmp(lit->name, "APPEND") == 0 && lit->depth == 0 &&
-        lit->arg_index >= 1) {
-        imap_append_literal(s, lit);
+    if (lit->name && strcasecmp(lit->name, "APPEND") == 0 &&
+        imap_append_literal(s, lit))
         return;
-    }
     const char *err;
     /* A command that cannot run is refused before "+": the client sends
      * no literal for it (RFC 3501 7.5), least of all a password in the
