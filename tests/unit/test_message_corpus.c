@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistr.h>
 
 #include "test_message.h"
 
@@ -575,11 +576,77 @@ static void test_corpus_round_trip_and_chunking(void **state)
     free(dir);
 }
 
+struct mem_msg {
+    const char *data;
+    size_t len;
+};
+
+static int mem_reader(void *arg, uint64_t offset, uint64_t size,
+                      ph_message_data_cb *cb, void *cb_arg)
+{
+    const struct mem_msg *m = arg;
+    if (offset > m->len || size > m->len - offset)
+        return -1;
+    return size > 0 ? cb(cb_arg, m->data + offset, (size_t)size) : 0;
+}
+
+/* RFC 8970 3.3 on every corpus message: UTF-8, at most 200 characters, no
+ * control characters, white space collapsed; and the same for a message
+ * fed in chunks (the preview reads stored bytes, not the parser's). */
+static void test_corpus_previews_are_sane(void **state)
+{
+    (void)state;
+    char *dir = corpus_dir();
+    if (dir == NULL)
+        skip();
+    unsigned messages = 0, with_text = 0;
+    for (unsigned n = 1; n <= 300; n++) {
+        char *path = ph_strdup_printf("%s/messages/%04u.eml", dir, n);
+        size_t raw_len, msg_len;
+        char *raw = tm_read_file(path, &raw_len);
+        if (raw == NULL) {
+            free(path);
+            continue;
+        }
+        char *msg;
+        struct ph_message_info *info =
+            tm_parse_raw(raw, raw_len, &msg, &msg_len);
+        struct mem_msg m = {msg, msg_len};
+        struct ph_buf p = {0};
+        assert_int_equal(ph_message_preview(info, mem_reader, &m, &p), 0);
+        const char *t = p.data ? p.data : "";
+        if (u8_check((const uint8_t *)t, p.len) != NULL)
+            fail_msg("%s: preview is not UTF-8", path);
+        if (u8_mbsnlen((const uint8_t *)t, p.len) > PH_MESSAGE_PREVIEW_CHARS)
+            fail_msg("%s: preview longer than 200 characters", path);
+        for (size_t i = 0; i < p.len; i++) {
+            unsigned char c = (unsigned char)t[i];
+            if (c < 0x20 || c == 0x7f ||
+                (c == ' ' && (i == 0 || i + 1 == p.len || t[i + 1] == ' ')))
+                fail_msg("%s: preview has a control character or loose "
+                         "space at %zu: \"%s\"",
+                         path, i, t);
+        }
+        with_text += p.len > 0;
+        messages++;
+        ph_buf_free(&p);
+        ph_message_info_free(&info);
+        free(msg);
+        free(raw);
+        free(path);
+    }
+    fprintf(stderr, "mime-corpus: %u previews, %u with text\n", messages,
+            with_text);
+    assert_true(messages == 300 && with_text > 200);
+    free(dir);
+}
+
 int tm_run_corpus_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus_matches_dovecot_oracle),
         cmocka_unit_test(test_corpus_round_trip_and_chunking),
+        cmocka_unit_test(test_corpus_previews_are_sane),
     };
     return cmocka_run_group_tests_name("message_corpus", tests, NULL, NULL);
 }
