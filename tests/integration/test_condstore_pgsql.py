@@ -52,6 +52,7 @@ imap tcp://127.0.0.1:0 {
             self.assertIn(b"OK", b.until("a%d" % i))
         out = b.cmd("s", "EXAMINE INBOX (CONDSTORE)")  # takes no \Recent: CLOSE below
         self.uidvalidity = int(re.search(rb"UIDVALIDITY (\d+)", out).group(1))
+        self.mailboxid = re.search(rb"MAILBOXID \((\w+)\)", out).group(1)
         b.cmd("s2", "SELECT INBOX")
         b.cmd("c", "CLOSE")
 
@@ -149,7 +150,7 @@ imap tcp://127.0.0.1:0 {
         highest, m = self.modseqs()
         a = self.session(0, "ENABLE QRESYNC")
         self.assertEqual(a.cmd("s", "SELECT INBOX (QRESYNC (%d %d 1:4))" % (self.uidvalidity, known)),
-                         select_answer(2, self.uidvalidity, 5, highest) +
+                         select_answer(2, self.uidvalidity, 5, highest, mailboxid=self.mailboxid) +
                          b"* VANISHED (EARLIER) 1,3\r\n"
                          b"* 2 FETCH (UID 4 FLAGS (\\Answered) MODSEQ (%d))\r\n"
                          b"s OK [READ-WRITE] SELECT completed\r\n" % m[4])
