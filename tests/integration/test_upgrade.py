@@ -43,6 +43,7 @@ import scenario  # noqa: E402
 # keys of issue 17; storage.sqlite 10, storage.pgsql 9: the object ids and
 # previews of issue 18), logged as event=rederived.
 REDERIVED_BELOW = {"sqlite": 10, "pgsql": 9}
+OBJECT_IDS = rb"EMAILID \(M[0-9a-f]{24}\) THREADID \(T[0-9a-f]{24}\) "
 MAILBOXID_LINE = rb"\* OK \[MAILBOXID \(F[0-9a-f]{24}\)\] Ok\r\n"
 SORT_KEYS = ("ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO",
              "DISPLAYFROM", "DISPLAYTO")
@@ -266,12 +267,18 @@ imap unix://%(sock)s {
                     self.assertIsNotNone(m, got[:300])
                     body = got[m.end():m.end() + int(m.group(2))]
                     self.assertIn(b" OK", c.append(copy, body, [], m.group(1).decode()))
-                answers = {}
+                answers, objects = {}, {}
                 for box in (mbox, copy):
                     c.must('EXAMINE "%s"' % box)
                     answers[box] = [c.must(a).split(b"\r\n")[0] for a in asks]
+                    # The upgrade gave the stored mail object ids and
+                    # previews (issue 18): the previews APPEND makes now.
+                    got = c.must("FETCH 1:* (EMAILID THREADID PREVIEW)") if count else b""
+                    objects[box], n = re.subn(OBJECT_IDS, b"", got.rsplit(b"\r\n", 2)[0])
+                    self.assertEqual(n, count, got[:300])
                 for a, old, new in zip(asks, answers[mbox], answers[copy]):
                     self.assertEqual(old, new, "%s %s: %s" % (user, mbox, a))
+                self.assertEqual(objects[mbox], objects[copy], "%s %s" % (user, mbox))
                 c.must("UNSELECT")
                 c.must('DELETE "%s"' % copy)
 
