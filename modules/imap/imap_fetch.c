@@ -22,6 +22,9 @@ enum item_kind {
     ITEM_BODY,
     ITEM_SECTION, /* BODY[...], BODY.PEEK[...], RFC822, RFC822.HEADER/TEXT */
     ITEM_MODSEQ,  /* RFC 7162 3.1.4.2 */
+    ITEM_EMAILID, /* RFC 8474 5.3 */
+    ITEM_THREADID,
+    ITEM_PREVIEW, /* RFC 8970 3 */
 };
 
 struct item {
@@ -41,6 +44,9 @@ struct items {
     bool need_info;   /* the parsed structure: BODY[...] */
     bool need_values; /* ENVELOPE, BODYSTRUCTURE, BODY only */
     bool sets_seen, has_flags, has_uid, has_modseq;
+    bool objectid_ok, preview_ok; /* the storage keeps them */
+    unsigned want;                /* PH_META_OBJECTID, PH_META_PREVIEW */
+    bool lazy;                    /* PREVIEW (LAZY), RFC 8970 4.1 */
 };
 
 static void items_clear(struct items *it)
@@ -132,10 +138,24 @@ static bool parse_item(struct items *it, const char *a, const char **why_r)
                   {"BODYSTRUCTURE", ITEM_BODYSTRUCTURE},
                   {"BODY", ITEM_BODY},
                   {"MODSEQ", ITEM_MODSEQ}};
+    static const struct {
+        const char *name;
+        enum item_kind kind;
+        unsigned want;
+    } stored[] = {{"EMAILID", ITEM_EMAILID, PH_META_OBJECTID},
+                  {"THREADID", ITEM_THREADID, PH_META_OBJECTID},
+                  {"PREVIEW", ITEM_PREVIEW, PH_META_PREVIEW}};
     *why_r = NULL;
     for (size_t i = 0; i < PH_N_ELEMENTS(simple); i++)
         if (strcasecmp(a, simple[i].name) == 0)
             return add_simple(it, simple[i].kind, why_r);
+    for (size_t i = 0; i < PH_N_ELEMENTS(stored); i++)
+        if (strcasecmp(a, stored[i].name) == 0 &&
+            (stored[i].want == PH_META_OBJECTID ? it->objectid_ok
+                                                : it->preview_ok)) {
+            it->want |= stored[i].want;
+            return add_simple(it, stored[i].kind, why_r);
+        }
     if (strcasecmp(a, "RFC822") == 0)
         return add_section(it, "RFC822", "", 0, true, NULL, why_r);
     if (strcasecmp(a, "RFC822.HEADER") == 0)
@@ -156,6 +176,20 @@ static bool parse_item(struct items *it, const char *a, const char **why_r)
                        close[1] ? close + 1 : NULL, why_r);
 }
 
+/* preview-mod = "LAZY", one or more in a list. */
+static bool preview_mods(struct items *it, const struct ph_imap_value *v)
+{
+    const struct ph_imap_value *mods;
+    size_t n;
+    if (!ph_imap_value_get_list(v, &mods, &n) || n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!ph_imap_value_is_atom(&mods[i], "LAZY"))
+            return false;
+    it->lazy = true;
+    return true;
+}
+
 /* The items of a FETCH (RFC 3501 6.4.5): a macro, an item or a list of
  * items. NULL, or the text of a BAD that names the item (malloc'ed). */
 static char *parse_items(struct items *it, const struct ph_imap_value *v)
@@ -168,8 +202,18 @@ static char *parse_items(struct items *it, const struct ph_imap_value *v)
             return ph_strdup("Empty FETCH item list");
         size_t i = 0;
         while (i < n && ph_imap_value_get_atom(&list[i], &a) &&
-               parse_item(it, a, &why))
+               parse_item(it, a, &why)) {
             i++;
+            /* RFC 8970 6: "PREVIEW" [SP "(" preview-mod *(SP
+             * preview-mod) ")"] */
+            if (i < n && list[i].type == PH_IMAP_VALUE_LIST &&
+                it->v[it->n - 1].kind == ITEM_PREVIEW) {
+                if (!preview_mods(it, &list[i]))
+                    return ph_strdup("Invalid FETCH item PREVIEW: its "
+                                     "modifiers are (LAZY)");
+                i++;
+            }
+        }
         if (i == n)
             return NULL;
         if (list[i].type != PH_IMAP_VALUE_ATOM &&
@@ -510,6 +554,30 @@ static int fetch_write(struct imap_session *s, const struct items *it,
                 ph_buf_putc(&s->out, ')');
                 s->modseq_sent = true;
                 break;
+            case ITEM_EMAILID:
+            case ITEM_THREADID: {
+                /* RFC 8474 5.3: "(" objectid ")"; THREADID NIL without. */
+                const char *id =
+                    x->kind == ITEM_EMAILID ? m->emailid : m->threadid;
+                ph_buf_puts(&s->out,
+                            x->kind == ITEM_EMAILID ? "EMAILID " : "THREADID ");
+                if (id != NULL)
+                    ph_buf_printf(&s->out, "(%s)", id);
+                else
+                    ph_buf_puts(&s->out, "NIL");
+                break;
+            }
+            case ITEM_PREVIEW:
+                /* RFC 8970 3.2: previews are made at APPEND; one not
+                 * made (yet) is NIL only for LAZY, else the empty
+                 * string. */
+                ph_buf_puts(&s->out, "PREVIEW ");
+                if (m->preview == NULL && it->lazy)
+                    ph_buf_puts(&s->out, "NIL");
+                else
+                    ph_imap_write_string(&s->out, m->preview ? m->preview : "",
+                                         m->preview ? strlen(m->preview) : 0);
+                break;
             }
         }
         /* Once CONDSTORE is enabled, flags go with their modseq (RFC 7162
@@ -616,6 +684,8 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
     struct items it = {0};
     struct ph_imap_fetch_modifiers mods = {0};
     const char *bad = NULL;
+    it.objectid_ok = ph_storage_has(s->srv->conf->storage, PH_META_OBJECTID);
+    it.preview_ok = ph_storage_has(s->srv->conf->storage, PH_META_PREVIEW);
     char *error = n == 2 || n == 3
                       ? parse_items(&it, &args[1])
                       : ph_strdup("FETCH takes a sequence set and items");
@@ -681,9 +751,10 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
         if (inbatch == 0 || (inbatch < IMAP_FETCH_BATCH && more))
             continue;
         struct ph_meta_list c = {0};
-        unsigned what = it.need_info     ? PH_META_INFO
-                        : it.need_values ? PH_META_FETCH
-                                         : 0;
+        unsigned what = (it.need_info     ? PH_META_INFO
+                         : it.need_values ? PH_META_FETCH
+                                          : 0) |
+                        it.want;
         int r =
             ph_mailbox_fetch(s->mb, &batch, what, ph_meta_list_add, &c, &err);
         if (r == 0 && c.n < inbatch)

@@ -197,12 +197,13 @@ enum status_item {
     ST_HIGHESTMODSEQ,
     ST_SIZE, /* RFC 8438 */
     ST_APPENDLIMIT,
+    ST_MAILBOXID, /* RFC 8474 4.3 */
     ST_N
 };
 
 static const char *const status_names[ST_N] = {
-    "MESSAGES", "RECENT",        "UIDNEXT", "UIDVALIDITY",
-    "UNSEEN",   "HIGHESTMODSEQ", "SIZE",    "APPENDLIMIT"};
+    "MESSAGES",      "RECENT", "UIDNEXT",     "UIDVALIDITY", "UNSEEN",
+    "HIGHESTMODSEQ", "SIZE",   "APPENDLIMIT", "MAILBOXID"};
 
 /* The items asked for, in the order first asked, each once. */
 struct status_items {
@@ -221,12 +222,16 @@ static char *option_text(const struct ph_imap_value *v)
 /* Adds items to *si; -1 with *error_r (allocated, for a BAD) at the first
  * one that is no STATUS item. */
 static int status_items_parse(const struct ph_imap_value *items, size_t ni,
-                              struct status_items *si, char **error_r)
+                              bool has_objectid, struct status_items *si,
+                              char **error_r)
 {
     for (size_t i = 0; i < ni; i++) {
         size_t k = 0;
         while (k < ST_N && !ph_imap_value_is_atom(&items[i], status_names[k]))
             k++;
+        /* Only where the storage keeps MAILBOXIDs (OBJECTID advertised). */
+        if (k == ST_MAILBOXID && !has_objectid)
+            k = ST_N;
         if (k == ST_N) {
             char *t = option_text(&items[i]);
             *error_r = ph_strdup_printf("Unknown STATUS item %s", t);
@@ -264,13 +269,16 @@ static void status_write(struct imap_session *s, const char *name,
         case ST_UNSEEN: v = st->unseen; break;
         case ST_HIGHESTMODSEQ: v = st->highestmodseq; break;
         case ST_SIZE: v = st->size; break;
+        case ST_MAILBOXID: break;
         default: /* ST_APPENDLIMIT */
             v = s->srv->conf->appendlimit ? s->srv->conf->appendlimit
                                           : ph_account_appendlimit(s->acct);
             break;
         }
         ph_buf_printf(&s->out, "%s%s ", i ? " " : "", status_names[si->v[i]]);
-        if (si->v[i] == ST_APPENDLIMIT && v == 0)
+        if (si->v[i] == ST_MAILBOXID) /* "MAILBOXID" SP "(" objectid ")" */
+            ph_buf_printf(&s->out, "(%s)", st->mailboxid);
+        else if (si->v[i] == ST_APPENDLIMIT && v == 0)
             ph_buf_puts(&s->out, "NIL");
         else
             ph_buf_printf(&s->out, "%llu", v);
@@ -287,6 +295,7 @@ struct list_opts {
     bool sel_subscribed, sel_special_use, recursive;
     bool ret_subscribed, ret_children;
     struct status_items status; /* n == 0: no STATUS return option */
+    bool objectid;              /* MAILBOXID is a STATUS item */
 };
 
 /* More patterns than clients send, few enough to bound the matching. */
@@ -349,7 +358,8 @@ static int list_return_parse(const struct ph_imap_value *v, struct list_opts *o,
                                      "STATUS items");
                 return -1;
             }
-            if (status_items_parse(items, ni, &o->status, error_r) < 0)
+            if (status_items_parse(items, ni, o->objectid, &o->status,
+                                   error_r) < 0)
                 return -1;
             i++;
         } else {
@@ -509,7 +519,9 @@ static void list_common(struct imap_session *s,
                         const struct ph_imap_value *args, size_t n, bool lsub)
 {
     const char *cmd = lsub ? "LSUB" : "LIST", *ref, *pat, *err;
-    struct list_opts o = {.sel_subscribed = lsub};
+    struct list_opts o = {
+        .sel_subscribed = lsub,
+        .objectid = ph_storage_has(s->srv->conf->storage, PH_META_OBJECTID)};
     const struct ph_imap_value *pv;
     size_t i = 0, npv = 1;
     char *text = NULL;
@@ -641,6 +653,21 @@ void imap_cmd_lsub(struct imap_session *s, const struct ph_imap_value *args,
     list_common(s, args, n, true);
 }
 
+/* RFC 8474 4.1: "MUST include the MAILBOXID response code in the tagged
+ * OK response to all successful CREATE commands". Read back by name: a
+ * mailbox deleted again by another session meanwhile has none to give. */
+static void create_ok(struct imap_session *s, const char *name)
+{
+    struct ph_mailbox_status st;
+    const char *err;
+    if (ph_storage_has(s->srv->conf->storage, PH_META_OBJECTID) &&
+        ph_mailbox_status(s->acct, name, &st, &err) == 0 &&
+        st.mailboxid[0] != '\0')
+        imap_tagged(s, "OK", "[MAILBOXID (%s)] CREATE completed", st.mailboxid);
+    else
+        imap_tagged(s, "OK", "CREATE completed");
+}
+
 void imap_cmd_create(struct imap_session *s, const struct ph_imap_value *args,
                      size_t n)
 {
@@ -683,7 +710,7 @@ void imap_cmd_create(struct imap_session *s, const struct ph_imap_value *args,
     else if ((r = ph_mailbox_create(s->acct, name, use, &err)) < 0)
         imap_storage_no(s, r, err);
     else
-        imap_tagged(s, "OK", "CREATE completed");
+        create_ok(s, name);
     free(name);
 }
 
@@ -777,7 +804,9 @@ void imap_cmd_status(struct imap_session *s, const struct ph_imap_value *args,
                     "STATUS takes a mailbox name and a list of items");
         return;
     }
-    if (status_items_parse(items, ni, &si, &text) < 0) {
+    if (status_items_parse(
+            items, ni, ph_storage_has(s->srv->conf->storage, PH_META_OBJECTID),
+            &si, &text) < 0) {
         imap_tagged(s, "BAD", "%s", text);
         free(text);
         return;
@@ -969,6 +998,11 @@ static void select_common(struct imap_session *s,
                   "* OK [UIDVALIDITY %u] UIDs valid\r\n* OK [UIDNEXT %u] "
                   "Predicted next UID\r\n",
                   ph_mailbox_uidvalidity(s->mb), uidnext);
+    /* RFC 8474 4.2, from the status read before the open: the same
+     * mailbox when its UIDVALIDITY is the open one's. */
+    if (st.mailboxid[0] != '\0' &&
+        st.uidvalidity == ph_mailbox_uidvalidity(s->mb))
+        ph_buf_printf(&s->out, "* OK [MAILBOXID (%s)] Ok\r\n", st.mailboxid);
     free(c.v);
     /* RFC 7162 3.1.2.1: after a CONDSTORE enabling command; every mailbox
      * keeps mod-sequences, so never NOMODSEQ. */

@@ -83,6 +83,17 @@ static bool uses_sent_date(const struct ph_imap_search_key *k)
     return false;
 }
 
+/* RFC 8474 6: EMAILID and THREADID need the ids fetched. */
+static bool uses_objectid(const struct ph_imap_search_key *k)
+{
+    if (k->op == PH_IMAP_SEARCH_EMAILID || k->op == PH_IMAP_SEARCH_THREADID)
+        return true;
+    for (size_t i = 0; i < k->n_children; i++)
+        if (uses_objectid(&k->children[i]))
+            return true;
+    return false;
+}
+
 /* Sequence-set keys become the UID sets they name in this session's view,
  * which storage can evaluate; the answer stays the same. */
 static void seqsets_to_uids(const struct imap_session *s,
@@ -297,6 +308,8 @@ static int search_eval(struct imap_session *s, struct ph_imap_search *prog,
         return r < 0 ? -1 : 0;
     bool need_info = ph_imap_search_cost(prog) != PH_IMAP_SEARCH_COST_META ||
                      uses_sent_date(&prog->root);
+    unsigned what = (need_info ? PH_META_INFO : 0) |
+                    (uses_objectid(&prog->root) ? PH_META_OBJECTID : 0);
     struct ph_uidset all = {0};
     struct ph_meta_list c = {0};
     if (only != NULL) {
@@ -306,8 +319,8 @@ static int search_eval(struct imap_session *s, struct ph_imap_search *prog,
         for (size_t i = 0; i < s->nuids; i++)
             imap_uidset_append(&all, s->uids[i], s->uids[i]);
     }
-    r = all.n ? ph_mailbox_fetch(s->mb, &all, need_info ? PH_META_INFO : 0,
-                                 ph_meta_list_add, &c, &e->text)
+    r = all.n ? ph_mailbox_fetch(s->mb, &all, what, ph_meta_list_add, &c,
+                                 &e->text)
               : 0;
     ph_uidset_clear(&all);
     if (r < 0) {
@@ -343,6 +356,8 @@ static int search_eval(struct imap_session *s, struct ph_imap_search *prog,
             .header = header_cb,
             .text_contains = text_cb,
             .context = &ec,
+            .emailid = m->emailid,
+            .threadid = m->threadid,
         };
         int mr = ph_imap_search_match(prog, &sm);
         if (mr < 0)

@@ -303,6 +303,11 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
         "CONTEXT=SEARCH CONTEXT=SORT PARTIAL "
         "LIST-EXTENDED LIST-STATUS STATUS=SIZE "
         "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS");
+    /* RFC 8474, RFC 8970: only what the storage keeps. */
+    if (ph_storage_has(c->storage, PH_META_OBJECTID))
+        ph_buf_puts(out, " OBJECTID");
+    if (ph_storage_has(c->storage, PH_META_PREVIEW))
+        ph_buf_puts(out, " PREVIEW");
     uint64_t limit = c->appendlimit;
     if (limit == 0 && s->acct)
         limit = ph_account_appendlimit(s->acct);

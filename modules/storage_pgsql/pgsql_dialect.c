@@ -276,6 +276,28 @@ static const char *const migrations[] = {
      "  ADD COLUMN IF NOT EXISTS size bigint NOT NULL DEFAULT 0;"
      "CREATE INDEX IF NOT EXISTS tombstones_body ON tombstones (body_id)"
      "  WHERE body_id IS NOT NULL;"),
+    /* 9: OBJECTID (RFC 8474) and PREVIEW (RFC 8970), as storage.sqlite
+     * keeps them (its migration 10 says how). */
+    ("ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS objectid text"
+     "  COLLATE \"C\";"
+     "UPDATE mailboxes SET objectid = 'F' || substr(md5(random()::text || "
+     "id::text || clock_timestamp()::text), 1, 24) WHERE objectid IS NULL;"
+     "CREATE TABLE IF NOT EXISTS body_objects ("
+     "  body_id bigint PRIMARY KEY REFERENCES bodies ON DELETE CASCADE,"
+     "  emailid text COLLATE \"C\" NOT NULL UNIQUE,"
+     "  threadid text COLLATE \"C\" NOT NULL);"
+     "CREATE INDEX IF NOT EXISTS body_objects_thread ON body_objects "
+     "(threadid);"
+     "CREATE TABLE IF NOT EXISTS threads ("
+     "  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
+     "  msgid bytea NOT NULL,"
+     "  threadid text COLLATE \"C\" NOT NULL,"
+     "  PRIMARY KEY (account_id, msgid));"
+     "CREATE TABLE IF NOT EXISTS previews ("
+     "  body_id bigint PRIMARY KEY REFERENCES bodies ON DELETE CASCADE,"
+     "  preview text NOT NULL);"
+     "INSERT INTO rederive (body_id) SELECT id FROM bodies"
+     "  ON CONFLICT DO NOTHING;"),
 };
 
 /* Where PostgreSQL's SQL differs from the store's (sqlstore-stmt.h). */

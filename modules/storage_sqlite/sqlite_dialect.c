@@ -257,6 +257,34 @@ static const char *const migrations[] = {
     "CREATE TRIGGER bodies_delete AFTER DELETE ON bodies BEGIN"
     "  UPDATE tombstones SET body_id = NULL WHERE body_id = OLD.id;"
     "END;",
+    /* 10: OBJECTID (RFC 8474) and PREVIEW (RFC 8970). A mailbox's
+     * MAILBOXID is kept on its row (RENAME keeps it; a new UIDVALIDITY
+     * makes a new one); a body's EMAILID and THREADID in body_objects
+     * (copies share the body, so COPY and MOVE keep them), made once:
+     * bodies' ids are no ids to show, SQLite gives a freed one again.
+     * threads maps the Message-IDs an account has seen to their thread.
+     * previews holds each body's PREVIEW. Bodies stored before get all
+     * three from the re-derivation after the upgrade, in the order they
+     * came (sqlstore_append.c). */
+    "ALTER TABLE mailboxes ADD COLUMN objectid TEXT;"
+    "UPDATE mailboxes SET objectid = 'F' || lower(hex(randomblob(12)));"
+    "CREATE TABLE body_objects ("
+    "  body_id INTEGER PRIMARY KEY REFERENCES bodies(id) ON DELETE "
+    "CASCADE,"
+    "  emailid TEXT NOT NULL UNIQUE,"
+    "  threadid TEXT NOT NULL);"
+    "CREATE INDEX body_objects_thread ON body_objects (threadid);"
+    "CREATE TABLE threads ("
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE "
+    "CASCADE,"
+    "  msgid BLOB NOT NULL,"
+    "  threadid TEXT NOT NULL,"
+    "  PRIMARY KEY (account_id, msgid)) WITHOUT ROWID;"
+    "CREATE TABLE previews ("
+    "  body_id INTEGER PRIMARY KEY REFERENCES bodies(id) ON DELETE "
+    "CASCADE,"
+    "  preview TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO rederive (body_id) SELECT id FROM bodies;",
 };
 
 /* The database's clock in seconds, as the triggers write it. */

@@ -40,3 +40,12 @@ endif
 # imapflow's list() with a statusQuery: one LIST-STATUS command.
 TESTS += tests/integration/test_clients_list.py
 EXTRA_DIST += tests/integration/test_clients_list.py tests/clients/imapflow/list-status.mjs
+# OBJECTID and PREVIEW (issue 18), on both storages.
+TESTS += tests/integration/test_objectid.py
+EXTRA_DIST += tests/integration/test_objectid.py tests/integration/test_objectid_pgsql.py
+if WITH_PGSQL
+TESTS += tests/integration/test_objectid_pgsql.py
+endif
+# imapflow with OBJECTID: mailboxId, emailId, threadId.
+TESTS += tests/integration/test_clients_objectid.py
+EXTRA_DIST += tests/integration/test_clients_objectid.py tests/clients/imapflow/objectid.mjs

@@ -16,7 +16,8 @@ SYSTEM = b"\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 HIGHEST = b"* OK [HIGHESTMODSEQ %d] Highest mailbox mod-sequence\r\n"
 
 
-def select_answer(exists, uidvalidity, uidnext, highest=None, readonly=False, unseen=1, closed=False):
+def select_answer(exists, uidvalidity, uidnext, highest=None, readonly=False, unseen=1, closed=False, *,
+                  mailboxid):
     """SELECT's (EXAMINE's) untagged lines, in the server's order, for a
     mailbox without keywords and without \\Recent for this session."""
     out = b"* OK [CLOSED] Previous mailbox is now closed\r\n" if closed else b""
@@ -28,6 +29,7 @@ def select_answer(exists, uidvalidity, uidnext, highest=None, readonly=False, un
         out += b"* OK [UNSEEN %d] First unseen\r\n" % unseen
     out += b"* OK [UIDVALIDITY %d] UIDs valid\r\n* OK [UIDNEXT %d] Predicted next UID\r\n" % (
         uidvalidity, uidnext)
+    out += b"* OK [MAILBOXID (%s)] Ok\r\n" % mailboxid  # RFC 8474 4.2
     if highest is not None:
         out += HIGHEST % highest
     return out
@@ -50,6 +52,7 @@ class CondstoreTest(StateTest):
         out = r.cmd("e", "EXAMINE INBOX (CONDSTORE)")
         highest = int(re.search(rb"HIGHESTMODSEQ (\d+)", out).group(1))
         uidvalidity = int(re.search(rb"UIDVALIDITY (\d+)", out).group(1))
+        self.mailboxid = re.search(rb"MAILBOXID \((\w+)\)", out).group(1)
         out = r.cmd("f", "UID FETCH 1:* (MODSEQ)")
         modseqs = {int(u): int(m) for m, u in re.findall(rb"MODSEQ \((\d+)\) UID (\d+)", out)}
         r.cmd("l", "LOGOUT")
@@ -113,11 +116,11 @@ class SelectTest(CondstoreTest):
         r = self.raw()
         r.login()
         self.assertEqual(r.cmd("a", "SELECT INBOX (CONDSTORE)"),
-                         select_answer(4, self.uidvalidity, 5, highest) +
+                         select_answer(4, self.uidvalidity, 5, highest, mailboxid=self.mailboxid) +
                          b"a OK [READ-WRITE] SELECT completed\r\n")
         # From then on every SELECT and EXAMINE says it (3.1.2).
         self.assertEqual(r.cmd("b", "EXAMINE INBOX"),
-                         select_answer(4, self.uidvalidity, 5, highest, readonly=True, closed=True) +
+                         select_answer(4, self.uidvalidity, 5, highest, readonly=True, closed=True, mailboxid=self.mailboxid) +
                          b"b OK [READ-ONLY] EXAMINE completed\r\n")
 
     def test_no_highestmodseq_before_condstore(self):
@@ -126,7 +129,7 @@ class SelectTest(CondstoreTest):
         r = self.raw()
         r.login()
         self.assertEqual(r.cmd("a", "SELECT INBOX"),
-                         select_answer(4, self.uidvalidity, 5) +
+                         select_answer(4, self.uidvalidity, 5, mailboxid=self.mailboxid) +
                          b"a OK [READ-WRITE] SELECT completed\r\n")
 
     def test_first_enabling_command_with_a_mailbox_selected_says_highestmodseq(self):
@@ -510,23 +513,23 @@ class QresyncTest(CondstoreTest):
         r = self.enabled(select=None)
         r.cmd("a", "SELECT INBOX")
         self.assertEqual(r.cmd("b", "SELECT INBOX (QRESYNC (%d %d))" % (self.uidvalidity, known)),
-                         select_answer(3, self.uidvalidity, 5, highest, closed=True) +
+                         select_answer(3, self.uidvalidity, 5, highest, closed=True, mailboxid=self.mailboxid) +
                          b"* VANISHED (EARLIER) 2\r\n"
                          b"* 3 FETCH (UID 4 FLAGS (\\Flagged) MODSEQ (%d))\r\n"
                          b"b OK [READ-WRITE] SELECT completed\r\n" % m[4])
         # Known UIDs restrict both (3.2.5.1: "the server should only report
         # flag changes and expunges for the specified messages").
         self.assertEqual(r.cmd("c", "EXAMINE INBOX (QRESYNC (%d %d 1,3))" % (self.uidvalidity, known)),
-                         select_answer(3, self.uidvalidity, 5, highest, readonly=True, closed=True) +
+                         select_answer(3, self.uidvalidity, 5, highest, readonly=True, closed=True, mailboxid=self.mailboxid) +
                          b"c OK [READ-ONLY] EXAMINE completed\r\n")
         # 3.2.5: "If the provided UIDVALIDITY doesn't match ... the server
         # MUST ignore the remaining parameters".
         self.assertEqual(r.cmd("d", "SELECT INBOX (QRESYNC (%d 1))" % (self.uidvalidity + 1)),
-                         select_answer(3, self.uidvalidity, 5, highest, closed=True) +
+                         select_answer(3, self.uidvalidity, 5, highest, closed=True, mailboxid=self.mailboxid) +
                          b"d OK [READ-WRITE] SELECT completed\r\n")
         # Up to date: nothing to tell.
         self.assertEqual(r.cmd("e", "SELECT INBOX (QRESYNC (%d %d 1:4))" % (self.uidvalidity, highest)),
-                         select_answer(3, self.uidvalidity, 5, highest, closed=True) +
+                         select_answer(3, self.uidvalidity, 5, highest, closed=True, mailboxid=self.mailboxid) +
                          b"e OK [READ-WRITE] SELECT completed\r\n")
 
     def test_select_qresync_seq_match_keeps_vanished_small(self):
@@ -540,7 +543,7 @@ class QresyncTest(CondstoreTest):
         # Now message 1 is UID 2 and message 2 is UID 4.
         for i, (seq_match, vanished) in enumerate(((b"(1 2)", b"3"), (b"(1:2 2,4)", None),
                                                    (b"(2 3)", b"1,3"), (b"(1:2 2,3)", b"3"))):
-            expected = select_answer(2, self.uidvalidity, 5, highest, readonly=True, closed=i > 0)
+            expected = select_answer(2, self.uidvalidity, 5, highest, readonly=True, closed=i > 0, mailboxid=self.mailboxid)
             if vanished:
                 expected += b"* VANISHED (EARLIER) " + vanished + b"\r\n"
             self.assertEqual(r.cmd("a", "EXAMINE INBOX (QRESYNC (%d %d 1:4 %s))"
@@ -593,13 +596,13 @@ class HorizonTest(CondstoreTest):
         highest, m, _ = self.look()
         r = self.enabled(select=None)
         self.assertEqual(r.cmd("a", "SELECT INBOX (QRESYNC (%d %d))" % (self.uidvalidity, known)),
-                         select_answer(2, self.uidvalidity, 5, highest) +
+                         select_answer(2, self.uidvalidity, 5, highest, mailboxid=self.mailboxid) +
                          b"* VANISHED (EARLIER) 1,3\r\n"
                          b"* 2 FETCH (UID 4 FLAGS (\\Flagged) MODSEQ (%d))\r\n"
                          b"a OK [READ-WRITE] SELECT completed\r\n" % m[4])
         # Within known-uids only (3.2.5.1).
         self.assertEqual(r.cmd("b", "EXAMINE INBOX (QRESYNC (%d %d 2:4))" % (self.uidvalidity, known)),
-                         select_answer(2, self.uidvalidity, 5, highest, readonly=True, closed=True) +
+                         select_answer(2, self.uidvalidity, 5, highest, readonly=True, closed=True, mailboxid=self.mailboxid) +
                          b"* VANISHED (EARLIER) 3\r\n"
                          b"* 2 FETCH (UID 4 FLAGS (\\Flagged) MODSEQ (%d))\r\n"
                          b"b OK [READ-ONLY] EXAMINE completed\r\n" % m[4])

@@ -18,9 +18,10 @@ from test_imap import MSG, PASSWORD, Raw, password_hash
 test_condstore.setUpModule = pgtest.setup
 
 
-class TwoNodeTest(phtest.TempDirTest):
+class TwoNodeBase(phtest.TempDirTest):
     """Node A and node B, each a posthorn with storage.pgsql on the same
-    database (one of this test's own)."""
+    database (one of this test's own); INBOX holds four messages
+    (test_objectid_pgsql.py's two-node test starts here too)."""
 
     def setUp(self):
         super().setUp()
@@ -52,6 +53,7 @@ imap tcp://127.0.0.1:0 {
             self.assertIn(b"OK", b.until("a%d" % i))
         out = b.cmd("s", "EXAMINE INBOX (CONDSTORE)")  # takes no \Recent: CLOSE below
         self.uidvalidity = int(re.search(rb"UIDVALIDITY (\d+)", out).group(1))
+        self.mailboxid = re.search(rb"MAILBOXID \((\w+)\)", out).group(1)
         b.cmd("s2", "SELECT INBOX")
         b.cmd("c", "CLOSE")
 
@@ -73,6 +75,8 @@ imap tcp://127.0.0.1:0 {
         highest = int(re.search(rb"HIGHESTMODSEQ (\d+)", r.cmd("s", "STATUS INBOX (HIGHESTMODSEQ)")).group(1))
         return highest, {int(u): int(m) for m, u in re.findall(rb"MODSEQ \((\d+)\) UID (\d+)", out)}
 
+
+class TwoNodeTest(TwoNodeBase):
     def test_flag_changes_on_node_b_reach_node_a_in_modseq_order(self):
         # RFC 7162 3.1.4.2 (Example 14), 3.2.4: across nodes too; in modseq
         # order, whatever the UIDs.
@@ -149,7 +153,7 @@ imap tcp://127.0.0.1:0 {
         highest, m = self.modseqs()
         a = self.session(0, "ENABLE QRESYNC")
         self.assertEqual(a.cmd("s", "SELECT INBOX (QRESYNC (%d %d 1:4))" % (self.uidvalidity, known)),
-                         select_answer(2, self.uidvalidity, 5, highest) +
+                         select_answer(2, self.uidvalidity, 5, highest, mailboxid=self.mailboxid) +
                          b"* VANISHED (EARLIER) 1,3\r\n"
                          b"* 2 FETCH (UID 4 FLAGS (\\Answered) MODSEQ (%d))\r\n"
                          b"s OK [READ-WRITE] SELECT completed\r\n" % m[4])

@@ -154,7 +154,7 @@ imap tcp://127.0.0.1:0 unix://%(sock)s {
 CAPS = (b"IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN UNSELECT MOVE "
         b"UIDPLUS MULTIAPPEND CATENATE SPECIAL-USE CREATE-SPECIAL-USE CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN "
         b"SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT PARTIAL LIST-EXTENDED LIST-STATUS STATUS=SIZE "
-        b"THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS APPENDLIMIT")
+        b"THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS OBJECTID PREVIEW APPENDLIMIT")
 
 
 class SessionTest(ImapTest):
@@ -842,7 +842,7 @@ class MailboxTest(ImapTest):
     def test_create_delete_rename_status(self):
         r = self.raw()
         r.login()
-        self.assertEqual(r.cmd("a", "CREATE Work"), b"a OK CREATE completed\r\n")
+        self.assertRegex(r.cmd("a", "CREATE Work"), rb"^a OK \[MAILBOXID \(F[0-9a-f]{24}\)\] CREATE completed\r\n$")
         self.assertTrue(r.cmd("b", "CREATE Work").startswith(b"b NO [ALREADYEXISTS]"))
         self.assertEqual(r.cmd("c", "RENAME Work Job"), b"c OK RENAME completed\r\n")
         self.assertEqual(r.cmd("d", "STATUS Job (MESSAGES UNSEEN RECENT)"),
@@ -883,7 +883,7 @@ class MailboxTest(ImapTest):
     def test_create_special_use(self):
         r = self.raw()
         r.login()
-        self.assertEqual(r.cmd("a", "CREATE Arch (USE (\\Archive))"), b"a OK CREATE completed\r\n")
+        self.assertRegex(r.cmd("a", "CREATE Arch (USE (\\Archive))"), rb"^a OK \[MAILBOXID \(F[0-9a-f]{24}\)\] CREATE completed\r\n$")
         self.assertIn(b'* LIST (\\HasNoChildren \\Archive) "." Arch\r\n', r.cmd("b", 'LIST "" Arch'))
         self.assertEqual(r.cmd("c", "CREATE X (USE (\\Bogus))"),
                          b"c NO [USEATTR] Unsupported special-use attribute\r\n")
@@ -904,6 +904,7 @@ class SelectTest(ImapTest):
                               rb"\* 0 EXISTS\r\n\* 0 RECENT\r\n"
                               rb"\* OK \[UIDVALIDITY \d+\] UIDs valid\r\n"
                               rb"\* OK \[UIDNEXT 1\] Predicted next UID\r\n"
+                              rb"\* OK \[MAILBOXID \(F[0-9a-f]{24}\)\] Ok\r\n"
                               rb"a OK \[READ-WRITE\] SELECT completed\r\n$")
         self.assertEqual(r.cmd("b", "FETCH * FLAGS"),
                          b"b BAD Invalid message sequence number (the mailbox has 0 messages)\r\n")

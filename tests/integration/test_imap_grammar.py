@@ -92,7 +92,7 @@ class AtomTest(ImapTest):
         self.assertEqual(r.cmd("a", 'LIST "" %s' % ATOM_CHARS), b"a OK LIST completed\r\n")
         self.assertEqual(r.cmd("b", 'LSUB "" %s' % ATOM_CHARS), b"b OK LSUB completed\r\n")
         self.assertEqual(r.cmd("c", 'LIST %s *' % ATOM_CHARS), b"c OK LIST completed\r\n")
-        self.assertEqual(r.cmd("d", "CREATE Entw&APw-rfe"), b"d OK CREATE completed\r\n")
+        self.assertRegex(r.cmd("d", "CREATE Entw&APw-rfe"), rb"^d OK \[MAILBOXID \(F[0-9a-f]{24}\)\] CREATE completed\r\n$")
         # "&AP*" cuts an encoded run: it matches on the wire form.
         self.assertEqual(r.cmd("e", 'LIST "" Entw&AP*'),
                          b'* LIST (\\HasNoChildren) "." Entw&APw-rfe\r\ne OK LIST completed\r\n')
@@ -104,7 +104,7 @@ class AtomTest(ImapTest):
         6.3.8) is answered at once; a backtracking matcher took hours."""
         r = self.r
         name = "a" * 60
-        self.assertEqual(r.cmd("a", "CREATE " + name), b"a OK CREATE completed\r\n")
+        self.assertRegex(r.cmd("a", "CREATE " + name), rb"^a OK \[MAILBOXID \(F[0-9a-f]{24}\)\] CREATE completed\r\n$")
         for pat in ["*a" * 20 + "*b", "%a" * 20 + "%b", "*a%" * 20 + "b"]:
             self.assertEqual(r.cmd("b", 'LIST "" "%s"' % pat), b"b OK LIST completed\r\n")
         self.assertEqual(r.cmd("c", 'LIST "" "%s"' % ("*a" * 30 + "*")),
@@ -116,10 +116,10 @@ class AtomTest(ImapTest):
         """"BODY[x" and "BODY[x]y" are atoms (ASTRING-CHAR includes "["
         and "]"): valid mailbox names, not unterminated sections."""
         r = self.r
-        self.assertEqual(r.cmd("a", "CREATE BODY[x"), b"a OK CREATE completed\r\n")
+        self.assertRegex(r.cmd("a", "CREATE BODY[x"), rb"^a OK \[MAILBOXID \(F[0-9a-f]{24}\)\] CREATE completed\r\n$")
         self.assertEqual(r.cmd("b", "STATUS BODY[x (MESSAGES)"),
                          b"* STATUS BODY[x (MESSAGES 0)\r\nb OK STATUS completed\r\n")
-        self.assertEqual(r.cmd("c", "CREATE body[x]y"), b"c OK CREATE completed\r\n")
+        self.assertRegex(r.cmd("c", "CREATE body[x]y"), rb"^c OK \[MAILBOXID \(F[0-9a-f]{24}\)\] CREATE completed\r\n$")
         self.assertEqual(r.cmd("d", "STATUS body[x]y (MESSAGES)"),
                          b"* STATUS body[x]y (MESSAGES 0)\r\nd OK STATUS completed\r\n")
         self.assertEqual(r.cmd("e", "SELECT BINARY[1]<"), b"e NO [NONEXISTENT] Mailbox does not exist\r\n")

@@ -192,6 +192,7 @@ class RecentTest(StateTest):
                                    b"* 2 EXISTS\r\n* 2 RECENT\r\n* OK [UNSEEN 1] First unseen\r\n") +
                          rb"\* OK \[UIDVALIDITY \d+\] UIDs valid\r\n"
                          rb"\* OK \[UIDNEXT 3\] Predicted next UID\r\n"
+                         rb"\* OK \[MAILBOXID \(F[0-9a-f]{24}\)\] Ok\r\n"
                          rb"b OK \[READ-ONLY\] EXAMINE completed\r\n$")
         self.assertEqual(r.cmd("c", "FETCH 1:* FLAGS"),
                          b"* 1 FETCH (FLAGS (\\Recent))\r\n* 2 FETCH (FLAGS (\\Recent))\r\n"
@@ -342,7 +343,7 @@ class SelfCopyTest(StateTest):
                     n += 1
                     verb = "CREATE" if n % 2 else "DELETE"
                     out = other.cmd("t%d" % n, "%s Scratch" % verb)
-                    if not out.endswith(b"OK %s completed\r\n" % verb.encode()):
+                    if not re.search(rb"OK (\[MAILBOXID \(\w+\)\] )?%s completed\r\n$" % verb.encode(), out):
                         errors.append(out)
                         return
             except Exception as e:  # the assertion below names it

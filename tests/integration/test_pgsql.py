@@ -521,7 +521,7 @@ class SchemaUpgrade(OwnDatabase):
     def check(self, server, n):
         server.wait_log("event=rederived")
         self.assertEqual(self.sql("SELECT count(*) FROM rederive"), "0")
-        self.assertEqual(self.sql("SELECT version FROM posthorn_schema"), "8")
+        self.assertEqual(self.sql("SELECT version FROM posthorn_schema"), "9")
         r = Raw(self.port)
         r.cmd("L", 'LOGIN old "%s"' % PASSWORD)
         r.cmd("s", "EXAMINE INBOX")

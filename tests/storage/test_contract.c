@@ -2473,6 +2473,8 @@ static struct ph_imap_search_msg search_msg(const struct ph_message_meta *m,
         .internal_date = m->internal_date,
         .internal_tz = m->internal_tz,
         .modseq = m->modseq,
+        .emailid = m->emailid,
+        .threadid = m->threadid,
     };
 }
 
@@ -2498,7 +2500,8 @@ static char *search_uids_ex(struct ph_mailbox *mb, const char *keys,
     struct ph_uidset got = {0}, want = {0};
     struct search_eval e = {.prog = prog, .out = &want};
     const char *err = NULL;
-    assert_int_equal(ph_mailbox_fetch(mb, NULL, 0, search_eval_meta, &e, &err),
+    assert_int_equal(ph_mailbox_fetch(mb, NULL, PH_META_OBJECTID,
+                                      search_eval_meta, &e, &err),
                      0);
     int r = ph_mailbox_search(mb, &prog->root, &got, &err);
     char *w = ph_uidset_format(&want);
@@ -4159,7 +4162,177 @@ static void test_deliver_needs_an_existing_account(void **state)
     free(text);
 }
 
-/* ---- main ---------------------------------------------------------------- */
+/* ---- OBJECTID (RFC 8474) and PREVIEW (RFC 8970) ------------------------- */
+
+/* RFC 8474 7: objectid = 1*255(ALPHA / DIGIT / "_" / "-"). */
+static void assert_objectid(const char *id)
+{
+    assert_non_null(id);
+    size_t n = strlen(id);
+    assert_true(n >= 1 && n <= PH_OBJECTID_MAX);
+    for (size_t i = 0; i < n; i++)
+        assert_true(isalnum((unsigned char)id[i]) || id[i] == '_' ||
+                    id[i] == '-');
+}
+
+static char *mailboxid_of(struct ph_account *acct, const char *name)
+{
+    struct ph_mailbox_status st = status_of(acct, name);
+    assert_objectid(st.mailboxid);
+    return ph_strdup(st.mailboxid);
+}
+
+static void test_mailboxid_stays_through_rename_not_delete(void **state)
+{
+    (void)state;
+    if (!ph_storage_has(storage, PH_META_OBJECTID))
+        skip();
+    struct ph_account *acct = account_new("mboxid");
+    const char *err = NULL;
+    assert_int_equal(ph_mailbox_create(acct, "A.B", 0, &err), 0);
+    char *a = mailboxid_of(acct, "A"), *b = mailboxid_of(acct, "A.B");
+    char *inbox = mailboxid_of(acct, "INBOX");
+    /* RFC 8474 4: never the same for two mailboxes at the same time. */
+    assert_string_not_equal(a, b);
+    assert_string_not_equal(a, inbox);
+    /* "MUST keep the same MAILBOXID ... when renaming a mailbox". */
+    assert_int_equal(ph_mailbox_rename(acct, "A", "Z", &err), 0);
+    char *z = mailboxid_of(acct, "Z"), *zb = mailboxid_of(acct, "Z.B");
+    assert_string_equal(z, a);
+    assert_string_equal(zb, b);
+    /* A mailbox made again is another mailbox; so is a \Noselect parent
+     * made selectable (a new UIDVALIDITY). */
+    assert_int_equal(ph_mailbox_delete(acct, "Z.B", &err), 0);
+    assert_int_equal(ph_mailbox_create(acct, "Z.B", 0, &err), 0);
+    assert_int_equal(ph_mailbox_delete(acct, "Z", &err), 0);
+    assert_int_equal(ph_mailbox_create(acct, "Z", 0, &err), 0);
+    char *z2 = mailboxid_of(acct, "Z"), *zb2 = mailboxid_of(acct, "Z.B");
+    assert_string_not_equal(z2, a);
+    assert_string_not_equal(zb2, b);
+    /* RENAME INBOX makes a new mailbox of its messages (8.2). */
+    append_msg(acct, "INBOX", "x", 0, NULL);
+    assert_int_equal(ph_mailbox_rename(acct, "INBOX", "Old", &err), 0);
+    char *inbox2 = mailboxid_of(acct, "INBOX"),
+         *old = mailboxid_of(acct, "Old");
+    assert_string_equal(inbox2, inbox);
+    assert_string_not_equal(old, inbox);
+    free(a), free(b), free(z), free(zb), free(z2), free(zb2);
+    free(inbox), free(inbox2), free(old);
+    ph_account_release(&acct);
+}
+
+static struct ph_meta_list objects_of(struct ph_mailbox *mb)
+{
+    struct ph_meta_list l = {0};
+    const char *err = NULL;
+    assert_int_equal(ph_mailbox_fetch(mb, NULL,
+                                      PH_META_OBJECTID | PH_META_PREVIEW,
+                                      ph_meta_list_add, &l, &err),
+                     0);
+    for (size_t i = 0; i < l.n; i++) {
+        assert_objectid(l.v[i].emailid);
+        assert_objectid(l.v[i].threadid);
+        assert_non_null(l.v[i].preview);
+    }
+    return l;
+}
+
+static uint32_t append_bytes(struct ph_account *acct, const char *mailbox,
+                             const char *text)
+{
+    uint32_t uid = 0;
+    assert_int_equal(append_raw(acct, mailbox, text, strlen(text), 5, NULL,
+                                1700000000, 0, &uid, NULL),
+                     0);
+    return uid;
+}
+
+static void test_emailid_and_threadid_follow_copy_and_move(void **state)
+{
+    (void)state;
+    if (!ph_storage_has(storage, PH_META_OBJECTID | PH_META_PREVIEW))
+        skip();
+    struct ph_account *acct = account_new("emailid");
+    const char *err = NULL;
+    assert_int_equal(ph_mailbox_create(acct, "Dest", 0, &err), 0);
+    /* The reply first: its parent joins its thread when it comes. */
+    append_bytes(acct, "INBOX",
+                 "Message-ID: <b@x>\r\nReferences: <a@x>\r\n\r\nreply\r\n");
+    append_bytes(acct, "INBOX",
+                 "Message-ID: <a@x>\r\n\r\n  parent\r\n text\r\n");
+    append_bytes(acct, "INBOX", "Message-ID: <c@x>\r\n\r\nother\r\n");
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    struct ph_meta_list l = objects_of(mb);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.v[0].threadid, l.v[1].threadid);
+    assert_string_not_equal(l.v[0].threadid, l.v[2].threadid);
+    assert_string_not_equal(l.v[0].emailid, l.v[1].emailid);
+    /* RFC 8474 5.2: EMAILIDs and THREADIDs never share a value. */
+    assert_string_not_equal(l.v[0].emailid, l.v[0].threadid);
+    /* RFC 8970: the text, white space collapsed. */
+    assert_string_equal(l.v[1].preview, "parent text");
+
+    /* The storage's SEARCH answers as the evaluation does. */
+    char *keys = ph_strdup_printf("EMAILID %s", l.v[1].emailid);
+    char *got = search_uids(mb, keys);
+    assert_string_equal(got, "2");
+    free(keys), free(got);
+    keys = ph_strdup_printf("OR THREADID %s EMAILID %s", l.v[0].threadid,
+                            l.v[2].emailid);
+    got = search_uids(mb, keys);
+    assert_string_equal(got, "1:3");
+    free(keys), free(got);
+
+    /* 5.1: COPY and MOVE keep EMAILID (and so THREADID). */
+    struct ph_uidset one = uids(1, 1), two = uids(2, 2), src = {0}, dst = {0};
+    uint32_t validity;
+    assert_int_equal(
+        ph_mailbox_copy(mb, &one, "Dest", false, &src, &dst, &validity, &err),
+        0);
+    assert_int_equal(
+        ph_mailbox_copy(mb, &two, "Dest", true, &src, &dst, &validity, &err),
+        0);
+    struct ph_mailbox *d = open_mb(acct, "Dest", false);
+    struct ph_meta_list dl = objects_of(d);
+    assert_int_equal(dl.n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_string_equal(dl.v[i].emailid, l.v[i].emailid);
+        assert_string_equal(dl.v[i].threadid, l.v[i].threadid);
+        assert_string_equal(dl.v[i].preview, l.v[i].preview);
+    }
+    ph_meta_list_free(&dl);
+    ph_meta_list_free(&l);
+    ph_uidset_clear(&one), ph_uidset_clear(&two);
+    ph_uidset_clear(&src), ph_uidset_clear(&dst);
+    ph_mailbox_close(&d);
+    ph_mailbox_close(&mb);
+    ph_account_release(&acct);
+}
+
+static void test_threads_are_per_account(void **state)
+{
+    (void)state;
+    if (!ph_storage_has(storage, PH_META_OBJECTID))
+        skip();
+    struct ph_account *a = account_new("thr-a"), *b = account_new("thr-b");
+    const char *msg = "Message-ID: <same@x>\r\n\r\nx\r\n";
+    append_bytes(a, "INBOX", msg);
+    append_bytes(b, "INBOX", msg);
+    struct ph_mailbox *ma = open_mb(a, "INBOX", true);
+    struct ph_mailbox *mb = open_mb(b, "INBOX", true);
+    struct ph_meta_list la = objects_of(ma), lb = objects_of(mb);
+    /* Another account's Message-IDs say nothing of this one's threads. */
+    assert_string_not_equal(la.v[0].threadid, lb.v[0].threadid);
+    assert_string_not_equal(la.v[0].emailid, lb.v[0].emailid);
+    ph_meta_list_free(&la);
+    ph_meta_list_free(&lb);
+    ph_mailbox_close(&ma);
+    ph_mailbox_close(&mb);
+    ph_account_release(&a);
+    ph_account_release(&b);
+}
+
+/* ---- main --------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
@@ -4292,6 +4465,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_watch_wakes_after_append_from_another_thread),
         cmocka_unit_test(test_watch_wakes_after_append_from_another_process),
         cmocka_unit_test(test_deliver_needs_an_existing_account),
+        cmocka_unit_test(test_mailboxid_stays_through_rename_not_delete),
+        cmocka_unit_test(test_emailid_and_threadid_follow_copy_and_move),
+        cmocka_unit_test(test_threads_are_per_account),
     };
     int failed = cmocka_run_group_tests_name(instance_name, tests, NULL, NULL);
     /* A failed test may have left handles open: do not tear down under

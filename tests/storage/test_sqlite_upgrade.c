@@ -28,10 +28,14 @@
 
 static const char *state_dir;
 
-/* What migrations 9 (tombstones that keep their message's row), 8 (sort
- * keys) and 7 (tombstone_horizon) added, taken away again for a
- * database that stands for an older one. */
-#define UNDO_FROM_7                                                           \
+/* What migrations 10 (object ids, previews), 9 (tombstones that keep
+ * their message's row), 8 (sort keys) and 7 (tombstone_horizon) added,
+ * taken away again for a database that stands for an older one. */
+#define UNDO_FROM_7                                                            \
+    "DROP TABLE previews;"                                                     \
+    "DROP TABLE threads;"                                                      \
+    "DROP TABLE body_objects;"                                                 \
+    "ALTER TABLE mailboxes DROP COLUMN objectid;"                              \
     "DROP TRIGGER bodies_delete;"                                              \
     "DROP INDEX tombstones_body;"                                              \
     "ALTER TABLE tombstones DROP COLUMN body_id;"                              \
@@ -414,7 +418,7 @@ static void test_version_4_database_gets_values_made_anew(void **state)
     exec_sql(db_path,
              UNDO_FROM_7 "DROP TABLE rederive; PRAGMA user_version = 4;");
     graph = load(&storage);
-    assert_int_equal(query_int(db_path, "PRAGMA user_version"), 9);
+    assert_int_equal(query_int(db_path, "PRAGMA user_version"), 10);
     assert_int_equal(query_int(db_path, "SELECT count(*) FROM rederive"), 0);
     assert_int_equal(ph_storage_account_get(storage, "v4", false, &acct, &err),
                      0);

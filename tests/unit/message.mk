@@ -13,7 +13,7 @@ tests_unit_test_message_SOURCES = \
 	tests/unit/test_message_decode.c \
 	tests/unit/test_message_limits.c
 tests_unit_test_message_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_message_LDADD = core/lib/libposthorn.la $(CMOCKA_LIBS)
+tests_unit_test_message_LDADD = core/lib/libposthorn.la $(CMOCKA_LIBS) $(UNISTRING_LIBS)
 endif
 # valgrind --suppressions=: a glibc/valgrind 3.19 false positive in ld.so
 # when iconv loads CJK gconv modules.

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistr.h>
 
 #include "test_message.h"
 
@@ -532,6 +533,34 @@ static void test_corpus_matches_dovecot_oracle(void **state)
     free(dir);
 }
 
+/* Corpus message n, read and parsed; false when there is none. */
+struct corpus_msg {
+    char *path, *raw, *msg;
+    size_t raw_len, msg_len;
+    struct ph_message_info *info;
+};
+
+static bool corpus_msg_read(const char *dir, unsigned n, struct corpus_msg *c)
+{
+    *c = (struct corpus_msg){0};
+    c->path = ph_strdup_printf("%s/messages/%04u.eml", dir, n);
+    c->raw = tm_read_file(c->path, &c->raw_len);
+    if (c->raw == NULL) {
+        free(c->path);
+        return false;
+    }
+    c->info = tm_parse_raw(c->raw, c->raw_len, &c->msg, &c->msg_len);
+    return true;
+}
+
+static void corpus_msg_free(struct corpus_msg *c)
+{
+    ph_message_info_free(&c->info);
+    free(c->msg);
+    free(c->raw);
+    free(c->path);
+}
+
 /* Every corpus message: serialize -> deserialize -> serialize is the
  * identity, and feeding it in odd chunks changes nothing. */
 static void test_corpus_round_trip_and_chunking(void **state)
@@ -540,18 +569,13 @@ static void test_corpus_round_trip_and_chunking(void **state)
     char *dir = corpus_dir();
     if (dir == NULL)
         skip();
+    struct corpus_msg c;
     for (unsigned n = 1; n <= 300; n++) {
-        char *path = ph_strdup_printf("%s/messages/%04u.eml", dir, n);
-        size_t raw_len, msg_len, l1, l2, l3;
-        char *raw = tm_read_file(path, &raw_len);
-        if (raw == NULL) {
-            free(path);
+        if (!corpus_msg_read(dir, n, &c))
             continue;
-        }
-        char *msg;
-        struct ph_message_info *info =
-            tm_parse_raw(raw, raw_len, &msg, &msg_len);
-        char *s1 = tm_serialize(info, &l1);
+        const char *path = c.path;
+        size_t l1, l2, l3;
+        char *s1 = tm_serialize(c.info, &l1);
         struct ph_message_info *back;
         const char *error = NULL;
         if (ph_message_info_deserialize(s1, l1, &back, &error) != 0)
@@ -559,7 +583,7 @@ static void test_corpus_round_trip_and_chunking(void **state)
         char *s2 = tm_serialize(back, &l2);
         tm_assert_bytes(path, s1, l1, s2, l2);
         struct ph_message_info *chunked =
-            tm_parse_chunked(msg, msg_len, 7, 1021);
+            tm_parse_chunked(c.msg, c.msg_len, 7, 1021);
         char *s3 = tm_serialize(chunked, &l3);
         tm_assert_bytes(path, s1, l1, s3, l3);
         free(s1);
@@ -567,11 +591,64 @@ static void test_corpus_round_trip_and_chunking(void **state)
         free(s3);
         ph_message_info_free(&chunked);
         ph_message_info_free(&back);
-        ph_message_info_free(&info);
-        free(msg);
-        free(raw);
-        free(path);
+        corpus_msg_free(&c);
     }
+    free(dir);
+}
+
+struct mem_msg {
+    const char *data;
+    size_t len;
+};
+
+static int mem_reader(void *arg, uint64_t offset, uint64_t size,
+                      ph_message_data_cb *cb, void *cb_arg)
+{
+    const struct mem_msg *m = arg;
+    if (offset > m->len || size > m->len - offset)
+        return -1;
+    return size > 0 ? cb(cb_arg, m->data + offset, (size_t)size) : 0;
+}
+
+/* RFC 8970 3.3 on every corpus message: UTF-8, at most 200 characters, no
+ * control characters, white space collapsed; and the same for a message
+ * fed in chunks (the preview reads stored bytes, not the parser's). */
+static void test_corpus_previews_are_sane(void **state)
+{
+    (void)state;
+    char *dir = corpus_dir();
+    if (dir == NULL)
+        skip();
+    unsigned messages = 0, with_text = 0;
+    struct corpus_msg c;
+    for (unsigned n = 1; n <= 300; n++) {
+        if (!corpus_msg_read(dir, n, &c))
+            continue;
+        const char *path = c.path;
+        struct mem_msg m = {c.msg, c.msg_len};
+        struct ph_buf p = {0};
+        assert_int_equal(ph_message_preview(c.info, mem_reader, &m, &p), 0);
+        const char *t = p.data ? p.data : "";
+        if (u8_check((const uint8_t *)t, p.len) != NULL)
+            fail_msg("%s: preview is not UTF-8", path);
+        if (u8_mbsnlen((const uint8_t *)t, p.len) > PH_MESSAGE_PREVIEW_CHARS)
+            fail_msg("%s: preview longer than 200 characters", path);
+        for (size_t i = 0; i < p.len; i++) {
+            unsigned char ch = (unsigned char)t[i];
+            if (ch < 0x20 || ch == 0x7f ||
+                (ch == ' ' && (i == 0 || i + 1 == p.len || t[i + 1] == ' ')))
+                fail_msg("%s: preview has a control character or loose "
+                         "space at %zu: \"%s\"",
+                         path, i, t);
+        }
+        with_text += p.len > 0;
+        messages++;
+        ph_buf_free(&p);
+        corpus_msg_free(&c);
+    }
+    fprintf(stderr, "mime-corpus: %u previews, %u with text\n", messages,
+            with_text);
+    assert_true(messages == 300 && with_text > 200);
     free(dir);
 }
 
@@ -580,6 +657,7 @@ int tm_run_corpus_tests(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus_matches_dovecot_oracle),
         cmocka_unit_test(test_corpus_round_trip_and_chunking),
+        cmocka_unit_test(test_corpus_previews_are_sane),
     };
     return cmocka_run_group_tests_name("message_corpus", tests, NULL, NULL);
 }

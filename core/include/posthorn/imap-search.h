@@ -41,6 +41,9 @@ enum ph_imap_search_op {
     PH_IMAP_SEARCH_BODY,   /* str/len */
     PH_IMAP_SEARCH_TEXT,   /* str/len */
     PH_IMAP_SEARCH_MODSEQ, /* number: modseq >= number */
+    /* ABI 1.6 (RFC 8474 6): str, an objectid, compared exactly */
+    PH_IMAP_SEARCH_EMAILID,
+    PH_IMAP_SEARCH_THREADID,
 };
 
 /* How expensive a key is to evaluate. */
@@ -218,6 +221,10 @@ struct ph_imap_search_msg {
     int (*text_contains)(void *context, bool whole, const char *key,
                          size_t key_len, bool *match_r);
     void *context;
+    /* ABI 1.6: EMAILID and THREADID (RFC 8474), NULL for none: EMAILID
+     * and THREADID keys match no message then (5.2: "a SEARCH for
+     * THREADID MUST NOT match any messages" without threads). */
+    const char *emailid, *threadid;
 };
 
 /* 1: the message matches, 0: it does not, -1: a callback failed (and the

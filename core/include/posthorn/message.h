@@ -355,6 +355,21 @@ int ph_message_search_text(const struct ph_message_info *info, uint64_t size,
                            void *read_arg, ph_message_text_sink *sink,
                            void *sink_arg);
 
+/* ---- Preview (RFC 8970, ABI 1.6) ---------------------------------------- */
+
+/* The PREVIEW of a message into out (reset first): UTF-8 text of at most
+ * PH_MESSAGE_PREVIEW_CHARS characters, white space collapsed, HTML
+ * markup removed, made of the message's first text/plain part (or
+ * text/html, when the message has no plain alternative), decoded from its
+ * transfer encoding and charset; empty when the message has no such text
+ * (RFC 8970 3.2: "the server MUST return a zero-length string"). info
+ * NULL gives the empty text. Reads at most 256 KiB of the part through
+ * read; returns read's failure, else 0. */
+#define PH_MESSAGE_PREVIEW_CHARS 200
+int ph_message_preview(const struct ph_message_info *info,
+                       ph_message_reader *read, void *read_arg,
+                       struct ph_buf *out);
+
 /* ---- Dates -------------------------------------------------------------- */
 
 /* Parses an RFC 5322 date-time (section 3.3), tolerating the obsolete

@@ -35,6 +35,13 @@
     " WHERE m.mailbox_id = ?1 AND m.uid >= ?2 AND m.uid <= ?3 "                \
     "ORDER BY m.uid LIMIT ?4"
 
+/* ABI 1.6: a message's EMAILID, THREADID and (when ?7 asks) PREVIEW. */
+#define PH_SQS_OBJECT_COLUMNS_                                                 \
+    "(SELECT emailid FROM body_objects WHERE body_id = m.body_id), "           \
+    "(SELECT threadid FROM body_objects WHERE body_id = m.body_id), "          \
+    "CASE WHEN ?7 <> 0 THEN (SELECT preview FROM previews WHERE body_id = "    \
+    "m.body_id) END"
+
 /* X(name, op, sql) */
 #define PH_SQS_STATEMENTS(X)                                                   \
     /* now -> value: the clock, but never one given before (1 after            \
@@ -64,9 +71,10 @@
       PH_SQS_MBOX_BY_ "account_id = ?1 AND name = ?2 FOR UPDATE")              \
     X(MBOX_BY_ID, "mailbox", PH_SQS_MBOX_BY_ "id = ?1")                        \
     X(MBOX_BY_ID_LOCK, "mailbox", PH_SQS_MBOX_BY_ "id = ?1 FOR UPDATE")        \
+    /* ?6: the MAILBOXID (RFC 8474), made by the store (ABI 1.6) */            \
     X(MBOX_INSERT, "mailbox_insert",                                           \
       "INSERT INTO mailboxes (account_id, name, uidvalidity, special_use, "    \
-      "noselect) VALUES (?1, ?2, ?3, ?4, ?5 <> 0) RETURNING id")               \
+      "noselect, objectid) VALUES (?1, ?2, ?3, ?4, ?5 <> 0, ?6) RETURNING id") \
     /* kind 0: mailboxes, 1: subscriptions; one snapshot, so that they         \
      * agree; names sort bytewise */                                           \
     X(MBOX_LIST, "mailbox_list",                                               \
@@ -77,9 +85,10 @@
       "SELECT id, name FROM mailboxes WHERE account_id = ?1 AND name >= ?2 "   \
       "AND name < ?3 ORDER BY name LIMIT ?4")                                  \
     X(MBOX_DELETE, "mailbox_delete", "DELETE FROM mailboxes WHERE id = ?1")    \
+    /* a new UIDVALIDITY: a new MAILBOXID ?4 (RFC 8474 4) */                   \
     X(MBOX_REVIVE, "create",                                                   \
       "UPDATE mailboxes SET noselect = false, uidvalidity = ?2, "              \
-      "special_use = ?3 WHERE id = ?1")                                        \
+      "special_use = ?3, objectid = ?4 WHERE id = ?1")                         \
     X(MBOX_RENAME, "rename", "UPDATE mailboxes SET name = ?2 WHERE id = ?1")   \
     X(MBOX_SET_NEXT, "append",                                                 \
       "UPDATE mailboxes SET uidnext = ?2, highestmodseq = ?3 WHERE id = ?1")   \
@@ -98,8 +107,8 @@
     X(MBOX_STATUS, "status",                                                   \
       "SELECT b.messages, b.uidnext, b.uidvalidity, b.unseen, "                \
       "b.highestmodseq, b.size, b.noselect, (SELECT count(*) FROM "            \
-      "messages m WHERE m.mailbox_id = b.id AND m.uid >= b.recent_uid) "       \
-      "FROM mailboxes b WHERE b.account_id = ?1 AND b.name = ?2")              \
+      "messages m WHERE m.mailbox_id = b.id AND m.uid >= b.recent_uid), "      \
+      "b.objectid FROM mailboxes b WHERE b.account_id = ?1 AND b.name = ?2")   \
     X(SUB_ADD, "subscribe",                                                    \
       "INSERT INTO subscriptions (account_id, name) VALUES (?1, ?2) "          \
       "ON CONFLICT DO NOTHING")                                                \
@@ -267,18 +276,48 @@
      * the ghosts of the range (tombstones whose row and body are kept),       \
      * msg_modseq as the modseq; info when ?5 asks for it, or ?6 and the       \
      * body has no values; the values when ?6 asks */                          \
+    /* ABI 1.6: then MSG_RANGE_OBJECTS' last three columns, ?7 as there */    \
     X(MSG_GHOSTS, "fetch",                                                     \
       "SELECT m.uid, m.msg_modseq, m.flags, m.keywords, m.internal_date, "     \
       "m.internal_tz, m.size, m.body_id, CASE WHEN ?5 <> 0 OR (?6 <> 0 AND "   \
       "f.body_id IS NULL) THEN b.info END, CASE WHEN ?6 <> 0 THEN "            \
       "f.envelope END, CASE WHEN ?6 <> 0 THEN f.bodystructure END, CASE "      \
-      "WHEN ?6 <> 0 THEN f.body END FROM tombstones m JOIN bodies b ON "       \
-      "b.id = m.body_id LEFT JOIN fetch_values f ON f.body_id = "              \
-      "m.body_id" PH_SQS_MSG_RANGE_)                                           \
+      "WHEN ?6 <> 0 THEN f.body END, " PH_SQS_OBJECT_COLUMNS_ " FROM "         \
+      "tombstones m JOIN bodies b ON b.id = m.body_id LEFT JOIN fetch_values " \
+      "f ON f.body_id = m.body_id" PH_SQS_MSG_RANGE_)                          \
     /* a ghost's body (MSG_BODY's columns) */                                  \
     X(TOMB_BODY, "read",                                                       \
       "SELECT body_id, size FROM tombstones WHERE mailbox_id = ?1 AND "        \
-      "uid = ?2 AND body_id IS NOT NULL")
+      "uid = ?2 AND body_id IS NOT NULL")                                      \
+    /* ABI 1.6 (RFC 8474, RFC 8970). mailbox_id, lo, hi, limit, info,          \
+     * values, preview -> MSG_GHOSTS' columns from messages, then emailid,     \
+     * threadid and (when ?7 asks) the preview */                              \
+    X(MSG_RANGE_OBJECTS, "fetch",                                              \
+      "SELECT " PH_SQS_MSG_COLUMNS ", CASE WHEN ?5 <> 0 OR (?6 <> 0 AND "      \
+      "f.body_id IS NULL) THEN (SELECT info FROM bodies WHERE id = "           \
+      "m.body_id) END, CASE WHEN ?6 <> 0 THEN f.envelope END, CASE WHEN "      \
+      "?6 <> 0 THEN f.bodystructure END, CASE WHEN ?6 <> 0 THEN f.body END, "  \
+      PH_SQS_OBJECT_COLUMNS_ " FROM messages m LEFT JOIN fetch_values f ON "   \
+      "f.body_id = m.body_id" PH_SQS_MSG_RANGE_)                               \
+    /* a body's EMAILID and THREADID, made once: they never change */          \
+    X(OBJECTS_INSERT, "append",                                                \
+      "INSERT INTO body_objects (body_id, emailid, threadid) "                 \
+      "VALUES (?1, ?2, ?3)")                                                   \
+    X(OBJECTS_GET, "rederive",                                                 \
+      "SELECT 1 FROM body_objects WHERE body_id = ?1")                         \
+    /* the account of a body's messages (its copies never leave it) */         \
+    X(BODY_ACCOUNT, "rederive",                                                \
+      "SELECT b.account_id FROM messages m JOIN mailboxes b ON b.id = "        \
+      "m.mailbox_id WHERE m.body_id = ?1 LIMIT 1")                             \
+    /* account_id, a normalized Message-ID -> the THREADID it is in */         \
+    X(THREAD_GET, "append",                                                    \
+      "SELECT threadid FROM threads WHERE account_id = ?1 AND msgid = ?2")     \
+    X(THREAD_INSERT, "append",                                                 \
+      "INSERT INTO threads (account_id, msgid, threadid) VALUES (?1, ?2, ?3) " \
+      "ON CONFLICT DO NOTHING")                                                \
+    X(PREVIEW_INSERT, "append",                                                \
+      "INSERT INTO previews (body_id, preview) VALUES (?1, ?2)")               \
+    X(PREVIEW_DELETE, "rederive", "DELETE FROM previews WHERE body_id = ?1")
 
 enum ph_sqlstore_stmt {
 #define PH_SQS_ENUM_(name, op, sql) PH_SQS_##name,

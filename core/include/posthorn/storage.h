@@ -163,9 +163,17 @@ int ph_mailbox_rename(struct ph_account *acct, const char *from,
 int ph_mailbox_subscribe(struct ph_account *acct, const char *name, bool on,
                          const char **error_r) PH_WUR;
 
+/* RFC 8474 7: objectid = 1*255(ALPHA / DIGIT / "_" / "-"). */
+#define PH_OBJECTID_MAX 255
+
 struct ph_mailbox_status {
     uint32_t messages, recent, uidnext, uidvalidity, unseen;
     uint64_t highestmodseq, size;
+    /* ABI 1.6: the MAILBOXID (RFC 8474 4): the same for the mailbox's
+     * life under any name (RENAME keeps it), another one once it is
+     * deleted or made anew with a new UIDVALIDITY; "" from a storage
+     * that keeps none (ph_storage_has(PH_META_OBJECTID) says). */
+    char mailboxid[PH_OBJECTID_MAX + 1];
 };
 int ph_mailbox_status(struct ph_account *acct, const char *name,
                       struct ph_mailbox_status *st_r,
@@ -201,6 +209,12 @@ struct ph_message_meta {
     /* ABI 1.1: ENVELOPE, BODYSTRUCTURE and BODY exactly as FETCH sends
      * them, present when PH_META_FETCH was asked for. */
     const char *envelope, *bodystructure, *body;
+    /* ABI 1.6, with PH_META_OBJECTID: EMAILID and THREADID (RFC 8474 5),
+     * NULL where the storage has none for the message (THREADID NIL). */
+    const char *emailid, *threadid;
+    /* ABI 1.6, with PH_META_PREVIEW: the PREVIEW text (RFC 8970,
+     * ph_message_preview), NULL when none was made yet. */
+    const char *preview;
 };
 
 #define PH_META_INFO 0x1 /* include the parsed structure */
@@ -215,6 +229,17 @@ struct ph_message_meta {
  * still shows its client. A storage that keeps none (its fetch_what
  * without the bit) delivers none. */
 #define PH_META_GHOSTS 0x4
+/* ABI 1.6: include emailid and threadid (RFC 8474); only from a storage
+ * whose fetch_what has the bit (ph_storage_has). */
+#define PH_META_OBJECTID 0x8
+/* ABI 1.6: include the preview (RFC 8970), as PH_META_OBJECTID. */
+#define PH_META_PREVIEW 0x10
+
+/* Whether storage's mailboxes and messages give what the PH_META_OBJECTID
+ * or PH_META_PREVIEW bits of what ask for (a module built for ABI 1.6 or
+ * later that says so in its fetch_what): OBJECTID and PREVIEW are
+ * advertised only then. */
+bool ph_storage_has(struct ph_instance *storage, unsigned what);
 
 typedef int ph_meta_cb(void *arg, const struct ph_message_meta *meta);
 
@@ -233,6 +258,7 @@ struct ph_meta_copy {
     void *info; /* NULL unless PH_META_INFO */
     size_t info_size;
     char *envelope, *bodystructure, *body; /* NULL unless PH_META_FETCH */
+    char *emailid, *threadid, *preview;    /* ABI 1.6, as in the meta */
 };
 
 struct ph_meta_list {

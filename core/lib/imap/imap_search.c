@@ -22,10 +22,11 @@ enum arg_kind {
     ARG_NUMBER,
     ARG_KEYWORD,
     ARG_UIDSET,
-    ARG_KEY1,   /* NOT */
-    ARG_KEY2,   /* OR */
-    ARG_MODSEQ, /* [entry-name entry-type-req] mod-sequence-valzer */
-    ARG_WITHIN, /* OLDER, YOUNGER: nz-number, resolved to a UID set */
+    ARG_KEY1,     /* NOT */
+    ARG_KEY2,     /* OR */
+    ARG_MODSEQ,   /* [entry-name entry-type-req] mod-sequence-valzer */
+    ARG_WITHIN,   /* OLDER, YOUNGER: nz-number, resolved to a UID set */
+    ARG_OBJECTID, /* RFC 8474 7: objectid */
 };
 
 struct key_def {
@@ -45,6 +46,7 @@ static const struct key_def key_defs[] = {
     {"CC", PH_IMAP_SEARCH_HEADER, ARG_ASTRING, 0, false},
     {"DELETED", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_DELETED, false},
     {"DRAFT", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_DRAFT, false},
+    {"EMAILID", PH_IMAP_SEARCH_EMAILID, ARG_OBJECTID, 0, false},
     {"FLAGGED", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_FLAGGED, false},
     {"FROM", PH_IMAP_SEARCH_HEADER, ARG_ASTRING, 0, false},
     {"HEADER", PH_IMAP_SEARCH_HEADER, ARG_HEADER, 0, false},
@@ -66,6 +68,7 @@ static const struct key_def key_defs[] = {
     {"SMALLER", PH_IMAP_SEARCH_SMALLER, ARG_NUMBER, 0, false},
     {"SUBJECT", PH_IMAP_SEARCH_HEADER, ARG_ASTRING, 0, false},
     {"TEXT", PH_IMAP_SEARCH_TEXT, ARG_ASTRING, 0, false},
+    {"THREADID", PH_IMAP_SEARCH_THREADID, ARG_OBJECTID, 0, false},
     {"TO", PH_IMAP_SEARCH_HEADER, ARG_ASTRING, 0, false},
     {"UID", PH_IMAP_SEARCH_UIDSET, ARG_UIDSET, 0, false},
     {"UNANSWERED", PH_IMAP_SEARCH_FLAG, ARG_NONE, PH_FLAG_ANSWERED, true},
@@ -301,6 +304,19 @@ static int parse_arg(struct parse_ctx *c, const struct key_def *def,
         for (size_t i = 0; i < v->len; i++) {
             if (!is_keyword_char((unsigned char)s[i]))
                 return fail_key(c, "Invalid keyword for %s", def->name);
+        }
+        k->str = ph_strdup(s);
+        k->len = v->len;
+        break;
+    case ARG_OBJECTID:
+        /* objectid = 1*255(ALPHA / DIGIT / "_" / "-"): an atom. */
+        if (!ph_imap_value_get_atom(v, &s) || v->len == 0 || v->len > 255)
+            return fail_key(c, "Invalid object id for %s", def->name);
+        for (size_t i = 0; i < v->len; i++) {
+            char ch = s[i];
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+                return fail_key(c, "Invalid object id for %s", def->name);
         }
         k->str = ph_strdup(s);
         k->len = v->len;
@@ -774,6 +790,12 @@ static void write_key(struct ph_buf *out, const struct ph_imap_search_key *k,
     case PH_IMAP_SEARCH_KEYWORD:
         ph_buf_printf(out, "KEYWORD %s", k->str);
         break;
+    case PH_IMAP_SEARCH_EMAILID:
+    case PH_IMAP_SEARCH_THREADID:
+        ph_buf_printf(out, "%s %s",
+                      k->op == PH_IMAP_SEARCH_EMAILID ? "EMAILID" : "THREADID",
+                      k->str);
+        break;
     case PH_IMAP_SEARCH_SEQSET:
     case PH_IMAP_SEARCH_UIDSET:
         if (k->set.n == 0) {
@@ -881,6 +903,10 @@ static int match_key(const struct ph_imap_search_key *k,
     case PH_IMAP_SEARCH_LARGER: return msg->size > k->number;
     case PH_IMAP_SEARCH_SMALLER: return msg->size < k->number;
     case PH_IMAP_SEARCH_MODSEQ: return msg->modseq >= k->number;
+    case PH_IMAP_SEARCH_EMAILID:
+        return msg->emailid != NULL && strcmp(msg->emailid, k->str) == 0;
+    case PH_IMAP_SEARCH_THREADID:
+        return msg->threadid != NULL && strcmp(msg->threadid, k->str) == 0;
     case PH_IMAP_SEARCH_BEFORE:
         return ph_imap_day_of(msg->internal_date, msg->internal_tz) < k->day;
     case PH_IMAP_SEARCH_ON:

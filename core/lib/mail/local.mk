@@ -8,6 +8,7 @@ core_lib_libposthorn_la_SOURCES += \
 	core/lib/mail/message_imap.c \
 	core/lib/mail/message_normalize.c \
 	core/lib/mail/message_parser.c \
+	core/lib/mail/message_preview.c \
 	core/lib/mail/message_rfc822.c \
 	core/lib/mail/message_search.c \
 	core/lib/mail/message_section.c \

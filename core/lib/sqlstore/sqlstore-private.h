@@ -103,6 +103,7 @@ struct msg_row {
     void *info;
     size_t info_size;
     char *envelope, *bodystructure, *body;
+    char *emailid, *threadid, *preview; /* with 15 columns */
 };
 
 struct msg_rows {
@@ -117,6 +118,11 @@ static inline int sqls_fail(int err, const char *text, const char **error_r)
 }
 
 /* sqlstore.c */
+/* A new object id (RFC 8474 8.1): prefix, then 24 lowercase hex digits
+ * of the system's randomness: never starting with a digit or a dash,
+ * never NIL, no two differing only by case. */
+#define SQLS_OBJECTID_LEN 25
+void sqls_objectid_new(char prefix, char out[SQLS_OBJECTID_LEN + 1]);
 /* A canonical mailbox name, or NULL with INVALID in *err_r. */
 char *sqls_name(const char *name, int *err_r, const char **error_r);
 /* Reads a mailbox row by id (name NULL) or by account id and name with
@@ -129,7 +135,7 @@ int sqls_mb_row(struct sqls_mailbox *mb, struct ph_sql_conn *c, int stmt,
                 struct sqls_mbox *r, const char **error_r);
 void sqls_uidset_add_many(struct ph_uidset *s, uint32_t *v, size_t n);
 /* Appends cur's row (MSG, then info and the FETCH values when it has ncols
- * of them: 8, 9 or 12). */
+ * of them: 8, 9 or 12; then the object ids and preview: 15). */
 void sqls_row_add(struct ph_sql_cursor *cur, int ncols, struct msg_rows *rows);
 /* Appends the rows of cur (MSG, then info and the FETCH values when it
  * has ncols of them: 8, 9 or 12). */
@@ -229,6 +235,11 @@ int sqls_sort_keys(struct ph_mailbox *mb, const struct ph_uidset *set,
                    ph_sort_keys_cb *cb, void *arg, const char **error_r);
 int sqls_rederive_body(struct ph_sqlstore *s, struct ph_sql_conn *c,
                        int64_t body_id, const char **error_r);
+/* sqlstore_append.c: a new body's EMAILID and THREADID (account_id 0: a
+ * body of no account, in a thread of its own). */
+int sqls_objects_insert(struct ph_sql_conn *c, int64_t body_id,
+                        int64_t account_id, const struct ph_message_info *mi,
+                        const char **error_r);
 
 /* sqlstore_index.c: moves pending texts into the engine's text index in
  * the background, after APPENDs (kicked) and at start; until then a

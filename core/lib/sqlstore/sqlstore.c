@@ -8,6 +8,7 @@
  * transaction that expunged it: two expunges of two copies on two nodes
  * each see the other's message still there and would both keep it, and a
  * FETCH that streams the bytes chunk by chunk must find them to the end. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,25 @@ int sqls_uids_read(struct ph_sql_cursor **cur, struct ph_uidset *s,
     return ret;
 }
 
+void sqls_objectid_new(char prefix, char out[SQLS_OBJECTID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t rnd[(SQLS_OBJECTID_LEN - 1) / 2];
+    size_t got = 0;
+    while (got < sizeof(rnd)) {
+        ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+        ph_assert(n > 0 || errno == EINTR);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    out[0] = prefix;
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        out[1 + 2 * i] = hex[rnd[i] >> 4];
+        out[2 + 2 * i] = hex[rnd[i] & 15];
+    }
+    out[SQLS_OBJECTID_LEN] = '\0';
+}
+
 void sqls_row_free(struct msg_row *r)
 {
     free(r->keywords);
@@ -153,6 +173,9 @@ void sqls_row_free(struct msg_row *r)
     free(r->envelope);
     free(r->bodystructure);
     free(r->body);
+    free(r->emailid);
+    free(r->threadid);
+    free(r->preview);
     *r = (struct msg_row){0};
 }
 
@@ -194,6 +217,11 @@ void sqls_row_add(struct ph_sql_cursor *cur, int ncols, struct msg_rows *rows)
         r->bodystructure = ph_sql_strdup(cur, 10);
         r->body = ph_sql_strdup(cur, 11);
     }
+    if (ncols > 12) {
+        r->emailid = ph_sql_strdup(cur, 12);
+        r->threadid = ph_sql_strdup(cur, 13);
+        r->preview = ph_sql_strdup(cur, 14);
+    }
 }
 
 int sqls_rows_read(struct ph_sql_cursor *cur, int ncols, struct msg_rows *rows,
@@ -229,6 +257,9 @@ int sqls_rows_deliver(const struct sqls_mailbox *mb, struct msg_rows *rows,
             .envelope = r->envelope,
             .bodystructure = r->bodystructure,
             .body = r->body,
+            .emailid = r->emailid,
+            .threadid = r->threadid,
+            .preview = r->preview,
         };
         ret = cb(arg, &meta);
     }
@@ -711,7 +742,8 @@ const struct ph_storage_vfuncs ph_sqlstore_vfuncs = {
     .append_finish = sqls_append_finish,
     .append_abort = sqls_append_abort,
     .search = sqls_search,
-    .fetch_what = PH_META_FETCH | PH_META_GHOSTS,
+    .fetch_what =
+        PH_META_FETCH | PH_META_GHOSTS | PH_META_OBJECTID | PH_META_PREVIEW,
     .sort = sqls_sort,
     .sort_keys = sqls_sort_keys,
     .append_finish_all = sqls_append_finish_all,

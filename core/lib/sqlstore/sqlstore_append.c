@@ -24,6 +24,8 @@
 #include <unistd.h>
 #include <unistr.h>
 
+#include <posthorn/sort.h>
+
 #include "sqlstore-private.h"
 
 #define APPEND_MEM_MAX (256 * 1024) /* larger appends spill to a file */
@@ -31,7 +33,7 @@
 
 struct sqls_append {
     struct ph_sqlstore *s;
-    int64_t mailbox_id;
+    int64_t mailbox_id, account_id;
     uint64_t written;
     struct ph_buf mem;
     int fd;
@@ -75,6 +77,7 @@ int sqls_append_begin(struct ph_account *acct, const char *mailbox,
     struct sqls_append *app = ph_calloc(1, sizeof(*app));
     app->s = a->s;
     app->mailbox_id = row.id;
+    app->account_id = a->id;
     app->fd = -1;
     *handle_r = app;
     return 0;
@@ -171,7 +174,14 @@ struct text {
     size_t header_len, header_chars;
     bool kept, utf8, nul;
     bool over; /* while making it */
+    struct ph_buf preview; /* RFC 8970 (ph_message_preview) */
 };
+
+static void text_free(struct text *t)
+{
+    ph_buf_free(&t->text);
+    ph_buf_free(&t->preview);
+}
 
 static bool text_sink(void *arg, const char *data, size_t len)
 {
@@ -197,6 +207,8 @@ static int text_make(const struct ph_message_info *mi, uint64_t size,
     if (ret == 0 && !t->over)
         ret = ph_message_search_text(mi, size, PH_MESSAGE_TEXT_BODY, read,
                                      read_arg, text_sink, t);
+    if (ret == 0)
+        ret = ph_message_preview(mi, read, read_arg, &t->preview);
     t->kept = ret == 0 && !t->over && t->text.len <= TEXT_MAX;
     if (!t->kept)
         ph_buf_free(&t->text);
@@ -251,6 +263,10 @@ static int derived_insert(struct ph_sqlstore *s, struct ph_sql_conn *c,
     }
     if (ret == 0)
         ret = sqls_sort_values_insert(c, body_id, mi, error_r);
+    if (ret == 0)
+        ret = ph_sql_exec(
+            c, PH_SQS_PREVIEW_INSERT, error_r, PH_SQL_I(body_id),
+            PH_SQL_SN(t->preview.data ? t->preview.data : "", t->preview.len));
     if (ret < 0)
         return ret;
     /* Text that is not UTF-8, or is kept raw, never enters an index:
@@ -345,6 +361,104 @@ static int feed_parser(void *arg, const void *data, size_t len)
     return 0;
 }
 
+/* ---- EMAILID and THREADID (RFC 8474 5) ------------------------------------
+ */
+
+/* The IDs a message threads by, bounded: its references (ph_thread_
+ * references: References, else In-Reply-To) root first, then its own
+ * Message-ID. Of a long References field the root and the closest
+ * ancestors count. */
+#define THREAD_IDS_MAX 20
+
+static void thread_ids(const struct ph_message_info *mi, struct ph_strlist *ids)
+{
+    struct ph_sort_keys k;
+    ph_sort_keys_from_info(mi, 0, &k);
+    struct ph_strlist refs = {0};
+    struct ph_buf b = {0};
+    size_t pos = 0;
+    const char *r = k.references ? k.references : "";
+    while (ph_msgid_next(r, strlen(r), &pos, &b)) {
+        ph_strlist_add(&refs, b.data);
+        ph_buf_reset(&b);
+    }
+    ph_buf_free(&b);
+    for (size_t i = 0; i < refs.n; i++)
+        if (i == 0 || refs.n - i < THREAD_IDS_MAX)
+            ph_strlist_add(ids, refs.v[i]);
+    if (k.message_id != NULL && k.message_id[0] != '\0')
+        ph_strlist_add(ids, k.message_id);
+    ph_strlist_clear(&refs);
+    ph_sort_keys_clear(&k);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The thread of a new body: that of the first of its IDs the account has
+ * seen (its root's, when two threads meet: a THREADID once given never
+ * changes, RFC 8474 5.2, so threads are not merged), else a new one; then
+ * every ID of it that has none yet joins that thread, so that a reply
+ * stored before its parent still brings the parent in. */
+int sqls_objects_insert(struct ph_sql_conn *c, int64_t body_id,
+                        int64_t account_id, const struct ph_message_info *mi,
+                        const char **error_r)
+{
+    char emailid[SQLS_OBJECTID_LEN + 1], threadid[PH_OBJECTID_MAX + 1] = "";
+    struct ph_strlist ids = {0};
+    int ret = 0;
+    if (mi != NULL && account_id != 0)
+        thread_ids(mi, &ids);
+    for (size_t i = 0; i < ids.n && ret == 0 && threadid[0] == '\0'; i++) {
+        struct ph_sql_cursor *cur = NULL;
+        ret = ph_sql_query(c, PH_SQS_THREAD_GET, &cur, error_r,
+                           PH_SQL_I(account_id),
+                           PH_SQL_B(ids.v[i], strlen(ids.v[i])));
+        if (ret == 0 && (ret = ph_sql_next(cur, error_r)) == 1) {
+            char *t = ph_sql_strdup(cur, 0);
+            if (t != NULL && strlen(t) <= PH_OBJECTID_MAX)
+                strcpy(threadid, t);
+            free(t);
+            ret = 0;
+        }
+        ph_sql_close(&cur);
+    }
+    if (threadid[0] == '\0')
+        sqls_objectid_new('T', threadid);
+    /* In one order: two appends that name the same IDs wait for each
+     * other's index entries, never both for the other's. */
+    if (ids.n > 1)
+        qsort(ids.v, ids.n, sizeof(*ids.v), str_cmp);
+    for (size_t i = 0; i < ids.n && ret == 0; i++)
+        ret = ph_sql_exec(
+            c, PH_SQS_THREAD_INSERT, error_r, PH_SQL_I(account_id),
+            PH_SQL_B(ids.v[i], strlen(ids.v[i])), PH_SQL_S(threadid));
+    ph_strlist_clear(&ids);
+    sqls_objectid_new('M', emailid);
+    if (ret == 0)
+        ret = ph_sql_exec(c, PH_SQS_OBJECTS_INSERT, error_r, PH_SQL_I(body_id),
+                          PH_SQL_S(emailid), PH_SQL_S(threadid));
+    return ret;
+}
+
+/* A body stored before object ids (the schema upgrade) gets them once,
+ * in the order the re-derivation takes bodies (by id: as they came). */
+static int objects_keep(struct ph_sql_conn *c, int64_t body_id,
+                        const struct ph_message_info *mi, const char **error_r)
+{
+    int64_t one = 0, account_id = 0;
+    int ret =
+        ph_sql_one(c, PH_SQS_OBJECTS_GET, &one, error_r, PH_SQL_I(body_id));
+    if (ret != 0)
+        return ret < 0 ? ret : 0;
+    ret = ph_sql_one(c, PH_SQS_BODY_ACCOUNT, &account_id, error_r,
+                     PH_SQL_I(body_id));
+    return ret < 0 ? ret
+                   : sqls_objects_insert(c, body_id, account_id, mi, error_r);
+}
+
 int sqls_rederive_body(struct ph_sqlstore *s, struct ph_sql_conn *c,
                        int64_t body_id, const char **error_r)
 {
@@ -368,7 +482,7 @@ int sqls_rederive_body(struct ph_sqlstore *s, struct ph_sql_conn *c,
     } else {
         mi = ph_message_parser_finish(&parser);
         if (text_make(mi, b.size, body_reader, &b, &t) != 0)
-            ph_buf_free(&t.text), t = (struct text){0};
+            text_free(&t), t = (struct text){0};
         void *info;
         size_t info_size;
         ph_message_info_serialize(mi, &info, &info_size);
@@ -387,10 +501,14 @@ int sqls_rederive_body(struct ph_sqlstore *s, struct ph_sql_conn *c,
         ret = ph_sql_exec(c, PH_SQS_SORT_VALUES_DELETE, error_r,
                           PH_SQL_I(body_id));
     if (ret == 0)
+        ret = ph_sql_exec(c, PH_SQS_PREVIEW_DELETE, error_r, PH_SQL_I(body_id));
+    if (ret == 0)
         ret = derived_insert(s, c, body_id, mi, &t, error_r);
     if (ret == 0)
         ret = ph_sql_exec(c, PH_SQS_MSG_SET_SORT, error_r, PH_SQL_I(body_id));
-    ph_buf_free(&t.text);
+    if (ret == 0)
+        ret = objects_keep(c, body_id, mi, error_r);
+    text_free(&t);
     ph_message_info_free(&mi);
     return ret;
 }
@@ -426,6 +544,9 @@ static int body_store(struct ph_sql_conn *c, struct append_op *o,
                          app, error_r);
     if (ret == 0)
         ret = derived_insert(app->s, c, *body_id_r, o->mi, &o->text, error_r);
+    if (ret == 0)
+        ret = sqls_objects_insert(c, *body_id_r, app->account_id, o->mi,
+                                  error_r);
     return ret;
 }
 

@@ -48,13 +48,15 @@ static int mbox_insert(struct ph_sql_conn *c, int64_t account_id,
                        int64_t *id_r, const char **error_r)
 {
     int64_t uidvalidity = 0, id = 0;
+    char objectid[SQLS_OBJECTID_LEN + 1];
+    sqls_objectid_new('F', objectid);
     int ret = ph_sql_one(c, PH_SQS_UIDVALIDITY_NEXT, &uidvalidity, error_r,
                          PH_SQL_I((int64_t)time(NULL) & 0xffffffff));
     if (ret == 1)
         ret = ph_sql_one(c, PH_SQS_MBOX_INSERT, &id, error_r,
                          PH_SQL_I(account_id), PH_SQL_S(name),
                          PH_SQL_I(uidvalidity), PH_SQL_I(special_use),
-                         PH_SQL_I(noselect));
+                         PH_SQL_I(noselect), PH_SQL_S(objectid));
     if (ret == 0)
         ret = sqls_fail(PH_STORAGE_ERR_CORRUPTED, "Mail storage is damaged",
                         error_r);
@@ -152,9 +154,14 @@ static int mbox_make(struct ph_sql_conn *c, int64_t account_id,
                          error_r);
     if (ret == 1 &&
         (ret = ph_sql_one(c, PH_SQS_UIDVALIDITY_NEXT, &uidvalidity, error_r,
-                          PH_SQL_I((int64_t)time(NULL) & 0xffffffff))) == 1)
+                          PH_SQL_I((int64_t)time(NULL) & 0xffffffff))) == 1) {
+        /* RFC 8474 4: a mailbox with a new UIDVALIDITY is another one. */
+        char objectid[SQLS_OBJECTID_LEN + 1];
+        sqls_objectid_new('F', objectid);
         return ph_sql_exec(c, PH_SQS_MBOX_REVIVE, error_r, PH_SQL_I(row.id),
-                           PH_SQL_I(uidvalidity), PH_SQL_I(special_use));
+                           PH_SQL_I(uidvalidity), PH_SQL_I(special_use),
+                           PH_SQL_S(objectid));
+    }
     if (ret == 0)
         ret = mbox_create_parents(c, account_id, name, error_r);
     if (ret == 0)
@@ -720,6 +727,10 @@ int sqls_mailbox_status(struct ph_account *acct, const char *name,
             .highestmodseq = (uint64_t)ph_sql_int(cur, 4),
             .size = (uint64_t)ph_sql_int(cur, 5),
         };
+        char *id = ph_sql_strdup(cur, 8);
+        if (id != NULL && strlen(id) <= PH_OBJECTID_MAX)
+            strcpy(st_r->mailboxid, id);
+        free(id);
         ret = 0;
     }
     ph_sql_close(&cur);

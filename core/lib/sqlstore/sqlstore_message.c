@@ -154,8 +154,8 @@ static int rows_batches(struct sqls_mailbox *mb, int stmt, int ncols,
                         const char **error_r)
 {
     struct msg_rows rows = {0};
-    struct ph_sql_value v[6] = {PH_SQL_I(mb->id), {0}, PH_SQL_I(r.hi),
-                                PH_SQL_I(SQLS_BATCH)};
+    struct ph_sql_value v[7] = {
+        PH_SQL_I(mb->id), {0}, PH_SQL_I(r.hi), PH_SQL_I(SQLS_BATCH)};
     memcpy(v + 4, more, nmore * sizeof(*more));
     int ret = 0;
     for (uint64_t next = r.lo; ret == 0 && next <= r.hi;) {
@@ -194,15 +194,21 @@ int sqls_fetch(struct ph_mailbox *pub, const struct ph_uidset *set,
                : what & PH_META_INFO ? PH_SQS_MSG_RANGE_INFO
                                      : PH_SQS_MSG_RANGE;
     int ncols = what & PH_META_FETCH ? 12 : what & PH_META_INFO ? 9 : 8;
-    struct ph_sql_value more[2] = {PH_SQL_I((what & PH_META_INFO) != 0),
-                                   PH_SQL_I((what & PH_META_FETCH) != 0)};
+    struct ph_sql_value more[3] = {PH_SQL_I((what & PH_META_INFO) != 0),
+                                   PH_SQL_I((what & PH_META_FETCH) != 0),
+                                   PH_SQL_I((what & PH_META_PREVIEW) != 0)};
     size_t nmore = stmt == PH_SQS_MSG_RANGE_FETCH;
+    if (what & (PH_META_OBJECTID | PH_META_PREVIEW)) {
+        stmt = PH_SQS_MSG_RANGE_OBJECTS;
+        ncols = 15;
+        nmore = 3;
+    }
     if (what & PH_META_GHOSTS) {
         if (!mbox(pub)->s->ghosts)
             return 0;
         stmt = PH_SQS_MSG_GHOSTS;
-        ncols = 12;
-        nmore = 2;
+        ncols = 15;
+        nmore = 3;
     }
     for (size_t i = 0; i < nranges && ret == 0; i++)
         ret = rows_batches(mbox(pub), stmt, ncols, ranges[i], more, nmore,

@@ -30,6 +30,7 @@
  *               say), whose value contains the string (the dialect's
  *               put_header): the values and the comparison are the
  *               endpoint's own, so the answer is exact
+ *   EMAILID, THREADID (RFC 8474 6)   the body's row of body_objects
  *   TEXT, BODY  the dialect's put_text over body_text: index candidates,
  *               then the exact comparison. When a body of the mailbox has
  *               no text kept (over 16 MiB), programs with TEXT/BODY are
@@ -240,6 +241,17 @@ static int put_key(struct query *q, const struct ph_imap_search_key *k,
     case PH_IMAP_SEARCH_HEADER: return put_header(q, k);
     case PH_IMAP_SEARCH_BODY: put_text(q, k, false); return 0;
     case PH_IMAP_SEARCH_TEXT: put_text(q, k, true); return 0;
+    case PH_IMAP_SEARCH_EMAILID:
+    case PH_IMAP_SEARCH_THREADID:
+        /* The unique index of emailid, or the body's own row. */
+        ph_sql_fragv(&q->b,
+                     k->op == PH_IMAP_SEARCH_EMAILID
+                         ? "(body_id IN (SELECT body_id FROM body_objects "
+                           "WHERE emailid = ?))"
+                         : "(body_id IN (SELECT body_id FROM body_objects "
+                           "WHERE threadid = ?))",
+                     PH_SQL_S(k->str));
+        return 0;
     case PH_IMAP_SEARCH_SEQSET:     /* the session's numbering */
     case PH_IMAP_SEARCH_SENTBEFORE: /* the Date header: not stored */
     case PH_IMAP_SEARCH_SENTON:

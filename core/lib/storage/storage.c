@@ -407,6 +407,7 @@ struct fetch_values_ctx {
     ph_meta_cb *cb;
     void *arg;
     bool want_fetch, keep_info;
+    bool v16; /* the module fills the fields of ABI 1.6 */
 };
 
 /* A module's meta as the caller expects it: copied field by field (a
@@ -428,6 +429,11 @@ static int fetch_values_cb(void *arg, const struct ph_message_meta *m)
         .info = m->info,
         .info_size = m->info_size,
     };
+    if (c->v16) {
+        meta.emailid = m->emailid;
+        meta.threadid = m->threadid;
+        meta.preview = m->preview;
+    }
     struct ph_message_info *info = NULL;
     const char *err;
     if (c->want_fetch && m->info != NULL &&
@@ -451,19 +457,30 @@ int ph_mailbox_fetch(struct ph_mailbox *mb, const struct ph_uidset *set,
                      const char **error_r)
 {
     bool v11 = built_for(mb, 1); /* fetch_what and the FETCH values */
+    bool v16 = built_for(mb, 6); /* object ids and previews */
     unsigned has = v11 ? mb->v->fetch_what : 0;
     if ((what & PH_META_GHOSTS) && !(has & PH_META_GHOSTS))
         return 0;
+    if (!v16)
+        has &= ~(unsigned)(PH_META_OBJECTID | PH_META_PREVIEW);
+    /* Never asked of a module that does not say it gives them. */
+    what &= has | PH_META_INFO | PH_META_FETCH | PH_META_GHOSTS;
     bool make_fetch = (what & PH_META_FETCH) && !(has & PH_META_FETCH);
-    if (!v11 || make_fetch) {
+    if (!v11 || !v16 || make_fetch) {
         struct fetch_values_ctx c = {cb, arg, make_fetch,
-                                     (what & PH_META_INFO) != 0};
+                                     (what & PH_META_INFO) != 0, v16};
         unsigned ask = what & ~PH_META_FETCH;
         if (make_fetch)
             ask |= PH_META_INFO;
         return mb->v->fetch(mb, set, ask, fetch_values_cb, &c, error_r);
     }
     return mb->v->fetch(mb, set, what, cb, arg, error_r);
+}
+
+bool ph_storage_has(struct ph_instance *storage, unsigned what)
+{
+    return ph_instance_abi_minor(storage) >= 6 &&
+           (svf(storage)->fetch_what & what) == what;
 }
 
 int ph_mailbox_read(struct ph_mailbox *mb, uint32_t uid, uint64_t offset,
@@ -871,6 +888,9 @@ int ph_meta_list_add(void *list, const struct ph_message_meta *m)
     x->envelope = m->envelope ? ph_strdup(m->envelope) : NULL;
     x->bodystructure = m->bodystructure ? ph_strdup(m->bodystructure) : NULL;
     x->body = m->body ? ph_strdup(m->body) : NULL;
+    x->emailid = m->emailid ? ph_strdup(m->emailid) : NULL;
+    x->threadid = m->threadid ? ph_strdup(m->threadid) : NULL;
+    x->preview = m->preview ? ph_strdup(m->preview) : NULL;
     return 0;
 }
 
@@ -882,6 +902,9 @@ void ph_meta_list_free(struct ph_meta_list *l)
         free(l->v[i].envelope);
         free(l->v[i].bodystructure);
         free(l->v[i].body);
+        free(l->v[i].emailid);
+        free(l->v[i].threadid);
+        free(l->v[i].preview);
     }
     free(l->v);
     memset(l, 0, sizeof(*l));
