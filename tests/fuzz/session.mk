@@ -9,6 +9,7 @@ if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_session
 noinst_LTLIBRARIES += tests/fuzz/mod/imap.la
 tests_fuzz_mod_imap_la_SOURCES = $(modules_imap_la_SOURCES)
+tests_fuzz_mod_imap_la_CPPFLAGS = $(modules_imap_la_CPPFLAGS)
 tests_fuzz_mod_imap_la_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer-no-link
 tests_fuzz_mod_imap_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
 tests_fuzz_mod_imap_la_LIBADD = $(modules_imap_la_LIBADD)

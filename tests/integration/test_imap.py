@@ -250,8 +250,10 @@ class LoginTest(ImapTest):
     def test_login_ok_and_capability_after(self):
         r = self.raw()
         out = r.login()
-        # After login: APPENDLIMIT from the storage (storage.sqlite: 32M).
-        self.assertEqual(out, b"L OK [CAPABILITY " + CAPS + b"=33554432] Logged in\r\n")
+        # After login: APPENDLIMIT from the storage (storage.sqlite: 32M),
+        # and COMPRESS=DEFLATE, a command of the authenticated state (RFC
+        # 4978 5: command-auth).
+        self.assertEqual(out, b"L OK [CAPABILITY " + CAPS + b"=33554432 COMPRESS=DEFLATE] Logged in\r\n")
         self.server.wait_log("event=login result=ok user=bob client=127.0.0.1 mech=LOGIN")
 
     def test_clients_inside_authenticate_hold_no_worker(self):
@@ -1299,7 +1301,7 @@ class LimitsTest(ImapTest):
     def test_appendlimit_toobig_without_continuation(self):
         r = self.raw()
         out = r.login()
-        self.assertIn(b" APPENDLIMIT=1024]", out)
+        self.assertIn(b" APPENDLIMIT=1024 COMPRESS=DEFLATE]", out)
         r.send(b"a APPEND INBOX {2000}\r\n")
         self.assertEqual(r.line(), b"a NO [TOOBIG] Message larger than the limit of 1024 bytes\r\n")
         # A too big non-synchronizing literal is read and thrown away.
