@@ -15,9 +15,9 @@ tests_fuzz_mod_imap_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
 tests_fuzz_mod_imap_la_LIBADD = $(modules_imap_la_LIBADD)
 
 tests_fuzz_fuzz_session_SOURCES = tests/fuzz/fuzz_session.c
-tests_fuzz_fuzz_session_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/lib \
+tests_fuzz_fuzz_session_CPPFLAGS = $(AM_CPPFLAGS) $(ZLIB_CFLAGS) -I$(top_srcdir)/core/lib \
 	-DPH_FUZZ_MODULE_PATH='"$(abs_top_builddir)/tests/fuzz/mod/.libs:$(abs_top_builddir)/modules/.libs"'
 tests_fuzz_fuzz_session_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_session_LDFLAGS = -fsanitize=fuzzer
-tests_fuzz_fuzz_session_LDADD = core/lib/libposthorn.la $(PTHREAD_LIBS)
+tests_fuzz_fuzz_session_LDADD = core/lib/libposthorn.la $(PTHREAD_LIBS) $(ZLIB_LIBS)
 endif
