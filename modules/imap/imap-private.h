@@ -47,6 +47,7 @@ struct imap_conf {
     int64_t max_pipelined_commands; /* answers held before a flush */
     uint64_t max_session_memory;    /* bytes, see imap_session_memory() */
     int64_t max_update_contexts;    /* RFC 5267 4.3.1, per session */
+    int64_t compress_level;         /* COMPRESS=DEFLATE: zlib's 1..9 */
 };
 
 struct imap_reactor;

@@ -28,10 +28,8 @@
 
 #include "imap-private.h"
 
-/* Compression level and window: zlib's default level (Dovecot's
- * imap_compress_deflate_level), the full window, since only running
- * sessions hold a deflater. */
-#define DEFLATE_LEVEL 6
+/* The full window, since only running sessions hold a deflater (the
+ * level is the compress_level directive). */
 #define DEFLATE_WBITS 15
 #define DEFLATE_MEMLEVEL 8
 /* Output history a parked session keeps: enough for the next small
@@ -130,12 +128,12 @@ void imap_cmd_compress(struct imap_session *s, const struct ph_imap_value *args,
         ph_log_info("mod=imap event=compress user=%s mech=DEFLATE", s->user);
 }
 
-static int out_start(struct imap_zlib *z)
+static int out_start(struct imap_zlib *z, int level)
 {
     z->out.zalloc = zalloc;
     z->out.zfree = zfree;
     z->out.opaque = z;
-    if (deflateInit2(&z->out, DEFLATE_LEVEL, Z_DEFLATED, -DEFLATE_WBITS,
+    if (deflateInit2(&z->out, level, Z_DEFLATED, -DEFLATE_WBITS,
                      DEFLATE_MEMLEVEL, Z_DEFAULT_STRATEGY) != Z_OK)
         return -1;
     z->out_live = true;
@@ -157,31 +155,41 @@ int imap_compress_write(struct imap_session *s, const char *data, size_t len,
      * empty block. */
     if (len == 0 && !(sync && z->out_dirty))
         return 0;
-    if (!z->out_live && out_start(z) < 0) {
+    if (!z->out_live && out_start(z, (int)s->srv->conf->compress_level) < 0) {
         ph_log_warn("mod=imap event=compress_failed client=%s op=deflate "
                     "error=\"cannot start the compressor\"",
                     s->addr);
         return -1;
     }
-    unsigned char chunk[16384];
+    /* One write for the whole batch: in pieces, the last small one could
+     * wait on the client's delayed ACK (Nagle). */
+    struct ph_buf zout = {0};
     z->out.next_in = (unsigned char *)(uintptr_t)data;
     z->out.avail_in = (uInt)len;
     int flush = sync ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+    size_t room = deflateBound(&z->out, (uLong)len) + 64;
     for (;;) {
-        z->out.next_out = chunk;
-        z->out.avail_out = sizeof(chunk);
+        ph_array_grow(&zout.data, &zout.cap, zout.len + room, 1);
+        z->out.next_out = (unsigned char *)zout.data + zout.len;
+        z->out.avail_out = (uInt)(zout.cap - zout.len);
+        size_t before = z->out.avail_out;
         int r = deflate(&z->out, flush);
-        if (r != Z_OK && r != Z_BUF_ERROR)
+        if (r != Z_OK && r != Z_BUF_ERROR) {
+            ph_buf_free(&zout);
             return -1;
-        size_t have = sizeof(chunk) - z->out.avail_out;
-        if (have > 0 && imap_transport_write(s, (const char *)chunk, have) < 0)
-            return -1;
-        z->raw_out += have;
+        }
+        zout.len += before - z->out.avail_out;
         /* Done when all input is taken and deflate had room to spare (with
          * a flush, it then has emitted all of it). */
         if (z->out.avail_in == 0 && z->out.avail_out > 0)
             break;
+        room = 16384;
     }
+    int w = zout.len > 0 ? imap_transport_write(s, zout.data, zout.len) : 0;
+    z->raw_out += zout.len;
+    ph_buf_free(&zout);
+    if (w < 0)
+        return -1;
     z->out_dirty = !sync;
     return 0;
 }
