@@ -34,7 +34,8 @@ EXTRA_DIST += tests/integration/test_isolation.py
 TESTS += tests/integration/test_condstore.py tests/integration/test_imapflow.py
 EXTRA_DIST += tests/integration/test_condstore.py tests/integration/test_imapflow.py \
 	tests/clients/imapflow/package.json tests/clients/imapflow/package-lock.json \
-	tests/clients/imapflow/resync.mjs tests/clients/imapflow/compress.mjs
+	tests/clients/imapflow/resync.mjs tests/clients/imapflow/compress.mjs \
+	tests/clients/imapflow/checks.mjs
 # ESEARCH, SEARCHRES, WITHIN, SORT, SORT=DISPLAY, THREAD (issue 17).
 TESTS += tests/integration/test_search.py tests/integration/test_sort.py \
 	tests/integration/test_context.py

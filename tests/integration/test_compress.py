@@ -6,14 +6,13 @@ FETCH, TLS under COMPRESS, hostile compressed input, and what a parked
 compressed session keeps.
 
 test_compress_pgsql.py runs these classes on storage.pgsql too."""
-import os
 import random
 import socket
 import zlib
 
 import phtest
 import test_imap
-from test_imap import MSG, PASSWORD, Raw, insecure_context, password_hash
+from test_imap import MSG, Raw, insecure_context
 
 # RFC 1951 3.2.4 / zlib: a sync flush ends in an empty stored block.
 SYNC_MARKER = b"\x00\x00\xff\xff"
@@ -356,26 +355,9 @@ class MemoryTest(CompressTest):
         self.assertGreater(int(fields["history"]), 4096, last)
 
 
-class TlsCompressTest(phtest.TempDirTest):
+class TlsCompressTest(test_imap.TlsServer):
     """RFC 4978 3: compression above TLS ("first COMPRESS ... finally
     TLS"), on tls:// and after STARTTLS."""
-
-    def setUp(self):
-        super().setUp()
-        self.conf = self.write("posthorn.conf", """
-state_dir %(d)s/state
-tls self_signed
-storage.sqlite local_mailboxes { }
-imap tcp://127.0.0.1:0 tls://127.0.0.1:0 {
-    auth pass_table static {
-        entry bob %(hash)s
-    }
-    storage &local_mailboxes
-    debug yes
-}
-""" % {"d": self.dir, "hash": password_hash()})
-        os.makedirs(os.path.join(self.dir, "state"), exist_ok=True)
-        self.server = self.start(self.conf)
 
     def exercise(self, r):
         r.login()
@@ -389,7 +371,7 @@ imap tcp://127.0.0.1:0 tls://127.0.0.1:0 {
                          b"* 1 FETCH (BODY[] {%d}\r\n" % len(body) + body + b")\r\nf OK FETCH completed\r\n")
 
     def test_implicit_tls_then_compress(self):
-        sock = socket.create_connection(("127.0.0.1", self.server.port_for("tls")), timeout=30)
+        sock = socket.create_connection(("127.0.0.1", self.tls_port), timeout=30)
         r = Raw.__new__(Raw)
         r.sock = insecure_context().wrap_socket(sock)
         r.buf = b""
@@ -398,7 +380,7 @@ imap tcp://127.0.0.1:0 tls://127.0.0.1:0 {
         self.exercise(r)
 
     def test_starttls_then_compress(self):
-        r = Raw(self.server.port_for("tcp"))
+        r = Raw(self.port)
         self.addCleanup(r.close)
         self.assertEqual(r.cmd("t", "STARTTLS"), b"t OK Begin TLS negotiation now\r\n")
         r.sock = insecure_context().wrap_socket(r.sock)

@@ -522,9 +522,9 @@ def insecure_context():
     return ctx
 
 
-class TlsTest(phtest.TempDirTest):
-    """tls self_signed: implicit TLS on tls://, STARTTLS on tcp://, and
-    LOGINDISABLED in the clear (insecure_auth defaults to no with TLS)."""
+class TlsServer(phtest.TempDirTest):
+    """A server with tls self_signed: implicit TLS on tls://, STARTTLS on
+    tcp://."""
 
     def setUp(self):
         super().setUp()
@@ -545,6 +545,11 @@ imap tcp://127.0.0.1:0 tls://127.0.0.1:0 {
         self.server = self.start(self.conf)
         self.port = self.server.port_for("tcp")
         self.tls_port = self.server.port_for("tls")
+
+
+class TlsTest(TlsServer):
+    """Implicit TLS, STARTTLS, and LOGINDISABLED in the clear (insecure_auth
+    defaults to no with TLS)."""
 
     def test_implicit_tls_login(self):
         c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context())

@@ -14,20 +14,9 @@
 // Prints one line per check and "N passed, N failed" last; exits 1 on any
 // failure.
 import { ImapFlow } from 'imapflow';
+import { check, finish } from './checks.mjs';
 
 const [port, user, pass] = process.argv.slice(2);
-let passed = 0;
-let failed = 0;
-
-function check(ok, what, detail) {
-    if (ok) {
-        passed++;
-        console.log(`ok: ${what}`);
-    } else {
-        failed++;
-        console.log(`FAIL: ${what}${detail === undefined ? '' : ': ' + JSON.stringify(detail)}`);
-    }
-}
 
 function client(compress) {
     return new ImapFlow({
@@ -103,5 +92,4 @@ try {
     lock.release();
 }
 await a.logout();
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();
