@@ -1938,22 +1938,35 @@ static void parse_args(int argc, char **argv)
         O_BURST,
         O_AHST,
         O_APRT,
-        O_COMPRESS
+        O_ZIP
     };
     static const struct option lo[] = {
-        {"host", 1, NULL, O_HOST},        {"port", 1, NULL, O_PORT},
-        {"user", 1, NULL, O_USER},        {"password", 1, NULL, O_PASS},
-        {"tls", 0, NULL, O_TLS},          {"clients", 1, NULL, O_CLIENTS},
-        {"users", 1, NULL, O_USERS},      {"scenario", 1, NULL, O_SCEN},
-        {"seed", 1, NULL, O_SEED},        {"messages", 1, NULL, O_MSGS},
-        {"ops", 1, NULL, O_OPS},          {"seconds", 1, NULL, O_SECS},
-        {"wakeups", 1, NULL, O_WAKE},     {"server-pid", 1, NULL, O_PID},
-        {"mailbox", 1, NULL, O_MBOX},     {"min-size", 1, NULL, O_MIN},
-        {"max-size", 1, NULL, O_MAX},     {"timeout", 1, NULL, O_TIMEOUT},
-        {"verbose", 0, NULL, O_VERB},     {"connect-burst", 1, NULL, O_BURST},
-        {"append-host", 1, NULL, O_AHST}, {"append-port", 1, NULL, O_APRT},
-        {"compress", 0, NULL, O_COMPRESS},
-        {"help", 0, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"host", 1, NULL, O_HOST},
+        {"port", 1, NULL, O_PORT},
+        {"user", 1, NULL, O_USER},
+        {"password", 1, NULL, O_PASS},
+        {"tls", 0, NULL, O_TLS},
+        {"clients", 1, NULL, O_CLIENTS},
+        {"users", 1, NULL, O_USERS},
+        {"scenario", 1, NULL, O_SCEN},
+        {"seed", 1, NULL, O_SEED},
+        {"messages", 1, NULL, O_MSGS},
+        {"ops", 1, NULL, O_OPS},
+        {"seconds", 1, NULL, O_SECS},
+        {"wakeups", 1, NULL, O_WAKE},
+        {"server-pid", 1, NULL, O_PID},
+        {"mailbox", 1, NULL, O_MBOX},
+        {"min-size", 1, NULL, O_MIN},
+        {"max-size", 1, NULL, O_MAX},
+        {"timeout", 1, NULL, O_TIMEOUT},
+        {"verbose", 0, NULL, O_VERB},
+        {"connect-burst", 1, NULL, O_BURST},
+        {"append-host", 1, NULL, O_AHST},
+        {"append-port", 1, NULL, O_APRT},
+        {"compress", 0, NULL, O_ZIP},
+        {"help", 0, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     int o;
     while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (o) {
@@ -1979,7 +1992,7 @@ static void parse_args(int argc, char **argv)
         case O_BURST: opt_connect_burst = atoi(optarg); break;
         case O_AHST: opt_append_host = optarg; break;
         case O_APRT: opt_append_port = optarg; break;
-        case O_COMPRESS: opt_compress = true; break;
+        case O_ZIP: opt_compress = true; break;
         default: usage();
         }
     }

@@ -104,7 +104,8 @@ struct imap_session {
     bool implicit_tls;     /* accepted on a tls:// listener */
     bool starttls_pending; /* STARTTLS answered: handshake next */
     struct ph_tls_session *tls_sess;
-    struct imap_zlib *zlib; /* COMPRESS=DEFLATE, once active */
+    /* COMPRESS=DEFLATE, once active (imap_compress.c). */
+    struct imap_zlib *zlib;
     bool io_failed;    /* a write failed: the session ends */
     bool io_mask_next; /* io_debug: the next client line holds a secret */
     bool io_in_sasl;   /* io_debug: every client line is a SASL response */
@@ -255,8 +256,7 @@ int imap_flush(struct imap_session *s);
 /* The transport under COMPRESS: the socket, or TLS over it. Write: 0 or
  * -1 (the session ends); read: bytes read, 0 for none now, -1 at EOF or on
  * an error. */
-int imap_transport_write(struct imap_session *s, const char *data,
-                         size_t len);
+int imap_transport_write(struct imap_session *s, const char *data, size_t len);
 ssize_t imap_transport_read(struct imap_session *s, char *buf, size_t size);
 /* Output beyond this is written out at once, even inside a command: a
  * client that does not read holds a worker (up to the step timeout), never
@@ -326,7 +326,6 @@ void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
 #define imap_debug_enabled(srv) ((srv)->conf->debug || ph_log_debug_enabled())
 
 /* imap_compress.c: COMPRESS=DEFLATE (RFC 4978). */
-bool imap_compress_active(const struct imap_session *s);
 /* Deflates data and writes it to the transport; sync: flushed for the
  * client to read all of it. 0 or -1. */
 int imap_compress_write(struct imap_session *s, const char *data, size_t len,

@@ -55,7 +55,7 @@ struct imap_zlib {
     /* Compressed input not yet inflated. */
     unsigned char *zin;
     size_t zin_pos, zin_len;
-    size_t zlib_bytes; /* zlib's own allocations, now */
+    size_t zlib_bytes;        /* zlib's own allocations, now */
     uint64_t raw_in, raw_out; /* compressed bytes read and written */
 };
 
@@ -80,11 +80,6 @@ static void zfree(voidpf opaque, voidpf ptr)
     size_t *p = (size_t *)ptr - 1;
     z->zlib_bytes -= *p;
     free(p);
-}
-
-bool imap_compress_active(const struct imap_session *s)
-{
-    return s->zlib != NULL;
 }
 
 void imap_cmd_compress(struct imap_session *s, const struct ph_imap_value *args,
@@ -226,23 +221,28 @@ static int in_fail(struct imap_session *s, const char *why, const char *text)
 int imap_compress_read(struct imap_session *s)
 {
     struct imap_zlib *z = s->zlib;
-    if (!z->in_live && in_start(z) < 0)
-        return in_fail(s, "cannot start the decompressor",
-                       "Cannot decompress your input");
     for (;;) {
         if (z->in_ended)
             return -1;
         if (z->zin_pos == z->zin_len && !z->in_full) {
-            /* All inflated: more compressed input. */
-            if (z->zin == NULL)
-                z->zin = ph_malloc(ZIN_SIZE);
-            ssize_t n = imap_transport_read(s, (char *)z->zin, ZIN_SIZE);
+            /* All inflated: more compressed input, on the stack first so
+             * that an IDLE wake-up, which reads nothing, allocates
+             * nothing. */
+            char buf[ZIN_SIZE];
+            ssize_t n = imap_transport_read(s, buf, sizeof(buf));
             if (n <= 0)
                 return (int)n;
+            if (z->zin == NULL)
+                z->zin = ph_malloc(ZIN_SIZE);
+            memcpy(z->zin, buf, (size_t)n);
             z->raw_in += (uint64_t)n;
             z->zin_pos = 0;
             z->zin_len = (size_t)n;
         }
+        /* Made only once there is input: an IDLE wake-up reads none. */
+        if (!z->in_live && in_start(z) < 0)
+            return in_fail(s, "cannot start the decompressor",
+                           "Cannot decompress your input");
         z->in.next_in = z->zin + z->zin_pos;
         z->in.avail_in = (uInt)(z->zin_len - z->zin_pos);
         z->in.next_out = (unsigned char *)s->inbuf;

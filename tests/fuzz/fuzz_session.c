@@ -168,8 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* Raw deflate, as a client speaks after COMPRESS: the bytes right
          * after the COMPRESS line are compressed (RFC 4978 3). */
         z_stream z = {0};
-        if (deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) !=
-            Z_OK)
+        if (deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
             die("deflateInit2", NULL);
         uLong cap = deflateBound(&z, (uLong)(size - 1)) + 16;
         unsigned char *out = malloc(cap);
