@@ -33,6 +33,7 @@
 #include <dirent.h>
 
 #include <gnutls/gnutls.h>
+#include <zlib.h>
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -338,6 +339,8 @@ static const char *opt_mailbox = "INBOX";
 static double opt_timeout_s = 600;
 static bool opt_verbose;
 static int opt_connect_burst = 100;
+/* COMPRESS DEFLATE (RFC 4978) after every LOGIN. */
+static bool opt_compress;
 
 /* ---- connections ---- */
 
@@ -372,6 +375,12 @@ struct conn {
     bool parked;       /* idle-hold: IDLE's continuation seen */
     char last[160];    /* the last tagged reply, for error messages */
     uint64_t bytes_in; /* received over every connection it made */
+    /* --compress: LOGIN sent, COMPRESS sent; then raw deflate both ways
+     * (zout: compressed bytes to send, from zout_off). */
+    bool login_sent, compressing, zlive, znew;
+    z_stream zin, zout;
+    struct buf zbuf;
+    size_t zbuf_off;
 };
 
 struct scenario {
@@ -390,6 +399,8 @@ static int n_ready, n_done;
 static int n_opened, n_greeted;
 static double t_start, t_end;
 static uint64_t bytes_total;
+/* What bytes_total inflated to (the same without --compress). */
+static uint64_t plain_total;
 static long ops_total;
 static struct stat_series lat_all = {"all", NULL, 0, 0};
 static struct sockaddr_storage server_addr;
@@ -457,6 +468,13 @@ static void conn_close(struct conn *c)
         gnutls_deinit(c->tls);
         c->tls = NULL;
     }
+    if (c->zlive) {
+        inflateEnd(&c->zin);
+        deflateEnd(&c->zout);
+        c->zlive = false;
+        c->zbuf.len = c->zbuf_off = 0;
+    }
+    c->login_sent = c->compressing = false;
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
@@ -518,6 +536,7 @@ static void cmd_login(struct conn *c, struct stat_series *lat)
     char user[256];
     snprintf(user, sizeof user, opt_user, c->user);
     cmd(c, lat, "LOGIN \"%s\" \"%s\"", user, opt_password);
+    c->login_sent = true;
 }
 
 static int tls_io_result(struct conn *c, ssize_t r)
@@ -531,29 +550,64 @@ static int tls_io_result(struct conn *c, ssize_t r)
     exit(1);
 }
 
+/* --compress: the COMPRESS command got OK; from here on raw deflate. */
+static void zstart(struct conn *c)
+{
+    memset(&c->zin, 0, sizeof c->zin);
+    memset(&c->zout, 0, sizeof c->zout);
+    if (inflateInit2(&c->zin, -15) != Z_OK ||
+        deflateInit2(&c->zout, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
+                     Z_DEFAULT_STRATEGY) != Z_OK)
+        die("zlib: cannot initialize");
+    c->zlive = c->znew = true;
+    c->zbuf.len = c->zbuf_off = 0;
+}
+
+/* Deflates what out holds into zbuf, flushed: a client sends whole
+ * commands. */
+static void zdeflate(struct conn *c)
+{
+    c->zout.next_in = (unsigned char *)c->out.data;
+    c->zout.avail_in = (uInt)c->out.len;
+    do {
+        buf_reserve(&c->zbuf, c->out.len / 2 + 64);
+        c->zout.next_out = (unsigned char *)c->zbuf.data + c->zbuf.len;
+        c->zout.avail_out = (uInt)(c->zbuf.cap - c->zbuf.len - 1);
+        size_t room = c->zout.avail_out;
+        if (deflate(&c->zout, Z_SYNC_FLUSH) == Z_STREAM_ERROR)
+            die("zlib: deflate failed");
+        c->zbuf.len += room - c->zout.avail_out;
+    } while (c->zout.avail_in > 0 || c->zout.avail_out == 0);
+    c->out.len = c->out_off = 0;
+}
+
 static void conn_flush(struct conn *c)
 {
-    while (c->out_off < c->out.len && c->fd >= 0 && c->phase >= PH_GREETING) {
+    if (c->zlive && c->out.len > 0)
+        zdeflate(c);
+    struct buf *b = c->zlive ? &c->zbuf : &c->out;
+    size_t *off = c->zlive ? &c->zbuf_off : &c->out_off;
+    while (*off < b->len && c->fd >= 0 && c->phase >= PH_GREETING) {
         ssize_t n;
-        size_t len = c->out.len - c->out_off;
+        size_t len = b->len - *off;
         if (c->tls) {
-            n = gnutls_record_send(c->tls, c->out.data + c->out_off, len);
+            n = gnutls_record_send(c->tls, b->data + *off, len);
             if (tls_io_result(c, n) < 0)
                 break;
         } else {
-            n = send(c->fd, c->out.data + c->out_off, len, MSG_NOSIGNAL);
+            n = send(c->fd, b->data + *off, len, MSG_NOSIGNAL);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                     break;
                 conn_fail(c, strerror(errno));
             }
         }
-        c->out_off += (size_t)n;
+        *off += (size_t)n;
     }
-    if (c->out_off == c->out.len) {
-        c->out.len = c->out_off = 0;
+    if (*off == b->len) {
+        b->len = *off = 0;
     }
-    bool want = c->out.len > 0;
+    bool want = b->len > 0;
     if (c->fd >= 0 && want != c->want_out) {
         c->want_out = want;
         epoll_set(c, false);
@@ -634,6 +688,21 @@ static void handle_line(struct conn *c, char *line, size_t len)
                 series_add(&lat_all, dt);
             ops_total++;
         }
+        if (c->login_sent) {
+            /* --compress: COMPRESS DEFLATE between LOGIN and whatever
+             * the scenario does after it. */
+            c->login_sent = false;
+            if (ok && opt_compress) {
+                cmd(c, NULL, "COMPRESS DEFLATE");
+                c->compressing = true;
+                return;
+            }
+        } else if (c->compressing) {
+            c->compressing = false;
+            if (!ok)
+                cmd_failed(c, "COMPRESS");
+            zstart(c);
+        }
         sc->drive(c, ok);
         return;
     }
@@ -664,6 +733,13 @@ static void conn_parse(struct conn *c)
         handle_line(c, c->in.data + start, end - start);
         if (c->fd < 0 || c->gen != gen)
             return;
+        /* Compressed bytes read with COMPRESS's OK would be taken for
+         * text: the server must not send any before our next command. */
+        if (c->znew) {
+            c->znew = false;
+            if (c->in.len > end + 2)
+                conn_fail(c, "data after COMPRESS's OK");
+        }
         start = end + 2;
         c->in_scan = start;
     }
@@ -676,22 +752,56 @@ static void conn_parse(struct conn *c)
         c->in_scan = c->in.len - 1;
 }
 
+/* Appends n received bytes to c->in, inflated under --compress. */
+static void conn_take(struct conn *c, char *data, size_t n)
+{
+    c->bytes_in += (uint64_t)n;
+    bool timed = t_start > 0 && t_end == 0;
+    if (timed)
+        bytes_total += (uint64_t)n;
+    if (!c->zlive) {
+        buf_add(&c->in, data, n);
+        if (timed)
+            plain_total += (uint64_t)n;
+        return;
+    }
+    c->zin.next_in = (unsigned char *)data;
+    c->zin.avail_in = (uInt)n;
+    do {
+        buf_reserve(&c->in, 65536);
+        c->zin.next_out = (unsigned char *)c->in.data + c->in.len;
+        c->zin.avail_out = (uInt)(c->in.cap - c->in.len - 1);
+        size_t room = c->zin.avail_out;
+        int r = inflate(&c->zin, Z_SYNC_FLUSH);
+        if (r == Z_STREAM_END) {
+            /* The server ended its stream (it closes): what came is
+             * parsed, the close comes next. */
+            c->in.len += room - c->zin.avail_out;
+            break;
+        }
+        if (r != Z_OK && r != Z_BUF_ERROR)
+            die("client %d: the server's deflate stream is corrupt (%d: %s)",
+                c->id, r, c->zin.msg ? c->zin.msg : "");
+        c->in.len += room - c->zin.avail_out;
+        if (timed)
+            plain_total += room - c->zin.avail_out;
+    } while (c->zin.avail_in > 0 || c->zin.avail_out == 0);
+}
+
 static void conn_read(struct conn *c)
 {
+    static char raw[65536];
     unsigned gen = c->gen;
     for (;;) {
-        buf_reserve(&c->in, 65536);
         ssize_t n;
         if (c->tls) {
-            n = gnutls_record_recv(c->tls, c->in.data + c->in.len,
-                                   c->in.cap - c->in.len - 1);
+            n = gnutls_record_recv(c->tls, raw, sizeof raw);
             if (n == 0)
                 conn_fail(c, "server closed the connection");
             if (tls_io_result(c, n) < 0)
                 return;
         } else {
-            n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1,
-                     0);
+            n = recv(c->fd, raw, sizeof raw, 0);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                     return;
@@ -703,11 +813,9 @@ static void conn_read(struct conn *c)
                 conn_fail(c, "server closed the connection");
             }
         }
-        c->in.len += (size_t)n;
+        conn_take(c, raw, (size_t)n);
+        buf_reserve(&c->in, 0);
         c->in.data[c->in.len] = '\0';
-        c->bytes_in += (uint64_t)n;
-        if (t_start > 0 && t_end == 0)
-            bytes_total += (uint64_t)n;
         conn_parse(c);
         if (c->fd < 0 || c->gen != gen)
             return;
@@ -785,7 +893,7 @@ static void conn_ready(struct conn *c)
 static void ready_barrier(void)
 {
     t_start = now_ms();
-    bytes_total = 0;
+    bytes_total = plain_total = 0;
     if (sc->drive == idle_drive)
         return; /* main() starts the wake-ups */
     for (int i = 0; i < n_conns; i++)
@@ -926,6 +1034,10 @@ static void sf_finish(double elapsed_ms)
 {
     figure("ops_per_s", (double)lat_body.n / (elapsed_ms / 1e3));
     figure("bytes_per_s", (double)bytes_total / (elapsed_ms / 1e3));
+    /* The same commands on every server (--seed): bytes on the wire, and
+     * what they inflate to under --compress. */
+    figure("wire_bytes", (double)bytes_total);
+    figure("plain_bytes", (double)plain_total);
     figure_series("select_", &lat_select);
     figure_series("fetch_all_", &lat_fetch_all);
     figure_series("body_", &lat_body);
@@ -1767,6 +1879,7 @@ static void usage(void)
         "  --user FMT --password PW   login; FMT may hold %d, the user number\n"
         "  --users N                  spread clients over user1..userN (1)\n"
         "  --tls                      implicit TLS (no certificate check)\n"
+        "  --compress                 COMPRESS DEFLATE after each LOGIN\n"
         "  --clients C                concurrent connections (1)\n"
         "  --seed S                   message stream seed (1)\n"
         "  --messages N               append/fill: messages in all;\n"
@@ -1824,21 +1937,36 @@ static void parse_args(int argc, char **argv)
         O_VERB,
         O_BURST,
         O_AHST,
-        O_APRT
+        O_APRT,
+        O_ZIP
     };
     static const struct option lo[] = {
-        {"host", 1, NULL, O_HOST},        {"port", 1, NULL, O_PORT},
-        {"user", 1, NULL, O_USER},        {"password", 1, NULL, O_PASS},
-        {"tls", 0, NULL, O_TLS},          {"clients", 1, NULL, O_CLIENTS},
-        {"users", 1, NULL, O_USERS},      {"scenario", 1, NULL, O_SCEN},
-        {"seed", 1, NULL, O_SEED},        {"messages", 1, NULL, O_MSGS},
-        {"ops", 1, NULL, O_OPS},          {"seconds", 1, NULL, O_SECS},
-        {"wakeups", 1, NULL, O_WAKE},     {"server-pid", 1, NULL, O_PID},
-        {"mailbox", 1, NULL, O_MBOX},     {"min-size", 1, NULL, O_MIN},
-        {"max-size", 1, NULL, O_MAX},     {"timeout", 1, NULL, O_TIMEOUT},
-        {"verbose", 0, NULL, O_VERB},     {"connect-burst", 1, NULL, O_BURST},
-        {"append-host", 1, NULL, O_AHST}, {"append-port", 1, NULL, O_APRT},
-        {"help", 0, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"host", 1, NULL, O_HOST},
+        {"port", 1, NULL, O_PORT},
+        {"user", 1, NULL, O_USER},
+        {"password", 1, NULL, O_PASS},
+        {"tls", 0, NULL, O_TLS},
+        {"clients", 1, NULL, O_CLIENTS},
+        {"users", 1, NULL, O_USERS},
+        {"scenario", 1, NULL, O_SCEN},
+        {"seed", 1, NULL, O_SEED},
+        {"messages", 1, NULL, O_MSGS},
+        {"ops", 1, NULL, O_OPS},
+        {"seconds", 1, NULL, O_SECS},
+        {"wakeups", 1, NULL, O_WAKE},
+        {"server-pid", 1, NULL, O_PID},
+        {"mailbox", 1, NULL, O_MBOX},
+        {"min-size", 1, NULL, O_MIN},
+        {"max-size", 1, NULL, O_MAX},
+        {"timeout", 1, NULL, O_TIMEOUT},
+        {"verbose", 0, NULL, O_VERB},
+        {"connect-burst", 1, NULL, O_BURST},
+        {"append-host", 1, NULL, O_AHST},
+        {"append-port", 1, NULL, O_APRT},
+        {"compress", 0, NULL, O_ZIP},
+        {"help", 0, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     int o;
     while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (o) {
@@ -1864,6 +1992,7 @@ static void parse_args(int argc, char **argv)
         case O_BURST: opt_connect_burst = atoi(optarg); break;
         case O_AHST: opt_append_host = optarg; break;
         case O_APRT: opt_append_port = optarg; break;
+        case O_ZIP: opt_compress = true; break;
         default: usage();
         }
     }

@@ -50,6 +50,7 @@ struct imap_conf {
     int64_t max_pipelined_commands; /* answers held before a flush */
     uint64_t max_session_memory;    /* bytes, see imap_session_memory() */
     int64_t max_update_contexts;    /* RFC 5267 4.3.1, per session */
+    int64_t compress_level;         /* COMPRESS=DEFLATE: zlib's 1..9 */
 };
 
 struct imap_reactor;
@@ -106,6 +107,8 @@ struct imap_session {
     bool implicit_tls;     /* accepted on a tls:// listener */
     bool starttls_pending; /* STARTTLS answered: handshake next */
     struct ph_tls_session *tls_sess;
+    /* COMPRESS=DEFLATE, once active (imap_compress.c). */
+    struct imap_zlib *zlib;
     bool io_failed;    /* a write failed: the session ends */
     bool io_mask_next; /* io_debug: the next client line holds a secret */
     bool io_in_sasl;   /* io_debug: every client line is a SASL response */
@@ -246,7 +249,14 @@ bool imap_session_run(struct imap_session *s);
 void imap_reply(struct imap_session *s, const char *fmt, ...) PH_PRINTF(2, 3);
 void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
                  ...) PH_PRINTF(3, 4);
+/* Writes out all output: with COMPRESS, flushed so the client can read
+ * all of it (Z_SYNC_FLUSH). */
 int imap_flush(struct imap_session *s);
+/* The transport under COMPRESS: the socket, or TLS over it. Write: 0 or
+ * -1 (the session ends); read: bytes read, 0 for none now, -1 at EOF or on
+ * an error. */
+int imap_transport_write(struct imap_session *s, const char *data, size_t len);
+ssize_t imap_transport_read(struct imap_session *s, char *buf, size_t size);
 /* Output beyond this is written out at once, even inside a command: a
  * client that does not read holds a worker (up to the step timeout), never
  * more memory. */
@@ -314,6 +324,20 @@ void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
  * or the global one. */
 #define imap_debug_enabled(srv) ((srv)->conf->debug || ph_log_debug_enabled())
 
+/* imap_compress.c: COMPRESS=DEFLATE (RFC 4978). */
+/* Deflates data and writes it to the transport; sync: flushed for the
+ * client to read all of it. 0 or -1. */
+int imap_compress_write(struct imap_session *s, const char *data, size_t len,
+                        bool sync);
+/* Inflates input into s->inbuf: as read_some() (1, 0, -1); -1 on bad
+ * input, with a BYE queued and s->closing set. */
+int imap_compress_read(struct imap_session *s);
+/* The session parks: zlib's streams go, their history stays. */
+void imap_compress_park(struct imap_session *s);
+/* Bytes the compression layer holds now. */
+size_t imap_compress_memory(const struct imap_session *s);
+void imap_compress_free(struct imap_session *s);
+
 /* imap_commands.c */
 /* args: the arguments after the command name (after "UID NAME" for the
  * UID forms, with s->cmd_uid set). */
@@ -342,7 +366,7 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_login,
     imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge, imap_cmd_fetch,
     imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_search, imap_cmd_uid,
     imap_cmd_append, imap_cmd_idle, imap_cmd_sort, imap_cmd_thread,
-    imap_cmd_cancelupdate;
+    imap_cmd_cancelupdate, imap_cmd_compress;
 
 /* imap_mailbox.c: a mailbox name argument in UTF-8 (malloc'ed); NULL with
  * a tagged answer sent: BAD for what is no astring, NO for an astring that

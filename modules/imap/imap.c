@@ -339,6 +339,14 @@ static const struct ph_directive imap_directives[] = {
      .def = "8",
      .min = 1,
      .max = 1000},
+    /* RFC 4978 4: the compressor "can trade speed against quality"; 6 is
+     * zlib's default and Dovecot's. */
+    {.name = "compress_level",
+     .type = PH_DT_INT,
+     .offset = OFF(compress_level),
+     .def = "6",
+     .min = 1,
+     .max = 9},
     {.name = "max_session_memory",
      .type = PH_DT_SIZE,
      .offset = OFF(max_session_memory),

@@ -30,6 +30,7 @@ static const struct imap_command_def commands[] = {
     {"EXAMINE", IMAP_STATE_LOGGED_IN, imap_cmd_examine, 0},
     {"APPEND", IMAP_STATE_LOGGED_IN, imap_cmd_append, 0},
     {"IDLE", IMAP_STATE_LOGGED_IN, imap_cmd_idle, 0},
+    {"COMPRESS", IMAP_STATE_LOGGED_IN, imap_cmd_compress, 0},
     {"CHECK", IMAP_STATE_SELECTED, imap_cmd_check, 0},
     {"CLOSE", IMAP_STATE_SELECTED, imap_cmd_close, 0},
     {"UNSELECT", IMAP_STATE_SELECTED, imap_cmd_unselect, 0},

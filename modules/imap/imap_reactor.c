@@ -94,6 +94,7 @@ bool imap_reactor_park(struct imap_session *s)
      * it waits does not depend on what it answered before. */
     if (s->out.len == 0 && s->out.cap > IMAP_OUT_KEEP)
         ph_buf_free(&s->out);
+    imap_compress_park(s);
     pthread_mutex_lock(&r->lock);
     if (s->wake_pending || r->shutting_down) {
         pthread_mutex_unlock(&r->lock);

@@ -84,6 +84,7 @@ void imap_session_free(struct imap_session **sp)
     free(s->uids);
     free(s->reported);
     free(s->delayed_reply);
+    imap_compress_free(s);
     ph_tls_session_free(&s->tls_sess);
     close(s->fd);
     if (s->graph)
@@ -172,56 +173,74 @@ static void tls_stall(void *arg, bool begin)
     imap_reactor_stall(arg, begin);
 }
 
-int imap_flush(struct imap_session *s)
+int imap_transport_write(struct imap_session *s, const char *data, size_t len)
 {
-    s->unflushed = 0;
-    if (s->out.len == 0 || s->io_failed) {
-        ph_buf_reset(&s->out);
-        return s->io_failed ? -1 : 0;
-    }
-    imap_io_debug(s, "S", s->out.data, s->out.len);
     if (s->tls_sess) {
-        if (ph_tls_write_all(s->tls_sess, s->out.data, s->out.len) < 0) {
+        if (ph_tls_write_all(s->tls_sess, data, len) < 0) {
             if (s->srv->conf->io_errors)
                 ph_log_warn(
                     "mod=imap event=io_error client=%s op=write error=\"%s\"",
                     s->addr, ph_tls_error(s->tls_sess));
-            s->io_failed = true;
-            s->closing = true;
+            goto fail;
         }
-        ph_buf_reset(&s->out);
-        return s->io_failed ? -1 : 0;
+        return 0;
     }
     size_t off = 0;
-    while (off < s->out.len) {
-        ssize_t w = send(s->fd, s->out.data + off, s->out.len - off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (off < len) {
+        ssize_t w =
+            send(s->fd, data + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
             off += (size_t)w;
         } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (wait_fd(s, POLLOUT) < 0)
-                goto fail;
+                goto fail_errno;
         } else if (w < 0 && errno == EINTR) {
             continue;
         } else {
-            goto fail;
+            goto fail_errno;
         }
     }
-    ph_buf_reset(&s->out);
     return 0;
-fail:
+fail_errno:
     if (s->srv->conf->io_errors)
         ph_log_warn("mod=imap event=io_error client=%s op=write error=\"%s\"",
                     s->addr, strerror(errno));
+fail:
     s->io_failed = true;
     s->closing = true;
-    ph_buf_reset(&s->out);
     return -1;
+}
+
+/* sync: the end of a batch, which the client must be able to read in full
+ * (with COMPRESS, a flush of the compressor; else output may wait in it). */
+static int flush_out(struct imap_session *s, bool sync)
+{
+    s->unflushed = 0;
+    if (s->io_failed) {
+        ph_buf_reset(&s->out);
+        return -1;
+    }
+    if (s->out.len == 0 && !(sync && s->zlib))
+        return 0;
+    imap_io_debug(s, "S", s->out.data, s->out.len);
+    int r = s->zlib ? imap_compress_write(s, s->out.data, s->out.len, sync)
+                    : imap_transport_write(s, s->out.data, s->out.len);
+    if (r < 0) {
+        s->io_failed = true;
+        s->closing = true;
+    }
+    ph_buf_reset(&s->out);
+    return r;
+}
+
+int imap_flush(struct imap_session *s)
+{
+    return flush_out(s, true);
 }
 
 int imap_out_check(struct imap_session *s)
 {
-    return s->out.len >= IMAP_OUT_HIGH_WATER ? imap_flush(s) : 0;
+    return s->out.len >= IMAP_OUT_HIGH_WATER ? flush_out(s, false) : 0;
 }
 
 size_t imap_session_memory(const struct imap_session *s)
@@ -315,8 +334,11 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
         ph_buf_printf(out, " APPENDLIMIT=%llu", (unsigned long long)limit);
     else
         ph_buf_puts(out, " APPENDLIMIT");
-    if (s->state != IMAP_STATE_NOT_AUTH)
+    if (s->state != IMAP_STATE_NOT_AUTH) {
+        /* RFC 4978 3: COMPRESS is a command of the authenticated state. */
+        ph_buf_puts(out, " COMPRESS=DEFLATE");
         return;
+    }
     if (s->srv->tls_enabled && !s->tls)
         ph_buf_puts(out, " STARTTLS");
     if (!s->tls && !s->srv->insecure_auth) {
@@ -328,18 +350,12 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
         ph_buf_puts(out, " AUTH=LOGIN");
 }
 
-/* Reads what the socket has. 1: data, 0: nothing now (EAGAIN), -1: EOF or
- * error. */
-static int read_some(struct imap_session *s)
+ssize_t imap_transport_read(struct imap_session *s, char *buf, size_t size)
 {
     while (s->tls_sess) {
-        ssize_t n = ph_tls_read_nb(s->tls_sess, s->inbuf, sizeof(s->inbuf));
-        if (n > 0) {
-            s->inpos = 0;
-            s->inlen = (size_t)n;
-            imap_io_debug(s, "C", s->inbuf, (size_t)n);
-            return 1;
-        }
+        ssize_t n = ph_tls_read_nb(s->tls_sess, buf, size);
+        if (n > 0)
+            return n;
         if (n == PH_TLS_WANT_READ)
             return 0;
         if (n == PH_TLS_WANT_WRITE) {
@@ -354,13 +370,9 @@ static int read_some(struct imap_session *s)
         return -1;
     }
     for (;;) {
-        ssize_t n = recv(s->fd, s->inbuf, sizeof(s->inbuf), MSG_DONTWAIT);
-        if (n > 0) {
-            s->inpos = 0;
-            s->inlen = (size_t)n;
-            imap_io_debug(s, "C", s->inbuf, (size_t)n);
-            return 1;
-        }
+        ssize_t n = recv(s->fd, buf, size, MSG_DONTWAIT);
+        if (n > 0)
+            return n;
         if (n == 0)
             return -1;
         if (errno == EINTR)
@@ -373,6 +385,21 @@ static int read_some(struct imap_session *s)
                 s->addr, strerror(errno));
         return -1;
     }
+}
+
+/* Reads what the client sent into inbuf. 1: data, 0: nothing now (EAGAIN),
+ * -1: EOF or error. */
+static int read_some(struct imap_session *s)
+{
+    if (s->zlib)
+        return imap_compress_read(s);
+    ssize_t n = imap_transport_read(s, s->inbuf, sizeof(s->inbuf));
+    if (n <= 0)
+        return (int)n;
+    s->inpos = 0;
+    s->inlen = (size_t)n;
+    imap_io_debug(s, "C", s->inbuf, (size_t)n);
+    return 1;
 }
 
 /* ---- The seq -> UID view ------------------------------------------------ */

@@ -9,12 +9,17 @@ modules_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap-private.h \
 	modules/imap/imap_append.c modules/imap/imap_catenate.c \
 	modules/imap/imap_idle.c \
 	modules/imap/imap_keywords.c modules/imap/imap_sort.c \
-	modules/imap/imap_context.c
+	modules/imap/imap_context.c modules/imap/imap_compress.c
+modules_imap_la_CPPFLAGS = $(AM_CPPFLAGS) $(ZLIB_CFLAGS)
 modules_imap_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
-modules_imap_la_LIBADD = core/lib/libposthorn.la $(PTHREAD_LIBS)
+modules_imap_la_LIBADD = core/lib/libposthorn.la $(PTHREAD_LIBS) $(ZLIB_LIBS)
 
 TESTS += tests/integration/test_imap.py tests/integration/test_imap_grammar.py \
 	tests/integration/test_imap_state.py
+# COMPRESS=DEFLATE (RFC 4978, issue 18); test_compress_pgsql.py in
+# tests/integration/local.mk.
+TESTS += tests/integration/test_compress.py
+EXTRA_DIST += tests/integration/test_compress.py tests/integration/test_compress_pgsql.py
 EXTRA_DIST += tests/integration/test_imap.py tests/integration/test_imap_grammar.py \
 	tests/integration/test_imap_state.py
 TESTS += tests/integration/test_sync.py
@@ -33,7 +38,8 @@ EXTRA_DIST += tests/integration/test_isolation.py
 TESTS += tests/integration/test_condstore.py tests/integration/test_imapflow.py
 EXTRA_DIST += tests/integration/test_condstore.py tests/integration/test_imapflow.py \
 	tests/clients/imapflow/package.json tests/clients/imapflow/package-lock.json \
-	tests/clients/imapflow/resync.mjs
+	tests/clients/imapflow/resync.mjs tests/clients/imapflow/compress.mjs \
+	tests/clients/imapflow/checks.mjs
 # MULTIAPPEND and CATENATE (issue 18); test_append_pgsql.py on storage.pgsql.
 TESTS += tests/integration/test_append.py
 EXTRA_DIST += tests/integration/test_append.py tests/integration/test_append_pgsql.py

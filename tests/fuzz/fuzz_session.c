@@ -8,7 +8,10 @@
  *
  * The first byte picks a prologue so that the fuzzer reaches every state
  * without having to discover a login: 0 none, 1 LOGIN, 2 LOGIN and SELECT
- * INBOX, 3 LOGIN and EXAMINE INBOX. After each input the account is
+ * INBOX, 3 LOGIN and EXAMINE INBOX; 4 and 5 LOGIN and COMPRESS DEFLATE
+ * (RFC 4978), after which 4 sends the input as it is (hostile compressed
+ * input for the inflater) and 5 deflates it first (commands under
+ * compression). After each input the account is
  * deleted (it is created again at the next LOGIN), so every input starts
  * from the same state: without that, inputs like "COPY 1:* INBOX" doubled
  * the mailbox on every run until one took longer than the deadline. */
@@ -29,6 +32,7 @@
 #include <posthorn/endpoint-impl.h>
 #include <posthorn/log.h>
 #include <posthorn/storage.h>
+#include <zlib.h>
 
 #include "module/graph.h"
 #include "net/listen.h"
@@ -48,7 +52,11 @@ static const char *const prologues[] = {
     "p1 LOGIN bob pw\r\n",
     "p1 LOGIN bob pw\r\np2 SELECT INBOX\r\n",
     "p1 LOGIN bob pw\r\np2 EXAMINE INBOX\r\n",
+    "p1 LOGIN bob pw\r\np2 COMPRESS DEFLATE\r\n",
+    "p1 LOGIN bob pw\r\np2 COMPRESS DEFLATE\r\n",
 };
+/* The prologue after which the input is deflated. */
+#define DEFLATED_PROLOGUE 5
 
 static void die(const char *what, const char *why)
 {
@@ -156,7 +164,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct timeval tv = {.tv_sec = 10};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     send_all(fd, prologue, strlen(prologue));
-    send_all(fd, data + 1, size - 1);
+    if (data[0] % PH_N_ELEMENTS(prologues) == DEFLATED_PROLOGUE) {
+        /* Raw deflate, as a client speaks after COMPRESS: the bytes right
+         * after the COMPRESS line are compressed (RFC 4978 3). */
+        z_stream z = {0};
+        if (deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+            die("deflateInit2", NULL);
+        uLong cap = deflateBound(&z, (uLong)(size - 1)) + 16;
+        unsigned char *out = malloc(cap);
+        if (out == NULL)
+            die("malloc", NULL);
+        z.next_in = (unsigned char *)(uintptr_t)(data + 1);
+        z.avail_in = (uInt)(size - 1);
+        z.next_out = out;
+        z.avail_out = (uInt)cap;
+        (void)deflate(&z, Z_SYNC_FLUSH);
+        send_all(fd, out, cap - z.avail_out);
+        deflateEnd(&z);
+        free(out);
+    } else {
+        send_all(fd, data + 1, size - 1);
+    }
     shutdown(fd, SHUT_WR);
     /* The server must finish: EOF means it closed. A hang is a finding. */
     char buf[65536];

@@ -250,8 +250,10 @@ class LoginTest(ImapTest):
     def test_login_ok_and_capability_after(self):
         r = self.raw()
         out = r.login()
-        # After login: APPENDLIMIT from the storage (storage.sqlite: 32M).
-        self.assertEqual(out, b"L OK [CAPABILITY " + CAPS + b"=33554432] Logged in\r\n")
+        # After login: APPENDLIMIT from the storage (storage.sqlite: 32M),
+        # and COMPRESS=DEFLATE, a command of the authenticated state (RFC
+        # 4978 5: command-auth).
+        self.assertEqual(out, b"L OK [CAPABILITY " + CAPS + b"=33554432 COMPRESS=DEFLATE] Logged in\r\n")
         self.server.wait_log("event=login result=ok user=bob client=127.0.0.1 mech=LOGIN")
 
     def test_clients_inside_authenticate_hold_no_worker(self):
@@ -520,9 +522,9 @@ def insecure_context():
     return ctx
 
 
-class TlsTest(phtest.TempDirTest):
-    """tls self_signed: implicit TLS on tls://, STARTTLS on tcp://, and
-    LOGINDISABLED in the clear (insecure_auth defaults to no with TLS)."""
+class TlsServer(phtest.TempDirTest):
+    """A server with tls self_signed: implicit TLS on tls://, STARTTLS on
+    tcp://."""
 
     def setUp(self):
         super().setUp()
@@ -543,6 +545,11 @@ imap tcp://127.0.0.1:0 tls://127.0.0.1:0 {
         self.server = self.start(self.conf)
         self.port = self.server.port_for("tcp")
         self.tls_port = self.server.port_for("tls")
+
+
+class TlsTest(TlsServer):
+    """Implicit TLS, STARTTLS, and LOGINDISABLED in the clear (insecure_auth
+    defaults to no with TLS)."""
 
     def test_implicit_tls_login(self):
         c = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=insecure_context())
@@ -1300,7 +1307,7 @@ class LimitsTest(ImapTest):
     def test_appendlimit_toobig_without_continuation(self):
         r = self.raw()
         out = r.login()
-        self.assertIn(b" APPENDLIMIT=1024]", out)
+        self.assertIn(b" APPENDLIMIT=1024 COMPRESS=DEFLATE]", out)
         r.send(b"a APPEND INBOX {2000}\r\n")
         self.assertEqual(r.line(), b"a NO [TOOBIG] Message larger than the limit of 1024 bytes\r\n")
         # A too big non-synchronizing literal is read and thrown away.

@@ -37,6 +37,16 @@ class ImapflowTest(test_imap.ImapTest):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertTrue(p.stdout.rstrip().endswith(" passed, 0 failed"), p.stdout)
 
+    def test_imapflow_with_compress_deflate(self):
+        """tests/clients/imapflow/compress.mjs: imapflow negotiates COMPRESS
+        DEFLATE (RFC 4978) after login, APPENDs and FETCHes a big message,
+        IDLEs and pipelines through the one compressed connection."""
+        p = subprocess.run(["node", os.path.join(CLIENT, "compress.mjs"), str(self.port), "bob",
+                            test_imap.PASSWORD], capture_output=True, text=True, timeout=120)
+        print(p.stdout, p.stderr)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertTrue(p.stdout.rstrip().endswith(" passed, 0 failed"), p.stdout)
+
 
 PGSQL_BUILT = os.path.exists(os.path.join(phtest.BUILD, "modules", ".libs", "storage_pgsql.so"))
 

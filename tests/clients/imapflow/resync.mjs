@@ -15,20 +15,9 @@
 // Prints one line per check and "N passed, N failed" last; exits 1 on any
 // failure.
 import { ImapFlow } from 'imapflow';
+import { check, crashed, finish } from './checks.mjs';
 
 const [port, user, pass] = process.argv.slice(2);
-let passed = 0;
-let failed = 0;
-
-function check(ok, what, detail) {
-    if (ok) {
-        passed++;
-        console.log(`ok: ${what}`);
-    } else {
-        failed++;
-        console.log(`FAIL: ${what}${detail === undefined ? '' : ': ' + JSON.stringify(detail)}`);
-    }
-}
 
 function client(qresync) {
     return new ImapFlow({
@@ -137,8 +126,6 @@ async function main() {
 try {
     await main();
 } catch (err) {
-    failed++;
-    console.log(`FAIL: ${err.stack || err}`);
+    crashed(err);
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();
