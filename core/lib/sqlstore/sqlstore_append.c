@@ -619,7 +619,7 @@ static int op_prepare(struct append_op *o, struct sqls_append *app,
 static void op_clear(struct append_op *o)
 {
     free(o->keywords);
-    ph_buf_free(&o->text.text);
+    text_free(&o->text);
     ph_message_info_free(&o->mi);
     if (o->app != NULL)
         append_free(o->app);
