@@ -16,7 +16,7 @@
 
 /* The spool is an unnamed file in state_dir: on the disk that will hold the
  * mail anyway, not in a /tmp that may be a small tmpfs. */
-static FILE *spool_open(void)
+FILE *imap_spool_open(void)
 {
     const char *dir = ph_global_state_dir();
     int fd = -1;
@@ -196,7 +196,7 @@ static int append_check(struct imap_session *s,
     } else if ((r = ph_append_begin(s->acct, a.mailbox, lit->size, &s->app,
                                     &err)) < 0) {
         *text_r = begin_error(r, err, status_r);
-    } else if ((s->app_spool = spool_open()) == NULL) {
+    } else if ((s->app_spool = imap_spool_open()) == NULL) {
         *text_r = ph_strdup_printf(
             "[%s] Cannot spool the message: %s",
             errno == ENOSPC ? "UNAVAILABLE" : "SERVERBUG",

@@ -231,7 +231,8 @@ size_t imap_session_memory(const struct imap_session *s)
            s->cap_reported * sizeof(*s->reported) +
            s->pending_expunge.cap * sizeof(*s->pending_expunge.r) +
            s->saved.cap * sizeof(*s->saved.ranges) +
-           imap_sort_cache_memory(s->sort_cache) + imap_keywords_memory(s) +
+           imap_sort_cache_memory(s->sort_cache) +
+           imap_binary_cache_memory(s->binary_cache) + imap_keywords_memory(s) +
            imap_updates_memory(s) + s->sasl_user.cap;
 }
 
@@ -382,6 +383,7 @@ void imap_view_reset(struct imap_session *s)
      * empty sequence." */
     ph_imap_seqset_clear(&s->saved);
     imap_sort_cache_free(&s->sort_cache);
+    imap_binary_cache_free(&s->binary_cache);
     /* RFC 5267 4.3: "Updates will cease when the mailbox is no longer
      * selected". */
     imap_updates_free(s);

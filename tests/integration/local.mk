@@ -39,3 +39,6 @@ endif
 # imapflow's list() with a statusQuery: one LIST-STATUS command.
 TESTS += tests/integration/test_clients_list.py
 EXTRA_DIST += tests/integration/test_clients_list.py tests/clients/imapflow/list-status.mjs
+if WITH_PGSQL
+TESTS += tests/integration/test_binary_pgsql.py
+endif
