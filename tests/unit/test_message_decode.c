@@ -449,6 +449,82 @@ static void test_normalizer_rules(void **state)
     free(s);
 }
 
+/* ---- BINARY (RFC 3516) ---- */
+
+static void expect_crlf(const char *in, const char *want)
+{
+    size_t len = strlen(in);
+    for (size_t step = 1; step <= len + 1; step++) {
+        struct ph_text_crlf st = {0};
+        struct ph_buf out = {0};
+        for (size_t i = 0; i < len; i += step)
+            ph_text_crlf_feed(&st, in + i, len - i < step ? len - i : step,
+                              &out);
+        ph_buf_append(&out, "", 0);
+        tm_assert_bytes(in, want, strlen(want), out.data, out.len);
+        ph_buf_free(&out);
+    }
+}
+
+static void test_text_crlf_makes_bare_lf_crlf(void **state)
+{
+    (void)state;
+    /* RFC 3516 6: textual sections go out with CRLF line ends. */
+    expect_crlf("one\ntwo\r\nthree\n", "one\r\ntwo\r\nthree\r\n");
+    expect_crlf("\n\n", "\r\n\r\n");
+    /* A bare CR is no line end to fix; CR CR LF keeps its first CR. */
+    expect_crlf("a\rb\r\r\nc", "a\rb\r\r\nc");
+    expect_crlf("", "");
+}
+
+static void expect_set_encoding(const char *hdr, const char *want)
+{
+    struct ph_buf out = {0};
+    ph_message_header_set_encoding(hdr, strlen(hdr), "binary", &out);
+    ph_buf_append(&out, "", 0);
+    tm_assert_bytes(hdr, want, strlen(want), out.data, out.len);
+    ph_buf_free(&out);
+}
+
+static void test_header_set_encoding_replaces_the_field(void **state)
+{
+    (void)state;
+    expect_set_encoding("Content-Type: text/plain\r\n"
+                        "content-transfer-encoding:\r\n base64\r\n"
+                        "X-A: 1\r\n\r\n",
+                        "Content-Type: text/plain\r\nX-A: 1\r\n"
+                        "Content-Transfer-Encoding: binary\r\n\r\n");
+    /* None yet, no blank line, bare LF: one is added, the blank made. */
+    expect_set_encoding("Subject: x\n",
+                        "Subject: x\nContent-Transfer-Encoding: binary\r\n\r\n");
+    expect_set_encoding("", "Content-Transfer-Encoding: binary\r\n\r\n");
+}
+
+static void test_section_part_names_the_node(void **state)
+{
+    (void)state;
+    static const char msg[] =
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\none\r\n"
+        "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+        "Subject: in\r\nContent-Transfer-Encoding: base64\r\n\r\naW4=\r\n"
+        "--b--\r\n";
+    struct ph_message_info *info = ph_message_parse(msg, sizeof(msg) - 1);
+    uint32_t p1[] = {1}, p2[] = {2}, p21[] = {2, 1}, p3[] = {3}, p11[] = {1, 1};
+    assert_int_equal(ph_message_section_part(info, NULL, 0), 0);
+    uint32_t one = ph_message_section_part(info, p1, 1);
+    assert_string_equal(info->parts[one].subtype, "plain");
+    uint32_t two = ph_message_section_part(info, p2, 1);
+    assert_true(info->parts[two].flags & PH_MESSAGE_PART_RFC822);
+    /* 2.1: the embedded message's own part 1, its base64 body. */
+    uint32_t inner = ph_message_section_part(info, p21, 2);
+    assert_int_equal(inner, info->parts[two].first_child);
+    assert_int_equal(info->parts[inner].encoding, PH_MESSAGE_ENCODING_BASE64);
+    assert_int_equal(ph_message_section_part(info, p3, 1), PH_MESSAGE_PART_NONE);
+    assert_int_equal(ph_message_section_part(info, p11, 2), PH_MESSAGE_PART_NONE);
+    ph_message_info_free(&info);
+}
+
 int tm_run_decode_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +540,9 @@ int tm_run_decode_tests(void)
             test_search_text_covers_part_headers_names_and_embedded),
         cmocka_unit_test(test_date_parser_vectors),
         cmocka_unit_test(test_normalizer_rules),
+        cmocka_unit_test(test_text_crlf_makes_bare_lf_crlf),
+        cmocka_unit_test(test_header_set_encoding_replaces_the_field),
+        cmocka_unit_test(test_section_part_names_the_node),
     };
     return cmocka_run_group_tests_name("message_decode", tests, NULL, NULL);
 }
