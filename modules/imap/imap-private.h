@@ -47,6 +47,7 @@ struct imap_conf {
     int64_t max_pipelined_commands; /* answers held before a flush */
     uint64_t max_session_memory;    /* bytes, see imap_session_memory() */
     int64_t max_update_contexts;    /* RFC 5267 4.3.1, per session */
+    bool literal_minus;             /* LITERAL- instead of LITERAL+ */
 };
 
 struct imap_reactor;

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <posthorn/message.h>
+
 #include "imap-private.h"
 
 /* The spool is an unnamed file in state_dir: on the disk that will hold the
@@ -231,6 +233,79 @@ void imap_append_literal(struct imap_session *s,
         ph_buf_puts(&s->out, "+ Ready for literal data\r\n");
 }
 
+/* ---- literal8 (RFC 3516 4.4) ---- */
+
+/* The message as received: the spool file, or a buffered literal. */
+struct received {
+    FILE *f;
+    const char *mem;
+};
+
+static int received_read(void *arg, uint64_t off, uint64_t size,
+                         ph_message_data_cb *cb, void *cb_arg)
+{
+    struct received *rc = arg;
+    if (rc->mem != NULL)
+        return size > 0 ? cb(cb_arg, rc->mem + off, (size_t)size) : 0;
+    if (fseeko(rc->f, (off_t)off, SEEK_SET) != 0)
+        return PH_STORAGE_ERR_TEMP;
+    char buf[65536];
+    while (size > 0) {
+        size_t want = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+        if (fread(buf, 1, want, rc->f) != want)
+            return PH_STORAGE_ERR_TEMP;
+        int r = cb(cb_arg, buf, want);
+        if (r != 0)
+            return r;
+        size -= want;
+    }
+    return 0;
+}
+
+static int parse_cb(void *arg, const void *data, size_t len)
+{
+    ph_message_parser_feed(arg, data, len);
+    return 0;
+}
+
+struct append_out {
+    struct ph_append *app;
+    const char *err;
+};
+
+static int append_out_cb(void *arg, const void *data, size_t len)
+{
+    struct append_out *o = arg;
+    return ph_append_write(o->app, data, len, &o->err);
+}
+
+/* A message sent as literal8 may hold binary content that storage would
+ * change (NUL bytes, the line ends of a "binary" part): those parts go to
+ * storage base64-encoded, so nothing is lost and BODY[] stays 8-bit clean
+ * (RFC 3516 4.4, 6: BODY returns what BODYSTRUCTURE describes, in an
+ * encoding IMAP4rev1 allows); BINARY[] gives their bytes back. Returns a
+ * PH_MESSAGE_BINARY_* (AS_IS: the caller writes the message), or a
+ * PH_STORAGE_ERR_* with *err_r. */
+static int append_binary(struct imap_session *s,
+                         const struct ph_imap_value *msg, uint64_t size,
+                         const char **err_r)
+{
+    struct received rc = {.f = s->app_spool,
+                          .mem = msg->type == PH_IMAP_VALUE_LITERAL ? msg->str
+                                                                    : NULL};
+    struct ph_message_parser *parser = ph_message_parser_new(NULL);
+    int r = received_read(&rc, 0, size, parse_cb, parser);
+    struct ph_message_info *info = ph_message_parser_finish(&parser);
+    struct append_out o = {.app = s->app};
+    if (r == 0)
+        r = ph_message_binary_encode(info, size, received_read, &rc,
+                                     append_out_cb, &o);
+    ph_message_info_free(&info);
+    if (r < 0)
+        *err_r = o.err ? o.err : "Cannot read the spooled message";
+    return r;
+}
+
 void imap_cmd_append(struct imap_session *s, const struct ph_imap_value *args,
                      size_t n)
 {
@@ -267,7 +342,12 @@ void imap_cmd_append(struct imap_session *s, const struct ph_imap_value *args,
     /* A streamed message began at its literal (imap_append_literal). */
     if (r == 0 && s->app == NULL)
         r = ph_append_begin(s->acct, a.mailbox, size, &s->app, &err);
-    if (r == 0 && msg->type == PH_IMAP_VALUE_LITERAL) {
+    int binary = PH_MESSAGE_BINARY_AS_IS;
+    if (r == 0 && msg->literal8 && (binary = append_binary(s, msg, size, &err)) < 0)
+        r = binary;
+    if (r == 0 && binary != PH_MESSAGE_BINARY_AS_IS) {
+        /* written by append_binary, or refused below */
+    } else if (r == 0 && msg->type == PH_IMAP_VALUE_LITERAL) {
         r = ph_append_write(s->app, msg->str, msg->len, &err);
     } else if (r == 0) {
         rewind(s->app_spool);
@@ -277,6 +357,15 @@ void imap_cmd_append(struct imap_session *s, const struct ph_imap_value *args,
             r = ph_append_write(s->app, buf, got, &err);
     }
     uint32_t uid = 0, uidvalidity = 0;
+    if (r == 0 && binary == PH_MESSAGE_BINARY_UNENCODABLE) {
+        /* RFC 3516 4.4: content the mailbox cannot store as binary. */
+        imap_append_abort(s);
+        append_args_clear(&a);
+        imap_tagged(s, "NO",
+                    "[UNKNOWN-CTE] Binary content outside a body part's "
+                    "content cannot be stored");
+        return;
+    }
     if (r == 0)
         r = ph_append_finish(&s->app, &a.flags, a.date, a.tz, &uid,
                              &uidvalidity, &err);

@@ -40,6 +40,7 @@ struct imap_session *imap_session_new(struct imap_server *srv, int fd,
     lim.max_command_size = (size_t)srv->conf->max_command_size;
     lim.max_depth = (unsigned)srv->conf->max_nesting;
     lim.max_args = (size_t)srv->conf->max_arguments;
+    lim.allow_literal8 = true; /* BINARY: APPEND's message (RFC 3516 4.4) */
     s->parser = ph_imap_parser_new(&lim);
     s->state = IMAP_STATE_NOT_AUTH;
     s->last_active_ms = imap_now_ms();
@@ -292,12 +293,16 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
     const struct imap_conf *c = s->srv->conf;
     ph_buf_puts(
         out,
-        "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
+        /* RFC 7888 5: LITERAL- or LITERAL+, never both. */
+        c->literal_minus ? "IMAP4rev1 LITERAL- " : "IMAP4rev1 LITERAL+ ");
+    ph_buf_puts(
+        out,
+        "SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
         "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE "
         "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY ESORT "
         "CONTEXT=SEARCH CONTEXT=SORT PARTIAL "
         "LIST-EXTENDED LIST-STATUS STATUS=SIZE "
-        "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS");
+        "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS BINARY");
     uint64_t limit = c->appendlimit;
     if (limit == 0 && s->acct)
         limit = ph_account_appendlimit(s->acct);
@@ -796,12 +801,45 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
 
 /* ---- Running ------------------------------------------------------------ */
 
+/* RFC 7888 5: with LITERAL- advertised, "non-synchronizing literals used
+ * in any command MUST NOT be larger than 4096 bytes". */
+#define IMAP_LITERAL_MINUS_MAX 4096
+
+static void refuse_literal(struct imap_session *s,
+                           const struct ph_imap_literal *lit,
+                           const char *status, const char *text)
+{
+    ph_buf_printf(&s->out, "%s %s %s\r\n", lit->tag ? lit->tag : "*", status,
+                  text);
+    ph_imap_parser_literal_reject(s->parser);
+    s->cmd_literal_bytes = 0;
+}
+
 static void handle_literal(struct imap_session *s)
 {
     const struct ph_imap_literal *lit = ph_imap_parser_literal(s->parser);
-    if (lit->name && strcasecmp(lit->name, "APPEND") == 0 && lit->depth == 0 &&
-        lit->arg_index >= 1) {
+    bool append = lit->name && strcasecmp(lit->name, "APPEND") == 0 &&
+                  lit->depth == 0 && lit->arg_index >= 1;
+    if (s->srv->conf->literal_minus && !lit->sync &&
+        lit->size > IMAP_LITERAL_MINUS_MAX) {
+        /* "proceeds as described in Section 4": the literal is read and
+         * the command refused; "If responding to an APPEND command, the
+         * tagged BAD response MUST contain the TOOBIG response code". */
+        refuse_literal(s, lit, "BAD",
+                       append ? "[TOOBIG] Non-synchronizing literals are "
+                                "limited to 4096 bytes (LITERAL-)"
+                              : "Non-synchronizing literals are limited to "
+                                "4096 bytes (LITERAL-)");
+        return;
+    }
+    if (append) {
         imap_append_literal(s, lit);
+        return;
+    }
+    if (lit->literal8) {
+        /* RFC 3516 7: literal8 is APPEND's message. */
+        refuse_literal(s, lit, "BAD", "A binary literal (~{n}) is only "
+                                      "allowed for APPEND's message");
         return;
     }
     const char *err;
@@ -813,27 +851,20 @@ static void handle_literal(struct imap_session *s)
     if (refusal == NULL && lit->name && strcasecmp(lit->name, "LOGIN") == 0)
         plain = imap_plaintext_refusal(s, "LOGIN");
     if (refusal != NULL || plain != NULL) {
-        ph_buf_printf(&s->out, "%s %s %s\r\n", lit->tag ? lit->tag : "*",
-                      refusal ? "BAD" : "NO", refusal ? refusal : plain);
+        refuse_literal(s, lit, refusal ? "BAD" : "NO",
+                       refusal ? refusal : plain);
         free(refusal);
-        ph_imap_parser_literal_reject(s->parser);
-        s->cmd_literal_bytes = 0;
         return;
     }
     /* The parser's own limits (BAD) first; then the session's (NO). */
     if (lit->size <= s->srv->conf->max_literal_size &&
         !imap_memory_fits(s, lit->size)) {
         /* RFC 7888 4: a non-synchronizing literal is read and dropped. */
-        ph_buf_printf(&s->out, "%s NO %s\r\n", lit->tag ? lit->tag : "*",
-                      IMAP_LIMIT_TEXT);
-        ph_imap_parser_literal_reject(s->parser);
-        s->cmd_literal_bytes = 0;
+        refuse_literal(s, lit, "NO", IMAP_LIMIT_TEXT);
         return;
     }
     if (ph_imap_parser_literal_accept(s->parser, &err) < 0) {
-        ph_buf_printf(&s->out, "%s BAD %s\r\n", lit->tag ? lit->tag : "*", err);
-        ph_imap_parser_literal_reject(s->parser);
-        s->cmd_literal_bytes = 0;
+        refuse_literal(s, lit, "BAD", err);
         return;
     }
     s->cmd_literal_bytes += lit->size;

@@ -203,6 +203,164 @@ class BinaryTest(StateTest):
                                                % len(BIG)), 1)
 
 
+RAW = b"\x00\x01\r\nbare\nlf\rcr\x00\xff" * 20  # data a binary part holds
+
+BINMSG = (b"From: a@example.org\r\nSubject: binary\r\nMIME-Version: 1.0\r\n"
+          b"Content-Type: multipart/mixed; boundary=ZZ\r\n\r\n"
+          b"--ZZ\r\nContent-Type: text/plain; charset=utf-8\r\n"
+          b"Content-Transfer-Encoding: 8bit\r\n\r\nna\xc3\xafve\r\n"
+          b"--ZZ\r\nContent-Type: application/octet-stream\r\n"
+          b"Content-Transfer-Encoding: binary\r\n\r\n" + RAW +
+          b"\r\n--ZZ--\r\n")
+
+
+class Literal8Test(StateTest):
+    """APPEND with literal8 (RFC 3516 4.4, RFC 4466 for "~{n+}")."""
+    extra = "appendlimit 20M"
+
+    def selected(self):
+        r, _ = self.session()
+        return r
+
+    def append8(self, r, tag, msg, sync=True):
+        if sync:
+            r.send(b"%s APPEND INBOX ~{%d}\r\n" % (tag.encode(), len(msg)))
+            self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+            r.send(msg + b"\r\n")
+        else:
+            r.send(b"%s APPEND INBOX ~{%d+}\r\n" % (tag.encode(), len(msg)) + msg + b"\r\n")
+        return r.until(tag)
+
+    def test_binary_part_stored_base64_and_given_back_by_binary(self):
+        r = self.selected()
+        self.assertRegex(self.append8(r, "a", BINMSG),
+                         rb"^\* 1 EXISTS\r\n\* 1 RECENT\r\na OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
+        # RFC 3516 4.4: "The server MAY modify the CTE of the appended data,
+        # however any such transformation MUST NOT result in a loss of
+        # data"; 6: BODY returns what BODYSTRUCTURE describes, which "MUST
+        # ... describe the message as though the binary-encoded sections
+        # are encoded in a CTE acceptable to the IMAP4 base specification".
+        # The NULs and bare line ends of part 2 survive only as base64.
+        mime = (b"Content-Type: application/octet-stream\r\n"
+                b"Content-Transfer-Encoding: base64\r\n\r\n")
+        enc = b64_lines(RAW)[:-2]  # the CRLF before the boundary is its own
+        self.assertEqual(r.cmd("b", "FETCH 1 (BODY.PEEK[2.MIME] BODY.PEEK[2])"),
+                         b"* 1 FETCH (BODY[2.MIME] " + literal(mime) + b" BODY[2] " + literal(enc) +
+                         b")\r\nb OK FETCH completed\r\n")
+        self.assertEqual(r.cmd("c", "FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2])"),
+                         b"* 1 FETCH (BINARY[2] " + literal(RAW, True) +
+                         b" BINARY.SIZE[2] %d)\r\nc OK FETCH completed\r\n" % len(RAW))
+        self.assertRegex(r.cmd("d", "FETCH 1 BODYSTRUCTURE"),
+                         rb'\("application" "octet-stream" NIL NIL NIL "base64" %d NIL' % len(enc))
+        # The part without NUL is as sent.
+        self.assertEqual(r.cmd("e", "FETCH 1 BINARY.PEEK[1]"),
+                         b"* 1 FETCH (BINARY[1] {6}\r\nna\xc3\xafve)\r\ne OK FETCH completed\r\n")
+
+    def test_non_synchronizing_literal8(self):
+        r = self.selected()
+        # RFC 4466 (literal8 = "~{" number ["+"] "}" CRLF *OCTET) with
+        # LITERAL+: no continuation request.
+        out = self.append8(r, "a", BINMSG, sync=False)
+        self.assertRegex(out, rb"a OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
+        self.assertNotIn(b"+ ", out)
+        self.assertEqual(r.cmd("b", "UID FETCH 1 (BINARY.PEEK[2])"),
+                         b"* 1 FETCH (BINARY[2] " + literal(RAW, True) + b" UID 1)\r\nb OK FETCH completed\r\n")
+
+    def test_literal8_without_binary_content_is_stored_as_sent(self):
+        r = self.selected()
+        self.assertIn(b"a OK [APPENDUID", self.append8(r, "a", MIXED))
+        self.assertEqual(r.cmd("b", "FETCH 1 BODY.PEEK[]"),
+                         b"* 1 FETCH (BODY[] " + literal(MIXED) + b")\r\nb OK FETCH completed\r\n")
+
+    def test_nul_outside_a_body_part_is_refused(self):
+        r = self.selected()
+        # RFC 3516 4.4: "If the destination mailbox does not support the
+        # storage of binary content, the server MUST fail the request and
+        # issue a "NO" response that contains the "UNKNOWN-CTE" extended
+        # response code." A header has no transfer encoding to carry a NUL.
+        msg = b"Subject: a\x00b\r\n\r\nbody\r\n"
+        self.assertEqual(self.append8(r, "a", msg),
+                         b"a NO [UNKNOWN-CTE] Binary content outside a body part's content cannot be stored\r\n")
+        # So is a NUL in a base64 part (its text, not its content).
+        msg = (b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+               b"aGk=\x00\r\n")
+        self.assertEqual(self.append8(r, "b", msg, sync=False),
+                         b"a NO [UNKNOWN-CTE] Binary content outside a body part's content cannot be stored\r\n"
+                         .replace(b"a NO", b"b NO"))
+        self.assertEqual(r.cmd("c", "NOOP"), b"c OK NOOP completed\r\n")
+        # A single-part message's body is a leaf: its NUL is carried.
+        msg = b"Subject: a\r\n\r\nbo\x00dy\r\n"
+        self.assertIn(b"d OK [APPENDUID", self.append8(r, "d", msg))
+        self.assertEqual(r.cmd("e", "FETCH 1 (BODY.PEEK[] BINARY.PEEK[1])"),
+                         b"* 1 FETCH (BODY[] {63}\r\nSubject: a\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                         b"Ym8AZHkNCg==\r\n BINARY[1] ~{7}\r\nbo\x00dy\r\n)\r\ne OK FETCH completed\r\n")
+
+    def test_literal8_elsewhere_and_hostile_sizes(self):
+        r = self.selected()
+        # RFC 3516 7: literal8 is APPEND's message, no other string.
+        self.assertEqual(r.cmd("a", "SELECT ~{5+}\r\nINBOX"),
+                         b"a BAD A binary literal (~{n}) is only allowed for APPEND's message\r\n")
+        self.assertEqual(r.cmd("b", "APPEND INBOX ~{99999999999999}"),
+                         b"b NO [TOOBIG] Message larger than the limit of 20971520 bytes\r\n")
+        self.assertEqual(r.cmd("c", "APPEND INBOX ~{99999999999999999999999}"),
+                         b"c BAD Invalid literal size\r\n")
+        self.assertEqual(r.cmd("d", "APPEND INBOX ~{0}"), b"d NO [CANNOT] Empty message\r\n")
+        self.assertEqual(r.cmd("e", "APPEND INBOX ~5}"), b"e BAD APPEND takes a mailbox, optional flags and date, and a literal\r\n")
+        self.assertEqual(r.cmd("f", "NOOP"), b"f OK NOOP completed\r\n")
+
+
+class LiteralPlusTest(StateTest):
+    def test_large_non_synchronizing_literal_accepted(self):
+        r, _ = self.session()
+        # RFC 7888 5: LITERAL+ has no 4096-byte limit.
+        msg = MIXED + b"x" * 5000 + b"\r\n"
+        r.send(b"a APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+        self.assertIn(b"a OK [APPENDUID", r.until("a"))
+
+
+class LiteralMinusTest(StateTest):
+    extra = "literal_minus yes"
+
+    def test_capability_is_literal_minus_not_both(self):
+        r = self.raw()
+        # RFC 7888 5: "IMAP servers MUST NOT advertise both of these
+        # capabilities at the same time."
+        caps = r.cmd("c", "CAPABILITY")
+        self.assertTrue(caps.startswith(b"* CAPABILITY IMAP4rev1 LITERAL- SASL-IR "), caps)
+        self.assertNotIn(b"LITERAL+", caps)
+
+    def test_small_non_synchronizing_literals_work(self):
+        r = self.raw()
+        # RFC 7888 3: "A001 LOGIN {11+} ..." as literals of the command.
+        self.assertRegex(r.cmd("a", "LOGIN {3+}\r\nbob {9+}\r\ns3cret pw"), rb"^a OK \[CAPABILITY [^\r]*\] Logged in\r\n$")
+        msg = MIXED + b"x" * (4096 - len(MIXED) - 2) + b"\r\n"
+        self.assertEqual(len(msg), 4096)
+        r.send(b"b APPEND INBOX {4096+}\r\n" + msg + b"\r\n")
+        self.assertRegex(r.until("b"), rb"^b OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
+
+    def test_over_long_non_synchronizing_literal_is_read_and_refused(self):
+        r, _ = self.session()
+        # RFC 7888 5: a non-synchronizing literal "larger than 4096 bytes
+        # proceeds as described in Section 4" (read, then the command
+        # rejected); "If responding to an APPEND command, the tagged BAD
+        # response MUST contain the TOOBIG response code".
+        big = b"x" * 4097
+        r.send(b"a APPEND INBOX {4097+}\r\n" + big + b"\r\n")
+        self.assertEqual(r.until("a"),
+                         b"a BAD [TOOBIG] Non-synchronizing literals are limited to 4096 bytes (LITERAL-)\r\n")
+        r.send(b"b APPEND INBOX ~{4097+}\r\n" + big + b"\r\n")
+        self.assertEqual(r.until("b"),
+                         b"b BAD [TOOBIG] Non-synchronizing literals are limited to 4096 bytes (LITERAL-)\r\n")
+        r.send(b"c SEARCH TEXT {4097+}\r\n" + big + b"\r\n")
+        self.assertEqual(r.until("c"), b"c BAD Non-synchronizing literals are limited to 4096 bytes (LITERAL-)\r\n")
+        # The literal's bytes were no command; the synchronizing form works.
+        self.assertEqual(r.cmd("d", "NOOP"), b"d OK NOOP completed\r\n")
+        r.send(b"e SEARCH TEXT {4097}\r\n")
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        r.send(big + b"\r\n")
+        self.assertEqual(r.until("e"), b"* SEARCH\r\ne OK SEARCH completed\r\n")
+
+
 def imap_sexp(data, i=0):
     """Parses one IMAP value (list, string, literal, atom) at data[i:];
     returns (value, next index). Strings come back as bytes."""

@@ -382,6 +382,26 @@ int ph_message_search_text(const struct ph_message_info *info, uint64_t size,
                            void *read_arg, ph_message_text_sink *sink,
                            void *sink_arg);
 
+/* APPEND of a literal8 (RFC 3516 4.4: "The server MAY modify the CTE of
+ * the appended data, however any such transformation MUST NOT result in
+ * a loss of data"). Stored messages hold no NUL and have CRLF line ends
+ * (see the normalization above), so the leaf parts (7bit, 8bit or binary)
+ * whose body holds a NUL, and the "binary" ones with a CR or LF that is no
+ * CRLF, are written base64-encoded (76-character lines) with their
+ * Content-Transfer-Encoding field saying so; every other byte is written
+ * as it is. info is the parse of the raw message of size bytes, which
+ * read delivers; out gets the result. Returns PH_MESSAGE_BINARY_AS_IS
+ * (nothing written: nothing needs it), PH_MESSAGE_BINARY_ENCODED,
+ * PH_MESSAGE_BINARY_UNENCODABLE (nothing written: a NUL in a header, a
+ * preamble or an encoded part, which no transfer encoding carries), or the
+ * first nonzero result of read or out. */
+#define PH_MESSAGE_BINARY_AS_IS 0
+#define PH_MESSAGE_BINARY_ENCODED 1
+#define PH_MESSAGE_BINARY_UNENCODABLE 2
+int ph_message_binary_encode(const struct ph_message_info *info, uint64_t size,
+                             ph_message_reader *read, void *read_arg,
+                             ph_message_data_cb *out, void *out_arg);
+
 /* ---- Dates -------------------------------------------------------------- */
 
 /* Parses an RFC 5322 date-time (section 3.3), tolerating the obsolete
