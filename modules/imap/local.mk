@@ -46,3 +46,6 @@ EXTRA_DIST += tests/integration/test_clients_sort.py tests/clients/imapflow/sear
 # storages.
 TESTS += tests/integration/test_binary.py
 EXTRA_DIST += tests/integration/test_binary.py tests/integration/test_binary_pgsql.py
+# imapflow's download() through BINARY partials and its literal8 APPEND.
+TESTS += tests/integration/test_clients_binary.py
+EXTRA_DIST += tests/integration/test_clients_binary.py tests/clients/imapflow/binary.mjs
