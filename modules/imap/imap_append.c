@@ -343,7 +343,8 @@ void imap_cmd_append(struct imap_session *s, const struct ph_imap_value *args,
     if (r == 0 && s->app == NULL)
         r = ph_append_begin(s->acct, a.mailbox, size, &s->app, &err);
     int binary = PH_MESSAGE_BINARY_AS_IS;
-    if (r == 0 && msg->literal8 && (binary = append_binary(s, msg, size, &err)) < 0)
+    if (r == 0 && msg->literal8 &&
+        (binary = append_binary(s, msg, size, &err)) < 0)
         r = binary;
     if (r == 0 && binary != PH_MESSAGE_BINARY_AS_IS) {
         /* written by append_binary, or refused below */

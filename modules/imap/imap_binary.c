@@ -175,11 +175,10 @@ static void entry_put(struct decode_ctx *c, const char *data, size_t len)
         e->nul = true;
     e->size += len;
     if (e->file == NULL && (e->mem.len + len > BINARY_CACHE_MEMORY ||
-                            !imap_memory_fits(c->s, e->mem.len + len))) {
+                            !imap_memory_fits(c->s, len))) {
         e->file = imap_spool_open();
-        if (e->file == NULL ||
-            fwrite(e->mem.data ? e->mem.data : "", 1, e->mem.len, e->file) !=
-                e->mem.len) {
+        if (e->file == NULL || fwrite(e->mem.data ? e->mem.data : "", 1,
+                                      e->mem.len, e->file) != e->mem.len) {
             c->failed = true;
             return;
         }
@@ -215,7 +214,8 @@ static int body_cb(void *arg, const void *data, size_t len)
 {
     struct decode_ctx *c = arg;
     ph_message_decoder_feed(c->dec, data, len);
-    return c->failed ? -1 : 0;
+    /* Not -1: that is PH_STORAGE_ERR_NOT_FOUND, a message gone. */
+    return c->failed ? PH_STORAGE_ERR_TEMP : 0;
 }
 
 static struct binary_entry *cache_find(struct imap_session *s, uint32_t uid,
@@ -251,7 +251,7 @@ static struct binary_entry *cache_slot(struct imap_session *s)
 }
 
 /* The decoded section of message uid, from the cache or decoded now into
- * it. NULL with *r_r: a storage error (PH_STORAGE_ERR_*) or -1. */
+ * it. NULL with *r_r, a PH_STORAGE_ERR_* (TEMP: the spool file failed). */
 static struct binary_entry *decoded(struct imap_session *s, uint32_t uid,
                                     const char *part,
                                     const struct binary_plan *p, int *r_r)
@@ -291,7 +291,7 @@ static struct binary_entry *decoded(struct imap_session *s, uint32_t uid,
                     s->user, uid);
     if (r < 0 || c.failed) {
         entry_clear(e);
-        *r_r = c.failed && r >= 0 ? -1 : r;
+        *r_r = c.failed ? PH_STORAGE_ERR_TEMP : r;
         return NULL;
     }
     if (s->srv->conf->debug || ph_log_debug_enabled())

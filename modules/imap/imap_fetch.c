@@ -564,10 +564,10 @@ static int fetch_write(struct imap_session *s, const struct items *it,
             case ITEM_BINARY:
             case ITEM_BINARY_SIZE: {
                 bool identity;
-                int r = imap_binary_write(
-                    s, m->uid, m->size, info, x->name, x->spec,
-                    x->kind == ITEM_BINARY_SIZE, x->partial, x->start,
-                    x->count, &identity);
+                int r = imap_binary_write(s, m->uid, m->size, info, x->name,
+                                          x->spec, x->kind == ITEM_BINARY_SIZE,
+                                          x->partial, x->start, x->count,
+                                          &identity);
                 if (identity)
                     r = write_section(s, x, m, info);
                 if (r < 0)

@@ -291,10 +291,10 @@ void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
 void imap_capability_write(struct imap_session *s, struct ph_buf *out)
 {
     const struct imap_conf *c = s->srv->conf;
-    ph_buf_puts(
-        out,
-        /* RFC 7888 5: LITERAL- or LITERAL+, never both. */
-        c->literal_minus ? "IMAP4rev1 LITERAL- " : "IMAP4rev1 LITERAL+ ");
+    ph_buf_puts(out,
+                /* RFC 7888 5: LITERAL- or LITERAL+, never both. */
+                c->literal_minus ? "IMAP4rev1 LITERAL- "
+                                 : "IMAP4rev1 LITERAL+ ");
     ph_buf_puts(
         out,
         "SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
@@ -838,8 +838,9 @@ static void handle_literal(struct imap_session *s)
     }
     if (lit->literal8) {
         /* RFC 3516 7: literal8 is APPEND's message. */
-        refuse_literal(s, lit, "BAD", "A binary literal (~{n}) is only "
-                                      "allowed for APPEND's message");
+        refuse_literal(s, lit, "BAD",
+                       "A binary literal (~{n}) is only "
+                       "allowed for APPEND's message");
         return;
     }
     const char *err;

@@ -495,8 +495,9 @@ static void test_header_set_encoding_replaces_the_field(void **state)
                         "Content-Type: text/plain\r\nX-A: 1\r\n"
                         "Content-Transfer-Encoding: binary\r\n\r\n");
     /* None yet, no blank line, bare LF: one is added, the blank made. */
-    expect_set_encoding("Subject: x\n",
-                        "Subject: x\nContent-Transfer-Encoding: binary\r\n\r\n");
+    expect_set_encoding(
+        "Subject: x\n",
+        "Subject: x\nContent-Transfer-Encoding: binary\r\n\r\n");
     expect_set_encoding("", "Content-Transfer-Encoding: binary\r\n\r\n");
 }
 
@@ -520,8 +521,10 @@ static void test_section_part_names_the_node(void **state)
     uint32_t inner = ph_message_section_part(info, p21, 2);
     assert_int_equal(inner, info->parts[two].first_child);
     assert_int_equal(info->parts[inner].encoding, PH_MESSAGE_ENCODING_BASE64);
-    assert_int_equal(ph_message_section_part(info, p3, 1), PH_MESSAGE_PART_NONE);
-    assert_int_equal(ph_message_section_part(info, p11, 2), PH_MESSAGE_PART_NONE);
+    assert_int_equal(ph_message_section_part(info, p3, 1),
+                     PH_MESSAGE_PART_NONE);
+    assert_int_equal(ph_message_section_part(info, p11, 2),
+                     PH_MESSAGE_PART_NONE);
     ph_message_info_free(&info);
 }
 
@@ -572,8 +575,9 @@ static void test_binary_encode_keeps_what_storage_would_lose(void **state)
     static const char lf[] = "Content-Transfer-Encoding: binary\r\n\r\na\nb";
     assert_int_equal(binary_encode(lf, sizeof(lf) - 1, &out),
                      PH_MESSAGE_BINARY_ENCODED);
-    tm_assert_bytes("bare LF", "Content-Transfer-Encoding: base64\r\n\r\nYQpi\r\n",
-                    43, out.data, out.len);
+    tm_assert_bytes("bare LF",
+                    "Content-Transfer-Encoding: base64\r\n\r\nYQpi\r\n", 43,
+                    out.data, out.len);
     ph_buf_free(&out);
     static const char text[] = "Subject: x\n\nline\nline\xff\n";
     assert_int_equal(binary_encode(text, sizeof(text) - 1, &out),

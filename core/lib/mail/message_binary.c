@@ -94,7 +94,8 @@ int ph_message_binary_encode(const struct ph_message_info *info, uint64_t size,
                              ph_message_data_cb *out, void *out_arg)
 {
     /* Which leaves change, and are they all the NULs there are? */
-    bool *change = ph_calloc(info->n_parts ? info->n_parts : 1, sizeof(*change));
+    bool *change =
+        ph_calloc(info->n_parts ? info->n_parts : 1, sizeof(*change));
     struct scan all = {0};
     int r = read(read_arg, 0, size, scan_cb, &all);
     uint64_t nul_in_leaves = 0;
@@ -103,8 +104,7 @@ int ph_message_binary_encode(const struct ph_message_info *info, uint64_t size,
         const struct ph_message_part *pt = &info->parts[i];
         if (!plain_leaf(pt) || pt->body_size == 0)
             continue;
-        struct scan sc = {.binary =
-                              pt->encoding == PH_MESSAGE_ENCODING_BINARY};
+        struct scan sc = {.binary = pt->encoding == PH_MESSAGE_ENCODING_BINARY};
         r = read(read_arg, pt->body_offset, pt->body_size, scan_cb, &sc);
         if (sc.cr_pending)
             sc.bare++;
