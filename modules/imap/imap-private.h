@@ -488,8 +488,12 @@ int imap_binary_write(struct imap_session *s, uint32_t uid, uint64_t msg_size,
                       const struct ph_message_info *info, const char *name,
                       const char *spec, bool size_only, bool partial,
                       uint64_t start, uint64_t count, bool *identity_r);
-/* imap_append.c: an unlinked temporary file in state_dir. */
+/* imap_append.c: an unlinked temporary file in state_dir, and reading
+ * [off, off + size) of one to cb in chunks (PH_STORAGE_ERR_TEMP when it
+ * cannot be read, else cb's first nonzero result). */
 FILE *imap_spool_open(void);
+int imap_spool_read(FILE *f, uint64_t off, uint64_t size, ph_data_cb *cb,
+                    void *arg);
 
 struct imap_sort_cache;
 void imap_sort_cache_free(struct imap_sort_cache **c);

@@ -241,25 +241,31 @@ struct received {
     const char *mem;
 };
 
+int imap_spool_read(FILE *f, uint64_t off, uint64_t size, ph_data_cb *cb,
+                    void *arg)
+{
+    if (fseeko(f, (off_t)off, SEEK_SET) != 0)
+        return PH_STORAGE_ERR_TEMP;
+    char buf[65536];
+    while (size > 0) {
+        size_t want = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+        if (fread(buf, 1, want, f) != want)
+            return PH_STORAGE_ERR_TEMP;
+        int r = cb(arg, buf, want);
+        if (r != 0)
+            return r;
+        size -= want;
+    }
+    return 0;
+}
+
 static int received_read(void *arg, uint64_t off, uint64_t size,
                          ph_message_data_cb *cb, void *cb_arg)
 {
     struct received *rc = arg;
     if (rc->mem != NULL)
         return size > 0 ? cb(cb_arg, rc->mem + off, (size_t)size) : 0;
-    if (fseeko(rc->f, (off_t)off, SEEK_SET) != 0)
-        return PH_STORAGE_ERR_TEMP;
-    char buf[65536];
-    while (size > 0) {
-        size_t want = size < sizeof(buf) ? (size_t)size : sizeof(buf);
-        if (fread(buf, 1, want, rc->f) != want)
-            return PH_STORAGE_ERR_TEMP;
-        int r = cb(cb_arg, buf, want);
-        if (r != 0)
-            return r;
-        size -= want;
-    }
-    return 0;
+    return imap_spool_read(rc->f, off, size, cb, cb_arg);
 }
 
 static int parse_cb(void *arg, const void *data, size_t len)

@@ -307,6 +307,13 @@ static struct binary_entry *decoded(struct imap_session *s, uint32_t uid,
     return e;
 }
 
+static int out_cb(void *arg, const void *data, size_t len)
+{
+    struct imap_session *s = arg;
+    ph_buf_append(&s->out, data, len);
+    return s->out.len >= 256 * 1024 && imap_flush(s) < 0 ? -1 : 0;
+}
+
 /* Writes [off, off + len) of e's bytes, flushing as it goes: a partial
  * of a large part is no larger in memory than a BODY[] literal. */
 static int entry_write(struct imap_session *s, struct binary_entry *e,
@@ -316,19 +323,7 @@ static int entry_write(struct imap_session *s, struct binary_entry *e,
         ph_buf_append(&s->out, e->mem.data + off, (size_t)len);
         return 0;
     }
-    if (fseeko(e->file, (off_t)off, SEEK_SET) != 0)
-        return -1;
-    char buf[65536];
-    while (len > 0) {
-        size_t want = len < sizeof(buf) ? (size_t)len : sizeof(buf);
-        if (fread(buf, 1, want, e->file) != want)
-            return -1;
-        ph_buf_append(&s->out, buf, want);
-        len -= want;
-        if (s->out.len >= 256 * 1024 && imap_flush(s) < 0)
-            return -1;
-    }
-    return 0;
+    return imap_spool_read(e->file, off, len, out_cb, s) == 0 ? 0 : -1;
 }
 
 int imap_binary_write(struct imap_session *s, uint32_t uid, uint64_t msg_size,
