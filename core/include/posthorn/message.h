@@ -263,11 +263,12 @@ void ph_message_range_partial(uint64_t *offset, uint64_t *size, uint64_t start,
 
 /* The node of info->parts that the part numbers path[0..path_len) name,
  * walked as ph_message_section_lookup() walks them (path_len 0: the
- * message); PH_MESSAGE_PART_NONE when the message has no such part. */
+ * message); PH_MESSAGE_PART_NONE when the message has no such part.
+ * (ABI 1.6) */
 uint32_t ph_message_section_part(const struct ph_message_info *info,
                                  const uint32_t *path, size_t path_len);
 
-/* ---- BINARY (RFC 3516) -------------------------------------------------- */
+/* ---- BINARY (RFC 3516), ABI 1.6 ---------------------------------------- */
 
 /* Appends header (a message or MIME header, its blank line included when
  * it has one) to out with its Content-Transfer-Encoding fields replaced
@@ -394,7 +395,7 @@ int ph_message_search_text(const struct ph_message_info *info, uint64_t size,
  * (nothing written: nothing needs it), PH_MESSAGE_BINARY_ENCODED,
  * PH_MESSAGE_BINARY_UNENCODABLE (nothing written: a NUL in a header, a
  * preamble or an encoded part, which no transfer encoding carries), or the
- * first nonzero result of read or out. */
+ * first nonzero result of read or out. (ABI 1.6) */
 #define PH_MESSAGE_BINARY_AS_IS 0
 #define PH_MESSAGE_BINARY_ENCODED 1
 #define PH_MESSAGE_BINARY_UNENCODABLE 2
