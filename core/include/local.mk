@@ -6,6 +6,7 @@ pkginclude_HEADERS += \
 	core/include/posthorn/common.h \
 	core/include/posthorn/config.h \
 	core/include/posthorn/endpoint-impl.h \
+	core/include/posthorn/event.h \
 	core/include/posthorn/imap-condstore.h \
 	core/include/posthorn/imap-parser.h \
 	core/include/posthorn/imap-search.h \

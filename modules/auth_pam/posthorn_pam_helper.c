@@ -4,6 +4,7 @@
  * unprivileged while PAM (pam_unix reading /etc/shadow) runs here.
  *
  *   posthorn-pam-helper [SERVICE]        (default service: posthorn)
+ *   posthorn-pam-helper --shadow         (auth.shadow: /etc/shadow itself)
  *   stdin:  USERNAME '\n' PASSWORD '\n', then end of input
  *   exit:   0 accepted, 1 rejected, 2 error (the reason on stderr)
  *
@@ -11,11 +12,13 @@
  * only by the server's group: chown root:posthorn, chmod 4750. Values
  * holding NUL or newline bytes, or longer than the module allows, are
  * refused before PAM sees them. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pam_check.h"
+#include "shadow_check.h"
 
 #define DEFAULT_SERVICE "posthorn"
 
@@ -59,9 +62,13 @@ int main(int argc, char **argv)
     static char user[PAM_CHECK_MAX_USER + 1];
     static char password[PAM_CHECK_MAX_PASSWORD + 1];
     if (argc > 2)
-        fail("usage: posthorn-pam-helper [SERVICE] < username-and-password");
+        fail("usage: posthorn-pam-helper [SERVICE | --shadow] "
+             "< username-and-password");
+    /* --shadow reads /etc/shadow and nothing else: a setuid program takes
+     * no file name from its caller. */
+    bool shadow = argc == 2 && strcmp(argv[1], "--shadow") == 0;
     const char *service = argc == 2 ? argv[1] : DEFAULT_SERVICE;
-    if (!pam_check_service_valid(service))
+    if (!shadow && !pam_check_service_valid(service))
         fail("invalid PAM service name");
     /* No stdio buffer may keep a copy of the password. */
     setvbuf(stdin, NULL, _IONBF, 0);
@@ -72,7 +79,10 @@ int main(int argc, char **argv)
     if (user[0] == '\0')
         fail("empty username");
     const char *reason;
-    enum pam_check_result r = pam_check(service, user, password, &reason);
+    enum pam_check_result r =
+        shadow ? shadow_check(SHADOW_CHECK_FILE, user, password, time(NULL),
+                              &reason)
+               : pam_check(service, user, password, &reason);
     explicit_bzero(password, sizeof(password));
     if (r != PAM_CHECK_OK)
         fprintf(stderr, "posthorn-pam-helper: %s\n", reason);

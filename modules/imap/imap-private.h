@@ -36,6 +36,9 @@ struct imap_conf {
     int64_t login_timeout;               /* ms, before login */
     uint64_t max_line_length;
     uint64_t appendlimit;
+    /* MULTIAPPEND: messages in one APPEND, and their bytes together. */
+    int64_t max_append_messages;
+    uint64_t max_append_size;
     int64_t auth_fail_delay; /* ms */
     int64_t workers;
     int64_t max_workers; /* workers plus those a stalled write adds */
@@ -120,6 +123,7 @@ struct imap_session {
     } * reported;
     size_t nreported, cap_reported;
     char *tag;          /* of the command being run */
+    const char *tagged; /* its answer so far: "OK", "NO", "BAD"; NULL */
     bool allow_expunge; /* untagged EXPUNGE may go out now */
 
     char *user; /* as logged in */
@@ -176,14 +180,9 @@ struct imap_session {
      * EXPUNGE, UID EXPUNGE or MOVE that removed messages, with QRESYNC). */
     bool ok_highestmodseq;
 
-    /* APPEND: storage's append begins at the message literal, which is
-     * spooled to a temporary file while it arrives, then handed to storage
-     * when the command is complete. */
-    struct ph_append *app;
-    FILE *app_spool;
-    bool app_spool_failed;
-    int app_spool_errno; /* why it failed: ENOSPC says so to the client */
-    uint64_t app_size;
+    /* APPEND in progress: the literals of its messages (MULTIAPPEND)
+     * and CATENATE parts, spooled while they arrive (imap_append.c). */
+    struct imap_append *append;
 
     /* AUTHENTICATE between challenge and response: the session parks
      * like any other, holding no worker while the client types. */
@@ -537,16 +536,41 @@ size_t imap_keywords_memory(const struct imap_session *s);
 /* imap_append.c: the parser found APPEND's message literal: everything
  * before it is checked and the append begun, or the command refused,
  * before the client is asked for the message. */
-void imap_append_literal(struct imap_session *s,
+bool imap_append_literal(struct imap_session *s,
                          const struct ph_imap_literal *lit);
 /* Drops an APPEND in progress (its spool, its storage append). */
 void imap_append_abort(struct imap_session *s);
+
+/* imap_catenate.c: a CATENATE URL part (RFC 4469, IMAP URLs of RFC 5092):
+ * the bytes of the message or section it names, in the session's
+ * account, written to app; *written grows by their count, which may not
+ * pass limit. 0, or -1 with the tagged answer in *status_r and *text_r
+ * (malloc'ed): NO [BADURL url] for a URL that names nothing here, NO
+ * [TOOBIG] past limit. */
+int imap_catenate_url(struct imap_session *s, const char *url,
+                      struct ph_append *app, uint64_t *written, uint64_t limit,
+                      const char **status_r, char **text_r);
+
+/* imap_fetch.c: what BODY[section]<partial> of a message is, for FETCH
+ * and for CATENATE's URLs: 1 when the message has no such part; else 0
+ * with the range of its bytes in *off_r, *size_r, or for HEADER.FIELDS
+ * [.NOT] the filtered header in *made_r (the range then lies in it);
+ * negative: the storage's error reading the header. */
+struct ph_message_info;
+struct ph_message_section;
+int imap_section_get(struct ph_mailbox *mb, uint32_t uid, uint64_t msg_size,
+                     const struct ph_message_info *info,
+                     const struct ph_message_section *sec, bool partial,
+                     uint64_t start, uint64_t count, uint64_t *off_r,
+                     uint64_t *size_r, struct ph_buf *made_r,
+                     const char **error_r);
 
 /* imap_auth.c: NULL when a plaintext login may go on here, else the text
  * of its NO (logged). */
 const char *imap_plaintext_refusal(struct imap_session *s, const char *mech);
 
 /* imap_idle.c: the line after IDLE arrived (done: it was DONE). */
+void imap_idle_set(struct imap_session *s, bool on);
 void imap_idle_done(struct imap_session *s, bool done);
 /* A client line (or, with line NULL, a parse error) while AUTHENTICATE
  * waits for a SASL response. */

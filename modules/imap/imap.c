@@ -279,6 +279,18 @@ static const struct ph_directive imap_directives[] = {
      .type = PH_DT_SIZE,
      .offset = OFF(appendlimit),
      .def = "0"},
+    /* MULTIAPPEND (RFC 3502): a batch is all or none, so every message
+     * of it waits, spooled, for the last; these bound one command. */
+    {.name = "max_append_messages",
+     .type = PH_DT_INT,
+     .offset = OFF(max_append_messages),
+     .def = "100",
+     .min = 1,
+     .max = 100000},
+    {.name = "max_append_size",
+     .type = PH_DT_SIZE,
+     .offset = OFF(max_append_size),
+     .def = "256M"},
     {.name = "auth_fail_delay",
      .type = PH_DT_DURATION,
      .offset = OFF(auth_fail_delay),

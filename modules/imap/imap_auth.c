@@ -11,6 +11,8 @@
 #include <posthorn/base64.h>
 #include <posthorn/table.h>
 
+#include <posthorn/event.h>
+
 #include "imap-private.h"
 
 enum login_result {
@@ -33,20 +35,21 @@ static int b64_decode(const char *in, size_t len, struct ph_buf *out)
     return r < 0 ? -1 : 0;
 }
 
+/* The login event: its log line, and what openmetrics counts (result and
+ * mechanism; never the user). */
 static void log_login(struct imap_session *s, const char *mech,
                       const char *user, bool ok, const char *reason)
 {
-    char *u = ph_log_escape(user ? user : "");
-    char *r = ph_log_escape(reason ? reason : "");
     if (ok)
-        ph_log_info("mod=imap event=login result=ok user=%s client=%s mech=%s",
-                    u, s->addr, mech);
+        PH_EVENT(true, PH_LOG_INFO, "imap", "login", PH_EV_STR("result", "ok"),
+                 PH_EV_STR("user", user ? user : ""),
+                 PH_EV_STR("client", s->addr), PH_EV_STR("mech", mech));
     else
-        ph_log_warn("mod=imap event=login result=failed user=%s client=%s "
-                    "mech=%s reason=%s",
-                    u, s->addr, mech, r);
-    free(u);
-    free(r);
+        PH_EVENT(true, PH_LOG_WARN, "imap", "login",
+                 PH_EV_STR("result", "failed"),
+                 PH_EV_STR("user", user ? user : ""),
+                 PH_EV_STR("client", s->addr), PH_EV_STR("mech", mech),
+                 PH_EV_STR("reason", reason ? reason : ""));
 }
 
 /* Maps name through normalize + table. 0 with *out_r, or a login_result. */
@@ -155,13 +158,13 @@ static void login_finish(struct imap_session *s, const char *mech,
     }
     if (res == LOGIN_OK && !imap_reactor_login(s, acctname)) {
         /* The password was right: no failure delay, no failure count. */
-        char *u = ph_log_escape(user);
-        ph_log_warn("mod=imap event=login result=refused user=%s client=%s "
-                    "mech=%s reason=\"max_user_connections_per_ip (%lld) "
-                    "reached\"",
-                    u, s->addr, mech,
-                    (long long)c->max_user_connections_per_ip);
-        free(u);
+        char why[80];
+        snprintf(why, sizeof(why), "max_user_connections_per_ip (%lld) reached",
+                 (long long)c->max_user_connections_per_ip);
+        PH_EVENT(true, PH_LOG_WARN, "imap", "login",
+                 PH_EV_STR("result", "refused"), PH_EV_STR("user", user),
+                 PH_EV_STR("client", s->addr), PH_EV_STR("mech", mech),
+                 PH_EV_STR("reason", why));
         ph_account_release(&s->acct);
         imap_tagged(s, "NO",
                     "[LIMIT] Too many connections of this user from this "
@@ -210,10 +213,10 @@ const char *imap_plaintext_refusal(struct imap_session *s, const char *mech)
 {
     if (s->tls || s->srv->insecure_auth)
         return NULL;
-    ph_log_warn("mod=imap event=login result=refused client=%s mech=%s "
-                "reason=\"plaintext authentication without TLS is disabled "
-                "(insecure_auth no)\"",
-                s->addr, mech);
+    PH_EVENT(true, PH_LOG_WARN, "imap", "login", PH_EV_STR("result", "refused"),
+             PH_EV_STR("client", s->addr), PH_EV_STR("mech", mech),
+             PH_EV_STR("reason", "plaintext authentication without TLS is "
+                                 "disabled (insecure_auth no)"));
     return "[PRIVACYREQUIRED] Plaintext authentication is disabled: "
            "use STARTTLS or a TLS port first";
 }

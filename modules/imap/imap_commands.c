@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <posthorn/event.h>
+
 #include "imap-private.h"
 
 static const struct imap_command_def commands[] = {
@@ -91,12 +93,15 @@ void imap_dispatch(struct imap_session *s, const struct ph_imap_command *cmd)
      * command line gives them a real, empty array instead of NULL. */
     static const struct ph_imap_value no_args[1];
     int64_t t0 = imap_now_ms();
+    s->tagged = NULL;
     def->fn(s, cmd->args != NULL ? cmd->args : no_args, cmd->n_args);
-    if (s->srv->conf->debug)
-        ph_log_info(
-            "mod=imap event=command client=%s user=%s command=%s ms=%lld",
-            s->addr, s->user ? s->user : "-", def->name,
-            (long long)(imap_now_ms() - t0));
+    /* IDLE and AUTHENTICATE answer later: "-" until then. The line is the
+     * debug log's; openmetrics counts every command. */
+    PH_EVENT(s->srv->conf->debug, PH_LOG_INFO, "imap", "command",
+             PH_EV_STR("client", s->addr), PH_EV_STR("user", s->user ? s->user : "-"),
+             PH_EV_STR("command", def->name),
+             PH_EV_NUM("ms", imap_now_ms() - t0),
+             PH_EV_STR("result", s->tagged ? s->tagged : "-"));
 }
 
 void imap_cmd_uid(struct imap_session *s, const struct ph_imap_value *args,

@@ -307,6 +307,43 @@ static int read_failed(struct imap_session *s, uint32_t uid, int r,
     return -1;
 }
 
+int imap_section_get(struct ph_mailbox *mb, uint32_t uid, uint64_t msg_size,
+                     const struct ph_message_info *info,
+                     const struct ph_message_section *sec, bool partial,
+                     uint64_t start, uint64_t count, uint64_t *off_r,
+                     uint64_t *size_r, struct ph_buf *made_r,
+                     const char **error_r)
+{
+    uint64_t off = 0, size = 0;
+    /* Without a structure, only the whole message is known. */
+    bool found =
+        info ? ph_message_section_lookup(info, sec, &off, &size) ==
+                   PH_MESSAGE_SECTION_FOUND
+             : (sec->path_len == 0 && sec->text == PH_MESSAGE_SECTION_ALL &&
+                (size = msg_size, true));
+    if (!found)
+        return 1;
+    if (sec->text == PH_MESSAGE_SECTION_HEADER_FIELDS ||
+        sec->text == PH_MESSAGE_SECTION_HEADER_FIELDS_NOT) {
+        struct ph_buf hdr = {0};
+        int r = ph_mailbox_read(mb, uid, off, size, buf_cb, &hdr, error_r);
+        if (r == 0)
+            ph_message_header_filter(
+                hdr.data ? hdr.data : "", hdr.len, &sec->fields,
+                sec->text == PH_MESSAGE_SECTION_HEADER_FIELDS_NOT, made_r);
+        ph_buf_free(&hdr);
+        if (r < 0)
+            return r;
+        off = 0;
+        size = made_r->len;
+    }
+    if (partial)
+        ph_message_range_partial(&off, &size, start, count);
+    *off_r = off;
+    *size_r = size;
+    return 0;
+}
+
 /* Writes one BODY[...] item's value. -1 when the storage failed, -2 when
  * the message is no longer there. */
 static int write_section(struct imap_session *s, const struct item *x,
@@ -318,71 +355,52 @@ static int write_section(struct imap_session *s, const struct item *x,
     uint64_t off = 0, size = 0;
     if (ph_message_section_parse(x->spec, strlen(x->spec), &sec, &err) < 0)
         return -1;
-    bool found = info ? ph_message_section_lookup(info, &sec, &off, &size) ==
-                            PH_MESSAGE_SECTION_FOUND
-                      : (x->spec[0] == '\0' && (size = m->size, true));
     ph_buf_puts(&s->out, x->name);
     if (x->partial)
         ph_buf_printf(&s->out, "<%llu>", (unsigned long long)x->start);
     ph_buf_putc(&s->out, ' ');
+    struct ph_buf made = {0};
     int ret = 0;
-    if (!found) {
+    int r = imap_section_get(s->mb, m->uid, m->size, info, &sec, x->partial,
+                             x->start, x->count, &off, &size, &made, &err);
+    if (r == 1) {
         ph_buf_puts(&s->out, "\"\"");
+    } else if (r < 0) {
+        /* No header read, none made up (RFC 2180 4.1.3: NIL). */
+        ph_buf_puts(&s->out, "NIL");
+        ret = read_failed(s, m->uid, r, err);
     } else if (sec.text == PH_MESSAGE_SECTION_HEADER_FIELDS ||
                sec.text == PH_MESSAGE_SECTION_HEADER_FIELDS_NOT) {
-        struct ph_buf hdr = {0}, filtered = {0};
-        int r = ph_mailbox_read(s->mb, m->uid, off, size, buf_cb, &hdr, &err);
+        ph_imap_write_literal(&s->out, made.data ? made.data + off : "",
+                              (size_t)size);
+    } else if (size <= IMAP_FETCH_BUFFERED) {
+        struct ph_buf body = {0};
+        if (size > 0)
+            r = ph_mailbox_read(s->mb, m->uid, off, size, buf_cb, &body, &err);
         if (r < 0) {
-            /* No header read, none made up (RFC 2180 4.1.3: NIL). */
             ph_buf_puts(&s->out, "NIL");
             ret = read_failed(s, m->uid, r, err);
         } else {
-            ph_message_header_filter(
-                hdr.data ? hdr.data : "", hdr.len, &sec.fields,
-                sec.text == PH_MESSAGE_SECTION_HEADER_FIELDS_NOT, &filtered);
-            uint64_t foff = 0, fsize = filtered.len;
-            if (x->partial)
-                ph_message_range_partial(&foff, &fsize, x->start, x->count);
-            ph_imap_write_literal(&s->out,
-                                  filtered.data ? filtered.data + foff : "",
-                                  (size_t)fsize);
+            ph_imap_write_literal(&s->out, body.data ? body.data : "",
+                                  body.len);
         }
-        ph_buf_free(&hdr);
-        ph_buf_free(&filtered);
+        ph_buf_free(&body);
     } else {
-        if (x->partial)
-            ph_message_range_partial(&off, &size, x->start, x->count);
-        int r = 0;
-        if (size <= IMAP_FETCH_BUFFERED) {
-            struct ph_buf body = {0};
-            if (size > 0)
-                r = ph_mailbox_read(s->mb, m->uid, off, size, buf_cb, &body,
-                                    &err);
-            if (r < 0) {
-                ph_buf_puts(&s->out, "NIL");
-                ret = read_failed(s, m->uid, r, err);
-            } else {
-                ph_imap_write_literal(&s->out, body.data ? body.data : "",
-                                      body.len);
-            }
-            ph_buf_free(&body);
+        struct stream_ctx c = {.s = s, .size = size};
+        r = ph_mailbox_read(s->mb, m->uid, off, size, stream_cb, &c, &err);
+        if (r < 0)
+            ret = read_failed(s, m->uid, r, err);
+        if (!c.announced && r < 0) {
+            ph_buf_puts(&s->out, "NIL");
         } else {
-            struct stream_ctx c = {.s = s, .size = size};
-            r = ph_mailbox_read(s->mb, m->uid, off, size, stream_cb, &c, &err);
-            if (r < 0)
-                ret = read_failed(s, m->uid, r, err);
-            if (!c.announced && r < 0) {
-                ph_buf_puts(&s->out, "NIL");
-            } else {
-                if (!c.announced)
-                    ph_buf_printf(&s->out, "{%llu}\r\n",
-                                  (unsigned long long)size);
-                /* Keep the literal's promise when storage came up short. */
-                for (; c.written < size; c.written++)
-                    ph_buf_putc(&s->out, ' ');
-            }
+            if (!c.announced)
+                ph_buf_printf(&s->out, "{%llu}\r\n", (unsigned long long)size);
+            /* Keep the literal's promise when storage came up short. */
+            for (; c.written < size; c.written++)
+                ph_buf_putc(&s->out, ' ');
         }
     }
+    ph_buf_free(&made);
     ph_message_section_clear(&sec);
     return ret;
 }

@@ -4,7 +4,20 @@
  * the client's DONE. */
 #include <stdlib.h>
 
+#include <posthorn/event.h>
+
 #include "imap-private.h"
+
+/* Every change of s->idling goes through here: openmetrics counts the
+ * sessions in IDLE from these events (not logged). */
+void imap_idle_set(struct imap_session *s, bool on)
+{
+    if (s->idling == on)
+        return;
+    s->idling = on;
+    ph_event_emit(false, PH_LOG_INFO, "imap", on ? "idle_start" : "idle_end",
+                  NULL, 0);
+}
 
 void imap_cmd_idle(struct imap_session *s, const struct ph_imap_value *args,
                    size_t n)
@@ -25,14 +38,14 @@ void imap_cmd_idle(struct imap_session *s, const struct ph_imap_value *args,
     }
     free(s->idle_tag);
     s->idle_tag = ph_strdup(s->tag);
-    s->idling = true;
+    imap_idle_set(s, true);
     ph_buf_puts(&s->out, "+ idling\r\n");
     ph_imap_parser_line_mode(s->parser);
 }
 
 void imap_idle_done(struct imap_session *s, bool done)
 {
-    s->idling = false;
+    imap_idle_set(s, false);
     if (s->mb) {
         const char *err;
         if (ph_mailbox_watch(s->mb, NULL, NULL, &err) < 0)

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <posthorn/event.h>
+
 #include "imap-private.h"
 
 struct imap_reactor {
@@ -284,12 +286,20 @@ static void do_accept(struct imap_reactor *r, const int *lfd_slot)
         size_t li = (size_t)(lfd_slot - r->listen_fds);
         struct imap_session *s = imap_session_new(
             r->srv, fd, addr, port, r->srv->addrs[li].scheme == PH_ADDR_TLS);
-        if (imap_debug_enabled(r->srv)) {
+        /* Counted by openmetrics always, logged with debug. */
+        bool dbg = imap_debug_enabled(r->srv);
+        if (dbg)
             ph_log_set_context(s->log_ctx);
-            ph_log_info("mod=imap event=connect %s listen=%s", s->peer,
-                        r->srv->addrs[li].text);
+        if (port)
+            PH_EVENT(dbg, PH_LOG_INFO, "imap", "connect",
+                     PH_EV_STR("client", addr), PH_EV_NUM("port", port),
+                     PH_EV_STR("listen", r->srv->addrs[li].text));
+        else
+            PH_EVENT(dbg, PH_LOG_INFO, "imap", "connect",
+                     PH_EV_STR("client", addr),
+                     PH_EV_STR("listen", r->srv->addrs[li].text));
+        if (dbg)
             ph_log_set_context(NULL);
-        }
         pthread_mutex_lock(&r->lock);
         s->next_all = r->all;
         if (r->all)
@@ -365,11 +375,12 @@ static void free_dead(struct imap_reactor *r)
         pthread_mutex_unlock(&r->lock);
         /* Its connection slots (max_connections, per address) are free
          * from here: tests wait for this line before they count on one. */
-        if (imap_debug_enabled(r->srv)) {
+        bool dbg = imap_debug_enabled(r->srv);
+        if (dbg)
             ph_log_set_context(ctx);
-            ph_log_info("mod=imap event=disconnect");
+        ph_event_emit(dbg, PH_LOG_INFO, "imap", "disconnect", NULL, 0);
+        if (dbg)
             ph_log_set_context(NULL);
-        }
     }
 }
 

@@ -52,7 +52,7 @@ void imap_session_stop_watch(struct imap_session *s)
     const char *err;
     if (s->mb && s->idling && ph_mailbox_watch(s->mb, NULL, NULL, &err) < 0)
         ph_log_warn("mod=imap event=unwatch_failed error=\"%s\"", err);
-    s->idling = false;
+    imap_idle_set(s, false);
 }
 
 static void close_mailbox(struct imap_session *s)
@@ -280,6 +280,7 @@ void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
     if (vasprintf(&text, fmt, ap) < 0)
         text = NULL;
     va_end(ap);
+    s->tagged = status;
     ph_buf_printf(&s->out, "%s %s ", s->tag ? s->tag : "*", status);
     if (selected && s->ok_highestmodseq && strcmp(status, "OK") == 0)
         ph_buf_printf(&s->out, "[HIGHESTMODSEQ %llu] ",
@@ -295,10 +296,14 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
                 /* RFC 7888 5: LITERAL- or LITERAL+, never both. */
                 c->literal_minus ? "IMAP4rev1 LITERAL- "
                                  : "IMAP4rev1 LITERAL+ ");
+    ph_buf_puts(out, "SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
+                     "UNSELECT MOVE UIDPLUS");
+    /* RFC 3502: all or none, which the storage must commit as one. */
+    if (ph_storage_append_batch(c->storage))
+        ph_buf_puts(out, " MULTIAPPEND");
     ph_buf_puts(
         out,
-        "SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
-        "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE "
+        " CATENATE SPECIAL-USE CREATE-SPECIAL-USE "
         "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY ESORT "
         "CONTEXT=SEARCH CONTEXT=SORT PARTIAL "
         "LIST-EXTENDED LIST-STATUS STATUS=SIZE "
@@ -818,13 +823,14 @@ static void refuse_literal(struct imap_session *s,
 static void handle_literal(struct imap_session *s)
 {
     const struct ph_imap_literal *lit = ph_imap_parser_literal(s->parser);
-    bool append = lit->name && strcasecmp(lit->name, "APPEND") == 0 &&
-                  lit->depth == 0 && lit->arg_index >= 1;
+    bool append = lit->name && strcasecmp(lit->name, "APPEND") == 0;
     if (s->srv->conf->literal_minus && !lit->sync &&
         lit->size > IMAP_LITERAL_MINUS_MAX) {
         /* "proceeds as described in Section 4": the literal is read and
          * the command refused; "If responding to an APPEND command, the
          * tagged BAD response MUST contain the TOOBIG response code". */
+        if (append)
+            imap_append_abort(s);
         refuse_literal(s, lit, "BAD",
                        append ? "[TOOBIG] Non-synchronizing literals are "
                                 "limited to 4096 bytes (LITERAL-)"
@@ -832,10 +838,8 @@ static void handle_literal(struct imap_session *s)
                                 "4096 bytes (LITERAL-)");
         return;
     }
-    if (append) {
-        imap_append_literal(s, lit);
+    if (append && imap_append_literal(s, lit))
         return;
-    }
     if (lit->literal8) {
         /* RFC 3516 7: literal8 is APPEND's message. */
         refuse_literal(s, lit, "BAD",

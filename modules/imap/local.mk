@@ -6,7 +6,8 @@ modules_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap-private.h \
 	modules/imap/imap_mailbox.c modules/imap/imap_store.c \
 	modules/imap/imap_condstore.c \
 	modules/imap/imap_fetch.c modules/imap/imap_search.c \
-	modules/imap/imap_append.c modules/imap/imap_idle.c \
+	modules/imap/imap_append.c modules/imap/imap_catenate.c \
+	modules/imap/imap_idle.c \
 	modules/imap/imap_keywords.c modules/imap/imap_sort.c \
 	modules/imap/imap_context.c modules/imap/imap_binary.c
 modules_imap_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
@@ -18,6 +19,9 @@ EXTRA_DIST += tests/integration/test_imap.py tests/integration/test_imap_grammar
 	tests/integration/test_imap_state.py
 TESTS += tests/integration/test_sync.py
 EXTRA_DIST += tests/integration/test_sync.py
+# SIGHUP with sessions in IDLE: tables, certificates, an LDAP URL, listeners.
+TESTS += tests/integration/test_reload.py
+EXTRA_DIST += tests/integration/test_reload.py
 TESTS += tests/integration/test_hostile.py
 EXTRA_DIST += tests/integration/test_hostile.py
 TESTS += tests/integration/test_faults.py
@@ -30,6 +34,9 @@ TESTS += tests/integration/test_condstore.py tests/integration/test_imapflow.py
 EXTRA_DIST += tests/integration/test_condstore.py tests/integration/test_imapflow.py \
 	tests/clients/imapflow/package.json tests/clients/imapflow/package-lock.json \
 	tests/clients/imapflow/resync.mjs
+# MULTIAPPEND and CATENATE (issue 18); test_append_pgsql.py on storage.pgsql.
+TESTS += tests/integration/test_append.py
+EXTRA_DIST += tests/integration/test_append.py tests/integration/test_append_pgsql.py
 # ESEARCH, SEARCHRES, WITHIN, SORT, SORT=DISPLAY, THREAD (issue 17).
 TESTS += tests/integration/test_search.py tests/integration/test_sort.py \
 	tests/integration/test_context.py

@@ -10,7 +10,7 @@ ph_build_packages=(build-essential autoconf automake libtool pkg-config
 
 # What scripts/package needs beyond a build: Debian's packaging tools, the
 # optional modules' libraries, and what the installed-package test runs.
-ph_package_packages=(debhelper dpkg-dev fakeroot lintian libpq-dev libpam0g-dev
+ph_package_packages=(debhelper dpkg-dev fakeroot lintian libpq-dev libpam0g-dev libldap-dev
   man-db systemd)
 
 ph_install_packages() {

@@ -6,3 +6,4 @@ include tests/fuzz/message.mk
 include tests/fuzz/thread.mk
 include tests/fuzz/imap.mk
 include tests/fuzz/session.mk
+include tests/fuzz/lmtp.mk

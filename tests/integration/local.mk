@@ -18,7 +18,8 @@ if WITH_PGSQL
 TESTS += tests/integration/test_pgsql.py tests/integration/test_imap_pgsql.py \
 	tests/integration/test_faults_pgsql.py tests/integration/test_isolation_pgsql.py \
 	tests/integration/test_condstore_pgsql.py tests/integration/test_search_pgsql.py \
-	tests/integration/test_sort_pgsql.py tests/integration/test_context_pgsql.py
+	tests/integration/test_sort_pgsql.py tests/integration/test_context_pgsql.py \
+	tests/integration/test_append_pgsql.py
 endif
 EXTRA_DIST += tests/integration/pgtest.py tests/integration/test_pgsql.py \
 	tests/integration/test_imap_pgsql.py tests/integration/test_faults_pgsql.py \

@@ -152,7 +152,7 @@ imap tcp://127.0.0.1:0 unix://%(sock)s {
 
 
 CAPS = (b"IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN UNSELECT MOVE "
-        b"UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN "
+        b"UIDPLUS MULTIAPPEND CATENATE SPECIAL-USE CREATE-SPECIAL-USE CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN "
         b"SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT PARTIAL LIST-EXTENDED LIST-STATUS STATUS=SIZE "
         b"THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS BINARY APPENDLIMIT")
 
@@ -425,7 +425,7 @@ class IoDebugTest(ImapTest):
         self.assertIn('level=info mod=imap event=io client=127.0.0.1 port=%d dir=C '
                       'data="a2 SELECT INBOX" %s' % (ports[0], ids[0]), a_lines)
         self.assertTrue(any(re.match(r"level=info mod=imap event=command client=127\.0\.0\.1 "
-                                     r"user=bob command=SEARCH ms=\d+ %s$" % ids[0], line)
+                                     r"user=bob command=SEARCH ms=\d+ result=OK %s$" % ids[0], line)
                             for line in a_lines), a_lines)
         # storage's own (the account made at the first login) too.
         self.assertTrue(any(line.startswith("level=info mod=storage.") for line in a_lines),

@@ -186,6 +186,8 @@ class AppendCheckTest(ImapTest):
         self.assertEqual(r.cmd(tag + "n", "NOOP"), b"%sn OK NOOP completed\r\n" % tag.encode())
 
     def test_appends_refused_before_the_continuation(self):
+        SHAPE = (b"BAD APPEND takes a mailbox, then for each message optional flags and date and "
+                 b"a literal or CATENATE (TEXT literal / URL url ...)")
         self.refused_before_continuation(
             "a", b"INBOX (\\Seen \\Recent)",
             b'BAD Invalid flag "\\Recent" in APPEND: \\Recent is set by the server only')
@@ -199,10 +201,10 @@ class AppendCheckTest(ImapTest):
         self.refused_before_continuation("f", b"INBOX", b"NO [CANNOT] Empty message", size=0)
         self.refused_before_continuation(
             "g", b"INBOX NIL",
-            b"BAD APPEND takes a mailbox, optional flags and date, and a literal")
+            SHAPE)
         self.refused_before_continuation(
             "h", b'INBOX (\\Seen) " 7-Feb-1994 21:52:25 -0800" x',
-            b"BAD APPEND takes a mailbox, optional flags and date, and a literal")
+            SHAPE)
         self.refused_before_continuation("i", b"INBOX (\\Seen (x))",
                                          b"BAD Invalid flag in APPEND: a list is no flag")
         self.refused_before_continuation("j", b"a%b", b"BAD Expected a mailbox name")
@@ -232,16 +234,18 @@ class AppendCheckTest(ImapTest):
         self.assertEqual(r.line(), b'c BAD Invalid flag "\\Bogus" in APPEND: no such system flag\r\n')
         self.assertEqual(r.line(), b"d OK NOOP completed\r\n")
 
-    def test_second_message_literal_does_not_wedge_append(self):
-        """MULTIAPPEND is not offered: a second message literal is refused,
-        and the next APPEND works."""
+    def test_second_message_literal_is_multiappend(self):
+        """RFC 3502: a second message literal is the second message of one
+        APPEND (it was refused while MULTIAPPEND was not offered)."""
         r = self.r
         r.send(b"a APPEND INBOX {3+}\r\nabc {3}\r\n")
-        self.assertEqual(r.line(), b"a BAD Only one message per APPEND\r\n")
+        self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
+        r.send(b"def\r\n")
+        self.assertRegex(r.line(), rb"^a OK \[APPENDUID \d+ 1:2\] APPEND completed\r\n$")
         r.send(b"b APPEND INBOX {%d}\r\n" % len(MSG))
         self.assertEqual(r.line(), b"+ Ready for literal data\r\n")
         r.send(MSG + b"\r\n")
-        self.assertRegex(r.line(), rb"^b OK \[APPENDUID \d+ 1\] APPEND completed\r\n$")
+        self.assertRegex(r.line(), rb"^b OK \[APPENDUID \d+ 3\] APPEND completed\r\n$")
 
 
 class LiteralRefusalTest(ImapTest):

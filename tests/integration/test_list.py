@@ -234,11 +234,11 @@ class ListExtendedTest(ListTest):
         is a BAD too, and the session goes on."""
         r = self.session()
         pats = " ".join("nope%d*" % i for i in range(999))
-        t0 = time.monotonic()
+        # No time bound (a test never fails on time): a matcher that
+        # backtracked exponentially would hang past the socket's timeout.
         self.ok(r, "a", 'LIST "" (%s Fruit.*)' % pats,
                 b'* LIST (\\HasNoChildren) "." Fruit.Apple',
                 b'* LIST (\\HasNoChildren) "." Fruit.Banana')
-        self.assertLess(time.monotonic() - t0, 10)
         self.assertEqual(r.cmd("b", 'LIST "" (%s Fruit.* Tofu)' % pats),
                          b"b BAD Too many mailbox patterns (at most 1000)\r\n")
         # Hostile patterns that would backtrack exponentially, many times.

@@ -4,7 +4,14 @@ to find: it runs against posthorn through a proxy that breaks the server's
 answers in one way each (a keyword dropped from FETCH FLAGS, a UID moved, a
 header field changed, an EXPUNGE beyond the count, a BAD, a lost answer, a
 closed connection, an APPENDUID below a UID already seen, a wrong
-RFC822.SIZE), and each run must fail with the violation that names it."""
+RFC822.SIZE), and each run must fail with the violation that names it.
+
+And it does not report what the RFC allows: ScriptedTest drives one of the
+checker's clients against a server that answers each command with a
+scripted exchange (a race as a real server can answer it), and the
+checker's model must take it without a violation."""
+import argparse
+import importlib.util
 import os
 import random
 import re
@@ -12,12 +19,21 @@ import socket
 import subprocess
 import sys
 import threading
+import unittest
 
 import phtest
 
 PASSWORD = "stress pw"
 CHECKER = os.path.join(phtest.SRC, "tests", "stress", "imapstress.py")
 RESPONSE_END = re.compile(rb"\{(\d+)\}\r\n$")
+
+
+def listen(backlog):
+    """A listening socket on a port the kernel chose, and the port."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(backlog)
+    return s, s.getsockname()[1]
 
 
 class Proxy:
@@ -31,10 +47,7 @@ class Proxy:
         self.mutate = mutate
         self.rnd = random.Random(seed)
         self.lock = threading.Lock()
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(128)
-        self.port = self.listener.getsockname()[1]
+        self.listener, self.port = listen(128)
         self.socks = []
         threading.Thread(target=self.accept, daemon=True).start()
 
@@ -268,6 +281,130 @@ imap tcp://127.0.0.1:%d {
 
     def test_rfc822_size_differs_from_the_message(self):
         self.check_finds(wrong_size, ["computed", "immutable"], detail=lambda line: "RFC822.SIZE of" in line)
+
+
+def load_checker():
+    spec = importlib.util.spec_from_file_location("imapstress", CHECKER)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class ScriptedServer:
+    """One connection: a greeting, then each command line (no literals)
+    is answered with what script(tag, text) returns, "TAG" in it replaced
+    by the command's tag."""
+
+    def __init__(self, script):
+        self.script = script
+        self.listener, self.port = listen(1)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        c, _ = self.listener.accept()
+        with c:
+            c.sendall(b"* OK scripted\r\n")
+            buf = b""
+            while True:
+                while b"\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                line, buf = buf.split(b"\r\n", 1)
+                tag, _, text = line.decode().partition(" ")
+                answer = self.script(tag, text)
+                c.sendall(answer.replace("TAG", tag).encode())
+                if text.upper() == "LOGOUT":
+                    return
+
+    def close(self):
+        self.listener.close()
+
+
+class ScriptedTest(unittest.TestCase):
+    """Answers a real server may give in a race, each fed to a checker
+    client whose model must accept it (a violation is a checker bug)."""
+
+    def client(self, script, k=0, world=None):
+        st = load_checker()
+        if world is None:
+            args = argparse.Namespace(seed=1, timeout=10, until=set(), max_report=10, password=PASSWORD,
+                                      mailbox_size=80, messages=None)
+            world = st.World(args)
+            world.corpus = []
+        server = ScriptedServer(script)
+        self.addCleanup(server.close)
+        w = st.Worker(k, world, ("127.0.0.1", server.port), "stress0")
+        self.addCleanup(w.close)
+        return st, world, w
+
+    def selected(self, extra, messages=tuple((u, "") for u in range(444, 449)), flags="\\Seen $s0-k0"):
+        """A script: LOGIN, SELECT INBOX of messages ((UID, flags) in
+        order; FLAGS lists flags), FETCH 1:* (UID FLAGS), then extra(text)
+        for the commands after."""
+        def script(tag, text):
+            if text.startswith("LOGIN"):
+                return "TAG OK Logged in\r\n"
+            if text == "SELECT INBOX":
+                return ("* FLAGS (%s)\r\n* OK [PERMANENTFLAGS (%s \\*)] ok\r\n* %d EXISTS\r\n* 0 RECENT\r\n"
+                        "* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT %d] ok\r\nTAG OK [READ-WRITE] SELECT completed\r\n"
+                        % (flags, flags, len(messages), messages[-1][0] + 1))
+            if text == "FETCH 1:* (UID FLAGS)":
+                return "".join("* %d FETCH (UID %d FLAGS (%s))\r\n" % (i + 1, u, f) for i, (u, f) in
+                               enumerate(messages)) + "TAG OK FETCH completed\r\n"
+            return extra(text)
+        return script
+
+    def login_select(self, st, w, uids=(444, 445, 446, 447, 448)):
+        w.login()
+        w.view = st.View("INBOX", False)
+        w.run_cmd("SELECT INBOX", target="INBOX")
+        w.run_cmd("FETCH 1:* (UID FLAGS)")
+        self.assertEqual(w.view.uids, list(uids))
+
+    def test_uid_fetch_up_to_star_while_the_highest_message_is_expunged(self):
+        """RFC 3501 7.4.1: a UID FETCH may announce EXPUNGEs; "448:*" was
+        UID 448 alone when the command began, although 447 is the highest
+        UID after the EXPUNGE of 448 that comes with the answer (6.4.8:
+        "*" is the largest number in use, and n:* with n above it means
+        *:n only when the mailbox has no n)."""
+        def extra(text):
+            if text == "UID FETCH 448:* (UID)":
+                return "* 5 FETCH (UID 448)\r\n* 5 EXPUNGE\r\n* 2 EXPUNGE\r\nTAG OK FETCH completed\r\n"
+            return "TAG OK\r\n"
+        st, world, w = self.client(self.selected(extra))
+        self.login_select(st, w)
+        w.fetch(True, "448:*", ["UID"])
+        self.assertEqual(w.view.uids, [444, 446, 447])
+        self.assertEqual(world.nviolations, 0, world.violations)
+
+    def test_replace_by_another_client_just_before_a_store_is_sent(self):
+        """Client 42 replaces the flags of UID 323 (STORE FLAGS), dropping
+        client 30's $s30-n3, after client 30 has looked up what its
+        keywords were but before its own STORE +FLAGS ($s30-n4) goes out
+        (its thread was not scheduled meanwhile): the answer without
+        $s30-n3 is right (RFC 3501 6.4.6: FLAGS replaces the flags)."""
+        def script(store, answer):
+            return self.selected(lambda text: answer + "TAG OK STORE completed\r\n" if text == store
+                                 else "TAG BAD unexpected\r\n", ((323, "$s30-n3"),),
+                                 "\\Seen $s30-n3 $s30-n4 $s42-k1 $s42-k2")
+
+        st, world, c30 = self.client(script("STORE 1 +FLAGS ($s30-n4)",
+                                            "* 1 FETCH (FLAGS ($s42-k1 $s42-k2 $s30-n4))\r\n"), k=30)
+        _, _, c42 = self.client(script("UID STORE 323 FLAGS ($s42-k1 $s42-k2)",
+                                       "* 1 FETCH (FLAGS ($s42-k1 $s42-k2) UID 323)\r\n"), k=42, world=world)
+        for c in (c30, c42):
+            self.login_select(st, c, [323])
+        sent = c30.run_cmd
+
+        def run_cmd(text, *a, **kw):
+            if text.startswith("STORE"):  # client 30 has taken its keywords' state and marked its STORE
+                c42.store(True, "323", "", "", ["$s42-k1", "$s42-k2"], "replace", ["$s42-k1", "$s42-k2"])
+            return sent(text, *a, **kw)
+        c30.run_cmd = run_cmd
+        c30.store(False, "1", "+", "", ["$s30-n4"], "fresh", ["$s30-n4"])
+        self.assertEqual(world.nviolations, 0, world.violations)
 
 
 if __name__ == "__main__":

@@ -1207,6 +1207,105 @@ static void test_append_abort_leaves_nothing(void **state)
     ph_account_release(&acct);
 }
 
+/* n appends to mailbox, each written in full, for ph_append_finish_all. */
+static void batch_begin(struct ph_account *acct, const char *mailbox,
+                        struct ph_append_msg *msgs, size_t n,
+                        const struct ph_flags *flags)
+{
+    const char *err = NULL;
+    for (size_t i = 0; i < n; i++) {
+        char subject[32];
+        snprintf(subject, sizeof(subject), "batch %zu", i);
+        char *text = message_text(subject, "one of several");
+        assert_int_equal(
+            ph_append_begin(acct, mailbox, strlen(text), &msgs[i].app, &err),
+            0);
+        assert_int_equal(ph_append_write(msgs[i].app, text, strlen(text), &err),
+                         0);
+        msgs[i].flags = &flags[i];
+        msgs[i].internal_date = 1000000000 + (time_t)i;
+        msgs[i].internal_tz = 0;
+        free(text);
+    }
+}
+
+static void test_append_batch_commits_all_at_once(void **state)
+{
+    (void)state;
+    if (!ph_storage_append_batch(storage))
+        skip();
+    struct ph_account *acct = account_new("batch");
+    (void)append_msg(acct, "INBOX", "before", 0, NULL);
+    struct ph_mailbox_status before = status_of(acct, "INBOX");
+    struct ph_flags flags[3] = {{.system = PH_FLAG_SEEN}, {0}, {0}};
+    ph_strlist_add(&flags[2].keywords, "$Work");
+    struct ph_append_msg msgs[3];
+    batch_begin(acct, "INBOX", msgs, 3, flags);
+    uint32_t uids[3], uidvalidity = 0;
+    const char *err = NULL;
+    assert_int_equal(ph_append_finish_all(msgs, 3, uids, &uidvalidity, &err),
+                     0);
+    for (size_t i = 0; i < 3; i++) {
+        assert_null(msgs[i].app);
+        /* RFC 3502: the UIDs in the order the messages were appended. */
+        assert_int_equal(uids[i], before.uidnext + i);
+    }
+    assert_int_equal(uidvalidity, before.uidvalidity);
+    struct ph_mailbox_status after = status_of(acct, "INBOX");
+    assert_int_equal(after.messages, before.messages + 3);
+    assert_int_equal(after.uidnext, before.uidnext + 3);
+    assert_true(after.highestmodseq >= before.highestmodseq + 1);
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", true);
+    struct metas l = {0};
+    fetch_all(mb, 0, &l);
+    assert_int_equal(l.n, 4);
+    assert_int_equal(l.v[1].flags, PH_FLAG_SEEN);
+    assert_int_equal(l.v[2].flags, 0);
+    assert_int_equal(l.v[3].internal_date, 1000000002);
+    assert_string_equal(l.v[3].keywords, "$Work");
+    metas_clear(&l);
+    ph_mailbox_close(&mb);
+    ph_flags_clear(&flags[2]);
+    ph_account_release(&acct);
+}
+
+static void test_append_batch_failing_stores_none(void **state)
+{
+    (void)state;
+    if (!ph_storage_append_batch(storage))
+        skip();
+    struct ph_account *acct = account_new("batchfail");
+    struct ph_mailbox_status before = status_of(acct, "INBOX");
+    /* The third message's keyword is not an atom: the whole batch goes. */
+    struct ph_flags flags[3] = {{0}, {0}, {0}};
+    ph_strlist_add(&flags[2].keywords, "no good");
+    struct ph_append_msg msgs[3];
+    batch_begin(acct, "INBOX", msgs, 3, flags);
+    uint32_t uids[3], uidvalidity = 0;
+    const char *err = NULL;
+    assert_fails(ph_append_finish_all(msgs, 3, uids, &uidvalidity, &err),
+                 PH_STORAGE_ERR_INVALID, err);
+    for (size_t i = 0; i < 3; i++)
+        assert_null(msgs[i].app);
+    struct ph_mailbox_status after = status_of(acct, "INBOX");
+    assert_int_equal(after.messages, 0);
+    assert_int_equal(after.uidnext, before.uidnext);
+    assert_int_equal(after.highestmodseq, before.highestmodseq);
+
+    /* The mailbox deleted before the commit: none of them either. */
+    const char *e2 = NULL;
+    assert_int_equal(ph_mailbox_create(acct, "Gone", 0, &e2), 0);
+    struct ph_flags none[2] = {{0}, {0}};
+    batch_begin(acct, "Gone", msgs, 2, none);
+    assert_int_equal(ph_mailbox_delete(acct, "Gone", &e2), 0);
+    assert_fails(ph_append_finish_all(msgs, 2, uids, &uidvalidity, &err),
+                 PH_STORAGE_ERR_NOT_FOUND, err);
+    assert_null(msgs[0].app);
+    assert_null(msgs[1].app);
+    ph_flags_clear(&flags[2]);
+    ph_account_release(&acct);
+}
+
 /* Compares what read() streams with the expected bytes, piece by piece. */
 struct stream_check {
     const char *expect;
@@ -4120,6 +4219,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(
             test_account_get_without_auto_create_reports_no_account),
         cmocka_unit_test(test_appendlimit_refuses_larger_messages),
+        cmocka_unit_test(test_append_batch_commits_all_at_once),
+        cmocka_unit_test(test_append_batch_failing_stores_none),
         cmocka_unit_test(test_auto_create_makes_the_default_mailboxes_given),
         cmocka_unit_test(test_default_mailboxes_none_makes_inbox_alone),
         cmocka_unit_test(test_mailbox_create_makes_missing_parents),

@@ -127,6 +127,7 @@ HEADER_NAMES = ["From", "To", "Cc", "Subject", "Date", "Message-ID", "References
                 "Reply-To", "Sender", "X-Absent"]
 PARTIAL = 256  # BODY.PEEK[]<0.PARTIAL>
 TAIL = 24  # transcript lines kept per connection
+HISTORY = 60  # events kept per UID for a store-fetch report
 OWN_RE = re.compile(r"^\$s(\d+)-")
 
 
@@ -535,6 +536,22 @@ class Guard:
         # (uid, owner) whose rec came from a STORE answered without a FETCH
         # for uid: the message may have been expunged before it.
         self.unanswered = set()
+        # What the checker saw of each UID (None: STOREs that named the
+        # mailbox as a whole), with the ticks: a store-fetch violation
+        # shows it.
+        self.hist = collections.defaultdict(lambda: collections.deque(maxlen=HISTORY))
+        self.wide = collections.deque(maxlen=HISTORY * 8)
+
+    def note(self, t, uid, text):
+        (self.wide if uid is None else self.hist[uid]).append((t, text))
+
+    def history(self, uid):
+        """The UID's events and the mailbox-wide STOREs among them, in
+        tick order."""
+        own = list(self.hist.get(uid, ()))
+        first = own[0][0] if own else 0
+        wide = [(t, x) for t, x in self.wide if t >= first]
+        return "\n".join("    %6d %s" % e for e in sorted(own + wide, key=lambda e: e[0]))
 
     def replace_stable(self, uid, since):
         return (self.r_mb_in == 0 and self.r_mb_last <= since and self.r_msg_in[uid] == 0
@@ -1176,6 +1193,8 @@ class Client(threading.Thread):
         """(under the world lock) Each owner's keywords in a FETCH FLAGS
         against what they were last known to be."""
         g = self.world.guards[(self.user, v.name, v.uv)]
+        g.note(self.world.ticks, uid, "%s (since %d, port %s): %s" % (ctx.cmdtext.split(" ")[0], since, self.port,
+                                                                      wire(ctx.raw, 200)))
         states = collections.defaultdict(set)
         for f in flags:
             m = OWN_RE.match(f.lower())
@@ -1191,8 +1210,9 @@ class Client(threading.Thread):
                 self.world.checks["own keywords"] += 1
             if known is not None and known != state:
                 detail = ("UID %d: client c%d's keywords are {%s}, but after its last STORE (or the last "
-                          "look) they were {%s} and nothing changed them since"
-                          % (uid, o, " ".join(sorted(state)), " ".join(sorted(known))))
+                          "look) they were {%s} and nothing changed them since\n  what the checker saw of "
+                          "UID %d (tick, event):\n%s"
+                          % (uid, o, " ".join(sorted(state)), " ".join(sorted(known)), uid, g.history(uid)))
                 if (uid, o) in g.unanswered:
                     self.suspects.append((uid, ctx, detail))
                 else:
@@ -1537,7 +1557,17 @@ class Worker(Client):
         if spec is None:
             uidcmd = False
             spec = self.seqset(most=3 if heavy else None)
+        self.fetch(uidcmd, spec, items)
+
+    def fetch(self, uidcmd, spec, items):
+        """FETCH or UID FETCH spec (items), and whether every message of
+        the set got every item."""
+        v = self.view
+        # "*" is what the server's view held when the command began: a UID
+        # FETCH may announce the EXPUNGE of the highest message among its
+        # answers (RFC 3501 7.4.1 forbids it only for FETCH, STORE, SEARCH).
         count = len(v.uids)
+        top = v.uids[-1] if v.uids else None
         c = self.run_cmd("%sFETCH %s (%s)" % ("UID " if uidcmd else "", spec, " ".join(items)))
         if c.status != "OK" or self.view is not v:
             return
@@ -1547,7 +1577,6 @@ class Worker(Client):
         for n, uid, its, raw in c.fetches:
             got[uid if uidcmd else n].update(its)
         if uidcmd:
-            top = v.uids[-1] if v.uids else None
             ss = SetSpec(spec, top)
             wanted = [] if ss.unknown else [u for u in v.uids if u is not None and u in ss]
         else:
@@ -1590,51 +1619,75 @@ class Worker(Client):
         if spec is None:
             uidcmd = False
             spec = self.seqset()
+        self.store(uidcmd, spec, sign, silent, flags, kind, own)
+
+    def store(self, uidcmd, spec, sign, silent, flags, kind, own):
+        """[UID] STORE spec sign FLAGS[.SILENT] (flags): kind "own" and
+        "fresh" change only this client's keywords own, "replace" (sign "")
+        every keyword; the answer is checked against what this client's
+        keywords were before."""
+        v = self.view
+        w = self.world
         tuids, wide = self.targets(spec, uidcmd)
         owner = self.k if kind in ("own", "fresh", "replace") else None
         replace = kind == "replace"
         g = w.guards[self.mkey()]
         marks = None if wide else tuids
+        text = "%sSTORE %s %sFLAGS%s (%s)" % ("UID " if uidcmd else "", spec, sign, silent, " ".join(flags))
+        tag = "%s.%d" % (self.name, self.ntag + 1)
         with w.lock:
+            # What this client's keywords were now, not when the command
+            # goes out: a STORE FLAGS by another client in between (this
+            # thread not scheduled meanwhile) makes them unknown.
+            t_begin = w.ticks
             prior = {u: g.known(u, self.k) for u in tuids} if owner is not None and not replace else {}
             if owner is not None or replace:
-                g.mark(w.tick(), owner, marks, replace, +1)
+                t = w.tick()
+                g.mark(t, owner, marks, replace, +1)
+                for u in marks if marks is not None else [None]:
+                    g.note(t, u, "%s %s begins (port %s)" % (tag, text, self.port))
         c = None
         try:
-            c = self.run_cmd("%sSTORE %s %sFLAGS%s (%s)" % ("UID " if uidcmd else "", spec, sign, silent,
-                                                             " ".join(flags)))
+            c = self.run_cmd(text)
         finally:
             with w.lock:
                 t_end = w.tick()
                 if owner is not None or replace:
                     g.mark(t_end, owner, marks, replace, -1)
+                    for u in marks if marks is not None else [None]:
+                        g.note(t_end, u, "%s ends %s" % (tag, c.status if c is not None else "(no answer)"))
                 if c is not None and owner is not None and not replace and self.view is v:
-                    self.check_store(c, g, tuids, prior, {x.lower() for x in own}, sign, t_end)
+                    self.check_store(c, g, tuids, prior, t_begin, {x.lower() for x in own}, sign, t_end)
 
-    def check_store(self, c, g, tuids, prior, kws, sign, t_end):
+    def check_store(self, c, g, tuids, prior, t_begin, kws, sign, t_end):
         """(under the world lock) The answer to this client's STORE of its
-        own keywords against what they were before it."""
+        own keywords against what they were before it (prior, taken at
+        tick t_begin)."""
         answered = {}
         for n, uid, items, raw in c.fetches:
             if uid is not None and "FLAGS" in items:
                 answered[uid] = (frozenset(f.lower() for f in items["FLAGS"]
                                            if f.lower().startswith("$s%d-" % self.k)), raw)
         for u in tuids:
-            if not g.replace_stable(u, c.since):
+            if not g.replace_stable(u, t_begin):
                 continue
             p = prior.get(u)
             exp = None if p is None else (p | kws if sign == "+" else p - kws)
             if u in answered:
                 self.world.checks["own keywords"] += 1
                 state, raw = answered[u]
+                g.note(t_end, u, "%s answered: %s" % (c.tag, wire(raw, 200)))
                 if ((sign == "+" and not kws <= state) or (sign == "-" and kws & state)
                         or (exp is not None and state != exp)):
                     self.violation("store-fetch", "UID %d: %sFLAGS (%s) answered this client's keywords {%s}; "
-                                   "they were {%s} before" % (u, sign, " ".join(sorted(kws)), " ".join(sorted(state)),
-                                                              "?" if p is None else " ".join(sorted(p))), raw)
+                                   "they were {%s} before\n  what the checker saw of UID %d (tick, event):\n%s"
+                                   % (u, sign, " ".join(sorted(kws)), " ".join(sorted(state)),
+                                      "?" if p is None else " ".join(sorted(p)), u, g.history(u)), raw)
                 g.rec[u][self.k] = (state, t_end)
                 g.unanswered.discard((u, self.k))
             elif exp is not None and c.status == "OK":
+                g.note(t_end, u, "%s answered no FETCH: c%d's keywords taken as {%s}"
+                       % (c.tag, self.k, " ".join(sorted(exp))))
                 g.rec[u][self.k] = (frozenset(exp), t_end)
                 g.unanswered.add((u, self.k))
 
@@ -1680,9 +1733,11 @@ class Worker(Client):
             w.seen_uid(self.user, mbox, uv, uid)
             w.learn_msgid((self.user, mbox, uv, uid), msgid, FetchCtx(self, c, c.tagged))
             g = w.guards[(self.user, mbox, uv)]
+            g.note(w.ticks, uid, "%s (since %d, port %s): APPEND%s" % (c.tag, c.since, self.port, fl))
             if g.stable(uid, self.k, c.since) and self.k not in g.rec.get(uid, {}):
                 g.rec[uid][self.k] = (frozenset(f.lower() for f in flags if f.lower().startswith("$s%d-" % self.k)),
                                       c.since)
+                g.note(w.ticks, uid, "%s: c%d's keywords taken from the APPEND" % (c.tag, self.k))
 
     def op_move(self):
         self.op_copy(move=True)
@@ -1725,6 +1780,8 @@ class Worker(Client):
                                    % (min(dst), dest, snap[1]))
                 for s_, d_ in zip(src, dst):
                     w.seen_uid(self.user, dest, uv, d_)
+                    w.guards[(self.user, dest, uv)].note(w.ticks, d_, "%s (since %d, port %s): %s of %s UID %d"
+                                                         % (c.tag, c.since, self.port, c.name, v.name, s_))
                     mid = w.uidmap.get((self.user, v.name, v.uv, s_))
                     if mid is not None:
                         w.learn_msgid((self.user, dest, uv, d_), mid, FetchCtx(self, c, c.tagged))
@@ -1866,7 +1923,7 @@ imap tcp://127.0.0.1:0 {
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.posthorn, "run", "--config", conf], stdout=self.log,
                                      stderr=subprocess.STDOUT, env=self.env)
-        deadline = time.time() + 60
+        deadline = time.time() + max(60, args.timeout)  # a loaded machine starts slowly
         while time.time() < deadline and self.proc.poll() is None and "server started" not in self.log_text():
             time.sleep(0.05)
         m = re.search(r"event=listening addr=tcp://127\.0\.0\.1:(\d+)", self.log_text())

@@ -9,6 +9,7 @@ include tests/unit/imap.mk
 include tests/unit/tls.mk
 include tests/unit/base64.mk
 include tests/unit/pam.mk
+include tests/unit/lmtp.mk
 # libposthorn's layers use only the layers below them (read with nm).
 TESTS += tests/unit/test_layers.py
 EXTRA_DIST += tests/unit/test_layers.py

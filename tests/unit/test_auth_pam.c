@@ -275,7 +275,7 @@ static void test_broken_stack_is_tempfail(void **state)
     (void)state;
     expect("ptest_nodb", false, "alice", "secret", PH_AUTH_TEMPFAIL, NULL);
     expect("ptest_nodb", true, "alice", "secret", PH_AUTH_TEMPFAIL,
-           "the PAM helper failed");
+           "the helper failed");
 }
 
 static void test_newline_never_reaches_pam(void **state)
@@ -304,9 +304,9 @@ static void test_helper_wrong_password_and_unknown_user(void **state)
 {
     (void)state;
     expect("ptest", true, "alice", "Secret", PH_AUTH_FAILED,
-           "PAM rejected the credentials");
+           "the helper rejected the credentials");
     expect("ptest", true, "mallory", "secret", PH_AUTH_FAILED,
-           "PAM rejected the credentials");
+           "the helper rejected the credentials");
 }
 
 static void test_helper_account_check_failure(void **state)
@@ -334,7 +334,7 @@ static void test_helper_timeout_kills_it(void **state)
     assert_int_equal(ph_auth_check(a, "alice", "secret", &err),
                      PH_AUTH_TEMPFAIL);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    assert_string_equal(err, "the PAM helper timed out");
+    assert_string_equal(err, "the helper timed out");
     /* 300ms, not the default 30s: a bound no loaded machine or valgrind
      * run reaches, only the default would. */
     assert_true(t1.tv_sec - t0.tv_sec < 20);

@@ -954,8 +954,9 @@ static void test_events_and_offsets(void **state)
 }
 
 /* Feeds input up to its first literal event, in one piece or byte by
- * byte, and dumps the arguments read before the literal. */
-static char *args_before_literal(const char *input, bool bytewise)
+ * byte. */
+static struct ph_imap_parser *parser_at_literal(const char *input,
+                                                bool bytewise)
 {
     struct ph_imap_parser *p = ph_imap_parser_new(NULL);
     size_t len = strlen(input), pos = 0, used;
@@ -967,6 +968,13 @@ static char *args_before_literal(const char *input, bool bytewise)
     }
     assert_int_equal(ev, PH_IMAP_PARSE_LITERAL);
     assert_int_equal(pos, len);
+    return p;
+}
+
+/* The arguments read before input's first literal, dumped. */
+static char *args_before_literal(const char *input, bool bytewise)
+{
+    struct ph_imap_parser *p = parser_at_literal(input, bytewise);
     size_t n;
     const struct ph_imap_value *args = ph_imap_parser_literal_args(p, &n);
     assert_int_equal(n, ph_imap_parser_literal(p)->arg_index);
@@ -1018,6 +1026,31 @@ static void test_literal_args(void **state)
     assert_int_equal(args[0].type, PH_IMAP_VALUE_LITERAL);
     assert_string_equal(args[0].str, "Draft");
     ph_imap_parser_free(&p);
+}
+
+/* CATENATE's TEXT literals: the items of the list the literal lies in,
+ * read before it (ABI 1.6), byte by byte the same. */
+static void test_literal_list(void **state)
+{
+    (void)state;
+    static const char in[] =
+        "a APPEND INBOX CATENATE (URL \"/INBOX/;UID=1\" TEXT {3}\r\n";
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        struct ph_imap_parser *p = parser_at_literal(in, bytewise);
+        assert_int_equal(ph_imap_parser_literal(p)->depth, 1);
+        size_t n;
+        const struct ph_imap_value *items = ph_imap_parser_literal_list(p, &n);
+        assert_int_equal(n, 3);
+        assert_true(ph_imap_value_is_atom(&items[0], "URL"));
+        assert_string_equal(items[1].str, "/INBOX/;UID=1");
+        assert_true(ph_imap_value_is_atom(&items[2], "TEXT"));
+        /* The top level: mailbox and CATENATE, not the open list. */
+        const struct ph_imap_value *args = ph_imap_parser_literal_args(p, &n);
+        assert_int_equal(n, 2);
+        assert_true(ph_imap_value_is_atom(&args[1], "CATENATE"));
+        ph_imap_parser_literal_reject(p);
+        ph_imap_parser_free(&p);
+    }
 }
 
 static void test_getters(void **state)
@@ -1449,6 +1482,7 @@ int main(void)
         cmocka_unit_test(test_pipelined_commands),
         cmocka_unit_test(test_events_and_offsets),
         cmocka_unit_test(test_literal_args),
+        cmocka_unit_test(test_literal_list),
         cmocka_unit_test(test_getters),
         cmocka_unit_test(test_select_params),
         cmocka_unit_test(test_qresync_match),

@@ -206,6 +206,14 @@ ph_imap_parser_literal(const struct ph_imap_parser *p);
 const struct ph_imap_value *
 ph_imap_parser_literal_args(const struct ph_imap_parser *p, size_t *n_r);
 
+/* After PH_IMAP_PARSE_LITERAL, before deciding, for a literal in a list
+ * (depth > 0): the items of that innermost list read before the literal,
+ * so that a caller can tell what the literal is (APPEND's CATENATE: the
+ * part after "TEXT" is the message's, one after "URL" is a URL). Valid
+ * until the caller decides. (ABI 1.6) */
+const struct ph_imap_value *
+ph_imap_parser_literal_list(const struct ph_imap_parser *p, size_t *n_r);
+
 /* Buffers the literal. Returns -1 with *error_r (for a BAD or NO [TOOBIG])
  * when it is over max_literal_size or the command's memory limit; the
  * caller then answers and calls ph_imap_parser_literal_reject(). */

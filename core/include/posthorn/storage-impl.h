@@ -148,6 +148,16 @@ struct ph_storage_vfuncs {
                 uint32_t **uids_r, size_t *n_r, const char **error_r);
     int (*sort_keys)(struct ph_mailbox *mb, const struct ph_uidset *set,
                      ph_sort_keys_cb *cb, void *arg, const char **error_r);
+
+    /* ABI 1.6, optional (NULL: only single appends): commits n appends to
+     * one mailbox (handles from append_begin, written in full) in one
+     * transaction, as ph_append_finish_all describes; uids_r gets their
+     * UIDs in order. It frees every handle, whether it succeeds or fails.
+     * Read only from modules built for 1.6 or later. */
+    int (*append_finish_all)(void *const *handles,
+                             const struct ph_append_meta *metas, size_t n,
+                             uint32_t *uids_r, uint32_t *uidvalidity_r,
+                             const char **error_r);
 };
 
 /* Mailbox name rules shared by every storage: valid UTF-8, no control

@@ -395,6 +395,26 @@ int ph_append_finish(struct ph_append **app, const struct ph_flags *flags,
 /* Drops an unfinished append; nothing of it becomes visible. */
 void ph_append_abort(struct ph_append **app);
 
+/* ABI 1.6: MULTIAPPEND (RFC 3502). Commits n appends begun on one account
+ * to one mailbox, each written in full, as one: when this returns 0 every
+ * message is durable and visible, at once, with the UIDs in uids_r[0..n)
+ * in order; otherwise none is. Every msgs[i].app is freed and set NULL,
+ * whatever the outcome. A storage built before 1.6, or without the entry
+ * point, takes only n == 1 (else PH_STORAGE_ERR_UNSUPPORTED, nothing
+ * stored): ph_storage_append_batch() says which. */
+struct ph_append_msg {
+    struct ph_append *app;
+    const struct ph_flags *flags; /* NULL: none */
+    time_t internal_date;
+    int internal_tz;
+};
+int ph_append_finish_all(struct ph_append_msg *msgs, size_t n,
+                         uint32_t *uids_r, uint32_t *uidvalidity_r,
+                         const char **error_r) PH_WUR;
+/* Whether storage commits several appends as one (ph_append_finish_all
+ * with n > 1). */
+bool ph_storage_append_batch(const struct ph_instance *storage);
+
 /* Delivery (an MTA handing mail in): never creates an account; the account
  * name goes through the storage's delivery_normalize and delivery_map. */
 int ph_storage_deliver(struct ph_instance *storage, const char *recipient,

@@ -3,4 +3,5 @@
 core_lib_libposthorn_la_SOURCES += \
 	core/lib/base/util.c \
 	core/lib/base/log.c \
+	core/lib/base/event.c \
 	core/lib/base/base64.c

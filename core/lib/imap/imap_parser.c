@@ -597,6 +597,14 @@ ph_imap_parser_literal_args(const struct ph_imap_parser *p, size_t *n_r)
     return p->levels[0].items;
 }
 
+const struct ph_imap_value *
+ph_imap_parser_literal_list(const struct ph_imap_parser *p, size_t *n_r)
+{
+    ph_assert(p->state == S_LIT_WAIT);
+    *n_r = p->levels[p->depth].n;
+    return p->levels[p->depth].items;
+}
+
 /* ---- The byte-level state machine --------------------------------------- */
 
 /* Sections belong to FETCH's grammar alone (fetch-att, RFC 3501 9; RFC

@@ -8,4 +8,5 @@ core_lib_libposthorn_la_SOURCES += \
 	core/lib/module/graph.c \
 	core/lib/module/graph.h \
 	core/lib/module/table.c \
-	core/lib/module/auth.c
+	core/lib/module/auth.c \
+	core/lib/module/auth_helper.c

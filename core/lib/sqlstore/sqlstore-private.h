@@ -210,6 +210,10 @@ int sqls_append_finish(void *handle, const struct ph_append_meta *meta,
                        uint32_t *uid_r, uint32_t *uidvalidity_r,
                        const char **error_r);
 void sqls_append_abort(void *handle);
+int sqls_append_finish_all(void *const *handles,
+                           const struct ph_append_meta *metas, size_t n,
+                           uint32_t *uids_r, uint32_t *uidvalidity_r,
+                           const char **error_r);
 /* Makes a body's structure, FETCH values, header values and text anew
  * from its bytes (schema upgrades), on c in the caller's transaction. */
 /* sqlstore_sort.c: sort_values of a body (empty keys when mi is NULL: an

@@ -714,4 +714,5 @@ const struct ph_storage_vfuncs ph_sqlstore_vfuncs = {
     .fetch_what = PH_META_FETCH | PH_META_GHOSTS,
     .sort = sqls_sort,
     .sort_keys = sqls_sort_keys,
+    .append_finish_all = sqls_append_finish_all,
 };

@@ -397,56 +397,155 @@ int sqls_rederive_body(struct ph_sqlstore *s, struct ph_sql_conn *c,
 
 /* ---- Finishing -------------------------------------------------------------- */
 
+/* One message of a commit, made ready before its transaction. */
 struct append_op {
     struct sqls_append *app;
     const struct ph_append_meta *meta;
-    const struct ph_message_info *mi;
-    const struct text *text;
-    const char *keywords;
-    struct sqls_mbox row; /* out: the mailbox the message went into */
+    struct ph_message_info *mi;
+    struct text text;
+    char *keywords;
 };
+
+/* A commit of n messages to one mailbox (MULTIAPPEND: all or none). */
+struct append_batch {
+    struct append_op *ops;
+    size_t n;
+    struct sqls_mbox row; /* out: the mailbox the messages went into */
+};
+
+/* A body and what is kept beside it; *body_id_r its row. */
+static int body_store(struct ph_sql_conn *c, struct append_op *o,
+                      int64_t *body_id_r, const char **error_r)
+{
+    struct sqls_append *app = o->app;
+    int ret = ph_sql_one(
+        c, PH_SQS_BODY_INSERT, body_id_r, error_r, PH_SQL_I(app->written),
+        PH_SQL_B(o->meta->info ? o->meta->info : "", o->meta->info_size));
+    if (ret == 1)
+        ret = body_write(app->s, c, *body_id_r, app->written, append_reader,
+                         app, error_r);
+    if (ret == 0)
+        ret = derived_insert(app->s, c, *body_id_r, o->mi, &o->text, error_r);
+    return ret;
+}
 
 static int append_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
 {
-    struct append_op *o = arg;
-    struct sqls_append *app = o->app;
-    struct ph_sqlstore *s = app->s;
-    int64_t body_id = 0;
-    /* The body first, before the mailbox row is locked: writers of the
-     * mailbox on other nodes wait only for the message row. */
-    int ret = ph_sql_one(c, PH_SQS_BODY_INSERT, &body_id, error_r,
-                         PH_SQL_I(app->written),
-                         PH_SQL_B(o->meta->info ? o->meta->info : "",
-                                  o->meta->info_size));
-    if (ret == 1)
-        ret = body_write(s, c, body_id, app->written, append_reader, app,
-                         error_r);
+    struct append_batch *b = arg;
+    int64_t mailbox_id = b->ops[0].app->mailbox_id;
+    int64_t *body_ids = ph_calloc(b->n, sizeof(*body_ids));
+    int ret = 0;
+    /* The bodies first, before the mailbox row is locked: writers of the
+     * mailbox on other nodes wait only for the message rows. */
+    for (size_t i = 0; i < b->n && ret == 0; i++)
+        ret = body_store(c, &b->ops[i], &body_ids[i], error_r);
     if (ret == 0)
-        ret = derived_insert(s, c, body_id, o->mi, o->text, error_r);
+        ret = sqls_mbox_get(c, PH_SQS_MBOX_BY_ID_LOCK, mailbox_id, NULL,
+                            &b->row, error_r);
+    if (ret == 0 || (ret == 1 && b->row.noselect))
+        ret =
+            sqls_fail(PH_STORAGE_ERR_NOT_FOUND, "Mailbox was deleted", error_r);
+    else if (ret == 1 && (uint64_t)b->row.uidnext + b->n > UINT32_MAX)
+        ret = sqls_fail(PH_STORAGE_ERR_LIMIT, "Mailbox has run out of UIDs",
+                        error_r);
+    else if (ret == 1)
+        ret = 0;
+    /* Each message takes its own UID and modseq, in order. */
+    for (size_t i = 0; i < b->n && ret == 0; i++) {
+        const struct append_op *o = &b->ops[i];
+        ret = ph_sql_exec(
+            c, PH_SQS_MSG_INSERT, error_r, PH_SQL_I(mailbox_id),
+            PH_SQL_I((int64_t)b->row.uidnext + (int64_t)i),
+            PH_SQL_I((int64_t)(b->row.highestmodseq + 1 + i)),
+            PH_SQL_I(o->meta->flags->system), PH_SQL_S(o->keywords),
+            PH_SQL_I(o->meta->internal_date), PH_SQL_I(o->meta->internal_tz),
+            PH_SQL_I(o->app->written), PH_SQL_I(body_ids[i]));
+    }
     if (ret == 0)
-        ret = sqls_mbox_get(c, PH_SQS_MBOX_BY_ID_LOCK, app->mailbox_id, NULL,
-                            &o->row, error_r);
-    if (ret == 0 || (ret == 1 && o->row.noselect))
-        return sqls_fail(PH_STORAGE_ERR_NOT_FOUND, "Mailbox was deleted",
-                         error_r);
-    if (ret == 1 && o->row.uidnext == UINT32_MAX)
-        return sqls_fail(PH_STORAGE_ERR_LIMIT, "Mailbox has run out of UIDs",
-                         error_r);
-    if (ret < 0)
-        return ret;
-    uint64_t modseq = o->row.highestmodseq + 1;
-    ret = ph_sql_exec(c, PH_SQS_MSG_INSERT, error_r, PH_SQL_I(app->mailbox_id),
-                      PH_SQL_I(o->row.uidnext), PH_SQL_I(modseq),
-                      PH_SQL_I(o->meta->flags->system), PH_SQL_S(o->keywords),
-                      PH_SQL_I(o->meta->internal_date),
-                      PH_SQL_I(o->meta->internal_tz), PH_SQL_I(app->written),
-                      PH_SQL_I(body_id));
+        ret =
+            ph_sql_exec(c, PH_SQS_MBOX_SET_NEXT, error_r, PH_SQL_I(mailbox_id),
+                        PH_SQL_I((int64_t)b->row.uidnext + (int64_t)b->n),
+                        PH_SQL_I((int64_t)(b->row.highestmodseq + b->n)));
     if (ret == 0)
-        ret = ph_sql_exec(c, PH_SQS_MBOX_SET_NEXT, error_r,
-                          PH_SQL_I(app->mailbox_id),
-                          PH_SQL_I((int64_t)o->row.uidnext + 1),
-                          PH_SQL_I(modseq));
-    ph_sql_mark(c, app->mailbox_id);
+        ph_sql_mark(c, mailbox_id);
+    free(body_ids);
+    return ret;
+}
+
+/* The text, the structure and the keywords of a message, made before the
+ * transaction: other writers do not wait for them. */
+static int op_prepare(struct append_op *o, struct sqls_append *app,
+                      const struct ph_append_meta *meta, const char **error_r)
+{
+    *o = (struct append_op){.app = app, .meta = meta};
+    /* The structure, parsed once for the text and the values kept. */
+    o->mi = info_read(meta->info, meta->info_size);
+    int ret = ph_flags_check(meta->flags, error_r);
+    if (ret == 0 &&
+        text_make(o->mi, app->written, append_reader, app, &o->text) != 0)
+        ret = spill_fail(app, "-", "short read", error_r);
+    if (ret == 0) {
+        struct ph_strlist kw = {0};
+        for (size_t i = 0; i < meta->flags->keywords.n; i++)
+            if (!ph_keywords_has(&kw, meta->flags->keywords.v[i]))
+                ph_strlist_add(&kw, meta->flags->keywords.v[i]);
+        o->keywords = ph_keywords_join(&kw);
+        ph_strlist_clear(&kw);
+    }
+    return ret;
+}
+
+static void op_clear(struct append_op *o)
+{
+    free(o->keywords);
+    ph_buf_free(&o->text.text);
+    ph_message_info_free(&o->mi);
+    if (o->app != NULL)
+        append_free(o->app);
+}
+
+int sqls_append_finish_all(void *const *handles,
+                           const struct ph_append_meta *metas, size_t n,
+                           uint32_t *uids_r, uint32_t *uidvalidity_r,
+                           const char **error_r)
+{
+    struct append_batch b = {.ops = ph_calloc(n, sizeof(*b.ops)), .n = n};
+    const struct sqls_append *first = handles[0];
+    struct ph_sqlstore *s = first->s;
+    uint64_t total = 0;
+    bool text = false;
+    int ret = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct sqls_append *app = handles[i];
+        if (ret == 0 && app->mailbox_id != first->mailbox_id)
+            ret = sqls_fail(PH_STORAGE_ERR_INVALID,
+                            "A batch of appends goes to one mailbox", error_r);
+        if (ret == 0)
+            ret = op_prepare(&b.ops[i], app, &metas[i], error_r);
+        else
+            b.ops[i].app = app; /* freed below */
+        total += app->written;
+        text |= b.ops[i].text.utf8;
+    }
+    /* The messages become visible, and durable, at the commit only. */
+    if (ret == 0)
+        ret = ph_sql_txn(s->sql, PH_SQL_WRITE,
+                         total > APPEND_MEM_MAX ? PH_SQL_ALONE : 0, append_txn,
+                         &b, error_r);
+    if (ret == 0) {
+        if (text && (s->d->text_flags & PH_SQLSTORE_TEXT_PENDING))
+            sqls_indexer_kick(s);
+        for (size_t i = 0; i < n; i++)
+            uids_r[i] = b.row.uidnext + (uint32_t)i;
+        *uidvalidity_r = b.row.uidvalidity;
+        ph_sqlstore_debug(s,
+                          "event=appended mailbox_id=%" PRId64
+                          " uid=%u count=%zu size=%" PRIu64,
+                          first->mailbox_id, b.row.uidnext, n, total);
+    }
+    for (size_t i = 0; i < n; i++)
+        op_clear(&b.ops[i]);
+    free(b.ops);
     return ret;
 }
 
@@ -454,43 +553,8 @@ int sqls_append_finish(void *handle, const struct ph_append_meta *meta,
                        uint32_t *uid_r, uint32_t *uidvalidity_r,
                        const char **error_r)
 {
-    struct sqls_append *app = handle;
-    struct ph_sqlstore *s = app->s;
-    struct text text = {0};
-    /* The structure, parsed once for the text and the values kept. */
-    struct ph_message_info *mi = info_read(meta->info, meta->info_size);
-    char *keywords = NULL;
-    int ret = ph_flags_check(meta->flags, error_r);
-    if (ret == 0 && text_make(mi, app->written, append_reader, app, &text) != 0)
-        ret = spill_fail(app, "-", "short read", error_r);
-    if (ret == 0) {
-        struct ph_strlist kw = {0};
-        for (size_t i = 0; i < meta->flags->keywords.n; i++)
-            if (!ph_keywords_has(&kw, meta->flags->keywords.v[i]))
-                ph_strlist_add(&kw, meta->flags->keywords.v[i]);
-        keywords = ph_keywords_join(&kw);
-        ph_strlist_clear(&kw);
-        struct append_op o = {app, meta, mi, &text, keywords, {0}};
-        /* The message becomes visible, and durable, at the commit only. */
-        ret = ph_sql_txn(s->sql, PH_SQL_WRITE,
-                         app->written > APPEND_MEM_MAX ? PH_SQL_ALONE : 0,
-                         append_txn, &o, error_r);
-        if (ret == 0) {
-            if (text.utf8 && (s->d->text_flags & PH_SQLSTORE_TEXT_PENDING))
-                sqls_indexer_kick(s);
-            *uid_r = o.row.uidnext;
-            *uidvalidity_r = o.row.uidvalidity;
-            ph_sqlstore_debug(s,
-                              "event=appended mailbox_id=%" PRId64
-                              " uid=%u size=%" PRIu64,
-                              app->mailbox_id, o.row.uidnext, app->written);
-        }
-    }
-    free(keywords);
-    ph_buf_free(&text.text);
-    ph_message_info_free(&mi);
-    append_free(app);
-    return ret;
+    return sqls_append_finish_all(&handle, meta, 1, uid_r, uidvalidity_r,
+                                  error_r);
 }
 
 void sqls_append_abort(void *handle)

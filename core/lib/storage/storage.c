@@ -692,11 +692,14 @@ int ph_append_write(struct ph_append *app, const void *data, size_t len,
     return 0;
 }
 
-int ph_append_finish(struct ph_append **appp, const struct ph_flags *flags,
-                     time_t internal_date, int internal_tz, uint32_t *uid_r,
-                     uint32_t *uidvalidity_r, const char **error_r)
+/* The end of an append's bytes: the tail of the normalizer, the limit, the
+ * parsed structure serialized into *meta_r (*blob_r to free). 0, or an
+ * error with the append left for ph_append_abort. */
+static int append_close(struct ph_append *app, const struct ph_flags *flags,
+                        time_t internal_date, int internal_tz,
+                        struct ph_append_meta *meta_r, void **blob_r,
+                        const char **error_r)
 {
-    struct ph_append *app = *appp;
     char tail[4];
     size_t n = ph_crlf_normalize_finish(&app->norm, tail);
     int r = append_pass(app, tail, n, error_r);
@@ -704,30 +707,97 @@ int ph_append_finish(struct ph_append **appp, const struct ph_flags *flags,
         *error_r = "Message is larger than the append limit";
         r = PH_STORAGE_ERR_LIMIT;
     }
-    if (r < 0) {
-        ph_append_abort(appp);
+    if (r < 0)
         return r;
-    }
     struct ph_message_info *info = ph_message_parser_finish(&app->parser);
-    void *blob;
     size_t blob_size;
-    ph_message_info_serialize(info, &blob, &blob_size);
+    ph_message_info_serialize(info, blob_r, &blob_size);
     ph_message_info_free(&info);
     static const struct ph_flags no_flags;
-    struct ph_append_meta meta = {
+    *meta_r = (struct ph_append_meta){
         .flags = flags ? flags : &no_flags,
         .internal_date = internal_date,
         .internal_tz = internal_tz,
         .size = app->norm.out_size,
-        .info = blob,
+        .info = *blob_r,
         .info_size = blob_size,
     };
-    r = app->acct->v->append_finish(app->handle, &meta, uid_r, uidvalidity_r,
-                                    error_r);
-    free(blob);
+    return 0;
+}
+
+/* Frees an append whose module handle is gone (finished). */
+static void append_free(struct ph_append **appp)
+{
+    struct ph_append *app = *appp;
+    ph_message_parser_free(&app->parser);
     free(app->buf);
     free(app);
     *appp = NULL;
+}
+
+int ph_append_finish(struct ph_append **appp, const struct ph_flags *flags,
+                     time_t internal_date, int internal_tz, uint32_t *uid_r,
+                     uint32_t *uidvalidity_r, const char **error_r)
+{
+    struct ph_append *app = *appp;
+    struct ph_append_meta meta;
+    void *blob = NULL;
+    int r = append_close(app, flags, internal_date, internal_tz, &meta, &blob,
+                         error_r);
+    if (r < 0) {
+        ph_append_abort(appp);
+        return r;
+    }
+    r = app->acct->v->append_finish(app->handle, &meta, uid_r, uidvalidity_r,
+                                    error_r);
+    free(blob);
+    append_free(appp);
+    return r;
+}
+
+bool ph_storage_append_batch(const struct ph_instance *storage)
+{
+    const struct ph_storage_vfuncs *v = ph_instance_iface(storage);
+    return ph_instance_abi_minor(storage) >= 6 && v->append_finish_all != NULL;
+}
+
+int ph_append_finish_all(struct ph_append_msg *msgs, size_t n, uint32_t *uids_r,
+                         uint32_t *uidvalidity_r, const char **error_r)
+{
+    ph_assert(n > 0);
+    if (n == 1)
+        return ph_append_finish(&msgs[0].app, msgs[0].flags,
+                                msgs[0].internal_date, msgs[0].internal_tz,
+                                &uids_r[0], uidvalidity_r, error_r);
+    struct ph_account *acct = msgs[0].app->acct;
+    int r = 0;
+    if (!ph_storage_append_batch(acct->storage)) {
+        *error_r = "This storage appends one message at a time";
+        r = PH_STORAGE_ERR_UNSUPPORTED;
+    }
+    struct ph_append_meta *metas = ph_calloc(n, sizeof(*metas));
+    void **blobs = ph_calloc(n, sizeof(*blobs));
+    void **handles = ph_calloc(n, sizeof(*handles));
+    for (size_t i = 0; i < n && r == 0; i++) {
+        ph_assert(msgs[i].app->acct == acct);
+        r = append_close(msgs[i].app, msgs[i].flags, msgs[i].internal_date,
+                         msgs[i].internal_tz, &metas[i], &blobs[i], error_r);
+        handles[i] = msgs[i].app->handle;
+    }
+    if (r == 0) {
+        r = acct->v->append_finish_all(handles, metas, n, uids_r, uidvalidity_r,
+                                       error_r);
+        for (size_t i = 0; i < n; i++)
+            append_free(&msgs[i].app);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            ph_append_abort(&msgs[i].app);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(blobs[i]);
+    free(blobs);
+    free(handles);
+    free(metas);
     return r;
 }
 
@@ -737,10 +807,7 @@ void ph_append_abort(struct ph_append **appp)
     if (app == NULL)
         return;
     app->acct->v->append_abort(app->handle);
-    ph_message_parser_free(&app->parser);
-    free(app->buf);
-    free(app);
-    *appp = NULL;
+    append_free(appp);
 }
 
 int ph_storage_deliver(struct ph_instance *storage, const char *recipient,
