@@ -266,6 +266,19 @@ class Literal8Test(StateTest):
         self.assertEqual(r.cmd("b", "UID FETCH 1 (BINARY.PEEK[2])"),
                          b"* 1 FETCH (BINARY[2] " + literal(RAW, True) + b" UID 1)\r\nb OK FETCH completed\r\n")
 
+    def test_multiappend_of_literal8_messages(self):
+        r = self.selected()
+        # RFC 3502 with RFC 3516 4.4: each message of one APPEND may be a
+        # literal8; binary, plain and binary again, all stored.
+        r.send(b"a APPEND INBOX ~{%d+}\r\n" % len(BINMSG) + BINMSG +
+               b" {%d+}\r\n" % len(MIXED) + MIXED + b" ~{%d+}\r\n" % len(BINMSG) + BINMSG + b"\r\n")
+        self.assertRegex(r.until("a"), rb"a OK \[APPENDUID \d+ 1:3\] APPEND completed\r\n$")
+        self.assertEqual(r.cmd("b", "FETCH 1:3 (BINARY.SIZE[2])"),
+                         b"* 1 FETCH (BINARY.SIZE[2] %d)\r\n* 2 FETCH (BINARY.SIZE[2] 768)\r\n"
+                         b"* 3 FETCH (BINARY.SIZE[2] %d)\r\nb OK FETCH completed\r\n" % (len(RAW), len(RAW)))
+        self.assertEqual(r.cmd("c", "FETCH 3 (BINARY.PEEK[2])"),
+                         b"* 3 FETCH (BINARY[2] " + literal(RAW, True) + b")\r\nc OK FETCH completed\r\n")
+
     def test_literal8_without_binary_content_is_stored_as_sent(self):
         r = self.selected()
         self.assertIn(b"a OK [APPENDUID", self.append8(r, "a", MIXED))
@@ -305,7 +318,8 @@ class Literal8Test(StateTest):
         self.assertEqual(r.cmd("c", "APPEND INBOX ~{99999999999999999999999}"),
                          b"c BAD Invalid literal size\r\n")
         self.assertEqual(r.cmd("d", "APPEND INBOX ~{0}"), b"d NO [CANNOT] Empty message\r\n")
-        self.assertEqual(r.cmd("e", "APPEND INBOX ~5}"), b"e BAD APPEND takes a mailbox, optional flags and date, and a literal\r\n")
+        self.assertEqual(r.cmd("e", "APPEND INBOX ~5}"), b"e BAD APPEND takes a mailbox, then for each message optional flags and date "
+                         b"and a literal or CATENATE (TEXT literal / URL url ...)\r\n")
         self.assertEqual(r.cmd("f", "NOOP"), b"f OK NOOP completed\r\n")
 
 
