@@ -51,6 +51,7 @@ struct imap_conf {
     uint64_t max_session_memory;    /* bytes, see imap_session_memory() */
     int64_t max_update_contexts;    /* RFC 5267 4.3.1, per session */
     int64_t compress_level;         /* COMPRESS=DEFLATE: zlib's 1..9 */
+    bool literal_minus;             /* LITERAL- instead of LITERAL+ */
 };
 
 struct imap_reactor;
@@ -161,6 +162,9 @@ struct imap_session {
     /* SORT and THREAD: the keys of the messages sorted so far, by UID
      * (imap_sort.c); dropped with the view. */
     struct imap_sort_cache *sort_cache;
+    /* FETCH BINARY: sections decoded lately (imap_binary.c); dropped with
+     * the view. */
+    struct imap_binary_cache *binary_cache;
     /* CONTEXT=SEARCH/SORT (RFC 5267 4.3): the contexts of RETURN (UPDATE)
      * commands (imap_context.c); dropped with the view. */
     struct imap_update **updates;
@@ -490,6 +494,30 @@ int imap_sort_keys(struct imap_session *s, const struct imap_hits *hits,
 /* The same without an answer: -1 with *error_r for a log line. */
 int imap_sort_keys_on(struct imap_session *s, const struct imap_hits *hits,
                       const struct ph_sort_keys **keys_r, const char **error_r);
+/* imap_binary.c: FETCH BINARY (RFC 3516). */
+struct imap_binary_cache;
+struct ph_message_info;
+void imap_binary_cache_free(struct imap_binary_cache **c);
+size_t imap_binary_cache_memory(const struct imap_binary_cache *c);
+/* A section the server cannot decode: NO [UNKNOWN-CTE]. */
+#define BINARY_UNKNOWN_CTE (-3)
+/* 0, or BINARY_UNKNOWN_CTE for the section-part spec of info. */
+int imap_binary_check(const struct ph_message_info *info, const char *spec);
+/* Writes "name[<start>] value" of BINARY[spec] (BINARY.SIZE[spec] when
+ * size_only) for message uid. *identity_r: nothing written, the value is
+ * BODY[spec]'s, which the caller writes. 0, -1 when storage failed, -2
+ * when the message is gone, BINARY_UNKNOWN_CTE. */
+int imap_binary_write(struct imap_session *s, uint32_t uid, uint64_t msg_size,
+                      const struct ph_message_info *info, const char *name,
+                      const char *spec, bool size_only, bool partial,
+                      uint64_t start, uint64_t count, bool *identity_r);
+/* imap_append.c: an unlinked temporary file in state_dir, and reading
+ * [off, off + size) of one to cb in chunks (PH_STORAGE_ERR_TEMP when it
+ * cannot be read, else cb's first nonzero result). */
+FILE *imap_spool_open(void);
+int imap_spool_read(FILE *f, uint64_t off, uint64_t size, ph_data_cb *cb,
+                    void *arg);
+
 struct imap_sort_cache;
 void imap_sort_cache_free(struct imap_sort_cache **c);
 size_t imap_sort_cache_memory(const struct imap_sort_cache *c);

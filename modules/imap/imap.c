@@ -226,6 +226,12 @@ static const struct ph_directive imap_directives[] = {
      .offset = OFF(storage_map_normalize),
      .def = "auto",
      .values = ph_normalize_names},
+    {.name = "literal_minus",
+     .type = PH_DT_BOOL,
+     .offset = OFF(literal_minus),
+     .def = "no",
+     .help = "advertise LITERAL- instead of LITERAL+ (RFC 7888 5): "
+             "non-synchronizing literals of at most 4096 bytes"},
     {.name = "sasl_login",
      .type = PH_DT_BOOL,
      .offset = OFF(sasl_login),

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <posthorn/message.h>
+
 #include "imap-private.h"
 
 /* Where each literal of the command lies in the spool, in the order of
@@ -36,7 +38,7 @@ struct imap_append {
 
 /* The spool is an unnamed file in state_dir: on the disk that will hold the
  * mail anyway, not in a /tmp that may be a small tmpfs. */
-static FILE *spool_open(void)
+FILE *imap_spool_open(void)
 {
     const char *dir = ph_global_state_dir();
     int fd = -1;
@@ -318,7 +320,7 @@ static int literal_check(struct imap_session *s,
             a = s->append = ph_calloc(1, sizeof(*a));
         }
     }
-    if (r == 0 && a->spool == NULL && (a->spool = spool_open()) == NULL) {
+    if (r == 0 && a->spool == NULL && (a->spool = imap_spool_open()) == NULL) {
         *status_r = "NO";
         *text_r = ph_strdup_printf(
             "[%s] Cannot spool the message: %s",
@@ -412,6 +414,97 @@ static int put_literal(struct builder *b, const struct ph_imap_value *v,
     return 0;
 }
 
+int imap_spool_read(FILE *f, uint64_t off, uint64_t size, ph_data_cb *cb,
+                    void *arg)
+{
+    char buf[65536];
+    int fd = fileno(f);
+    while (size > 0) {
+        size_t want = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+        ssize_t got = pread(fd, buf, want, (off_t)off);
+        if (got <= 0)
+            return PH_STORAGE_ERR_TEMP;
+        int r = cb(arg, buf, (size_t)got);
+        if (r != 0)
+            return r;
+        off += (uint64_t)got;
+        size -= (uint64_t)got;
+    }
+    return 0;
+}
+
+/* ---- literal8 (RFC 3516 4.4) ---- */
+
+/* A message literal as received: in the spool at off, or buffered. */
+struct received {
+    FILE *f;
+    uint64_t off;
+    const char *mem;
+};
+
+static int received_read(void *arg, uint64_t off, uint64_t size,
+                         ph_message_data_cb *cb, void *cb_arg)
+{
+    struct received *rc = arg;
+    if (rc->mem != NULL)
+        return size > 0 ? cb(cb_arg, rc->mem + off, (size_t)size) : 0;
+    return imap_spool_read(rc->f, rc->off + off, size, cb, cb_arg);
+}
+
+static int parse_cb(void *arg, const void *data, size_t len)
+{
+    ph_message_parser_feed(arg, data, len);
+    return 0;
+}
+
+struct append_out {
+    struct ph_append *app;
+    const char *err;
+};
+
+static int append_out_cb(void *arg, const void *data, size_t len)
+{
+    struct append_out *o = arg;
+    return ph_append_write(o->app, data, len, &o->err);
+}
+
+/* A message sent as literal8 may hold binary content that storage would
+ * change (NUL bytes, the line ends of a "binary" part): those parts go to
+ * storage base64-encoded, so nothing is lost and BODY[] stays 8-bit clean
+ * (RFC 3516 4.4, 6: BODY returns what BODYSTRUCTURE describes, in an
+ * encoding IMAP4rev1 allows); BINARY[] gives their bytes back. Returns a
+ * PH_MESSAGE_BINARY_* (AS_IS: nothing written, the caller writes the
+ * literal), or a PH_STORAGE_ERR_* with *err_r. */
+static int put_binary(struct builder *b, const struct ph_imap_value *v,
+                      struct ph_append *app, const char **err_r)
+{
+    struct received rc = {.mem =
+                              v->type == PH_IMAP_VALUE_LITERAL ? v->str : NULL};
+    if (rc.mem == NULL) {
+        if (b->a == NULL || b->next_lit >= b->a->nlits) {
+            *err_r = "Cannot spool the message";
+            return PH_STORAGE_ERR_TEMP;
+        }
+        rc.f = b->a->spool;
+        rc.off = b->a->lits[b->next_lit].off;
+    }
+    uint64_t size = v->literal_size;
+    struct ph_message_parser *parser = ph_message_parser_new(NULL);
+    int r = received_read(&rc, 0, size, parse_cb, parser);
+    struct ph_message_info *info = ph_message_parser_finish(&parser);
+    struct append_out o = {.app = app};
+    if (r == 0)
+        r = ph_message_binary_encode(info, size, received_read, &rc,
+                                     append_out_cb, &o);
+    ph_message_info_free(&info);
+    if (r < 0)
+        *err_r = o.err ? o.err : "Cannot read the spooled message back";
+    /* Written (or refused): the spool's next literal is the next one. */
+    if (r != PH_MESSAGE_BINARY_AS_IS && rc.mem == NULL)
+        b->next_lit++;
+    return r;
+}
+
 /* Makes one message: begins its append and writes its literal or its
  * parts. 0, or -1 with the answer. */
 static int build_message(struct builder *b, const char *mailbox,
@@ -431,7 +524,20 @@ static int build_message(struct builder *b, const char *mailbox,
     int r = ph_append_begin(s->acct, mailbox, size, app_r, &err);
     uint64_t written = 0;
     if (r == 0 && m->literal) {
-        r = put_literal(b, m->literal, *app_r, &err);
+        int bin = m->literal->literal8 ? put_binary(b, m->literal, *app_r, &err)
+                                       : PH_MESSAGE_BINARY_AS_IS;
+        if (bin == PH_MESSAGE_BINARY_UNENCODABLE) {
+            /* RFC 3516 4.4: content the mailbox cannot store as binary. */
+            ph_append_abort(app_r);
+            *status_r = "NO";
+            *text_r = ph_strdup("[UNKNOWN-CTE] Binary content outside a "
+                                "body part's content cannot be stored");
+            return -1;
+        }
+        if (bin < 0)
+            r = bin;
+        else if (bin == PH_MESSAGE_BINARY_AS_IS)
+            r = put_literal(b, m->literal, *app_r, &err);
         written = m->literal->literal_size;
     }
     for (size_t k = 0; r == 0 && k < m->nparts; k += 2) {

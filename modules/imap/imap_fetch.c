@@ -25,6 +25,8 @@ enum item_kind {
     ITEM_EMAILID, /* RFC 8474 5.3 */
     ITEM_THREADID,
     ITEM_PREVIEW, /* RFC 8970 3 */
+    ITEM_BINARY,  /* BINARY[...], BINARY.PEEK[...] (RFC 3516) */
+    ITEM_BINARY_SIZE,
 };
 
 struct item {
@@ -43,7 +45,7 @@ struct items {
     size_t n;
     bool need_info;   /* the parsed structure: BODY[...] */
     bool need_values; /* ENVELOPE, BODYSTRUCTURE, BODY only */
-    bool sets_seen, has_flags, has_uid, has_modseq;
+    bool sets_seen, has_flags, has_uid, has_modseq, has_binary;
     bool objectid_ok, preview_ok; /* the storage keeps them */
     unsigned want;                /* PH_META_OBJECTID, PH_META_PREVIEW */
     bool lazy;                    /* PREVIEW (LAZY), RFC 8970 4.1 */
@@ -85,6 +87,27 @@ static bool add_simple(struct items *it, enum item_kind k, const char **why_r)
     return true;
 }
 
+/* RFC 3501 9: partial = "<" number "." nz-number ">" */
+static bool parse_partial(struct item *x, const char *partial,
+                          const char **why_r)
+{
+    char *end;
+    *why_r = "expected <offset.length> (length > 0) after the section";
+    if (partial[0] != '<')
+        return false;
+    unsigned long long a = strtoull(partial + 1, &end, 10);
+    if (end == partial + 1 || *end != '.')
+        return false;
+    const char *p2 = end + 1;
+    unsigned long long b = strtoull(p2, &end, 10);
+    if (end == p2 || strcmp(end, ">") != 0 || b == 0)
+        return false;
+    x->partial = true;
+    x->start = a;
+    x->count = b;
+    return true;
+}
+
 static bool add_section(struct items *it, const char *name, const char *spec,
                         size_t speclen, bool seen, const char *partial,
                         const char **why_r)
@@ -99,28 +122,59 @@ static bool add_section(struct items *it, const char *name, const char *spec,
     ph_message_section_clear(&sec);
     struct item *x = &it->v[it->n];
     *x = (struct item){.kind = ITEM_SECTION};
-    if (partial) {
-        /* RFC 3501 9: "<" number "." nz-number ">" */
-        char *end;
-        *why_r = "expected <offset.length> (length > 0) after the section";
-        if (partial[0] != '<')
-            return false;
-        unsigned long long a = strtoull(partial + 1, &end, 10);
-        if (end == partial + 1 || *end != '.')
-            return false;
-        const char *p2 = end + 1;
-        unsigned long long b = strtoull(p2, &end, 10);
-        if (end == p2 || strcmp(end, ">") != 0 || b == 0)
-            return false;
-        x->partial = true;
-        x->start = a;
-        x->count = b;
-    }
+    if (partial && !parse_partial(x, partial, why_r))
+        return false;
     x->spec = ph_strndup(spec, speclen);
     x->name = name ? ph_strdup(name) : ph_strdup_printf("BODY[%s]", x->spec);
     it->n++;
     it->need_info = true;
     if (seen)
+        it->sets_seen = true;
+    return true;
+}
+
+/* RFC 3516 4.2: "BINARY" [".PEEK"] section-binary [partial] /
+ * "BINARY.SIZE" section-binary, where section-binary = "[" [section-part]
+ * "]": part numbers only. a is the item past "BINARY". */
+static bool add_binary(struct items *it, const char *a, const char **why_r)
+{
+    bool size = strncasecmp(a, ".SIZE[", 6) == 0;
+    bool peek = strncasecmp(a, ".PEEK[", 6) == 0;
+    if (!size && !peek && a[0] != '[')
+        return false;
+    const char *spec = a + (size || peek ? 6 : 1);
+    const char *close = strchr(spec, ']');
+    if (close == NULL) {
+        *why_r = "the section has no \"]\"";
+        return false;
+    }
+    if (it->n >= MAX_ITEMS) {
+        *why_r = E_TOO_MANY;
+        return false;
+    }
+    size_t speclen = (size_t)(close - spec);
+    for (size_t i = 0; i < speclen; i++) {
+        bool digit = spec[i] >= '1' && spec[i] <= '9';
+        bool more = spec[i] == '0' || spec[i] == '.';
+        if (!digit && (!more || i == 0 || spec[i - 1] == '.' ||
+                       (spec[i] == '.' && i + 1 == speclen))) {
+            *why_r = "section-binary takes part numbers only (RFC 3516)";
+            return false;
+        }
+    }
+    struct item *x = &it->v[it->n];
+    *x = (struct item){.kind = size ? ITEM_BINARY_SIZE : ITEM_BINARY};
+    if (close[1] != '\0' && (size || !parse_partial(x, close + 1, why_r))) {
+        if (size)
+            *why_r = "BINARY.SIZE takes no partial";
+        return false;
+    }
+    x->spec = ph_strndup(spec, speclen);
+    x->name = ph_strdup_printf("BINARY%s[%s]", size ? ".SIZE" : "", x->spec);
+    it->n++;
+    it->need_info = true;
+    it->has_binary = true;
+    if (!size && !peek)
         it->sets_seen = true;
     return true;
 }
@@ -163,6 +217,8 @@ static bool parse_item(struct items *it, const char *a, const char **why_r)
                            why_r);
     if (strcasecmp(a, "RFC822.TEXT") == 0)
         return add_section(it, "RFC822.TEXT", "TEXT", 4, true, NULL, why_r);
+    if (strncasecmp(a, "BINARY", 6) == 0)
+        return add_binary(it, a + 6, why_r);
     bool peek = strncasecmp(a, "BODY.PEEK[", 10) == 0;
     if (!peek && strncasecmp(a, "BODY[", 5) != 0)
         return false;
@@ -393,8 +449,22 @@ static int write_section(struct imap_session *s, const struct item *x,
     return ret;
 }
 
-#define FETCH_FAILED 1 /* storage failed on some message */
-#define FETCH_GONE 2   /* some message was expunged meanwhile */
+#define FETCH_FAILED 1      /* storage failed on some message */
+#define FETCH_GONE 2        /* some message was expunged meanwhile */
+#define FETCH_UNKNOWN_CTE 4 /* a BINARY section it cannot decode */
+
+/* RFC 3516 4.3: a section the server cannot decode "MUST fail the
+ * request": the message gets no FETCH response at all. */
+static bool binary_decodable(const struct items *it,
+                             const struct ph_message_info *info)
+{
+    for (size_t k = 0; k < it->n; k++)
+        if ((it->v[k].kind == ITEM_BINARY ||
+             it->v[k].kind == ITEM_BINARY_SIZE) &&
+            imap_binary_check(info, it->v[k].spec) == BINARY_UNKNOWN_CTE)
+            return false;
+    return true;
+}
 
 /* Decimal, without printf: FETCH 1:* writes several numbers per message. */
 static void put_uint(struct ph_buf *b, uint64_t v)
@@ -490,6 +560,11 @@ static int fetch_write(struct imap_session *s, const struct items *it,
             failed |= FETCH_FAILED;
             continue;
         }
+        if (it->has_binary && !binary_decodable(it, info)) {
+            failed |= FETCH_UNKNOWN_CTE;
+            ph_message_info_free(&info);
+            continue;
+        }
         bool show_flags = it->has_flags || ph_uidset_contains(seen_now, m->uid);
         ph_buf_puts(&s->out, "* ");
         put_uint(&s->out, seq);
@@ -544,6 +619,19 @@ static int fetch_write(struct imap_session *s, const struct items *it,
                 break;
             case ITEM_SECTION: {
                 int r = write_section(s, x, m, info);
+                if (r < 0)
+                    failed |= r == -2 ? FETCH_GONE : FETCH_FAILED;
+                break;
+            }
+            case ITEM_BINARY:
+            case ITEM_BINARY_SIZE: {
+                bool identity;
+                int r = imap_binary_write(s, m->uid, m->size, info, x->name,
+                                          x->spec, x->kind == ITEM_BINARY_SIZE,
+                                          x->partial, x->start, x->count,
+                                          &identity);
+                if (identity)
+                    r = write_section(s, x, m, info);
                 if (r < 0)
                     failed |= r == -2 ? FETCH_GONE : FETCH_FAILED;
                 break;
@@ -777,6 +865,10 @@ void imap_cmd_fetch(struct imap_session *s, const struct ph_imap_value *args,
     }
     if (failed & FETCH_FAILED)
         imap_tagged(s, "NO", "[SERVERBUG] Some messages could not be fetched");
+    else if (failed & FETCH_UNKNOWN_CTE)
+        imap_tagged(s, "NO",
+                    "[UNKNOWN-CTE] Cannot decode the Content-Transfer-Encoding "
+                    "of a section");
     else if (failed & FETCH_GONE)
         imap_tagged(s, "NO", "%s", IMAP_GONE_TEXT);
     else

@@ -40,6 +40,7 @@ struct imap_session *imap_session_new(struct imap_server *srv, int fd,
     lim.max_command_size = (size_t)srv->conf->max_command_size;
     lim.max_depth = (unsigned)srv->conf->max_nesting;
     lim.max_args = (size_t)srv->conf->max_arguments;
+    lim.allow_literal8 = true; /* BINARY: APPEND's message (RFC 3516 4.4) */
     s->parser = ph_imap_parser_new(&lim);
     s->state = IMAP_STATE_NOT_AUTH;
     s->last_active_ms = imap_now_ms();
@@ -250,7 +251,8 @@ size_t imap_session_memory(const struct imap_session *s)
            s->cap_reported * sizeof(*s->reported) +
            s->pending_expunge.cap * sizeof(*s->pending_expunge.r) +
            s->saved.cap * sizeof(*s->saved.ranges) +
-           imap_sort_cache_memory(s->sort_cache) + imap_keywords_memory(s) +
+           imap_sort_cache_memory(s->sort_cache) +
+           imap_binary_cache_memory(s->binary_cache) + imap_keywords_memory(s) +
            imap_updates_memory(s) + s->sasl_user.cap;
 }
 
@@ -310,8 +312,11 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
 {
     const struct imap_conf *c = s->srv->conf;
     ph_buf_puts(out,
-                "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
-                "UNSELECT MOVE UIDPLUS");
+                /* RFC 7888 5: LITERAL- or LITERAL+, never both. */
+                c->literal_minus ? "IMAP4rev1 LITERAL- "
+                                 : "IMAP4rev1 LITERAL+ ");
+    ph_buf_puts(out, "SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
+                     "UNSELECT MOVE UIDPLUS");
     /* RFC 3502: all or none, which the storage must commit as one. */
     if (ph_storage_append_batch(c->storage))
         ph_buf_puts(out, " MULTIAPPEND");
@@ -321,7 +326,7 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
         "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY ESORT "
         "CONTEXT=SEARCH CONTEXT=SORT PARTIAL "
         "LIST-EXTENDED LIST-STATUS STATUS=SIZE "
-        "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS");
+        "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS BINARY");
     /* RFC 8474, RFC 8970: only what the storage keeps. */
     if (ph_storage_has(c->storage, PH_META_OBJECTID))
         ph_buf_puts(out, " OBJECTID");
@@ -420,6 +425,7 @@ void imap_view_reset(struct imap_session *s)
      * empty sequence." */
     ph_imap_seqset_clear(&s->saved);
     imap_sort_cache_free(&s->sort_cache);
+    imap_binary_cache_free(&s->binary_cache);
     /* RFC 5267 4.3: "Updates will cease when the mailbox is no longer
      * selected". */
     imap_updates_free(s);
@@ -832,12 +838,47 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
 
 /* ---- Running ------------------------------------------------------------ */
 
+/* RFC 7888 5: with LITERAL- advertised, "non-synchronizing literals used
+ * in any command MUST NOT be larger than 4096 bytes". */
+#define IMAP_LITERAL_MINUS_MAX 4096
+
+static void refuse_literal(struct imap_session *s,
+                           const struct ph_imap_literal *lit,
+                           const char *status, const char *text)
+{
+    ph_buf_printf(&s->out, "%s %s %s\r\n", lit->tag ? lit->tag : "*", status,
+                  text);
+    ph_imap_parser_literal_reject(s->parser);
+    s->cmd_literal_bytes = 0;
+}
+
 static void handle_literal(struct imap_session *s)
 {
     const struct ph_imap_literal *lit = ph_imap_parser_literal(s->parser);
-    if (lit->name && strcasecmp(lit->name, "APPEND") == 0 &&
-        imap_append_literal(s, lit))
+    bool append = lit->name && strcasecmp(lit->name, "APPEND") == 0;
+    if (s->srv->conf->literal_minus && !lit->sync &&
+        lit->size > IMAP_LITERAL_MINUS_MAX) {
+        /* "proceeds as described in Section 4": the literal is read and
+         * the command refused; "If responding to an APPEND command, the
+         * tagged BAD response MUST contain the TOOBIG response code". */
+        if (append)
+            imap_append_abort(s);
+        refuse_literal(s, lit, "BAD",
+                       append ? "[TOOBIG] Non-synchronizing literals are "
+                                "limited to 4096 bytes (LITERAL-)"
+                              : "Non-synchronizing literals are limited to "
+                                "4096 bytes (LITERAL-)");
         return;
+    }
+    if (append && imap_append_literal(s, lit))
+        return;
+    if (lit->literal8) {
+        /* RFC 3516 7: literal8 is APPEND's message. */
+        refuse_literal(s, lit, "BAD",
+                       "A binary literal (~{n}) is only "
+                       "allowed for APPEND's message");
+        return;
+    }
     const char *err;
     /* A command that cannot run is refused before "+": the client sends
      * no literal for it (RFC 3501 7.5), least of all a password in the
@@ -847,27 +888,20 @@ static void handle_literal(struct imap_session *s)
     if (refusal == NULL && lit->name && strcasecmp(lit->name, "LOGIN") == 0)
         plain = imap_plaintext_refusal(s, "LOGIN");
     if (refusal != NULL || plain != NULL) {
-        ph_buf_printf(&s->out, "%s %s %s\r\n", lit->tag ? lit->tag : "*",
-                      refusal ? "BAD" : "NO", refusal ? refusal : plain);
+        refuse_literal(s, lit, refusal ? "BAD" : "NO",
+                       refusal ? refusal : plain);
         free(refusal);
-        ph_imap_parser_literal_reject(s->parser);
-        s->cmd_literal_bytes = 0;
         return;
     }
     /* The parser's own limits (BAD) first; then the session's (NO). */
     if (lit->size <= s->srv->conf->max_literal_size &&
         !imap_memory_fits(s, lit->size)) {
         /* RFC 7888 4: a non-synchronizing literal is read and dropped. */
-        ph_buf_printf(&s->out, "%s NO %s\r\n", lit->tag ? lit->tag : "*",
-                      IMAP_LIMIT_TEXT);
-        ph_imap_parser_literal_reject(s->parser);
-        s->cmd_literal_bytes = 0;
+        refuse_literal(s, lit, "NO", IMAP_LIMIT_TEXT);
         return;
     }
     if (ph_imap_parser_literal_accept(s->parser, &err) < 0) {
-        ph_buf_printf(&s->out, "%s BAD %s\r\n", lit->tag ? lit->tag : "*", err);
-        ph_imap_parser_literal_reject(s->parser);
-        s->cmd_literal_bytes = 0;
+        refuse_literal(s, lit, "BAD", err);
         return;
     }
     s->cmd_literal_bytes += lit->size;

@@ -9,7 +9,8 @@ modules_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap-private.h \
 	modules/imap/imap_append.c modules/imap/imap_catenate.c \
 	modules/imap/imap_idle.c \
 	modules/imap/imap_keywords.c modules/imap/imap_sort.c \
-	modules/imap/imap_context.c modules/imap/imap_compress.c
+	modules/imap/imap_context.c modules/imap/imap_compress.c \
+	modules/imap/imap_binary.c
 modules_imap_la_CPPFLAGS = $(AM_CPPFLAGS) $(ZLIB_CFLAGS)
 modules_imap_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
 modules_imap_la_LIBADD = core/lib/libposthorn.la $(PTHREAD_LIBS) $(ZLIB_LIBS)
@@ -55,3 +56,10 @@ TESTS += tests/integration/test_clients_sort.py
 EXTRA_DIST += tests/integration/test_clients_sort.py tests/clients/imapflow/search.mjs \
 	tests/clients/node-imap/package.json tests/clients/node-imap/package-lock.json \
 	tests/clients/node-imap/sort-thread.cjs
+# BINARY (RFC 3516), literal8 and LITERAL- (RFC 7888), issue 18; on both
+# storages.
+TESTS += tests/integration/test_binary.py
+EXTRA_DIST += tests/integration/test_binary.py tests/integration/test_binary_pgsql.py
+# imapflow's download() through BINARY partials and its literal8 APPEND.
+TESTS += tests/integration/test_clients_binary.py
+EXTRA_DIST += tests/integration/test_clients_binary.py tests/clients/imapflow/binary.mjs

@@ -50,3 +50,6 @@ endif
 # imapflow with OBJECTID: mailboxId, emailId, threadId.
 TESTS += tests/integration/test_clients_objectid.py
 EXTRA_DIST += tests/integration/test_clients_objectid.py tests/clients/imapflow/objectid.mjs
+if WITH_PGSQL
+TESTS += tests/integration/test_binary_pgsql.py
+endif

@@ -85,12 +85,16 @@ for items in ["BODY[foo]", "BODY[1.]", "BODY[.1]", "BODY[0]", "BODY[1.0]",
               "BODY[]<-1>", "BODY[]<1.>", "BODY[]<a>", "BODY[HEADER.FIELDS]",
               "BODY[HEADER.FIELDS ()]", "BODY[HEADER.FIELDS (", "BODY[TEXT", "(FLAGS",
               "FLAGS)", "()", "BOGUS", "RFC822.BOGUS", "(FLAGS (UID))", "BODY.PEEK",
-              "BINARY[1]", "BODY[MIME]", "ENVELOPE ENVELOPE",
+              "BODY[MIME]", "ENVELOPE ENVELOPE",
+              # RFC 3516 7: section-binary is part numbers; no partial on SIZE
+              "BINARY[1.MIME]", "BINARY[0]", "BINARY.PEEK[HEADER]", "BINARY[1",
+              "BINARY.SIZE[1]<0.1>", "BINARY[]<0.0>", "BINARY.BOGUS[1]",
               # RFC 3501 9: a partial's length is nz-number; quoted is 7-bit
               "BODY[]<0.0>", "BODY[HEADER.FIELDS (\"X-\xe9\")]"]:
     case("selected", "t FETCH 1 %s\r\n" % items, BAD)
 for items in ["BODY[1.2.3.4.5.6.7.8.9]", "BODY[99]", "BODY[]<4294967295.1>", "ALL",
-              "FULL", "FAST", "BODY[HEADER.FIELDS (X-\x7e)]"]:
+              "FULL", "FAST", "BODY[HEADER.FIELDS (X-\x7e)]", "BINARY[1]", "BINARY.SIZE[99]",
+              "BINARY.PEEK[1.2.3.4.5.6.7.8.9]<4294967295.1>"]:
     case("selected", "t FETCH 1 %s\r\n" % items, OK)
 for key in ["CHARSET X-UNKNOWN ALL", "BEFORE 32-Jan-2020", "BEFORE 1-Foo-2020",
             "BEFORE 2020-01-01", "LARGER -1", "LARGER 99999999999999999999", "OR ALL",

@@ -449,6 +449,161 @@ static void test_normalizer_rules(void **state)
     free(s);
 }
 
+/* ---- BINARY (RFC 3516) ---- */
+
+static void expect_crlf(const char *in, const char *want)
+{
+    size_t len = strlen(in);
+    for (size_t step = 1; step <= len + 1; step++) {
+        struct ph_text_crlf st = {0};
+        struct ph_buf out = {0};
+        for (size_t i = 0; i < len; i += step)
+            ph_text_crlf_feed(&st, in + i, len - i < step ? len - i : step,
+                              &out);
+        ph_buf_append(&out, "", 0);
+        tm_assert_bytes(in, want, strlen(want), out.data, out.len);
+        ph_buf_free(&out);
+    }
+}
+
+static void test_text_crlf_makes_bare_lf_crlf(void **state)
+{
+    (void)state;
+    /* RFC 3516 6: textual sections go out with CRLF line ends. */
+    expect_crlf("one\ntwo\r\nthree\n", "one\r\ntwo\r\nthree\r\n");
+    expect_crlf("\n\n", "\r\n\r\n");
+    /* A bare CR is no line end to fix; CR CR LF keeps its first CR. */
+    expect_crlf("a\rb\r\r\nc", "a\rb\r\r\nc");
+    expect_crlf("", "");
+}
+
+static void expect_set_encoding(const char *hdr, const char *want)
+{
+    struct ph_buf out = {0};
+    ph_message_header_set_encoding(hdr, strlen(hdr), "binary", &out);
+    ph_buf_append(&out, "", 0);
+    tm_assert_bytes(hdr, want, strlen(want), out.data, out.len);
+    ph_buf_free(&out);
+}
+
+static void test_header_set_encoding_replaces_the_field(void **state)
+{
+    (void)state;
+    expect_set_encoding("Content-Type: text/plain\r\n"
+                        "content-transfer-encoding:\r\n base64\r\n"
+                        "X-A: 1\r\n\r\n",
+                        "Content-Type: text/plain\r\nX-A: 1\r\n"
+                        "Content-Transfer-Encoding: binary\r\n\r\n");
+    /* None yet, no blank line, bare LF: one is added, the blank made. */
+    expect_set_encoding(
+        "Subject: x\n",
+        "Subject: x\nContent-Transfer-Encoding: binary\r\n\r\n");
+    expect_set_encoding("", "Content-Transfer-Encoding: binary\r\n\r\n");
+}
+
+static void test_section_part_names_the_node(void **state)
+{
+    (void)state;
+    static const char msg[] =
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\none\r\n"
+        "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+        "Subject: in\r\nContent-Transfer-Encoding: base64\r\n\r\naW4=\r\n"
+        "--b--\r\n";
+    struct ph_message_info *info = ph_message_parse(msg, sizeof(msg) - 1);
+    uint32_t p1[] = {1}, p2[] = {2}, p21[] = {2, 1}, p3[] = {3}, p11[] = {1, 1};
+    assert_int_equal(ph_message_section_part(info, NULL, 0), 0);
+    uint32_t one = ph_message_section_part(info, p1, 1);
+    assert_string_equal(info->parts[one].subtype, "plain");
+    uint32_t two = ph_message_section_part(info, p2, 1);
+    assert_true(info->parts[two].flags & PH_MESSAGE_PART_RFC822);
+    /* 2.1: the embedded message's own part 1, its base64 body. */
+    uint32_t inner = ph_message_section_part(info, p21, 2);
+    assert_int_equal(inner, info->parts[two].first_child);
+    assert_int_equal(info->parts[inner].encoding, PH_MESSAGE_ENCODING_BASE64);
+    assert_int_equal(ph_message_section_part(info, p3, 1),
+                     PH_MESSAGE_PART_NONE);
+    assert_int_equal(ph_message_section_part(info, p11, 2),
+                     PH_MESSAGE_PART_NONE);
+    ph_message_info_free(&info);
+}
+
+static int bin_read(void *arg, uint64_t off, uint64_t size,
+                    ph_message_data_cb *cb, void *cb_arg)
+{
+    const char *m = arg;
+    return size > 0 ? cb(cb_arg, m + off, (size_t)size) : 0;
+}
+
+static int out_buf(void *arg, const void *data, size_t len)
+{
+    ph_buf_append(arg, data, len);
+    return 0;
+}
+
+static int binary_encode(const char *msg, size_t len, struct ph_buf *out)
+{
+    struct ph_message_info *info = ph_message_parse(msg, len);
+    int r = ph_message_binary_encode(info, len, bin_read, (void *)msg, out_buf,
+                                     out);
+    ph_message_info_free(&info);
+    ph_buf_append(out, "", 0);
+    return r;
+}
+
+static void test_binary_encode_keeps_what_storage_would_lose(void **state)
+{
+    (void)state;
+    /* RFC 3516 4.4: a CTE change, "MUST NOT result in a loss of data". */
+    static const char msg[] =
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nok\r\n"
+        "--b\r\nContent-Type: application/x\r\n"
+        "Content-Transfer-Encoding: binary\r\n\r\nA\0B\nC\r\n--b--\r\n";
+    static const char want[] =
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nok\r\n"
+        "--b\r\nContent-Type: application/x\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nQQBCCkM=\r\n--b--\r\n";
+    struct ph_buf out = {0};
+    assert_int_equal(binary_encode(msg, sizeof(msg) - 1, &out),
+                     PH_MESSAGE_BINARY_ENCODED);
+    tm_assert_bytes("binary part", want, sizeof(want) - 1, out.data, out.len);
+    ph_buf_free(&out);
+    /* A "binary" part's bare LF is data too; a text part's is a line end
+     * that storage makes CRLF, no loss. */
+    static const char lf[] = "Content-Transfer-Encoding: binary\r\n\r\na\nb";
+    assert_int_equal(binary_encode(lf, sizeof(lf) - 1, &out),
+                     PH_MESSAGE_BINARY_ENCODED);
+    tm_assert_bytes("bare LF",
+                    "Content-Transfer-Encoding: base64\r\n\r\nYQpi\r\n", 43,
+                    out.data, out.len);
+    ph_buf_free(&out);
+    static const char text[] = "Subject: x\n\nline\nline\xff\n";
+    assert_int_equal(binary_encode(text, sizeof(text) - 1, &out),
+                     PH_MESSAGE_BINARY_AS_IS);
+    assert_int_equal(out.len, 0);
+    ph_buf_free(&out);
+    /* A NUL in a header: no encoding carries it. */
+    static const char hdr[] = "Subject: \0\r\n\r\nbody\0\r\n";
+    assert_int_equal(binary_encode(hdr, sizeof(hdr) - 1, &out),
+                     PH_MESSAGE_BINARY_UNENCODABLE);
+    assert_int_equal(out.len, 0);
+    ph_buf_free(&out);
+    /* 57 octets a line: 76 characters (RFC 2045 6.8). */
+    char big[200] = "Content-Transfer-Encoding: 8bit\r\n\r\n";
+    size_t h = strlen(big);
+    memset(big + h, 0, 114);
+    assert_int_equal(binary_encode(big, h + 114, &out),
+                     PH_MESSAGE_BINARY_ENCODED);
+    const char *body = strstr(out.data, "\r\n\r\n") + 4;
+    assert_int_equal(strspn(body, "A"), 76);
+    assert_memory_equal(body + 76, "\r\n", 2);
+    assert_int_equal(strspn(body + 78, "A"), 76);
+    assert_string_equal(body + 154, "\r\n");
+    ph_buf_free(&out);
+}
+
 int tm_run_decode_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +619,10 @@ int tm_run_decode_tests(void)
             test_search_text_covers_part_headers_names_and_embedded),
         cmocka_unit_test(test_date_parser_vectors),
         cmocka_unit_test(test_normalizer_rules),
+        cmocka_unit_test(test_text_crlf_makes_bare_lf_crlf),
+        cmocka_unit_test(test_header_set_encoding_replaces_the_field),
+        cmocka_unit_test(test_section_part_names_the_node),
+        cmocka_unit_test(test_binary_encode_keeps_what_storage_would_lose),
     };
     return cmocka_run_group_tests_name("message_decode", tests, NULL, NULL);
 }

@@ -261,6 +261,34 @@ void ph_message_header_filter(const char *hdr, size_t len,
 void ph_message_range_partial(uint64_t *offset, uint64_t *size, uint64_t start,
                               uint64_t count);
 
+/* The node of info->parts that the part numbers path[0..path_len) name,
+ * walked as ph_message_section_lookup() walks them (path_len 0: the
+ * message); PH_MESSAGE_PART_NONE when the message has no such part.
+ * (ABI 1.6) */
+uint32_t ph_message_section_part(const struct ph_message_info *info,
+                                 const uint32_t *path, size_t path_len);
+
+/* ---- BINARY (RFC 3516), ABI 1.6 ---------------------------------------- */
+
+/* Appends header (a message or MIME header, its blank line included when
+ * it has one) to out with its Content-Transfer-Encoding fields replaced
+ * by one "Content-Transfer-Encoding: <encoding>", and the blank line after
+ * it (made when header had none): the header of a part whose body was
+ * decoded or re-encoded. */
+void ph_message_header_set_encoding(const char *hdr, size_t len,
+                                    const char *encoding, struct ph_buf *out);
+
+/* Line ends of decoded text: "servers MUST ensure that textual
+ * line-oriented sections are always transmitted using the IMAP CRLF line
+ * termination" (RFC 3516 6, RFC 9051 7.5.2), so a bare LF that decoding
+ * gave becomes CRLF; every other byte (a bare CR too) passes. Chunks may
+ * be cut anywhere. Start from a zeroed struct. */
+struct ph_text_crlf {
+    bool cr; /* the last byte fed was a CR */
+};
+void ph_text_crlf_feed(struct ph_text_crlf *st, const void *in, size_t len,
+                       struct ph_buf *out);
+
 /* ---- Decoding for SEARCH ------------------------------------------------ */
 
 /* Appends the UTF-8 text of a header value to out: RFC 2047 encoded words
@@ -369,6 +397,26 @@ int ph_message_search_text(const struct ph_message_info *info, uint64_t size,
 int ph_message_preview(const struct ph_message_info *info,
                        ph_message_reader *read, void *read_arg,
                        struct ph_buf *out);
+
+/* APPEND of a literal8 (RFC 3516 4.4: "The server MAY modify the CTE of
+ * the appended data, however any such transformation MUST NOT result in
+ * a loss of data"). Stored messages hold no NUL and have CRLF line ends
+ * (see the normalization above), so the leaf parts (7bit, 8bit or binary)
+ * whose body holds a NUL, and the "binary" ones with a CR or LF that is no
+ * CRLF, are written base64-encoded (76-character lines) with their
+ * Content-Transfer-Encoding field saying so; every other byte is written
+ * as it is. info is the parse of the raw message of size bytes, which
+ * read delivers; out gets the result. Returns PH_MESSAGE_BINARY_AS_IS
+ * (nothing written: nothing needs it), PH_MESSAGE_BINARY_ENCODED,
+ * PH_MESSAGE_BINARY_UNENCODABLE (nothing written: a NUL in a header, a
+ * preamble or an encoded part, which no transfer encoding carries), or the
+ * first nonzero result of read or out. (ABI 1.6) */
+#define PH_MESSAGE_BINARY_AS_IS 0
+#define PH_MESSAGE_BINARY_ENCODED 1
+#define PH_MESSAGE_BINARY_UNENCODABLE 2
+int ph_message_binary_encode(const struct ph_message_info *info, uint64_t size,
+                             ph_message_reader *read, void *read_arg,
+                             ph_message_data_cb *out, void *out_arg);
 
 /* ---- Dates -------------------------------------------------------------- */
 

@@ -4,6 +4,7 @@
 # with glibc, libunistring is linked. Depends on base.
 core_lib_libposthorn_la_SOURCES += \
 	core/lib/mail/message-private.h \
+	core/lib/mail/message_binary.c \
 	core/lib/mail/message_header.c \
 	core/lib/mail/message_imap.c \
 	core/lib/mail/message_normalize.c \

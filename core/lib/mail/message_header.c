@@ -113,9 +113,9 @@ char *message_header_get(const char *hdr, size_t len, const char *name)
     return NULL;
 }
 
-void ph_message_header_filter(const char *hdr, size_t len,
-                              const struct ph_strlist *names, bool not,
-                              struct ph_buf *out)
+static void filter_fields(const char *hdr, size_t len,
+                          const struct ph_strlist *names, bool not,
+                          struct ph_buf *out)
 {
     size_t pos = 0;
     struct message_field f;
@@ -131,13 +131,37 @@ void ph_message_header_filter(const char *hdr, size_t len,
         if (hdr[f.end - 1] != '\n')
             ph_buf_puts(out, "\r\n");
     }
+}
+
+/* Does the header block end with a blank line (or consist of one)? */
+static bool ends_blank(const char *hdr, size_t len)
+{
+    return (len >= 1 && hdr[0] == '\n') ||
+           (len >= 2 && hdr[0] == '\r' && hdr[1] == '\n') ||
+           (len >= 2 && hdr[len - 1] == '\n' &&
+            (hdr[len - 2] == '\n' ||
+             (len >= 3 && hdr[len - 2] == '\r' && hdr[len - 3] == '\n')));
+}
+
+void ph_message_header_filter(const char *hdr, size_t len,
+                              const struct ph_strlist *names, bool not,
+                              struct ph_buf *out)
+{
+    filter_fields(hdr, len, names, not, out);
     /* RFC 3501 6.4.5: the blank line is always there, except for a
      * message that has no body and no blank line. */
-    bool blank = (len >= 1 && hdr[0] == '\n') ||
-                 (len >= 2 && hdr[0] == '\r' && hdr[1] == '\n') ||
-                 (len >= 2 && hdr[len - 1] == '\n' &&
-                  (hdr[len - 2] == '\n' ||
-                   (len >= 3 && hdr[len - 2] == '\r' && hdr[len - 3] == '\n')));
-    if (blank)
+    if (ends_blank(hdr, len))
         ph_buf_puts(out, "\r\n");
+}
+
+void ph_message_header_set_encoding(const char *hdr, size_t len,
+                                    const char *encoding, struct ph_buf *out)
+{
+    static char *const cte[] = {"Content-Transfer-Encoding"};
+    const struct ph_strlist names = {.v = (char **)cte, .n = 1};
+    filter_fields(hdr, len, &names, true, out);
+    ph_buf_printf(out, "Content-Transfer-Encoding: %s\r\n", encoding);
+    /* A part whose body is changed has one: the blank line that ends the
+     * header is kept, or made. */
+    ph_buf_puts(out, "\r\n");
 }

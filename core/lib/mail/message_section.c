@@ -191,19 +191,16 @@ static uint32_t nth_child(const struct ph_message_info *info, uint32_t idx,
     return c;
 }
 
-enum ph_message_section_lookup
-ph_message_section_lookup(const struct ph_message_info *info,
-                          const struct ph_message_section *sec,
-                          uint64_t *offset_r, uint64_t *size_r)
+uint32_t ph_message_section_part(const struct ph_message_info *info,
+                                 const uint32_t *path, size_t path_len)
 {
     /* Walk the part numbers. A message node stands for its own part 1
      * when it is not a multipart (RFC 3501 6.4.5: "every message has at
      * least one part number"). */
     uint32_t cur = 0;
     bool as_message = true;
-    *offset_r = *size_r = 0;
-    for (size_t i = 0; i < sec->path_len; i++) {
-        uint32_t n = sec->path[i];
+    for (size_t i = 0; i < path_len; i++) {
+        uint32_t n = path[i];
         const struct ph_message_part *pt = &info->parts[cur];
         if (!as_message && (pt->flags & PH_MESSAGE_PART_RFC822) &&
             pt->first_child != PH_MESSAGE_PART_NONE) {
@@ -215,12 +212,24 @@ ph_message_section_lookup(const struct ph_message_info *info,
         if (pt->flags & PH_MESSAGE_PART_MULTIPART) {
             cur = nth_child(info, cur, n);
             if (cur == PH_MESSAGE_PART_NONE)
-                return PH_MESSAGE_SECTION_ABSENT;
+                return PH_MESSAGE_PART_NONE;
         } else if (!as_message || n != 1) {
-            return PH_MESSAGE_SECTION_ABSENT;
+            return PH_MESSAGE_PART_NONE;
         }
         as_message = false;
     }
+    return cur;
+}
+
+enum ph_message_section_lookup
+ph_message_section_lookup(const struct ph_message_info *info,
+                          const struct ph_message_section *sec,
+                          uint64_t *offset_r, uint64_t *size_r)
+{
+    *offset_r = *size_r = 0;
+    uint32_t cur = ph_message_section_part(info, sec->path, sec->path_len);
+    if (cur == PH_MESSAGE_PART_NONE)
+        return PH_MESSAGE_SECTION_ABSENT;
 
     const struct ph_message_part *pt = &info->parts[cur];
     switch (sec->text) {

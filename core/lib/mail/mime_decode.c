@@ -284,6 +284,25 @@ void qp_decode_finish(struct qp_state *st, struct ph_buf *out)
     st->cr = false;
 }
 
+/* ---- Line ends of decoded text ---- */
+
+void ph_text_crlf_feed(struct ph_text_crlf *st, const void *in, size_t len,
+                       struct ph_buf *out)
+{
+    const char *s = in;
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\n' && !(i > 0 ? s[i - 1] == '\r' : st->cr)) {
+            ph_buf_append(out, s + run, i - run);
+            ph_buf_putc(out, '\r');
+            run = i;
+        }
+    }
+    ph_buf_append(out, s + run, len - run);
+    if (len > 0)
+        st->cr = s[len - 1] == '\r';
+}
+
 /* ---- The decoder ---- */
 
 struct ph_message_decoder {
