@@ -162,6 +162,9 @@ struct imap_session {
     /* CONDSTORE and QRESYNC (RFC 7162), once enabled for the rest of the
      * connection (qresync implies condstore). */
     bool condstore, qresync;
+    /* ENABLE UTF8=ACCEPT (RFC 6855) and ENABLE IMAP4rev2 (RFC 9051):
+     * either makes mailbox names UTF-8 on the wire (imap_utf8()). */
+    bool utf8_accept, rev2;
 
     /* Command in progress. */
     bool cmd_uid; /* UID FETCH ... */
@@ -354,7 +357,8 @@ char *imap_mailbox_arg_new(struct imap_session *s,
                            const struct ph_imap_value *v);
 /* The same for a caller that answers itself: NULL with *status_r ("BAD",
  * "NO") and *text_r (malloc'ed). */
-char *imap_mailbox_name(const struct ph_imap_value *v, const char *code,
+char *imap_mailbox_name(const struct imap_session *s,
+                        const struct ph_imap_value *v, const char *code,
                         const char **status_r, char **text_r);
 void imap_storage_no(struct imap_session *s, int err, const char *error);
 /* Closes the selected mailbox (no expunge) and returns to AUTH. */
@@ -513,6 +517,20 @@ void imap_append_literal(struct imap_session *s,
                          const struct ph_imap_literal *lit);
 /* Drops an APPEND in progress (its spool, its storage append). */
 void imap_append_abort(struct imap_session *s);
+
+/* imap_utf8.c: UTF-8 on the wire (RFC 6855, RFC 9051 5.1). */
+/* Mailbox names and quoted strings are UTF-8, not modified UTF-7. */
+#define imap_utf8(s) ((s)->utf8_accept || (s)->rev2)
+/* True when every quoted string of args is valid UTF-8; else false with
+ * the tagged BAD sent (RFC 6855 3). */
+bool imap_quoted_utf8_check(struct imap_session *s,
+                            const struct ph_imap_value *args, size_t n);
+/* APPEND's message in RFC 6855 4's form "UTF8 (~{n}...)": true when
+ * args[0..n) ends with it, *msg_r the literal and *nbefore_r the number of
+ * arguments before "UTF8". */
+bool imap_append_utf8_form(const struct ph_imap_value *args, size_t n,
+                           const struct ph_imap_value **msg_r,
+                           size_t *nbefore_r);
 
 /* imap_auth.c: NULL when a plaintext login may go on here, else the text
  * of its NO (logged). */

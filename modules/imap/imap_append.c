@@ -98,7 +98,8 @@ static void append_args_clear(struct append_args *a)
 
 /* Reads args[0..n), the arguments before the message literal. 0, or -1
  * with the answer in *status_r ("BAD", "NO") and *text_r (malloc'ed). */
-static int append_args_parse(const struct ph_imap_value *args, size_t n,
+static int append_args_parse(const struct imap_session *s,
+                             const struct ph_imap_value *args, size_t n,
                              struct append_args *a, const char **status_r,
                              char **text_r)
 {
@@ -135,7 +136,8 @@ static int append_args_parse(const struct ph_imap_value *args, size_t n,
         free(t);
         return -1;
     }
-    a->mailbox = imap_mailbox_name(&args[0], "NONEXISTENT", status_r, text_r);
+    a->mailbox =
+        imap_mailbox_name(s, &args[0], "NONEXISTENT", status_r, text_r);
     if (a->mailbox == NULL) {
         append_args_clear(a);
         return -1;
@@ -179,7 +181,9 @@ static int append_check(struct imap_session *s,
     const struct ph_imap_value *args =
         ph_imap_parser_literal_args(s->parser, &n);
     struct append_args a;
-    if (append_args_parse(args, n, &a, status_r, text_r) < 0)
+    if (lit->depth == 1) /* "UTF8 (~{n}": the atom is no argument */
+        n--;
+    if (append_args_parse(s, args, n, &a, status_r, text_r) < 0)
         return -1;
     uint64_t limit = append_limit(s);
     const char *err;
@@ -235,16 +239,18 @@ void imap_cmd_append(struct imap_session *s, const struct ph_imap_value *args,
                      size_t n)
 {
     const struct ph_imap_value *msg = n > 0 ? &args[n - 1] : NULL;
+    size_t nbefore = n - 1;
     const char *status;
     char *text;
     struct append_args a;
-    if (msg == NULL || (msg->type != PH_IMAP_VALUE_LITERAL_STREAMED &&
-                        msg->type != PH_IMAP_VALUE_LITERAL)) {
+    if (!imap_append_utf8_form(args, n, &msg, &nbefore) &&
+        (msg == NULL || (msg->type != PH_IMAP_VALUE_LITERAL_STREAMED &&
+                         msg->type != PH_IMAP_VALUE_LITERAL))) {
         imap_append_abort(s);
         imap_tagged(s, "BAD", APPEND_SHAPE);
         return;
     }
-    if (append_args_parse(args, n - 1, &a, &status, &text) < 0) {
+    if (append_args_parse(s, args, nbefore, &a, &status, &text) < 0) {
         imap_append_abort(s);
         imap_tagged(s, status, "%s", text);
         free(text);

@@ -90,6 +90,8 @@ void imap_dispatch(struct imap_session *s, const struct ph_imap_command *cmd)
     /* Handlers index past what they have read (args + pos); an empty
      * command line gives them a real, empty array instead of NULL. */
     static const struct ph_imap_value no_args[1];
+    if (imap_utf8(s) && !imap_quoted_utf8_check(s, cmd->args, cmd->n_args))
+        return;
     int64_t t0 = imap_now_ms();
     def->fn(s, cmd->args != NULL ? cmd->args : no_args, cmd->n_args);
     if (s->srv->conf->debug)
@@ -209,9 +211,25 @@ void imap_cmd_enable(struct imap_session *s, const struct ph_imap_value *args,
         qresync = qresync || ph_imap_value_is_atom(&args[i], "QRESYNC");
     }
     bool was_condstore = s->condstore, was_qresync = s->qresync;
-    ph_buf_printf(&s->out, "* ENABLED%s%s\r\n",
+    ph_buf_printf(&s->out, "* ENABLED%s%s",
                   condstore && !was_condstore ? " CONDSTORE" : "",
                   qresync && !was_qresync ? " QRESYNC" : "");
+    /* RFC 6855 3 and RFC 9051 (Appendix A): from now on names and quoted
+     * strings are UTF-8, IMAP4rev2's responses replace IMAP4rev1's. */
+    for (size_t i = 0; i < n; i++) {
+        const char *cap =
+            ph_imap_value_is_atom(&args[i], "UTF8=ACCEPT") ? "UTF8=ACCEPT"
+            : ph_imap_value_is_atom(&args[i], "IMAP4rev2") ? "IMAP4rev2"
+                                                           : NULL;
+        bool *flag = cap == NULL     ? NULL
+                     : cap[0] == 'U' ? &s->utf8_accept
+                                     : &s->rev2;
+        if (flag != NULL && !*flag) {
+            *flag = true;
+            ph_buf_printf(&s->out, " %s", cap);
+        }
+    }
+    ph_buf_puts(&s->out, "\r\n");
     if (condstore || qresync)
         imap_condstore_enable(s);
     s->qresync = s->qresync || qresync;

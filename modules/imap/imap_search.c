@@ -481,6 +481,14 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
     }
     if (imap_update_refused(s, &ret))
         return;
+    /* RFC 6855 3: after "ENABLE UTF8=ACCEPT" a SEARCH "MUST NOT" name a
+     * charset; the server "SHOULD reject the command with a "BAD"
+     * response (due to the conflicting charset labels)". */
+    if (s->utf8_accept && pos < n &&
+        ph_imap_value_is_atom(&args[pos], "CHARSET")) {
+        imap_tagged(s, "BAD", "No CHARSET after ENABLE UTF8=ACCEPT");
+        return;
+    }
     bool save = (ret.options & PH_IMAP_RETURN_SAVE) != 0;
     struct ph_imap_search *prog =
         imap_search_parse(s, args + pos, n - pos, false, save);

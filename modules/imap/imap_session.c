@@ -40,6 +40,8 @@ struct imap_session *imap_session_new(struct imap_server *srv, int fd,
     lim.max_command_size = (size_t)srv->conf->max_command_size;
     lim.max_depth = (unsigned)srv->conf->max_nesting;
     lim.max_args = (size_t)srv->conf->max_arguments;
+    /* "~{n}" where a command takes it (handle_literal), BAD elsewhere. */
+    lim.allow_literal8 = true;
     s->parser = ph_imap_parser_new(&lim);
     s->state = IMAP_STATE_NOT_AUTH;
     s->last_active_ms = imap_now_ms();
@@ -295,7 +297,7 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
         "UNSELECT MOVE UIDPLUS SPECIAL-USE CREATE-SPECIAL-USE "
         "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY ESORT "
         "CONTEXT=SEARCH CONTEXT=SORT PARTIAL "
-        "LIST-EXTENDED LIST-STATUS STATUS=SIZE "
+        "LIST-EXTENDED LIST-STATUS STATUS=SIZE UTF8=ACCEPT "
         "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS");
     uint64_t limit = c->appendlimit;
     if (limit == 0 && s->acct)
@@ -794,12 +796,34 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
 
 /* ---- Running ------------------------------------------------------------ */
 
+/* APPEND's message: its last argument, or RFC 6855 4's "UTF8 (~{n}". */
+static bool append_message(struct imap_session *s,
+                           const struct ph_imap_literal *lit)
+{
+    if (lit->name == NULL || strcasecmp(lit->name, "APPEND") != 0 ||
+        lit->arg_index < 1)
+        return false;
+    if (lit->depth == 0)
+        return !lit->literal8;
+    size_t n;
+    const struct ph_imap_value *args =
+        ph_imap_parser_literal_args(s->parser, &n);
+    return lit->depth == 1 && lit->literal8 && n >= 2 &&
+           ph_imap_value_is_atom(&args[n - 1], "UTF8");
+}
+
 static void handle_literal(struct imap_session *s)
 {
     const struct ph_imap_literal *lit = ph_imap_parser_literal(s->parser);
-    if (lit->name && strcasecmp(lit->name, "APPEND") == 0 && lit->depth == 0 &&
-        lit->arg_index >= 1) {
+    if (append_message(s, lit)) {
         imap_append_literal(s, lit);
+        return;
+    }
+    if (lit->literal8) {
+        ph_buf_printf(&s->out, "%s BAD Binary literals are not supported\r\n",
+                      lit->tag ? lit->tag : "*");
+        ph_imap_parser_literal_reject(s->parser);
+        s->cmd_literal_bytes = 0;
         return;
     }
     const char *err;

@@ -39,3 +39,9 @@ endif
 # imapflow's list() with a statusQuery: one LIST-STATUS command.
 TESTS += tests/integration/test_clients_list.py
 EXTRA_DIST += tests/integration/test_clients_list.py tests/clients/imapflow/list-status.mjs
+# UTF8=ACCEPT (RFC 6855, issue 18), on both storages.
+TESTS += tests/integration/test_utf8.py
+EXTRA_DIST += tests/integration/test_utf8.py tests/integration/test_utf8_pgsql.py
+if WITH_PGSQL
+TESTS += tests/integration/test_utf8_pgsql.py
+endif
