@@ -29,6 +29,7 @@ struct imap_conf {
     struct ph_instance *storage_map;
     int storage_map_normalize;
     bool sasl_login;
+    bool imap4rev2; /* advertise IMAP4rev2 and let ENABLE turn it on */
     int64_t max_connections;
     int64_t max_connections_per_ip;      /* of connections not logged in */
     int64_t max_user_connections_per_ip; /* 0: no limit */
@@ -303,6 +304,11 @@ int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
 void imap_reported_add(struct imap_session *s, uint32_t uid, uint64_t modseq);
 void imap_write_flags(struct ph_buf *out, uint32_t flags, char *const *keywords,
                       size_t nkeywords, bool recent);
+/* Whether a FETCH shows \Recent: never to IMAP4rev2 (RFC 9051 Appendix E
+ * 12). */
+#define imap_recent(s, recent) ((recent) && !(s)->rev2)
+/* "* n EXISTS", and "* n RECENT" to an IMAP4rev1 session. */
+void imap_write_exists(struct imap_session *s);
 /* Adds the flags of a flag list (RFC 3501 9: system flags, and keywords,
  * which are atoms, NIL included) to flags. NULL, or the text of a tagged
  * BAD that names the flag and says what is wrong with it ("where" follows
@@ -324,6 +330,7 @@ void imap_io_debug(struct imap_session *s, const char *dir, const char *data,
 typedef void imap_cmd_fn(struct imap_session *s,
                          const struct ph_imap_value *args, size_t n);
 #define IMAP_CMD_USES_SEQ 0x1 /* no EXPUNGE responses after it */
+#define IMAP_CMD_REV1 0x2     /* IMAP4rev1's only: gone once IMAP4rev2 is on */
 struct imap_command_def {
     const char *name;
     unsigned states;

@@ -17,7 +17,7 @@ static const struct imap_command_def commands[] = {
     {"ENABLE", IMAP_STATE_LOGGED_IN, imap_cmd_enable, 0},
     {"NAMESPACE", IMAP_STATE_LOGGED_IN, imap_cmd_namespace, 0},
     {"LIST", IMAP_STATE_LOGGED_IN, imap_cmd_list, 0},
-    {"LSUB", IMAP_STATE_LOGGED_IN, imap_cmd_lsub, 0},
+    {"LSUB", IMAP_STATE_LOGGED_IN, imap_cmd_lsub, IMAP_CMD_REV1},
     {"CREATE", IMAP_STATE_LOGGED_IN, imap_cmd_create, 0},
     {"DELETE", IMAP_STATE_LOGGED_IN, imap_cmd_delete, 0},
     {"RENAME", IMAP_STATE_LOGGED_IN, imap_cmd_rename, 0},
@@ -28,7 +28,7 @@ static const struct imap_command_def commands[] = {
     {"EXAMINE", IMAP_STATE_LOGGED_IN, imap_cmd_examine, 0},
     {"APPEND", IMAP_STATE_LOGGED_IN, imap_cmd_append, 0},
     {"IDLE", IMAP_STATE_LOGGED_IN, imap_cmd_idle, 0},
-    {"CHECK", IMAP_STATE_SELECTED, imap_cmd_check, 0},
+    {"CHECK", IMAP_STATE_SELECTED, imap_cmd_check, IMAP_CMD_REV1},
     {"CLOSE", IMAP_STATE_SELECTED, imap_cmd_close, 0},
     {"UNSELECT", IMAP_STATE_SELECTED, imap_cmd_unselect, 0},
     {"EXPUNGE", IMAP_STATE_SELECTED, imap_cmd_expunge, 0},
@@ -63,6 +63,13 @@ char *imap_command_refusal(const struct imap_session *s, const char *name,
         free(t);
         return text;
     }
+    /* RFC 9051 Appendix E 17 and 19: IMAP4rev2 has no CHECK and no LSUB
+     * (its grammar lacks them: a BAD, as for any unknown command). */
+    if ((def->flags & IMAP_CMD_REV1) && s->rev2)
+        return ph_strdup_printf(
+            "%s is not in IMAP4rev2 (RFC 9051 Appendix "
+            "E): use %s",
+            def->name, def->fn == imap_cmd_lsub ? "LIST (SUBSCRIBED)" : "NOOP");
     if (def->states & s->state)
         return NULL;
     if (s->state == IMAP_STATE_NOT_AUTH)
@@ -217,10 +224,12 @@ void imap_cmd_enable(struct imap_session *s, const struct ph_imap_value *args,
     /* RFC 6855 3 and RFC 9051 (Appendix A): from now on names and quoted
      * strings are UTF-8, IMAP4rev2's responses replace IMAP4rev1's. */
     for (size_t i = 0; i < n; i++) {
-        const char *cap =
-            ph_imap_value_is_atom(&args[i], "UTF8=ACCEPT") ? "UTF8=ACCEPT"
-            : ph_imap_value_is_atom(&args[i], "IMAP4rev2") ? "IMAP4rev2"
-                                                           : NULL;
+        const char *cap = ph_imap_value_is_atom(&args[i], "UTF8=ACCEPT")
+                              ? "UTF8=ACCEPT"
+                          : ph_imap_value_is_atom(&args[i], "IMAP4rev2") &&
+                                  s->srv->conf->imap4rev2
+                              ? "IMAP4rev2"
+                              : NULL;
         bool *flag = cap == NULL     ? NULL
                      : cap[0] == 'U' ? &s->utf8_accept
                                      : &s->rev2;

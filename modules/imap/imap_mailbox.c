@@ -835,6 +835,24 @@ void imap_cmd_status(struct imap_session *s, const struct ph_imap_value *args,
 
 /* ---- SELECT / EXAMINE --------------------------------------------------- */
 
+/* SELECT's LIST response (RFC 9051 6.3.2): what LIST "" name says of the
+ * mailbox selected, attributes accurate. 0, or a storage error. */
+static int select_list(struct imap_session *s, const char **error_r)
+{
+    const char *name = ph_mailbox_name(s->mb);
+    struct ph_mailbox_list l = {0};
+    int r = ph_mailbox_list(s->acct, &l, error_r);
+    uint32_t a = 0;
+    for (size_t k = 0; r == 0 && k < l.n; k++)
+        if (strcmp(l.v[k].name, name) == 0)
+            a = l.v[k].attrs;
+    ph_mailbox_list_clear(&l);
+    if (r == 0)
+        list_write(&s->out, false, name, a, &(struct list_opts){0}, false,
+                   imap_utf8(s));
+    return r;
+}
+
 struct select_ctx {
     struct imap_session *s;
     uint32_t recent;
@@ -995,9 +1013,17 @@ static void select_common(struct imap_session *s,
     s->readonly = readonly;
     s->state = IMAP_STATE_SELECTED;
     imap_keywords_write(s, true);
-    ph_buf_printf(&s->out, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nuids,
-                  s->nrecent);
-    if (first_unseen)
+    imap_write_exists(s);
+    /* RFC 9051 6.3.2: "The server MUST return a LIST response with the
+     * mailbox name"; Appendix E 11: no UNSEEN code. */
+    if (s->rev2 && (r = select_list(s, &err)) < 0) {
+        free(c.v);
+        ph_imap_select_params_clear(&params);
+        imap_close_selected(s);
+        imap_storage_no(s, r, err);
+        return;
+    }
+    if (first_unseen && !s->rev2)
         ph_buf_printf(&s->out, "* OK [UNSEEN %u] First unseen\r\n",
                       first_unseen);
     ph_buf_printf(&s->out,

@@ -489,6 +489,13 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
         imap_tagged(s, "BAD", "No CHARSET after ENABLE UTF8=ACCEPT");
         return;
     }
+    /* RFC 9051 6.4.4: IMAP4rev2 answers ESEARCH; "If the server doesn't
+     * support the RETURN option, or if the RETURN option is empty, it
+     * MUST assume ALL" (Appendix E 4: the SEARCH response is gone). */
+    if (s->rev2 && !ret.present) {
+        ret.present = true;
+        ret.options = PH_IMAP_RETURN_ALL;
+    }
     bool save = (ret.options & PH_IMAP_RETURN_SAVE) != 0;
     struct ph_imap_search *prog =
         imap_search_parse(s, args + pos, n - pos, false, save);

@@ -45,3 +45,10 @@ EXTRA_DIST += tests/integration/test_utf8.py tests/integration/test_utf8_pgsql.p
 if WITH_PGSQL
 TESTS += tests/integration/test_utf8_pgsql.py
 endif
+# IMAP4rev2 (RFC 9051, issue 18): its Appendix E item by item, on both
+# storages.
+TESTS += tests/integration/test_imap4rev2.py
+EXTRA_DIST += tests/integration/test_imap4rev2.py tests/integration/test_imap4rev2_pgsql.py
+if WITH_PGSQL
+TESTS += tests/integration/test_imap4rev2_pgsql.py
+endif
