@@ -52,3 +52,6 @@ EXTRA_DIST += tests/integration/test_imap4rev2.py tests/integration/test_imap4re
 if WITH_PGSQL
 TESTS += tests/integration/test_imap4rev2_pgsql.py
 endif
+# imapflow and neomutt (in tmux) with UTF8=ACCEPT.
+TESTS += tests/integration/test_clients_utf8.py
+EXTRA_DIST += tests/integration/test_clients_utf8.py tests/clients/imapflow/utf8.mjs
