@@ -40,6 +40,8 @@ struct imap_session *imap_session_new(struct imap_server *srv, int fd,
     lim.max_command_size = (size_t)srv->conf->max_command_size;
     lim.max_depth = (unsigned)srv->conf->max_nesting;
     lim.max_args = (size_t)srv->conf->max_arguments;
+    /* "~{n}" where a command takes it (handle_literal), BAD elsewhere. */
+    lim.allow_literal8 = true;
     s->parser = ph_imap_parser_new(&lim);
     s->state = IMAP_STATE_NOT_AUTH;
     s->last_active_ms = imap_now_ms();
@@ -309,9 +311,11 @@ void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
 void imap_capability_write(struct imap_session *s, struct ph_buf *out)
 {
     const struct imap_conf *c = s->srv->conf;
-    ph_buf_puts(out,
-                "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
-                "UNSELECT MOVE UIDPLUS");
+    /* RFC 9051 Appendix A: both, and a client turns IMAP4rev2 on with
+     * ENABLE. */
+    ph_buf_puts(out, c->imap4rev2 ? "IMAP4rev1 IMAP4rev2 " : "IMAP4rev1 ");
+    ph_buf_puts(out, "LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
+                     "UNSELECT MOVE UIDPLUS");
     /* RFC 3502: all or none, which the storage must commit as one. */
     if (ph_storage_append_batch(c->storage))
         ph_buf_puts(out, " MULTIAPPEND");
@@ -320,7 +324,7 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
         " CATENATE SPECIAL-USE CREATE-SPECIAL-USE "
         "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY ESORT "
         "CONTEXT=SEARCH CONTEXT=SORT PARTIAL "
-        "LIST-EXTENDED LIST-STATUS STATUS=SIZE "
+        "LIST-EXTENDED LIST-STATUS STATUS=SIZE UTF8=ACCEPT "
         "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS");
     /* RFC 8474, RFC 8970: only what the storage keeps. */
     if (ph_storage_has(c->storage, PH_META_OBJECTID))
@@ -585,6 +589,14 @@ char *imap_flags_parse(const struct ph_imap_value *items, size_t n,
     return NULL;
 }
 
+void imap_write_exists(struct imap_session *s)
+{
+    ph_buf_printf(&s->out, "* %zu EXISTS\r\n", s->nuids);
+    /* RFC 9051 Appendix E 12: IMAP4rev2 has no RECENT response. */
+    if (!s->rev2)
+        ph_buf_printf(&s->out, "* %u RECENT\r\n", s->nrecent);
+}
+
 void imap_write_flags(struct ph_buf *out, uint32_t flags, char *const *keywords,
                       size_t nkeywords, bool recent)
 {
@@ -685,7 +697,8 @@ static int changes_cb(void *arg, const struct ph_message_meta *m)
     if (!already_reported(s, m->uid, m->modseq)) {
         imap_keywords_learn(s, m->keywords, m->nkeywords);
         struct ph_buf b = {0};
-        imap_write_flags(&b, m->flags, m->keywords, m->nkeywords, m->recent);
+        imap_write_flags(&b, m->flags, m->keywords, m->nkeywords,
+                         imap_recent(s, m->recent));
         ph_array_grow(&c->changed, &c->capchanged, c->nchanged + 1,
                       sizeof(*c->changed));
         c->changed[c->nchanged].uid = m->uid;
@@ -797,8 +810,7 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
             if (c.added[i].recent)
                 s->nrecent++;
         }
-        ph_buf_printf(&s->out, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nuids,
-                      s->nrecent);
+        imap_write_exists(s);
     }
     if (s->condstore && c.nchanged > 1)
         qsort(c.changed, c.nchanged, sizeof(*c.changed), cmp_changed);
@@ -806,7 +818,7 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
         uint32_t seq = imap_view_seq(s, c.changed[i].uid);
         if (seq)
             imap_write_flag_fetch(s, seq, c.changed[i].uid, c.changed[i].modseq,
-                                  c.changed[i].flags, false);
+                                  c.changed[i].flags, s->rev2);
         free(c.changed[i].flags);
     }
     /* RFC 5267 4.3.3: an ADDTO of new messages "MUST be sent after the
@@ -838,6 +850,14 @@ static void handle_literal(struct imap_session *s)
     if (lit->name && strcasecmp(lit->name, "APPEND") == 0 &&
         imap_append_literal(s, lit))
         return;
+    if (lit->literal8) {
+        /* "~{n}" is APPEND's message in RFC 6855 4's UTF8 form only. */
+        ph_buf_printf(&s->out, "%s BAD Binary literals are not supported\r\n",
+                      lit->tag ? lit->tag : "*");
+        ph_imap_parser_literal_reject(s->parser);
+        s->cmd_literal_bytes = 0;
+        return;
+    }
     const char *err;
     /* A command that cannot run is refused before "+": the client sends
      * no literal for it (RFC 3501 7.5), least of all a password in the
