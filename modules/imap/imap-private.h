@@ -29,6 +29,7 @@ struct imap_conf {
     struct ph_instance *storage_map;
     int storage_map_normalize;
     bool sasl_login;
+    bool imap4rev2; /* advertise IMAP4rev2 and let ENABLE turn it on */
     int64_t max_connections;
     int64_t max_connections_per_ip;      /* of connections not logged in */
     int64_t max_user_connections_per_ip; /* 0: no limit */
@@ -173,6 +174,9 @@ struct imap_session {
     /* CONDSTORE and QRESYNC (RFC 7162), once enabled for the rest of the
      * connection (qresync implies condstore). */
     bool condstore, qresync;
+    /* ENABLE UTF8=ACCEPT (RFC 6855) and ENABLE IMAP4rev2 (RFC 9051):
+     * either makes mailbox names UTF-8 on the wire (imap_utf8()). */
+    bool utf8_accept, rev2;
 
     /* Command in progress. */
     bool cmd_uid; /* UID FETCH ... */
@@ -313,6 +317,11 @@ int imap_parse_set(struct imap_session *s, const struct ph_imap_value *v,
 void imap_reported_add(struct imap_session *s, uint32_t uid, uint64_t modseq);
 void imap_write_flags(struct ph_buf *out, uint32_t flags, char *const *keywords,
                       size_t nkeywords, bool recent);
+/* Whether a FETCH shows \Recent: never to IMAP4rev2 (RFC 9051 Appendix E
+ * 12). */
+#define imap_recent(s, recent) ((recent) && !(s)->rev2)
+/* "* n EXISTS", and "* n RECENT" to an IMAP4rev1 session. */
+void imap_write_exists(struct imap_session *s);
 /* Adds the flags of a flag list (RFC 3501 9: system flags, and keywords,
  * which are atoms, NIL included) to flags. NULL, or the text of a tagged
  * BAD that names the flag and says what is wrong with it ("where" follows
@@ -348,6 +357,7 @@ void imap_compress_free(struct imap_session *s);
 typedef void imap_cmd_fn(struct imap_session *s,
                          const struct ph_imap_value *args, size_t n);
 #define IMAP_CMD_USES_SEQ 0x1 /* no EXPUNGE responses after it */
+#define IMAP_CMD_REV1 0x2     /* IMAP4rev1's only: gone once IMAP4rev2 is on */
 struct imap_command_def {
     const char *name;
     unsigned states;
@@ -381,7 +391,8 @@ char *imap_mailbox_arg_new(struct imap_session *s,
                            const struct ph_imap_value *v);
 /* The same for a caller that answers itself: NULL with *status_r ("BAD",
  * "NO") and *text_r (malloc'ed). */
-char *imap_mailbox_name(const struct ph_imap_value *v, const char *code,
+char *imap_mailbox_name(const struct imap_session *s,
+                        const struct ph_imap_value *v, const char *code,
                         const char **status_r, char **text_r);
 void imap_storage_no(struct imap_session *s, int err, const char *error);
 /* Closes the selected mailbox (no expunge) and returns to AUTH. */
@@ -588,6 +599,14 @@ int imap_section_get(struct ph_mailbox *mb, uint32_t uid, uint64_t msg_size,
                      uint64_t start, uint64_t count, uint64_t *off_r,
                      uint64_t *size_r, struct ph_buf *made_r,
                      const char **error_r);
+
+/* imap_utf8.c: UTF-8 on the wire (RFC 6855, RFC 9051 5.1). */
+/* Mailbox names and quoted strings are UTF-8, not modified UTF-7. */
+#define imap_utf8(s) ((s)->utf8_accept || (s)->rev2)
+/* True when every quoted string of args is valid UTF-8; else false with
+ * the tagged BAD sent (RFC 6855 3). */
+bool imap_quoted_utf8_check(struct imap_session *s,
+                            const struct ph_imap_value *args, size_t n);
 
 /* imap_auth.c: NULL when a plaintext login may go on here, else the text
  * of its NO (logged). */

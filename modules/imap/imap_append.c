@@ -125,6 +125,7 @@ struct append_msg {
     const struct ph_imap_value *parts;
     size_t nparts;
     bool catenate; /* CATENATE was read (its list may still be coming) */
+    bool utf8;     /* RFC 6855 4's "UTF8 (~{n}...)", likewise */
 };
 
 static void append_msg_clear(struct append_msg *m)
@@ -192,6 +193,20 @@ static int append_msg_parse(const struct ph_imap_value *args, size_t n,
     } else if (args[k].type == PH_IMAP_VALUE_LITERAL ||
                args[k].type == PH_IMAP_VALUE_LITERAL_STREAMED) {
         m->literal = &args[k++];
+    } else if (ph_imap_value_is_atom(&args[k], "UTF8")) {
+        /* utf8-literal = "UTF8" SP "(" literal8 ")" (RFC 6855 4) */
+        m->utf8 = true;
+        if (++k == n) {
+            ret = 1;
+        } else if (args[k].type != PH_IMAP_VALUE_LIST || args[k].len != 1 ||
+                   (args[k].list[0].type != PH_IMAP_VALUE_LITERAL &&
+                    args[k].list[0].type != PH_IMAP_VALUE_LITERAL_STREAMED) ||
+                   !args[k].list[0].literal8) {
+            *text_r = ph_strdup("UTF8 takes a list of one literal8 (~{n})");
+            goto fail;
+        } else {
+            m->literal = &args[k++].list[0];
+        }
     } else if (ph_imap_value_is_atom(&args[k], "CATENATE")) {
         m->catenate = true;
         if (++k == n) {
@@ -258,7 +273,7 @@ static int literal_check(struct imap_session *s,
     const struct ph_imap_value *args =
         ph_imap_parser_literal_args(s->parser, &n);
     char *mailbox =
-        imap_mailbox_name(&args[0], "NONEXISTENT", status_r, text_r);
+        imap_mailbox_name(s, &args[0], "NONEXISTENT", status_r, text_r);
     if (mailbox == NULL)
         return -1;
     /* The messages before this one, then what this one has so far. */
@@ -272,7 +287,7 @@ static int literal_check(struct imap_session *s,
     uint64_t size = lit->size; /* of this message's literals so far */
     if (r == 1) {
         append_msg_clear(&m);
-        if (m.catenate != (lit->depth == 1)) {
+        if ((m.catenate || m.utf8) != (lit->depth == 1)) {
             *status_r = "BAD";
             *text_r = ph_strdup(APPEND_SHAPE);
             r = -1;
@@ -341,10 +356,18 @@ bool imap_append_literal(struct imap_session *s,
     if (lit->depth == 0 && lit->arg_index == 0)
         return false;
     if (lit->depth == 1) {
-        size_t np;
+        size_t np, na;
         const struct ph_imap_value *parts =
             ph_imap_parser_literal_list(s->parser, &np);
-        if (np == 0 || !ph_imap_value_is_atom(&parts[np - 1], "TEXT"))
+        const struct ph_imap_value *args =
+            ph_imap_parser_literal_args(s->parser, &na);
+        /* CATENATE's TEXT part, or the message of "UTF8 (~{n}" (RFC 6855
+         * 4: a literal8 alone in the list). */
+        bool text = np > 0 && ph_imap_value_is_atom(&parts[np - 1], "TEXT") &&
+                    !lit->literal8;
+        bool utf8 = np == 0 && lit->literal8 && na >= 2 &&
+                    ph_imap_value_is_atom(&args[na - 1], "UTF8");
+        if (!text && !utf8)
             return false;
     } else if (lit->depth > 1) {
         return false;
@@ -590,7 +613,7 @@ static int append_run(struct imap_session *s, const struct ph_imap_value *args,
         return -1;
     }
     char *mailbox =
-        imap_mailbox_name(&args[0], "NONEXISTENT", status_r, text_r);
+        imap_mailbox_name(s, &args[0], "NONEXISTENT", status_r, text_r);
     if (mailbox == NULL)
         return -1;
     struct imap_append *a = s->append;

@@ -19,7 +19,7 @@ static const struct imap_command_def commands[] = {
     {"ENABLE", IMAP_STATE_LOGGED_IN, imap_cmd_enable, 0},
     {"NAMESPACE", IMAP_STATE_LOGGED_IN, imap_cmd_namespace, 0},
     {"LIST", IMAP_STATE_LOGGED_IN, imap_cmd_list, 0},
-    {"LSUB", IMAP_STATE_LOGGED_IN, imap_cmd_lsub, 0},
+    {"LSUB", IMAP_STATE_LOGGED_IN, imap_cmd_lsub, IMAP_CMD_REV1},
     {"CREATE", IMAP_STATE_LOGGED_IN, imap_cmd_create, 0},
     {"DELETE", IMAP_STATE_LOGGED_IN, imap_cmd_delete, 0},
     {"RENAME", IMAP_STATE_LOGGED_IN, imap_cmd_rename, 0},
@@ -31,7 +31,7 @@ static const struct imap_command_def commands[] = {
     {"APPEND", IMAP_STATE_LOGGED_IN, imap_cmd_append, 0},
     {"IDLE", IMAP_STATE_LOGGED_IN, imap_cmd_idle, 0},
     {"COMPRESS", IMAP_STATE_LOGGED_IN, imap_cmd_compress, 0},
-    {"CHECK", IMAP_STATE_SELECTED, imap_cmd_check, 0},
+    {"CHECK", IMAP_STATE_SELECTED, imap_cmd_check, IMAP_CMD_REV1},
     {"CLOSE", IMAP_STATE_SELECTED, imap_cmd_close, 0},
     {"UNSELECT", IMAP_STATE_SELECTED, imap_cmd_unselect, 0},
     {"EXPUNGE", IMAP_STATE_SELECTED, imap_cmd_expunge, 0},
@@ -66,6 +66,13 @@ char *imap_command_refusal(const struct imap_session *s, const char *name,
         free(t);
         return text;
     }
+    /* RFC 9051 Appendix E 17 and 19: IMAP4rev2 has no CHECK and no LSUB
+     * (its grammar lacks them: a BAD, as for any unknown command). */
+    if ((def->flags & IMAP_CMD_REV1) && s->rev2)
+        return ph_strdup_printf(
+            "%s is not in IMAP4rev2 (RFC 9051 Appendix "
+            "E): use %s",
+            def->name, def->fn == imap_cmd_lsub ? "LIST (SUBSCRIBED)" : "NOOP");
     if (def->states & s->state)
         return NULL;
     if (s->state == IMAP_STATE_NOT_AUTH)
@@ -93,6 +100,8 @@ void imap_dispatch(struct imap_session *s, const struct ph_imap_command *cmd)
     /* Handlers index past what they have read (args + pos); an empty
      * command line gives them a real, empty array instead of NULL. */
     static const struct ph_imap_value no_args[1];
+    if (imap_utf8(s) && !imap_quoted_utf8_check(s, cmd->args, cmd->n_args))
+        return;
     int64_t t0 = imap_now_ms();
     s->tagged = NULL;
     def->fn(s, cmd->args != NULL ? cmd->args : no_args, cmd->n_args);
@@ -215,9 +224,27 @@ void imap_cmd_enable(struct imap_session *s, const struct ph_imap_value *args,
         qresync = qresync || ph_imap_value_is_atom(&args[i], "QRESYNC");
     }
     bool was_condstore = s->condstore, was_qresync = s->qresync;
-    ph_buf_printf(&s->out, "* ENABLED%s%s\r\n",
+    ph_buf_printf(&s->out, "* ENABLED%s%s",
                   condstore && !was_condstore ? " CONDSTORE" : "",
                   qresync && !was_qresync ? " QRESYNC" : "");
+    /* RFC 6855 3 and RFC 9051 (Appendix A): from now on names and quoted
+     * strings are UTF-8, IMAP4rev2's responses replace IMAP4rev1's. */
+    for (size_t i = 0; i < n; i++) {
+        const char *cap = ph_imap_value_is_atom(&args[i], "UTF8=ACCEPT")
+                              ? "UTF8=ACCEPT"
+                          : ph_imap_value_is_atom(&args[i], "IMAP4rev2") &&
+                                  s->srv->conf->imap4rev2
+                              ? "IMAP4rev2"
+                              : NULL;
+        bool *flag = cap == NULL     ? NULL
+                     : cap[0] == 'U' ? &s->utf8_accept
+                                     : &s->rev2;
+        if (flag != NULL && !*flag) {
+            *flag = true;
+            ph_buf_printf(&s->out, " %s", cap);
+        }
+    }
+    ph_buf_puts(&s->out, "\r\n");
     if (condstore || qresync)
         imap_condstore_enable(s);
     s->qresync = s->qresync || qresync;

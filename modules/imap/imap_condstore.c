@@ -148,7 +148,7 @@ static int flag_fetch_batch(struct imap_session *s,
         ph_buf_reset(&flags);
         if (show) {
             imap_write_flags(&flags, m->flags, m->keywords.v, m->keywords.n,
-                             m->recent);
+                             imap_recent(s, m->recent));
             imap_reported_add(s, m->uid, m->modseq);
         }
         imap_write_flag_fetch(s, seq, m->uid, m->modseq,

@@ -573,7 +573,7 @@ static int fetch_write(struct imap_session *s, const struct items *it,
         if (show_flags) {
             ph_buf_puts(&s->out, "FLAGS ");
             imap_write_flags(&s->out, m->flags, m->keywords.v, m->keywords.n,
-                             m->recent);
+                             imap_recent(s, m->recent));
             imap_reported_add(s, m->uid, m->modseq);
             first = false;
         }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Mailbox commands: LIST, LSUB, CREATE, DELETE, RENAME, SUBSCRIBE,
- * UNSUBSCRIBE, STATUS, SELECT, EXAMINE. Names are modified UTF-7 on the
- * wire and UTF-8 in storage. */
+ * UNSUBSCRIBE, STATUS, SELECT, EXAMINE. Names are UTF-8 in storage and
+ * modified UTF-7 on the wire, or UTF-8 there too once the client enabled
+ * UTF8=ACCEPT or IMAP4rev2 (RFC 6855 3, RFC 9051 5.1). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,23 +20,32 @@ void imap_storage_no(struct imap_session *s, int err, const char *error)
         imap_tagged(s, "NO", "%s", error);
 }
 
-/* The UTF-8 form of a name on the wire; NULL with *error_r when it is no
- * modified UTF-7. */
-static char *utf8_name(const char *wire, bool pattern, const char **error_r)
+/* The UTF-8 form of a name on the wire (utf8: it is UTF-8 there); NULL
+ * with *error_r when it is no modified UTF-7 (no UTF-8). */
+static char *utf8_name(const char *wire, size_t len, bool utf8, bool pattern,
+                       const char **error_r)
 {
     struct ph_buf b = {0};
-    if (ph_imap_mutf7_to_utf8(wire, strlen(wire), &b, error_r) < 0) {
+    if (utf8 &&
+        (memchr(wire, '\0', len) != NULL || !ph_imap_utf8_valid(wire, len))) {
+        *error_r = "Mailbox name is not valid UTF-8";
+        return NULL;
+    }
+    if (utf8)
+        ph_buf_append(&b, wire, len);
+    else if (ph_imap_mutf7_to_utf8(wire, len, &b, error_r) < 0) {
         ph_buf_free(&b);
         return NULL;
     }
-    char *n = ph_buf_steal(&b);
+    char *n = b.data ? ph_buf_steal(&b) : ph_strdup("");
     if (!pattern && strncasecmp(n, "INBOX", 5) == 0 &&
         (n[5] == '\0' || n[5] == PH_STORAGE_DELIMITER))
         memcpy(n, "INBOX", 5);
     return n;
 }
 
-char *imap_mailbox_name(const struct ph_imap_value *v, const char *code,
+char *imap_mailbox_name(const struct imap_session *s,
+                        const struct ph_imap_value *v, const char *code,
                         const char **status_r, char **text_r)
 {
     const char *str, *err;
@@ -44,7 +54,22 @@ char *imap_mailbox_name(const struct ph_imap_value *v, const char *code,
         *text_r = ph_strdup("Expected a mailbox name");
         return NULL;
     }
-    char *name = utf8_name(str, false, &err);
+    bool utf8 = imap_utf8(s);
+    if (utf8 && v->type == PH_IMAP_VALUE_STRING &&
+        !ph_imap_utf8_valid(str, v->len)) {
+        /* RFC 6855 3: invalid UTF-8 in a quoted string is BAD. */
+        *status_r = "BAD";
+        *text_r = ph_strdup("Quoted string is not valid UTF-8");
+        return NULL;
+    }
+    char *name = utf8_name(str, v->len, utf8, false, &err);
+    /* RFC 9051 5.1: "Server implementations MUST prohibit the creation of
+     * 8-bit mailbox names that do not comply with Net-Unicode". */
+    if (name != NULL && utf8 && strcmp(code, "CANNOT") == 0 &&
+        ph_imap_mailbox_name_check(name, strlen(name), &err) < 0) {
+        free(name);
+        name = NULL;
+    }
     if (name == NULL) {
         /* Valid syntax (an astring) that no mailbox can have. */
         *status_r = "NO";
@@ -58,7 +83,7 @@ static char *mailbox_arg(struct imap_session *s, const struct ph_imap_value *v,
 {
     const char *status;
     char *text;
-    char *name = imap_mailbox_name(v, code, &status, &text);
+    char *name = imap_mailbox_name(s, v, code, &status, &text);
     if (name == NULL) {
         imap_tagged(s, status, "%s", text);
         free(text);
@@ -77,11 +102,20 @@ char *imap_mailbox_arg_new(struct imap_session *s,
     return mailbox_arg(s, v, "CANNOT");
 }
 
-static void write_name(struct ph_buf *out, const char *utf8)
+/* utf8_out: the client takes UTF-8 names, quoted (RFC 6855 3). */
+static void write_name(struct ph_buf *out, const char *utf8, bool utf8_out)
 {
     struct ph_buf m = {0};
     const char *err;
-    if (ph_imap_utf8_to_mutf7(utf8, strlen(utf8), &m, &err) < 0)
+    size_t len = strlen(utf8);
+    if (utf8_out && !ph_imap_string_quotable(utf8, len) &&
+        ph_imap_utf8_valid(utf8, len) && strpbrk(utf8, "\r\n") == NULL) {
+        ph_imap_write_quoted(out, utf8, len);
+        return;
+    }
+    if (utf8_out)
+        ph_buf_puts(&m, utf8);
+    else if (ph_imap_utf8_to_mutf7(utf8, len, &m, &err) < 0)
         ph_buf_puts(&m, utf8);
     ph_imap_write_astring(out, m.data ? m.data : "", m.len);
     ph_buf_free(&m);
@@ -178,7 +212,7 @@ static void lsub_parent(struct imap_session *s, const struct pattern *pattern,
         if (!subscribed(l, parent) && !ph_strlist_contains(shown, parent)) {
             ph_strlist_add(shown, parent);
             ph_buf_puts(&s->out, "* LSUB (\\Noselect) \".\" ");
-            write_name(&s->out, parent);
+            write_name(&s->out, parent, imap_utf8(s));
             ph_buf_puts(&s->out, "\r\n");
         }
         break;
@@ -257,7 +291,7 @@ static void status_write(struct imap_session *s, const char *name,
                          const struct status_items *si)
 {
     ph_buf_puts(&s->out, "* STATUS ");
-    write_name(&s->out, name);
+    write_name(&s->out, name, imap_utf8(s));
     ph_buf_puts(&s->out, " (");
     for (size_t i = 0; i < si->n; i++) {
         unsigned long long v = 0;
@@ -466,7 +500,8 @@ static void attr_put(struct ph_buf *out, bool *first, const char *text)
 }
 
 static void list_write(struct ph_buf *out, bool lsub, const char *name,
-                       uint32_t a, const struct list_opts *o, bool childinfo)
+                       uint32_t a, const struct list_opts *o, bool childinfo,
+                       bool utf8)
 {
     bool first = true, nonexistent = (a & PH_MBOX_NONEXISTENT) != 0;
     ph_buf_printf(out, "* %s (", lsub ? "LSUB" : "LIST");
@@ -492,7 +527,7 @@ static void list_write(struct ph_buf *out, bool lsub, const char *name,
                 attr_put(out, &first, ph_mailbox_special_use_name(bit));
     }
     ph_buf_puts(out, ") \".\" ");
-    write_name(out, name);
+    write_name(out, name, utf8);
     /* 3.5 and 6: the base selection options, quoted. */
     if (childinfo)
         ph_buf_puts(out, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
@@ -576,7 +611,7 @@ static void list_common(struct imap_session *s,
         if (o.extended && *pat == '\0')
             continue;
         char *full = ph_strdup_printf("%s%s", ref, pat);
-        pats[np].str = utf8_name(full, true, &err);
+        pats[np].str = utf8_name(full, strlen(full), imap_utf8(s), true, &err);
         if (pats[np].str == NULL) {
             pats[np].str = full;
             pats[np].wire = true;
@@ -619,7 +654,7 @@ static void list_common(struct imap_session *s,
             break;
         }
         list_write(&s->out, lsub, name, a, &o,
-                   info && (info[k] & CHILD_SELECTED));
+                   info && (info[k] & CHILD_SELECTED), imap_utf8(s));
         if (have_st)
             status_write(s, name, &st, &o.status);
     }
@@ -829,6 +864,24 @@ void imap_cmd_status(struct imap_session *s, const struct ph_imap_value *args,
 
 /* ---- SELECT / EXAMINE --------------------------------------------------- */
 
+/* SELECT's LIST response (RFC 9051 6.3.2): what LIST "" name says of the
+ * mailbox selected, attributes accurate. 0, or a storage error. */
+static int select_list(struct imap_session *s, const char **error_r)
+{
+    const char *name = ph_mailbox_name(s->mb);
+    struct ph_mailbox_list l = {0};
+    int r = ph_mailbox_list(s->acct, &l, error_r);
+    uint32_t a = 0;
+    for (size_t k = 0; r == 0 && k < l.n; k++)
+        if (strcmp(l.v[k].name, name) == 0)
+            a = l.v[k].attrs;
+    ph_mailbox_list_clear(&l);
+    if (r == 0)
+        list_write(&s->out, false, name, a, &(struct list_opts){0}, false,
+                   imap_utf8(s));
+    return r;
+}
+
 struct select_ctx {
     struct imap_session *s;
     uint32_t recent;
@@ -898,7 +951,7 @@ static void select_common(struct imap_session *s,
     }
     const char *status;
     char *text = NULL;
-    char *name = imap_mailbox_name(&args[0], "NONEXISTENT", &status, &text);
+    char *name = imap_mailbox_name(s, &args[0], "NONEXISTENT", &status, &text);
     if (name == NULL && strcmp(status, "BAD") == 0) {
         imap_tagged(s, status, "%s", text);
         free(text);
@@ -989,9 +1042,17 @@ static void select_common(struct imap_session *s,
     s->readonly = readonly;
     s->state = IMAP_STATE_SELECTED;
     imap_keywords_write(s, true);
-    ph_buf_printf(&s->out, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nuids,
-                  s->nrecent);
-    if (first_unseen)
+    imap_write_exists(s);
+    /* RFC 9051 6.3.2: "The server MUST return a LIST response with the
+     * mailbox name"; Appendix E 11: no UNSEEN code. */
+    if (s->rev2 && (r = select_list(s, &err)) < 0) {
+        free(c.v);
+        ph_imap_select_params_clear(&params);
+        imap_close_selected(s);
+        imap_storage_no(s, r, err);
+        return;
+    }
+    if (first_unseen && !s->rev2)
         ph_buf_printf(&s->out, "* OK [UNSEEN %u] First unseen\r\n",
                       first_unseen);
     ph_buf_printf(&s->out,

@@ -496,6 +496,21 @@ void imap_cmd_search(struct imap_session *s, const struct ph_imap_value *args,
     }
     if (imap_update_refused(s, &ret))
         return;
+    /* RFC 6855 3: after "ENABLE UTF8=ACCEPT" a SEARCH "MUST NOT" name a
+     * charset; the server "SHOULD reject the command with a "BAD"
+     * response (due to the conflicting charset labels)". */
+    if (s->utf8_accept && pos < n &&
+        ph_imap_value_is_atom(&args[pos], "CHARSET")) {
+        imap_tagged(s, "BAD", "No CHARSET after ENABLE UTF8=ACCEPT");
+        return;
+    }
+    /* RFC 9051 6.4.4: IMAP4rev2 answers ESEARCH; "If the server doesn't
+     * support the RETURN option, or if the RETURN option is empty, it
+     * MUST assume ALL" (Appendix E 4: the SEARCH response is gone). */
+    if (s->rev2 && !ret.present) {
+        ret.present = true;
+        ret.options = PH_IMAP_RETURN_ALL;
+    }
     bool save = (ret.options & PH_IMAP_RETURN_SAVE) != 0;
     struct ph_imap_search *prog =
         imap_search_parse(s, args + pos, n - pos, false, save);

@@ -311,10 +311,11 @@ void imap_tagged(struct imap_session *s, const char *status, const char *fmt,
 void imap_capability_write(struct imap_session *s, struct ph_buf *out)
 {
     const struct imap_conf *c = s->srv->conf;
-    ph_buf_puts(out,
-                /* RFC 7888 5: LITERAL- or LITERAL+, never both. */
-                c->literal_minus ? "IMAP4rev1 LITERAL- "
-                                 : "IMAP4rev1 LITERAL+ ");
+    /* RFC 9051 Appendix A: both, and a client turns IMAP4rev2 on with
+     * ENABLE. */
+    ph_buf_puts(out, c->imap4rev2 ? "IMAP4rev1 IMAP4rev2 " : "IMAP4rev1 ");
+    /* RFC 7888 5: LITERAL- or LITERAL+, never both. */
+    ph_buf_puts(out, c->literal_minus ? "LITERAL- " : "LITERAL+ ");
     ph_buf_puts(out, "SASL-IR ID ENABLE IDLE NAMESPACE CHILDREN "
                      "UNSELECT MOVE UIDPLUS");
     /* RFC 3502: all or none, which the storage must commit as one. */
@@ -325,7 +326,7 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
         " CATENATE SPECIAL-USE CREATE-SPECIAL-USE "
         "CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN SORT SORT=DISPLAY ESORT "
         "CONTEXT=SEARCH CONTEXT=SORT PARTIAL "
-        "LIST-EXTENDED LIST-STATUS STATUS=SIZE "
+        "LIST-EXTENDED LIST-STATUS STATUS=SIZE UTF8=ACCEPT "
         "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS BINARY");
     /* RFC 8474, RFC 8970: only what the storage keeps. */
     if (ph_storage_has(c->storage, PH_META_OBJECTID))
@@ -591,6 +592,14 @@ char *imap_flags_parse(const struct ph_imap_value *items, size_t n,
     return NULL;
 }
 
+void imap_write_exists(struct imap_session *s)
+{
+    ph_buf_printf(&s->out, "* %zu EXISTS\r\n", s->nuids);
+    /* RFC 9051 Appendix E 12: IMAP4rev2 has no RECENT response. */
+    if (!s->rev2)
+        ph_buf_printf(&s->out, "* %u RECENT\r\n", s->nrecent);
+}
+
 void imap_write_flags(struct ph_buf *out, uint32_t flags, char *const *keywords,
                       size_t nkeywords, bool recent)
 {
@@ -691,7 +700,8 @@ static int changes_cb(void *arg, const struct ph_message_meta *m)
     if (!already_reported(s, m->uid, m->modseq)) {
         imap_keywords_learn(s, m->keywords, m->nkeywords);
         struct ph_buf b = {0};
-        imap_write_flags(&b, m->flags, m->keywords, m->nkeywords, m->recent);
+        imap_write_flags(&b, m->flags, m->keywords, m->nkeywords,
+                         imap_recent(s, m->recent));
         ph_array_grow(&c->changed, &c->capchanged, c->nchanged + 1,
                       sizeof(*c->changed));
         c->changed[c->nchanged].uid = m->uid;
@@ -803,8 +813,7 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
             if (c.added[i].recent)
                 s->nrecent++;
         }
-        ph_buf_printf(&s->out, "* %zu EXISTS\r\n* %u RECENT\r\n", s->nuids,
-                      s->nrecent);
+        imap_write_exists(s);
     }
     if (s->condstore && c.nchanged > 1)
         qsort(c.changed, c.nchanged, sizeof(*c.changed), cmp_changed);
@@ -812,7 +821,7 @@ void imap_send_updates(struct imap_session *s, bool allow_expunge)
         uint32_t seq = imap_view_seq(s, c.changed[i].uid);
         if (seq)
             imap_write_flag_fetch(s, seq, c.changed[i].uid, c.changed[i].modseq,
-                                  c.changed[i].flags, false);
+                                  c.changed[i].flags, s->rev2);
         free(c.changed[i].flags);
     }
     /* RFC 5267 4.3.3: an ADDTO of new messages "MUST be sent after the

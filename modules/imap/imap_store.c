@@ -112,7 +112,7 @@ static int store_cb(void *arg, const struct ph_message_meta *m)
     struct ph_buf flags = {0};
     if (!c->silent)
         imap_write_flags(&flags, m->flags, m->keywords, m->nkeywords,
-                         m->recent);
+                         imap_recent(c->s, m->recent));
     imap_write_flag_fetch(c->s, seq, m->uid, m->modseq, flags.data,
                           c->s->cmd_uid);
     ph_buf_free(&flags);

@@ -110,6 +110,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                          "    max_auth_failures 1000\n"
                          "    max_connections_per_ip 100000\n"
                          "    appendlimit 1M\n"
+                         "    imap4rev2 yes\n"
                          "    workers 2\n"
                          "}\n",
                          dir, sock_path, hash);

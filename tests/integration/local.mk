@@ -53,3 +53,19 @@ EXTRA_DIST += tests/integration/test_clients_objectid.py tests/clients/imapflow/
 if WITH_PGSQL
 TESTS += tests/integration/test_binary_pgsql.py
 endif
+# UTF8=ACCEPT (RFC 6855, issue 18), on both storages.
+TESTS += tests/integration/test_utf8.py
+EXTRA_DIST += tests/integration/test_utf8.py tests/integration/test_utf8_pgsql.py
+if WITH_PGSQL
+TESTS += tests/integration/test_utf8_pgsql.py
+endif
+# IMAP4rev2 (RFC 9051, issue 18): its Appendix E item by item, on both
+# storages.
+TESTS += tests/integration/test_imap4rev2.py
+EXTRA_DIST += tests/integration/test_imap4rev2.py tests/integration/test_imap4rev2_pgsql.py
+if WITH_PGSQL
+TESTS += tests/integration/test_imap4rev2_pgsql.py
+endif
+# imapflow and neomutt (in tmux) with UTF8=ACCEPT.
+TESTS += tests/integration/test_clients_utf8.py
+EXTRA_DIST += tests/integration/test_clients_utf8.py tests/clients/imapflow/utf8.mjs

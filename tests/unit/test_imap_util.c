@@ -516,12 +516,50 @@ static void test_writers(void **state)
     assert_false(ph_imap_string_quotable("a\0", 2));
 }
 
+/* RFC 3629 4: strict UTF-8; RFC 6855 3 and RFC 5198 2: what a new UTF-8
+ * mailbox name may hold. */
+static void test_utf8_mailbox_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        bool valid, name_ok;
+    } v[] = {
+        {"INBOX", true, true},
+        {"\xc3\x84rger", true, true},       /* U+00C4, NFC */
+        {"A\xcc\x88rger", true, false},     /* A + U+0308: NFD */
+        {"\xf0\x9f\x93\xab", true, true},   /* U+1F4EB */
+        {"a\x7f", true, false},             /* DEL */
+        {"a\x1f", true, false},             /* C0 */
+        {"a\xc2\x9f", true, false},         /* C1 */
+        {"a\xe2\x80\xa8", true, false},     /* LINE SEPARATOR */
+        {"a\xe2\x80\xa9", true, false},     /* PARAGRAPH SEPARATOR */
+        {"\x80", false, false},             /* lone continuation */
+        {"\xc3", false, false},             /* truncated */
+        {"\xc0\xaf", false, false},         /* overlong "/" */
+        {"\xed\xa0\x80", false, false},     /* surrogate */
+        {"\xf4\x90\x80\x80", false, false}, /* above U+10FFFF */
+    };
+    for (size_t i = 0; i < PH_N_ELEMENTS(v); i++) {
+        const char *err = NULL;
+        size_t len = strlen(v[i].s);
+        if (ph_imap_utf8_valid(v[i].s, len) != v[i].valid)
+            fail_msg("utf8_valid #%zu", i);
+        int r = ph_imap_mailbox_name_check(v[i].s, len, &err);
+        if ((r == 0) != v[i].name_ok)
+            fail_msg("mailbox_name_check #%zu: %d", i, r);
+        if (r < 0)
+            assert_non_null(err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mutf7_vectors),
         cmocka_unit_test(test_mutf7_invalid),
         cmocka_unit_test(test_mutf7_all_bmp_round_trip),
+        cmocka_unit_test(test_utf8_mailbox_names),
         cmocka_unit_test(test_seqset_parse),
         cmocka_unit_test(test_seqset_empty_mailbox),
         cmocka_unit_test(test_seqset_invalid),

@@ -34,6 +34,18 @@ int ph_imap_mutf7_to_utf8(const char *in, size_t len, struct ph_buf *out,
 int ph_imap_utf8_to_mutf7(const char *in, size_t len, struct ph_buf *out,
                           const char **error_r) PH_WUR;
 
+/* ---- UTF-8 strings and mailbox names (RFC 6855, RFC 9051 5.1) ----------- */
+
+/* Whether in[0..len) is strict UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF). (ABI 1.6) */
+bool ph_imap_utf8_valid(const char *in, size_t len);
+/* 0 when in[0..len) may name a new mailbox of a UTF-8 client: valid UTF-8
+ * in Net-Unicode (RFC 5198 2: Normalization Form C) without the control
+ * characters, DEL and line and paragraph separators that RFC 6855 3 rules
+ * out; else -1 with *error_r. (ABI 1.6) */
+int ph_imap_mailbox_name_check(const char *in, size_t len,
+                               const char **error_r) PH_WUR;
+
 /* ---- Sequence sets (RFC 3501 section 9, sequence-set) ------------------- */
 
 struct ph_imap_seq_range {

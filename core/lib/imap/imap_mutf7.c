@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Modified UTF-7 (RFC 3501 section 5.1.3) <-> UTF-8, canonical forms only:
  * a name decodes only if encoding the result gives the same bytes back. */
+#include <stdlib.h>
 #include <string.h>
+
+#include <uninorm.h>
 
 #include <posthorn/base64.h>
 #include <posthorn/imap-util.h>
@@ -258,6 +261,53 @@ int ph_imap_utf8_to_mutf7(const char *in, size_t len, struct ph_buf *out,
     if (in_run) {
         b64_finish(&w);
         ph_buf_putc(out, '-');
+    }
+    return 0;
+}
+
+/* ---- UTF-8 mailbox names (RFC 6855 3, RFC 9051 5.1) --------------------- */
+
+bool ph_imap_utf8_valid(const char *in, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t i = 0;
+    while (i < len)
+        if (next_utf8(s, len, &i) < 0)
+            return false;
+    return true;
+}
+
+int ph_imap_mailbox_name_check(const char *in, size_t len, const char **error_r)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t i = 0;
+    bool ascii = true;
+    while (i < len) {
+        int32_t cp = next_utf8(s, len, &i);
+        if (cp < 0) {
+            *error_r = E_UTF8;
+            return -1;
+        }
+        /* RFC 6855 3: "MUST NOT contain control characters (U+0000-U+001F
+         * and U+0080-U+009F), a delete character (U+007F), a line
+         * separator (U+2028), or a paragraph separator (U+2029)". */
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 ||
+            cp == 0x2029) {
+            *error_r = "Control character or line separator in mailbox name";
+            return -1;
+        }
+        ascii = ascii && cp < 0x80;
+    }
+    if (ascii)
+        return 0;
+    /* Net-Unicode (RFC 5198 2) is in Normalization Form C. */
+    size_t nlen = 0;
+    uint8_t *nfc = u8_normalize(UNINORM_NFC, s, len, NULL, &nlen);
+    bool same = nfc != NULL && nlen == len && memcmp(nfc, s, len) == 0;
+    free(nfc);
+    if (!same) {
+        *error_r = "Mailbox name is not in Unicode Normalization Form C";
+        return -1;
     }
     return 0;
 }
