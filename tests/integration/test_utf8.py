@@ -6,7 +6,16 @@ back as they went in; before it, a session sees the same names in modified
 UTF-7.
 
 test_utf8_pgsql.py runs these classes on storage.pgsql too."""
+import re
+
 from test_imap import ImapTest
+
+
+def no_id(answer):
+    """The answer without OBJECTID's MAILBOXID (RFC 8474 4.1, 4.2: CREATE's
+    and SELECT's codes): these tests are about names, not ids."""
+    answer = re.sub(rb"\* OK \[MAILBOXID \([^)]*\)\] Ok\r\n", b"", answer)
+    return re.sub(rb"\[MAILBOXID \([^)]*\)\] ", b"", answer)
 
 AERGER = "Ärger".encode()            # U+00C4: precomposed, NFC
 AERGER_NFD = "A\u0308rger".encode()  # the same, decomposed: not NFC
@@ -53,7 +62,7 @@ class MailboxNameTest(Utf8Test):
         to the "LIST" and "LSUB" commands" and takes UTF8-quoted mailbox
         names in CREATE, STATUS, SELECT, SUBSCRIBE, RENAME."""
         r = self.session()
-        self.assertEqual(self.cmd(r, "c", b'CREATE "' + AERGER + b'"'), b"c OK CREATE completed\r\n")
+        self.assertEqual(no_id(self.cmd(r, "c", b'CREATE "' + AERGER + b'"')), b"c OK CREATE completed\r\n")
         self.assertEqual(self.cmd(r, "l", b'LIST "" "' + AERGER + b'"'),
                          b'* LIST (\\HasNoChildren) "." "' + AERGER + b'"\r\nl OK LIST completed\r\n')
         self.assertEqual(self.cmd(r, "s", b'STATUS "' + AERGER + b'" (MESSAGES UIDNEXT)'),
@@ -62,7 +71,7 @@ class MailboxNameTest(Utf8Test):
         self.assertEqual(self.cmd(r, "u", b'LSUB "" "\xc3\x84*"'),
                          b'* LSUB () "." "' + AERGER + b'"\r\nu OK LSUB completed\r\n')
         out = self.cmd(r, "x", b'SELECT "' + AERGER + b'"')
-        self.assertTrue(out.endswith(b"x OK [READ-WRITE] SELECT completed\r\n"), out)
+        self.assertTrue(no_id(out).endswith(b"x OK [READ-WRITE] SELECT completed\r\n"), out)
         self.assertEqual(self.cmd(r, "n", b'RENAME "' + AERGER + b'" "\xe2\x82\xacuro"'),
                          b"n OK RENAME completed\r\n")
         self.assertEqual(self.cmd(r, "m", b'LIST "" "\xe2\x82\xac*"'),
@@ -75,11 +84,11 @@ class MailboxNameTest(Utf8Test):
         support"; the name made by a UTF-8 client is modified UTF-7 (RFC
         3501 5.1.3) to the others, and the other way round."""
         u = self.session()
-        self.assertEqual(self.cmd(u, "c", b'CREATE "' + AERGER + b'"'), b"c OK CREATE completed\r\n")
+        self.assertEqual(no_id(self.cmd(u, "c", b'CREATE "' + AERGER + b'"')), b"c OK CREATE completed\r\n")
         old = self.session(enable=False)
         self.assertEqual(old.cmd("l", 'LIST "" "&AMQ-*"'),
                          b'* LIST (\\HasNoChildren) "." ' + AERGER_MUTF7 + b"\r\nl OK LIST completed\r\n")
-        self.assertEqual(old.cmd("c", "CREATE &AMQ-rger.&ZeVnLA-"), b"c OK CREATE completed\r\n")
+        self.assertEqual(no_id(old.cmd("c", "CREATE &AMQ-rger.&ZeVnLA-")), b"c OK CREATE completed\r\n")
         self.assertEqual(self.cmd(u, "l", b'LIST "" "' + AERGER + b'.*"'),
                          b'* LIST (\\HasNoChildren) "." "' + AERGER + b'.\xe6\x97\xa5\xe6\x9c\xac"\r\n'
                          b"l OK LIST completed\r\n")
@@ -91,7 +100,7 @@ class MailboxNameTest(Utf8Test):
         """RFC 9051 5.1 / 6855 3: no modified UTF-7 for a UTF-8 client, so
         "&" is an ampersand; a legacy client sees it as "&-"."""
         u = self.session()
-        self.assertEqual(u.cmd("c", 'CREATE "Tom&Jerry"'), b"c OK CREATE completed\r\n")
+        self.assertEqual(no_id(u.cmd("c", 'CREATE "Tom&Jerry"')), b"c OK CREATE completed\r\n")
         self.assertEqual(u.cmd("l", 'LIST "" Tom*'),
                          b'* LIST (\\HasNoChildren) "." Tom&Jerry\r\nl OK LIST completed\r\n')
         old = self.session(enable=False)
@@ -157,7 +166,7 @@ class SearchTest(Utf8Test):
                          b"g BAD No CHARSET after ENABLE UTF8=ACCEPT\r\n")
         self.assertEqual(self.cmd(r, "h", b'UID SEARCH RETURN (COUNT) CHARSET US-ASCII ALL'),
                          b"h BAD No CHARSET after ENABLE UTF8=ACCEPT\r\n")
-        self.assertEqual(self.cmd(old, "s", b"SELECT INBOX")[-36:], b"s OK [READ-WRITE] SELECT completed\r\n")
+        self.assertEqual(no_id(self.cmd(old, "s", b"SELECT INBOX"))[-36:], b"s OK [READ-WRITE] SELECT completed\r\n")
         self.assertEqual(self.cmd(old, "f", b"SEARCH CHARSET UTF-8 SUBJECT {5+}\r\nK\xc3\xb6ln"),
                          b"* SEARCH 1\r\nf OK SEARCH completed\r\n")
 
@@ -203,11 +212,11 @@ class AppendTest(Utf8Test):
         literal8 anywhere else is refused before the client sends it."""
         r = self.session()
         self.assertEqual(self.cmd(r, "a", b'APPEND INBOX UTF8 ("x")'),
-                         b"a BAD APPEND takes a mailbox, optional flags and date, and a literal\r\n")
+                         b"a BAD UTF8 takes a list of one literal8 (~{n})\r\n")
         self.assertEqual(self.cmd(r, "b", b"APPEND INBOX UTF8 ({3+}\r\nabc)"),
-                         b"b BAD APPEND takes a mailbox, optional flags and date, and a literal\r\n")
+                         b"b BAD UTF8 takes a list of one literal8 (~{n})\r\n")
         r.send(b"c SELECT ~{5}\r\n")
-        self.assertEqual(r.line(), b"c BAD Binary literals are not supported\r\n")
+        self.assertEqual(r.line(), b"c BAD A binary literal (~{n}) is only allowed for APPEND's message\r\n")
         self.assertEqual(r.cmd("d", "NOOP"), b"d OK NOOP completed\r\n")
 
 
