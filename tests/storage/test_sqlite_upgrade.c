@@ -28,10 +28,26 @@
 
 static const char *state_dir;
 
+/* What migration 10 (quota counters and limits) added, taken away again
+ * for a database that stands for an older one. */
+#define UNDO_FROM_10                                                           \
+    "DROP TRIGGER quota_message_insert;"                                       \
+    "DROP TRIGGER quota_message_delete;"                                       \
+    "DROP TRIGGER quota_mailbox_insert;"                                       \
+    "DROP TRIGGER quota_mailbox_delete;"                                       \
+    "DROP TRIGGER quota_mailbox_noselect;"                                     \
+    "ALTER TABLE accounts DROP COLUMN usage_storage;"                          \
+    "ALTER TABLE accounts DROP COLUMN usage_messages;"                         \
+    "ALTER TABLE accounts DROP COLUMN usage_mailboxes;"                        \
+    "ALTER TABLE accounts DROP COLUMN quota_storage;"                          \
+    "ALTER TABLE accounts DROP COLUMN quota_messages;"                         \
+    "ALTER TABLE accounts DROP COLUMN quota_mailboxes;"
+
 /* What migrations 9 (tombstones that keep their message's row), 8 (sort
- * keys) and 7 (tombstone_horizon) added, taken away again for a
- * database that stands for an older one. */
-#define UNDO_FROM_7                                                           \
+ * keys) and 7 (tombstone_horizon) added, and the later ones, taken away
+ * again for a database that stands for an older one. */
+#define UNDO_FROM_7                                                            \
+    UNDO_FROM_10                                                               \
     "DROP TRIGGER bodies_delete;"                                              \
     "DROP INDEX tombstones_body;"                                              \
     "ALTER TABLE tombstones DROP COLUMN body_id;"                              \
@@ -414,7 +430,7 @@ static void test_version_4_database_gets_values_made_anew(void **state)
     exec_sql(db_path,
              UNDO_FROM_7 "DROP TABLE rederive; PRAGMA user_version = 4;");
     graph = load(&storage);
-    assert_int_equal(query_int(db_path, "PRAGMA user_version"), 9);
+    assert_int_equal(query_int(db_path, "PRAGMA user_version"), 10);
     assert_int_equal(query_int(db_path, "SELECT count(*) FROM rederive"), 0);
     assert_int_equal(ph_storage_account_get(storage, "v4", false, &acct, &err),
                      0);
@@ -441,6 +457,51 @@ static void test_version_4_database_gets_values_made_anew(void **state)
     ph_graph_unref(&graph);
     exec_sql(db_path,
              "INSERT INTO body_fts (body_fts) VALUES ('integrity-check')");
+    free(db_path);
+}
+
+/* A database of schema version 9 (before QUOTA) with mail is upgraded to
+ * 10: each account's usage is counted from what it holds (RFC 9208 5.1-5.3:
+ * the messages' sizes and count, the selectable mailboxes), and the
+ * triggers keep it from there. */
+static void test_version_9_database_gets_its_quota_counted(void **state)
+{
+    (void)state;
+    db_name = "v9.db";
+    struct ph_instance *storage;
+    struct ph_graph *graph = load(&storage);
+    struct ph_account *acct = NULL;
+    const char *err = NULL;
+    assert_int_equal(ph_storage_account_get(storage, "v9", true, &acct, &err),
+                     0);
+    assert_int_equal(ph_mailbox_create(acct, "Lists.Old", 0, &err), 0);
+    assert_int_equal(ph_mailbox_delete(acct, "Lists", &err), 0); /* \Noselect */
+    size_t size = 0;
+    for (size_t i = 0; i < 3; i++) {
+        append(acct, old_msgs[i]);
+        size += strlen(old_msgs[i]);
+    }
+    ph_account_release(&acct);
+    ph_graph_unref(&graph);
+    char *db_path = ph_strdup_printf("%s/v9.db", state_dir);
+    exec_sql(db_path, UNDO_FROM_10 "PRAGMA user_version = 9;");
+
+    graph = load(&storage);
+    assert_int_equal(query_int(db_path, "PRAGMA user_version"), 10);
+    assert_int_equal(ph_storage_account_get(storage, "v9", false, &acct, &err),
+                     0);
+    struct ph_quota q;
+    assert_int_equal(ph_account_quota(acct, &q, &err), 0);
+    assert_int_equal(q.usage[PH_QUOTA_STORAGE], size);
+    assert_int_equal(q.usage[PH_QUOTA_MESSAGE], 3);
+    /* INBOX, the five special-use ones and Lists.Old; not Lists. */
+    assert_int_equal(q.usage[PH_QUOTA_MAILBOX], 7);
+    append(acct, old_msgs[0]);
+    assert_int_equal(ph_account_quota(acct, &q, &err), 0);
+    assert_int_equal(q.usage[PH_QUOTA_STORAGE], size + strlen(old_msgs[0]));
+    assert_int_equal(q.usage[PH_QUOTA_MESSAGE], 4);
+    ph_account_release(&acct);
+    ph_graph_unref(&graph);
     free(db_path);
 }
 
@@ -485,6 +546,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version_2_database_is_upgraded_and_searchable),
         cmocka_unit_test(test_version_4_database_gets_values_made_anew),
+        cmocka_unit_test(test_version_9_database_gets_its_quota_counted),
         cmocka_unit_test(test_database_posthorn_did_not_make_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

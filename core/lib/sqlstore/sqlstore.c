@@ -714,4 +714,6 @@ const struct ph_storage_vfuncs ph_sqlstore_vfuncs = {
     .fetch_what = PH_META_FETCH | PH_META_GHOSTS,
     .sort = sqls_sort,
     .sort_keys = sqls_sort_keys,
+    .quota_get = sqls_quota_get,
+    .quota_set = sqls_quota_set,
 };

@@ -31,7 +31,7 @@
 
 struct sqls_append {
     struct ph_sqlstore *s;
-    int64_t mailbox_id;
+    int64_t account_id, mailbox_id;
     uint64_t written;
     struct ph_buf mem;
     int fd;
@@ -63,6 +63,15 @@ int sqls_append_begin(struct ph_account *acct, const char *mailbox,
         ret = sqls_mbox_get(c, PH_SQS_MBOX_BY_NAME, a->id, canon, &row,
                             error_r);
     ph_sql_put(a->s->sql, &c);
+    /* A literal that cannot fit is refused before it is read (the check
+     * that counts is the commit's, with the account's row locked). */
+    struct ph_quota q;
+    uint64_t add[PH_QUOTA_N] = {
+        [PH_QUOTA_STORAGE] = size, [PH_QUOTA_MESSAGE] = 1};
+    if (ret == 1 && !row.noselect &&
+        (ret = sqls_quota_get(acct, &q, error_r)) == 0)
+        ret = sqls_quota_check(&q, add, error_r) < 0 ? PH_STORAGE_ERR_OVERQUOTA
+                                                     : 1;
     free(canon);
     if (ret == 0)
         return sqls_fail(PH_STORAGE_ERR_NOT_FOUND, "Mailbox does not exist",
@@ -74,6 +83,7 @@ int sqls_append_begin(struct ph_account *acct, const char *mailbox,
         return ret;
     struct sqls_append *app = ph_calloc(1, sizeof(*app));
     app->s = a->s;
+    app->account_id = a->id;
     app->mailbox_id = row.id;
     app->fd = -1;
     *handle_r = app;
@@ -423,6 +433,14 @@ static int append_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
                          error_r);
     if (ret == 0)
         ret = derived_insert(s, c, body_id, o->mi, o->text, error_r);
+    /* The account's row before the mailbox's (sqlstore_quota.c). */
+    struct ph_quota q;
+    uint64_t add[PH_QUOTA_N] = {
+        [PH_QUOTA_STORAGE] = app->written, [PH_QUOTA_MESSAGE] = 1};
+    if (ret == 0)
+        ret = sqls_quota_lock(s, c, app->account_id, &q, error_r);
+    if (ret == 0)
+        ret = sqls_quota_check(&q, add, error_r);
     if (ret == 0)
         ret = sqls_mbox_get(c, PH_SQS_MBOX_BY_ID_LOCK, app->mailbox_id, NULL,
                             &o->row, error_r);
