@@ -297,6 +297,7 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
         "CONTEXT=SEARCH CONTEXT=SORT PARTIAL "
         "LIST-EXTENDED LIST-STATUS STATUS=SIZE "
         "THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS");
+    imap_quota_capability_write(s, out);
     uint64_t limit = c->appendlimit;
     if (limit == 0 && s->acct)
         limit = ph_account_appendlimit(s->acct);

@@ -8,7 +8,7 @@ modules_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap-private.h \
 	modules/imap/imap_fetch.c modules/imap/imap_search.c \
 	modules/imap/imap_append.c modules/imap/imap_idle.c \
 	modules/imap/imap_keywords.c modules/imap/imap_sort.c \
-	modules/imap/imap_context.c
+	modules/imap/imap_context.c modules/imap/imap_quota.c
 modules_imap_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
 modules_imap_la_LIBADD = core/lib/libposthorn.la $(PTHREAD_LIBS)
 
