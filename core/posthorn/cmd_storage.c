@@ -95,9 +95,9 @@ static const char accounts_usage[] =
     "Lists, creates (with INBOX and the special-use mailboxes) or removes\n"
     "(with all its mail) storage accounts of the storage instance NAME\n"
     "(default local_mailboxes). quota shows an account's usage and limits,\n"
-    "after setting those given: SIZE as 2G, 500M, 4096; each limit also\n"
-    "none (no limit) or default (the storage block's quota_storage,\n"
-    "quota_messages, quota_mailboxes).\n";
+    "after setting those given: SIZE as 2G, 500M, 4096 (0 allows\n"
+    "nothing); each limit also none (no limit) or default (the storage\n"
+    "block's quota_storage, quota_messages, quota_mailboxes).\n";
 
 /* --storage/--messages/--mailboxes VALUE: 0, or -1 with a message. */
 static int quota_limit_parse(int r, const char *arg, uint64_t *limit_r)

@@ -136,6 +136,10 @@ class OverQuotaTest(QuotaTest):
         self.assertRegex(r.cmd("b", append("INBOX", MSG)), rb"^b OK \[APPENDUID \d+ 2\]")
         self.assertEqual(r.cmd("c", append("INBOX", MSG)),
                          b"c NO [OVERQUOTA] Quota exceeded (messages)\r\n")
+        # A synchronizing literal that cannot fit is refused before "+":
+        # the client never uploads it.
+        r.send(b"c2 APPEND INBOX {%d}\r\n" % len(MSG))
+        self.assertEqual(r.line(), b"c2 NO [OVERQUOTA] Quota exceeded (messages)\r\n")
         self.quota(r, "d", b"MESSAGE 2 2 MAILBOX 6 7")
         r.cmd("e", "SELECT INBOX")
         self.assertEqual(r.cmd("f", "COPY 1 Sent"), b"f NO [OVERQUOTA] Quota exceeded (messages)\r\n")
