@@ -149,11 +149,11 @@ struct ph_storage_vfuncs {
     int (*sort_keys)(struct ph_mailbox *mb, const struct ph_uidset *set,
                      ph_sort_keys_cb *cb, void *arg, const char **error_r);
 
-    /* ABI 1.6, optional (NULL: no quota): ph_account_quota and
+    /* ABI 1.7, optional (NULL: no quota): ph_account_quota and
      * ph_storage_quota_set (ctx is the instance's context); a module that
      * gives them enforces the limits (storage.h, Quota) and fills
      * ph_mailbox_status's deleted and deleted_size. Read only from
-     * modules built for 1.6 or later. */
+     * modules built for 1.7 or later. */
     int (*quota_get)(struct ph_account *acct, struct ph_quota *quota_r,
                      const char **error_r);
     int (*quota_set)(void *ctx, const char *name,
@@ -231,7 +231,7 @@ struct ph_storage_conf {
     struct ph_storage_defaults defaults;
     struct ph_instance *delivery_map;
     int delivery_normalize; /* index in ph_normalize_names */
-    /* ABI 1.6: the limits of an account without its own (0: none), by
+    /* ABI 1.7: the limits of an account without its own (0: none), by
      * enum ph_quota_resource. */
     uint64_t quota[PH_QUOTA_N];
 };

@@ -43,7 +43,7 @@ enum ph_storage_err {
     PH_STORAGE_ERR_NO_ACCOUNT = -8,   /* unknown account (no auto-create) */
     PH_STORAGE_ERR_MODIFIED = -9,     /* UNCHANGEDSINCE failed for all */
     PH_STORAGE_ERR_UNSUPPORTED = -10, /* optional operation not provided */
-    PH_STORAGE_ERR_OVERQUOTA = -11    /* ABI 1.6: over the account's quota */
+    PH_STORAGE_ERR_OVERQUOTA = -11    /* ABI 1.7: over the account's quota */
 };
 
 /* The IMAP response code that fits an error ("NONEXISTENT", "ALREADYEXISTS",
@@ -109,7 +109,7 @@ int ph_storage_account_list(struct ph_instance *storage,
 /* The largest message APPEND accepts for this account, 0 for no limit. */
 uint64_t ph_account_appendlimit(const struct ph_account *acct);
 
-/* ---- Quota (ABI 1.6) ---------------------------------------------------- */
+/* ---- Quota (ABI 1.7) ---------------------------------------------------- */
 
 /* The resources of RFC 9208 section 5 a storage counts per account: one
  * quota root, the account. Usage is kept as counters, changed in the
@@ -139,7 +139,7 @@ struct ph_quota {
 /* "STORAGE", "MESSAGE", "MAILBOX": RFC 9208's resource names. */
 extern const char *const ph_quota_resource_names[PH_QUOTA_N];
 /* Whether the storage counts and enforces quotas (a module built for
- * 1.6 or later that gives quota_get). */
+ * 1.7 or later that gives quota_get). */
 bool ph_storage_has_quota(struct ph_instance *storage);
 /* The account's usage and limits, read now. */
 int ph_account_quota(struct ph_account *acct, struct ph_quota *quota_r,
@@ -210,7 +210,7 @@ int ph_mailbox_subscribe(struct ph_account *acct, const char *name, bool on,
 struct ph_mailbox_status {
     uint32_t messages, recent, uidnext, uidvalidity, unseen;
     uint64_t highestmodseq, size;
-    /* ABI 1.6 (0 from older modules): the messages with \Deleted and the
+    /* ABI 1.7 (0 from older modules): the messages with \Deleted and the
      * sum of their sizes, STATUS DELETED and DELETED-STORAGE (RFC 9208
      * 4.1.4: what an EXPUNGE would free). */
     uint32_t deleted;

@@ -342,7 +342,7 @@ const char *const ph_quota_resource_names[PH_QUOTA_N] = {
 
 bool ph_storage_has_quota(struct ph_instance *storage)
 {
-    return ph_instance_abi_minor(storage) >= 6 &&
+    return ph_instance_abi_minor(storage) >= 7 &&
            svf(storage)->quota_get != NULL;
 }
 
@@ -974,7 +974,7 @@ bool ph_flags_apply(uint32_t *system, char **keywords, enum ph_store_op op,
 
 static const struct ph_directive storage_rows[] = {
     PH_STORAGE_CONF_ROWS_(struct ph_storage_conf),
-    /* ABI 1.6: not in the macro, which modules built before 1.4 used in
+    /* ABI 1.7: not in the macro, which modules built before 1.4 used in
      * their own tables. */
     {.name = "quota_storage",
      .type = PH_DT_SIZE,
