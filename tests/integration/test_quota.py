@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 """QUOTA (RFC 9208) through the real binary, byte for byte: GETQUOTA,
 GETQUOTAROOT, SETQUOTA (refused: limits are the admin's), STATUS DELETED
-and DELETED-STORAGE, and [OVERQUOTA] on APPEND, COPY and CREATE while
-EXPUNGE and DELETE go on and give room back. Limits are set as an admin
-does, with `posthorn accounts quota`, or by the storage block's defaults.
+and DELETED-STORAGE, and [OVERQUOTA] on APPEND (a MULTIAPPEND batch as a
+whole), COPY and CREATE while EXPUNGE and DELETE go on and give room back.
+Limits are set as an admin does, with `posthorn accounts quota`, or by the
+storage block's defaults.
 
 test_quota_pgsql.py runs these classes on storage.pgsql too."""
 import re
@@ -17,6 +18,11 @@ ROOT = b'"User quota"'
 def append(mailbox, msg):
     """APPEND's arguments with msg as a LITERAL+ (Raw.cmd ends the line)."""
     return "APPEND %s {%d+}\r\n%s" % (mailbox, len(msg), msg.decode())
+
+
+def multiappend(mailbox, msgs):
+    """MULTIAPPEND's arguments (RFC 3502), each message a LITERAL+."""
+    return "APPEND %s %s" % (mailbox, " ".join("{%d+}\r\n%s" % (len(m), m.decode()) for m in msgs))
 
 
 class QuotaTest(ImapTest):
@@ -173,6 +179,43 @@ class OverQuotaTest(QuotaTest):
                          b"b NO [OVERQUOTA] Quota exceeded (storage)\r\n")
         self.assertRegex(r.cmd("c", append("INBOX", MSG)), rb"^c OK ")
         self.quota(r, "d", b"STORAGE 1 0")
+
+    def test_multiappend_batch_is_checked_as_a_whole(self):
+        """RFC 3502 (Introduction): "A MULTIAPPEND APPEND operation is
+        atomic; either all messages are successfully appended, or no
+        messages are appended"; RFC 9208 4.3.1: OVERQUOTA when "the
+        addition of the message(s)" goes over a limit. The batch's count
+        and its sizes summed are checked at once, at the commit: each
+        message alone fits, all of them do not. A batch that fills the
+        limit exactly is stored."""
+        r = self.session()
+        self.assertRegex(r.cmd("a", append("INBOX", MSG)), rb"^a OK \[APPENDUID \d+ 1\]")
+        self.admin("--messages", "3")
+        self.assertEqual(r.cmd("b", multiappend("INBOX", [MSG, MSG, MSG])),
+                         b"b NO [OVERQUOTA] Quota exceeded (messages)\r\n")
+        self.assertEqual(r.cmd("c", "STATUS INBOX (MESSAGES)"),
+                         b"* STATUS INBOX (MESSAGES 1)\r\nc OK STATUS completed\r\n")
+        self.assertRegex(r.cmd("d", multiappend("INBOX", [MSG, MSG])),
+                         rb"^d OK \[APPENDUID \d+ 2:3\] APPEND completed\r\n$")
+        self.quota(r, "e", b"MESSAGE 3 3")
+        # Storage: two messages of one octet too many between them, then
+        # two that fill the limit to the octet.
+        self.admin("--messages", "none", "--storage", str(5 * len(MSG)))
+        self.assertEqual(r.cmd("f", multiappend("INBOX", [MSG, MSG + b"x"])),
+                         b"f NO [OVERQUOTA] Quota exceeded (storage)\r\n")
+        self.assertEqual(r.cmd("g", "STATUS INBOX (MESSAGES)"),
+                         b"* STATUS INBOX (MESSAGES 3)\r\ng OK STATUS completed\r\n")
+        self.assertRegex(r.cmd("h", multiappend("INBOX", [MSG, MSG])),
+                         rb"^h OK \[APPENDUID \d+ 4:5\] APPEND completed\r\n$")
+        self.quota(r, "i", b"STORAGE 1 0")
+        # CATENATE's message goes through the same storage append: one
+        # made of a URL alone (no literal to refuse before "+") too.
+        self.admin("--storage", "none", "--messages", "5")
+        r.send(b'j APPEND INBOX CATENATE (URL "/INBOX/;UID=1")\r\n')
+        self.assertEqual(r.until("j"), b"j NO [OVERQUOTA] Quota exceeded (messages)\r\n")
+        self.assertEqual(r.cmd("k", "STATUS INBOX (MESSAGES)"),
+                         b"* STATUS INBOX (MESSAGES 5)\r\nk OK STATUS completed\r\n")
+
 
 class QuotaDefaultTest(QuotaTest):
     """The storage block's quota_messages: the limit of every account
