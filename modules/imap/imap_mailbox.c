@@ -204,9 +204,9 @@ enum status_item {
 };
 
 static const char *const status_names[ST_N] = {
-    "MESSAGES",      "RECENT", "UIDNEXT",     "UIDVALIDITY", "UNSEEN",
-    "HIGHESTMODSEQ", "SIZE",   "APPENDLIMIT", "MAILBOXID",   "DELETED",
-    "DELETED-STORAGE"};
+    "MESSAGES",  "RECENT",        "UIDNEXT",        "UIDVALIDITY",
+    "UNSEEN",    "HIGHESTMODSEQ", "SIZE",           "APPENDLIMIT",
+    "MAILBOXID", "DELETED",       "DELETED-STORAGE"};
 
 /* The items asked for, in the order first asked, each once. */
 struct status_items {
@@ -226,8 +226,7 @@ static char *option_text(const struct ph_imap_value *v)
  * one that is no STATUS item. */
 static int status_items_parse(const struct ph_imap_value *items, size_t ni,
                               bool has_objectid, bool quota,
-                              struct status_items *si,
-                              char **error_r)
+                              struct status_items *si, char **error_r)
 {
     /* DELETED and DELETED-STORAGE come with QUOTA=RES-MESSAGE and
      * QUOTA=RES-STORAGE, from a storage that counts them. */
@@ -374,8 +373,8 @@ static int list_return_parse(const struct ph_imap_value *v, struct list_opts *o,
                                      "STATUS items");
                 return -1;
             }
-            if (status_items_parse(items, ni, o->objectid, o->quota,
-                                   &o->status, error_r) < 0)
+            if (status_items_parse(items, ni, o->objectid, o->quota, &o->status,
+                                   error_r) < 0)
                 return -1;
             i++;
         } else {
