@@ -89,10 +89,91 @@ static const char accounts_usage[] =
     "usage: posthorn accounts list [--config FILE] [--cfg-block NAME]\n"
     "       posthorn accounts create USER\n"
     "       posthorn accounts remove USER\n"
+    "       posthorn accounts quota USER [--storage SIZE] [--messages N]\n"
+    "                                    [--mailboxes N]\n"
     "\n"
     "Lists, creates (with INBOX and the special-use mailboxes) or removes\n"
     "(with all its mail) storage accounts of the storage instance NAME\n"
-    "(default local_mailboxes).\n";
+    "(default local_mailboxes). quota shows an account's usage and limits,\n"
+    "after setting those given: SIZE as 2G, 500M, 4096 (0 allows\n"
+    "nothing); each limit also none (no limit) or default (the storage\n"
+    "block's quota_storage, quota_messages, quota_mailboxes).\n";
+
+/* --storage/--messages/--mailboxes VALUE: 0, or -1 with a message. */
+static int quota_limit_parse(int r, const char *arg, uint64_t *limit_r)
+{
+    const char *err = "expected a number";
+    if (strcmp(arg, "none") == 0) {
+        *limit_r = PH_QUOTA_UNLIMITED;
+        return 0;
+    }
+    if (strcmp(arg, "default") == 0) {
+        *limit_r = PH_QUOTA_DEFAULT;
+        return 0;
+    }
+    if (r == PH_QUOTA_STORAGE) {
+        if (ph_parse_size(arg, limit_r, &err) == 0 &&
+            *limit_r <= (uint64_t)INT64_MAX)
+            return 0;
+    } else {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(arg, &end, 10);
+        if (arg[0] >= '0' && arg[0] <= '9' && *end == '\0' && errno == 0 &&
+            v <= (unsigned long long)INT64_MAX) {
+            *limit_r = v;
+            return 0;
+        }
+    }
+    fprintf(stderr, "posthorn: accounts quota: %s: %s (or none, default)\n",
+            arg, err);
+    return -1;
+}
+
+static void quota_print(const struct ph_quota *q)
+{
+    static const char *const names[PH_QUOTA_N] = {"storage", "messages",
+                                                  "mailboxes"};
+    for (int r = 0; r < PH_QUOTA_N; r++) {
+        printf("%s %llu", names[r], (unsigned long long)q->usage[r]);
+        if (q->limit[r] == PH_QUOTA_UNLIMITED)
+            printf(" (no limit, ");
+        else
+            printf(" of %llu (", (unsigned long long)q->limit[r]);
+        printf("%s)\n", q->own[r] ? "the account's" : "the default");
+    }
+}
+
+/* accounts quota USER [--storage SIZE] [--messages N] [--mailboxes N] */
+static int accounts_quota(struct storage_cli *cli, int argc, char **argv,
+                          const char **err)
+{
+    static const char *const options[PH_QUOTA_N] = {"--storage", "--messages",
+                                                    "--mailboxes"};
+    uint64_t limit[PH_QUOTA_N] = {PH_QUOTA_KEEP, PH_QUOTA_KEEP, PH_QUOTA_KEEP};
+    bool set = false;
+    for (int i = 3; i < argc; i += 2) {
+        int r = 0;
+        while (r < PH_QUOTA_N && strcmp(argv[i], options[r]) != 0)
+            r++;
+        if (r == PH_QUOTA_N || i + 1 >= argc)
+            return usage_error(accounts_usage);
+        if (quota_limit_parse(r, argv[i + 1], &limit[r]) < 0)
+            return 2;
+        set = true;
+    }
+    struct ph_account *acct = NULL;
+    struct ph_quota q;
+    int ret = set ? ph_storage_quota_set(cli->storage, argv[2], limit, err) : 0;
+    if (ret == 0)
+        ret = ph_storage_account_get(cli->storage, argv[2], false, &acct, err);
+    if (ret == 0)
+        ret = ph_account_quota(acct, &q, err);
+    if (ret == 0)
+        quota_print(&q);
+    ph_account_release(&acct);
+    return ret < 0 ? fail("quota", ret, *err) : 0;
+}
 
 int cmd_accounts(int argc, char **argv)
 {
@@ -118,6 +199,8 @@ int cmd_accounts(int argc, char **argv)
         r = ph_storage_account_create(cli.storage, argv[2], &err);
     } else if (strcmp(sub, "remove") == 0 && argc == 3) {
         r = ph_storage_account_delete(cli.storage, argv[2], &err);
+    } else if (strcmp(sub, "quota") == 0 && argc >= 3) {
+        rc = accounts_quota(&cli, argc, argv, &err);
     } else {
         rc = usage_error(accounts_usage);
     }

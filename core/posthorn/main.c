@@ -33,9 +33,9 @@ static const struct cli_command commands[] = {
      "then module_dir, then " PH_MODULE_DIR "): name, kind, ABI and file,\n"
      "and every file that failed to load with the reason.\n",
      cmd_modules},
-    {"version", "print the version and module ABI",
-     "usage: posthorn version\n", cmd_version},
-    {"accounts", "list, create or remove storage accounts", NULL,
+    {"version", "print the version and module ABI", "usage: posthorn version\n",
+     cmd_version},
+    {"accounts", "list, create or remove storage accounts, set quotas", NULL,
      cmd_accounts},
     {"mailboxes", "list, create, remove or rename mailboxes", NULL,
      cmd_mailboxes},
@@ -43,8 +43,7 @@ static const struct cli_command commands[] = {
      cmd_messages},
     {"creds", "manage the users of a password table", NULL, cmd_creds},
     {"hash", "print the crypt(3) hash of a password", NULL, cmd_hash},
-    {"table", "look up, list or change the keys of a table", NULL,
-     cmd_table},
+    {"table", "look up, list or change the keys of a table", NULL, cmd_table},
 };
 
 static void usage(FILE *out)

@@ -381,6 +381,7 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_login,
     imap_cmd_store, imap_cmd_copy, imap_cmd_move, imap_cmd_search, imap_cmd_uid,
     imap_cmd_append, imap_cmd_idle, imap_cmd_sort, imap_cmd_thread,
     imap_cmd_cancelupdate, imap_cmd_compress;
+imap_cmd_fn imap_cmd_getquota, imap_cmd_getquotaroot, imap_cmd_setquota;
 
 /* imap_mailbox.c: a mailbox name argument in UTF-8 (malloc'ed); NULL with
  * a tagged answer sent: BAD for what is no astring, NO for an astring that
@@ -395,6 +396,11 @@ char *imap_mailbox_name(const struct imap_session *s,
                         const struct ph_imap_value *v, const char *code,
                         const char **status_r, char **text_r);
 void imap_storage_no(struct imap_session *s, int err, const char *error);
+
+/* imap_quota.c: QUOTA (RFC 9208), when the storage keeps quotas. */
+bool imap_quota_enabled(const struct imap_session *s);
+void imap_quota_capability_write(const struct imap_session *s,
+                                 struct ph_buf *out);
 /* Closes the selected mailbox (no expunge) and returns to AUTH. */
 void imap_close_selected(struct imap_session *s);
 

@@ -44,6 +44,9 @@ static const struct imap_command_def commands[] = {
     {"COPY", IMAP_STATE_SELECTED, imap_cmd_copy, IMAP_CMD_USES_SEQ},
     {"MOVE", IMAP_STATE_SELECTED, imap_cmd_move, 0},
     {"UID", IMAP_STATE_SELECTED, imap_cmd_uid, 0},
+    {"GETQUOTA", IMAP_STATE_LOGGED_IN, imap_cmd_getquota, 0},
+    {"GETQUOTAROOT", IMAP_STATE_LOGGED_IN, imap_cmd_getquotaroot, 0},
+    {"SETQUOTA", IMAP_STATE_LOGGED_IN, imap_cmd_setquota, 0},
 };
 
 const struct imap_command_def *imap_command_find(const char *name)

@@ -231,13 +231,16 @@ enum status_item {
     ST_HIGHESTMODSEQ,
     ST_SIZE, /* RFC 8438 */
     ST_APPENDLIMIT,
-    ST_MAILBOXID, /* RFC 8474 4.3 */
+    ST_MAILBOXID, /* RFC 8474 4.3, with OBJECTID */
+    ST_DELETED,   /* RFC 9208 4.1.4, with QUOTA */
+    ST_DELETED_STORAGE,
     ST_N
 };
 
 static const char *const status_names[ST_N] = {
-    "MESSAGES",      "RECENT", "UIDNEXT",     "UIDVALIDITY", "UNSEEN",
-    "HIGHESTMODSEQ", "SIZE",   "APPENDLIMIT", "MAILBOXID"};
+    "MESSAGES",  "RECENT",        "UIDNEXT",        "UIDVALIDITY",
+    "UNSEEN",    "HIGHESTMODSEQ", "SIZE",           "APPENDLIMIT",
+    "MAILBOXID", "DELETED",       "DELETED-STORAGE"};
 
 /* The items asked for, in the order first asked, each once. */
 struct status_items {
@@ -256,17 +259,20 @@ static char *option_text(const struct ph_imap_value *v)
 /* Adds items to *si; -1 with *error_r (allocated, for a BAD) at the first
  * one that is no STATUS item. */
 static int status_items_parse(const struct ph_imap_value *items, size_t ni,
-                              bool has_objectid, struct status_items *si,
-                              char **error_r)
+                              bool has_objectid, bool quota,
+                              struct status_items *si, char **error_r)
 {
+    /* DELETED and DELETED-STORAGE come with QUOTA=RES-MESSAGE and
+     * QUOTA=RES-STORAGE, from a storage that counts them. */
+    size_t known = quota ? ST_N : ST_DELETED;
     for (size_t i = 0; i < ni; i++) {
         size_t k = 0;
-        while (k < ST_N && !ph_imap_value_is_atom(&items[i], status_names[k]))
+        while (k < known && !ph_imap_value_is_atom(&items[i], status_names[k]))
             k++;
         /* Only where the storage keeps MAILBOXIDs (OBJECTID advertised). */
         if (k == ST_MAILBOXID && !has_objectid)
-            k = ST_N;
-        if (k == ST_N) {
+            k = known;
+        if (k == known) {
             char *t = option_text(&items[i]);
             *error_r = ph_strdup_printf("Unknown STATUS item %s", t);
             free(t);
@@ -304,6 +310,14 @@ static void status_write(struct imap_session *s, const char *name,
         case ST_HIGHESTMODSEQ: v = st->highestmodseq; break;
         case ST_SIZE: v = st->size; break;
         case ST_MAILBOXID: break;
+        case ST_DELETED: v = st->deleted; break;
+        /* "the amount of storage space that can be reclaimed" (RFC 9208
+         * 4.1.4) in the unit of the STORAGE resource it goes with, 1024
+         * octets (5.1; the RFC's example, 4 messages and 8 of it, is in
+         * no other), rounded up as GETQUOTA rounds the usage. */
+        case ST_DELETED_STORAGE:
+            v = st->deleted_size / 1024 + (st->deleted_size % 1024 != 0);
+            break;
         default: /* ST_APPENDLIMIT */
             v = s->srv->conf->appendlimit ? s->srv->conf->appendlimit
                                           : ph_account_appendlimit(s->acct);
@@ -330,6 +344,7 @@ struct list_opts {
     bool ret_subscribed, ret_children;
     struct status_items status; /* n == 0: no STATUS return option */
     bool objectid;              /* MAILBOXID is a STATUS item */
+    bool quota; /* STATUS may ask for DELETED and DELETED-STORAGE */
 };
 
 /* More patterns than clients send, few enough to bound the matching. */
@@ -392,7 +407,7 @@ static int list_return_parse(const struct ph_imap_value *v, struct list_opts *o,
                                      "STATUS items");
                 return -1;
             }
-            if (status_items_parse(items, ni, o->objectid, &o->status,
+            if (status_items_parse(items, ni, o->objectid, o->quota, &o->status,
                                    error_r) < 0)
                 return -1;
             i++;
@@ -556,7 +571,8 @@ static void list_common(struct imap_session *s,
     const char *cmd = lsub ? "LSUB" : "LIST", *ref, *pat, *err;
     struct list_opts o = {
         .sel_subscribed = lsub,
-        .objectid = ph_storage_has(s->srv->conf->storage, PH_META_OBJECTID)};
+        .objectid = ph_storage_has(s->srv->conf->storage, PH_META_OBJECTID),
+        .quota = imap_quota_enabled(s)};
     const struct ph_imap_value *pv;
     size_t i = 0, npv = 1;
     char *text = NULL;
@@ -841,7 +857,7 @@ void imap_cmd_status(struct imap_session *s, const struct ph_imap_value *args,
     }
     if (status_items_parse(
             items, ni, ph_storage_has(s->srv->conf->storage, PH_META_OBJECTID),
-            &si, &text) < 0) {
+            imap_quota_enabled(s), &si, &text) < 0) {
         imap_tagged(s, "BAD", "%s", text);
         free(text);
         return;

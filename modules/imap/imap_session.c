@@ -333,6 +333,7 @@ void imap_capability_write(struct imap_session *s, struct ph_buf *out)
         ph_buf_puts(out, " OBJECTID");
     if (ph_storage_has(c->storage, PH_META_PREVIEW))
         ph_buf_puts(out, " PREVIEW");
+    imap_quota_capability_write(s, out);
     uint64_t limit = c->appendlimit;
     if (limit == 0 && s->acct)
         limit = ph_account_appendlimit(s->acct);

@@ -10,7 +10,8 @@ modules_imap_la_SOURCES = modules/imap/imap.c modules/imap/imap-private.h \
 	modules/imap/imap_idle.c \
 	modules/imap/imap_keywords.c modules/imap/imap_sort.c \
 	modules/imap/imap_context.c modules/imap/imap_compress.c \
-	modules/imap/imap_binary.c modules/imap/imap_utf8.c
+	modules/imap/imap_binary.c modules/imap/imap_utf8.c \
+	modules/imap/imap_quota.c
 modules_imap_la_CPPFLAGS = $(AM_CPPFLAGS) $(ZLIB_CFLAGS)
 modules_imap_la_LDFLAGS = -module -avoid-version $(MODULE_LDFLAGS)
 modules_imap_la_LIBADD = core/lib/libposthorn.la $(PTHREAD_LIBS) $(ZLIB_LIBS)

@@ -44,8 +44,8 @@ static const char SQL_TRGM[] =
 static const char *const migrations[] = {
     /* 1: the data model (docs/design.md, Storage model), as storage.sqlite
      * holds it. Names sort bytewise (COLLATE "C"), as strcmp and the
-     * hierarchy ranges need. Counters on mailboxes are kept by triggers so that STATUS
-     * never scans messages. Bodies are bytea chunks of 256 KiB: a byte
+     * hierarchy ranges need. Counters on mailboxes are kept by triggers so that
+     * STATUS never scans messages. Bodies are bytea chunks of 256 KiB: a byte
      * range reads only the chunks it covers (the primary key finds them),
      * and a body goes with its rows, which large objects would not do. */
     "CREATE TABLE meta (key text PRIMARY KEY, value bigint NOT NULL);"
@@ -298,6 +298,69 @@ static const char *const migrations[] = {
      "  preview text NOT NULL);"
      "INSERT INTO rederive (body_id) SELECT id FROM bodies"
      "  ON CONFLICT DO NOTHING;"),
+    /* 10: QUOTA (RFC 9208), as storage.sqlite keeps it (its migration 11
+     * says how): counters on the account row that the triggers keep in
+     * the transaction of every change, computed here, and the account's
+     * own limits. A writer that changes them locks the account row before
+     * any mailbox row (PH_SQS_ACCT_QUOTA_LOCK), so that writers on every
+     * node take turns on the counters and never deadlock. */
+    ("ALTER TABLE accounts"
+     "  ADD COLUMN IF NOT EXISTS usage_storage bigint NOT NULL DEFAULT 0,"
+     "  ADD COLUMN IF NOT EXISTS usage_messages bigint NOT NULL DEFAULT 0,"
+     "  ADD COLUMN IF NOT EXISTS usage_mailboxes bigint NOT NULL DEFAULT 0,"
+     "  ADD COLUMN IF NOT EXISTS quota_storage bigint,"
+     "  ADD COLUMN IF NOT EXISTS quota_messages bigint,"
+     "  ADD COLUMN IF NOT EXISTS quota_mailboxes bigint;"
+     "UPDATE accounts a SET"
+     "  usage_storage = (SELECT COALESCE(sum(size), 0) FROM mailboxes"
+     "    WHERE account_id = a.id),"
+     "  usage_messages = (SELECT COALESCE(sum(messages), 0) FROM mailboxes"
+     "    WHERE account_id = a.id),"
+     "  usage_mailboxes = (SELECT count(*) FROM mailboxes"
+     "    WHERE account_id = a.id AND NOT noselect);"
+     "CREATE OR REPLACE FUNCTION posthorn_quota_messages() RETURNS trigger"
+     "  LANGUAGE plpgsql AS $$ BEGIN"
+     "  IF TG_OP = 'INSERT' THEN"
+     "    UPDATE accounts SET usage_messages = usage_messages + 1,"
+     "      usage_storage = usage_storage + NEW.size"
+     "      WHERE id = (SELECT account_id FROM mailboxes"
+     "        WHERE id = NEW.mailbox_id);"
+     "  ELSE"
+     "    UPDATE accounts SET usage_messages = usage_messages - 1,"
+     "      usage_storage = usage_storage - OLD.size"
+     "      WHERE id = (SELECT account_id FROM mailboxes"
+     "        WHERE id = OLD.mailbox_id);"
+     "  END IF;"
+     "  RETURN NULL;"
+     "END $$;"
+     "DROP TRIGGER IF EXISTS messages_quota ON messages;"
+     "CREATE TRIGGER messages_quota AFTER INSERT OR DELETE ON messages"
+     "  FOR EACH ROW EXECUTE FUNCTION posthorn_quota_messages();"
+     "CREATE OR REPLACE FUNCTION posthorn_quota_mailboxes() RETURNS trigger"
+     "  LANGUAGE plpgsql AS $$ BEGIN"
+     "  IF TG_OP = 'INSERT' THEN"
+     "    UPDATE accounts SET usage_mailboxes = usage_mailboxes +"
+     "      (NOT NEW.noselect)::int WHERE id = NEW.account_id;"
+     "  ELSIF TG_OP = 'DELETE' THEN"
+     "    UPDATE accounts SET usage_mailboxes = usage_mailboxes -"
+     "      (NOT OLD.noselect)::int,"
+     "      usage_messages = usage_messages - OLD.messages,"
+     "      usage_storage = usage_storage - OLD.size"
+     "      WHERE id = OLD.account_id;"
+     "  ELSE"
+     "    UPDATE accounts SET usage_mailboxes = usage_mailboxes +"
+     "      (NOT NEW.noselect)::int - (NOT OLD.noselect)::int"
+     "      WHERE id = NEW.account_id;"
+     "  END IF;"
+     "  RETURN NULL;"
+     "END $$;"
+     "DROP TRIGGER IF EXISTS mailboxes_quota ON mailboxes;"
+     "CREATE TRIGGER mailboxes_quota AFTER INSERT OR DELETE ON mailboxes"
+     "  FOR EACH ROW EXECUTE FUNCTION posthorn_quota_mailboxes();"
+     "DROP TRIGGER IF EXISTS mailboxes_quota_noselect ON mailboxes;"
+     "CREATE TRIGGER mailboxes_quota_noselect AFTER UPDATE ON mailboxes"
+     "  FOR EACH ROW WHEN (OLD.noselect <> NEW.noselect)"
+     "  EXECUTE FUNCTION posthorn_quota_mailboxes();"),
 };
 
 /* Where PostgreSQL's SQL differs from the store's (sqlstore-stmt.h). */

@@ -285,6 +285,55 @@ static const char *const migrations[] = {
     "CASCADE,"
     "  preview TEXT NOT NULL);"
     "INSERT OR IGNORE INTO rederive (body_id) SELECT id FROM bodies;",
+    /* 11: QUOTA (RFC 9208): each account's usage as counters that the
+     * triggers keep in the transaction of every change (the messages'
+     * sizes and count, the selectable mailboxes), computed here for the
+     * accounts there are, and its own limits (NULL: the storage block's
+     * default; -1: none). A mailbox that goes takes its messages with it:
+     * the cascade deletes them after its row, where the message trigger
+     * finds no account, so the mailbox trigger takes off what it held. */
+    "ALTER TABLE accounts ADD COLUMN usage_storage INTEGER NOT NULL "
+    "DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN usage_messages INTEGER NOT NULL "
+    "DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN usage_mailboxes INTEGER NOT NULL "
+    "DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN quota_storage INTEGER;"
+    "ALTER TABLE accounts ADD COLUMN quota_messages INTEGER;"
+    "ALTER TABLE accounts ADD COLUMN quota_mailboxes INTEGER;"
+    "UPDATE accounts SET"
+    "  usage_storage = (SELECT COALESCE(sum(size), 0) FROM mailboxes"
+    "    WHERE account_id = accounts.id),"
+    "  usage_messages = (SELECT COALESCE(sum(messages), 0) FROM mailboxes"
+    "    WHERE account_id = accounts.id),"
+    "  usage_mailboxes = (SELECT count(*) FROM mailboxes"
+    "    WHERE account_id = accounts.id AND NOT noselect);"
+    "CREATE TRIGGER quota_message_insert AFTER INSERT ON messages BEGIN"
+    "  UPDATE accounts SET usage_messages = usage_messages + 1,"
+    "    usage_storage = usage_storage + NEW.size"
+    "    WHERE id = (SELECT account_id FROM mailboxes"
+    "      WHERE id = NEW.mailbox_id);"
+    "END;"
+    "CREATE TRIGGER quota_message_delete AFTER DELETE ON messages BEGIN"
+    "  UPDATE accounts SET usage_messages = usage_messages - 1,"
+    "    usage_storage = usage_storage - OLD.size"
+    "    WHERE id = (SELECT account_id FROM mailboxes"
+    "      WHERE id = OLD.mailbox_id);"
+    "END;"
+    "CREATE TRIGGER quota_mailbox_insert AFTER INSERT ON mailboxes BEGIN"
+    "  UPDATE accounts SET usage_mailboxes = usage_mailboxes +"
+    "    (NOT NEW.noselect) WHERE id = NEW.account_id;"
+    "END;"
+    "CREATE TRIGGER quota_mailbox_delete AFTER DELETE ON mailboxes BEGIN"
+    "  UPDATE accounts SET usage_mailboxes = usage_mailboxes -"
+    "    (NOT OLD.noselect), usage_messages = usage_messages - OLD.messages,"
+    "    usage_storage = usage_storage - OLD.size WHERE id = OLD.account_id;"
+    "END;"
+    "CREATE TRIGGER quota_mailbox_noselect AFTER UPDATE OF noselect ON "
+    "mailboxes WHEN OLD.noselect != NEW.noselect BEGIN"
+    "  UPDATE accounts SET usage_mailboxes = usage_mailboxes +"
+    "    (NOT NEW.noselect) - (NOT OLD.noselect) WHERE id = NEW.account_id;"
+    "END;",
 };
 
 /* The database's clock in seconds, as the triggers write it. */
@@ -301,8 +350,21 @@ const char *const sq_stmts[PH_SQS_COUNT] = {
         "max(value + 1, ?1) > 4294967295 THEN 1 ELSE max(value + 1, ?1) END "
         "RETURNING value",
     [PH_SQS_ACCT_LOCK] = "SELECT id FROM accounts WHERE id = ?1",
+    [PH_SQS_ACCT_QUOTA_LOCK] = PH_SQS_ACCT_QUOTA_ "WHERE id = ?1",
+    /* The few messages with \\Deleted through their partial index, not
+     * the whole mailbox by primary key. */
+    [PH_SQS_MBOX_STATUS] =
+        "SELECT b.messages, b.uidnext, b.uidvalidity, b.unseen, "
+        "b.highestmodseq, b.size, b.noselect, (SELECT count(*) FROM "
+        "messages m WHERE m.mailbox_id = b.id AND m.uid >= b.recent_uid), "
+        "b.objectid, (SELECT count(*) FROM messages m INDEXED BY "
+        "messages_deleted WHERE "
+        "m.mailbox_id = b.id AND (m.flags & 8) != 0), (SELECT "
+        "COALESCE(sum(m.size), 0) FROM messages m INDEXED BY "
+        "messages_deleted WHERE m.mailbox_id = b.id AND (m.flags & 8) != 0) "
+        "FROM mailboxes b WHERE b.account_id = ?1 AND b.name = ?2",
     [PH_SQS_MBOX_BY_NAME_LOCK] = PH_SQS_MBOX_BY_ "account_id = ?1 AND "
-                                                "name = ?2",
+                                                 "name = ?2",
     [PH_SQS_MBOX_BY_ID_LOCK] = PH_SQS_MBOX_BY_ "id = ?1",
     [PH_SQS_SUB_RENAME] = "UPDATE OR REPLACE subscriptions SET name = ?3 "
                           "WHERE account_id = ?1 AND name = ?2",

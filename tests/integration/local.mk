@@ -38,6 +38,15 @@ EXTRA_DIST += tests/integration/test_list.py tests/integration/test_list_pgsql.p
 if WITH_PGSQL
 TESTS += tests/integration/test_list_pgsql.py
 endif
+# QUOTA (RFC 9208, issue 18), on both storages.
+TESTS += tests/integration/test_quota.py
+EXTRA_DIST += tests/integration/test_quota.py tests/integration/test_quota_pgsql.py
+if WITH_PGSQL
+TESTS += tests/integration/test_quota_pgsql.py
+endif
+# imapflow's getQuota(): GETQUOTAROOT with its QUOTA replies.
+TESTS += tests/integration/test_clients_quota.py
+EXTRA_DIST += tests/integration/test_clients_quota.py tests/clients/imapflow/quota.mjs
 # imapflow's list() with a statusQuery: one LIST-STATUS command.
 TESTS += tests/integration/test_clients_list.py
 EXTRA_DIST += tests/integration/test_clients_list.py tests/clients/imapflow/list-status.mjs

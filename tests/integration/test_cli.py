@@ -51,6 +51,45 @@ auth.pass_table local_authdb {
         self.assertEqual(rc, 1)
         self.assertIn("user alice does not exist", err)
 
+    def test_accounts_quota_shows_and_sets_limits(self):
+        """`posthorn accounts quota USER`: usage and limits (RFC 9208's
+        STORAGE, MESSAGE and MAILBOX, here in bytes); --storage takes a
+        size, each option also none and default (the storage block's)."""
+        self.ok("accounts", "create", "bob")
+        self.ok("messages", "add", "bob", "INBOX", input=b"Subject: q\r\n\r\nbody\r\n")
+        self.assertEqual(self.ok("accounts", "quota", "bob"),
+                         "storage 20 (no limit, the default)\n"
+                         "messages 1 (no limit, the default)\n"
+                         "mailboxes 6 (no limit, the default)\n")
+        self.assertEqual(self.ok("accounts", "quota", "bob", "--storage", "2G", "--messages", "100000"),
+                         "storage 20 of 2147483648 (the account's)\n"
+                         "messages 1 of 100000 (the account's)\n"
+                         "mailboxes 6 (no limit, the default)\n")
+        self.assertEqual(self.ok("accounts", "quota", "bob", "--mailboxes", "10", "--storage", "none"),
+                         "storage 20 (no limit, the account's)\n"
+                         "messages 1 of 100000 (the account's)\n"
+                         "mailboxes 6 of 10 (the account's)\n")
+        with open(self.conf, "a") as f:
+            f.write("storage.sqlite other {\n    dsn other.db\n    quota_messages 50\n    quota_storage 1M\n}\n")
+        self.ok("accounts", "create", "carol", "--cfg-block", "other")
+        self.assertEqual(self.ok("accounts", "quota", "carol", "--cfg-block", "other",
+                                 "--messages", "default", "--mailboxes", "0"),
+                         "storage 0 of 1048576 (the default)\n"
+                         "messages 0 of 50 (the default)\n"
+                         "mailboxes 6 of 0 (the account's)\n")
+        for args, code, text in (
+                (("quota", "bob", "--storage", "lots"), 2, "lots: "),
+                (("quota", "bob", "--messages", "-1"), 2, "-1: expected a number"),
+                (("quota", "bob", "--messages"), 2, "usage:"),
+                (("quota", "bob", "--bananas", "3"), 2, "usage:"),
+                (("quota", "nobody"), 1, "posthorn: quota: No such account (NONEXISTENT)")):
+            rc, out, err = self.ph("accounts", *args)
+            self.assertEqual(rc, code, err)
+            self.assertIn(text, err)
+            self.assertEqual(out, "")
+        # A refused option changed nothing.
+        self.assertIn("messages 1 of 100000", self.ok("accounts", "quota", "bob"))
+
     def test_hash_methods(self):
         for method, prefix in (("yescrypt", "$y$"), ("bcrypt", "$2b$"),
                                ("sha512-crypt", "$6$"), ("sha256-crypt", "$5$")):

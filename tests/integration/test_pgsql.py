@@ -150,6 +150,48 @@ imap tcp://127.0.0.1:0 {
                 % (n, n)).encode()
 
 
+class TwoNodeQuota(TwoNodeBase):
+    """QUOTA (RFC 9208) across nodes: the counters live on the account's
+    row, which every writer locks before it checks and adds, so APPENDs
+    racing from two nodes near the limit never take it past."""
+
+    extra = "    quota_messages 12"
+
+    def test_appends_racing_from_both_nodes_never_exceed_the_limit(self):
+        per_thread, threads = 6, 3
+        results, errors = [], []
+        lock = threading.Lock()
+
+        def appender(node, k):
+            try:
+                r = Raw(self.nodes[node][0])
+                r.cmd("L", 'LOGIN %s "%s"' % (self.user, PASSWORD))
+                for i in range(per_thread):
+                    msg = self.message(node * 1000 + k * 100 + i)
+                    r.sock.sendall(b"A APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+                    out = r.cmd("N", "NOOP")
+                    with lock:
+                        results.append(re.search(rb"^A (OK|NO \[OVERQUOTA\] Quota exceeded \(messages\))",
+                                                 out, re.M).group(1))
+                r.close()
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+
+        workers = [threading.Thread(target=appender, args=(node, k)) for node in (0, 1) for k in range(threads)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join(120)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), 2 * threads * per_thread)
+        self.assertEqual(results.count(b"OK"), 12)
+        for node in (0, 1):
+            r = self.raw(node)
+            self.assertEqual(r.cmd("q", 'GETQUOTA "User quota"'),
+                             b'* QUOTA "User quota" (MESSAGE 12 12)\r\nq OK GETQUOTA completed\r\n')
+            self.assertIn(b"* 12 EXISTS\r\n", r.cmd("s", "SELECT INBOX"))
+
+
 class TwoNodes(TwoNodeBase):
     def test_idle_on_a_sees_append_store_expunge_from_b(self):
         b = self.client(1)
@@ -475,19 +517,23 @@ imap tcp://127.0.0.1:0 {
         return p.stdout.decode().strip()
 
     def session(self):
-        """A psql session kept open: each step runs and is waited for."""
+        """A psql session kept open: each step runs and is waited for, or,
+        with wait=False, is left running (it may wait on a lock) until the
+        session's next step waits for it too."""
         p = subprocess.Popen(["psql", pgtest.dsn_for(self.db), "-qXtA", "-v", "ON_ERROR_STOP=1"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.addCleanup(p.kill)
+        running = [0]
 
-        def step(text):
+        def step(text, wait=True):
             p.stdin.write(text + "\n\\echo step-done\n")
             p.stdin.flush()
-            while True:
+            running[0] += 1
+            while wait and running[0] > 0:
                 line = p.stdout.readline()
                 self.assertNotEqual(line, "", "psql ended at: " + text)
                 if line.strip() == "step-done":
-                    return
+                    running[0] -= 1
         return step
 
 
@@ -521,7 +567,7 @@ class SchemaUpgrade(OwnDatabase):
     def check(self, server, n):
         server.wait_log("event=rederived")
         self.assertEqual(self.sql("SELECT count(*) FROM rederive"), "0")
-        self.assertEqual(self.sql("SELECT version FROM posthorn_schema"), "9")
+        self.assertEqual(self.sql("SELECT version FROM posthorn_schema"), "10")
         r = Raw(self.port)
         r.cmd("L", 'LOGIN old "%s"' % PASSWORD)
         r.cmd("s", "EXAMINE INBOX")
@@ -561,6 +607,60 @@ class SchemaUpgrade(OwnDatabase):
         self.check(self.start(self.conf), n)
 
 
+class QuotaUpgrade(OwnDatabase):
+    """Schema 10 (QUOTA, RFC 9208) counts each account's usage from what it
+    holds when it upgrades: the messages' sizes and count, its selectable
+    mailboxes; the triggers keep it from there. From schema 8 the upgrade
+    runs 9 (OBJECTID, PREVIEW) and 10 in order."""
+
+    user = "quota"
+
+    UNDO_10 = ("DROP TRIGGER messages_quota ON messages; DROP TRIGGER mailboxes_quota ON mailboxes;"
+               "DROP TRIGGER mailboxes_quota_noselect ON mailboxes;"
+               "DROP FUNCTION posthorn_quota_messages(); DROP FUNCTION posthorn_quota_mailboxes();"
+               "ALTER TABLE accounts DROP COLUMN usage_storage, DROP COLUMN usage_messages,"
+               " DROP COLUMN usage_mailboxes, DROP COLUMN quota_storage, DROP COLUMN quota_messages,"
+               " DROP COLUMN quota_mailboxes;")
+    UNDO_9 = ("DROP TABLE previews; DROP TABLE threads; DROP TABLE body_objects;"
+              "ALTER TABLE mailboxes DROP COLUMN objectid;")
+
+    def upgrade_counts_usage(self, undo):
+        self.start(self.conf)
+        c = self.login()
+        for i in range(3):
+            self.assertEqual(c.append("INBOX", None, None, b"Subject: %d\r\n\r\n%s\r\n" % (i, b"x" * 600))[0],
+                             "OK")
+        self.assertEqual(c.create("Lists.Old")[0], "OK")
+        self.assertEqual(c.delete("Lists")[0], "OK")  # \Noselect: no mailbox
+        c.logout()
+        self.servers[-1].stop()
+        self.sql(undo)
+        self.start(self.conf)
+        self.assertEqual(self.sql("SELECT version FROM posthorn_schema"), "10")
+        self.assertEqual(self.sql("SELECT count(*) FROM mailboxes WHERE objectid IS NULL"), "0")
+        r = Raw(self.port)
+        self.addCleanup(r.close)
+        r.cmd("L", 'LOGIN quota "%s"' % PASSWORD)
+        # 3 x 616 octets; INBOX, five special-use, Lists.Old.
+        self.assertEqual(self.sql("SELECT usage_storage, usage_messages, usage_mailboxes FROM accounts"),
+                         "1848|3|7")
+        self.assertEqual(r.cmd("q", "GETQUOTAROOT INBOX"),
+                         b'* QUOTAROOT INBOX "User quota"\r\n* QUOTA "User quota" ()\r\n'
+                         b"q OK GETQUOTAROOT completed\r\n")
+        return r
+
+    def test_version_9_accounts_get_their_usage_counted(self):
+        self.upgrade_counts_usage(self.UNDO_10 + "UPDATE posthorn_schema SET version = 9")
+
+    def test_version_8_accounts_get_object_ids_and_their_usage_counted(self):
+        r = self.upgrade_counts_usage(self.UNDO_10 + self.UNDO_9 + "UPDATE posthorn_schema SET version = 8")
+        self.servers[-1].wait_log("event=rederived")
+        r.cmd("s", "EXAMINE INBOX")
+        out = r.cmd("f", "FETCH 1:3 (EMAILID THREADID)")
+        self.assertEqual(len(re.findall(rb"\* \d+ FETCH \(EMAILID \(M[^)]+\) THREADID \(T[^)]+\)\)\r\n", out)), 3,
+                         out)
+
+
 class BodySweep(OwnDatabase):
     """Bodies are shared by copies. Two expunges of two copies committed
     together each saw the other's message still there: a body deleted by
@@ -580,17 +680,18 @@ class BodySweep(OwnDatabase):
         c.select("INBOX")
         self.assertEqual(c.uid("COPY", "1", "Other")[0], "OK")
         self.assertEqual(self.sql("SELECT count(DISTINCT body_id) FROM messages"), "1")
-        # Both copies deleted in two transactions, each before the other
-        # commits (as two nodes' EXPUNGEs may). The copies are in two
-        # mailboxes: deletes in one mailbox take turns on its row (the
-        # counters' trigger updates it), so neither would see the other's.
+        # Both copies deleted in two transactions, each begun before the
+        # other commits (as two nodes' EXPUNGEs may). The copies are in two
+        # mailboxes of one account: the quota trigger has the second delete
+        # wait for the first's commit on the account's row, and its
+        # statement started before that commit.
         a, b = self.session(), self.session()
         a("BEGIN; DELETE FROM messages WHERE mailbox_id = "
           "(SELECT id FROM mailboxes WHERE name = 'INBOX');")
         b("BEGIN; DELETE FROM messages WHERE mailbox_id = "
-          "(SELECT id FROM mailboxes WHERE name = 'Other');")
-        b("COMMIT;")
+          "(SELECT id FROM mailboxes WHERE name = 'Other');", wait=False)
         a("COMMIT;")
+        b("COMMIT;")
         self.assertEqual(self.sql("SELECT count(*) FROM messages"), "0")
         # The next EXPUNGE sweeps (body_grace 0s): the shared body and the
         # expunged message's go, nothing else is left.

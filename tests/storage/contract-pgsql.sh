@@ -6,7 +6,7 @@
 # and stopped on exit. Accounts are named per test process, so a shared
 # database needs no cleaning. The second instance (INSTANCE_limits) serves
 # the tests of auto_create off, of the APPEND limit and of
-# default_mailboxes none; INSTANCE_defaults, of default_mailboxes given;
+# default_mailboxes none; INSTANCE_defaults, of default_mailboxes given and the quota defaults;
 # INSTANCE_horizon, of tombstone_horizon; INSTANCE_pending, of texts not yet
 # in the text index (a database of its own, whose indexer waits an hour);
 # INSTANCE_grace, of body_grace.
@@ -67,6 +67,9 @@ storage.pgsql s_limits {
 storage.pgsql s_defaults {
     dsn $dsn
     default_mailboxes archive=Old.Archive Lists
+    quota_storage 1M
+    quota_messages 2
+    quota_mailboxes 100
 }
 storage.pgsql s_horizon {
     dsn $horizon_dsn

@@ -3,7 +3,7 @@
 # The storage contract suite against storage.sqlite, in a fresh state_dir.
 # The second instance (INSTANCE_limits) serves the tests of auto_create off,
 # of the APPEND limit and of default_mailboxes none; the third, of
-# default_mailboxes given; the fourth, of tombstone_horizon; the fifth, of
+# default_mailboxes given and of the quota defaults; the fourth, of tombstone_horizon; the fifth, of
 # texts not yet in the text index; the sixth, of body_grace.
 set -eu
 : "${top_builddir:=.}"
@@ -21,6 +21,9 @@ storage.sqlite s_limits {
 storage.sqlite s_defaults {
     dsn defaults.db
     default_mailboxes archive=Old.Archive Lists
+    quota_storage 1M
+    quota_messages 2
+    quota_mailboxes 100
 }
 storage.sqlite s_horizon {
     dsn horizon.db

@@ -586,6 +586,303 @@ static void test_appendlimit_refuses_larger_messages(void **state)
     free(name);
 }
 
+/* ---- quota (RFC 9208) ---------------------------------------------------- */
+
+static struct ph_quota quota_of(struct ph_account *acct)
+{
+    struct ph_quota q;
+    const char *err = NULL;
+    assert_int_equal(ph_account_quota(acct, &q, &err), 0);
+    return q;
+}
+
+static void quota_set(struct ph_instance *inst, struct ph_account *acct,
+                      uint64_t bytes, uint64_t messages, uint64_t mailboxes)
+{
+    const uint64_t limit[PH_QUOTA_N] = {bytes, messages, mailboxes};
+    const char *err = NULL;
+    assert_int_equal(
+        ph_storage_quota_set(inst, ph_account_name(acct), limit, &err), 0);
+}
+
+#define assert_usage(acct, bytes, messages, mailboxes)                         \
+    do {                                                                       \
+        struct ph_quota q_ = quota_of(acct);                                   \
+        assert_int_equal(q_.usage[PH_QUOTA_STORAGE], (bytes));                 \
+        assert_int_equal(q_.usage[PH_QUOTA_MESSAGE], (messages));              \
+        assert_int_equal(q_.usage[PH_QUOTA_MAILBOX], (mailboxes));             \
+    } while (0)
+
+/* RFC 9208 5.1-5.3: what an account holds, counted as it changes: COPY
+ * adds, MOVE inside the account changes nothing, EXPUNGE and DELETE take
+ * away; mailboxes are the selectable ones. */
+static void test_quota_usage_follows_every_change(void **state)
+{
+    (void)state;
+    assert_true(ph_storage_has_quota(storage));
+    struct ph_account *acct = account_new("quota-usage");
+    const char *err = NULL;
+    struct ph_quota q = quota_of(acct);
+    for (int r = 0; r < PH_QUOTA_N; r++) {
+        assert_int_equal(q.limit[r], PH_QUOTA_UNLIMITED);
+        assert_false(q.own[r]);
+    }
+    assert_usage(acct, 0, 0, 6); /* INBOX and the five special-use ones */
+
+    char *text = message_text("quota", "Hello there.");
+    uint64_t size = strlen(text);
+    uint32_t u1 = append_msg(acct, "INBOX", "quota", 0, NULL);
+    uint32_t u2 = append_msg(acct, "INBOX", "quota", 0, NULL);
+    assert_usage(acct, 2 * size, 2, 6);
+
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    struct ph_uidset set = uids(u1, u2), src = {0}, dst = {0};
+    uint32_t uv;
+    assert_int_equal(
+        ph_mailbox_copy(mb, &set, "Sent", false, &src, &dst, &uv, &err), 0);
+    assert_usage(acct, 4 * size, 4, 6);
+    ph_uidset_clear(&src);
+    ph_uidset_clear(&dst);
+    struct ph_uidset one = uids(u1, u1);
+    assert_int_equal(
+        ph_mailbox_copy(mb, &one, "Trash", true, &src, &dst, &uv, &err), 0);
+    assert_usage(acct, 4 * size, 4, 6);
+
+    /* RFC 9208 4.1.4: DELETED and DELETED-STORAGE, what EXPUNGE frees. */
+    struct ph_flags del = {.system = PH_FLAG_DELETED};
+    struct ph_uidset two = uids(u2, u2);
+    assert_int_equal(ph_mailbox_store(mb, &two, PH_STORE_ADD, &del, 0, NULL,
+                                      NULL, NULL, &err),
+                     0);
+    struct ph_mailbox_status st = status_of(acct, "INBOX");
+    assert_int_equal(st.deleted, 1);
+    assert_int_equal(st.deleted_size, size);
+    assert_int_equal(status_of(acct, "Sent").deleted, 0);
+    struct ph_uidset gone = {0};
+    assert_int_equal(ph_mailbox_expunge(mb, NULL, &gone, &err), 0);
+    assert_usage(acct, 3 * size, 3, 6);
+    assert_int_equal(status_of(acct, "INBOX").deleted, 0);
+    assert_int_equal(status_of(acct, "INBOX").deleted_size, 0);
+    ph_mailbox_close(&mb);
+
+    /* Parents made with a mailbox count; a deleted mailbox takes its
+     * messages away; a \Noselect placeholder is no mailbox. */
+    assert_int_equal(ph_mailbox_create(acct, "Work.Old", 0, &err), 0);
+    assert_usage(acct, 3 * size, 3, 8);
+    assert_int_equal(ph_mailbox_delete(acct, "Sent", &err), 0);
+    assert_usage(acct, size, 1, 7);
+    assert_int_equal(ph_mailbox_delete(acct, "Work", &err), 0);
+    assert_usage(acct, size, 1, 6);
+    assert_int_equal(ph_mailbox_delete(acct, "Work.Old", &err), 0);
+    assert_usage(acct, size, 1, 5);
+    /* RENAME INBOX makes a mailbox and moves the messages. */
+    assert_int_equal(ph_mailbox_rename(acct, "Trash", "Bin", &err), 0);
+    assert_usage(acct, size, 1, 5);
+    assert_int_equal(ph_mailbox_rename(acct, "INBOX", "Old", &err), 0);
+    assert_usage(acct, size, 1, 6);
+    free(text);
+    ph_uidset_clear(&src);
+    ph_uidset_clear(&dst);
+    ph_uidset_clear(&gone);
+    ph_account_release(&acct);
+}
+
+/* RFC 9208 4.3.1: an APPEND or COPY that would go over a limit fails with
+ * OVERQUOTA and adds nothing; EXPUNGE and DELETE still work over it. */
+static void test_quota_limits_refuse_what_would_go_over(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("quota-limit");
+    const char *err = NULL;
+    char *text = message_text("quota", "Hello there.");
+    size_t size = strlen(text);
+    quota_set(storage, acct, PH_QUOTA_KEEP, 3, 7);
+    struct ph_quota q = quota_of(acct);
+    assert_int_equal(q.limit[PH_QUOTA_MESSAGE], 3);
+    assert_true(q.own[PH_QUOTA_MESSAGE]);
+    assert_int_equal(q.limit[PH_QUOTA_MAILBOX], 7);
+    assert_int_equal(q.limit[PH_QUOTA_STORAGE], PH_QUOTA_UNLIMITED);
+    assert_false(q.own[PH_QUOTA_STORAGE]);
+
+    uint32_t u1 = append_msg(acct, "INBOX", "quota", 0, NULL);
+    append_msg(acct, "INBOX", "quota", 0, NULL);
+    /* Two APPENDs begun under the limit: the commit decides. */
+    struct ph_append *a = NULL, *b = NULL;
+    assert_int_equal(ph_append_begin(acct, "INBOX", size, &a, &err), 0);
+    assert_int_equal(ph_append_begin(acct, "Sent", size, &b, &err), 0);
+    assert_int_equal(ph_append_write(a, text, size, &err), 0);
+    assert_int_equal(ph_append_write(b, text, size, &err), 0);
+    uint32_t uid, uv;
+    assert_int_equal(ph_append_finish(&a, NULL, 0, 0, &uid, &uv, &err), 0);
+    assert_fails(ph_append_finish(&b, NULL, 0, 0, &uid, &uv, &err),
+                 PH_STORAGE_ERR_OVERQUOTA, err);
+    assert_string_equal(ph_storage_err_code(PH_STORAGE_ERR_OVERQUOTA),
+                        "OVERQUOTA");
+    /* Refused at the start when the size is known not to fit. */
+    assert_fails(ph_append_begin(acct, "INBOX", size, &a, &err),
+                 PH_STORAGE_ERR_OVERQUOTA, err);
+    assert_null(a);
+    assert_usage(acct, 3 * size, 3, 6);
+
+    struct ph_mailbox *mb = open_mb(acct, "INBOX", false);
+    struct ph_uidset one = uids(u1, u1), src = {0}, dst = {0};
+    assert_fails(
+        ph_mailbox_copy(mb, &one, "Sent", false, &src, &dst, &uv, &err),
+        PH_STORAGE_ERR_OVERQUOTA, err);
+    assert_int_equal(status_of(acct, "Sent").messages, 0);
+    /* MOVE stays inside the quota root: nothing grows. */
+    assert_int_equal(
+        ph_mailbox_copy(mb, &one, "Sent", true, &src, &dst, &uv, &err), 0);
+    assert_int_equal(status_of(acct, "Sent").messages, 1);
+    assert_usage(acct, 3 * size, 3, 6);
+
+    /* MAILBOX: the seventh fits, the eighth (a parent with it) does not. */
+    assert_int_equal(ph_mailbox_create(acct, "Seventh", 0, &err), 0);
+    assert_fails(ph_mailbox_create(acct, "Eighth.Ninth", 0, &err),
+                 PH_STORAGE_ERR_OVERQUOTA, err);
+    assert_false(listed(acct, "Eighth"));
+    assert_fails(ph_mailbox_rename(acct, "INBOX", "Inbox2", &err),
+                 PH_STORAGE_ERR_OVERQUOTA, err);
+    assert_usage(acct, 3 * size, 3, 7);
+
+    /* STORAGE: bytes, all or nothing. A limit lowered below the usage
+     * keeps what is there and lets nothing more in. */
+    quota_set(storage, acct, 3 * size + size - 1, PH_QUOTA_UNLIMITED,
+              PH_QUOTA_KEEP);
+    assert_int_equal(
+        append_raw(acct, "INBOX", text, size, 4096, NULL, 0, 0, &uid, NULL),
+        PH_STORAGE_ERR_OVERQUOTA);
+    quota_set(storage, acct, PH_QUOTA_KEEP, 1, PH_QUOTA_KEEP);
+    q = quota_of(acct);
+    assert_int_equal(q.limit[PH_QUOTA_STORAGE], 4 * size - 1);
+    assert_int_equal(q.limit[PH_QUOTA_MESSAGE], 1);
+    assert_int_equal(q.limit[PH_QUOTA_MAILBOX], 7);
+    struct ph_flags del = {.system = PH_FLAG_DELETED};
+    struct ph_uidset all = uids(1, UINT32_MAX), gone = {0};
+    assert_int_equal(ph_mailbox_store(mb, &all, PH_STORE_ADD, &del, 0, NULL,
+                                      NULL, NULL, &err),
+                     0);
+    assert_int_equal(ph_mailbox_expunge(mb, NULL, &gone, &err), 0);
+    assert_int_equal(ph_mailbox_delete(acct, "Seventh", &err), 0);
+    assert_usage(acct, size, 1, 6);
+    ph_mailbox_close(&mb);
+
+    /* Back to the storage block's defaults (none here). */
+    quota_set(storage, acct, PH_QUOTA_DEFAULT, PH_QUOTA_DEFAULT,
+              PH_QUOTA_DEFAULT);
+    q = quota_of(acct);
+    for (int r = 0; r < PH_QUOTA_N; r++) {
+        assert_int_equal(q.limit[r], PH_QUOTA_UNLIMITED);
+        assert_false(q.own[r]);
+    }
+    const uint64_t keep[PH_QUOTA_N] = {PH_QUOTA_KEEP, PH_QUOTA_KEEP,
+                                       PH_QUOTA_KEEP};
+    assert_fails(
+        ph_storage_quota_set(storage, "no-such-account-quota", keep, &err),
+        PH_STORAGE_ERR_NO_ACCOUNT, err);
+    free(text);
+    ph_uidset_clear(&src);
+    ph_uidset_clear(&dst);
+    ph_uidset_clear(&gone);
+    ph_account_release(&acct);
+}
+
+/* quota_storage, quota_messages and quota_mailboxes in the storage block:
+ * the limits of an account without its own. */
+static void test_quota_default_comes_from_the_storage_block(void **state)
+{
+    (void)state;
+    if (storage_defaults == NULL)
+        skip();
+    struct ph_account *acct = account_new_in(storage_defaults, "quota-def");
+    struct ph_quota q = quota_of(acct);
+    assert_int_equal(q.limit[PH_QUOTA_STORAGE], 1024 * 1024);
+    assert_int_equal(q.limit[PH_QUOTA_MESSAGE], 2);
+    assert_int_equal(q.limit[PH_QUOTA_MAILBOX], 100);
+    for (int r = 0; r < PH_QUOTA_N; r++)
+        assert_false(q.own[r]);
+    append_msg(acct, "INBOX", "one", 0, NULL);
+    append_msg(acct, "INBOX", "two", 0, NULL);
+    char *text = message_text("three", "x");
+    uint32_t uid;
+    assert_int_equal(append_raw(acct, "INBOX", text, strlen(text), 4096, NULL,
+                                0, 0, &uid, NULL),
+                     PH_STORAGE_ERR_OVERQUOTA);
+    /* An account's own "none" is stronger than the default. */
+    quota_set(storage_defaults, acct, PH_QUOTA_KEEP, PH_QUOTA_UNLIMITED,
+              PH_QUOTA_KEEP);
+    q = quota_of(acct);
+    assert_int_equal(q.limit[PH_QUOTA_MESSAGE], PH_QUOTA_UNLIMITED);
+    assert_true(q.own[PH_QUOTA_MESSAGE]);
+    assert_int_equal(append_raw(acct, "INBOX", text, strlen(text), 4096, NULL,
+                                0, 0, &uid, NULL),
+                     0);
+    free(text);
+    ph_account_release(&acct);
+}
+
+struct quota_racer {
+    struct ph_account *acct;
+    int ok, over;
+};
+
+static void *quota_race(void *arg)
+{
+    struct quota_racer *r = arg;
+    char *text = message_text("race", "Near the limit.");
+    for (int i = 0; i < 6; i++) {
+        uint32_t uid;
+        struct ph_append *app = NULL;
+        const char *err = NULL;
+        int ret = ph_append_begin(r->acct, "INBOX", strlen(text), &app, &err);
+        if (ret == 0)
+            ret = ph_append_write(app, text, strlen(text), &err);
+        uint32_t uv;
+        if (ret == 0)
+            ret = ph_append_finish(&app, NULL, 0, 0, &uid, &uv, &err);
+        else
+            ph_append_abort(&app);
+        if (ret == 0)
+            r->ok++;
+        else if (ret == PH_STORAGE_ERR_OVERQUOTA)
+            r->over++;
+    }
+    free(text);
+    return NULL;
+}
+
+/* Writers racing near the limit (each its own account handle, as sessions
+ * have; grouped commits on a one-writer engine) never take it past. */
+static void test_quota_racing_appends_never_exceed_the_limit(void **state)
+{
+    (void)state;
+    struct ph_account *acct = account_new("quota-race");
+    quota_set(storage, acct, PH_QUOTA_KEEP, 10, PH_QUOTA_KEEP);
+    enum { N = 4 };
+    struct quota_racer r[N];
+    pthread_t t[N];
+    const char *err = NULL;
+    for (int i = 0; i < N; i++) {
+        r[i] = (struct quota_racer){0};
+        assert_int_equal(ph_storage_account_get(storage, ph_account_name(acct),
+                                                false, &r[i].acct, &err),
+                         0);
+        assert_int_equal(pthread_create(&t[i], NULL, quota_race, &r[i]), 0);
+    }
+    int ok = 0, over = 0;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        ok += r[i].ok;
+        over += r[i].over;
+        ph_account_release(&r[i].acct);
+    }
+    assert_int_equal(ok, 10);
+    assert_int_equal(over, N * 6 - 10);
+    assert_int_equal(quota_of(acct).usage[PH_QUOTA_MESSAGE], 10);
+    assert_int_equal(status_of(acct, "INBOX").messages, 10);
+    ph_account_release(&acct);
+}
+
 /* ---- mailboxes ---------------------------------------------------------- */
 
 static void test_mailbox_create_makes_missing_parents(void **state)
@@ -4468,6 +4765,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mailboxid_stays_through_rename_not_delete),
         cmocka_unit_test(test_emailid_and_threadid_follow_copy_and_move),
         cmocka_unit_test(test_threads_are_per_account),
+        cmocka_unit_test(test_quota_usage_follows_every_change),
+        cmocka_unit_test(test_quota_limits_refuse_what_would_go_over),
+        cmocka_unit_test(test_quota_default_comes_from_the_storage_block),
+        cmocka_unit_test(test_quota_racing_appends_never_exceed_the_limit),
     };
     int failed = cmocka_run_group_tests_name(instance_name, tests, NULL, NULL);
     /* A failed test may have left handles open: do not tear down under

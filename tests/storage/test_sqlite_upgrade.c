@@ -28,14 +28,34 @@
 
 static const char *state_dir;
 
-/* What migrations 10 (object ids, previews), 9 (tombstones that keep
- * their message's row), 8 (sort keys) and 7 (tombstone_horizon) added,
- * taken away again for a database that stands for an older one. */
-#define UNDO_FROM_7                                                            \
+/* What migration 11 (quota counters and limits) added, taken away again
+ * for a database that stands for an older one. */
+#define UNDO_FROM_11                                                           \
+    "DROP TRIGGER quota_message_insert;"                                       \
+    "DROP TRIGGER quota_message_delete;"                                       \
+    "DROP TRIGGER quota_mailbox_insert;"                                       \
+    "DROP TRIGGER quota_mailbox_delete;"                                       \
+    "DROP TRIGGER quota_mailbox_noselect;"                                     \
+    "ALTER TABLE accounts DROP COLUMN usage_storage;"                          \
+    "ALTER TABLE accounts DROP COLUMN usage_messages;"                         \
+    "ALTER TABLE accounts DROP COLUMN usage_mailboxes;"                        \
+    "ALTER TABLE accounts DROP COLUMN quota_storage;"                          \
+    "ALTER TABLE accounts DROP COLUMN quota_messages;"                         \
+    "ALTER TABLE accounts DROP COLUMN quota_mailboxes;"
+
+/* What migrations 10 (object ids, previews) and 11 added. */
+#define UNDO_FROM_10                                                           \
+    UNDO_FROM_11                                                               \
     "DROP TABLE previews;"                                                     \
     "DROP TABLE threads;"                                                      \
     "DROP TABLE body_objects;"                                                 \
-    "ALTER TABLE mailboxes DROP COLUMN objectid;"                              \
+    "ALTER TABLE mailboxes DROP COLUMN objectid;"
+
+/* What migrations 9 (tombstones that keep their message's row), 8 (sort
+ * keys) and 7 (tombstone_horizon) added, and the later ones, taken away
+ * again for a database that stands for an older one. */
+#define UNDO_FROM_7                                                            \
+    UNDO_FROM_10                                                               \
     "DROP TRIGGER bodies_delete;"                                              \
     "DROP INDEX tombstones_body;"                                              \
     "ALTER TABLE tombstones DROP COLUMN body_id;"                              \
@@ -418,7 +438,7 @@ static void test_version_4_database_gets_values_made_anew(void **state)
     exec_sql(db_path,
              UNDO_FROM_7 "DROP TABLE rederive; PRAGMA user_version = 4;");
     graph = load(&storage);
-    assert_int_equal(query_int(db_path, "PRAGMA user_version"), 10);
+    assert_int_equal(query_int(db_path, "PRAGMA user_version"), 11);
     assert_int_equal(query_int(db_path, "SELECT count(*) FROM rederive"), 0);
     assert_int_equal(ph_storage_account_get(storage, "v4", false, &acct, &err),
                      0);
@@ -446,6 +466,71 @@ static void test_version_4_database_gets_values_made_anew(void **state)
     exec_sql(db_path,
              "INSERT INTO body_fts (body_fts) VALUES ('integrity-check')");
     free(db_path);
+}
+
+/* A database of an older schema version with mail, upgraded to 11:
+ * each account's usage is counted from what it holds (RFC 9208 5.1-5.3:
+ * the messages' sizes and count, the selectable mailboxes), and the
+ * triggers keep it from there. undo makes the database stand for the
+ * version before (it sets user_version). */
+static void quota_counted_after_upgrade(const char *name, const char *undo)
+{
+    db_name = name;
+    struct ph_instance *storage;
+    struct ph_graph *graph = load(&storage);
+    struct ph_account *acct = NULL;
+    const char *err = NULL;
+    assert_int_equal(ph_storage_account_get(storage, "q", true, &acct, &err),
+                     0);
+    assert_int_equal(ph_mailbox_create(acct, "Lists.Old", 0, &err), 0);
+    assert_int_equal(ph_mailbox_delete(acct, "Lists", &err), 0); /* \Noselect */
+    size_t size = 0;
+    for (size_t i = 0; i < 3; i++) {
+        append(acct, old_msgs[i]);
+        size += strlen(old_msgs[i]);
+    }
+    ph_account_release(&acct);
+    ph_graph_unref(&graph);
+    char *db_path = ph_strdup_printf("%s/%s", state_dir, name);
+    exec_sql(db_path, undo);
+
+    graph = load(&storage);
+    assert_int_equal(query_int(db_path, "PRAGMA user_version"), 11);
+    /* Migration 10 (when it ran) gave every mailbox its MAILBOXID. */
+    assert_int_equal(query_int(db_path, "SELECT count(*) FROM mailboxes "
+                                        "WHERE objectid IS NULL"),
+                     0);
+    assert_int_equal(ph_storage_account_get(storage, "q", false, &acct, &err),
+                     0);
+    struct ph_quota q;
+    assert_int_equal(ph_account_quota(acct, &q, &err), 0);
+    assert_int_equal(q.usage[PH_QUOTA_STORAGE], size);
+    assert_int_equal(q.usage[PH_QUOTA_MESSAGE], 3);
+    /* INBOX, the five special-use ones and Lists.Old; not Lists. */
+    assert_int_equal(q.usage[PH_QUOTA_MAILBOX], 7);
+    append(acct, old_msgs[0]);
+    assert_int_equal(ph_account_quota(acct, &q, &err), 0);
+    assert_int_equal(q.usage[PH_QUOTA_STORAGE], size + strlen(old_msgs[0]));
+    assert_int_equal(q.usage[PH_QUOTA_MESSAGE], 4);
+    ph_account_release(&acct);
+    ph_graph_unref(&graph);
+    free(db_path);
+}
+
+/* Version 10 (OBJECTID, before QUOTA): migration 11 alone. */
+static void test_version_10_database_gets_its_quota_counted(void **state)
+{
+    (void)state;
+    quota_counted_after_upgrade("v10.db",
+                                UNDO_FROM_11 "PRAGMA user_version = 10;");
+}
+
+/* Version 9 (before OBJECTID and QUOTA): migrations 10 and 11 in order. */
+static void test_version_9_database_gets_object_ids_and_quota(void **state)
+{
+    (void)state;
+    quota_counted_after_upgrade("v9.db",
+                                UNDO_FROM_10 "PRAGMA user_version = 9;");
 }
 
 /* A database another program made (tables without posthorn's
@@ -489,6 +574,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version_2_database_is_upgraded_and_searchable),
         cmocka_unit_test(test_version_4_database_gets_values_made_anew),
+        cmocka_unit_test(test_version_10_database_gets_its_quota_counted),
+        cmocka_unit_test(test_version_9_database_gets_object_ids_and_quota),
         cmocka_unit_test(test_database_posthorn_did_not_make_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

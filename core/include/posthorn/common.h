@@ -10,7 +10,7 @@
 /* Module ABI. The major changes when a struct or vtable in these headers
  * changes incompatibly; the minor when something is only added. */
 #define PH_ABI_MAJOR 1
-#define PH_ABI_MINOR 6
+#define PH_ABI_MINOR 7
 
 #if defined(__GNUC__)
 #define PH_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))

@@ -30,6 +30,10 @@
 #define PH_SQS_SORT_OF_(col, param)                                            \
     "(SELECT " col " FROM sort_values WHERE body_id = " param ")"
 
+#define PH_SQS_ACCT_QUOTA_                                                     \
+    "SELECT usage_storage, usage_messages, usage_mailboxes, quota_storage, "   \
+    "quota_messages, quota_mailboxes FROM accounts "
+
 #define PH_SQS_MBOX_BY_ "SELECT " PH_SQS_MBOX_COLUMNS " FROM mailboxes WHERE "
 #define PH_SQS_MSG_RANGE_                                                      \
     " WHERE m.mailbox_id = ?1 AND m.uid >= ?2 AND m.uid <= ?3 "                \
@@ -103,12 +107,18 @@
     X(MBOX_CLAIM_RECENT, "recent",                                             \
       "UPDATE mailboxes SET recent_uid = ?4 WHERE id = ?1 AND "                \
       "uidvalidity = ?2 AND recent_uid = ?3 AND NOT noselect")                 \
-    /* the counters and RECENT from one snapshot */                            \
+    /* the counters, RECENT, and the count and size of the messages with       \
+     * the Deleted flag (the partial index messages_deleted serves them)       \
+     * from one snapshot */                                                    \
     X(MBOX_STATUS, "status",                                                   \
       "SELECT b.messages, b.uidnext, b.uidvalidity, b.unseen, "                \
       "b.highestmodseq, b.size, b.noselect, (SELECT count(*) FROM "            \
       "messages m WHERE m.mailbox_id = b.id AND m.uid >= b.recent_uid), "      \
-      "b.objectid FROM mailboxes b WHERE b.account_id = ?1 AND b.name = ?2")   \
+      "b.objectid, (SELECT count(*) FROM messages m WHERE m.mailbox_id = "     \
+      "b.id AND (m.flags & 8) <> 0), (SELECT CAST(COALESCE(sum(m.size), 0) "   \
+      "AS bigint) FROM messages m WHERE m.mailbox_id = b.id AND "              \
+      "(m.flags & 8) <> 0) "                                                   \
+      "FROM mailboxes b WHERE b.account_id = ?1 AND b.name = ?2")              \
     X(SUB_ADD, "subscribe",                                                    \
       "INSERT INTO subscriptions (account_id, name) VALUES (?1, ?2) "          \
       "ON CONFLICT DO NOTHING")                                                \
@@ -317,7 +327,20 @@
       "ON CONFLICT DO NOTHING")                                                \
     X(PREVIEW_INSERT, "append",                                                \
       "INSERT INTO previews (body_id, preview) VALUES (?1, ?2)")               \
-    X(PREVIEW_DELETE, "rederive", "DELETE FROM previews WHERE body_id = ?1")
+    X(PREVIEW_DELETE, "rederive",                                              \
+      "DELETE FROM previews WHERE body_id = ?1")                               \
+    /* the account's usage counters (kept by triggers: messages' sizes and     \
+     * count, selectable mailboxes) and its own limits (NULL: the storage      \
+     * block's default; -1: none), in enum ph_quota_resource order */          \
+    X(ACCT_QUOTA, "quota", PH_SQS_ACCT_QUOTA_ "WHERE id = ?1")                 \
+    /* the same, the row locked as ACCT_LOCK locks it: a writer that changes   \
+     * the counters takes it before any mailbox row */                         \
+    X(ACCT_QUOTA_LOCK, "quota",                                                \
+      PH_SQS_ACCT_QUOTA_ "WHERE id = ?1 FOR NO KEY UPDATE")                    \
+    /* id, storage, messages, mailboxes (NULL: the default; -1: none) */       \
+    X(ACCT_QUOTA_SET, "quota",                                                 \
+      "UPDATE accounts SET quota_storage = ?2, quota_messages = ?3, "          \
+      "quota_mailboxes = ?4 WHERE id = ?1")
 
 enum ph_sqlstore_stmt {
 #define PH_SQS_ENUM_(name, op, sql) PH_SQS_##name,

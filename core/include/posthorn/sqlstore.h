@@ -17,8 +17,10 @@
  * subscriptions, fetch_values, header_values, body_text, sort_values,
  * rederive and body_unref, with the columns the statements' contracts
  * name (messages also PH_SQS_SORT_COLUMNS, indexed); triggers
- * keep the mailbox counters (messages, unseen, size) and record in
- * body_unref each body a deleted message had. */
+ * keep the mailbox counters (messages, unseen, size) and the account's
+ * quota usage (usage_storage, usage_messages, usage_mailboxes: ABI 1.7;
+ * the store locks the account row, ACCT_QUOTA_LOCK, before it changes
+ * them) and record in body_unref each body a deleted message had. */
 #ifndef POSTHORN_SQLSTORE_H
 #define POSTHORN_SQLSTORE_H
 

@@ -158,6 +158,15 @@ struct ph_storage_vfuncs {
                              const struct ph_append_meta *metas, size_t n,
                              uint32_t *uids_r, uint32_t *uidvalidity_r,
                              const char **error_r);
+    /* ABI 1.7, optional (NULL: no quota): ph_account_quota and
+     * ph_storage_quota_set (ctx is the instance's context); a module that
+     * gives them enforces the limits (storage.h, Quota) and fills
+     * ph_mailbox_status's deleted and deleted_size. Read only from
+     * modules built for 1.7 or later. */
+    int (*quota_get)(struct ph_account *acct, struct ph_quota *quota_r,
+                     const char **error_r);
+    int (*quota_set)(void *ctx, const char *name,
+                     const uint64_t limit[PH_QUOTA_N], const char **error_r);
 };
 
 /* Mailbox name rules shared by every storage: valid UTF-8, no control
@@ -231,6 +240,9 @@ struct ph_storage_conf {
     struct ph_storage_defaults defaults;
     struct ph_instance *delivery_map;
     int delivery_normalize; /* index in ph_normalize_names */
+    /* ABI 1.7: the limits of an account without its own (0: none), by
+     * enum ph_quota_resource. */
+    uint64_t quota[PH_QUOTA_N];
 };
 /* storage's; for a module built before 1.4, the defaults. */
 const struct ph_storage_conf *ph_storage_conf(const struct ph_instance *storage);

@@ -33,20 +33,22 @@ struct ph_imap_search_key; /* a SEARCH program: posthorn/imap-search.h */
 
 enum ph_storage_err {
     PH_STORAGE_OK = 0,
-    PH_STORAGE_ERR_NOT_FOUND = -1,   /* no such mailbox or message */
-    PH_STORAGE_ERR_EXISTS = -2,      /* the name is taken */
-    PH_STORAGE_ERR_LIMIT = -3,       /* over a size or count limit */
-    PH_STORAGE_ERR_TEMP = -4,        /* try again later (busy, unavailable) */
-    PH_STORAGE_ERR_CORRUPTED = -5,   /* stored data is damaged */
-    PH_STORAGE_ERR_INVALID = -6,     /* bad name or argument */
-    PH_STORAGE_ERR_NOT_ALLOWED = -7, /* e.g. deleting INBOX */
-    PH_STORAGE_ERR_NO_ACCOUNT = -8,  /* unknown account (no auto-create) */
-    PH_STORAGE_ERR_MODIFIED = -9,    /* UNCHANGEDSINCE failed for all */
-    PH_STORAGE_ERR_UNSUPPORTED = -10 /* optional operation not provided */
+    PH_STORAGE_ERR_NOT_FOUND = -1,    /* no such mailbox or message */
+    PH_STORAGE_ERR_EXISTS = -2,       /* the name is taken */
+    PH_STORAGE_ERR_LIMIT = -3,        /* over a size or count limit */
+    PH_STORAGE_ERR_TEMP = -4,         /* try again later (busy, unavailable) */
+    PH_STORAGE_ERR_CORRUPTED = -5,    /* stored data is damaged */
+    PH_STORAGE_ERR_INVALID = -6,      /* bad name or argument */
+    PH_STORAGE_ERR_NOT_ALLOWED = -7,  /* e.g. deleting INBOX */
+    PH_STORAGE_ERR_NO_ACCOUNT = -8,   /* unknown account (no auto-create) */
+    PH_STORAGE_ERR_MODIFIED = -9,     /* UNCHANGEDSINCE failed for all */
+    PH_STORAGE_ERR_UNSUPPORTED = -10, /* optional operation not provided */
+    PH_STORAGE_ERR_OVERQUOTA = -11    /* ABI 1.7: over the account's quota */
 };
 
 /* The IMAP response code that fits an error ("NONEXISTENT", "ALREADYEXISTS",
- * "LIMIT", "UNAVAILABLE", "CORRUPTION", "CANNOT", ...), RFC 5530. */
+ * "LIMIT", "UNAVAILABLE", "CORRUPTION", "CANNOT", ...), RFC 5530, and
+ * RFC 9208's "OVERQUOTA". */
 const char *ph_storage_err_code(int err);
 
 /* ---- Flags -------------------------------------------------------------- */
@@ -106,6 +108,48 @@ int ph_storage_account_list(struct ph_instance *storage,
                             const char **error_r) PH_WUR;
 /* The largest message APPEND accepts for this account, 0 for no limit. */
 uint64_t ph_account_appendlimit(const struct ph_account *acct);
+
+/* ---- Quota (ABI 1.7) ---------------------------------------------------- */
+
+/* The resources of RFC 9208 section 5 a storage counts per account: one
+ * quota root, the account. Usage is kept as counters, changed in the
+ * transaction of each change, and the limits are enforced there: an
+ * APPEND, COPY, mailbox creation or delivery that would go over a limit
+ * fails with PH_STORAGE_ERR_OVERQUOTA and changes nothing; an EXPUNGE or
+ * a DELETE is never refused and lowers the usage. */
+enum ph_quota_resource {
+    PH_QUOTA_STORAGE, /* bytes (IMAP says KiB) of the messages stored */
+    PH_QUOTA_MESSAGE, /* messages in every mailbox */
+    PH_QUOTA_MAILBOX, /* selectable mailboxes */
+    PH_QUOTA_N
+};
+/* A limit: none. */
+#define PH_QUOTA_UNLIMITED UINT64_MAX
+/* In ph_storage_quota_set: the storage block's default (quota_storage,
+ * quota_messages, quota_mailboxes), or the limit left as it is. */
+#define PH_QUOTA_DEFAULT (UINT64_MAX - 1)
+#define PH_QUOTA_KEEP (UINT64_MAX - 2)
+
+struct ph_quota {
+    uint64_t usage[PH_QUOTA_N];
+    uint64_t limit[PH_QUOTA_N]; /* the limit in force, or UNLIMITED */
+    bool own[PH_QUOTA_N];       /* the account's own, not the default */
+};
+
+/* "STORAGE", "MESSAGE", "MAILBOX": RFC 9208's resource names. */
+extern const char *const ph_quota_resource_names[PH_QUOTA_N];
+/* Whether the storage counts and enforces quotas (a module built for
+ * 1.7 or later that gives quota_get). */
+bool ph_storage_has_quota(struct ph_instance *storage);
+/* The account's usage and limits, read now. */
+int ph_account_quota(struct ph_account *acct, struct ph_quota *quota_r,
+                     const char **error_r) PH_WUR;
+/* An admin's change to account name's limits: each a value, UNLIMITED,
+ * DEFAULT or KEEP. Limits below the usage are allowed (what is stored
+ * stays; nothing more gets in). */
+int ph_storage_quota_set(struct ph_instance *storage, const char *name,
+                         const uint64_t limit[PH_QUOTA_N],
+                         const char **error_r) PH_WUR;
 
 /* ---- Mailboxes ---------------------------------------------------------- */
 
@@ -174,6 +218,11 @@ struct ph_mailbox_status {
      * deleted or made anew with a new UIDVALIDITY; "" from a storage
      * that keeps none (ph_storage_has(PH_META_OBJECTID) says). */
     char mailboxid[PH_OBJECTID_MAX + 1];
+    /* ABI 1.7 (0 from older modules): the messages with \Deleted and the
+     * sum of their sizes, STATUS DELETED and DELETED-STORAGE (RFC 9208
+     * 4.1.4: what an EXPUNGE would free). */
+    uint32_t deleted;
+    uint64_t deleted_size;
 };
 int ph_mailbox_status(struct ph_account *acct, const char *name,
                       struct ph_mailbox_status *st_r,

@@ -10,4 +10,5 @@ core_lib_libposthorn_la_SOURCES += \
 	core/lib/sqlstore/sqlstore_append.c \
 	core/lib/sqlstore/sqlstore_search.c \
 	core/lib/sqlstore/sqlstore_index.c \
-	core/lib/sqlstore/sqlstore_sort.c
+	core/lib/sqlstore/sqlstore_sort.c \
+	core/lib/sqlstore/sqlstore_quota.c

@@ -164,6 +164,10 @@ int sqls_watch(struct ph_mailbox *mb, void (*wake)(void *arg), void *arg,
 void sqls_watch_remove(struct sqls_mailbox *mb);
 
 /* sqlstore_mailbox.c */
+/* 1 found (*id_r, *limit_r: its append limit), 0 not found, or an error. */
+int sqls_account_find(struct ph_sqlstore *s, struct ph_sql_conn *c,
+                      const char *name, int64_t *id_r, uint64_t *limit_r,
+                      const char **error_r);
 int sqls_account_get(void *ctx, const char *name, bool create,
                      struct ph_account **acct_r, const char **error_r);
 void sqls_account_release(struct ph_account *acct);
@@ -254,6 +258,25 @@ int sqls_indexer_start(struct ph_sqlstore *s, int64_t wait_ms,
 void sqls_indexer_stop(struct ph_sqlstore *s);
 /* After a commit that left a text pending. */
 void sqls_indexer_kick(struct ph_sqlstore *s);
+
+/* sqlstore_quota.c */
+/* Locks the account's row (before any mailbox row) and reads its usage
+ * and the limits in force. */
+int sqls_quota_lock(struct ph_sqlstore *s, struct ph_sql_conn *c,
+                    int64_t account_id, struct ph_quota *q,
+                    const char **error_r);
+/* OVERQUOTA when adding add[r] of a resource would go over its limit. */
+int sqls_quota_check(const struct ph_quota *q, const uint64_t add[PH_QUOTA_N],
+                     const char **error_r);
+/* After a change made with the row locked (before: what the lock read):
+ * OVERQUOTA when a resource the change made grow is over its limit. */
+int sqls_quota_grew(struct ph_sqlstore *s, struct ph_sql_conn *c,
+                    int64_t account_id, const struct ph_quota *before,
+                    const char **error_r);
+int sqls_quota_get(struct ph_account *acct, struct ph_quota *quota_r,
+                   const char **error_r);
+int sqls_quota_set(void *ctx, const char *name,
+                   const uint64_t limit[PH_QUOTA_N], const char **error_r);
 
 /* sqlstore_search.c */
 int sqls_search(struct ph_mailbox *mb, const struct ph_imap_search_key *key,

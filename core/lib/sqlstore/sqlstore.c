@@ -747,4 +747,6 @@ const struct ph_storage_vfuncs ph_sqlstore_vfuncs = {
     .sort = sqls_sort,
     .sort_keys = sqls_sort_keys,
     .append_finish_all = sqls_append_finish_all,
+    .quota_get = sqls_quota_get,
+    .quota_set = sqls_quota_set,
 };

@@ -65,6 +65,15 @@ int sqls_append_begin(struct ph_account *acct, const char *mailbox,
         ret = sqls_mbox_get(c, PH_SQS_MBOX_BY_NAME, a->id, canon, &row,
                             error_r);
     ph_sql_put(a->s->sql, &c);
+    /* A literal that cannot fit is refused before it is read (the check
+     * that counts is the commit's, with the account's row locked). */
+    struct ph_quota q;
+    uint64_t add[PH_QUOTA_N] = {
+        [PH_QUOTA_STORAGE] = size, [PH_QUOTA_MESSAGE] = 1};
+    if (ret == 1 && !row.noselect &&
+        (ret = sqls_quota_get(acct, &q, error_r)) == 0)
+        ret = sqls_quota_check(&q, add, error_r) < 0 ? PH_STORAGE_ERR_OVERQUOTA
+                                                     : 1;
     free(canon);
     if (ret == 0)
         return sqls_fail(PH_STORAGE_ERR_NOT_FOUND, "Mailbox does not exist",
@@ -76,8 +85,8 @@ int sqls_append_begin(struct ph_account *acct, const char *mailbox,
         return ret;
     struct sqls_append *app = ph_calloc(1, sizeof(*app));
     app->s = a->s;
-    app->mailbox_id = row.id;
     app->account_id = a->id;
+    app->mailbox_id = row.id;
     app->fd = -1;
     *handle_r = app;
     return 0;
@@ -560,6 +569,18 @@ static int append_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
      * mailbox on other nodes wait only for the message rows. */
     for (size_t i = 0; i < b->n && ret == 0; i++)
         ret = body_store(c, &b->ops[i], &body_ids[i], error_r);
+    /* The account's row before the mailbox's (sqlstore_quota.c), and the
+     * whole batch checked against the limits at once (RFC 3502: all or
+     * none; RFC 9208 5: OVERQUOTA). */
+    struct ph_quota q;
+    uint64_t add[PH_QUOTA_N] = {[PH_QUOTA_MESSAGE] = b->n};
+    for (size_t i = 0; i < b->n; i++)
+        add[PH_QUOTA_STORAGE] += b->ops[i].app->written;
+    if (ret == 0)
+        ret = sqls_quota_lock(b->ops[0].app->s, c, b->ops[0].app->account_id,
+                              &q, error_r);
+    if (ret == 0)
+        ret = sqls_quota_check(&q, add, error_r);
     if (ret == 0)
         ret = sqls_mbox_get(c, PH_SQS_MBOX_BY_ID_LOCK, mailbox_id, NULL,
                             &b->row, error_r);

@@ -214,10 +214,9 @@ static int account_lock(struct ph_sql_conn *c, int64_t id, const char **error_r)
 /* ---- Accounts --------------------------------------------------------------
  */
 
-/* 1 found (*id_r, *limit_r), 0 not found, or an error. */
-static int account_find(struct ph_sqlstore *s, struct ph_sql_conn *c,
-                        const char *name, int64_t *id_r, uint64_t *limit_r,
-                        const char **error_r)
+int sqls_account_find(struct ph_sqlstore *s, struct ph_sql_conn *c,
+                      const char *name, int64_t *id_r, uint64_t *limit_r,
+                      const char **error_r)
 {
     struct ph_sql_cursor *cur = NULL;
     int ret = ph_sql_query(c, PH_SQS_ACCT_GET, &cur, error_r, PH_SQL_S(name));
@@ -244,7 +243,7 @@ int sqls_account_get(void *ctx, const char *name, bool create,
         return sqls_fail(PH_STORAGE_ERR_INVALID, problem, error_r);
     int ret = ph_sql_get(s->sql, &c, error_r);
     if (ret == 0)
-        ret = account_find(s, c, name, &id, &limit, error_r);
+        ret = sqls_account_find(s, c, name, &id, &limit, error_r);
     ph_sql_put(s->sql, &c);
     if (ret == 0)
         ret = sqls_fail(PH_STORAGE_ERR_NO_ACCOUNT, "No such account", error_r);
@@ -317,7 +316,7 @@ static int delete_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
     int64_t id = 0;
     uint64_t limit;
     struct ph_sql_cursor *cur = NULL;
-    int ret = account_find(o->s, c, o->name, &id, &limit, error_r);
+    int ret = sqls_account_find(o->s, c, o->name, &id, &limit, error_r);
     if (ret == 0)
         ret = sqls_fail(PH_STORAGE_ERR_NO_ACCOUNT, "No such account", error_r);
     if (ret > 0)
@@ -454,6 +453,7 @@ int sqls_mailbox_list(struct ph_account *acct, struct ph_mailbox_list *list_r,
 
 /* The arguments of a hierarchy change. */
 struct tree_op {
+    struct ph_sqlstore *s;
     int64_t account_id;
     const char *name, *to;
     uint32_t special_use;
@@ -478,10 +478,12 @@ static int create_mbox_txn(struct ph_sql_conn *c, void *arg,
                            const char **error_r)
 {
     struct tree_op *o = arg;
-    int ret = account_lock(c, o->account_id, error_r);
-    return ret < 0 ? ret
-                   : mbox_make(c, o->account_id, o->name, o->special_use,
-                               error_r);
+    struct ph_quota q;
+    int ret = sqls_quota_lock(o->s, c, o->account_id, &q, error_r);
+    if (ret == 0)
+        ret = mbox_make(c, o->account_id, o->name, o->special_use, error_r);
+    /* The mailbox and any parent made with it count (QUOTA MAILBOX). */
+    return ret < 0 ? ret : sqls_quota_grew(o->s, c, o->account_id, &q, error_r);
 }
 
 int sqls_mailbox_create(struct ph_account *acct, const char *name,
@@ -492,7 +494,7 @@ int sqls_mailbox_create(struct ph_account *acct, const char *name,
     char *canon = sqls_name(name, &ret, error_r);
     if (canon == NULL)
         return ret;
-    struct tree_op o = {a->id, canon, NULL, special_use, false};
+    struct tree_op o = {a->s, a->id, canon, NULL, special_use, false};
     if (is_inbox(canon))
         ret = sqls_fail(PH_STORAGE_ERR_EXISTS, "Mailbox already exists",
                         error_r);
@@ -626,7 +628,10 @@ static int rename_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
 {
     struct tree_op *o = arg;
     struct sqls_mbox from_row = {0}, to_row;
-    int ret = tree_mbox(c, o, PH_SQS_MBOX_BY_NAME_LOCK, &from_row, error_r);
+    struct ph_quota q;
+    int ret = sqls_quota_lock(o->s, c, o->account_id, &q, error_r);
+    if (ret == 0)
+        ret = tree_mbox(c, o, PH_SQS_MBOX_BY_NAME_LOCK, &from_row, error_r);
     if (ret > 0)
         ret = sqls_mbox_get(c, PH_SQS_MBOX_BY_NAME, o->account_id, o->to,
                             &to_row, error_r);
@@ -638,10 +643,12 @@ static int rename_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
     if (ret < 0)
         return ret;
     ph_sql_mark(c, from_row.id);
-    return is_inbox(o->name)
-               ? rename_inbox(c, o->account_id, &from_row, o->to, error_r)
-               : rename_tree(c, o->account_id, &from_row, o->name, o->to,
-                             error_r);
+    ret =
+        is_inbox(o->name)
+            ? rename_inbox(c, o->account_id, &from_row, o->to, error_r)
+            : rename_tree(c, o->account_id, &from_row, o->name, o->to, error_r);
+    /* RENAME INBOX makes a mailbox, RENAME parents (QUOTA MAILBOX). */
+    return ret < 0 ? ret : sqls_quota_grew(o->s, c, o->account_id, &q, error_r);
 }
 
 int sqls_mailbox_rename(struct ph_account *acct, const char *from,
@@ -653,7 +660,8 @@ int sqls_mailbox_rename(struct ph_account *acct, const char *from,
     char *cto = cfrom != NULL ? sqls_name(to, &ret, error_r) : NULL;
     if (cto != NULL) {
         size_t from_len = strlen(cfrom);
-        struct tree_op o = {.account_id = a->id, .name = cfrom, .to = cto};
+        struct tree_op o = {
+            .s = a->s, .account_id = a->id, .name = cfrom, .to = cto};
         if (is_inbox(cto) || strcmp(cfrom, cto) == 0)
             ret = sqls_fail(PH_STORAGE_ERR_EXISTS, "Mailbox already exists",
                             error_r);
@@ -726,6 +734,8 @@ int sqls_mailbox_status(struct ph_account *acct, const char *name,
             .unseen = (uint32_t)ph_sql_int(cur, 3),
             .highestmodseq = (uint64_t)ph_sql_int(cur, 4),
             .size = (uint64_t)ph_sql_int(cur, 5),
+            .deleted = (uint32_t)ph_sql_int(cur, 9),
+            .deleted_size = (uint64_t)ph_sql_int(cur, 10),
         };
         char *id = ph_sql_strdup(cur, 8);
         if (id != NULL && strlen(id) <= PH_OBJECTID_MAX)

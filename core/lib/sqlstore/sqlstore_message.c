@@ -431,10 +431,21 @@ static int copy_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
     struct copy_op *o = arg;
     struct msg_rows rows = {0};
     struct sqls_mbox src = {0};
+    struct ph_quota q;
     o->n = 0;
-    int ret = copy_lock(o, c, &src, error_r);
+    /* The account's row before the mailboxes' (sqlstore_quota.c). */
+    int ret = sqls_quota_lock(o->mb->s, c, o->mb->account_id, &q, error_r);
+    if (ret == 0)
+        ret = copy_lock(o, c, &src, error_r);
     if (ret == 0)
         ret = rows_collect(o->mb, c, o->set, &rows, error_r);
+    /* A MOVE stays in the account: it changes no usage. */
+    if (ret == 0 && !o->move) {
+        uint64_t add[PH_QUOTA_N] = {[PH_QUOTA_MESSAGE] = rows.n};
+        for (size_t i = 0; i < rows.n; i++)
+            add[PH_QUOTA_STORAGE] += rows.v[i].size;
+        ret = sqls_quota_check(&q, add, error_r);
+    }
     if (ret == 0 && (uint64_t)o->dst.uidnext + rows.n > UINT32_MAX)
         ret = sqls_fail(PH_STORAGE_ERR_LIMIT,
                         "Destination mailbox has run out of UIDs", error_r);
@@ -503,8 +514,13 @@ static int expunge_txn(struct ph_sql_conn *c, void *arg, const char **error_r)
     struct sqls_mbox row;
     size_t nranges;
     const struct ph_uid_range *ranges = set_ranges(o->set, &nranges);
+    struct ph_quota q;
     ph_uidset_clear(&o->gone);
-    int ret = sqls_mb_row(o->mb, c, PH_SQS_MBOX_BY_ID_LOCK, &row, error_r);
+    /* Never refused, but the account's row first all the same: the
+     * triggers change its counters (sqlstore_quota.c). */
+    int ret = sqls_quota_lock(o->mb->s, c, o->mb->account_id, &q, error_r);
+    if (ret == 0)
+        ret = sqls_mb_row(o->mb, c, PH_SQS_MBOX_BY_ID_LOCK, &row, error_r);
     for (size_t i = 0; i < nranges && ret == 0; i++) {
         struct ph_sql_cursor *cur = NULL;
         ret = ph_sql_query(c, PH_SQS_MSG_DELETED, &cur, error_r,

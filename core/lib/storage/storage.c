@@ -35,6 +35,7 @@ const char *ph_storage_err_code(int err)
     case PH_STORAGE_ERR_NO_ACCOUNT: return "NONEXISTENT";
     case PH_STORAGE_ERR_MODIFIED: return "MODIFIED";
     case PH_STORAGE_ERR_UNSUPPORTED: return "CANNOT";
+    case PH_STORAGE_ERR_OVERQUOTA: return "OVERQUOTA";
     default: return "SERVERBUG";
     }
 }
@@ -329,6 +330,42 @@ int ph_storage_account_list(struct ph_instance *storage,
 uint64_t ph_account_appendlimit(const struct ph_account *acct)
 {
     return acct->appendlimit;
+}
+
+/* ---- quota -------------------------------------------------------------- */
+
+const char *const ph_quota_resource_names[PH_QUOTA_N] = {
+    [PH_QUOTA_STORAGE] = "STORAGE",
+    [PH_QUOTA_MESSAGE] = "MESSAGE",
+    [PH_QUOTA_MAILBOX] = "MAILBOX",
+};
+
+bool ph_storage_has_quota(struct ph_instance *storage)
+{
+    return ph_instance_abi_minor(storage) >= 7 &&
+           svf(storage)->quota_get != NULL;
+}
+
+int ph_account_quota(struct ph_account *acct, struct ph_quota *quota_r,
+                     const char **error_r)
+{
+    memset(quota_r, 0, sizeof(*quota_r));
+    if (acct->storage == NULL || !ph_storage_has_quota(acct->storage)) {
+        *error_r = "The storage keeps no quota";
+        return PH_STORAGE_ERR_UNSUPPORTED;
+    }
+    return acct->v->quota_get(acct, quota_r, error_r);
+}
+
+int ph_storage_quota_set(struct ph_instance *storage, const char *name,
+                         const uint64_t limit[PH_QUOTA_N], const char **error_r)
+{
+    if (!ph_storage_has_quota(storage) || svf(storage)->quota_set == NULL) {
+        *error_r = "The storage keeps no quota";
+        return PH_STORAGE_ERR_UNSUPPORTED;
+    }
+    return svf(storage)->quota_set(ph_instance_ctx(storage), name, limit,
+                                   error_r);
 }
 
 /* ---- mailboxes ---------------------------------------------------------- */
@@ -1027,6 +1064,30 @@ bool ph_flags_apply(uint32_t *system, char **keywords, enum ph_store_op op,
 
 static const struct ph_directive storage_rows[] = {
     PH_STORAGE_CONF_ROWS_(struct ph_storage_conf),
+    /* ABI 1.7: not in the macro, which modules built before 1.4 used in
+     * their own tables. */
+    {.name = "quota_storage",
+     .type = PH_DT_SIZE,
+     .offset = offsetof(struct ph_storage_conf, quota[PH_QUOTA_STORAGE]),
+     .def = "0",
+     .help = "the size of an account's messages without a limit of its own "
+             "(posthorn accounts quota; 0: no limit)"},
+    {.name = "quota_messages",
+     .type = PH_DT_INT,
+     .offset = offsetof(struct ph_storage_conf, quota[PH_QUOTA_MESSAGE]),
+     .min = 0,
+     .max = INT64_MAX,
+     .def = "0",
+     .help = "the messages an account without a limit of its own may hold "
+             "(0: no limit)"},
+    {.name = "quota_mailboxes",
+     .type = PH_DT_INT,
+     .offset = offsetof(struct ph_storage_conf, quota[PH_QUOTA_MAILBOX]),
+     .min = 0,
+     .max = INT64_MAX,
+     .def = "0",
+     .help = "the mailboxes an account without a limit of its own may have "
+             "(0: no limit)"},
     {.name = NULL},
 };
 
