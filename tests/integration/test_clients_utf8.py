@@ -38,7 +38,8 @@ class ImapflowUtf8Test(ImapTest):
     def test_imapflow_with_utf8_accept(self):
         got = run_client(self, "imapflow", "utf8.mjs")
         self.assertEqual(got, {
-            "enabled": ["CONDSTORE", "UTF8=ACCEPT"],
+            # imapflow asks for IMAP4rev2 too (RFC 9051 Appendix A).
+            "enabled": ["CONDSTORE", "IMAP4REV2", "UTF8=ACCEPT"],
             "created": "Ärger.Köln",
             "appended": 1,
             "paths": ["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash", "Ärger", "Ärger.Köln"],

@@ -26,7 +26,8 @@ def no_id(answer):
 # Appendix E 2: the extensions IMAP4rev2 folds in, as capabilities. BINARY
 # and LITERAL- come from h/binary18 (issue 18): add them here once merged.
 FOLDED = ["NAMESPACE", "UNSELECT", "UIDPLUS", "ESEARCH", "SEARCHRES", "ENABLE", "IDLE",
-          "SASL-IR", "LIST-EXTENDED", "LIST-STATUS", "MOVE", "SPECIAL-USE"]
+          "SASL-IR", "LIST-EXTENDED", "LIST-STATUS", "MOVE", "SPECIAL-USE", "BINARY",
+          "LITERAL+"]  # LITERAL+ is LITERAL- and more (RFC 7888 5)
 UTF8_SUBJECT = "Grüße".encode()
 UTF8_MSG = (b"From: a@example.org\r\nSubject: " + UTF8_SUBJECT + b"\r\n\r\nHallo\r\n")
 # RFC 2231 3 and 4: a parameter in continuations, one of them encoded.
@@ -52,7 +53,6 @@ def append(tag, mailbox, msg, flags=""):
 
 
 class Rev2Test(ImapTest):
-    extra = "imap4rev2 yes"
     maxDiff = None
 
     def session(self, rev2=True):
@@ -94,8 +94,10 @@ class EnableTest(Rev2Test):
 
 
 class Off(ImapTest):
+    extra = "imap4rev2 no"
+
     def test_not_advertised_not_enabled(self):
-        """Without `imap4rev2 yes` IMAP4rev2 is not advertised, and ENABLE
+        """With `imap4rev2 no` IMAP4rev2 is not advertised, and ENABLE
         ignores what the server does not support (RFC 5161 3.1)."""
         r = self.raw()
         self.assertTrue(r.greeting.startswith(b"* OK [CAPABILITY IMAP4rev1 LITERAL+ "), r.greeting)
@@ -414,7 +416,6 @@ imap tls://127.0.0.1:0 {
         entry bob %(hash)s
     }
     storage &local_mailboxes
-    imap4rev2 yes
 }
 """ % {"d": self.dir, "hash": password_hash()})
         self.server = self.start(conf)
@@ -458,7 +459,7 @@ imap tls://127.0.0.1:0 {
 
 
 class AutologoutTest(Rev2Test):
-    extra = "imap4rev2 yes\n    login_timeout 1s"
+    extra = "login_timeout 1s"
 
     def test_e28_any_command_resets_the_timer(self):
         """E 28: "any command received from the client resets server
@@ -477,7 +478,7 @@ class AutologoutTest(Rev2Test):
 
 
 class Rev2AppendLimitTest(Rev2Test):
-    extra = "imap4rev2 yes\n    appendlimit 1048576"
+    extra = "appendlimit 1048576"
 
     test_e01_64bit_sizes = AppendixETest.test_e01_64bit_sizes
 
