@@ -226,6 +226,21 @@ class TempDirTest(unittest.TestCase):
         return s
 
 
+def make_cert(directory, cn):
+    """A self-signed P-256 certificate for CN in directory/cert.pem and
+    key.pem, each renamed into place whole (a reload never reads half)."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key + ".new",
+                        "-out", cert + ".new", "-days", "2", "-subj", "/CN=" + cn],
+                       capture_output=True)
+    if p.returncode != 0:
+        raise AssertionError(p.stderr.decode(errors="replace"))
+    os.rename(key + ".new", key)
+    os.rename(cert + ".new", cert)
+    return cert, key
+
+
 def main():
     """unittest.main with a closing line the CI reads: N passed, N failed."""
     import sys

@@ -39,15 +39,7 @@ def tearDownModule():
 
 class ReloadTest(phtest.TempDirTest):
     def make_cert(self, cn):
-        cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
-        p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", key + ".new",
-                            "-out", cert + ".new", "-days", "2", "-subj", "/CN=" + cn],
-                           capture_output=True)
-        self.assertEqual(p.returncode, 0, p.stderr)
-        os.rename(key + ".new", key)
-        os.rename(cert + ".new", cert)
-        return cert, key
+        return phtest.make_cert(self.dir, cn)
 
     def config(self, listeners, ldap_url):
         return self.write("posthorn.conf", """
