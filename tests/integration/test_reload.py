@@ -6,11 +6,9 @@ on and still hears of new mail (posthorn(1), SIGNALS, says what needs a
 restart)."""
 import imaplib
 import os
-import shutil
 import signal
 import socket
 import ssl
-import subprocess
 import unittest
 
 import phtest
