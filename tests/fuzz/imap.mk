@@ -19,7 +19,7 @@ tests_fuzz_fuzz_mutf7_SOURCES = tests/fuzz/fuzz_mutf7.c core/lib/imap/imap_mutf7
 	core/lib/base/base64.c
 tests_fuzz_fuzz_mutf7_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_mutf7_LDFLAGS = -fsanitize=fuzzer
-tests_fuzz_fuzz_mutf7_LDADD = core/lib/libposthorn.la
+tests_fuzz_fuzz_mutf7_LDADD = core/lib/libposthorn.la $(UNISTRING_LIBS)
 
 tests_fuzz_fuzz_seqset_SOURCES = tests/fuzz/fuzz_seqset.c core/lib/imap/imap_util.c
 tests_fuzz_fuzz_seqset_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer

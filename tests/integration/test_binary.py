@@ -340,7 +340,7 @@ class LiteralMinusTest(StateTest):
         # RFC 7888 5: "IMAP servers MUST NOT advertise both of these
         # capabilities at the same time."
         caps = r.cmd("c", "CAPABILITY")
-        self.assertTrue(caps.startswith(b"* CAPABILITY IMAP4rev1 LITERAL- SASL-IR "), caps)
+        self.assertTrue(caps.startswith(b"* CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL- SASL-IR "), caps)
         self.assertNotIn(b"LITERAL+", caps)
 
     def test_small_non_synchronizing_literals_work(self):

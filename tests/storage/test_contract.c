@@ -681,6 +681,9 @@ static void test_quota_usage_follows_every_change(void **state)
     assert_int_equal(ph_mailbox_rename(acct, "INBOX", "Old", &err), 0);
     assert_usage(acct, size, 1, 6);
     free(text);
+    ph_uidset_clear(&set);
+    ph_uidset_clear(&one);
+    ph_uidset_clear(&two);
     ph_uidset_clear(&src);
     ph_uidset_clear(&dst);
     ph_uidset_clear(&gone);
@@ -781,6 +784,8 @@ static void test_quota_limits_refuse_what_would_go_over(void **state)
         ph_storage_quota_set(storage, "no-such-account-quota", keep, &err),
         PH_STORAGE_ERR_NO_ACCOUNT, err);
     free(text);
+    ph_uidset_clear(&one);
+    ph_uidset_clear(&all);
     ph_uidset_clear(&src);
     ph_uidset_clear(&dst);
     ph_uidset_clear(&gone);
