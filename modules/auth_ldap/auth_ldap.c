@@ -160,7 +160,9 @@ static int service_bind(const struct ldap_ctx *ctx, LDAP *ld)
 {
     switch (ctx->bind) {
     case BIND_OFF:
-        return LDAP_SUCCESS;
+        /* Anonymous: a new connection is; one a user bound on is made so
+         * again, so that searches never run with a user's rights. */
+        return simple_bind(ld, "", "");
     case BIND_UNAUTH:
         return simple_bind(ld, "", "");
     case BIND_EXTERNAL:
@@ -339,8 +341,8 @@ static int check_on(struct ldap_ctx *ctx, LDAP *ld, bool *service, void *argp,
     }
     int rc = simple_bind(ld, dn, a->password);
     /* The connection is now the user's (or unbound): bind again before
-     * the next search. */
-    *service = ctx->bind == BIND_OFF;
+     * the next search, with `bind` (anonymously for bind off). */
+    *service = false;
     free(dn);
     if (rc == LDAP_SUCCESS)
         return 1;
@@ -517,7 +519,7 @@ static int dir_create(struct ph_instance *inst, void *conf_p, void **ctx_r,
         if (ld != NULL)
             ldap_unbind_ext_s(ld, NULL, NULL);
     } else {
-        conn_put(ctx, ld, ctx->bind == BIND_OFF, false);
+        conn_put(ctx, ld, false, false);
     }
     *ctx_r = ctx;
     return 0;

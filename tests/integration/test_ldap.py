@@ -59,6 +59,7 @@ rootdn "%(a)s"
 rootpw %(pw)s
 directory %(d)s/db
 access to attrs=userPassword by anonymous auth by self read by * none
+access to dn.subtree="ou=other,%(s)s" by anonymous none by * read
 access to * by * read
 """ % {"d": self.dir, "s": SUFFIX, "a": ADMIN, "pw": ADMIN_PW})
         self.start()
@@ -236,6 +237,23 @@ class SearchTest(LdapBase):
             slapd.start()
         # The pool reconnects.
         self.assertEqual(self.login("alice", PASSWORD), "OK")
+
+
+class AnonymousSearchTest(LdapBase):
+    """bind off: the search is anonymous, also on a pooled connection a
+    user has just bound on. Anonymous sees one "twin" (ou=other is hidden
+    from it by the directory's ACL); a logged-in user would see two."""
+    block = """auth.ldap dir {
+    urls %(url)s
+    base_dn "%(suffix)s"
+    filter "(&(objectClass=inetOrgPerson)(uid={username}))"
+}"""
+
+    def test_search_after_a_user_bind_is_anonymous(self):
+        self.assertEqual(self.login("twin", PASSWORD), "OK")
+        self.assertEqual(self.login("alice", PASSWORD), "OK")
+        # The same connection from the pool, rebound anonymously.
+        self.assertEqual(self.login("twin", PASSWORD), "OK")
 
 
 class TableTest(phtest.TempDirTest):
